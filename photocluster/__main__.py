@@ -1,0 +1,3 @@
+from photocluster.cli import main
+
+main()

@@ -1,0 +1,318 @@
+"""The ``photocluster`` command: options in, one library call, output rendered.
+
+Exit codes: 0 done (a scan with bad files still completed), 1 could not run
+(database, export destination, models), 2 bad usage (missing path, bad option),
+130 interrupted (work done so far is kept).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from photocluster import __version__
+from photocluster.config import (
+    DEFAULT_MAX_SIZE,
+    DEFAULT_MIN_SIZE,
+    DEFAULT_THRESHOLD,
+    DetectionSettings,
+    resolve_db_path,
+)
+from photocluster.errors import PhotoclusterError
+from photocluster.store import Store
+
+app = typer.Typer(
+    name="photocluster",
+    help="Find every face in a photo library and group the faces by person.\n\n"
+    "Example: photocluster scan ~/Pictures && photocluster clusters && photocluster export ~/People",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        help="Database file (default: $PHOTOCLUSTER_HOME/photocluster.db, else "
+        "$XDG_DATA_HOME/photocluster/photocluster.db).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Render library errors once: one line on stderr and a meaningful exit code."""
+    try:
+        yield
+    except PhotoclusterError as exc:
+        err.print(f"Error: {exc}", markup=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        raise typer.Exit(130) from None
+
+
+def _open(db: Path | None) -> Store:
+    return Store(resolve_db_path(db))
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from photocluster.faces import dlib_build
+
+        try:
+            build = dlib_build().describe()
+        except PhotoclusterError as exc:
+            build = f"dlib unavailable: {exc}"
+        out.print(f"photocluster {__version__}, {build}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and dlib build.")
+    ] = False,
+) -> None:
+    pass
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or files to scan.", show_default=False)],
+    db: DbOption = None,
+    detector: Annotated[str, typer.Option(help="Face detector: cnn (accurate) or hog (fast, frontal only).")] = "cnn",
+    upsample: Annotated[
+        str,
+        typer.Option(help="auto: enlarge small photos up to 2x (finds 40 px faces); N: dlib upsampling N times."),
+    ] = "auto",
+    max_size: Annotated[
+        int, typer.Option(help="Longest side, in pixels, that photos are detected at.")
+    ] = DEFAULT_MAX_SIZE,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes detecting in parallel (default: one per core, at most 4).")
+    ] = None,
+    retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Detect, align and embed every face under PATHS. Incremental and resumable.
+
+    Example: photocluster scan ~/Pictures --workers 2
+    """
+    from photocluster.pipeline import ScanEvent, default_workers
+    from photocluster.pipeline import scan as run_scan
+
+    with _errors():
+        settings = DetectionSettings(detector, max_size, DetectionSettings.parse_upsample(upsample))
+        n_workers = workers if workers is not None else default_workers()
+        with _open(db) as store, _scan_progress() as (progress, listing):
+            task = None
+            faces = 0
+
+            def on_event(event: ScanEvent) -> None:
+                nonlocal task, faces
+                if event.kind == "listed":
+                    progress.remove_task(listing)
+                    task = progress.add_task("Scanning", total=event.total, faces=0)
+                elif event.kind == "photo" and task is not None:
+                    faces += event.faces
+                    progress.update(task, advance=1, faces=faces)
+
+            report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event)
+    if as_json:
+        _print_json(report.as_dict())
+        return
+    table = Table(title="Scan", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("Files", report.files),
+        ("Analysed", report.analysed),
+        ("Unchanged", report.unchanged),
+        ("Moved or renamed", report.moved),
+        ("Duplicates", report.duplicates),
+        ("Missing now", report.missing),
+        ("Faces found", report.faces_found),
+        ("Bad files", len(report.errors)),
+        ("Time", f"{report.seconds:.1f} s"),
+        ("Settings", f"{report.settings}, {report.workers} worker(s)"),
+        ("Engine", report.dlib),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    out.print(table)
+    if report.errors:
+        err.print(f"{len(report.errors)} file(s) could not be used:")
+        for path, reason in report.errors[:50]:
+            err.print(f"  {path}: {reason}", markup=False)
+        if len(report.errors) > 50:
+            err.print(f"  ... and {len(report.errors) - 50} more (see --json)")
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f}/s" if speed else "-/s")
+
+
+@contextmanager
+def _scan_progress() -> Iterator[tuple[Progress, Any]]:
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("photos, {task.fields[faces]} faces"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+    with progress:
+        listing = progress.add_task("Listing files", total=None, faces=0)
+        yield progress, listing
+
+
+@app.command()
+def clusters(
+    db: DbOption = None,
+    threshold: Annotated[
+        float, typer.Option(help="Faces closer than this are linked (dlib's model: 0.6).", min=0.0, max=2.0)
+    ] = DEFAULT_THRESHOLD,
+    min_size: Annotated[int, typer.Option(help="Smaller clusters are 'unknown'.", min=1)] = DEFAULT_MIN_SIZE,
+    as_json: JsonOption = False,
+) -> None:
+    """Group the scanned faces by person (Chinese whispers) and store the persons.
+
+    Example: photocluster clusters --threshold 0.55 --min-size 3
+    """
+    from photocluster.persons import persons, recluster
+
+    with _errors(), _open(db) as store:
+        with err.status("Clustering faces"):
+            report = recluster(store, threshold, min_size)
+        people = persons(store)
+    rows = []
+    for p in people:
+        example = os.fsdecode(p.faces[0].photo_path) if p.faces else ""
+        rows.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "label": p.label,
+                "faces": len(p.faces),
+                "photos": p.photo_count,
+                "example": example,
+            }
+        )
+    if as_json:
+        _print_json({**report.__dict__, "seconds": round(report.seconds, 3), "persons_list": rows})
+        return
+    table = Table(title=f"{report.persons} persons, {report.unknown} unknown faces (threshold {threshold})")
+    for col in ("Person", "Name", "Faces", "Photos", "Example"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            "unknown" if r["id"] is None else str(r["id"]),
+            r["name"] or "",
+            str(r["faces"]),
+            str(r["photos"]),
+            str(r["example"]),
+        )
+    out.print(table)
+
+
+@app.command()
+def export(
+    dest: Annotated[Path, typer.Argument(help="Folder to write (created if needed).")] = Path("photocluster-export"),
+    db: DbOption = None,
+    mode: Annotated[
+        str, typer.Option(help="How photos appear in person folders: symlink, hardlink or copy.")
+    ] = "symlink",
+    as_json: JsonOption = False,
+) -> None:
+    """Write one folder per person (and unknown/) with their photos, plus index.json.
+
+    Example: photocluster export ~/People --mode hardlink
+    """
+    from photocluster.export import export as run_export
+
+    with _errors(), _open(db) as store, err.status("Exporting"):
+        report = run_export(store, dest, mode)
+    if as_json:
+        _print_json(report.as_dict())
+        return
+    out.print(
+        f"Exported {report.persons} persons and {report.unknown_faces} unknown faces to {report.dest} "
+        f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged)",
+        markup=False,
+    )
+    for rel in report.skipped:
+        err.print(
+            f"  skipped {rel}: a file that photocluster did not write is in the way, or the photo is gone", markup=False
+        )
+
+
+@app.command()
+def status(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Show the database in use, what it holds, and the dlib build.
+
+    Example: photocluster status --json
+    """
+    from photocluster.faces import dlib_build
+
+    with _errors(), _open(db) as store:
+        counts = store.counts()
+        doc = {
+            "database": os.fsdecode(store.path),
+            "schema_version": store.schema_version,
+            "photos": counts["done"],
+            "bad_files": counts["error"],
+            "missing_files": counts["missing"],
+            "faces": counts["faces"],
+            "persons": counts["persons"],
+            "threshold": store.get_setting("cluster.threshold"),
+            "dlib": dlib_build().describe(),
+        }
+    if as_json:
+        _print_json(doc)
+        return
+    for k, v in doc.items():
+        out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)
+
+
+def main() -> None:
+    app()

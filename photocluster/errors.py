@@ -1,0 +1,63 @@
+"""The errors photocluster raises. Each message is one line a user can act on.
+
+The CLI renders these once (stderr, exit code); the library never prints.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class PhotoclusterError(Exception):
+    """Base class: something the user can fix. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(PhotoclusterError):
+    """Bad arguments or options."""
+
+    exit_code = 2
+
+
+class PathNotFoundError(UsageError):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(f"{os.fsdecode(path)}: no such file or folder")
+        self.path = path
+
+
+class DatabaseError(PhotoclusterError):
+    """The database cannot be opened, created or written."""
+
+
+class SchemaVersionError(DatabaseError):
+    def __init__(self, path: str, found: int, supported: int) -> None:
+        super().__init__(
+            f"{path}: database schema version {found} is newer than this photocluster "
+            f"supports ({supported}); upgrade photocluster to open it"
+        )
+        self.found = found
+        self.supported = supported
+
+
+class ModelError(PhotoclusterError):
+    """A model file or the dlib build is missing or unusable."""
+
+
+class ImageError(PhotoclusterError):
+    """One file could not be used as a photo. Scans record it and go on."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{os.fsdecode(path)}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ExportError(PhotoclusterError):
+    """The export destination cannot be written."""
+
+
+class ScanInterrupted(PhotoclusterError):
+    """Ctrl-C during a scan: the work already done is kept."""
+
+    exit_code = 130

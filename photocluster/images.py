@@ -1,0 +1,261 @@
+"""Finding photos on disk and decoding them for detection.
+
+Decoding is bounded: JPEGs are decoded in draft mode (DCT scaling) close to the
+detection size, so a 12 MP photo never costs 12 MP of RGB memory. EXIF orientation
+is applied first, so every coordinate downstream is in the photo as displayed.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from photocluster.config import MAX_ENLARGE
+from photocluster.errors import ImageError
+
+EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".heic", ".heif", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+# A folder holding this file was written by `photocluster export`; scans skip it.
+EXPORT_MARKER = ".photocluster-export"
+
+_EXIF_ORIENTATION = 0x0112
+_EXIF_DATETIME = 0x0132
+_EXIF_IFD = 0x8769
+_EXIF_DATETIME_ORIGINAL = 0x9003
+_TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
+
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    global _heif_registered
+    if not _heif_registered:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+        _heif_registered = True
+
+
+def is_photo_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in EXTENSIONS
+
+
+def walk(roots: Iterable[Path], on_error: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
+    """Yield photo files under ``roots`` in a stable order.
+
+    Follows symlinked folders but never enters a folder twice (so symlink loops
+    end), skips hidden folders and photocluster export folders. Folders that
+    cannot be read are reported through ``on_error`` and skipped.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+
+    def report(path: Path, reason: str) -> None:
+        if on_error is not None:
+            on_error(path, reason)
+
+    def visit_file(path: Path, st: os.stat_result) -> Iterator[Path]:
+        key = (st.st_dev, st.st_ino)
+        # The same file reached twice through a symlink is one photo, not two.
+        if key not in seen_files:
+            seen_files.add(key)
+            yield path
+
+    def visit_dir(path: Path, st: os.stat_result) -> Iterator[Path]:
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            return
+        seen_dirs.add(key)
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            report(path, f"cannot read folder: {_os_reason(exc)}")
+            return
+        if any(e.name == EXPORT_MARKER for e in entries):
+            return
+        for entry in entries:
+            child = Path(entry.path)
+            try:
+                child_st = entry.stat(follow_symlinks=True)
+            except OSError as exc:
+                if entry.is_symlink():
+                    reason = "broken symlink" if exc.errno == errno.ENOENT else _os_reason(exc)
+                    if is_photo_name(entry.name):
+                        report(child, reason)
+                    continue
+                report(child, _os_reason(exc))
+                continue
+            if stat.S_ISDIR(child_st.st_mode):
+                if not entry.name.startswith("."):
+                    yield from visit_dir(child, child_st)
+            elif stat.S_ISREG(child_st.st_mode) and is_photo_name(entry.name):
+                yield from visit_file(child, child_st)
+
+    for root in roots:
+        try:
+            st = root.stat()
+        except OSError as exc:
+            report(root, _os_reason(exc))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            yield from visit_dir(root, st)
+        elif stat.S_ISREG(st.st_mode):
+            yield from visit_file(root, st)
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENOENT:
+        return "file disappeared"
+    if exc.errno == errno.ELOOP:
+        return "too many levels of symbolic links"
+    return exc.strerror or exc.__class__.__name__
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: the identity of a photo across moves and renames."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError as exc:
+        raise ImageError(path, _os_reason(exc)) from None
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """RGB pixels ready for detection plus how they map back to the photo.
+
+    ``pixels`` is (h, w, 3) uint8. ``scale`` is detection pixels per displayed
+    photo pixel, so a detection coordinate divided by ``scale`` is a photo coordinate.
+    """
+
+    pixels: np.ndarray
+    width: int
+    height: int
+    scale: float
+    taken_at: str | None
+
+
+def detection_size(width: int, height: int, max_size: int, enlarge: bool) -> tuple[int, int]:
+    """The size photos are detected at: long side at most ``max_size``; small photos
+    enlarged (when ``enlarge``) up to ``MAX_ENLARGE`` times, never beyond ``max_size``."""
+    long_side = max(width, height)
+    target = min(max_size, long_side * MAX_ENLARGE) if enlarge else min(max_size, long_side)
+    factor = target / long_side
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def load_image(path: Path, max_size: int, enlarge: bool = True) -> DecodedImage:
+    """Decode ``path`` for detection. Raises :class:`ImageError` with a one-line reason."""
+    _register_heif()
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns on huge images and bad EXIF; the error path below covers what matters.
+            warnings.simplefilter("ignore")
+            return _load(path, max_size, enlarge)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(path, f"image too large to decode safely ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(path, "not a readable image (unknown or corrupt format)") from None
+    except IsADirectoryError:
+        raise ImageError(path, "is a folder, not a file") from None
+    except OSError as exc:
+        if exc.errno is not None:
+            raise ImageError(path, _os_reason(exc)) from None
+        raise ImageError(path, f"corrupt or truncated image ({_one_line(exc)})") from None
+    except (ValueError, SyntaxError, EOFError, MemoryError, struct_error()) as exc:
+        raise ImageError(path, f"corrupt image ({_one_line(exc)})") from None
+
+
+def struct_error() -> type[Exception]:
+    import struct
+
+    return struct.error
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else exc.__class__.__name__
+
+
+def _load(path: Path, max_size: int, enlarge: bool) -> DecodedImage:
+    with Image.open(path) as im:
+        stored_w, stored_h = im.size
+        if stored_w < 1 or stored_h < 1:
+            raise ImageError(path, "image has no pixels")
+        exif = im.getexif()
+        orientation = exif.get(_EXIF_ORIENTATION)
+        if not isinstance(orientation, int):
+            orientation = 1
+        taken_at = _taken_at(exif)
+        transposed = orientation in _TRANSPOSED_ORIENTATIONS
+        width, height = (stored_h, stored_w) if transposed else (stored_w, stored_h)
+        target_w, target_h = detection_size(stored_w, stored_h, max_size, enlarge)
+        if im.format == "JPEG":
+            # DCT scaling decodes at 1/2, 1/4 or 1/8 size directly, never below the target.
+            im.draft(None, (target_w, target_h))
+        im.load()
+        # Orientations 0, 9 and other junk are ignored by exif_transpose, as they should be.
+        rgb = _to_rgb(ImageOps.exif_transpose(im) if orientation in range(2, 9) else im)
+    det_w, det_h = detection_size(width, height, max_size, enlarge)
+    if rgb.size != (det_w, det_h):
+        resample = Image.Resampling.BILINEAR if det_w > rgb.size[0] else Image.Resampling.LANCZOS
+        rgb = rgb.resize((det_w, det_h), resample, reducing_gap=3.0 if det_w < rgb.size[0] else None)
+    pixels = np.asarray(rgb, dtype=np.uint8)
+    return DecodedImage(pixels=pixels, width=width, height=height, scale=det_w / width, taken_at=taken_at)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB. Transparency is flattened onto white."""
+    mode = im.mode
+    if mode == "RGB":
+        return im.copy()
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        if mode.startswith("I;16"):
+            arr = arr / 257.0
+        elif arr.size and arr.max() > 255:
+            arr = arr * (255.0 / arr.max())
+        gray = np.clip(arr, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        if im.mode == "RGB":
+            return im
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _taken_at(exif: Image.Exif) -> str | None:
+    """EXIF DateTimeOriginal (else DateTime) as ISO 8601 without zone, or None."""
+    value = None
+    try:
+        value = exif.get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL)
+    except Exception:  # noqa: BLE001 - a broken EXIF block only costs us the date
+        value = None
+    value = value or exif.get(_EXIF_DATETIME)
+    if not isinstance(value, str):
+        return None
+    value = value.strip().rstrip("\x00")
+    # "YYYY:MM:DD HH:MM:SS" -> "YYYY-MM-DDTHH:MM:SS"
+    if len(value) >= 19 and value[4] == ":" and value[7] == ":":
+        iso = f"{value[0:4]}-{value[5:7]}-{value[8:10]}T{value[11:19]}"
+        if iso[:4].isdigit() and iso[:4] != "0000":
+            return iso
+    return None

@@ -1,0 +1,395 @@
+"""Scan orchestration: walk, skip what is known, detect the rest, record, resume.
+
+The main process owns the database (one writer); detection runs inline or in worker
+processes that each load the models once. Every photo is committed as soon as its
+result arrives, so a scan killed at any moment resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photocluster import faces as fc
+from photocluster.config import DetectionSettings
+from photocluster.errors import ImageError, PathNotFoundError, ScanInterrupted
+from photocluster.images import file_hash, walk
+from photocluster.store import Store
+
+
+@dataclass(frozen=True)
+class ScanEvent:
+    """Progress: ``kind`` is 'listed' (total known), 'photo' (one file done) or 'error'."""
+
+    kind: str
+    path: Path | None = None
+    total: int = 0
+    faces: int = 0
+    outcome: str = ""
+    reason: str = ""
+
+
+@dataclass
+class ScanReport:
+    scan_id: int
+    roots: list[str]
+    settings: str
+    dlib: str
+    workers: int
+    files: int = 0
+    analysed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    duplicates: int = 0
+    missing: int = 0
+    faces_found: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    detect_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "scan_id": self.scan_id,
+            "roots": self.roots,
+            "settings": self.settings,
+            "dlib": self.dlib,
+            "workers": self.workers,
+            "files": self.files,
+            "analysed": self.analysed,
+            "unchanged": self.unchanged,
+            "moved": self.moved,
+            "duplicates": self.duplicates,
+            "missing": self.missing,
+            "faces_found": self.faces_found,
+            "errors": [{"path": p, "reason": r} for p, r in self.errors],
+            "error_count": len(self.errors),
+            "seconds": round(self.seconds, 2),
+            "photos_per_second": round(self.analysed / self.seconds, 3) if self.seconds > 0 else None,
+        }
+
+
+ProgressCallback = Callable[[ScanEvent], None]
+
+
+def default_workers() -> int:
+    """One process per core (dlib-bin's CNN uses one thread), at most 4: each may take ~1-2 GB."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+# -- worker side --------------------------------------------------------------
+
+_worker_settings: DetectionSettings | None = None
+
+
+def _init_worker(settings: DetectionSettings) -> None:
+    global _worker_settings
+    _worker_settings = settings
+    fc.warm_up(settings)
+
+
+def analyse_safely(path: Path, settings: DetectionSettings) -> fc.Analysis | ImageError:
+    """Analyse one file; any failure becomes an ImageError (returned, so one odd file
+    never stops a scan, and no traceback crosses the process boundary)."""
+    try:
+        return fc.analyze_file(path, settings)
+    except ImageError as exc:
+        return exc
+    except MemoryError:
+        return ImageError(path, "out of memory while analysing (try a smaller --max-size)")
+    except Exception as exc:  # noqa: BLE001 - dlib raises RuntimeError for odd inputs
+        text = str(exc).strip().splitlines()
+        return ImageError(path, f"analysis failed ({type(exc).__name__}: {text[0][:200] if text else ''})")
+
+
+def _analyse(path: Path) -> fc.Analysis | ImageError:
+    assert _worker_settings is not None
+    return analyse_safely(path, _worker_settings)
+
+
+# -- main side ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def scan(
+    store: Store,
+    roots: Sequence[str | os.PathLike[str]],
+    settings: DetectionSettings | None = None,
+    workers: int = 1,
+    retry_errors: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ScanReport:
+    """Find, analyse and record every photo under ``roots``. See the module doc."""
+    settings = settings or DetectionSettings()
+    root_paths = [Path(os.path.abspath(r)) for r in roots]
+    for root in root_paths:
+        if not os.path.lexists(root):
+            raise PathNotFoundError(root)
+    store.check_writable()
+    emit = progress or (lambda event: None)
+    start = time.perf_counter()
+    scan_id = store.begin_scan(root_paths, settings.key)
+    report = ScanReport(
+        scan_id=scan_id,
+        roots=[os.fsdecode(r) for r in root_paths],
+        settings=settings.key,
+        dlib=fc.dlib_build().describe(),
+        workers=workers,
+    )
+    unreadable: list[Path] = []
+
+    def walk_error(path: Path, reason: str) -> None:
+        unreadable.append(path)
+        report.errors.append((os.fsdecode(path), reason))
+        emit(ScanEvent("error", path=path, reason=reason))
+
+    status = "failed"
+    try:
+        files = list(walk(root_paths, on_error=walk_error))
+        report.files = len(files)
+        emit(ScanEvent("listed", total=len(files)))
+        jobs = _triage(store, files, settings, scan_id, retry_errors, report, emit)
+        _run_jobs(store, jobs, settings, workers, scan_id, report, emit)
+        report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
+        status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise ScanInterrupted(
+            f"scan interrupted after {report.analysed} photos; what was done is kept: run the same command to resume"
+        ) from None
+    finally:
+        report.seconds = time.perf_counter() - start
+        store.end_scan(scan_id, status, report.as_dict())
+    return report
+
+
+def _triage(
+    store: Store,
+    files: list[Path],
+    settings: DetectionSettings,
+    scan_id: int,
+    retry_errors: bool,
+    report: ScanReport,
+    emit: ProgressCallback,
+) -> Iterator[_Job]:
+    """Settle every file that needs no detection; yield the ones that do."""
+    seen: list[int] = []
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            _record_error(
+                store,
+                path,
+                0,
+                0,
+                None,
+                scan_id,
+                settings,
+                "file disappeared" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror}",
+                report,
+                emit,
+            )
+            continue
+        known = store.photo_by_path(path)
+        if known is not None:
+            photo, photo_settings = known
+            same_file = photo.size == st.st_size and photo.mtime_ns == st.st_mtime_ns
+            if same_file and photo.status == "done" and photo_settings == settings.key:
+                seen.append(photo.id)
+                report.unchanged += 1
+                emit(ScanEvent("photo", path=path, outcome="unchanged"))
+                if len(seen) >= 500:
+                    store.mark_seen(seen, scan_id)
+                    seen.clear()
+                continue
+            if same_file and photo.status == "error" and not retry_errors:
+                seen.append(photo.id)
+                report.errors.append((os.fsdecode(path), photo.error or "error"))
+                emit(ScanEvent("photo", path=path, outcome="error", reason=photo.error or ""))
+                continue
+        try:
+            sha = file_hash(path)
+        except ImageError as exc:
+            _record_error(store, path, st.st_size, st.st_mtime_ns, None, scan_id, settings, exc.reason, report, emit)
+            continue
+        if _reuse_by_content(store, path, st, sha, settings, scan_id, report, emit):
+            continue
+        yield _Job(path, st.st_size, st.st_mtime_ns, sha)
+    store.mark_seen(seen, scan_id)
+
+
+def _reuse_by_content(
+    store: Store,
+    path: Path,
+    st: os.stat_result,
+    sha: str,
+    settings: DetectionSettings,
+    scan_id: int,
+    report: ScanReport,
+    emit: ProgressCallback,
+) -> bool:
+    """A file whose bytes were analysed before keeps those faces without re-detection."""
+    twins = [p for p in store.photos_by_hash(sha, settings.key) if p.path != path]
+    if not twins:
+        return False
+    gone = [p for p in twins if not os.path.lexists(p.path)]
+    if gone:
+        # Moved or renamed: the photo row follows the file, faces and persons included.
+        store.move_photo(gone[0].id, path, st.st_size, st.st_mtime_ns, scan_id)
+        report.moved += 1
+        outcome = "moved"
+    else:
+        src = twins[0]
+        store.save_photo(
+            path,
+            st.st_size,
+            st.st_mtime_ns,
+            sha,
+            scan_id,
+            settings.key,
+            width=src.width,
+            height=src.height,
+            taken_at=src.taken_at,
+            copy_faces_from=src.id,
+        )
+        report.duplicates += 1
+        outcome = "duplicate"
+    n_faces = store.face_count(path)
+    report.faces_found += n_faces
+    emit(ScanEvent("photo", path=path, outcome=outcome, faces=n_faces))
+    return True
+
+
+def _record_error(
+    store: Store,
+    path: Path,
+    size: int,
+    mtime_ns: int,
+    sha: str | None,
+    scan_id: int,
+    settings: DetectionSettings,
+    reason: str,
+    report: ScanReport,
+    emit: ProgressCallback,
+) -> None:
+    store.save_photo(path, size, mtime_ns, sha, scan_id, settings.key, error=reason)
+    report.errors.append((os.fsdecode(path), reason))
+    emit(ScanEvent("photo", path=path, outcome="error", reason=reason))
+
+
+def _record(
+    store: Store,
+    job: _Job,
+    result: fc.Analysis | ImageError,
+    scan_id: int,
+    settings: DetectionSettings,
+    report: ScanReport,
+    emit: ProgressCallback,
+) -> None:
+    if isinstance(result, ImageError):
+        _record_error(
+            store, job.path, job.size, job.mtime_ns, job.sha256, scan_id, settings, result.reason, report, emit
+        )
+        return
+    store.save_photo(
+        job.path,
+        job.size,
+        job.mtime_ns,
+        job.sha256,
+        scan_id,
+        settings.key,
+        width=result.width,
+        height=result.height,
+        taken_at=result.taken_at,
+        faces=result.faces,
+    )
+    report.analysed += 1
+    report.faces_found += len(result.faces)
+    report.detect_seconds += result.seconds
+    emit(ScanEvent("photo", path=job.path, outcome="analysed", faces=len(result.faces)))
+
+
+def _run_jobs(
+    store: Store,
+    jobs: Iterator[_Job],
+    settings: DetectionSettings,
+    workers: int,
+    scan_id: int,
+    report: ScanReport,
+    emit: ProgressCallback,
+) -> None:
+    if workers <= 1:
+        fc.warm_up(settings)
+        for job in jobs:
+            _record(store, job, analyse_safely(job.path, settings), scan_id, settings, report, emit)
+        return
+    # spawn, not fork: the parent runs a progress thread, and fork with threads can deadlock.
+    ctx = multiprocessing.get_context("spawn")
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,))
+
+    pool = new_pool()
+    pending: dict[Future[fc.Analysis | ImageError], _Job] = {}
+    retry: list[_Job] = []
+    crashed: set[Path] = set()
+    try:
+        exhausted = False
+        while True:
+            # Keep a couple of jobs queued per worker: enough to stay busy, bounded memory.
+            while len(pending) < 2 * workers and (retry or not exhausted):
+                job = retry.pop() if retry else next(jobs, None)
+                if job is None:
+                    exhausted = True
+                    break
+                pending[pool.submit(_analyse, job.path)] = job
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                job = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    # A worker died (the OOM killer, a crash in native code) and took the
+                    # pool with it. Which file did it is unknown: each job in flight gets
+                    # one more try in a fresh pool; a file that breaks it twice is recorded.
+                    broken = True
+                    if job.path in crashed:
+                        _record(
+                            store,
+                            job,
+                            ImageError(job.path, "the analysing process crashed on this file"),
+                            scan_id,
+                            settings,
+                            report,
+                            emit,
+                        )
+                    else:
+                        crashed.add(job.path)
+                        retry.append(job)
+                    continue
+                _record(store, job, result, scan_id, settings, report, emit)
+            if broken:
+                for job in pending.values():
+                    crashed.add(job.path)
+                    retry.append(job)
+                pending.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,504 @@
+"""The only module that speaks SQL.
+
+One SQLite file in WAL mode. Paths are stored as the raw bytes the filesystem
+gives (so any file name round-trips), embeddings and landmarks as float32 blobs.
+Schema changes are numbered migrations applied on open; ``PRAGMA user_version``
+holds the version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from photocluster.errors import DatabaseError, SchemaVersionError
+from photocluster.types import EMBEDDING_DIM, Box, Face, Photo
+
+MIGRATIONS: list[str] = [
+    # 1: photos, faces, persons, scans, settings
+    """
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        width INTEGER,
+        height INTEGER,
+        taken_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('done', 'error', 'missing')),
+        error TEXT,
+        settings TEXT,
+        scan_id INTEGER REFERENCES scans(id),
+        seen_scan_id INTEGER,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX photos_sha256 ON photos(sha256);
+    CREATE INDEX photos_status ON photos(status);
+    CREATE TABLE persons (
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        left REAL NOT NULL,
+        top REAL NOT NULL,
+        right REAL NOT NULL,
+        bottom REAL NOT NULL,
+        confidence REAL NOT NULL,
+        landmarks BLOB NOT NULL,
+        embedding BLOB NOT NULL,
+        person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL
+    );
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE scans (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'interrupted', 'failed')),
+        roots TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        summary TEXT
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def path_key(path: Path) -> bytes:
+    """A path as stored: absolute, raw filesystem bytes."""
+    return os.fsencode(os.path.abspath(path))
+
+
+def path_from_key(key: bytes) -> Path:
+    return Path(os.fsdecode(key))
+
+
+def _f32(arr: np.ndarray) -> bytes:
+    return np.ascontiguousarray(arr, dtype="<f4").tobytes()
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A face row with what clustering and export need of its photo."""
+
+    id: int
+    photo_id: int
+    photo_path: Path
+    box: Box
+    confidence: float
+    person_id: int | None
+
+
+class Store:
+    """A photocluster database. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseError(f"{self.path.parent}: cannot create the database folder ({exc.strerror})") from None
+        try:
+            # Autocommit mode: transactions are explicit (see `transaction`).
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise DatabaseError(f"{self.path}: cannot switch the database to WAL mode (got {mode})")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"{self.path}: cannot open the database ({exc})") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema --------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(str(self.path), version, SCHEMA_VERSION)
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                # executescript would commit on its own; run the statements one by one instead.
+                for statement in MIGRATIONS[number - 1].split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: one writer at a time, all or nothing."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DatabaseError(f"{self.path}: cannot write to the database ({exc})") from None
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self.conn.execute("ROLLBACK")
+                raise DatabaseError(f"{self.path}: cannot write to the database ({exc})") from None
+
+    def check_writable(self) -> None:
+        """Raise DatabaseError now, rather than after an hour of detection."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('last_opened', ?)", (str(time.time()),))
+
+    # -- settings ------------------------------------------------------------
+
+    def get_setting(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_settings(self, conn: sqlite3.Connection, values: dict[str, str]) -> None:
+        conn.executemany("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", values.items())
+
+    # -- scans ---------------------------------------------------------------
+
+    def begin_scan(self, roots: Sequence[Path], settings_key: str) -> int:
+        with self.transaction() as conn:
+            # A scan still "running" was killed: say so.
+            conn.execute("UPDATE scans SET status = 'interrupted' WHERE status = 'running'")
+            cur = conn.execute(
+                "INSERT INTO scans(started_at, status, roots, settings) VALUES (?, 'running', ?, ?)",
+                (time.time(), json.dumps([os.fsdecode(path_key(r)) for r in roots]), settings_key),
+            )
+            return int(cur.lastrowid or 0)
+
+    def end_scan(self, scan_id: int, status: str, summary: dict[str, object]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE scans SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+                (status, time.time(), json.dumps(summary), scan_id),
+            )
+
+    # -- photos --------------------------------------------------------------
+
+    _PHOTO_COLS = "id, path, size, mtime_ns, sha256, width, height, taken_at, status, error, settings"
+
+    @staticmethod
+    def _photo(row: sqlite3.Row | tuple[object, ...]) -> tuple[Photo, str | None]:
+        pid, key, size, mtime, sha, w, h, taken, status, error, settings = row
+        photo = Photo(
+            id=int(pid),  # type: ignore[call-overload]
+            path=path_from_key(bytes(key)),  # type: ignore[call-overload]
+            size=int(size),  # type: ignore[call-overload]
+            mtime_ns=int(mtime),  # type: ignore[call-overload]
+            sha256=sha,  # type: ignore[arg-type]
+            width=w,  # type: ignore[arg-type]
+            height=h,  # type: ignore[arg-type]
+            taken_at=taken,  # type: ignore[arg-type]
+            status=str(status),
+            error=error,  # type: ignore[arg-type]
+        )
+        return photo, settings  # type: ignore[return-value]
+
+    def photo_by_path(self, path: Path) -> tuple[Photo, str | None] | None:
+        row = self.conn.execute(f"SELECT {self._PHOTO_COLS} FROM photos WHERE path = ?", (path_key(path),)).fetchone()
+        return None if row is None else self._photo(row)
+
+    def photos_by_hash(self, sha256: str, settings_key: str) -> list[Photo]:
+        """Photos already analysed with these settings whose bytes hash to ``sha256``."""
+        rows = self.conn.execute(
+            f"SELECT {self._PHOTO_COLS} FROM photos WHERE sha256 = ? AND settings = ? "
+            "AND status IN ('done', 'missing') AND width IS NOT NULL ORDER BY id",
+            (sha256, settings_key),
+        ).fetchall()
+        return [self._photo(r)[0] for r in rows]
+
+    def photo(self, photo_id: int) -> Photo:
+        row = self.conn.execute(f"SELECT {self._PHOTO_COLS} FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        if row is None:
+            raise DatabaseError(f"no photo with id {photo_id}")
+        return self._photo(row)[0]
+
+    def mark_seen(self, photo_ids: Iterable[int], scan_id: int) -> None:
+        ids = [(scan_id, i) for i in photo_ids]
+        if ids:
+            with self.transaction() as conn:
+                conn.executemany("UPDATE photos SET seen_scan_id = ? WHERE id = ?", ids)
+
+    def save_photo(
+        self,
+        path: Path,
+        size: int,
+        mtime_ns: int,
+        sha256: str | None,
+        scan_id: int,
+        settings_key: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        taken_at: str | None = None,
+        faces: Sequence[Face] = (),
+        error: str | None = None,
+        copy_faces_from: int | None = None,
+    ) -> int:
+        """Record the result for one file, replacing what was known of that path, atomically.
+
+        Either ``faces`` (freshly detected), ``copy_faces_from`` (a photo with the same
+        bytes), or ``error`` (the file was not usable; earlier faces of it are dropped).
+        """
+        key = path_key(path)
+        status = "error" if error is not None else "done"
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(
+                """
+                INSERT INTO photos(path, size, mtime_ns, sha256, width, height, taken_at, status,
+                                   error, settings, scan_id, seen_scan_id, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET
+                    size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,
+                    width = excluded.width, height = excluded.height, taken_at = excluded.taken_at,
+                    status = excluded.status, error = excluded.error, settings = excluded.settings,
+                    scan_id = excluded.scan_id, seen_scan_id = excluded.seen_scan_id,
+                    updated_at = excluded.updated_at
+                """,
+                (
+                    key,
+                    size,
+                    mtime_ns,
+                    sha256,
+                    width,
+                    height,
+                    taken_at,
+                    status,
+                    error,
+                    settings_key,
+                    scan_id,
+                    scan_id,
+                    now,
+                ),
+            )
+            photo_id = int(conn.execute("SELECT id FROM photos WHERE path = ?", (key,)).fetchone()[0])
+            conn.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
+            if copy_faces_from is not None:
+                conn.execute(
+                    """
+                    INSERT INTO faces(photo_id, left, top, right, bottom, confidence, landmarks, embedding)
+                    SELECT ?, left, top, right, bottom, confidence, landmarks, embedding
+                    FROM faces WHERE photo_id = ? ORDER BY id
+                    """,
+                    (photo_id, copy_faces_from),
+                )
+            else:
+                conn.executemany(
+                    """
+                    INSERT INTO faces(photo_id, left, top, right, bottom, confidence, landmarks, embedding)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        (
+                            photo_id,
+                            f.box.left,
+                            f.box.top,
+                            f.box.right,
+                            f.box.bottom,
+                            f.confidence,
+                            _f32(f.landmarks),
+                            _f32(f.embedding),
+                        )
+                        for f in faces
+                    ],
+                )
+        return photo_id
+
+    def move_photo(self, photo_id: int, new_path: Path, size: int, mtime_ns: int, scan_id: int) -> None:
+        """The file with these bytes now lives at ``new_path``: keep its faces and their persons."""
+        key = path_key(new_path)
+        with self.transaction() as conn:
+            # A stale row for the destination path (an old, different file) gives way.
+            conn.execute("DELETE FROM photos WHERE path = ? AND id != ?", (key, photo_id))
+            conn.execute(
+                "UPDATE photos SET path = ?, size = ?, mtime_ns = ?, status = 'done', error = NULL, "
+                "seen_scan_id = ?, updated_at = ? WHERE id = ?",
+                (key, size, mtime_ns, scan_id, time.time(), photo_id),
+            )
+
+    def mark_missing(self, scan_id: int, roots: Sequence[Path], keep_under: Sequence[Path] = ()) -> int:
+        """Photos under ``roots`` not seen by scan ``scan_id`` are gone: mark them missing.
+
+        Nothing under ``keep_under`` (folders that could not be read) is marked.
+        Their faces stay stored (a file that comes back keeps them) but leave the clusters.
+        """
+        prefixes = [path_key(r) for r in roots]
+        keep = [path_key(k) for k in keep_under]
+
+        def under(key: bytes, base: bytes) -> bool:
+            return key == base or key.startswith(base.rstrip(b"/") + b"/")
+
+        gone = []
+        rows = self.conn.execute(
+            "SELECT id, path FROM photos WHERE status != 'missing' AND (seen_scan_id IS NULL OR seen_scan_id != ?)",
+            (scan_id,),
+        )
+        for pid, key in rows:
+            key = bytes(key)
+            if any(under(key, p) for p in prefixes) and not any(under(key, k) for k in keep):
+                gone.append(pid)
+        if gone:
+            with self.transaction() as conn:
+                conn.executemany(
+                    "UPDATE photos SET status = 'missing', updated_at = ? WHERE id = ?",
+                    [(time.time(), pid) for pid in gone],
+                )
+                conn.executemany("UPDATE faces SET person_id = NULL WHERE photo_id = ?", [(p,) for p in gone])
+        return len(gone)
+
+    def face_count(self, path: Path) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(faces.id) FROM photos LEFT JOIN faces ON faces.photo_id = photos.id WHERE photos.path = ?",
+            (path_key(path),),
+        ).fetchone()
+        return int(row[0])
+
+    def errors(self, scan_id: int | None = None) -> list[tuple[Path, str]]:
+        sql = "SELECT path, error FROM photos WHERE status = 'error'"
+        args: tuple[int, ...] = ()
+        if scan_id is not None:
+            sql += " AND seen_scan_id = ?"
+            args = (scan_id,)
+        return [(path_from_key(bytes(k)), str(e)) for k, e in self.conn.execute(sql + " ORDER BY path", args)]
+
+    def counts(self) -> dict[str, int]:
+        out = {"done": 0, "error": 0, "missing": 0}
+        for status, n in self.conn.execute("SELECT status, COUNT(*) FROM photos GROUP BY status"):
+            out[str(status)] = int(n)
+        out["faces"] = int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done'"
+            ).fetchone()[0]
+        )
+        out["persons"] = int(
+            self.conn.execute(
+                "SELECT COUNT(DISTINCT person_id) FROM faces JOIN photos ON photos.id = faces.photo_id "
+                "WHERE photos.status = 'done' AND person_id IS NOT NULL"
+            ).fetchone()[0]
+        )
+        return out
+
+    # -- faces and persons ---------------------------------------------------
+
+    def active_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, photo ids, embeddings (n, 128) float32) of faces in present photos, by face id."""
+        rows = self.conn.execute(
+            "SELECT faces.id, faces.photo_id, faces.embedding FROM faces "
+            "JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done' ORDER BY faces.id"
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        photo_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        emb = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
+        return ids, photo_ids, emb.astype(np.float32)
+
+    def face_persons(self) -> dict[int, int]:
+        """Current face id -> person id, for faces that have a person."""
+        return {
+            int(f): int(p) for f, p in self.conn.execute("SELECT id, person_id FROM faces WHERE person_id IS NOT NULL")
+        }
+
+    def person_names(self) -> dict[int, str | None]:
+        return {int(i): n for i, n in self.conn.execute("SELECT id, name FROM persons")}
+
+    def apply_clustering(
+        self, assignment: dict[int, int | None], new_persons: Sequence[int], settings: dict[str, str]
+    ) -> dict[int, int]:
+        """Persist a clustering: ``assignment`` maps face id -> person id or a placeholder.
+
+        Placeholders are the negative numbers in ``new_persons``; each gets a fresh person
+        id. Persons left without faces are deleted. Returns placeholder -> new person id.
+        """
+        now = time.time()
+        with self.transaction() as conn:
+            created = {}
+            for placeholder in new_persons:
+                cur = conn.execute("INSERT INTO persons(name, created_at) VALUES (NULL, ?)", (now,))
+                created[placeholder] = int(cur.lastrowid or 0)
+            conn.execute("UPDATE faces SET person_id = NULL")
+            conn.executemany(
+                "UPDATE faces SET person_id = ? WHERE id = ?",
+                [(created.get(p, p), f) for f, p in assignment.items() if p is not None],
+            )
+            conn.execute(
+                "DELETE FROM persons WHERE name IS NULL AND id NOT IN "
+                "(SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)"
+            )
+            self.set_settings(conn, settings)
+        return created
+
+    def faces(self) -> list[tuple[StoredFace, np.ndarray]]:
+        """Every face of present photos with its embedding, ordered by person then face id."""
+        rows = self.conn.execute(
+            """
+            SELECT faces.id, faces.photo_id, photos.path, faces.left, faces.top, faces.right,
+                   faces.bottom, faces.confidence, faces.person_id, faces.embedding
+            FROM faces JOIN photos ON photos.id = faces.photo_id
+            WHERE photos.status = 'done'
+            ORDER BY faces.person_id IS NULL, faces.person_id, faces.id
+            """
+        ).fetchall()
+        out = []
+        for fid, pid, key, left, top, right, bottom, conf, person, emb in rows:
+            face = StoredFace(
+                id=int(fid),
+                photo_id=int(pid),
+                photo_path=path_from_key(bytes(key)),
+                box=Box(left, top, right, bottom),
+                confidence=float(conf),
+                person_id=None if person is None else int(person),
+            )
+            out.append((face, np.frombuffer(emb, dtype="<f4").astype(np.float32)))
+        return out
+
+    def photo_faces(self, photo_id: int) -> list[Face]:
+        rows = self.conn.execute(
+            "SELECT id, left, top, right, bottom, confidence, landmarks, embedding, person_id "
+            "FROM faces WHERE photo_id = ? ORDER BY id",
+            (photo_id,),
+        ).fetchall()
+        return [
+            Face(
+                box=Box(left, top, right, bottom),
+                confidence=conf,
+                landmarks=np.frombuffer(lm, dtype="<f4").reshape(5, 2),
+                embedding=np.frombuffer(emb, dtype="<f4"),
+                id=fid,
+                photo_id=photo_id,
+                person_id=person,
+            )
+            for fid, left, top, right, bottom, conf, lm, emb, person in rows
+        ]
