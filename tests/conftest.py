@@ -1,0 +1,113 @@
+"""Shared fixtures: a temporary state dir for every test, the real fixture photos, a fake embedder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photocluster import faces as faces_module
+from photocluster.config import DetectionSettings
+from photocluster.images import DecodedImage
+from photocluster.store import Store
+from photocluster.types import Box, Face
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def fixtures_dir() -> Path:
+    return Path(os.environ.get("PHOTOCLUSTER_FIXTURES", REPO.parent / "shared" / "fixtures"))
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test ever touches the user's real database."""
+    home = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("PHOTOCLUSTER_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    """The labelled photos beside the checkout. Missing fixtures fail: they never skip."""
+    root = fixtures_dir()
+    if not (root / "labels.csv").is_file():
+        pytest.fail(f"fixture photos not found at {root} (set PHOTOCLUSTER_FIXTURES)")
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "test.db") as s:
+        yield s
+
+
+def fake_embedding(seed: int | str, dim: int = 128) -> np.ndarray:
+    """A deterministic unit-length vector for ``seed``."""
+    digest = hashlib.sha256(str(seed).encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    v = rng.normal(size=dim)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def near(base: np.ndarray, distance: float, seed: int | str) -> np.ndarray:
+    """A vector at exactly ``distance`` from ``base``, in a direction set by ``seed``."""
+    d = fake_embedding(f"dir-{seed}", len(base))
+    d = d - d.dot(base) * base / base.dot(base)
+    d /= np.linalg.norm(d)
+    return (base + distance * d).astype(np.float32)
+
+
+def make_face(embedding: np.ndarray, box: tuple[float, float, float, float] = (10, 10, 60, 60)) -> Face:
+    left, top, right, bottom = box
+    pts = np.array(
+        [
+            [right - 5, top + 15],
+            [left + 25, top + 15],
+            [left + 5, top + 15],
+            [left + 20, top + 15],
+            [left + 25, bottom - 10],
+        ],
+        dtype=np.float32,
+    )
+    return Face(
+        box=Box(*box),
+        confidence=1.0,
+        landmarks=pts,
+        embedding=embedding,
+    )
+
+
+class FakeEmbedder:
+    """Stands in for detection + embedding: one face per photo, its embedding taken from
+    the photo's mean colour, so photos of one flat colour are "one person". Counts calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, image: DecodedImage, settings: DetectionSettings) -> list[Face]:
+        self.calls += 1
+        mean = image.pixels.reshape(-1, 3).mean(axis=0)
+        seed = "-".join(str(int(c) // 32) for c in mean)
+        w, h = image.width, image.height
+        return [make_face(fake_embedding(seed), (w * 0.25, h * 0.25, w * 0.75, h * 0.75))]
+
+
+@pytest.fixture
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
+    """Replace the dlib stage (in this process: use workers=1) with :class:`FakeEmbedder`."""
+    fake = FakeEmbedder()
+    monkeypatch.setattr(faces_module, "analyze_pixels", fake)
+    return fake
+
+
+def write_photo(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (64, 48), **save: object) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, **save)  # type: ignore[arg-type]
+    return path
