@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +24,7 @@ from rich.progress import (
     ProgressColumn,
     SpinnerColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -40,6 +41,7 @@ from photocluster.config import (
     resolve_db_path,
 )
 from photocluster.errors import PhotoclusterError
+from photocluster.pipeline import ScanEvent
 from photocluster.store import Store
 
 app = typer.Typer(
@@ -130,25 +132,13 @@ def scan(
 
     Example: photocluster scan ~/Pictures --workers 2
     """
-    from photocluster.pipeline import ScanEvent, default_workers
+    from photocluster.pipeline import default_workers
     from photocluster.pipeline import scan as run_scan
 
     with _errors():
         settings = DetectionSettings(detector, max_size, DetectionSettings.parse_upsample(upsample))
         n_workers = workers if workers is not None else default_workers()
-        with _open(db) as store, _scan_progress() as (progress, listing):
-            task = None
-            faces = 0
-
-            def on_event(event: ScanEvent) -> None:
-                nonlocal task, faces
-                if event.kind == "listed":
-                    progress.remove_task(listing)
-                    task = progress.add_task("Scanning", total=event.total, faces=0)
-                elif event.kind == "photo" and task is not None:
-                    faces += event.faces
-                    progress.update(task, advance=1, faces=faces)
-
+        with _open(db) as store, _ScanProgress() as on_event:
             report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event)
     if as_json:
         _print_json(report.as_dict())
@@ -186,24 +176,47 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:.2f}/s" if speed else "-/s")
 
 
-@contextmanager
-def _scan_progress() -> Iterator[tuple[Progress, Any]]:
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("photos, {task.fields[faces]} faces"),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
-    with progress:
-        listing = progress.add_task("Listing files", total=None, faces=0)
-        yield progress, listing
+class _ScanProgress:
+    """A rich progress bar on stderr, shown from the first event on (so a scan that
+    cannot start prints only its error)."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("photos, {task.fields[faces]} faces"),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+        )
+        self.started = False
+        self.task: TaskID | None = None
+        self.faces = 0
+
+    def __enter__(self) -> Callable[[ScanEvent], None]:
+        return self.on_event
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.progress.stop()
+
+    def on_event(self, event: ScanEvent) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        if event.kind == "listing":
+            self.task = self.progress.add_task("Listing files", total=None, faces=0)
+        elif event.kind == "listed":
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task("Scanning", total=event.total, faces=0)
+        elif event.kind == "photo" and self.task is not None:
+            self.faces += event.faces
+            self.progress.update(self.task, advance=1, faces=self.faces)
 
 
 @app.command()
@@ -247,7 +260,7 @@ def clusters(
     for r in rows:
         table.add_row(
             "unknown" if r["id"] is None else str(r["id"]),
-            r["name"] or "",
+            str(r["name"] or ""),
             str(r["faces"]),
             str(r["photos"]),
             str(r["example"]),

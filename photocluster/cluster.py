@@ -91,7 +91,8 @@ def canonical_labels(labels: np.ndarray) -> np.ndarray:
     rank = np.lexsort((first, -counts))
     new_id = np.empty(len(uniq), dtype=np.int64)
     new_id[rank] = np.arange(len(uniq))
-    return new_id[inverse.reshape(-1)]
+    out: np.ndarray = new_id[inverse.reshape(-1)]
+    return out
 
 
 def cluster(emb: np.ndarray, threshold: float = 0.6, min_size: int = 2) -> np.ndarray:

@@ -52,6 +52,10 @@ class ImageError(PhotoclusterError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[ImageError], tuple[str | os.PathLike[str], str]]:
+        # Crosses the worker-process boundary: rebuild from both arguments, not the message.
+        return (type(self), (self.path, self.reason))
+
 
 class ExportError(PhotoclusterError):
     """The export destination cannot be written."""

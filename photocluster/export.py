@@ -97,6 +97,15 @@ def _file_names(person: Person) -> dict[int, str]:
     return names
 
 
+def _check_inside(dest: Path, rel: str) -> None:
+    """Belt and braces: ``rel`` must be folder/file, plain names, and the folder a real
+    folder (not a symlink someone put there), so nothing can land outside DEST."""
+    parts = rel.split("/")
+    folder = dest / parts[0]
+    if len(parts) != 2 or any(p in ("", ".", "..") or "\0" in p or "\\" in p for p in parts) or folder.is_symlink():
+        raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
+
+
 def _same(entry: Path, source: Path, mode: str) -> bool:
     try:
         if mode == "symlink":
@@ -231,14 +240,14 @@ def export(store: Store, dest: str | os.PathLike[str], mode: str = "symlink") ->
         # Never create the manifest after entries: a crash in between must not orphan them.
         _atomic_write(marker, json.dumps({"entries": sorted(previous | set(wanted))}))
         for rel in sorted(previous - set(wanted)):
+            _check_inside(dest_path, rel)
             entry = dest_path / rel
             if entry.is_symlink() or entry.is_file():
                 entry.unlink()
                 removed += 1
         for rel, source in sorted(wanted.items()):
             entry = dest_path / rel
-            # Names are single sanitised components, so entry is always inside dest.
-            assert entry.resolve(strict=False).parent.parent == dest_path.resolve()
+            _check_inside(dest_path, rel)
             entry.parent.mkdir(exist_ok=True)
             if entry.is_symlink() or entry.exists():
                 if _same(entry, source, mode):

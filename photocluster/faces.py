@@ -110,7 +110,7 @@ def dlib_build() -> DlibBuild:
 
 def file_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        return str(hashlib.file_digest(fh, "sha256").hexdigest())
 
 
 class _Models:

@@ -126,7 +126,7 @@ def file_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: the identity of a photo across moves and renames."""
     try:
         with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+            return str(hashlib.file_digest(fh, "sha256").hexdigest())
     except OSError as exc:
         raise ImageError(path, _os_reason(exc)) from None
 

@@ -25,7 +25,8 @@ from photocluster.store import Store
 
 @dataclass(frozen=True)
 class ScanEvent:
-    """Progress: ``kind`` is 'listed' (total known), 'photo' (one file done) or 'error'."""
+    """Progress: ``kind`` is 'listing' (walk started), 'listed' (``total`` known),
+    'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be read)."""
 
     kind: str
     path: Path | None = None
@@ -157,6 +158,7 @@ def scan(
 
     status = "failed"
     try:
+        emit(ScanEvent("listing"))
         files = list(walk(root_paths, on_error=walk_error))
         report.files = len(files)
         emit(ScanEvent("listed", total=len(files)))
@@ -351,11 +353,11 @@ def _run_jobs(
         while True:
             # Keep a couple of jobs queued per worker: enough to stay busy, bounded memory.
             while len(pending) < 2 * workers and (retry or not exhausted):
-                job = retry.pop() if retry else next(jobs, None)
-                if job is None:
+                next_job = retry.pop() if retry else next(jobs, None)
+                if next_job is None:
                     exhausted = True
                     break
-                pending[pool.submit(_analyse, job.path)] = job
+                pending[pool.submit(_analyse, next_job.path)] = next_job
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)

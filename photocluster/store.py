@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -211,21 +212,21 @@ class Store:
     _PHOTO_COLS = "id, path, size, mtime_ns, sha256, width, height, taken_at, status, error, settings"
 
     @staticmethod
-    def _photo(row: sqlite3.Row | tuple[object, ...]) -> tuple[Photo, str | None]:
+    def _photo(row: Any) -> tuple[Photo, str | None]:
         pid, key, size, mtime, sha, w, h, taken, status, error, settings = row
         photo = Photo(
-            id=int(pid),  # type: ignore[call-overload]
-            path=path_from_key(bytes(key)),  # type: ignore[call-overload]
-            size=int(size),  # type: ignore[call-overload]
-            mtime_ns=int(mtime),  # type: ignore[call-overload]
-            sha256=sha,  # type: ignore[arg-type]
-            width=w,  # type: ignore[arg-type]
-            height=h,  # type: ignore[arg-type]
-            taken_at=taken,  # type: ignore[arg-type]
+            id=int(pid),
+            path=path_from_key(bytes(key)),
+            size=int(size),
+            mtime_ns=int(mtime),
+            sha256=sha,
+            width=w,
+            height=h,
+            taken_at=taken,
             status=str(status),
-            error=error,  # type: ignore[arg-type]
+            error=error,
         )
-        return photo, settings  # type: ignore[return-value]
+        return photo, settings
 
     def photo_by_path(self, path: Path) -> tuple[Photo, str | None] | None:
         row = self.conn.execute(f"SELECT {self._PHOTO_COLS} FROM photos WHERE path = ?", (path_key(path),)).fetchone()

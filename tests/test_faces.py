@@ -45,7 +45,7 @@ def test_rgba_png_gives_one_face(fixtures: Path) -> None:
     assert face.confidence > 0.5
     # Full-resolution coordinates even though detection ran at 640 px.
     assert 100 < face.box.width < 500
-    assert 0 <= face.box.left and face.box.right <= 626
+    assert face.box.left >= 0 and face.box.right <= 626
     _landmarks_inside(face)
 
 

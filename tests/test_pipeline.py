@@ -116,7 +116,7 @@ def test_bad_files_are_reported_and_the_scan_goes_on(store: Store, library: Path
     assert report.analysed == 3
     reasons = dict(report.errors)
     assert set(map(os.path.basename, reasons)) == {"empty.jpg", "text.jpg", "truncated.jpg"}
-    for path, reason in report.errors:
+    for _path, reason in report.errors:
         assert "\n" not in reason and reason
     assert store.counts()["error"] == 3
     # Unchanged bad files are not retried, but still reported.
@@ -153,7 +153,6 @@ def test_interrupted_scan_resumes_without_redoing_work(
     store: Store, library: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import photocluster.faces as fc
-
     from photocluster.errors import ScanInterrupted
 
     real = fc.analyze_pixels
