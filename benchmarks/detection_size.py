@@ -112,7 +112,10 @@ def main() -> None:
         results.append(row)
         print(json.dumps(row), flush=True)
     print()
-    print("| setting | labelled faces found | VOC boxes found | smallest VOC face found | fixture s | holdout with a face | holdout s |")
+    print(
+        "| setting | labelled faces found | VOC boxes found | smallest VOC face found "
+        "| fixture s | holdout with a face | holdout s |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in results:
         print(

@@ -25,6 +25,7 @@ from photocluster.store import Store
 from photocluster.types import Person
 
 INDEX_SCHEMA_VERSION = 1
+_MAX_NAME_BYTES = 200
 MODES = ("symlink", "hardlink", "copy")
 UNKNOWN_FOLDER = "unknown"
 _RESERVED = {
@@ -62,7 +63,11 @@ def safe_folder_name(name: str, max_len: int = 100) -> str:
     text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
     text = re.sub(r'[/\\:*?"<>|]', "_", text)
     text = re.sub(r"\s+", " ", text).strip(" .")
-    text = text[:max_len].rstrip(" .")
+    text = text[:max_len]
+    # File systems count bytes (255 at most): leave room for a " (id)" suffix.
+    while len(text.encode("utf-8")) > _MAX_NAME_BYTES:
+        text = text[:-1]
+    text = text.rstrip(" .")
     if not text or text.lower() in _RESERVED or text.split(".")[0].lower() in _RESERVED:
         text = f"_{text}" if text else "_"
     return text

@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   - install, then scan, cluster and export sample photos
+#   make test   - install, then lint, type-check and run the tests
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PHOTOS ?=
+
+.PHONY: install demo test lint typecheck pytest fast bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh $(PHOTOS)
+
+lint: install
+	$(BIN)/ruff check photocluster tests benchmarks examples
+	$(BIN)/ruff format --check photocluster tests benchmarks examples
+
+typecheck: install
+	$(BIN)/mypy
+
+# Real-model tests take seconds per photo on a CPU: two processes, one test module each.
+pytest: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test: lint typecheck pytest
+
+# Unit tests only (fake embedder), for a quick loop while editing.
+fast: install
+	$(BIN)/python -m pytest -m "not models" -q
+
+bench: install
+	$(BIN)/python benchmarks/detection_size.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
