@@ -123,7 +123,7 @@ def scan(
         int, typer.Option(help="Longest side, in pixels, that photos are detected at.")
     ] = DEFAULT_MAX_SIZE,
     workers: Annotated[
-        int | None, typer.Option(help="Processes detecting in parallel (default: one per core, at most 4).")
+        int | None, typer.Option(help="Processes detecting in parallel (default: one per core, at most 4, as memory allows).")
     ] = None,
     retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,
     as_json: JsonOption = False,
@@ -137,7 +137,7 @@ def scan(
 
     with _errors():
         settings = DetectionSettings(detector, max_size, DetectionSettings.parse_upsample(upsample))
-        n_workers = workers if workers is not None else default_workers()
+        n_workers = workers if workers is not None else default_workers(settings)
         with _open(db) as store, _ScanProgress() as on_event:
             report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event)
     if as_json:

@@ -97,6 +97,10 @@ def _file_names(person: Person) -> dict[int, str]:
         base = os.path.basename(path)
         stem, ext = os.path.splitext(base)
         name = base if base.lower() not in used else f"{stem}_{photo_id}{ext}"
+        k = 2
+        while name.lower() in used:  # the made-up name may be another photo's real name
+            name = f"{stem}_{photo_id}_{k}{ext}"
+            k += 1
         used.add(name.lower())
         names[photo_id] = name
     return names

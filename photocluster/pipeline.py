@@ -78,9 +78,40 @@ class ScanReport:
 ProgressCallback = Callable[[ScanEvent], None]
 
 
-def default_workers() -> int:
-    """One process per core (dlib-bin's CNN uses one thread), at most 4: each may take ~1-2 GB."""
-    return max(1, min(4, os.cpu_count() or 1))
+def detection_memory_bytes(settings: DetectionSettings) -> int:
+    """Rough peak memory of one process detecting at these settings.
+
+    Measured with dlib-bin's CNN: ~0.8 GB at 1024x731 and ~1.8 GB at 1600x1142, about
+    1 GB per megapixel of detection image; each dlib upsampling multiplies pixels by 4.
+    """
+    megapixels = settings.max_size * settings.max_size * 0.75 / 1e6
+    if settings.upsample:
+        megapixels *= 4**settings.upsample
+    return int((0.25 + 0.9 * megapixels) * 2**30)
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def default_workers(settings: DetectionSettings | None = None) -> int:
+    """One process per core (dlib-bin's CNN uses one thread), at most 4, and no more
+    than the available memory holds at the detection size."""
+    n = max(1, min(4, os.cpu_count() or 1))
+    available = _available_memory()
+    if available is not None:
+        n = min(n, max(1, available // detection_memory_bytes(settings or DetectionSettings())))
+    return n
 
 
 # -- worker side --------------------------------------------------------------
