@@ -14,20 +14,18 @@ The library API, in pipeline order::
 Importing is cheap: the dlib models load on first use.
 """
 
-from typing import TYPE_CHECKING
+__version__ = "0.1.0"
 
+# Bound eagerly, after __version__: a lazy attribute named like its submodule
+# would be replaced by the module once anything imports ``photocluster.export``.
 from photocluster.config import DetectionSettings
 from photocluster.errors import PhotoclusterError
+from photocluster.export import export
+from photocluster.faces import analyze_file
+from photocluster.persons import persons, recluster
+from photocluster.pipeline import scan
+from photocluster.store import Store
 from photocluster.types import Box, Face, Person, PersonFace, Photo
-
-if TYPE_CHECKING:
-    from photocluster.export import export
-    from photocluster.faces import analyze_file
-    from photocluster.persons import persons, recluster
-    from photocluster.pipeline import scan
-    from photocluster.store import Store
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Box",
@@ -45,28 +43,3 @@ __all__ = [
     "recluster",
     "scan",
 ]
-
-
-def __getattr__(name: str) -> object:
-    # The heavier modules are imported on first use, keeping `import photocluster` light.
-    if name == "Store":
-        from photocluster.store import Store
-
-        return Store
-    if name == "scan":
-        from photocluster.pipeline import scan
-
-        return scan
-    if name in ("recluster", "persons"):
-        from photocluster import persons as _persons
-
-        return getattr(_persons, name)
-    if name == "export":
-        from photocluster.export import export
-
-        return export
-    if name == "analyze_file":
-        from photocluster.faces import analyze_file
-
-        return analyze_file
-    raise AttributeError(f"module 'photocluster' has no attribute {name!r}")

@@ -123,7 +123,8 @@ def scan(
         int, typer.Option(help="Longest side, in pixels, that photos are detected at.")
     ] = DEFAULT_MAX_SIZE,
     workers: Annotated[
-        int | None, typer.Option(help="Processes detecting in parallel (default: one per core, at most 4, as memory allows).")
+        int | None,
+        typer.Option(help="Processes detecting in parallel (default: one per core, at most 4, as memory allows)."),
     ] = None,
     retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,
     as_json: JsonOption = False,

@@ -52,7 +52,7 @@ def walk(roots: Iterable[Path], on_error: Callable[[Path, str], None] | None = N
     """Yield photo files under ``roots`` in a stable order.
 
     Follows symlinked folders but never enters a folder twice (so symlink loops
-    end), skips hidden folders and photocluster export folders. Folders that
+    end), skips hidden files and folders and photocluster export folders. Folders that
     cannot be read are reported through ``on_error`` and skipped.
     """
     seen_dirs: set[tuple[int, int]] = set()
@@ -83,6 +83,8 @@ def walk(roots: Iterable[Path], on_error: Callable[[Path, str], None] | None = N
         if any(e.name == EXPORT_MARKER for e in entries):
             return
         for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files and folders, macOS "._IMG.jpg" resource forks
             child = Path(entry.path)
             try:
                 child_st = entry.stat(follow_symlinks=True)
@@ -95,8 +97,7 @@ def walk(roots: Iterable[Path], on_error: Callable[[Path, str], None] | None = N
                 report(child, _os_reason(exc))
                 continue
             if stat.S_ISDIR(child_st.st_mode):
-                if not entry.name.startswith("."):
-                    yield from visit_dir(child, child_st)
+                yield from visit_dir(child, child_st)
             elif stat.S_ISREG(child_st.st_mode) and is_photo_name(entry.name):
                 yield from visit_file(child, child_st)
 
@@ -226,7 +227,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         arr = np.asarray(im, dtype=np.float64)
         if mode.startswith("I;16"):
             arr = arr / 257.0
-        elif arr.size and arr.max() > 255:
+        elif arr.size and (arr.max() > 255 or (mode == "F" and 0 < arr.max() <= 1.0)):
             arr = arr * (255.0 / arr.max())
         gray = np.clip(arr, 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB")

@@ -258,6 +258,13 @@ def _triage(
         except ImageError as exc:
             _record_error(store, path, st.st_size, st.st_mtime_ns, None, scan_id, settings, exc.reason, report, emit)
             continue
+        if known is not None and known[0].sha256 == sha and known[1] == settings.key and known[0].width is not None:
+            # Same bytes at the same path (back from missing, or only touched): keep its faces.
+            if known[0].status in ("done", "missing"):
+                store.move_photo(known[0].id, path, st.st_size, st.st_mtime_ns, scan_id)
+                report.unchanged += 1
+                emit(ScanEvent("photo", path=path, outcome="unchanged"))
+                continue
         if _reuse_by_content(store, path, st, sha, settings, scan_id, report, emit):
             continue
         yield _Job(path, st.st_size, st.st_mtime_ns, sha)

@@ -276,6 +276,9 @@ class Store:
         """
         key = path_key(path)
         status = "error" if error is not None else "done"
+        if error is not None:
+            # Reasons may quote file names that are not UTF-8; SQLite text must be.
+            error = error.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         now = time.time()
         with self.transaction() as conn:
             conn.execute(
@@ -355,7 +358,8 @@ class Store:
         """Photos under ``roots`` not seen by scan ``scan_id`` are gone: mark them missing.
 
         Nothing under ``keep_under`` (folders that could not be read) is marked.
-        Their faces stay stored (a file that comes back keeps them) but leave the clusters.
+        Their faces and person links stay stored, so a file that comes back rejoins its
+        person, but every listing and clustering ignores them while missing.
         """
         prefixes = [path_key(r) for r in roots]
         keep = [path_key(k) for k in keep_under]
@@ -378,7 +382,6 @@ class Store:
                     "UPDATE photos SET status = 'missing', updated_at = ? WHERE id = ?",
                     [(time.time(), pid) for pid in gone],
                 )
-                conn.executemany("UPDATE faces SET person_id = NULL WHERE photo_id = ?", [(p,) for p in gone])
         return len(gone)
 
     def face_count(self, path: Path) -> int:
@@ -441,7 +444,8 @@ class Store:
         """Persist a clustering: ``assignment`` maps face id -> person id or a placeholder.
 
         Placeholders are the negative numbers in ``new_persons``; each gets a fresh person
-        id. Persons left without faces are deleted. Returns placeholder -> new person id.
+        id. Faces of missing photos keep their person. Unnamed persons left without any
+        face are deleted; named ones are kept. Returns placeholder -> new person id.
         """
         now = time.time()
         with self.transaction() as conn:
@@ -449,7 +453,9 @@ class Store:
             for placeholder in new_persons:
                 cur = conn.execute("INSERT INTO persons(name, created_at) VALUES (NULL, ?)", (now,))
                 created[placeholder] = int(cur.lastrowid or 0)
-            conn.execute("UPDATE faces SET person_id = NULL")
+            conn.execute(
+                "UPDATE faces SET person_id = NULL WHERE photo_id IN (SELECT id FROM photos WHERE status = 'done')"
+            )
             conn.executemany(
                 "UPDATE faces SET person_id = ? WHERE id = ?",
                 [(created.get(p, p), f) for f, p in assignment.items() if p is not None],

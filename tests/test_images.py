@@ -184,9 +184,7 @@ def test_walk_without_on_error_stays_silent(tmp_path: Path) -> None:
         ((1, 1), 1600, True, (2, 2)),
     ],
 )
-def test_detection_size(
-    size: tuple[int, int], max_size: int, enlarge: bool, expected: tuple[int, int]
-) -> None:
+def test_detection_size(size: tuple[int, int], max_size: int, enlarge: bool, expected: tuple[int, int]) -> None:
     assert detection_size(*size, max_size, enlarge) == expected
 
 
@@ -391,6 +389,23 @@ def test_heic_through_pillow_heif(tmp_path: Path) -> None:
     assert (img.width, img.height, img.scale) == (64, 48, 1.0)
     assert img.pixels.shape == (48, 64, 3)
     assert_color(img.pixels[24, 32], (0, 200, 0), tol=6)
+
+
+def test_heic_orientation_is_applied_once(tmp_path: Path) -> None:
+    """pillow_heif rotates on decode and resets the EXIF orientation: no double rotation."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    im = Image.new("RGB", (64, 32), BLUE)
+    im.paste(RED, (0, 0, 16, 16))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "o6.heic", format="HEIF", exif=exif.tobytes(), quality=95)
+    img = load_image(tmp_path / "o6.heic", 1600, enlarge=False)
+    assert (img.width, img.height) == (32, 64)
+    assert_color(_corner(img.pixels, "top-right"), RED, tol=12)
+    for other in ("top-left", "bottom-left", "bottom-right"):
+        assert_color(_corner(img.pixels, other), BLUE, tol=12)
 
 
 # -- load_image: bad files -----------------------------------------------------

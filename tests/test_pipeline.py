@@ -93,7 +93,7 @@ def test_deleted_file_is_missing_and_leaves_clusters(store: Store, library: Path
     write_photo(library / "a.jpg", (200, 30, 30))
     report = scan(store, [library])
     assert store.counts()["missing"] == 0
-    assert report.analysed + report.moved == 1
+    assert (report.analysed, fake_embedder.calls) == (0, 3)
 
 
 def test_scanning_one_folder_does_not_mark_other_roots_missing(
@@ -181,3 +181,31 @@ def test_worker_processes_give_the_same_result(store: Store, tmp_path: Path) -> 
     (tmp_path / "lib" / "bad.jpg").write_text("nope")
     report = scan(store, [tmp_path / "lib"], DetectionSettings(max_size=128), workers=2)
     assert (report.files, report.analysed, len(report.errors), report.faces_found) == (5, 4, 1, 0)
+
+
+def test_named_person_survives_its_photos_going_missing_and_coming_back(
+    store: Store, tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    from photocluster.persons import persons, recluster
+
+    lib = tmp_path / "lib"
+    for k in range(3):
+        write_photo(lib / f"red{k}.jpg", (200, 20, 40 + 4 * k))
+    write_photo(lib / "blue.jpg", (20, 20, 200))
+    scan(store, [lib])
+    recluster(store, 0.6, 2)
+    (person,) = [p for p in persons(store) if p.id is not None]
+    store.conn.execute("UPDATE persons SET name = 'Ann' WHERE id = ?", (person.id,))
+    hidden = tmp_path / "elsewhere"
+    lib.rename(hidden)
+    lib.mkdir()
+    write_photo(lib / "blue.jpg", (20, 20, 200))
+    scan(store, [lib])
+    recluster(store, 0.6, 2)
+    assert [p.name for p in persons(store) if p.id is not None] == []
+    for k in range(3):
+        (hidden / f"red{k}.jpg").rename(lib / f"red{k}.jpg")
+    scan(store, [lib])
+    report = recluster(store, 0.6, 2)
+    assert [(p.id, p.name, len(p.faces)) for p in persons(store) if p.id is not None] == [(person.id, "Ann", 3)]
+    assert report.kept_ids == 1

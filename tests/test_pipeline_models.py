@@ -117,3 +117,42 @@ def test_rescan_rename_and_export_on_real_photos(fixtures: Path, tmp_path: Path)
             "obama.jpg",
             "obama2.jpg",
         ]
+
+
+def test_scan_killed_at_random_moments_resumes_without_loss_or_duplicates(fixtures: Path, tmp_path: Path) -> None:
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    photos = sorted((fixtures / "dlib-johns").rglob("*.jpg"))[::3][:16]
+    for k, src in enumerate(photos):
+        shutil.copy2(src, lib / f"{k:02d}.jpg")
+    db = tmp_path / "killed.db"
+    cmd = [sys.executable, "-m", "photocluster", "scan", str(lib), "--db", str(db), "--workers", "1", "--json"]
+    rng = random.Random(1234)
+    kills = 0
+    for _ in range(5):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 3.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 3
+    final = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert '"error_count": 0' in final.stdout
+    with Store(db) as store:
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        per_photo = store.conn.execute(
+            "SELECT photos.path, COUNT(faces.id) FROM photos LEFT JOIN faces ON faces.photo_id = photos.id "
+            "GROUP BY photos.id"
+        ).fetchall()
+        assert len(per_photo) == len(photos)
+        assert {n for _, n in per_photo} == {1}
+        statuses = [s for (s,) in store.conn.execute("SELECT status FROM scans ORDER BY id")]
+        assert statuses[-1] == "completed"
+        assert statuses.count("interrupted") >= kills - 1
