@@ -21,6 +21,7 @@ from photocluster.config import DetectionSettings
 from photocluster.errors import ImageError, PathNotFoundError, ScanInterrupted
 from photocluster.images import file_hash, walk
 from photocluster.store import Store
+from photocluster.types import Photo
 
 
 @dataclass(frozen=True)
@@ -258,17 +259,25 @@ def _triage(
         except ImageError as exc:
             _record_error(store, path, st.st_size, st.st_mtime_ns, None, scan_id, settings, exc.reason, report, emit)
             continue
-        if known is not None and known[0].sha256 == sha and known[1] == settings.key and known[0].width is not None:
+        if known is not None and _same_content(known[0], known[1], sha, settings):
             # Same bytes at the same path (back from missing, or only touched): keep its faces.
-            if known[0].status in ("done", "missing"):
-                store.move_photo(known[0].id, path, st.st_size, st.st_mtime_ns, scan_id)
-                report.unchanged += 1
-                emit(ScanEvent("photo", path=path, outcome="unchanged"))
-                continue
+            store.move_photo(known[0].id, path, st.st_size, st.st_mtime_ns, scan_id)
+            report.unchanged += 1
+            emit(ScanEvent("photo", path=path, outcome="unchanged"))
+            continue
         if _reuse_by_content(store, path, st, sha, settings, scan_id, report, emit):
             continue
         yield _Job(path, st.st_size, st.st_mtime_ns, sha)
     store.mark_seen(seen, scan_id)
+
+
+def _same_content(photo: Photo, photo_settings: str | None, sha: str, settings: DetectionSettings) -> bool:
+    return (
+        photo.sha256 == sha
+        and photo_settings == settings.key
+        and photo.width is not None
+        and photo.status in ("done", "missing")
+    )
 
 
 def _reuse_by_content(
