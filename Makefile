@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PHOTOS ?=
 
-.PHONY: install demo test lint typecheck pytest fast bench clean
+.PHONY: install demo test lint typecheck pytest fast bench clean dlib-source
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test: lint typecheck pytest
 # Unit tests only (fake embedder), for a quick loop while editing.
 fast: install
 	$(BIN)/python -m pytest -m "not models" -q
+
+# Replace dlib-bin by a source build of dlib (CUDA/cuDNN and BLAS are used when found).
+dlib-source: install
+	$(BIN)/python -m pip uninstall -y dlib-bin
+	$(BIN)/python -m pip install --no-binary :all: --no-deps dlib
+	$(BIN)/photocluster --version
 
 bench: install
 	$(BIN)/python benchmarks/detection_size.py

@@ -30,6 +30,10 @@ class DatabaseError(PhotoclusterError):
     """The database cannot be opened, created or written."""
 
 
+class BusyError(DatabaseError):
+    """Another photocluster process holds the database for a long job."""
+
+
 class SchemaVersionError(DatabaseError):
     def __init__(self, path: str, found: int, supported: int) -> None:
         super().__init__(

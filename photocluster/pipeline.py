@@ -171,6 +171,18 @@ def scan(
         if not os.path.lexists(root):
             raise PathNotFoundError(root)
     store.check_writable()
+    with store.exclusive("scan"):
+        return _scan(store, root_paths, settings, workers, retry_errors, progress)
+
+
+def _scan(
+    store: Store,
+    root_paths: list[Path],
+    settings: DetectionSettings,
+    workers: int,
+    retry_errors: bool,
+    progress: ProgressCallback | None,
+) -> ScanReport:
     emit = progress or (lambda event: None)
     start = time.perf_counter()
     scan_id = store.begin_scan(root_paths, settings.key)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.errors import DatabaseError, SchemaVersionError
+from photocluster.errors import BusyError, DatabaseError, SchemaVersionError
 from photocluster.types import EMBEDDING_DIM, Box, Face, Photo
 
 MIGRATIONS: list[str] = [
@@ -173,6 +173,40 @@ class Store:
             except sqlite3.OperationalError as exc:
                 self.conn.execute("ROLLBACK")
                 raise DatabaseError(f"{self.path}: cannot write to the database ({exc})") from None
+
+    @contextmanager
+    def exclusive(self, what: str = "scan") -> Iterator[None]:
+        """Hold the database's lock file for a long job, so two scans never interleave.
+
+        SQLite alone would keep the file consistent, but two scans of one library would
+        race on the same photos; the second one is refused with a clear message instead.
+        """
+        import fcntl
+
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            fh = open(lock_path, "a+")  # noqa: SIM115 - held across the yield below
+        except OSError as exc:
+            raise DatabaseError(f"{lock_path}: cannot create the lock file ({exc.strerror})") from None
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise BusyError(
+                    f"{self.path}: {holder} is using this database; wait for it to finish, or use another --db"
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"a {what} (pid {os.getpid()})")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                fh.truncate()
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def check_writable(self) -> None:
         """Raise DatabaseError now, rather than after an hour of detection."""

@@ -209,3 +209,26 @@ def test_named_person_survives_its_photos_going_missing_and_coming_back(
     report = recluster(store, 0.6, 2)
     assert [(p.id, p.name, len(p.faces)) for p in persons(store) if p.id is not None] == [(person.id, "Ann", 3)]
     assert report.kept_ids == 1
+
+
+def test_a_second_scan_on_the_same_database_is_refused(
+    store: Store, library: Path, fake_embedder: FakeEmbedder
+) -> None:
+    import subprocess
+    import sys
+
+    from photocluster.errors import BusyError
+
+    with store.exclusive("scan"):
+        with pytest.raises(BusyError, match=r"a scan \(pid \d+\) is using this database"):
+            scan(store, [library])
+        proc = subprocess.run(
+            [sys.executable, "-m", "photocluster", "scan", str(library), "--db", str(store.path)],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 1
+        assert proc.stderr.strip().startswith("Error: ") and "is using this database" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert fake_embedder.calls == 0
+    assert scan(store, [library]).analysed == 3
