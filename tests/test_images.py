@@ -581,3 +581,54 @@ def test_junk_dates_give_no_taken_at(tmp_path: Path, value: str) -> None:
 def test_no_exif_gives_no_taken_at(tmp_path: Path) -> None:
     Image.new("RGB", (16, 16), BLUE).save(tmp_path / "a.png")
     assert load_image(tmp_path / "a.png", 100).taken_at is None
+
+
+# -- fuzzing the decoding boundary ---------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _seed_files() -> list[bytes]:
+    import io
+
+    from PIL import Image as PILImage
+
+    out = []
+    for fmt, mode in (("JPEG", "RGB"), ("PNG", "RGBA"), ("GIF", "P"), ("WEBP", "RGB"), ("TIFF", "RGB"), ("BMP", "RGB")):
+        buf = io.BytesIO()
+        im = PILImage.new(mode, (24, 16), 120 if mode == "P" else (200, 10, 10, 255)[: len(mode)])
+        exif = PILImage.Exif()
+        exif[0x0112] = 6
+        im.save(buf, format=fmt, **({"exif": exif.tobytes()} if fmt == "JPEG" else {}))
+        out.append(buf.getvalue())
+    return out
+
+
+SEEDS = _seed_files()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.sampled_from(SEEDS),
+    edits=st.lists(st.tuples(st.integers(min_value=0, max_value=4096), st.integers(0, 255)), max_size=8),
+    cut=st.one_of(st.none(), st.integers(min_value=0, max_value=4096)),
+)
+def test_fuzzed_files_decode_or_raise_image_error(
+    tmp_path: Path, seed: bytes, edits: list[tuple[int, int]], cut: int | None
+) -> None:
+    data = bytearray(seed)
+    for pos, value in edits:
+        if data:
+            data[pos % len(data)] = value
+    if cut is not None:
+        data = data[:cut]
+    path = tmp_path / "fuzz.jpg"
+    path.write_bytes(bytes(data))
+    try:
+        image = load_image(path, 64)
+    except ImageError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path))
+    else:
+        assert image.pixels.dtype == np.uint8 and image.pixels.ndim == 3 and image.pixels.shape[2] == 3
+        assert max(image.pixels.shape[:2]) <= 64
