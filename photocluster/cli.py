@@ -155,6 +155,7 @@ def scan(
         ("Duplicates", report.duplicates),
         ("Missing now", report.missing),
         ("Faces found", report.faces_found),
+        ("Recognised", f"{report.recognised} faces joined named persons"),
         ("Bad files", len(report.errors)),
         ("Time", f"{report.seconds:.1f} s"),
         ("Settings", f"{report.settings}, {report.workers} worker(s)"),
@@ -227,33 +228,48 @@ def clusters(
         float, typer.Option(help="Faces closer than this are linked (dlib's model: 0.6).", min=0.0, max=2.0)
     ] = DEFAULT_THRESHOLD,
     min_size: Annotated[int, typer.Option(help="Smaller clusters are 'unknown'.", min=1)] = DEFAULT_MIN_SIZE,
+    plan: Annotated[bool, typer.Option("--plan", help="Show what would change, without applying it.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Group the scanned faces by person (Chinese whispers) and store the persons.
 
-    Example: photocluster clusters --threshold 0.55 --min-size 3
+    Your corrections (name, merge, move, remove, ignore) are kept; two faces of one
+    photo are never one person. Persons keep their id and name when most of their faces
+    stay together.
+
+    Example: photocluster clusters --threshold 0.55 --min-size 3 --plan
     """
     from photocluster.persons import persons, recluster
 
     with _errors(), _open(db) as store:
         with err.status("Clustering faces"):
-            report = recluster(store, threshold, min_size)
-        people = persons(store)
-    rows = []
-    for p in people:
-        example = os.fsdecode(p.faces[0].photo_path) if p.faces else ""
-        rows.append(
-            {
-                "id": p.id,
-                "name": p.name,
-                "label": p.label,
-                "faces": len(p.faces),
-                "photos": p.photo_count,
-                "example": example,
-            }
-        )
+            report = recluster(store, threshold, min_size, apply=not plan)
+        people = [] if plan else persons(store)
+    changes = {
+        "created": len(report.created),
+        "merged": len(report.merged),
+        "split": len(report.split),
+        "removed": len(report.removed),
+        "faces moved": report.faces_moved,
+        "new faces placed": report.faces_new,
+    }
+    if report.names_affected:
+        err.print(f"Names affected: {', '.join(report.names_affected)}", markup=False)
+    if plan:
+        if as_json:
+            _print_json(report.as_dict())
+            return
+        out.print(f"Plan (nothing applied): {report.persons} persons, {report.unknown} unknown faces")
+        for k, v in changes.items():
+            out.print(f"  {k}: {v}")
+        for old, new in report.merged:
+            out.print(f"  person {old} would merge into {'a new person' if new < 0 else f'person {new}'}")
+        for pid in report.split:
+            out.print(f"  person {pid} would be split")
+        return
+    rows = [_person_row(p) for p in people]
     if as_json:
-        _print_json({**report.__dict__, "seconds": round(report.seconds, 3), "persons_list": rows})
+        _print_json({**report.as_dict(), "persons_list": rows})
         return
     table = Table(title=f"{report.persons} persons, {report.unknown} unknown faces (threshold {threshold})")
     for col in ("Person", "Name", "Faces", "Photos", "Example"):
@@ -267,6 +283,18 @@ def clusters(
             str(r["example"]),
         )
     out.print(table)
+    out.print(", ".join(f"{k}: {v}" for k, v in changes.items()))
+
+
+def _person_row(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "label": p.label,
+        "faces": len(p.faces),
+        "photos": p.photo_count,
+        "example": os.fsdecode(p.faces[0].photo_path) if p.faces else "",
+    }
 
 
 @app.command()
@@ -328,5 +356,223 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
         out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)
 
 
+PersonArg = Annotated[str, typer.Argument(help="Person id (as listed by `clusters`) or name.", show_default=False)]
+FaceArg = Annotated[int, typer.Argument(help="Face id (as listed by `faces` or the review page).", show_default=False)]
+
+
+def _correction(result: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        out.print(f"Done: {result.command} ({result.faces} face(s)). `photocluster undo` reverts it.", markup=False)
+
+
+@app.command()
+def name(
+    person: PersonArg,
+    new_name: Annotated[str, typer.Argument(metavar="NAME", help="The name.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a person a name. Names survive re-clustering and new scans.
+
+    Example: photocluster name 3 "Aunt Rose"
+    """
+    from photocluster.corrections import name_person
+
+    with _errors(), _open(db) as store:
+        _correction(name_person(store, person, new_name), as_json)
+
+
+@app.command()
+def merge(
+    person: PersonArg,
+    others: Annotated[list[str], typer.Argument(help="Persons to merge into the first.", show_default=False)],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Merge persons into the first one, for good (later clusterings keep them together).
+
+    Example: photocluster merge 3 7 12
+    """
+    from photocluster.corrections import merge_persons
+
+    with _errors(), _open(db) as store:
+        _correction(merge_persons(store, person, others), as_json)
+
+
+@app.command()
+def move(face: FaceArg, person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Move a face to a person, for good; it never rejoins the person it leaves.
+
+    Example: photocluster move 1042 "Aunt Rose"
+    """
+    from photocluster.corrections import move_face
+
+    with _errors(), _open(db) as store:
+        _correction(move_face(store, face, person), as_json)
+
+
+@app.command()
+def remove(face: FaceArg, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Take a face out of its person: it becomes unknown and never rejoins that person.
+
+    Example: photocluster remove 1042
+    """
+    from photocluster.corrections import remove_face
+
+    with _errors(), _open(db) as store:
+        _correction(remove_face(store, face), as_json)
+
+
+@app.command()
+def ignore(
+    person: PersonArg,
+    undo_it: Annotated[bool, typer.Option("--undo", help="Show the person again.")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Hide a person (strangers in the background) from listings and exports.
+
+    Example: photocluster ignore 15
+    """
+    from photocluster.corrections import ignore_person
+
+    with _errors(), _open(db) as store:
+        _correction(ignore_person(store, person, ignored=not undo_it), as_json)
+
+
+@app.command()
+def undo(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Revert the latest correction (name, merge, move, remove, ignore).
+
+    Example: photocluster undo
+    """
+    from photocluster.corrections import undo as run_undo
+
+    with _errors(), _open(db) as store:
+        command = run_undo(store)
+    if as_json:
+        _print_json({"undone": command})
+    else:
+        out.print(f"Undone: {command}", markup=False)
+
+
+@app.command()
+def history(
+    db: DbOption = None,
+    limit: Annotated[int, typer.Option(help="How many corrections to show.", min=1)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List the corrections made, newest first.
+
+    Example: photocluster history --limit 10
+    """
+    import datetime as dt
+
+    from photocluster.corrections import history as get_history
+
+    with _errors(), _open(db) as store:
+        rows = get_history(store, limit)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table()
+    for col in ("#", "When", "Correction", ""):
+        table.add_column(col)
+    for r in rows:
+        when = dt.datetime.fromtimestamp(float(r["at"])).strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[arg-type]
+        table.add_row(str(r["id"]), when, str(r["command"]), "undone" if r["undone"] else "")
+    out.print(table)
+
+
+@app.command()
+def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List a person's faces, most doubtful (farthest from the person's centre) first.
+
+    Example: photocluster faces "Aunt Rose"
+    """
+    from photocluster.corrections import resolve_person
+    from photocluster.persons import persons
+
+    with _errors(), _open(db) as store:
+        pid = resolve_person(store, person)
+        found = [p for p in persons(store, include_unknown=False, include_ignored=True) if p.id == pid]
+    rows = [
+        {
+            "face": f.face_id,
+            "photo": os.fsdecode(f.photo_path),
+            "distance": round(f.distance, 4),
+            "box": f.box.as_list(),
+        }
+        for p in found
+        for f in sorted(p.faces, key=lambda f: (-f.distance, f.face_id))
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"person {pid}: {len(rows)} faces, most doubtful first")
+    for col in ("Face", "Distance", "Photo"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["face"]), f"{r['distance']:.3f}", str(r["photo"]))
+    out.print(table)
+
+
+@app.command()
+def who(
+    photo: Annotated[Path, typer.Argument(help="A scanned photo.")], db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """The people in a photo already scanned.
+
+    Example: photocluster who ~/Pictures/2024/beach.jpg
+    """
+    from photocluster.recognition import who as run_who
+
+    with _errors(), _open(db) as store:
+        rows = run_who(store, photo)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("No faces in this photo.")
+    for r in rows:
+        label = r["name"] or (f"person {r['person']}" if r["person"] is not None else "unknown")
+        out.print(f"face {r['face']} at {r['box']}: {label}", markup=False)
+
+
+@app.command()
+def find(
+    image: Annotated[Path, typer.Argument(help="Any photo, scanned or not.")],
+    top: Annotated[int, typer.Option(help="Persons to show per face.", min=1)] = 3,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who is this? For each face in IMAGE, the closest persons and their photos.
+
+    Example: photocluster find ~/Downloads/party.jpg --top 5
+    """
+    from photocluster.recognition import find as run_find
+
+    with _errors(), _open(db) as store, err.status("Looking"):
+        found = run_find(store, image, top=top)
+    if as_json:
+        _print_json([f.as_dict() for f in found])
+        return
+    if not found:
+        out.print("No face found in this image.")
+    for k, f in enumerate(found):
+        out.print(f"face {k} at {f.box.as_list(0)}:", markup=False)
+        for m in f.matches:
+            who_ = m.name or f"person {m.person_id}"
+            verdict = "match" if m.is_match else "no match"
+            out.print(f"  {who_}: distance {m.distance:.3f} ({verdict}), e.g. {', '.join(m.photos[:3])}", markup=False)
+
+
 def main() -> None:
     app()
+
+
+from photocluster.cli_eval import register as _register_eval  # noqa: E402
+
+_register_eval(app)

@@ -7,6 +7,7 @@ deterministic: the same embeddings and options give the same labels.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import numpy as np
@@ -47,40 +48,142 @@ def edges(emb: np.ndarray, threshold: float, block: int = 4096) -> tuple[np.ndar
     )
 
 
-def chinese_whispers(n: int, i: np.ndarray, j: np.ndarray, iterations: int = 100, seed: int = 0) -> np.ndarray:
+def chinese_whispers(
+    n: int,
+    i: np.ndarray,
+    j: np.ndarray,
+    iterations: int = 100,
+    seed: int = 0,
+    weights: np.ndarray | None = None,
+    cannot: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Labels 0..k-1 for ``n`` nodes joined by undirected edges (i, j).
 
     Each node starts in its own class; in each pass, in a seeded random order, a node
-    takes the class most common among its neighbours (ties: the smallest class).
-    Stops early once a pass changes nothing. Labels are then renumbered by decreasing
-    class size, ties by smallest member, so they do not depend on internal numbering.
+    takes the class with the largest total edge weight among its neighbours (ties: the
+    smallest class). Stops once a pass changes nothing. ``cannot`` is a pair of arrays
+    (a, b): node a never takes b's class and vice versa (the two stay apart).
+
+    Vectorised: a pass updates the nodes in ``_BATCHES`` slices of the random order,
+    each slice at once from the labels left by the previous slices (sequential Chinese
+    whispers is the limit of one node per slice). Labels are then renumbered by
+    decreasing class size, ties by smallest member.
     """
     labels = np.arange(n, dtype=np.int64)
-    if n == 0:
-        return labels
-    src = np.concatenate([i, j])
-    dst = np.concatenate([j, i])
+    if n == 0 or len(i) == 0:
+        return canonical_labels(labels)
+    w = np.ones(len(i), dtype=np.float64) if weights is None else np.asarray(weights, dtype=np.float64)
+    src = np.concatenate([i, j]).astype(np.int64)
+    dst = np.concatenate([j, i]).astype(np.int64)
+    ww = np.concatenate([w, w])
     order = np.argsort(src, kind="stable")
-    src, dst = src[order], dst[order]
+    src, dst, ww = src[order], dst[order], ww[order]
     indptr = np.searchsorted(src, np.arange(n + 1))
-    neighbours = [dst[indptr[k] : indptr[k + 1]].tolist() for k in range(n)]
-    lab = labels.tolist()
+    ca: np.ndarray | None = None
+    cb: np.ndarray | None = None
+    cptr: np.ndarray | None = None
+    if cannot is not None and len(cannot[0]):
+        ca = np.concatenate([cannot[0], cannot[1]]).astype(np.int64)
+        cb = np.concatenate([cannot[1], cannot[0]]).astype(np.int64)
+        corder = np.argsort(ca, kind="stable")
+        ca, cb = ca[corder], cb[corder]
+        cptr = np.searchsorted(ca, np.arange(n + 1))
+    connected = np.flatnonzero(np.diff(indptr) > 0)
     rng = np.random.default_rng(seed)
-    connected = [k for k in range(n) if neighbours[k]]
+    batches = max(1, min(_BATCHES, len(connected)))
     for _ in range(iterations):
-        changed = False
-        for k in rng.permutation(connected).tolist():
-            counts: dict[int, int] = {}
-            for m in neighbours[k]:
-                c = lab[m]
-                counts[c] = counts.get(c, 0) + 1
-            best = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))[0]
-            if best != lab[k]:
-                lab[k] = best
-                changed = True
-        if not changed:
+        changed = 0
+        perm = rng.permutation(connected)
+        for nodes in np.array_split(perm, batches):
+            changed += _update(nodes, labels, indptr, dst, ww, ca, cb, cptr)
+        if changed == 0:
             break
-    return canonical_labels(np.asarray(lab, dtype=np.int64))
+    return canonical_labels(labels)
+
+
+# Slices per pass: enough that each slice sees mostly settled neighbours (close to
+# sequential behaviour), few enough that numpy's per-call overhead stays small.
+_BATCHES = 32
+
+
+def _gather(nodes: np.ndarray, indptr: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each node, the slice values[indptr[node]:indptr[node + 1]]: (owner index, value)."""
+    counts = indptr[nodes + 1] - indptr[nodes]
+    total = int(counts.sum())
+    owner = np.repeat(np.arange(len(nodes)), counts)
+    starts = np.repeat(indptr[nodes], counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, values[starts + offsets]
+
+
+def _update(
+    nodes: np.ndarray,
+    labels: np.ndarray,
+    indptr: np.ndarray,
+    dst: np.ndarray,
+    ww: np.ndarray,
+    ca: np.ndarray | None,
+    cb: np.ndarray | None,
+    cptr: np.ndarray | None,
+) -> int:
+    """One slice of a pass: every node in ``nodes`` takes its neighbours' heaviest label."""
+    owner, nb = _gather(nodes, indptr, dst)
+    _, wt = _gather(nodes, indptr, ww)
+    lab = labels[nb]
+    # Sum the weight per (node, label): sort by the pair, then reduce runs.
+    key_order = np.lexsort((lab, owner))
+    owner, lab, wt = owner[key_order], lab[key_order], wt[key_order]
+    run_start = np.ones(len(owner), dtype=bool)
+    run_start[1:] = (owner[1:] != owner[:-1]) | (lab[1:] != lab[:-1])
+    starts = np.flatnonzero(run_start)
+    o, lb, total = owner[starts], lab[starts], np.add.reduceat(wt, starts)
+    if ca is not None and cb is not None and cptr is not None:
+        # Labels held by a node's cannot-partners are off limits for it.
+        c_owner, partner = _gather(nodes, cptr, cb)
+        if len(c_owner):
+            banned = np.unique(c_owner * (labels.max() + 1) + labels[partner])
+            allowed = ~np.isin(o * (labels.max() + 1) + lb, banned)
+            o, lb, total = o[allowed], lb[allowed], total[allowed]
+    if len(o) == 0:
+        return 0
+    # Per node: the heaviest label, the smallest label among equals.
+    best_order = np.lexsort((lb, -total, o))
+    o, lb = o[best_order], lb[best_order]
+    first = np.ones(len(o), dtype=bool)
+    first[1:] = o[1:] != o[:-1]
+    winners, new = nodes[o[first]], lb[first]
+    changed = int(np.count_nonzero(labels[winners] != new))
+    labels[winners] = new
+    return changed
+
+
+def collapse(n: int, groups: list[np.ndarray]) -> np.ndarray:
+    """Node -> super-node index, merging each group of nodes (must-links) into one.
+
+    Nodes in no group keep a super-node of their own. Super-nodes are numbered by their
+    smallest member, so the result does not depend on the order of ``groups``.
+    """
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while x != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for g in groups:
+        members = [int(x) for x in np.asarray(g).tolist()]
+        for a, b in itertools.pairwise(members):
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    root_of = np.arange(n, dtype=np.int64)
+    for x in parent:
+        root_of[x] = find(x)
+    _, inverse = np.unique(root_of, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64)
 
 
 def canonical_labels(labels: np.ndarray) -> np.ndarray:

@@ -26,6 +26,10 @@ class PathNotFoundError(UsageError):
         self.path = path
 
 
+class NotFoundError(UsageError):
+    """A person, face or photo the user named does not exist."""
+
+
 class DatabaseError(PhotoclusterError):
     """The database cannot be opened, created or written."""
 

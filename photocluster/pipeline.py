@@ -20,6 +20,7 @@ from photocluster import faces as fc
 from photocluster.config import DetectionSettings
 from photocluster.errors import ImageError, PathNotFoundError, ScanInterrupted
 from photocluster.images import file_hash, walk
+from photocluster.recognition import assign_new_faces
 from photocluster.store import Store
 from photocluster.types import Photo
 
@@ -51,6 +52,7 @@ class ScanReport:
     duplicates: int = 0
     missing: int = 0
     faces_found: int = 0
+    recognised: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     detect_seconds: float = 0.0
@@ -69,6 +71,7 @@ class ScanReport:
             "duplicates": self.duplicates,
             "missing": self.missing,
             "faces_found": self.faces_found,
+            "recognised": self.recognised,
             "errors": [{"path": p, "reason": r} for p, r in self.errors],
             "error_count": len(self.errors),
             "seconds": round(self.seconds, 2),
@@ -209,6 +212,7 @@ def _scan(
         jobs = _triage(store, files, settings, scan_id, retry_errors, report, emit)
         _run_jobs(store, jobs, settings, workers, scan_id, report, emit)
         report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
+        report.recognised = assign_new_faces(store)
         status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"

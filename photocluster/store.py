@@ -77,6 +77,29 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: corrections. A pin says "this face is this person" (merge, move); a rejection
+    # says "this face is never this person" (remove, move away). Both bind every later
+    # clustering. `corrections` keeps each command with the rows it changed, for undo.
+    """
+    ALTER TABLE persons ADD COLUMN ignored INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE pins (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE
+    );
+    CREATE INDEX pins_person ON pins(person_id);
+    CREATE TABLE rejections (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    );
+    CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        command TEXT NOT NULL,
+        before TEXT NOT NULL,
+        undone INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -472,6 +495,124 @@ class Store:
     def person_names(self) -> dict[int, str | None]:
         return {int(i): n for i, n in self.conn.execute("SELECT id, name FROM persons")}
 
+    def ignored_persons(self) -> set[int]:
+        return {int(i) for (i,) in self.conn.execute("SELECT id FROM persons WHERE ignored = 1")}
+
+    def pins(self) -> dict[int, int]:
+        """face id -> person id the user put it in."""
+        return {int(f): int(p) for f, p in self.conn.execute("SELECT face_id, person_id FROM pins")}
+
+    def rejections(self) -> list[tuple[int, int]]:
+        """(face id, person id) pairs the user separated."""
+        return [(int(f), int(p)) for f, p in self.conn.execute("SELECT face_id, person_id FROM rejections")]
+
+    def person_exists(self, person_id: int) -> bool:
+        return self.conn.execute("SELECT 1 FROM persons WHERE id = ?", (person_id,)).fetchone() is not None
+
+    def persons_named(self, name: str) -> list[int]:
+        rows = self.conn.execute("SELECT id FROM persons WHERE name = ? COLLATE NOCASE ORDER BY id", (name,))
+        return [int(i) for (i,) in rows]
+
+    def face_row(self, face_id: int) -> tuple[int, int | None] | None:
+        """(photo id, person id) of a face, or None when there is no such face."""
+        row = self.conn.execute("SELECT photo_id, person_id FROM faces WHERE id = ?", (face_id,)).fetchone()
+        return None if row is None else (int(row[0]), None if row[1] is None else int(row[1]))
+
+    def person_face_ids(self, person_id: int) -> list[int]:
+        rows = self.conn.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY id", (person_id,))
+        return [int(i) for (i,) in rows]
+
+    def create_person(self, conn: sqlite3.Connection, name: str | None = None) -> int:
+        cur = conn.execute("INSERT INTO persons(name, created_at) VALUES (?, ?)", (name, time.time()))
+        return int(cur.lastrowid or 0)
+
+    # -- corrections ---------------------------------------------------------
+
+    def _snapshot(self, conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Iterable[int]) -> dict[str, Any]:
+        pids = sorted(set(person_ids))
+        fids = sorted(set(face_ids))
+
+        def rows(sql: str, ids: list[int]) -> list[list[Any]]:
+            out: list[list[Any]] = []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                out.extend(list(r) for r in conn.execute(sql.format(marks=marks), chunk))
+            return out
+
+        return {
+            "person_ids": pids,
+            "face_ids": fids,
+            "persons": rows("SELECT id, name, created_at, ignored FROM persons WHERE id IN ({marks})", pids),
+            "assignments": rows("SELECT id, person_id FROM faces WHERE id IN ({marks})", fids),
+            "pins": rows("SELECT face_id, person_id FROM pins WHERE face_id IN ({marks})", fids)
+            + rows("SELECT face_id, person_id FROM pins WHERE person_id IN ({marks})", pids),
+            "rejections": rows("SELECT face_id, person_id FROM rejections WHERE face_id IN ({marks})", fids),
+        }
+
+    @contextmanager
+    def correction(
+        self, command: str, person_ids: Iterable[int], face_ids: Iterable[int]
+    ) -> Iterator[sqlite3.Connection]:
+        """One user correction, atomically, remembering the rows it may change so that
+        :meth:`undo` can put them back. ``person_ids``/``face_ids`` must cover every row touched."""
+        with self.transaction() as conn:
+            before = self._snapshot(conn, person_ids, face_ids)
+            yield conn
+            conn.execute(
+                "INSERT INTO corrections(at, command, before) VALUES (?, ?, ?)",
+                (time.time(), command, json.dumps(before)),
+            )
+
+    def undo(self) -> str | None:
+        """Revert the latest correction not yet undone; returns its command, or None."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, command, before FROM corrections WHERE undone = 0 ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            cid, command, before_json = row
+            before = json.loads(before_json)
+            pids, fids = before["person_ids"], before["face_ids"]
+            for start in range(0, max(len(fids), 1), 500):
+                chunk = fids[start : start + 500]
+                if chunk:
+                    marks = ",".join("?" * len(chunk))
+                    conn.execute(f"DELETE FROM pins WHERE face_id IN ({marks})", chunk)
+                    conn.execute(f"DELETE FROM rejections WHERE face_id IN ({marks})", chunk)
+            for start in range(0, max(len(pids), 1), 500):
+                chunk = pids[start : start + 500]
+                if chunk:
+                    marks = ",".join("?" * len(chunk))
+                    conn.execute(f"DELETE FROM pins WHERE person_id IN ({marks})", chunk)
+            existing = {p for p in pids if conn.execute("SELECT 1 FROM persons WHERE id = ?", (p,)).fetchone()}
+            for pid, name, created, ignored in before["persons"]:
+                if pid in existing:
+                    conn.execute("UPDATE persons SET name = ?, ignored = ? WHERE id = ?", (name, ignored, pid))
+                else:
+                    conn.execute(
+                        "INSERT INTO persons(id, name, created_at, ignored) VALUES (?, ?, ?, ?)",
+                        (pid, name, created, ignored),
+                    )
+            # Persons the correction created did not exist before it: they go.
+            snap_ids = {p[0] for p in before["persons"]}
+            for pid in pids:
+                if pid not in snap_ids:
+                    conn.execute("UPDATE faces SET person_id = NULL WHERE person_id = ?", (pid,))
+                    conn.execute("DELETE FROM persons WHERE id = ?", (pid,))
+            conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(p, f) for f, p in before["assignments"]])
+            conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", before["pins"])
+            conn.executemany("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", before["rejections"])
+            conn.execute("UPDATE corrections SET undone = 1 WHERE id = ?", (cid,))
+            return str(command)
+
+    def history(self, limit: int = 50) -> list[tuple[int, float, str, bool]]:
+        rows = self.conn.execute(
+            "SELECT id, at, command, undone FROM corrections ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [(int(i), float(at), str(c), bool(u)) for i, at, c, u in rows]
+
     def apply_clustering(
         self, assignment: dict[int, int | None], new_persons: Sequence[int], settings: dict[str, str]
     ) -> dict[int, int]:
@@ -495,8 +636,9 @@ class Store:
                 [(created.get(p, p), f) for f, p in assignment.items() if p is not None],
             )
             conn.execute(
-                "DELETE FROM persons WHERE name IS NULL AND id NOT IN "
-                "(SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL)"
+                "DELETE FROM persons WHERE name IS NULL AND ignored = 0 "
+                "AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL) "
+                "AND id NOT IN (SELECT person_id FROM pins)"
             )
             self.set_settings(conn, settings)
         return created

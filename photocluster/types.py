@@ -124,6 +124,7 @@ class Person:
     id: int | None
     name: str | None
     faces: tuple[PersonFace, ...] = field(default_factory=tuple)
+    ignored: bool = False
 
     @property
     def label(self) -> str:

@@ -1,0 +1,138 @@
+"""The user's corrections: name, merge, move, remove, ignore, undo.
+
+Each is one transaction, recorded with the rows it changed (``photocluster history``,
+``photocluster undo``), and binds every later clustering through pins (this face is this
+person) and rejections (this face is never this person); see persons.recluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from photocluster.errors import NotFoundError, UsageError
+from photocluster.store import Store
+
+
+@dataclass(frozen=True)
+class Correction:
+    command: str
+    person_id: int | None
+    faces: int
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def resolve_person(store: Store, ref: str) -> int:
+    """A person given by id (``12``, ``person_0012``) or by name (case-insensitive)."""
+    text = ref.strip()
+    digits = text.removeprefix("person_")
+    if digits.isdigit():
+        pid = int(digits)
+        if store.person_exists(pid):
+            return pid
+        if text == digits and not store.persons_named(text):
+            raise NotFoundError(f"no person with id {pid}")
+    found = store.persons_named(text)
+    if not found:
+        raise NotFoundError(f"no person named {text!r} (use an id from `photocluster clusters`)")
+    if len(found) > 1:
+        raise UsageError(f"{len(found)} persons are named {text!r} (ids {', '.join(map(str, found))}): use an id")
+    return found[0]
+
+
+def _face(store: Store, face_id: int) -> tuple[int, int | None]:
+    row = store.face_row(face_id)
+    if row is None:
+        raise NotFoundError(f"no face with id {face_id}")
+    return row
+
+
+def name_person(store: Store, person: str, name: str) -> Correction:
+    pid = resolve_person(store, person)
+    clean = " ".join(name.split())
+    if not clean:
+        raise UsageError("a name cannot be empty")
+    with store.correction(f"name {pid} {clean!r}", [pid], []) as conn:
+        conn.execute("UPDATE persons SET name = ? WHERE id = ?", (clean, pid))
+    return Correction(f"name {pid} {clean!r}", pid, len(store.person_face_ids(pid)))
+
+
+def merge_persons(store: Store, target: str, others: list[str]) -> Correction:
+    """All faces of ``others`` become ``target``'s, pinned there for good. The target keeps
+    its name; when it has none it takes the first name among the others."""
+    tid = resolve_person(store, target)
+    sources = [resolve_person(store, o) for o in others]
+    sources = [s for s in dict.fromkeys(sources) if s != tid]
+    if not sources:
+        raise UsageError("merge needs at least one other person")
+    names = store.person_names()
+    everyone = [tid, *sources]
+    faces = [f for p in everyone for f in store.person_face_ids(p)]
+    command = f"merge {tid} {' '.join(map(str, sources))}"
+    with store.correction(command, everyone, faces) as conn:
+        if not names.get(tid):
+            conn.execute(
+                "UPDATE persons SET name = ? WHERE id = ?",
+                (next((names[s] for s in sources if names.get(s)), None), tid),
+            )
+        marks = ",".join("?" * len(sources))
+        conn.execute(f"UPDATE faces SET person_id = ? WHERE person_id IN ({marks})", (tid, *sources))
+        conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", [(f, tid) for f in faces])
+        conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [(f, tid) for f in faces])
+        conn.execute(f"DELETE FROM persons WHERE id IN ({marks})", sources)
+    return Correction(command, tid, len(faces))
+
+
+def move_face(store: Store, face_id: int, person: str) -> Correction:
+    """The face is ``person``'s, for good; it will not rejoin the person it leaves."""
+    _, current = _face(store, face_id)
+    pid = resolve_person(store, person)
+    if current == pid:
+        raise UsageError(f"face {face_id} is already in person {pid}")
+    command = f"move {face_id} {pid}"
+    with store.correction(command, [pid] + ([current] if current else []), [face_id]) as conn:
+        conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (pid, face_id))
+        conn.execute("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", (face_id, pid))
+        conn.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, pid))
+        if current is not None:
+            conn.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, current))
+    return Correction(command, pid, 1)
+
+
+def remove_face(store: Store, face_id: int) -> Correction:
+    """The face becomes unknown and never rejoins the person it was in."""
+    _, current = _face(store, face_id)
+    if current is None:
+        raise UsageError(f"face {face_id} is not in any person")
+    command = f"remove {face_id}"
+    with store.correction(command, [current], [face_id]) as conn:
+        conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
+        conn.execute("DELETE FROM pins WHERE face_id = ?", (face_id,))
+        conn.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, current))
+    return Correction(command, current, 1)
+
+
+def ignore_person(store: Store, person: str, ignored: bool = True) -> Correction:
+    """Strangers in the background: hidden from listings and exports unless asked for."""
+    pid = resolve_person(store, person)
+    command = f"{'ignore' if ignored else 'unignore'} {pid}"
+    faces = store.person_face_ids(pid)
+    with store.correction(command, [pid], faces) as conn:
+        conn.execute("UPDATE persons SET ignored = ? WHERE id = ?", (int(ignored), pid))
+        # Pinning keeps the strangers together, so the person (and its flag) survives re-clustering.
+        conn.executemany("INSERT OR IGNORE INTO pins(face_id, person_id) VALUES (?, ?)", [(f, pid) for f in faces])
+    return Correction(command, pid, len(faces))
+
+
+def undo(store: Store) -> str:
+    command = store.undo()
+    if command is None:
+        raise NotFoundError("nothing to undo")
+    return command
+
+
+def history(store: Store, limit: int = 50) -> list[dict[str, object]]:
+    return [
+        {"id": cid, "at": at, "command": command, "undone": undone} for cid, at, command, undone in store.history(limit)
+    ]

@@ -1,0 +1,173 @@
+"""Recognising known people: new faces joining named persons, `find` and `who`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from photocluster.config import DEFAULT_THRESHOLD, DetectionSettings
+from photocluster.errors import NotFoundError
+from photocluster.store import Store
+from photocluster.types import Box
+
+KNN = 5
+
+
+def _blocked_knn(queries: np.ndarray, base: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and distances of the ``k`` nearest ``base`` rows for every query, nearest first."""
+    k = min(k, len(base))
+    idx = np.zeros((len(queries), k), dtype=np.int64)
+    dist = np.zeros((len(queries), k), dtype=np.float32)
+    if k == 0:
+        return idx, dist
+    base_sq = np.einsum("ij,ij->i", base, base)
+    for start in range(0, len(queries), block):
+        q = queries[start : start + block]
+        d2 = np.einsum("ij,ij->i", q, q)[:, None] + base_sq[None, :] - 2.0 * (q @ base.T)
+        part = (
+            np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(base) else np.tile(np.arange(len(base)), (len(q), 1))
+        )
+        part_d = np.take_along_axis(d2, part, axis=1)
+        order = np.argsort(part_d, axis=1, kind="stable")
+        idx[start : start + len(q)] = np.take_along_axis(part, order, axis=1)
+        dist[start : start + len(q)] = np.sqrt(np.maximum(np.take_along_axis(part_d, order, axis=1), 0))
+    return idx, dist
+
+
+def _vote(neighbour_persons: np.ndarray, neighbour_dist: np.ndarray, threshold: float) -> tuple[int, float] | None:
+    """Majority person among the neighbours closer than ``threshold`` (ties: the closer)."""
+    close = neighbour_dist < threshold
+    if not close.any():
+        return None
+    votes: dict[int, list[float]] = {}
+    for p, d in zip(neighbour_persons[close].tolist(), neighbour_dist[close].tolist(), strict=True):
+        votes.setdefault(int(p), []).append(float(d))
+    person, ds = min(votes.items(), key=lambda kv: (-len(kv[1]), float(np.mean(kv[1]))))
+    # A clear majority of the near neighbours, not just the single closest face.
+    if 2 * len(ds) <= int(close.sum()):
+        return None
+    return person, float(np.mean(ds))
+
+
+def assign_new_faces(store: Store, threshold: float | None = None, k: int = KNN) -> int:
+    """Faces in no person join a *named* person when most of their k nearest named faces
+    within the threshold are that person's. Respects removals and the same-photo rule.
+    Returns how many faces were assigned."""
+    if threshold is None:
+        saved = store.get_setting("cluster.threshold")
+        threshold = float(saved) if saved else DEFAULT_THRESHOLD
+    names = store.person_names()
+    if not any(names.values()):
+        return 0
+    rows = store.faces()
+    ignored = store.ignored_persons()
+    known = [
+        (f, e) for f, e in rows if f.person_id is not None and names.get(f.person_id) and f.person_id not in ignored
+    ]
+    loose = [(f, e) for f, e in rows if f.person_id is None]
+    if not known or not loose:
+        return 0
+    base = np.stack([e for _, e in known])
+    base_person = np.array([f.person_id for f, _ in known], dtype=np.int64)
+    idx, dist = _blocked_knn(np.stack([e for _, e in loose]), base, k)
+    rejected: dict[int, set[int]] = {}
+    for fid, pid in store.rejections():
+        rejected.setdefault(fid, set()).add(pid)
+    taken = {(f.photo_id, f.person_id) for f, _ in rows if f.person_id is not None}
+    assignment: dict[int, int] = {}
+    for row, (face, _) in enumerate(loose):
+        vote = _vote(base_person[idx[row]], dist[row], threshold)
+        if vote is None:
+            continue
+        person = vote[0]
+        if person in rejected.get(face.id, ()) or (face.photo_id, person) in taken:
+            continue
+        taken.add((face.photo_id, person))
+        assignment[face.id] = person
+    if assignment:
+        with store.transaction() as conn:
+            conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(p, f) for f, p in assignment.items()])
+    return len(assignment)
+
+
+@dataclass(frozen=True)
+class Match:
+    person_id: int
+    name: str | None
+    distance: float
+    is_match: bool
+    photos: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "photos": list(self.photos)}
+
+
+@dataclass(frozen=True)
+class FoundFace:
+    box: Box
+    matches: tuple[Match, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"box": self.box.as_list(), "matches": [m.as_dict() for m in self.matches]}
+
+
+def find(
+    store: Store,
+    image: str | os.PathLike[str],
+    top: int = 3,
+    threshold: float | None = None,
+    settings: DetectionSettings | None = None,
+    max_photos: int = 5,
+) -> list[FoundFace]:
+    """For each face in ``image`` (scanned or not), the closest persons: a person's distance
+    is that of its nearest face; ``is_match`` when it is below the threshold."""
+    from photocluster.faces import analyze_file
+
+    if threshold is None:
+        saved = store.get_setting("cluster.threshold")
+        threshold = float(saved) if saved else DEFAULT_THRESHOLD
+    path = Path(image)
+    if not path.exists():
+        raise NotFoundError(f"{path}: no such file")
+    analysis = analyze_file(path, settings or DetectionSettings())
+    rows = [(f, e) for f, e in store.faces() if f.person_id is not None]
+    names = store.person_names()
+    ignored = store.ignored_persons()
+    rows = [(f, e) for f, e in rows if f.person_id not in ignored]
+    out = []
+    base = np.stack([e for _, e in rows]) if rows else np.zeros((0, 128), dtype=np.float32)
+    for face in analysis.faces:
+        matches: list[Match] = []
+        if len(base):
+            d = np.linalg.norm(base - face.embedding[None, :], axis=1)
+            best: dict[int, float] = {}
+            photos: dict[int, list[tuple[float, str]]] = {}
+            for (f, _), dist in zip(rows, d.tolist(), strict=True):
+                pid = int(f.person_id)  # type: ignore[arg-type]
+                best[pid] = min(best.get(pid, np.inf), dist)
+                photos.setdefault(pid, []).append((dist, os.fsdecode(f.photo_path)))
+            for pid, dist in sorted(best.items(), key=lambda kv: (kv[1], kv[0]))[:top]:
+                listed = tuple(dict.fromkeys(p for _, p in sorted(photos[pid])))[:max_photos]
+                matches.append(Match(pid, names.get(pid), round(dist, 4), dist < threshold, listed))
+        out.append(FoundFace(face.box, tuple(matches)))
+    return out
+
+
+def who(store: Store, photo: str | os.PathLike[str]) -> list[dict[str, object]]:
+    """The faces of a scanned photo and whose they are."""
+    found = store.photo_by_path(Path(photo))
+    if found is None:
+        raise NotFoundError(f"{os.fsdecode(photo)}: not scanned yet (run photocluster scan on it)")
+    names = store.person_names()
+    return [
+        {
+            "face": f.id,
+            "box": f.box.as_list(),
+            "person": f.person_id,
+            "name": names.get(f.person_id) if f.person_id is not None else None,
+        }
+        for f in store.photo_faces(found[0].id)
+    ]
