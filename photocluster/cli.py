@@ -304,16 +304,29 @@ def export(
     mode: Annotated[
         str, typer.Option(help="How photos appear in person folders: symlink, hardlink or copy.")
     ] = "symlink",
+    crops: Annotated[
+        bool, typer.Option("--crops", help="Also write aligned face chips: crops/<person folder>/<face id>.jpg.")
+    ] = False,
+    xmp: Annotated[
+        str | None,
+        typer.Option(
+            metavar="dest|originals",
+            help="Also write XMP sidecars with MWG face regions (<photo>.xmp): beside the photos in DEST, "
+            "or beside the originals (merged into existing sidecars, never overwriting their other content).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write one folder per person (and unknown/) with their photos, plus index.json.
+    """Write one folder per person (and unknown/) with their photos, plus index.json and the
+    review page index.html (face thumbnails, the faces most in doubt first; opens offline).
 
-    Example: photocluster export ~/People --mode hardlink
+    Example: photocluster export ~/People --mode hardlink --xmp dest
     """
     from photocluster.export import export as run_export
 
     with _errors(), _open(db) as store, err.status("Exporting"):
-        report = run_export(store, dest, mode)
+        report = run_export(store, dest, mode, crops=crops, xmp=xmp)
     if as_json:
         _print_json(report.as_dict())
         return
@@ -322,10 +335,19 @@ def export(
         f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged)",
         markup=False,
     )
+    extras = [f"{report.thumbnails} thumbnails"]
+    if crops:
+        extras.append(f"{report.crops} face chips")
+    if xmp:
+        extras.append(f"{report.sidecars} XMP sidecars ({xmp})")
+    review = f"; review page: {report.review}" if report.review else ""
+    out.print(", ".join(extras) + review, markup=False)
     for rel in report.skipped:
         err.print(
             f"  skipped {rel}: a file that photocluster did not write is in the way, or the photo is gone", markup=False
         )
+    for warning in report.warnings:
+        err.print(f"  {warning}", markup=False)
 
 
 @app.command()
@@ -571,8 +593,3 @@ def find(
 
 def main() -> None:
     app()
-
-
-from photocluster.cli_eval import register as _register_eval  # noqa: E402
-
-_register_eval(app)

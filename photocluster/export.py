@@ -1,33 +1,48 @@
-"""Persons out to the file system: a folder per person and ``index.json``.
+"""Persons out to the file system: a folder per person, ``index.json`` and ``index.html``.
 
-Exports are idempotent: DEST holds a manifest of what photocluster wrote there, so
-a second export adds, updates and removes only its own entries. Nothing is ever
-written outside DEST, and originals are only read (symlink and hardlink modes do not
-even read them).
+Exports are idempotent: DEST holds a manifest of what photocluster wrote there (photo
+entries, thumbnails, face chips, sidecars), so a second export adds, updates and removes
+only its own files. Nothing is written outside DEST, except XMP sidecars beside the
+originals when asked for (``xmp="originals"``), and those are merged into, never
+clobbered. Originals are only read (symlink and hardlink modes do not even read them).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 import unicodedata
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from photocluster import __version__
-from photocluster.errors import ExportError, UsageError
-from photocluster.images import EXPORT_MARKER
+import numpy as np
+from PIL import Image
+
+from photocluster import __version__, review
+from photocluster import xmp as mwg
+from photocluster.errors import ExportError, ImageError, UsageError
+from photocluster.faces import CHIP_PADDING, CHIP_SIZE, face_chip
+from photocluster.images import EXPORT_MARKER, load_image
+from photocluster.persons import faces_in_doubt
 from photocluster.persons import persons as list_persons
 from photocluster.store import Store
-from photocluster.types import Person
+from photocluster.types import Box, Person, PersonFace, Photo
 
 INDEX_SCHEMA_VERSION = 1
 _MAX_NAME_BYTES = 200
 MODES = ("symlink", "hardlink", "copy")
+XMP_TARGETS = ("dest", "originals")
 UNKNOWN_FOLDER = "unknown"
+CROPS_FOLDER = "crops"
+REVIEW_PAGE = "index.html"
+CROP_QUALITY = 92
 _RESERVED = {
     "con",
     "prn",
@@ -36,12 +51,18 @@ _RESERVED = {
     *(f"com{i}" for i in range(1, 10)),
     *(f"lpt{i}" for i in range(1, 10)),
     UNKNOWN_FOLDER,
+    CROPS_FOLDER,
     "index.json",
+    REVIEW_PAGE,
 }
 
 
 @dataclass(frozen=True)
 class ExportReport:
+    """What an export did. ``created`` .. ``skipped`` count photo entries in person folders;
+    ``thumbnails``, ``crops`` and ``sidecars`` count what the export holds after the run;
+    ``warnings`` are ``"path: reason"`` lines for thumbnails, chips or sidecars not written."""
+
     dest: str
     mode: str
     persons: int
@@ -51,6 +72,11 @@ class ExportReport:
     removed: int
     unchanged: int
     skipped: list[str]
+    thumbnails: int = 0
+    crops: int = 0
+    sidecars: int = 0
+    review: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -106,13 +132,15 @@ def _file_names(person: Person) -> dict[int, str]:
     return names
 
 
-def _check_inside(dest: Path, rel: str) -> None:
-    """Belt and braces: ``rel`` must be folder/file, plain names, and the folder a real
-    folder (not a symlink someone put there), so nothing can land outside DEST."""
+def _check_inside(dest: Path, rel: str, depths: tuple[int, ...] = (2,)) -> None:
+    """Belt and braces: ``rel`` must be ``depths`` plain names deep, and every folder on the
+    way a real folder (not a symlink someone put there), so nothing can land outside DEST."""
     parts = rel.split("/")
-    folder = dest / parts[0]
-    if len(parts) != 2 or any(p in ("", ".", "..") or "\0" in p or "\\" in p for p in parts) or folder.is_symlink():
+    if len(parts) not in depths or any(p in ("", ".", "..") or "\0" in p or "\\" in p for p in parts):
         raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
+    for k in range(1, len(parts)):
+        if (dest.joinpath(*parts[:k])).is_symlink():
+            raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
 
 
 def _same(entry: Path, source: Path, mode: str) -> bool:
@@ -144,14 +172,14 @@ def _place(entry: Path, source: Path, mode: str) -> None:
         shutil.copy2(source, entry)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+def _atomic_write(path: Path, text: str | bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an export is for reading
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -169,8 +197,20 @@ def _json_text(doc: object) -> str:
     return text + "\n"
 
 
-def build_index(store: Store, people: list[Person], folders: dict[int | None, str]) -> dict[str, object]:
-    """The ``index.json`` document (see ``schema/index.schema.json``)."""
+def build_index(
+    store: Store,
+    people: list[Person],
+    folders: dict[int | None, str],
+    thumbnails: dict[int, str] | None = None,
+    crops: dict[int, str] | None = None,
+) -> dict[str, object]:
+    """The ``index.json`` document (see ``schema/index.schema.json``).
+
+    ``thumbnails`` and ``crops`` map face ids to files in the export folder; a face
+    without one has ``null``.
+    """
+    thumbnails = thumbnails or {}
+    crops = crops or {}
 
     def face_doc(person: Person, names: dict[int, str]) -> list[dict[str, object]]:
         return [
@@ -181,6 +221,8 @@ def build_index(store: Store, people: list[Person], folders: dict[int | None, st
                 "box": f.box.as_list(),
                 "confidence": round(f.confidence, 4),
                 "distance": None if f.distance != f.distance else round(f.distance, 4),
+                "thumbnail": thumbnails.get(f.face_id),
+                "crop": crops.get(f.face_id),
             }
             for f in person.faces
         ]
@@ -214,10 +256,229 @@ def build_index(store: Store, people: list[Person], folders: dict[int | None, st
     }
 
 
-def export(store: Store, dest: str | os.PathLike[str], mode: str = "symlink") -> ExportReport:
-    """Write a folder per person (and ``unknown/``) with the photos they appear in, plus ``index.json``."""
+@dataclass
+class _Manifest:
+    """What photocluster wrote in DEST (and, for sidecars, beside the originals).
+
+    ``entries``: photo entries (``folder/file``). ``files``: thumbnails, face chips and the
+    review page, each with the key of its content. ``sidecars``: XMP sidecars holding our
+    regions, relative to DEST or absolute (beside an original), each ``"created"`` (it may
+    be deleted once nothing else is in it) or ``"merged"`` (it existed: only our regions go).
+    """
+
+    entries: set[str] = field(default_factory=set)
+    files: dict[str, str] = field(default_factory=dict)
+    sidecars: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, doc: object) -> _Manifest:
+        if not isinstance(doc, dict):
+            return cls()
+
+        def mapping(key: str) -> dict[str, str]:
+            value = doc.get(key)
+            if not isinstance(value, dict):
+                return {}
+            return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+        entries = doc.get("entries")
+        return cls(
+            {e for e in entries if isinstance(e, str)} if isinstance(entries, list) else set(),
+            mapping("files"),
+            mapping("sidecars"),
+        )
+
+    def dump(self) -> str:
+        return json.dumps(
+            {
+                "entries": sorted(self.entries),
+                "files": dict(sorted(self.files.items())),
+                "sidecars": dict(sorted(self.sidecars.items())),
+            }
+        )
+
+
+def _content_key(kind: str, photo: Photo, box: Box, params: str) -> str:
+    """Names what a thumbnail or chip shows: the photo's bytes, the face box and the settings.
+    (A face id alone is not enough: SQLite may reuse the id of a deleted face.)"""
+    ident = photo.sha256 or f"{os.fsdecode(photo.path)}|{photo.size}|{photo.mtime_ns}"
+    text = f"{kind}|{ident}|{box.as_list(2)}|{params}"
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def _photo_problem(photo: Photo) -> str | None:
+    """Why pixels or geometry of ``photo`` cannot be used now, or None."""
+    try:
+        st = os.stat(photo.path)
+    except OSError:
+        return "the photo is gone"
+    if (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns):
+        return "the photo changed since it was scanned (run photocluster scan)"
+    return None
+
+
+def _warn(warnings: list[str], path: str | os.PathLike[str], reason: str) -> None:
+    warnings.append(f"{os.fsdecode(path)}: {reason}")
+
+
+@dataclass
+class _ImageJob:
+    """Thumbnails and chips to cut from one photo, decoded once."""
+
+    photo: Photo
+    thumbs: list[tuple[PersonFace, str]] = field(default_factory=list)
+    chips: list[tuple[PersonFace, str]] = field(default_factory=list)
+
+
+def _chip_scale(box: Box) -> float:
+    return min(1.0, CHIP_SIZE / max(box.width, 1.0))
+
+
+def _make_images(store: Store, dest: Path, job: _ImageJob, warnings: list[str]) -> set[str]:
+    """Write the job's thumbnails and chips; returns the files written."""
+    rels = [rel for _, rel in job.thumbs + job.chips]
+    problem = _photo_problem(job.photo)
+    if problem is None:
+        scale = max([review.thumbnail_scale(f.box) for f, _ in job.thumbs] + [_chip_scale(f.box) for f, _ in job.chips])
+        long_side = max(job.photo.width or 0, job.photo.height or 0)
+        max_size = math.ceil(long_side * scale) + 1 if long_side else 1 << 20
+        try:
+            image = load_image(job.photo.path, max_size, enlarge=False)
+        except ImageError as exc:
+            problem = exc.reason
+    if problem is not None:
+        for rel in rels:
+            _warn(warnings, rel, f"not written: {os.fsdecode(job.photo.path)}: {problem}")
+        return set()
+    written: set[str] = set()
+    for face, rel in job.thumbs:
+        _check_inside(dest, rel, (2,))
+        (dest / rel).parent.mkdir(exist_ok=True)
+        _atomic_write(dest / rel, review.thumbnail(image, face.box))
+        written.add(rel)
+    if job.chips:
+        points = {f.id: f.landmarks for f in store.photo_faces(job.photo.id)}
+        for face, rel in job.chips:
+            _check_inside(dest, rel, (3,))
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            chip = face_chip(image.pixels, points[face.face_id] * np.float32(image.scale))
+            out = _jpeg(chip)
+            _atomic_write(dest / rel, out)
+            written.add(rel)
+    return written
+
+
+def _jpeg(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=CROP_QUALITY)
+    return buf.getvalue()
+
+
+def _prune_empty(dest: Path) -> None:
+    """Remove empty folders: person folders, ``crops/*`` and the thumbnail folder."""
+    for child in dest.iterdir():
+        if not child.is_dir() or child.is_symlink():
+            continue
+        if child.name == CROPS_FOLDER:
+            for sub in child.iterdir():
+                if sub.is_dir() and not sub.is_symlink() and not any(sub.iterdir()):
+                    sub.rmdir()
+        if not any(child.iterdir()):
+            child.rmdir()
+
+
+@dataclass(frozen=True)
+class _Sidecar:
+    key: str  # manifest key: relative to DEST, or absolute beside an original
+    path: Path
+    photo_id: int
+
+
+def _sync_sidecars(
+    dest: Path,
+    target: str | None,
+    planned: list[_Sidecar],
+    regions: dict[int, list[tuple[int, str, Box]]],
+    photos: dict[int, Photo],
+    prev: dict[str, str],
+    states: dict[str, str],
+    warnings: list[str],
+) -> dict[str, str]:
+    """Write the planned sidecars and take our regions out of stale ones.
+
+    ``states`` is how each planned sidecar was recorded before writing. Returns the
+    sidecars the manifest keeps tracking.
+    """
+    keep: dict[str, str] = {}
+    wanted = {s.key for s in planned}
+    for key, state in sorted(prev.items()):
+        if key in wanted:
+            continue
+        if os.path.isabs(key) and target != "originals":
+            keep[key] = state  # nothing outside DEST is touched without --xmp originals
+            continue
+        if not os.path.isabs(key):
+            _check_inside(dest, key, (2,))
+        path = Path(key) if os.path.isabs(key) else dest / key
+        try:
+            mwg.remove_regions(path, delete_if_empty=state == "created")
+        except (ExportError, OSError) as exc:
+            _warn(warnings, path, f"stale regions left in place: {getattr(exc, 'strerror', None) or exc}")
+            keep[key] = state
+    geometries: dict[int, mwg.Geometry | str] = {}
+    for sc in planned:
+        if sc.photo_id not in geometries:
+            photo = photos[sc.photo_id]
+            problem = _photo_problem(photo)
+            if problem is None:
+                try:
+                    geo = mwg.geometry(photo.path)
+                except ExportError as exc:
+                    problem = str(exc)
+                else:
+                    if photo.width is not None and geo.displayed != (photo.width, photo.height):
+                        problem = "the photo's size differs from the scan (run photocluster scan)"
+            geometries[sc.photo_id] = problem if problem is not None else geo
+        geo_or_problem = geometries[sc.photo_id]
+        if isinstance(geo_or_problem, str):
+            _warn(warnings, sc.path, f"not written: {geo_or_problem}")
+            if sc.key in prev:
+                keep[sc.key] = prev[sc.key]
+            continue
+        geo = geo_or_problem
+        found = [mwg.region(fid, name, box, geo) for fid, name, box in regions[sc.photo_id]]
+        if not os.path.isabs(sc.key):
+            _check_inside(dest, sc.key, (2,))
+        try:
+            mwg.write_regions(sc.path, found, geo.width, geo.height)
+        except (ExportError, OSError) as exc:
+            _warn(warnings, sc.path, f"not written: {getattr(exc, 'strerror', None) or exc}")
+            if sc.key in prev:
+                keep[sc.key] = prev[sc.key]
+            continue
+        keep[sc.key] = states[sc.key]
+    return keep
+
+
+def export(
+    store: Store,
+    dest: str | os.PathLike[str],
+    mode: str = "symlink",
+    *,
+    crops: bool = False,
+    xmp: str | None = None,
+) -> ExportReport:
+    """Write a folder per person (and ``unknown/``) with the photos they appear in, plus
+    ``index.json`` and the review page ``index.html`` with its face thumbnails.
+
+    ``crops``: also write aligned face chips, ``crops/<person folder>/<face id>.jpg``.
+    ``xmp``: also write XMP sidecars with MWG face regions, ``"dest"`` (beside each photo
+    entry in DEST) or ``"originals"`` (beside the originals; merged into existing ones).
+    """
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if xmp is not None and xmp not in XMP_TARGETS:
+        raise UsageError(f"--xmp must be one of {', '.join(XMP_TARGETS)}, got {xmp!r}")
     dest_path = Path(os.path.abspath(dest))
     if dest_path.exists() and not dest_path.is_dir():
         raise ExportError(f"{dest_path}: exists and is not a folder")
@@ -228,26 +489,78 @@ def export(store: Store, dest: str | os.PathLike[str], mode: str = "symlink") ->
             raise ExportError(
                 f"{dest_path}: folder is not empty and was not written by photocluster; choose an empty or new folder"
             )
-        manifest_data = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
+        prev = _Manifest.parse(json.loads(marker.read_text(encoding="utf-8"))) if marker.exists() else _Manifest()
     except OSError as exc:
         raise ExportError(f"{dest_path}: cannot write the export ({exc.strerror})") from None
     except json.JSONDecodeError:
-        manifest_data = {}
-    previous = set(manifest_data.get("entries", []))
+        prev = _Manifest()
+    previous = prev.entries
 
     people = list_persons(store)
     folders = _person_folders(people)
     wanted: dict[str, Path] = {}
+    entry_photo: dict[str, int] = {}
     for p in people:
         names = _file_names(p)
         for f in p.faces:
-            wanted[f"{folders[p.id]}/{names[f.photo_id]}"] = f.photo_path
+            rel = f"{folders[p.id]}/{names[f.photo_id]}"
+            wanted[rel] = f.photo_path
+            entry_photo[rel] = f.photo_id
+    photos = {pid: store.photo(pid) for pid in sorted(set(entry_photo.values()))}
+
+    # Thumbnails for the review page, chips with --crops: content-keyed, so unchanged ones stay.
+    thumb_params = f"{review.THUMB_SIZE}/{review.THUMB_MARGIN}/{review.THUMB_QUALITY}"
+    chip_params = f"{CHIP_SIZE}/{CHIP_PADDING}/{CROP_QUALITY}"
+    files_wanted: dict[str, str] = {REVIEW_PAGE: "page"}
+    thumb_of: dict[int, str] = {}
+    chip_of: dict[int, str] = {}
+    jobs: dict[int, _ImageJob] = {}
+    for p in people:
+        for f in p.faces:
+            photo = photos[f.photo_id]
+            key = _content_key("thumb", photo, f.box, thumb_params)
+            rel = f"{review.THUMBS_FOLDER}/{f.face_id}_{key}.jpg"
+            files_wanted[rel] = key
+            thumb_of[f.face_id] = rel
+            if crops:
+                key = _content_key("chip", photo, f.box, chip_params)
+                rel = f"{CROPS_FOLDER}/{folders[p.id]}/{f.face_id}.jpg"
+                files_wanted[rel] = key
+                chip_of[f.face_id] = rel
+
+    # Sidecars: a region for every face of a person, named as the person (or its folder label).
+    regions: dict[int, list[tuple[int, str, Box]]] = defaultdict(list)
+    for p in people:
+        if p.id is not None:
+            for f in p.faces:
+                regions[f.photo_id].append((f.face_id, p.label, f.box))
+    planned: list[_Sidecar] = []
+    if xmp == "dest":
+        planned = [
+            _Sidecar(rel + mwg.SIDECAR_SUFFIX, dest_path / (rel + mwg.SIDECAR_SUFFIX), pid)
+            for rel, pid in sorted(entry_photo.items())
+            if pid in regions
+        ]
+    elif xmp == "originals":
+        for pid in sorted(regions):
+            path = mwg.sidecar_path(photos[pid].path)
+            planned.append(_Sidecar(os.fsdecode(path), path, pid))
+    states = {
+        sc.key: prev.sidecars.get(sc.key) or ("merged" if os.path.lexists(sc.path) else "created") for sc in planned
+    }
 
     created = updated = removed = unchanged = 0
     skipped: list[str] = []
+    warnings: list[str] = []
     try:
-        # Never create the manifest after entries: a crash in between must not orphan them.
-        _atomic_write(marker, json.dumps({"entries": sorted(previous | set(wanted))}))
+        # Claim what will be written before writing it: a crash in between must not orphan
+        # anything; and claim nothing that someone else's file already occupies.
+        claimed = _Manifest(
+            previous | {rel for rel in wanted if not os.path.lexists(dest_path / rel)},
+            {**prev.files, **{r: k for r, k in files_wanted.items() if not os.path.lexists(dest_path / r)}},
+            {**prev.sidecars, **states},
+        )
+        _atomic_write(marker, claimed.dump())
         for rel in sorted(previous - set(wanted)):
             _check_inside(dest_path, rel)
             entry = dest_path / rel
@@ -273,16 +586,66 @@ def export(store: Store, dest: str | os.PathLike[str], mode: str = "symlink") ->
             else:
                 created += 1
             _place(entry, source, mode)
-        for child in dest_path.iterdir():
-            if child.is_dir() and not child.is_symlink() and not any(child.iterdir()):
-                child.rmdir()
-        index = build_index(store, people, folders)
+
+        for rel in sorted(set(prev.files) - set(files_wanted) - {EXPORT_MARKER, "index.json"}):
+            _check_inside(dest_path, rel, (1, 2, 3))
+            entry = dest_path / rel
+            if entry.is_symlink() or entry.is_file():
+                entry.unlink()
+        have: dict[str, str] = {}  # files of ours in place after this run
+        for p in people:
+            for f in p.faces:
+                for maybe, kind in ((thumb_of.get(f.face_id), "thumbs"), (chip_of.get(f.face_id), "chips")):
+                    if maybe is None:
+                        continue
+                    rel = maybe
+                    entry = dest_path / rel
+                    if prev.files.get(rel) == files_wanted[rel] and entry.is_file() and not entry.is_symlink():
+                        have[rel] = files_wanted[rel]
+                    elif os.path.lexists(entry) and rel not in prev.files:
+                        _warn(warnings, rel, "not written: a file that photocluster did not write is in the way")
+                    else:
+                        job = jobs.setdefault(f.photo_id, _ImageJob(photos[f.photo_id]))
+                        getattr(job, kind).append((f, rel))
+        for _pid, job in sorted(jobs.items()):
+            for rel in _make_images(store, dest_path, job, warnings):
+                have[rel] = files_wanted[rel]
+
+        own_entries = set(wanted) - set(skipped)
+        planned = [sc for sc in planned if os.path.isabs(sc.key) or sc.key[: -len(mwg.SIDECAR_SUFFIX)] in own_entries]
+        sidecars = _sync_sidecars(dest_path, xmp, planned, regions, photos, prev.sidecars, states, warnings)
+        _prune_empty(dest_path)
+
+        thumbnails = {fid: rel for fid, rel in thumb_of.items() if rel in have}
+        chips = {fid: rel for fid, rel in chip_of.items() if rel in have}
+        index = build_index(store, people, folders, thumbnails, chips)
         _atomic_write(dest_path / "index.json", _json_text(index))
-        _atomic_write(marker, json.dumps({"entries": sorted(set(wanted) - set(skipped))}))
+        page = dest_path / REVIEW_PAGE
+        if page.is_symlink() or (page.exists() and REVIEW_PAGE not in prev.files):
+            _warn(warnings, page, "not written: a file that photocluster did not write is in the way")
+        else:
+            text = review.render_page(index, faces_in_doubt(store), missing=skipped)
+            if not page.exists() or page.read_text(encoding="utf-8", errors="replace") != text:
+                _atomic_write(page, text)
+            have[REVIEW_PAGE] = "page"
+        _atomic_write(marker, _Manifest(own_entries, have, sidecars).dump())
     except OSError as exc:
         raise ExportError(f"{dest_path}: cannot write the export ({exc.strerror}: {exc.filename})") from None
     n_persons = sum(1 for p in people if p.id is not None)
     unknown_faces = sum(len(p.faces) for p in people if p.id is None)
     return ExportReport(
-        os.fsdecode(dest_path), mode, n_persons, unknown_faces, created, updated, removed, unchanged, skipped
+        os.fsdecode(dest_path),
+        mode,
+        n_persons,
+        unknown_faces,
+        created,
+        updated,
+        removed,
+        unchanged,
+        skipped,
+        thumbnails=len(thumbnails),
+        crops=len(chips),
+        sidecars=sum(1 for sc in planned if sc.key in sidecars),
+        review=os.fsdecode(page) if REVIEW_PAGE in have else "",
+        warnings=warnings,
     )

@@ -217,6 +217,19 @@ def analyze_pixels(image: DecodedImage, settings: DetectionSettings) -> list[Fac
     ]
 
 
+def embed_box(image: DecodedImage, box: Box) -> Face:
+    """Align and embed a face at a box given, not detected: ``box`` is in displayed-photo
+    pixels. For images where the detector found nothing (``photocluster eval``'s fallback).
+
+    The landmarks are dlib's shape predictor run inside ``box``, as for a detection, so the
+    box should frame the face much as the detector would. ``confidence`` is 0.0: not detected.
+    """
+    det_box = box.scaled(image.scale)
+    points = landmarks(image.pixels, det_box)
+    vector = embed(chips(image.pixels, [det_box], [points]))[0]
+    return Face(box=box, confidence=0.0, landmarks=points / image.scale, embedding=vector)
+
+
 @dataclass(frozen=True)
 class Analysis:
     """What the detection stage learned about one file."""
@@ -242,3 +255,15 @@ def warm_up(settings: DetectionSettings) -> None:
     _ = _models.cnn if settings.detector == "cnn" else _models.hog
     _ = _models.shape_predictor
     _ = _models.recognizer
+
+
+def face_chip(
+    pixels: np.ndarray, points: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING
+) -> np.ndarray:
+    """One aligned face chip (size, size, 3) uint8, cut from ``pixels`` as :func:`chips` cuts
+    them for the ResNet: eyes level, scaled by the 5 landmarks ``points`` (in ``pixels`` coordinates)."""
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    left, top = np.floor(pts.min(axis=0))
+    right, bottom = np.ceil(pts.max(axis=0)) + 1
+    shape = _shape(Box(float(left), float(top), float(right), float(bottom)), pts)
+    return np.asarray(_dlib().get_face_chip(np.ascontiguousarray(pixels), shape, size=size, padding=padding))

@@ -53,7 +53,33 @@ class _Constraints:
     rejected: dict[int, set[int]]  # face index -> persons it may not join
 
 
-def _constraints(store: Store, face_ids: np.ndarray, photo_ids: np.ndarray) -> _Constraints:
+def is_collage(emb: np.ndarray, threshold: float) -> bool:
+    """Whether a photo's faces hold a group of 3+ faces linked under the threshold."""
+    if len(emb) < 3:
+        return False
+    d = np.linalg.norm(emb[:, None, :] - emb[None, :, :], axis=2)
+    adjacency = d < threshold
+    seen = np.zeros(len(emb), dtype=bool)
+    for start in range(len(emb)):
+        if seen[start]:
+            continue
+        component = {start}
+        frontier = [start]
+        while frontier:
+            node = frontier.pop()
+            for nxt in np.flatnonzero(adjacency[node]).tolist():
+                if nxt not in component:
+                    component.add(nxt)
+                    frontier.append(nxt)
+        seen[list(component)] = True
+        if len(component) >= 3:
+            return True
+    return False
+
+
+def _constraints(
+    store: Store, face_ids: np.ndarray, photo_ids: np.ndarray, emb: np.ndarray, threshold: float
+) -> _Constraints:
     """The user's corrections and the same-photo rule, as must/cannot links between nodes."""
     index = {int(f): k for k, f in enumerate(face_ids.tolist())}
     pinned: dict[int, list[int]] = {}
@@ -72,13 +98,16 @@ def _constraints(store: Store, face_ids: np.ndarray, photo_ids: np.ndarray) -> _
     super_of_person = {p: s for s, p in person_of_super.items()}
     a: list[int] = []
     b: list[int] = []
-    # Two faces in one photo are two people, unless the user put them together (mirrors, collages).
+    # Two faces in one photo are two people, unless the user put them together (mirrors),
+    # or the photo is a collage: three or more of its faces within the threshold of each
+    # other are one person shown several times, not three look-alikes side by side.
     same_photo = 0
     order = np.argsort(photo_ids, kind="stable")
     sorted_photos = photo_ids[order]
     bounds = np.flatnonzero(np.diff(sorted_photos)) + 1
-    for group in np.split(order, bounds):
-        if len(group) < 2:
+    multi = [g for g in np.split(order, bounds) if len(g) > 1]
+    for group in multi:
+        if is_collage(emb[group], threshold):
             continue
         nodes = super_of[group]
         for x in range(len(nodes)):
@@ -130,8 +159,8 @@ def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bo
     start = time.perf_counter()
     face_ids, photo_ids, emb = store.active_embeddings()
     n = len(face_ids)
-    cons = _constraints(store, face_ids, photo_ids)
-    i, j, _ = cl.edges(emb, threshold)
+    cons = _constraints(store, face_ids, photo_ids, emb, threshold)
+    i, j, _ = cl.knn_edges(emb, threshold)
     si, sj = cons.super_of[i], cons.super_of[j]
     keep = si != sj
     si, sj = np.minimum(si[keep], sj[keep]), np.maximum(si[keep], sj[keep])

@@ -166,8 +166,12 @@ class Store:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise SchemaVersionError(str(self.path), version, SCHEMA_VERSION)
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            with self.transaction():
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            # Read again under the write lock: another process may have migrated meanwhile.
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(version + 1, SCHEMA_VERSION + 1):
                 # executescript would commit on its own; run the statements one by one instead.
                 for statement in MIGRATIONS[number - 1].split(";"):
                     if statement.strip():

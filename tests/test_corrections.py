@@ -165,6 +165,15 @@ def test_two_faces_of_one_photo_are_never_one_person(store: Store, tmp_path: Pat
     assert person_of(store, pair[0]) == person_of(store, pair[1])
 
 
+def test_a_collage_is_exempt_from_the_same_photo_rule(store: Store, tmp_path: Path) -> None:
+    centre = fake_embedding("collage")
+    faces = add_photo(store, tmp_path / "collage.jpg", [near(centre, 0.15, k) for k in range(4)])
+    add_photo(store, tmp_path / "pair.jpg", [near(centre, 0.15, "p1"), near(centre, 0.15, "p2")])
+    report = recluster(store, 0.6, 1)
+    assert report.same_photo_separations == 1  # only the pair photo's two faces
+    assert len({person_of(store, f) for f in faces}) == 1
+
+
 def test_plan_reports_exactly_what_applying_does(store: Store, people: dict[str, list[int]], tmp_path: Path) -> None:
     a = person_of(store, people["A"][0])
     name_person(store, str(a), "Ann")

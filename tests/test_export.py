@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,8 +74,12 @@ def tree(root: Path) -> dict[str, object]:
 
 
 def entries(dest: Path) -> set[str]:
-    """Files and links in person folders, as 'folder/name'."""
-    return {p.relative_to(dest).as_posix() for p in dest.glob("*/*") if p.is_file() or p.is_symlink()}
+    """Files and links in person folders, as 'folder/name' (not the thumbnails in .thumbs/)."""
+    return {
+        p.relative_to(dest).as_posix()
+        for p in dest.glob("*/*")
+        if (p.is_file() or p.is_symlink()) and p.parent.name != ".thumbs"
+    }
 
 
 def expected_entries(alice: str = "person_0001", bob: str = "person_0002") -> set[str]:
@@ -100,7 +106,7 @@ def test_export_writes_a_folder_per_person_unknown_and_index(store: Store, libra
     dest = tmp_path / "out"
     report = export(store, dest)
     assert sorted(p.name for p in dest.iterdir()) == sorted(
-        [EXPORT_MARKER, "index.json", "person_0001", "person_0002", "unknown"]
+        [EXPORT_MARKER, ".thumbs", "index.html", "index.json", "person_0001", "person_0002", "unknown"]
     )
     assert entries(dest) == expected_entries()
     assert (report.persons, report.unknown_faces, report.mode) == (2, 1, "symlink")
@@ -374,11 +380,16 @@ def test_nothing_is_written_outside_dest(store: Store, library: Path, tmp_path: 
         "a_.._.._b/bob2.jpg",
         f"{'😀' * 50}/stranger.jpg",  # cut to 200 bytes of UTF-8
     }
-    # Every path is exactly two levels below DEST, and every link leads to a library photo.
+    # Every path is at most two levels below DEST, and every link leads to a library photo;
+    # the only plain files in folders are the thumbnails of the review page.
     for path in dest.rglob("*"):
-        depth = len(path.relative_to(dest).parts)
-        assert depth == 1 or (
-            depth == 2 and path.is_symlink() and Path(os.readlink(path)).parent.is_relative_to(library)
+        rel = path.relative_to(dest)
+        assert len(rel.parts) == 1 or (
+            len(rel.parts) == 2
+            and (
+                (path.is_symlink() and Path(os.readlink(path)).parent.is_relative_to(library))
+                or (rel.parts[0] == ".thumbs" and path.is_file() and not path.is_symlink())
+            )
         )
 
 
@@ -406,7 +417,9 @@ def test_nasty_names_export_to_safe_folders(store: Store, library: Path, tmp_pat
         assert {e for e in entries(dest) if e.startswith(folder + "/")} == {
             f"{folder}/{n}" for n in ("IMG_0001.jpg", "IMG_0001_2.jpg", "beach.png", "alice.jpg")
         }
-        assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == sorted([folder, "person_0002", "unknown"])
+        assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == sorted(
+            [folder, ".thumbs", "person_0002", "unknown"]
+        )
 
 
 # -- index.json golden -------------------------------------------------------------
@@ -478,3 +491,200 @@ def test_names_that_are_not_utf8_are_exported_exactly(store: Store, tmp_path: Pa
     photos = {os.fsencode(f["photo"]) for f in json.loads(text)["persons"][0]["faces"]}
     assert photos == {raw, os.fsencode(plain)}
     assert export(store, dest, mode="copy").unchanged == 2
+
+
+# -- review page thumbnails, face chips (--crops), the index schema ------------------
+
+SCHEMA = Path(__file__).parent.parent / "schema" / "index.schema.json"
+
+
+def validate(doc: object) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(doc)
+
+
+def index_of(dest: Path) -> dict[str, Any]:
+    doc = json.loads((dest / "index.json").read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def all_faces(index: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for p in index["persons"] for f in p["faces"]] + index["unknown"]["faces"]
+
+
+def test_every_face_gets_a_thumbnail_for_the_review_page(store: Store, library: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    dest = tmp_path / "out"
+    report = export(store, dest)
+    assert (report.thumbnails, report.crops, report.warnings) == (8, 0, [])
+    assert report.review == str(dest / "index.html")
+    faces = all_faces(index_of(dest))
+    assert sorted(p.relative_to(dest).as_posix() for p in (dest / ".thumbs").iterdir()) == sorted(
+        f["thumbnail"] for f in faces
+    )
+    for f in faces:
+        assert f["crop"] is None
+        with Image.open(dest / f["thumbnail"]) as im:
+            assert (im.format, im.size) == ("JPEG", (128, 128))
+    page = (dest / "index.html").read_text(encoding="utf-8")
+    assert all(f'data-face-id="{f["id"]}"' in page for f in faces)
+
+
+def test_a_thumbnail_follows_its_face(store: Store, library: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(store, dest)
+    old = {f["id"]: f["thumbnail"] for f in all_faces(index_of(dest))}
+    with store.transaction() as conn:  # face 1 found elsewhere (a re-scan may even reuse its id)
+        conn.execute("UPDATE faces SET left = 0, top = 0, right = 30, bottom = 30 WHERE id = 1")
+    report = export(store, dest)
+    new = {f["id"]: f["thumbnail"] for f in all_faces(index_of(dest))}
+    assert {k for k in new if new[k] != old[k]} == {1}
+    assert not (dest / old[1]).exists() and (dest / new[1]).is_file()
+    assert report.thumbnails == 8 and len(list((dest / ".thumbs").iterdir())) == 8
+
+
+def test_a_photo_gone_or_changed_gets_no_thumbnail(store: Store, library: Path, tmp_path: Path) -> None:
+    (library / "bob2.jpg").unlink()
+    write_photo(library / "bob1.jpg", (1, 2, 3), size=(80, 80))  # not what was scanned
+    dest = tmp_path / "out"
+    report = export(store, dest)
+    assert report.thumbnails == 6
+    assert sorted(w.split(": not written: ")[1] for w in report.warnings) == [
+        f"{library / 'bob1.jpg'}: the photo changed since it was scanned (run photocluster scan)",
+        f"{library / 'bob2.jpg'}: the photo is gone",
+    ]
+    missing = {Path(f["photo"]).name for f in all_faces(index_of(dest)) if f["thumbnail"] is None}
+    assert missing == {"bob1.jpg", "bob2.jpg"}
+    validate(index_of(dest))
+    assert (dest / "index.html").read_text(encoding="utf-8").count('class="nothumb"') == 2
+
+
+def test_crops_are_aligned_chips_per_person(store: Store, library: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    dest = tmp_path / "out"
+    report = export(store, dest, crops=True)
+    assert (report.crops, report.warnings) == (8, [])
+    index = index_of(dest)
+    for p in [*index["persons"], {"folder": "unknown", **index["unknown"]}]:
+        for f in p["faces"]:
+            assert f["crop"] == f"crops/{p['folder']}/{f['id']}.jpg"
+            with Image.open(dest / f["crop"]) as im:
+                assert (im.format, im.size) == ("JPEG", (150, 150))
+    validate(index)
+    before = tree(dest / "crops")
+    assert export(store, dest, crops=True).crops == 8
+    assert tree(dest / "crops") == before  # unchanged chips are not rewritten
+    # A renamed person's chips move with its folder.
+    with store.transaction() as conn:
+        conn.execute("UPDATE persons SET name = 'Alice' WHERE id = 1")
+    export(store, dest, crops=True)
+    assert sorted(p.name for p in (dest / "crops").iterdir()) == ["Alice", "person_0002", "unknown"]
+    # Without --crops they go, and so do their folders; nothing else is touched.
+    report = export(store, dest)
+    assert report.crops == 0
+    assert not (dest / "crops").exists()
+    assert entries(dest) == expected_entries(alice="Alice")
+
+
+def test_crops_is_a_reserved_name(store: Store, library: Path, tmp_path: Path) -> None:
+    assert safe_folder_name("crops") == "_crops"
+    assert safe_folder_name("index.html") == "_index.html"
+
+
+def test_a_foreign_review_page_is_left_alone(store: Store, library: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(store, dest)
+    (dest / "index.html").unlink()
+    (dest / "index.html").write_text("my own page")
+    manifest = json.loads((dest / EXPORT_MARKER).read_text())
+    del manifest["files"]["index.html"]
+    (dest / EXPORT_MARKER).write_text(json.dumps(manifest))
+    report = export(store, dest)
+    assert (dest / "index.html").read_text() == "my own page"
+    assert report.review == ""
+    assert report.warnings == [
+        f"{dest / 'index.html'}: not written: a file that photocluster did not write is in the way"
+    ]
+
+
+def test_manifests_of_earlier_versions_are_read(store: Store, library: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(store, dest)
+    (dest / "index.html").unlink()
+    shutil.rmtree(dest / ".thumbs")
+    manifest = json.loads((dest / EXPORT_MARKER).read_text())
+    (dest / EXPORT_MARKER).write_text(json.dumps({"entries": manifest["entries"]}))  # photocluster 0.1.0
+    report = export(store, dest)
+    assert (report.unchanged, report.thumbnails, report.warnings) == (8, 8, [])
+    assert (dest / "index.html").is_file()
+
+
+@pytest.mark.parametrize("names", [{}, {1: "Zoë <Z>", 2: "😀" * 300}, {1: "../../x", 2: "crops"}])
+def test_exports_match_the_published_schema(store: Store, library: Path, tmp_path: Path, names: dict[int, str]) -> None:
+    with store.transaction() as conn:
+        for pid, name in names.items():
+            conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, pid))
+    dest = tmp_path / "out"
+    export(store, dest, crops=True)
+    validate(index_of(dest))
+    export(store, dest)
+    validate(index_of(dest))
+
+
+def test_the_golden_index_matches_the_published_schema() -> None:
+    validate(json.loads(GOLDEN.read_text(encoding="utf-8")))
+
+
+def test_the_schema_rejects_what_index_json_never_holds(store: Store, library: Path, tmp_path: Path) -> None:
+    import jsonschema
+
+    export(store, tmp_path / "out")
+    good = index_of(tmp_path / "out")
+    bad_docs = []
+    for change in (
+        lambda d: d.update(extra=1),
+        lambda d: d["persons"][0]["faces"][0].update(thumbnail="/etc/passwd"),
+        lambda d: d["persons"][0]["faces"][0].update(file="../x.jpg"),
+        lambda d: d["persons"][0]["faces"][0].update(box=[1, 2, 3]),
+        lambda d: d["persons"][0]["faces"][0].pop("crop"),
+        lambda d: d["persons"][0].update(id=0),
+        lambda d: d.update(schema_version=2),
+    ):
+        doc = json.loads(json.dumps(good))
+        change(doc)
+        bad_docs.append(doc)
+    for doc in bad_docs:
+        with pytest.raises(jsonschema.ValidationError):
+            validate(doc)
+
+
+def test_cli_export_crops(store: Store, library: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from photocluster.cli import app
+
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "out"), "--db", str(store.path), "--crops"])
+    assert result.exit_code == 0, result.stderr
+    assert "8 thumbnails, 8 face chips" in result.stdout
+    assert str(tmp_path / "out" / "index.html") in result.stdout
+
+
+def test_crops_and_dest_sidecars_stay_inside_dest(store: Store, library: Path, tmp_path: Path) -> None:
+    with store.transaction() as conn:
+        conn.execute("UPDATE persons SET name = '../../escape' WHERE id = 1")
+        conn.execute("UPDATE persons SET name = 'crops' WHERE id = 2")
+    outside_before = {k: v for k, v in tree(tmp_path).items() if not k.startswith(("out", "test.db"))}
+    dest = tmp_path / "out"
+    report = export(store, dest, crops=True, xmp="dest")
+    assert (report.crops, report.sidecars, report.warnings) == (8, 7, [])
+    assert {k: v for k, v in tree(tmp_path).items() if not k.startswith(("out", "test.db"))} == outside_before
+    assert sorted(p.name for p in (dest / "crops").iterdir()) == ["_.._escape", "_crops", "unknown"]
+    assert (dest / "_crops" / "bob1.jpg.xmp").is_file() and (dest / "crops" / "_crops").is_dir()
+    for path in dest.rglob("*"):
+        assert path.resolve().is_relative_to(dest) or path.is_symlink()

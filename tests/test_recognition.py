@@ -53,8 +53,7 @@ def test_same_photo_rule_on_group_photos(fixtures: Path, tmp_path: Path) -> None
     ]
     with Store(tmp_path / "rule.db") as store:
         scan(store, photos, SMALL, workers=2)
-        # A threshold so loose that every face is linked to every other: only the rule separates them.
-        report = recluster(store, 2.0, 1)
+        report = recluster(store, 0.6, 1)
         assert report.same_photo_separations >= 1 + 3
         by_photo: dict[str, list[int | None]] = {}
         for person in persons(store):

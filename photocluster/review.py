@@ -1,0 +1,265 @@
+"""The review page: ``index.html`` in the export folder, and the face thumbnails it shows.
+
+One static file, its CSS inline, no script and nothing fetched from the network: it opens
+from the file system in any browser. First the faces most in doubt, then every person
+(largest first) as a row of face thumbnails, then the unknown faces. Every face shows its
+id and every person its id, the numbers the correction commands take. Each thumbnail
+links to its photo. Every text and attribute value goes through :func:`html.escape`.
+
+Thumbnails are small JPEG crops of the face box with a margin, cut from the photo as
+displayed (EXIF orientation applied), decoded at the smallest size that serves them
+(JPEG draft mode, see :func:`photocluster.images.load_image`).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from PIL import Image
+
+from photocluster import __version__
+from photocluster.images import DecodedImage
+from photocluster.persons import DoubtfulFace
+from photocluster.types import Box
+
+THUMBS_FOLDER = ".thumbs"
+THUMB_SIZE = 128  # pixels, square; shown at 96 CSS pixels, sharp on 1.33x screens
+THUMB_MARGIN = 0.3  # of the face box's longer side, on every side
+THUMB_QUALITY = 85
+_EAGER = 120  # thumbnails loaded at once; later ones load as they scroll into view
+
+
+def thumbnail_side(box: Box) -> float:
+    """Side, in photo pixels, of the square a thumbnail shows around ``box``."""
+    return max(box.width, box.height) * (1 + 2 * THUMB_MARGIN)
+
+
+def thumbnail_scale(box: Box) -> float:
+    """The decoding scale (decoded pixels per photo pixel, at most 1) a thumbnail of ``box`` needs."""
+    return min(1.0, THUMB_SIZE / thumbnail_side(box))
+
+
+def thumbnail(image: DecodedImage, box: Box) -> bytes:
+    """A THUMB_SIZE square JPEG of ``box`` (displayed full-size pixels) with its margin.
+
+    Parts of the square outside the photo are grey.
+    """
+    cx, cy = box.center
+    side = thumbnail_side(box) * image.scale
+    half = side / 2
+    left, top = round(cx * image.scale - half), round(cy * image.scale - half)
+    size = max(1, round(side))
+    h, w = image.pixels.shape[:2]
+    canvas = Image.new("RGB", (size, size), (128, 128, 128))
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + size, w), min(top + size, h)
+    if x1 > x0 and y1 > y0:
+        canvas.paste(Image.fromarray(image.pixels[y0:y1, x0:x1]), (x0 - left, y0 - top))
+    if size != THUMB_SIZE:
+        resample = Image.Resampling.LANCZOS if size > THUMB_SIZE else Image.Resampling.BICUBIC
+        canvas = canvas.resize((THUMB_SIZE, THUMB_SIZE), resample)
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=THUMB_QUALITY)
+    return out.getvalue()
+
+
+# -- the page ------------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    """Escaped for HTML text and attribute values. File names that are not UTF-8 show
+    replacement characters (their links keep the exact bytes)."""
+    s = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return html.escape(s, quote=True)
+
+
+def _href(rel: str) -> str:
+    """A relative URL for a path inside the export folder, byte-exact."""
+    return quote(os.fsencode(rel), safe="/")
+
+
+def _photo_href(face: Mapping[str, Any], missing: set[str]) -> str:
+    """The photo's entry in the export folder, or the original when the entry is not there."""
+    if face["file"] not in missing:
+        return _href(face["file"])
+    return Path(face["photo"]).as_uri()
+
+
+def _person_label(person: Mapping[str, Any]) -> str:
+    return person["name"] or f"person_{person['id']:04d}"
+
+
+def _img(face: Mapping[str, Any], n: int) -> str:
+    alt = f"face {face['id']}"
+    if not face.get("thumbnail"):
+        return f'<span class="nothumb" title="{_text(alt)}">no preview</span>'
+    lazy = "" if n < _EAGER else ' loading="lazy"'
+    return f'<img src="{_href(face["thumbnail"])}" alt="{_text(alt)}" width="96" height="96"{lazy}>'
+
+
+class _Page:
+    def __init__(self, missing: set[str]) -> None:
+        self.missing = missing
+        self.images = 0
+
+    def face(self, face: Mapping[str, Any], caption: str, extra_class: str = "", anchor: str = "") -> str:
+        title = f"{face['photo']}  box {face['box']}"
+        cls = f"face {extra_class}".strip()
+        ident = f' id="{anchor}"' if anchor else ""
+        html_ = (
+            f'<figure class="{cls}"{ident} data-face-id="{int(face["id"])}">'
+            f'<a href="{_text(_photo_href(face, self.missing))}" title="{_text(title)}">{_img(face, self.images)}</a>'
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
+        self.images += 1
+        return html_
+
+
+def _distance(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+def render_page(
+    index: Mapping[str, Any],
+    doubts: Sequence[DoubtfulFace] = (),
+    missing: Iterable[str] = (),
+) -> str:
+    """The review page for an ``index.json`` document (see ``schema/index.schema.json``).
+
+    ``doubts`` come first (see :func:`photocluster.persons.doubtful_faces`); ``missing``
+    lists entries (``folder/file``) the export could not write, whose thumbnails link to
+    the original photo instead.
+    """
+    page = _Page(set(missing))
+    persons: list[Mapping[str, Any]] = list(index["persons"])
+    unknown: list[Mapping[str, Any]] = list(index["unknown"]["faces"])
+    by_face = {int(f["id"]): f for p in persons for f in p["faces"]}
+    labels = {int(p["id"]): _person_label(p) for p in persons}
+    n_faces = sum(len(p["faces"]) for p in persons)
+    photos = {f["photo"] for p in persons for f in p["faces"]} | {f["photo"] for f in unknown}
+    shown = [d for d in doubts if d.face_id in by_face]
+
+    def person_link(pid: int | None) -> str:
+        if pid is None or pid not in labels:
+            return "no other person"
+        return f'<a href="#person-{pid}">{_text(labels[pid])}</a> <span class="pid">(person {pid})</span>'
+
+    out: list[str] = []
+    w = out.append
+    title = f"photocluster review: {len(persons)} persons, {n_faces + len(unknown)} faces"
+    w("<!DOCTYPE html>")
+    w('<html lang="en"><head><meta charset="utf-8">')
+    w('<meta name="viewport" content="width=device-width, initial-scale=1">')
+    w(f'<meta name="generator" content="photocluster {_text(__version__)}">')
+    w(f"<title>{_text(title)}</title>")
+    w(f"<style>{_CSS}</style></head><body>")
+    w("<header><h1>Faces by person</h1>")
+    settings = []
+    if index.get("threshold") is not None:
+        settings.append(f"threshold {index['threshold']}")
+    if index.get("min_size") is not None:
+        settings.append(f"min size {index['min_size']}")
+    w(
+        f'<p class="summary"><span id="n-persons">{len(persons)}</span> persons · '
+        f'<span id="n-faces">{n_faces}</span> faces in persons · '
+        f'<span id="n-unknown">{len(unknown)}</span> unknown faces · {len(photos)} photos'
+        + (f" · {_text(', '.join(settings))}" if settings else "")
+        + "</p>"
+    )
+    w(
+        '<p class="help">Every face shows its id (<b>#12</b>), every person its id '
+        '(<span class="pid">person 3</span>): type them into the corrections: '
+        "<code>photocluster name PERSON NAME</code>, "
+        "<code>photocluster merge PERSON OTHER...</code>, <code>photocluster move FACE PERSON</code>, "
+        "<code>photocluster remove FACE</code>. Click a face to open its photo.</p>"
+    )
+    nav = [f'<a href="#doubt">In doubt ({len(shown)})</a>']
+    nav += [f'<a href="#person-{int(p["id"])}">{_text(_person_label(p))} ({len(p["faces"])})</a>' for p in persons]
+    nav.append(f'<a href="#unknown">Unknown ({len(unknown)})</a>')
+    w(f"<nav>{' '.join(nav)}</nav></header><main>")
+
+    w('<section id="doubt" class="group doubt"><h2>Faces most in doubt</h2>')
+    if shown:
+        w(
+            '<p class="note">Far from the centre of their person, or nearly as close to another person: '
+            "look at these first. Numbers are descriptor distances (same person: usually under 0.6).</p>"
+        )
+        w('<div class="faces">')
+        for d in shown:
+            face = by_face[d.face_id]
+            nearest = "no other person"
+            if d.nearest_person_id is not None:
+                other = person_link(d.nearest_person_id)
+                nearest = f'<span class="d">{_distance(d.nearest_distance)}</span> from {other}'
+            caption = (
+                f"<b>#{d.face_id}</b> in {person_link(d.person_id)}<br>"
+                f'<span class="d">{_distance(d.distance)}</span> from its centre<br>{nearest}'
+            )
+            w(page.face(face, caption, "doubtful", anchor=f"doubt-{d.face_id}"))
+        w("</div>")
+    else:
+        w('<p class="note">No face stands out: every face is well inside its person.</p>')
+    w("</section>")
+
+    for p in persons:
+        pid = int(p["id"])
+        name = f'<span class="name">{_text(_person_label(p))}</span> <span class="pid">person {pid}</span>'
+        w(f'<section id="person-{pid}" class="group person" data-person-id="{pid}"><h2>{name}</h2>')
+        w(
+            f'<p class="counts"><span class="n-faces">{int(p["face_count"])}</span> faces · '
+            f'<span class="n-photos">{int(p["photo_count"])}</span> photos · '
+            f'folder <a href="{_text(_href(p["folder"]))}/">{_text(p["folder"])}</a></p><div class="faces">'
+        )
+        for f in p["faces"]:
+            w(page.face(f, f'<b>#{int(f["id"])}</b> <span class="d">{_distance(f["distance"])}</span>'))
+        w("</div></section>")
+
+    w(f'<section id="unknown" class="group unknown"><h2>Unknown faces <span class="pid">{len(unknown)}</span></h2>')
+    if unknown:
+        w('<p class="counts">In no person: too few faces alike.</p><div class="faces">')
+        for f in unknown:
+            w(page.face(f, f"<b>#{int(f['id'])}</b>"))
+        w("</div>")
+    else:
+        w('<p class="counts">None.</p>')
+    w("</section></main>")
+    w(f'<footer>Written by photocluster {_text(__version__)}. Data: <a href="index.json">index.json</a>.</footer>')
+    w("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+_CSS = """
+:root { color-scheme: light dark; --bg: #fafafa; --fg: #1d1d1f; --muted: #6e6e73; --card: #fff;
+  --line: #d2d2d7; --doubt: #d9480f; --link: #0b57d0; }
+@media (prefers-color-scheme: dark) { :root { --bg: #161618; --fg: #ececf0; --muted: #a1a1a6;
+  --card: #232326; --line: #3a3a3f; --doubt: #ff8a4c; --link: #8ab4f8; } }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 16px 24px 48px; background: var(--bg); color: var(--fg);
+  font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+a { color: var(--link); text-decoration: none; }
+a:hover { text-decoration: underline; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 0 0 2px; }
+.summary, .help, .note, .counts { margin: 2px 0 8px; color: var(--muted); }
+nav { display: flex; flex-wrap: wrap; gap: 4px 12px; margin: 8px 0 16px; }
+.group { border-top: 1px solid var(--line); padding: 12px 0 8px; }
+.doubt h2 { color: var(--doubt); }
+.pid { color: var(--muted); font-weight: normal; font-size: 13px; }
+.faces { display: flex; flex-wrap: wrap; gap: 8px; }
+figure.face { margin: 0; width: 104px; padding: 4px; background: var(--card); border: 1px solid var(--line);
+  border-radius: 6px; text-align: center; font-size: 12px; overflow-wrap: anywhere; }
+figure.doubtful { width: 150px; border-color: var(--doubt); }
+figure.face img, .nothumb { display: block; width: 96px; height: 96px; margin: 0 auto 2px; border-radius: 4px;
+  object-fit: cover; background: var(--line); }
+.nothumb { line-height: 96px; color: var(--muted); }
+.d { color: var(--muted); }
+code { font-size: 13px; background: var(--card); border: 1px solid var(--line); border-radius: 3px; padding: 0 3px; }
+footer { margin-top: 24px; color: var(--muted); font-size: 12px; }
+""".strip()

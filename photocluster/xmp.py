@@ -1,0 +1,413 @@
+"""Face regions in XMP sidecars, as the Metadata Working Group (MWG 2.0) defines them.
+
+digiKam, Lightroom, exiftool, Immich and others read ``mwg-rs:Regions``: a list of
+regions, each with a ``Type`` (``Face``), a ``Name`` and an ``Area`` given as the
+normalised centre ``x``, ``y`` and size ``w``, ``h`` (0..1), plus the
+``AppliedToDimensions`` of the image the areas were measured on.
+
+Orientation: MWG 2.0 (section 5.9) applies regions to the image *as stored*; a reader
+that shows the photo rotated by its EXIF orientation rotates the regions with it
+(digiKam, Immich and exiftool's rotate_regions.config all do). photocluster keeps boxes
+in the displayed orientation, so :func:`stored_area` turns them back, and
+``AppliedToDimensions`` are the stored pixel dimensions (what exiftool reports as
+``ImageWidth`` and ``ImageHeight``).
+
+Sidecars are named ``<photo file name>.xmp`` (``IMG_0001.jpg.xmp``), the name digiKam
+and darktable use by default and that exiftool reads when given; it cannot collide
+for two photos that differ only by extension. A sidecar that exists already is merged
+into: only the regions photocluster wrote (they carry a ``photocluster:FaceId``) are
+replaced; other regions and every other property are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import tempfile
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from photocluster import __version__
+from photocluster.errors import ExportError
+from photocluster.types import Box
+
+NS = {
+    "x": "adobe:ns:meta/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "mwg-rs": "http://www.metadataworkinggroup.com/schemas/regions/",
+    "stArea": "http://ns.adobe.com/xmp/sType/Area#",
+    "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
+    # Marks the regions photocluster wrote, so a re-export replaces them and nothing else.
+    "photocluster": "urn:photocluster:xmp:1.0/",
+}
+SIDECAR_SUFFIX = ".xmp"
+
+_XPACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+_XPACKET_END = '<?xpacket end="w"?>'
+_EXIF_ORIENTATION = 0x0112
+_TRANSPOSED = {5, 6, 7, 8}
+
+
+def _q(prefix: str, name: str) -> str:
+    return f"{{{NS[prefix]}}}{name}"
+
+
+RDF = _q("rdf", "RDF")
+DESCRIPTION = _q("rdf", "Description")
+ABOUT = _q("rdf", "about")
+PARSE_TYPE = _q("rdf", "parseType")
+BAG = _q("rdf", "Bag")
+LI = _q("rdf", "li")
+REGIONS = _q("mwg-rs", "Regions")
+REGION_LIST = _q("mwg-rs", "RegionList")
+APPLIED_TO = _q("mwg-rs", "AppliedToDimensions")
+FACE_ID = _q("photocluster", "FaceId")
+
+
+class SidecarError(ExportError):
+    """A sidecar that exists but cannot be merged into (not XMP, unreadable): left alone."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """One face region, ready for a sidecar: normalised centre and size in the stored image."""
+
+    face_id: int
+    name: str
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A photo file's stored pixel size and EXIF orientation (1..8)."""
+
+    width: int
+    height: int
+    orientation: int
+
+    @property
+    def displayed(self) -> tuple[int, int]:
+        """Width and height as displayed (orientation applied)."""
+        if self.orientation in _TRANSPOSED:
+            return self.height, self.width
+        return self.width, self.height
+
+
+def sidecar_path(photo: Path) -> Path:
+    """Where the sidecar of ``photo`` goes: beside it, ``<file name>.xmp``."""
+    return photo.with_name(photo.name + SIDECAR_SUFFIX)
+
+
+def geometry(path: Path) -> Geometry:
+    """Read the stored size and EXIF orientation from the file's header (no decoding).
+
+    Orientation follows :mod:`photocluster.images`: values outside 2..8 count as 1.
+    """
+    from photocluster.images import _register_heif
+
+    _register_heif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                width, height = im.size
+                value = im.getexif().get(_EXIF_ORIENTATION)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise SidecarError(f"{os.fsdecode(path)}: cannot read the photo's size ({exc})") from None
+    orientation = value if isinstance(value, int) and 2 <= value <= 8 else 1
+    return Geometry(width, height, orientation)
+
+
+def _to_stored(u: float, v: float, orientation: int) -> tuple[float, float]:
+    """A normalised point of the displayed image -> the same point in the stored image."""
+    if orientation == 2:
+        return 1 - u, v
+    if orientation == 3:
+        return 1 - u, 1 - v
+    if orientation == 4:
+        return u, 1 - v
+    if orientation == 5:
+        return v, u
+    if orientation == 6:
+        return v, 1 - u
+    if orientation == 7:
+        return 1 - v, 1 - u
+    if orientation == 8:
+        return 1 - v, u
+    return u, v
+
+
+def stored_area(box: Box, geo: Geometry) -> tuple[float, float, float, float]:
+    """A box in displayed pixels -> MWG area (centre x, y, w, h; normalised) of the stored image.
+
+    The box is clipped to the image first (detectors may reach past an edge).
+    """
+    dw, dh = geo.displayed
+    left, right = min(max(box.left, 0.0), dw), min(max(box.right, 0.0), dw)
+    top, bottom = min(max(box.top, 0.0), dh), min(max(box.bottom, 0.0), dh)
+    u, v = (left + right) / 2 / dw, (top + bottom) / 2 / dh
+    w, h = (right - left) / dw, (bottom - top) / dh
+    x, y = _to_stored(u, v, geo.orientation)
+    if geo.orientation in _TRANSPOSED:
+        w, h = h, w
+    return x, y, w, h
+
+
+def region(face_id: int, name: str, box: Box, geo: Geometry) -> Region:
+    return Region(face_id, name, *stored_area(box, geo))
+
+
+# -- reading and writing -----------------------------------------------------------
+
+
+def _num(value: float) -> str:
+    text = f"{round(value, 6):.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _struct(elem: ET.Element) -> ET.Element:
+    """The element that holds a struct's fields: a ``rdf:Description`` child, or ``elem`` itself
+    (``rdf:parseType="Resource"`` or property attributes)."""
+    desc = elem.find(DESCRIPTION)
+    return desc if desc is not None else elem
+
+
+def _value(struct: ET.Element, qname: str) -> str | None:
+    if qname in struct.attrib:
+        return struct.attrib[qname]
+    child = struct.find(qname)
+    return None if child is None else (child.text or "").strip()
+
+
+def _is_ours(li: ET.Element) -> bool:
+    return any(el.tag == FACE_ID or FACE_ID in el.attrib for el in li.iter())
+
+
+def _our_region(li: ET.Element) -> tuple[str, ...] | None:
+    """A region photocluster wrote, as comparable text (face id, name, x, y, w, h)."""
+    node = _struct(li)
+    area_el = node.find(_q("mwg-rs", "Area"))
+    if area_el is None:
+        return None
+    area = _struct(area_el)
+    fields = [
+        _value(node, FACE_ID),
+        _value(node, _q("mwg-rs", "Name")),
+        *(_value(area, _q("stArea", k)) for k in ("x", "y", "w", "h")),
+    ]
+    return tuple(f or "" for f in fields)
+
+
+def _wanted(r: Region) -> tuple[str, ...]:
+    return (str(r.face_id), r.name, _num(r.x), _num(r.y), _num(r.w), _num(r.h))
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, resource: bool = False) -> ET.Element:
+    el = ET.SubElement(parent, tag)
+    if resource:
+        el.set(PARSE_TYPE, "Resource")
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _region_li(bag: ET.Element, r: Region) -> None:
+    li = _sub(bag, LI, resource=True)
+    area = _sub(li, _q("mwg-rs", "Area"), resource=True)
+    for key, val in (("x", r.x), ("y", r.y), ("w", r.w), ("h", r.h)):
+        _sub(area, _q("stArea", key), _num(val))
+    _sub(area, _q("stArea", "unit"), "normalized")
+    _sub(li, _q("mwg-rs", "Name"), r.name)
+    _sub(li, _q("mwg-rs", "Type"), "Face")
+    _sub(li, FACE_ID, str(r.face_id))
+
+
+def _set_dims(fields: ET.Element, width: int, height: int) -> None:
+    """Replace ``AppliedToDimensions``; it goes first, as exiftool writes it."""
+    for old in fields.findall(APPLIED_TO):
+        fields.remove(old)
+    dims = ET.Element(APPLIED_TO)
+    dims.set(PARSE_TYPE, "Resource")
+    _sub(dims, _q("stDim", "w"), str(width))
+    _sub(dims, _q("stDim", "h"), str(height))
+    _sub(dims, _q("stDim", "unit"), "pixel")
+    fields.insert(0, dims)
+
+
+def _dims_of(fields: ET.Element) -> tuple[str, ...] | None:
+    el = fields.find(APPLIED_TO)
+    if el is None:
+        return None
+    s = _struct(el)
+    return tuple(_value(s, _q("stDim", k)) or "" for k in ("w", "h", "unit"))
+
+
+def _register(prefixes: dict[str, str]) -> None:
+    for prefix, uri in {**prefixes, **NS}.items():
+        if prefix and not re.fullmatch(r"ns\d+", prefix):
+            with contextlib.suppress(ValueError):
+                ET.register_namespace(prefix, uri)
+
+
+def _parse(path: Path) -> ET.Element:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SidecarError(f"{os.fsdecode(path)}: cannot read the sidecar ({exc.strerror})") from None
+    try:
+        prefixes = {p: u for _, (p, u) in ET.iterparse(io.BytesIO(data), events=("start-ns",))}  # type: ignore[misc]
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise SidecarError(f"{os.fsdecode(path)}: existing sidecar is not valid XML ({exc}); left alone") from None
+    if root.tag != RDF and root.find(f".//{RDF}") is None:
+        raise SidecarError(f"{os.fsdecode(path)}: existing sidecar holds no XMP (rdf:RDF); left alone")
+    _register(prefixes)
+    return root
+
+
+def _rdf(root: ET.Element) -> ET.Element:
+    found = root if root.tag == RDF else root.find(f".//{RDF}")
+    assert found is not None  # checked by _parse
+    return found
+
+
+def _new_document() -> ET.Element:
+    _register({})
+    root = ET.Element(_q("x", "xmpmeta"))
+    root.set(_q("x", "xmptk"), f"photocluster {__version__}")
+    ET.SubElement(root, RDF)
+    return root
+
+
+def _serialise(root: ET.Element) -> bytes:
+    ET.indent(root, space=" ")
+    body = ET.tostring(root, encoding="unicode")
+    return f"{_XPACKET_BEGIN}\n{body}\n{_XPACKET_END}\n".encode()
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Atomically, keeping the permissions of the file it replaces."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SIDECAR_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _regions_elements(rdf: ET.Element) -> tuple[ET.Element, ET.Element, ET.Element] | None:
+    """(the rdf:Description holding mwg-rs:Regions, the Regions element, the element with its fields)."""
+    for desc in rdf.findall(DESCRIPTION):
+        regions = desc.find(REGIONS)
+        if regions is not None:
+            return desc, regions, _struct(regions)
+    return None
+
+
+def _bag(fields: ET.Element) -> ET.Element:
+    region_list = fields.find(REGION_LIST)
+    if region_list is None:
+        region_list = _sub(fields, REGION_LIST)
+    for child in region_list:
+        if child.tag in (BAG, _q("rdf", "Seq"), _q("rdf", "Alt")):
+            return child
+    return _sub(region_list, BAG)
+
+
+def _check_file(path: Path) -> bool:
+    """Whether a sidecar exists at ``path``; a link or a folder there is not touched."""
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_file()):
+        raise SidecarError(f"{os.fsdecode(path)}: not a plain file; left alone")
+    return path.exists()
+
+
+def write_regions(path: Path, regions: Sequence[Region], width: int, height: int) -> str:
+    """Put ``regions`` (and the stored image size) in the sidecar at ``path``.
+
+    Returns ``"created"``, ``"updated"`` or ``"unchanged"``. An existing sidecar keeps
+    everything but the regions photocluster wrote before; one that cannot be parsed
+    raises :class:`SidecarError` and is not touched.
+    """
+    exists = _check_file(path)
+    root = _parse(path) if exists else _new_document()
+    rdf = _rdf(root)
+    found = _regions_elements(rdf)
+    dims = (str(width), str(height), "pixel")
+    if found is not None:
+        _desc, _regions, fields = found
+        bag = _bag(fields)
+        current = sorted(filter(None, (_our_region(li) for li in bag.findall(LI) if _is_ours(li))))
+        if current == sorted(_wanted(r) for r in regions) and _dims_of(fields) == dims:
+            return "unchanged"
+        for li in [li for li in bag.findall(LI) if _is_ours(li)]:
+            bag.remove(li)
+    else:
+        existing = rdf.find(DESCRIPTION)
+        desc = ET.SubElement(rdf, DESCRIPTION)
+        desc.set(ABOUT, existing.get(ABOUT, "") if existing is not None else "")
+        fields = _sub(desc, REGIONS, resource=True)
+        bag = _bag(fields)
+    _set_dims(fields, width, height)
+    for r in sorted(regions, key=lambda r: r.face_id):
+        _region_li(bag, r)
+    _write(path, _serialise(root))
+    return "updated" if exists else "created"
+
+
+def _empty(desc: ET.Element) -> bool:
+    return len(desc) == 0 and not (set(desc.attrib) - {ABOUT}) and not (desc.text or "").strip()
+
+
+def remove_regions(path: Path, delete_if_empty: bool) -> str:
+    """Take photocluster's regions out of the sidecar at ``path``.
+
+    Returns ``"absent"`` (no such file), ``"unchanged"`` (none of ours in it), ``"updated"``
+    or ``"deleted"``: the file goes only when ``delete_if_empty`` (photocluster created it)
+    and nothing else is left in it.
+    """
+    if not _check_file(path):
+        return "absent"
+    root = _parse(path)
+    rdf = _rdf(root)
+    found = _regions_elements(rdf)
+    if found is None:
+        return "unchanged"
+    desc, regions, fields = found
+    bag = _bag(fields)
+    ours = [li for li in bag.findall(LI) if _is_ours(li)]
+    if not ours:
+        return "unchanged"
+    for li in ours:
+        bag.remove(li)
+    if not bag.findall(LI):
+        for region_list in fields.findall(REGION_LIST):
+            fields.remove(region_list)
+        if all(child.tag == APPLIED_TO for child in fields) and not (set(fields.attrib) - {PARSE_TYPE}):
+            desc.remove(regions)
+            if _empty(desc):
+                rdf.remove(desc)
+    if delete_if_empty and len(rdf) == 0:
+        path.unlink()
+        return "deleted"
+    _write(path, _serialise(root))
+    return "updated"
