@@ -76,7 +76,7 @@ def knn_edges(
     emb: np.ndarray,
     threshold: float,
     k: int = 32,
-    exact_below: int = 50_000,
+    exact_below: int = 10_000,
     n_probe: int = 12,
     seed: int = 0,
     block: int = 2048,

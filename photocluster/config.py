@@ -16,11 +16,15 @@ HOME_ENV = "PHOTOCLUSTER_HOME"
 DB_NAME = "photocluster.db"
 
 DETECTORS = ("cnn", "hog")
+ENGINES = ("auto", "onnx", "dlib")
 # Chosen by benchmarks/detection_size.py: see README, "Detection size".
 DEFAULT_MAX_SIZE = 1600
 # Small photos are enlarged by at most this factor before detection: enough to
 # bring a 40 px face up to the ~80 px the MMOD detector needs, at 4x the pixels.
 MAX_ENLARGE = 2.0
+# Chosen with benchmarks/detection_size.py (README, "Detection size"): one pyramid
+# upsampling finds 40 px faces; the onnx engine makes its 4x pixels affordable.
+DEFAULT_UPSAMPLE = 1
 DEFAULT_THRESHOLD = 0.6
 DEFAULT_MIN_SIZE = 2
 
@@ -44,23 +48,28 @@ def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
 
 @dataclass(frozen=True)
 class DetectionSettings:
-    """How faces are found. Changing any of these re-detects photos on the next scan.
+    """How faces are found. Changing any but ``engine`` re-detects photos on the next scan.
 
-    ``upsample=None`` is "auto": photos are scaled so their long side is
-    ``min(max_size, 2 x original)`` and dlib does no upsampling of its own. An
-    integer asks for the classic dlib behaviour instead: no enlargement, and
-    dlib's pyramid upsampling that many times.
+    Photos are decoded with their long side at most ``max_size``; the CNN then runs with
+    dlib's pyramid upsampling ``upsample`` times (default 1: faces from ~40 px at the
+    detection size, 2.5% of a 1600 px long side). ``upsample=None`` is "auto", the cheaper
+    policy for dlib's own slow CPU path: small photos enlarged up to 2x (never beyond
+    ``max_size``) and no pyramid upsampling (faces from ~80 px, 5% at 1600 px).
     """
 
     detector: str = "cnn"
     max_size: int = DEFAULT_MAX_SIZE
-    upsample: int | None = None
+    upsample: int | None = DEFAULT_UPSAMPLE
+    # Not part of `key`: both engines give the same faces (see benchmarks/scan_throughput.py).
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
             raise UsageError(f"--detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
         if not 64 <= self.max_size <= 20000:
             raise UsageError(f"--max-size must be between 64 and 20000 pixels, got {self.max_size}")
+        if self.engine not in ENGINES:
+            raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.upsample is not None and not 0 <= self.upsample <= 3:
             raise UsageError(f"--upsample must be 'auto' or 0 to 3, got {self.upsample}")
 

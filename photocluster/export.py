@@ -99,6 +99,14 @@ def safe_folder_name(name: str, max_len: int = 100) -> str:
     return text
 
 
+def _xmp_name(person: Person) -> str:
+    """A person's label as an XMP sidecar holds it, read back exactly. XML has no NUL or other
+    control characters (a sidecar holding one could never be read back, nor its regions
+    updated): they become spaces; and names are read back stripped of outer spaces."""
+    text = "".join(" " if unicodedata.category(ch) == "Cc" or ch in "\ufffe\uffff" else ch for ch in person.label)
+    return text.strip() or f"person_{person.id or 0:04d}"
+
+
 def _person_folders(people: list[Person]) -> dict[int | None, str]:
     folders: dict[int | None, str] = {None: UNKNOWN_FOLDER}
     used = {UNKNOWN_FOLDER}
@@ -533,7 +541,7 @@ def export(
     for p in people:
         if p.id is not None:
             for f in p.faces:
-                regions[f.photo_id].append((f.face_id, p.label, f.box))
+                regions[f.photo_id].append((f.face_id, _xmp_name(p), f.box))
     planned: list[_Sidecar] = []
     if xmp == "dest":
         planned = [

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,7 @@ class ScanReport:
     roots: list[str]
     settings: str
     dlib: str
+    engine: str
     workers: int
     files: int = 0
     analysed: int = 0
@@ -63,6 +66,7 @@ class ScanReport:
             "roots": self.roots,
             "settings": self.settings,
             "dlib": self.dlib,
+            "engine": self.engine,
             "workers": self.workers,
             "files": self.files,
             "analysed": self.analysed,
@@ -118,6 +122,22 @@ def default_workers(settings: DetectionSettings | None = None) -> int:
     return n
 
 
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back for a moment; it is delivered when the block ends.
+
+    Around starting worker processes: a process starts with its parent's signal mask, so a
+    worker starts with SIGINT blocked, and a Ctrl-C (which the terminal sends to every
+    process of the scan) never becomes a traceback in it, even while it is importing.
+    Around importing dlib, whose initialisation would turn a Ctrl-C into an ImportError.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 # -- worker side --------------------------------------------------------------
 
 _worker_settings: DetectionSettings | None = None
@@ -125,7 +145,12 @@ _worker_settings: DetectionSettings | None = None
 
 def _init_worker(settings: DetectionSettings) -> None:
     global _worker_settings
+    # Ctrl-C is the parent's to handle: it stops the scan, and the workers finish the photo
+    # they are on and exit. (SIGINT is blocked since the worker started: see _sigint_held.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _worker_settings = settings
+    fc.set_threads(1)  # one process per core already uses every core
     fc.warm_up(settings)
 
 
@@ -188,14 +213,19 @@ def _scan(
 ) -> ScanReport:
     emit = progress or (lambda event: None)
     start = time.perf_counter()
-    scan_id = store.begin_scan(root_paths, settings.key)
+    # dlib is imported before the scan is recorded: if it cannot be, no scan is left 'running'.
+    with _sigint_held():
+        engine = fc.resolve_engine(settings.engine)
+        dlib = fc.dlib_build().describe()
     report = ScanReport(
-        scan_id=scan_id,
+        scan_id=0,
         roots=[os.fsdecode(r) for r in root_paths],
         settings=settings.key,
-        dlib=fc.dlib_build().describe(),
+        dlib=dlib,
+        engine=engine,
         workers=workers,
     )
+    scan_id = report.scan_id = store.begin_scan(root_paths, settings.key)
     unreadable: list[Path] = []
 
     def walk_error(path: Path, reason: str) -> None:
@@ -397,6 +427,7 @@ def _run_jobs(
     emit: ProgressCallback,
 ) -> None:
     if workers <= 1:
+        fc.set_threads(os.cpu_count() or 1)
         fc.warm_up(settings)
         for job in jobs:
             _record(store, job, analyse_safely(job.path, settings), scan_id, settings, report, emit)
@@ -420,7 +451,8 @@ def _run_jobs(
                 if next_job is None:
                     exhausted = True
                     break
-                pending[pool.submit(_analyse, next_job.path)] = next_job
+                with _sigint_held():  # submit may start a worker process
+                    pending[pool.submit(_analyse, next_job.path)] = next_job
             if not pending:
                 break
             done, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -121,3 +121,20 @@ def test_module_entry_point_and_version() -> None:
         [sys.executable, "-m", "photocluster", "--version"], capture_output=True, text=True, check=True
     )
     assert proc.stdout.startswith("photocluster 0.1.0, dlib ")
+
+
+def test_doctor_reports_build_engine_and_model_checksums() -> None:
+    code, out, err = run("doctor", "--no-measure", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["engine"] in ("onnx", "dlib")
+    assert doc["dlib"].startswith("dlib ")
+    assert set(doc["models"]) == {
+        "mmod_human_face_detector",
+        "shape_predictor_5_face_landmarks",
+        "dlib_face_recognition_resnet_model_v1",
+    }
+    for info in doc["models"].values():
+        assert len(info["sha256"]) == 64 and info["bytes"] > 100_000
+    code, out, err = run("doctor", "--no-measure", "--engine", "dlib", "--json")
+    assert json.loads(out)["engine"] == "dlib"

@@ -81,8 +81,8 @@ def test_resolve_db_path_defaults(db: str | None, tmp_path: Path, monkeypatch: p
 
 def test_default_settings() -> None:
     s = DetectionSettings()
-    assert (s.detector, s.max_size, s.upsample) == ("cnn", DEFAULT_MAX_SIZE, None)
-    assert s.key == "cnn/max1600/upauto/v1"
+    assert (s.detector, s.max_size, s.upsample) == ("cnn", DEFAULT_MAX_SIZE, 1)
+    assert s.key == "cnn/max1600/up1/v1"
 
 
 def test_key_reflects_every_setting() -> None:
@@ -92,7 +92,7 @@ def test_key_reflects_every_setting() -> None:
         DetectionSettings().key,
         DetectionSettings(detector="hog").key,
         DetectionSettings(max_size=1200).key,
-        DetectionSettings(upsample=1).key,
+        DetectionSettings(upsample=None).key,
         DetectionSettings(upsample=0).key,
     }
     assert len(keys) == 5

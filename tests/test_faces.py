@@ -115,3 +115,16 @@ def test_embedding_of_same_person_is_closer_than_of_another(fixtures: Path) -> N
     same = np.linalg.norm(emb["obama/obama.jpg"] - emb["obama/obama2.jpg"])
     other = np.linalg.norm(emb["obama/obama.jpg"] - emb["biden/biden2.jpg"])
     assert same < 0.6 < other
+
+
+@pytest.mark.parametrize(("upsample", "size"), [(None, 700), (1, 400)])
+def test_onnx_engine_gives_dlibs_faces(fixtures: Path, upsample: int | None, size: int) -> None:
+    path = fixtures / "face_recognition-knn" / "test" / "kit_with_rose.jpg"
+    dlib_run = fc.analyze_file(path, DetectionSettings(max_size=size, upsample=upsample, engine="dlib"))
+    onnx_run = fc.analyze_file(path, DetectionSettings(max_size=size, upsample=upsample, engine="onnx"))
+    assert len(dlib_run.faces) == len(onnx_run.faces) == 2
+    for a, b in zip(dlib_run.faces, onnx_run.faces, strict=True):
+        assert a.box.iou(b.box) > 0.99
+        assert abs(a.confidence - b.confidence) < 1e-3
+        cosine = float(a.embedding @ b.embedding / (np.linalg.norm(a.embedding) * np.linalg.norm(b.embedding)))
+        assert cosine > 0.9999
