@@ -1,7 +1,7 @@
 """Recall vs time of the default detection size, on the labelled fixtures.
 
 For each setting, every fixture photo (except the 150 px dlib-johns crops) is decoded and
-run through the scan's detection stage. Reported per setting: faces found against the
+run through the scan's detection stage, with the default engine (and one thread). Reported per setting: faces found against the
 labelled count, recall of the annotated VOC boxes (IoU >= 0.3, their faces are small),
 the smallest annotated face found (as a share of the photo's long side), photos of the
 holdout set (150 px, one face each) with a face found, and seconds of detection.
@@ -25,10 +25,11 @@ from photocluster.images import load_image
 from photocluster.types import Box
 
 SETTINGS = [
-    ("max 800, auto", DetectionSettings(max_size=800)),
-    ("max 1200, auto", DetectionSettings(max_size=1200)),
-    ("max 1600, auto", DetectionSettings(max_size=1600)),
+    ("max 800, upsample 1", DetectionSettings(max_size=800, upsample=1)),
+    ("max 1200, upsample 1", DetectionSettings(max_size=1200, upsample=1)),
+    ("max 1600, upsample 1 (default)", DetectionSettings(max_size=1600, upsample=1)),
     ("max 1600, upsample 0", DetectionSettings(max_size=1600, upsample=0)),
+    ("max 1600, auto (enlarge small photos 2x)", DetectionSettings(max_size=1600, upsample=None)),
 ]
 
 

@@ -223,7 +223,7 @@ def speed(args: argparse.Namespace, ref: Dlib, engine: OnnxEngine, fixtures: Pat
 
 
 _MEMORY_PROBE = """
-import resource, sys, time
+import sys, time
 from pathlib import Path
 from photocluster.engine import OnnxEngine
 from photocluster.images import load_image
@@ -233,7 +233,9 @@ engine = OnnxEngine(threads)
 start, cpu = time.perf_counter(), time.process_time()
 found = engine.detect(pixels, upsample)
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would report the parent's peak.
+with open("/proc/self/status") as fh:
+    rss = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
 print(pixels.shape[1], pixels.shape[0], len(found), round(seconds, 3), round(cpu, 3), rss)
 """
 

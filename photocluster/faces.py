@@ -178,6 +178,11 @@ def resolve_engine(name: str = "auto") -> str:
     return "onnx" if onnx_available() else "dlib"
 
 
+# The smallest side (after upsampling) worth running a detector on: both detectors need
+# faces of ~40-80 px, and dlib's CNN fails on inputs under ~29 px.
+_MIN_DETECTABLE = 40
+
+
 @dataclass(frozen=True)
 class Detection:
     """A face box in detection-image pixels, before alignment."""
@@ -196,6 +201,9 @@ def detect(pixels: np.ndarray, detector: str = "cnn", upsample: int = 0, engine:
     (4x the work).
     """
     found: list[tuple[tuple[int, int, int, int], float]]
+    if min(pixels.shape[:2]) * 2**upsample < _MIN_DETECTABLE:
+        # No face fits; and dlib-bin's CNN raises on such inputs, then crashes the process later.
+        return []
     if detector == "cnn" and engine == "onnx":
         found = _models.onnx.detect(pixels, upsample)
     elif detector == "cnn":

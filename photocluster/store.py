@@ -149,7 +149,16 @@ class Store:
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            self._close_quietly()
             raise DatabaseError(f"{self.path}: cannot open the database ({exc})") from None
+        except DatabaseError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
 
     def close(self) -> None:
         self.conn.close()

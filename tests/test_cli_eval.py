@@ -48,7 +48,7 @@ def embedder(monkeypatch: pytest.MonkeyPatch) -> SmallPhotosHaveNoFace:
     fake = SmallPhotosHaveNoFace()
     monkeypatch.setattr(faces_module, "analyze_pixels", fake)
 
-    def embed_box(image: DecodedImage, box: Box) -> Face:
+    def embed_box(image: DecodedImage, box: Box, engine: str = "auto") -> Face:
         face = make_face(fake_embedding(colour_seed(image)), (box.left, box.top, box.right, box.bottom))
         return Face(face.box, 0.0, face.landmarks, face.embedding)
 

@@ -117,6 +117,110 @@ def test_strings_bools_and_tensors() -> None:
     assert struct.unpack("<f", arr.astype("<f4").tobytes()[4:8])[0] == pytest.approx(1 / 7)
 
 
+EMPTY_TENSOR = pack_int(2) + pack_int(0) * 4
+
+
+def pack_alias(*shape: int) -> bytes:
+    dims = (*shape, *(1,) * (4 - len(shape)))
+    return pack_int(1) + b"".join(pack_int(d) for d in dims)
+
+
+def pack_mini_net(con_w: np.ndarray, con_b: np.ndarray, bn: dict[str, np.ndarray], fc_w: np.ndarray) -> bytes:
+    """loss_metric<fc_no_bias<relu<bn_con<con<..., input_rgb_image_sized<4>>>>>>, as dlib writes it."""
+    k = con_w.shape[0]
+    con = (
+        pack_str("con_4")
+        + pack_tensor(np.concatenate([con_w.ravel(), con_b]))
+        + b"".join(pack_int(v) for v in (k, 3, 3, 1, 1, 1, 1))
+        + pack_alias(*con_w.shape)
+        + pack_alias(1, k)
+        + pack_float(1.0) * 3
+        + pack_float(0.0)
+    )
+    bn_con = (
+        pack_str("bn_con2")
+        + pack_tensor(np.concatenate([bn["gamma"], bn["beta"]]))
+        + pack_alias(1, k)
+        + pack_alias(1, k)
+        + EMPTY_TENSOR * 2  # batch means and invstds: not used at inference
+        + pack_tensor(bn["mean"].reshape(1, k, 1, 1))
+        + pack_tensor(bn["var"].reshape(1, k, 1, 1))
+        + pack_int(1000)
+        + pack_int(1000)
+        + pack_float(1.0) * 4
+        + pack_float(1e-5, 53)
+    )
+    n_in, n_out = fc_w.shape
+    fc = (
+        pack_str("fc_2")
+        + pack_int(n_out)
+        + pack_int(n_in)
+        + pack_tensor(fc_w.ravel())
+        + pack_alias(n_in, n_out)
+        + pack_alias(1, n_out)
+        + pack_int(1)  # FC_NO_BIAS
+        + pack_float(1.0) * 4
+    )
+    details = [fc, pack_str("relu_"), bn_con, con]  # loss side first
+    out = pack_int(1) + pack_str("loss_metric_2") + pack_float(0.04) + pack_float(0.6)
+    out += pack_int(2) * 3 + pack_int(3)  # add_layer versions; the innermost wraps the input
+    out += pack_str("input_rgb_image_sized") + pack_float(122.782) + pack_float(117.001) + pack_float(104.298)
+    out += pack_int(4) + pack_int(4)
+    for i in reversed(range(4)):
+        out += details[i] + b"100" + EMPTY_TENSOR * 2  # setup done, gradient flags, x_grad, output
+        out += EMPTY_TENSOR + (pack_int(1) if i == 3 else b"")  # params_grad / grad_final (+ factor)
+    return out
+
+
+MINI_SPEC = [("fc", 3, False), ("relu",), ("affine",), ("con", 5, 3, 3, 1)]
+
+
+def test_a_hand_written_network_parses_and_runs_like_numpy() -> None:
+    from photocluster.engine.dlib_format import Affine, Conv, Fc, SizedInput, read_network
+    from photocluster.engine.onnx_graph import build_model, make_session
+
+    rng = np.random.default_rng(3)
+    con_w = rng.normal(size=(5, 3, 3, 3)).astype(np.float32)
+    con_b = rng.normal(size=5).astype(np.float32)
+    bn = {
+        "gamma": rng.normal(size=5).astype(np.float32),
+        "beta": rng.normal(size=5).astype(np.float32),
+        "mean": rng.normal(size=5).astype(np.float32),
+        "var": rng.uniform(0.5, 2, size=5).astype(np.float32),
+    }
+    fc_w = rng.normal(size=(5 * 4 * 4, 3)).astype(np.float32)
+    net = read_network(pack_mini_net(con_w, con_b, bn, fc_w), "metric", MINI_SPEC, "sized")
+    assert isinstance(net.input, SizedInput) and (net.input.nr, net.input.nc) == (4, 4)
+    assert net.input.mean_rgb == (float(np.float32(122.782)), float(np.float32(117.001)), float(np.float32(104.298)))
+    conv, affine, _, fc = net.layers
+    assert isinstance(conv, Conv) and np.array_equal(conv.weight, con_w) and np.array_equal(conv.bias, con_b)
+    assert conv.stride == (1, 1) and conv.padding == (1, 1)
+    assert isinstance(affine, Affine) and affine.conv_mode
+    # dlib's affine_ from bn_: gamma / sqrt(var + eps) and beta - gamma' * mean, in float32.
+    g = bn["gamma"] / np.sqrt(bn["var"] + np.float32(1e-5))
+    assert np.array_equal(affine.gamma.ravel(), g)
+    assert np.array_equal(affine.beta.ravel(), bn["beta"] - g * bn["mean"])
+    assert isinstance(fc, Fc) and fc.bias is None and np.array_equal(fc.weight, fc_w)
+
+    x = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    conv_out = np.zeros((2, 5, 4, 4), dtype=np.float64)
+    for dy in range(3):
+        for dx in range(3):
+            conv_out += np.einsum("nchw,oc->nohw", padded[:, :, dy : dy + 4, dx : dx + 4], con_w[:, :, dy, dx])
+    conv_out += con_b[None, :, None, None]
+    hidden = np.maximum(conv_out * g[None, :, None, None] + (bn["beta"] - g * bn["mean"])[None, :, None, None], 0)
+    expected = hidden.reshape(2, -1) @ fc_w
+    session = make_session(build_model(net.layers, 3, 4, 4, "mini"), threads=1)
+    got = session.run(["y"], {"x": x})[0]
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+    with pytest.raises(FormatError, match="convolution is"):
+        read_network(pack_mini_net(con_w, con_b, bn, fc_w), "metric", [*MINI_SPEC[:3], ("con", 5, 5, 5, 1)], "sized")
+    with pytest.raises(FormatError):
+        read_network(pack_mini_net(con_w, con_b, bn, fc_w)[:-3], "metric", MINI_SPEC, "sized")
+
+
 def test_unparseable_model_file_is_a_one_line_model_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.dat"
     bad.write_bytes(pack_int(1) + pack_str("loss_mmod_") + b"\x00garbage")

@@ -128,3 +128,12 @@ def test_onnx_engine_gives_dlibs_faces(fixtures: Path, upsample: int | None, siz
         assert abs(a.confidence - b.confidence) < 1e-3
         cosine = float(a.embedding @ b.embedding / (np.linalg.norm(a.embedding) * np.linalg.norm(b.embedding)))
         assert cosine > 0.9999
+
+
+@pytest.mark.parametrize("engine", ["dlib", "onnx"])
+def test_tiny_images_are_skipped_not_crashed_on(engine: str) -> None:
+    pixels = np.full((8, 8, 3), 128, dtype=np.uint8)
+    assert fc.detect(pixels, "cnn", 0, engine) == []
+    # The process is still healthy: a real detection afterwards works.
+    big = np.full((64, 64, 3), 128, dtype=np.uint8)
+    assert fc.detect(big, "cnn", 0, engine) == []

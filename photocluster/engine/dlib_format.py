@@ -233,7 +233,7 @@ def _read_con(r: Reader, item: SpecItem) -> Conv:
     stride = (r.int_(), r.int_())
     padding = (r.int_(), r.int_())
     shape = r.alias_tensor()
-    bias_shape = r.alias_tensor()
+    r.alias_tensor()  # the biases: (1, num_filters), right after the filters in params
     _read_scalars(r, 4)  # learning-rate and weight-decay multipliers
     use_bias = r.bool_() if version in ("con_5", "con_6") else True
     use_relu = r.bool_() if version == "con_6" else False
@@ -245,7 +245,6 @@ def _read_con(r: Reader, item: SpecItem) -> Conv:
     bias = params[size : size + num_filters] if use_bias else None
     if params.size != size + (num_filters if use_bias else 0):
         raise FormatError(f"convolution parameter count {params.size} does not match its filters {shape}")
-    del bias_shape
     return Conv(weight, bias, stride, padding, use_relu)
 
 
