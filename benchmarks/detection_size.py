@@ -1,10 +1,10 @@
 """Recall vs time of the default detection size, on the labelled fixtures.
 
 For each setting, every fixture photo (except the 150 px dlib-johns crops) is decoded and
-run through the scan's detection stage, with the default engine (and one thread). Reported per setting: faces found against the
-labelled count, recall of the annotated VOC boxes (IoU >= 0.3, their faces are small),
-the smallest annotated face found (as a share of the photo's long side), photos of the
-holdout set (150 px, one face each) with a face found, and seconds of detection.
+run through the scan's detection stage, with the default engine (and one thread).
+Reported per setting: faces found against the labelled count; recall of the annotated VOC
+boxes (IoU >= 0.3, their faces are small); the smallest annotated face found, as a share of
+the photo's long side; holdout photos (150 px, one face each) with a face found; seconds.
 
     python benchmarks/detection_size.py [--fixtures DIR] [--holdout N] [--json OUT]
 """
