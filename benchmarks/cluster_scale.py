@@ -88,6 +88,7 @@ def main() -> None:
         child = json.loads(proc.stdout)
         labels = np.load(Path(tmp) / "lab.npy")
     result.update({k: round(v, 1) if isinstance(v, float) else v for k, v in child.items()})
+    print(json.dumps(result), flush=True)  # the expensive part, shown before the comparisons
     result["pairwise_f_vs_truth"] = round(pairwise(truth, labels).f1, 4)
     if args.exact:
         t = time.perf_counter()

@@ -55,6 +55,26 @@ def _pairs(counts: np.ndarray) -> int:
     return int(np.sum(counts * (counts - 1) // 2))
 
 
+def _cells(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The non-empty cells of the contingency table, kept sparse (a million items in a
+    million clusters would not fit densely): cell counts, each cell's cluster index and
+    class index, then the cluster sizes and the class sizes."""
+    truth, pred = _labels(truth, pred)
+    _, t = np.unique(truth, return_inverse=True)
+    _, p = np.unique(pred, return_inverse=True)
+    t, p = t.reshape(-1).astype(np.int64), p.reshape(-1).astype(np.int64)
+    n_t = int(t.max()) + 1 if len(t) else 0
+    keys, cell_counts = np.unique(p * max(n_t, 1) + t, return_counts=True)
+    cell_p, cell_t = keys // max(n_t, 1), keys % max(n_t, 1)
+    return (
+        cell_counts.astype(np.int64),
+        cell_p,
+        cell_t,
+        np.bincount(p).astype(np.int64),
+        np.bincount(t).astype(np.int64),
+    )
+
+
 def pairwise(truth: np.ndarray, pred: np.ndarray) -> PRF:
     """Pairwise precision, recall and F1 over all pairs of items.
 
@@ -63,10 +83,10 @@ def pairwise(truth: np.ndarray, pred: np.ndarray) -> PRF:
     claimed (all singletons) precision is 1.0 (no wrong claim); with no true pair
     (every identity seen once) recall is 1.0. Large clusters weigh quadratically.
     """
-    n = contingency(truth, pred)
-    together = _pairs(n)
-    claimed = _pairs(n.sum(axis=1))
-    true = _pairs(n.sum(axis=0))
+    cells, _, _, cluster_sizes, class_sizes = _cells(truth, pred)
+    together = _pairs(cells)
+    claimed = _pairs(cluster_sizes)
+    true = _pairs(class_sizes)
     p = together / claimed if claimed else 1.0
     r = together / true if true else 1.0
     return PRF(p, r, f1(p, r))
@@ -79,15 +99,14 @@ def bcubed(truth: np.ndarray, pred: np.ndarray) -> PRF:
     included), recall the share of its identity in its cluster. Averaged over items,
     so every photo counts once whatever the size of its cluster. 1.0 each for no items.
     """
-    n = contingency(truth, pred).astype(np.float64)
-    total = n.sum()
-    if total == 0:
+    truth, pred = _labels(truth, pred)
+    if len(truth) == 0:
         return PRF(1.0, 1.0, 1.0)
-    sq = n * n
-    cluster_size = n.sum(axis=1, keepdims=True)
-    class_size = n.sum(axis=0, keepdims=True)
-    p = float(np.sum(sq / np.maximum(cluster_size, 1)) / total)
-    r = float(np.sum(sq / np.maximum(class_size, 1)) / total)
+    cells, cell_p, cell_t, cluster_sizes, class_sizes = _cells(truth, pred)
+    sq = cells.astype(np.float64) ** 2
+    total = float(len(truth))
+    p = float(np.sum(sq / cluster_sizes[cell_p]) / total)
+    r = float(np.sum(sq / class_sizes[cell_t]) / total)
     return PRF(p, r, f1(p, r))
 
 
@@ -100,18 +119,18 @@ def _entropy(counts: np.ndarray) -> float:
 def nmi(truth: np.ndarray, pred: np.ndarray) -> float:
     """Normalised mutual information, ``I(T;P) / ((H(T) + H(P)) / 2)`` (the arithmetic
     normalisation, scikit-learn's default). 1.0 when both labelings are one cluster."""
-    n = contingency(truth, pred).astype(np.float64)
-    total = n.sum()
-    if total == 0:
+    truth, pred = _labels(truth, pred)
+    if len(truth) == 0:
         return 1.0
-    h_p = _entropy(n.sum(axis=1))
-    h_t = _entropy(n.sum(axis=0))
+    cells, cell_p, cell_t, cluster_sizes, class_sizes = _cells(truth, pred)
+    total = float(len(truth))
+    h_p = _entropy(cluster_sizes)
+    h_t = _entropy(class_sizes)
     if h_p == 0.0 and h_t == 0.0:
         return 1.0
-    joint = n / total
-    outer = np.outer(n.sum(axis=1), n.sum(axis=0)) / (total * total)
-    nz = joint > 0
-    mi = float(np.sum(joint[nz] * np.log(joint[nz] / outer[nz])))
+    joint = cells / total
+    outer = cluster_sizes[cell_p] * class_sizes[cell_t] / (total * total)
+    mi = float(np.sum(joint * np.log(joint / outer)))
     return max(0.0, min(1.0, mi / ((h_p + h_t) / 2.0)))
 
 

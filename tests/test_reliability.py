@@ -426,7 +426,8 @@ def test_ctrl_c_stops_the_scan_cleanly_and_a_rerun_does_only_the_rest(
 ) -> None:
     photos = johns_library(fixtures, tmp_path / "lib")
     db = tmp_path / "scan.db"
-    cmd = [sys.executable, "-m", "photocluster", "scan", str(tmp_path / "lib"), "--db", str(db)]
+    # dlib's own engine: ~1 s a photo, slow enough for the Ctrl-C to land mid-scan.
+    cmd = [sys.executable, "-m", "photocluster", "scan", str(tmp_path / "lib"), "--db", str(db), "--engine", "dlib"]
     # A session of its own, so that the Ctrl-C reaches the scan and its worker processes
     # alike, as a terminal's does.
     proc = subprocess.Popen(
@@ -475,7 +476,19 @@ def test_ctrl_c_while_the_worker_processes_start_prints_no_traceback(fixtures: P
     reaches them too, and must not become their tracebacks."""
     photos = johns_library(fixtures, tmp_path / "lib")
     db = tmp_path / "scan.db"
-    cmd = [sys.executable, "-m", "photocluster", "scan", str(tmp_path / "lib"), "--db", str(db), "--workers", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "photocluster",
+        "scan",
+        str(tmp_path / "lib"),
+        "--db",
+        str(db),
+        "--workers",
+        "2",
+        "--engine",
+        "dlib",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_until(proc, lambda: progress(db)[0] == "running")
     time.sleep(0.5)
