@@ -68,15 +68,63 @@ print(json.dumps({"edges": int(len(i)), "edges_s": t_edges, "total_s": t_total,
 """
 
 
+def clusters_command(emb: np.ndarray) -> dict[str, object]:
+    """The whole `photocluster clusters` command (SQLite in and out) in a child process."""
+    import resource
+
+    from photocluster.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "scale.db"
+        with Store(db) as store, store.transaction() as conn:
+            # A synthetic library: one photo per face (the test data, not the code under test).
+            scan = conn.execute(
+                "INSERT INTO scans(started_at, status, roots, settings) VALUES (0, 'completed', '[]', 'synthetic')"
+            ).lastrowid
+            conn.executemany(
+                "INSERT INTO photos(id, path, size, mtime_ns, status, settings, scan_id, width, height, updated_at) "
+                "VALUES (?, ?, 1, 1, 'done', 'synthetic', ?, 100, 100, 0)",
+                ((k + 1, f"/synthetic/{k:07d}.jpg".encode(), scan) for k in range(len(emb))),
+            )
+            landmarks = np.zeros((5, 2), dtype="<f4").tobytes()
+            conn.executemany(
+                "INSERT INTO faces(photo_id, left, top, right, bottom, confidence, landmarks, embedding) "
+                "VALUES (?, 10, 10, 60, 60, 1.0, ?, ?)",
+                ((k + 1, landmarks, emb[k].astype("<f4").tobytes()) for k in range(len(emb))),
+            )
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "photocluster", "clusters", "--db", str(db), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seconds = time.perf_counter() - t
+        doc = json.loads(proc.stdout)
+    return {
+        "command_s": round(seconds, 1),
+        "command_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "persons": doc["persons"],
+        "unknown": doc["unknown"],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--faces", type=int, default=100_000)
     ap.add_argument("--threshold", type=float, default=0.6)
     ap.add_argument("--exact", action="store_true", help="also cluster on every edge under the threshold")
     ap.add_argument("--dlib", action="store_true", help="also run dlib.chinese_whispers_clustering")
+    ap.add_argument(
+        "--with-db", action="store_true", help="time `photocluster clusters` itself on a database of N faces"
+    )
     args = ap.parse_args()
     emb, truth = synthetic(args.faces)
     result: dict[str, object] = {"faces": args.faces, "identities": int(truth.max() + 1)}
+    if args.with_db:
+        result.update(clusters_command(emb))
+        print(json.dumps(result, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "emb.npy", emb)
         proc = subprocess.run(

@@ -260,12 +260,12 @@ def clusters(
 
     Example: photocluster clusters --threshold 0.55 --min-size 3 --plan
     """
-    from photocluster.persons import persons, recluster
+    from photocluster.persons import recluster
 
     with _errors(), _open(db) as store:
         with err.status("Clustering faces"):
             report = recluster(store, threshold, min_size, apply=not plan)
-        people = [] if plan else persons(store)
+        summaries = [] if plan else [row for row in store.person_summaries() if not row[5]]
     changes = {
         "created": len(report.created),
         "merged": len(report.merged),
@@ -288,14 +288,25 @@ def clusters(
         for pid in report.split:
             out.print(f"  person {pid} would be split")
         return
-    rows = [_person_row(p) for p in people]
+    rows = [
+        {
+            "id": pid,
+            "name": name,
+            "label": "unknown" if pid is None else (name or f"person_{pid:04d}"),
+            "faces": n_faces,
+            "photos": n_photos,
+            "example": os.fsdecode(example) if example else "",
+        }
+        for pid, name, n_faces, n_photos, example, _ in summaries
+    ]
     if as_json:
         _print_json({**report.as_dict(), "persons_list": rows})
         return
     table = Table(title=f"{report.persons} persons, {report.unknown} unknown faces (threshold {threshold})")
     for col in ("Person", "Name", "Faces", "Photos", "Example"):
         table.add_column(col, overflow="fold")
-    for r in rows:
+    shown = rows if len(rows) <= _TABLE_ROWS else [*rows[: _TABLE_ROWS - 1], rows[-1]]
+    for r in shown:
         table.add_row(
             "unknown" if r["id"] is None else str(r["id"]),
             str(r["name"] or ""),
@@ -304,18 +315,13 @@ def clusters(
             str(r["example"]),
         )
     out.print(table)
+    if len(shown) < len(rows):
+        out.print(f"... {len(rows) - len(shown)} smaller persons not shown (all are in --json)")
     out.print(", ".join(f"{k}: {v}" for k, v in changes.items()))
 
 
-def _person_row(p: Any) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "name": p.name,
-        "label": p.label,
-        "faces": len(p.faces),
-        "photos": p.photo_count,
-        "example": os.fsdecode(p.faces[0].photo_path) if p.faces else "",
-    }
+# A terminal table of a large library lists its largest persons (and unknown); --json has all.
+_TABLE_ROWS = 60
 
 
 @app.command()

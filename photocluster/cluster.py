@@ -106,11 +106,18 @@ def knn_edges(
             d2 = sq[rows, None] + sq[None, :] - 2.0 * (emb[rows] @ emb.T)
             out.append(_top_k_within(d2, k, t2, rows, cols))
     else:
-        centres, home = _kmeans(emb, max(16, int(np.sqrt(n))), seed)
+        centres, home, second = _kmeans(emb, max(16, int(np.sqrt(n))), seed)
         c_sq = np.einsum("ij,ij->i", centres, centres)
         order = np.argsort(home, kind="stable")
         bounds = np.searchsorted(home[order], np.arange(len(centres) + 1))
         members = [order[bounds[c] : bounds[c + 1]] for c in range(len(centres))]
+        # As candidates, faces also sit in their second-nearest list: a face near the border
+        # of two lists is then found from either side.
+        both = np.concatenate([home, second])
+        owners = np.concatenate([np.arange(n), np.arange(n)])
+        order2 = np.argsort(both, kind="stable")
+        bounds2 = np.searchsorted(both[order2], np.arange(len(centres) + 1))
+        candidates = [owners[order2[bounds2[c] : bounds2[c + 1]]] for c in range(len(centres))]
         probe = min(n_probe, len(centres))
         cd2 = c_sq[:, None] + c_sq[None, :] - 2.0 * (centres @ centres.T)
         nearest_lists = np.argsort(cd2, axis=1)[:, :probe]
@@ -118,7 +125,7 @@ def knn_edges(
             rows = members[c]
             if len(rows) == 0:
                 continue
-            cols = np.concatenate([members[x] for x in nearest_lists[c]])
+            cols = np.unique(np.concatenate([candidates[x] for x in nearest_lists[c]]))
             for start in range(0, len(rows), block):
                 r = rows[start : start + block]
                 d2 = sq[r, None] + sq[None, cols] - 2.0 * (emb[r] @ emb[cols].T)
@@ -135,29 +142,38 @@ def knn_edges(
 
 def _kmeans(
     emb: np.ndarray, n_lists: int, seed: int, iterations: int = 8, sample: int = 100_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Coarse k-means (on a sample) for the inverted file; returns centres and each point's list."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coarse k-means (on a sample) for the inverted file: centres, and each point's
+    nearest and second-nearest list."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(emb), size=min(sample, len(emb)), replace=False)
     data = emb[np.sort(pick)]
     centres = data[rng.choice(len(data), size=n_lists, replace=False)].copy()
     for _ in range(iterations):
-        assign = _nearest_centre(data, centres)
+        assign, _ = _nearest_centres(data, centres)
         sums = np.zeros_like(centres)
         np.add.at(sums, assign, data)
         counts = np.bincount(assign, minlength=n_lists)
         nonempty = counts > 0
         centres[nonempty] = sums[nonempty] / counts[nonempty, None]
-    return centres, _nearest_centre(emb, centres)
+    home, second = _nearest_centres(emb, centres)
+    return centres, home, second
 
 
-def _nearest_centre(x: np.ndarray, centres: np.ndarray, block: int = 65536) -> np.ndarray:
+def _nearest_centres(x: np.ndarray, centres: np.ndarray, block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest and second-nearest centre."""
     c_sq = np.einsum("ij,ij->i", centres, centres)
-    out = np.empty(len(x), dtype=np.int64)
+    first = np.empty(len(x), dtype=np.int64)
+    second = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), block):
-        # |x|^2 is the same for every centre of a row: leave it out of the argmin.
-        out[start : start + block] = np.argmin(c_sq[None, :] - 2.0 * (x[start : start + block] @ centres.T), axis=1)
-    return out
+        # |x|^2 is the same for every centre of a row: leave it out of the ranking.
+        d = c_sq[None, :] - 2.0 * (x[start : start + block] @ centres.T)
+        top = np.argpartition(d, 1, axis=1)[:, :2]
+        swap = d[np.arange(len(d)), top[:, 0]] > d[np.arange(len(d)), top[:, 1]]
+        top[swap] = top[swap][:, ::-1]
+        first[start : start + block] = top[:, 0]
+        second[start : start + block] = top[:, 1]
+    return first, second
 
 
 def chinese_whispers(
