@@ -402,6 +402,12 @@ def progress(db: Path) -> tuple[str | None, int]:
     return (None if row is None else str(row[0])), int(done)
 
 
+def _default_sigint() -> None:
+    """The scan gets Ctrl-C as from a terminal, even when this test run itself was started in
+    the background (a shell starts background jobs with SIGINT ignored, and children inherit it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_until(proc: subprocess.Popen[str], ready: Callable[[], bool], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
@@ -436,6 +442,7 @@ def test_ctrl_c_stops_the_scan_cleanly_and_a_rerun_does_only_the_rest(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_sigint,
     )
     wait_until(proc, lambda: progress(db)[0] == "running" and progress(db)[1] >= 2)
     os.killpg(proc.pid, signal.SIGINT)
@@ -489,7 +496,14 @@ def test_ctrl_c_while_the_worker_processes_start_prints_no_traceback(fixtures: P
         "--engine",
         "dlib",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
     wait_until(proc, lambda: progress(db)[0] == "running")
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)
