@@ -131,7 +131,10 @@ def scan(
     ] = DEFAULT_MAX_SIZE,
     workers: Annotated[
         int | None,
-        typer.Option(help="Processes detecting in parallel (default: one per core, at most 4, as memory allows)."),
+        typer.Option(
+            help="Processes detecting in parallel (default: onnx engine: 1, using every core; dlib: one per core, "
+            "at most 4, as memory allows)."
+        ),
     ] = None,
     retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,
     as_json: JsonOption = False,

@@ -115,12 +115,17 @@ def _available_memory() -> int | None:
 
 
 def default_workers(settings: DetectionSettings | None = None) -> int:
-    """One process per core (dlib-bin's CNN uses one thread), at most 4, and no more
-    than the available memory holds at the detection size."""
+    """With the onnx engine, one process whose models use every core as threads: about as
+    fast as a process per core (24 s against 20 s for four 12 MP photos on 2 cores) for half
+    the memory (1.0 GB against 2.0 GB in all). With dlib itself (one thread per model), one
+    process per core, at most 4, and no more than the available memory holds."""
+    settings = settings or DetectionSettings()
+    if fc.resolve_engine(settings.engine) == "onnx":
+        return 1
     n = max(1, min(4, os.cpu_count() or 1))
     available = _available_memory()
     if available is not None:
-        n = min(n, max(1, available // detection_memory_bytes(settings or DetectionSettings())))
+        n = min(n, max(1, available // detection_memory_bytes(settings)))
     return n
 
 
