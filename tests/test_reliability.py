@@ -332,26 +332,6 @@ def test_a_failed_file_is_retried_only_when_it_changed_or_when_asked(
     assert fake_embedder.calls == 2
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads whatever the permissions: simulated in the tests above")
-def test_permission_denied_for_real(store: Store, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
-    lib = tmp_path / "lib"
-    write_photo(lib / "ok.jpg", (200, 30, 30))
-    secret = write_photo(lib / "secret.jpg", (30, 200, 30))
-    write_photo(lib / "private" / "p.jpg", (30, 30, 200))
-    secret.chmod(0)
-    (lib / "private").chmod(0)
-    try:
-        report = scan(store, [lib])
-    finally:
-        secret.chmod(0o644)
-        (lib / "private").chmod(0o755)
-    assert reasons(report.errors) == {
-        str(lib / "private"): "cannot read folder: permission denied",
-        str(lib / "secret.jpg"): "permission denied",
-    }
-    assert (report.analysed, store.conn.execute("SELECT status FROM scans").fetchall()) == (1, [("completed",)])
-
-
 @pytest.mark.models
 def test_a_photo_of_56_faces_gives_at_least_50(store: Store, fixtures: Path, tmp_path: Path) -> None:
     """One detection run on an 8 x 7 grid of real 150 px face photos (1200 x 1050)."""
