@@ -78,7 +78,12 @@ def is_collage(emb: np.ndarray, threshold: float) -> bool:
 
 
 def _constraints(
-    store: Store, face_ids: np.ndarray, photo_ids: np.ndarray, emb: np.ndarray, threshold: float
+    store: Store,
+    face_ids: np.ndarray,
+    photo_ids: np.ndarray,
+    emb: np.ndarray,
+    threshold: float,
+    current: dict[int, int],
 ) -> _Constraints:
     """The user's corrections and the same-photo rule, as must/cannot links between nodes."""
     index = {int(f): k for k, f in enumerate(face_ids.tolist())}
@@ -89,7 +94,6 @@ def _constraints(
     # A person the user corrected is curated: its current faces stay with its pinned ones
     # (a face moved in joins the person's faces rather than claiming the person for itself).
     # Its members then change only by the user's hand or by new faces joining.
-    current = store.face_persons()
     for fid, pid in current.items():
         if pid in pinned and fid in index:
             pinned[pid].append(index[fid])
@@ -159,7 +163,9 @@ def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bo
     start = time.perf_counter()
     face_ids, photo_ids, emb = store.active_embeddings()
     n = len(face_ids)
-    cons = _constraints(store, face_ids, photo_ids, emb, threshold)
+    # Read once: the constraints and the id matching must see the same assignment.
+    previous = store.face_persons()
+    cons = _constraints(store, face_ids, photo_ids, emb, threshold, previous)
     i, j, _ = cl.knn_edges(emb, threshold)
     si, sj = cons.super_of[i], cons.super_of[j]
     keep = si != sj
@@ -176,7 +182,6 @@ def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bo
     if n:
         small = (sizes[labels] < min_size) & ~np.isin(labels, list(pinned_label))
         labels = np.where(small, cl.UNKNOWN, labels)
-    previous = store.face_persons()
     unpinned = np.where(np.isin(labels, list(pinned_label)), cl.UNKNOWN, labels)
     claimed = set(pinned_label.values())
     matched = {
