@@ -62,51 +62,107 @@ i, j, _ = cl.knn_edges(emb, float(sys.argv[2]))
 t_edges = time.perf_counter() - t
 labels = cl.chinese_whispers(len(emb), i, j)
 t_total = time.perf_counter() - t
-np.save(sys.argv[3], labels)
+np.savez(sys.argv[3], labels=labels, i=i, j=j)
 print(json.dumps({"edges": int(len(i)), "edges_s": t_edges, "total_s": t_total,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def clusters_command(emb: np.ndarray) -> dict[str, object]:
-    """The whole `photocluster clusters` command (SQLite in and out) in a child process."""
-    import resource
+def sampled_recall(emb: np.ndarray, i: np.ndarray, j: np.ndarray, threshold: float, k: int = 32) -> float:
+    """Share of the true edges (each face to its k nearest under the threshold, computed
+    exactly) that the index found, over 2,000 random faces."""
+    n = len(emb)
+    rng = np.random.default_rng(1)
+    queries = np.sort(rng.choice(n, size=min(2000, n), replace=False))
+    sq = np.einsum("ij,ij->i", emb, emb)
+    found = set((np.minimum(i, j).astype(np.int64) * n + np.maximum(i, j)).tolist())
+    hits = total = 0
+    for start in range(0, len(queries), 200):
+        q = queries[start : start + 200]
+        d2 = sq[q, None] + sq[None, :] - 2.0 * (emb[q] @ emb.T)
+        d2[np.arange(len(q)), q] = np.inf
+        part = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        rows, slots = np.nonzero(np.take_along_axis(d2, part, axis=1) < threshold * threshold)
+        a, b = q[rows], part[rows, slots]
+        keys = (np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)).tolist()
+        hits += sum(key in found for key in keys)
+        total += len(keys)
+    return hits / max(total, 1)
 
+
+def library_db(emb: np.ndarray, db: Path, seed: int = 0) -> None:
+    """A synthetic library of the embeddings: faces shuffled into photos of 1-5 faces
+    (about 1.6 per photo), so the same-photo rule is at work as in a real library."""
     from photocluster.store import Store
 
+    rng = np.random.default_rng(seed)
+    per_photo = rng.choice([1, 2, 3, 4, 5], size=len(emb), p=[0.6, 0.2, 0.1, 0.06, 0.04])
+    photo_of = np.repeat(np.arange(len(emb)), per_photo)[: len(emb)]
+    face_order = rng.permutation(len(emb))  # a photo's faces: random identities
+    with Store(db) as store, store.transaction() as conn:
+        scan = conn.execute(
+            "INSERT INTO scans(started_at, status, roots, settings) VALUES (0, 'completed', '[]', 'synthetic')"
+        ).lastrowid
+        conn.executemany(
+            "INSERT INTO photos(id, path, size, mtime_ns, status, settings, scan_id, width, height, updated_at) "
+            "VALUES (?, ?, 1, 1, 'done', 'synthetic', ?, 100, 100, 0)",
+            ((int(p) + 1, f"/synthetic/{p:07d}.jpg".encode(), scan) for p in np.unique(photo_of)),
+        )
+        landmarks = np.zeros((5, 2), dtype="<f4").tobytes()
+        conn.executemany(
+            "INSERT INTO faces(id, photo_id, left, top, right, bottom, confidence, landmarks, embedding) "
+            "VALUES (?, ?, 10, 10, 60, 60, 1.0, ?, ?)",
+            (
+                (int(f) + 1, int(photo_of[k]) + 1, landmarks, emb[f].astype("<f4").tobytes())
+                for k, f in enumerate(face_order)
+            ),
+        )
+
+
+def clusters_command(emb: np.ndarray, truth: np.ndarray, runs: int) -> dict[str, object]:
+    """The whole `photocluster clusters` command (SQLite in and out), each run a fresh
+    process: the first finds persons, the next keep their ids against the stored ones."""
+    import sqlite3
+
+    result: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "scale.db"
-        with Store(db) as store, store.transaction() as conn:
-            # A synthetic library: one photo per face (the test data, not the code under test).
-            scan = conn.execute(
-                "INSERT INTO scans(started_at, status, roots, settings) VALUES (0, 'completed', '[]', 'synthetic')"
-            ).lastrowid
-            conn.executemany(
-                "INSERT INTO photos(id, path, size, mtime_ns, status, settings, scan_id, width, height, updated_at) "
-                "VALUES (?, ?, 1, 1, 'done', 'synthetic', ?, 100, 100, 0)",
-                ((k + 1, f"/synthetic/{k:07d}.jpg".encode(), scan) for k in range(len(emb))),
+        library_db(emb, db)
+        for run in range(1, runs + 1):
+            t = time.perf_counter()
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import resource, sys\n"
+                    "from photocluster.cli import main\n"
+                    "try:\n    main()\nfinally:\n"
+                    "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
+                    "clusters",
+                    "--db",
+                    str(db),
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
             )
-            landmarks = np.zeros((5, 2), dtype="<f4").tobytes()
-            conn.executemany(
-                "INSERT INTO faces(photo_id, left, top, right, bottom, confidence, landmarks, embedding) "
-                "VALUES (?, 10, 10, 60, 60, 1.0, ?, ?)",
-                ((k + 1, landmarks, emb[k].astype("<f4").tobytes()) for k in range(len(emb))),
-            )
-        t = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "photocluster", "clusters", "--db", str(db), "--json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        seconds = time.perf_counter() - t
-        doc = json.loads(proc.stdout)
-    return {
-        "command_s": round(seconds, 1),
-        "command_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
-        "persons": doc["persons"],
-        "unknown": doc["unknown"],
-    }
+            seconds = time.perf_counter() - t
+            if proc.returncode != 0:
+                raise SystemExit(f"clusters failed ({proc.returncode}): {proc.stderr[-2000:]}")
+            doc = json.loads(proc.stdout)
+            peak = int(proc.stderr.strip().splitlines()[-1]) / 1024
+            result[f"run{run}"] = {
+                "command_s": round(seconds, 1),
+                "peak_rss_mb": round(peak, 1),
+                "persons": doc["persons"],
+                "unknown": doc["unknown"],
+                "kept_ids": doc.get("kept_ids"),
+                "faces_moved": doc.get("faces_moved"),
+            }
+        with sqlite3.connect(db) as conn:
+            rows = np.array(conn.execute("SELECT id, coalesce(person_id, -id) FROM faces ORDER BY id").fetchall())
+        result["pairwise_f_vs_truth"] = round(pairwise(truth[rows[:, 0] - 1], rows[:, 1]).f1, 4)
+    return result
 
 
 def main() -> None:
@@ -118,26 +174,31 @@ def main() -> None:
     ap.add_argument(
         "--with-db", action="store_true", help="time `photocluster clusters` itself on a database of N faces"
     )
+    ap.add_argument("--runs", type=int, default=2, help="with --with-db: how many times to run the command")
     args = ap.parse_args()
     emb, truth = synthetic(args.faces)
     result: dict[str, object] = {"faces": args.faces, "identities": int(truth.max() + 1)}
     if args.with_db:
-        result.update(clusters_command(emb))
+        result.update(clusters_command(emb, truth, args.runs))
         print(json.dumps(result, indent=2))
         return
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "emb.npy", emb)
         proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(Path(tmp) / "emb.npy"), str(args.threshold), str(Path(tmp) / "lab.npy")],
+            [sys.executable, "-c", _CHILD, str(Path(tmp) / "emb.npy"), str(args.threshold), str(Path(tmp) / "out.npz")],
             capture_output=True,
             text=True,
             check=True,
         )
         child = json.loads(proc.stdout)
-        labels = np.load(Path(tmp) / "lab.npy")
+        out = np.load(Path(tmp) / "out.npz")
+        labels, found_i, found_j = out["labels"], out["i"], out["j"]
     result.update({k: round(v, 1) if isinstance(v, float) else v for k, v in child.items()})
     print(json.dumps(result), flush=True)  # the expensive part, shown before the comparisons
     result["pairwise_f_vs_truth"] = round(pairwise(truth, labels).f1, 4)
+    result["edge_recall"] = round(sampled_recall(emb, found_i, found_j, args.threshold), 4)
+    result["multi_face_identities"] = int(np.count_nonzero(np.bincount(truth) >= 2))
+    result["clusters_of_2_or_more"] = int(np.count_nonzero(np.bincount(labels) >= 2))
     if args.exact:
         t = time.perf_counter()
         i, j, _ = cl.edges(emb, args.threshold)

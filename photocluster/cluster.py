@@ -49,27 +49,62 @@ def edges(emb: np.ndarray, threshold: float, block: int = 4096) -> tuple[np.ndar
 
 
 def _top_k_within(
-    d2: np.ndarray, k: int, t2: float, row_ids: np.ndarray, col_ids: np.ndarray
+    d2: np.ndarray, k: int, bound: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """From a block of squared distances: each row's ``k`` nearest columns below ``t2``."""
-    # A face is not its own neighbour.
-    d2 = np.where(row_ids[:, None] == col_ids[None, :], np.inf, d2)
-    if d2.shape[1] > k:
-        part = np.argpartition(d2, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(d2, part, axis=1)
-    else:
-        part = np.broadcast_to(np.arange(d2.shape[1]), d2.shape)
-        vals = d2
-    rows, slots = np.nonzero(vals < t2)
-    return row_ids[rows], col_ids[part[rows, slots]], np.sqrt(np.maximum(vals[rows, slots], 0.0))
+    """Each row's ``k`` smallest entries under the row's ``bound``: (row, column, value).
+
+    Most rows of a photo library have at most ``k`` entries under the bound (strangers,
+    people seen a few times): they skip the partial sort, which only the rows of often
+    photographed people need.
+    """
+    under = d2 < bound[:, None]
+    count = np.count_nonzero(under, axis=1)
+    # Rows with nothing under the bound (most of them) are not looked at again.
+    some = np.flatnonzero((count > 0) & (count <= k))
+    rows, cols = np.nonzero(under[some])
+    rows = some[rows]
+    out_r, out_c, out_v = [rows], [cols], [d2[rows, cols]]
+    heavy = np.flatnonzero(count > k)
+    if len(heavy):
+        sub = d2[heavy]
+        part = np.argpartition(sub, k - 1, axis=1)[:, :k]
+        out_r.append(np.repeat(heavy, k))
+        out_c.append(part.reshape(-1))
+        out_v.append(np.take_along_axis(sub, part, axis=1).reshape(-1))
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_v)
 
 
-def _dedupe(i: np.ndarray, j: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _neighbours(
+    emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Directed edges from each of ``rows`` to its ``k`` nearest of ``cols`` (sorted) under
+    the squared threshold ``t2``, as int32 (row, col) and float32 distance arrays."""
+    out = []
+    e_cols, sq_cols = emb[cols], sq[cols]
+    for start in range(0, len(rows), block):
+        r = rows[start : start + block]
+        # |r|^2 is the same along a row: it moves the row's bound, not its ranking.
+        d2 = emb[r] @ e_cols.T
+        d2 *= -2.0
+        d2 += sq_cols
+        # A face is not its own neighbour.
+        pos = np.minimum(np.searchsorted(cols, r), len(cols) - 1)
+        own = np.flatnonzero(cols[pos] == r)
+        d2[own, pos[own]] = np.inf
+        br, bc, v = _top_k_within(d2, k, t2 - sq[r])
+        gr = r[br]
+        out.append((gr.astype(np.int32), cols[bc].astype(np.int32), np.sqrt(np.maximum(v + sq[gr], 0.0))))
+    return out
+
+
+def _dedupe(i: np.ndarray, j: np.ndarray, d: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Undirected, unique pairs i < j from directed neighbour lists."""
-    a, b = np.minimum(i, j), np.maximum(i, j)
-    key = a.astype(np.int64) * (int(max(b.max(initial=0), 0)) + 1) + b
+    key = np.minimum(i, j).astype(np.int64) * n
+    key += np.maximum(i, j)
     _, first = np.unique(key, return_index=True)
-    return a[first].astype(np.int64), b[first].astype(np.int64), d[first].astype(np.float32)
+    del key
+    a, b = i[first], j[first]
+    return np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64), d[first].astype(np.float32)
 
 
 def knn_edges(
@@ -77,19 +112,28 @@ def knn_edges(
     threshold: float,
     k: int = 32,
     exact_below: int = 10_000,
-    n_probe: int = 12,
+    list_size: int = 1000,
+    lists_per_face: int = 4,
+    lists_per_lonely_face: int = 16,
     seed: int = 0,
-    block: int = 2048,
+    block: int = 1024,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges from each face to its ``k`` nearest faces closer than ``threshold`` (i < j, unique).
 
     Capping the neighbours keeps the graph at O(n k) edges even when one person has
     100,000 faces, and Chinese whispers needs no more than a few dozen votes per face.
     Up to ``exact_below`` faces every distance is computed (blocked matrix products).
-    Beyond that an inverted-file index (k-means lists of ~sqrt(n) faces; each list
-    searched against the ``n_probe`` lists nearest its centre) computes only distances
-    that can matter: face identities are tight (0.3-0.5 apart inside, ~1.0 between),
-    so a face's neighbours sit in lists close to its own.
+
+    Beyond that an inverted file (k-means lists of ~``list_size`` faces) computes only
+    the distances that can matter: each face is a candidate in the ``lists_per_face``
+    lists nearest to it and looks for its neighbours among the candidates of its nearest
+    list, so the work per face stays ``lists_per_face * list_size`` distances whatever
+    the library's size. That finds nearly every neighbour of a face in a crowd (the lists
+    follow the people photographed most). A face far from every list, someone seen two or
+    three times, gets a second look: faces left without any neighbour search again among
+    the sparsely linked faces registered in their ``lists_per_lonely_face`` nearest lists.
+    ``benchmarks/cluster_scale.py`` measures the recall and the agreement with
+    every-edge clustering.
     """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n = len(emb)
@@ -100,80 +144,103 @@ def knn_edges(
     sq = np.einsum("ij,ij->i", emb, emb)
     out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if n <= exact_below:
-        cols = np.arange(n)
-        for start in range(0, n, block):
-            rows = np.arange(start, min(start + block, n))
-            d2 = sq[rows, None] + sq[None, :] - 2.0 * (emb[rows] @ emb.T)
-            out.append(_top_k_within(d2, k, t2, rows, cols))
+        everyone = np.arange(n)
+        out += _neighbours(emb, sq, everyone, everyone, k, t2, block)
     else:
-        centres, home, second = _kmeans(emb, max(16, int(np.sqrt(n))), seed)
-        c_sq = np.einsum("ij,ij->i", centres, centres)
-        order = np.argsort(home, kind="stable")
-        bounds = np.searchsorted(home[order], np.arange(len(centres) + 1))
-        members = [order[bounds[c] : bounds[c + 1]] for c in range(len(centres))]
-        # As candidates, faces also sit in their second-nearest list: a face near the border
-        # of two lists is then found from either side.
-        both = np.concatenate([home, second])
-        owners = np.concatenate([np.arange(n), np.arange(n)])
-        order2 = np.argsort(both, kind="stable")
-        bounds2 = np.searchsorted(both[order2], np.arange(len(centres) + 1))
-        candidates = [owners[order2[bounds2[c] : bounds2[c + 1]]] for c in range(len(centres))]
-        probe = min(n_probe, len(centres))
-        cd2 = c_sq[:, None] + c_sq[None, :] - 2.0 * (centres @ centres.T)
-        nearest_lists = np.argsort(cd2, axis=1)[:, :probe]
-        for c in range(len(centres)):
-            rows = members[c]
-            if len(rows) == 0:
-                continue
-            cols = np.unique(np.concatenate([candidates[x] for x in nearest_lists[c]]))
-            for start in range(0, len(rows), block):
-                r = rows[start : start + block]
-                d2 = sq[r, None] + sq[None, cols] - 2.0 * (emb[r] @ emb[cols].T)
-                out.append(_top_k_within(d2, k, t2, r, cols))
-    if not out:
-        return empty
+        centres = _kmeans(emb, max(16, n // list_size), seed)
+        near = _nearest_centres(emb, centres, lists_per_face)
+        everyone = np.arange(n)
+        out += _search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block)
+        degree = np.bincount(np.concatenate([o[0] for o in out] + [o[1] for o in out]), minlength=n)
+        sparse = np.flatnonzero(degree < k)
+        near = _nearest_centres(emb[sparse], centres, lists_per_lonely_face)
+        lonely = degree[sparse] == 0
+        out += _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block)
     i = np.concatenate([o[0] for o in out])
     j = np.concatenate([o[1] for o in out])
     d = np.concatenate([o[2] for o in out])
+    del out
     if len(i) == 0:
         return empty
-    return _dedupe(i, j, d)
+    return _dedupe(i, j, d, n)
 
 
-def _kmeans(
-    emb: np.ndarray, n_lists: int, seed: int, iterations: int = 8, sample: int = 100_000
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Coarse k-means (on a sample) for the inverted file: centres, and each point's
-    nearest and second-nearest list."""
+def _search(
+    emb: np.ndarray,
+    sq: np.ndarray,
+    queries: np.ndarray,
+    query_list: np.ndarray,
+    candidates: np.ndarray,
+    candidate_lists: np.ndarray,
+    k: int,
+    t2: float,
+    block: int,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each query's neighbours among the candidates registered in the query's list.
+
+    ``queries`` and ``candidates`` are sorted face indices; ``query_list`` holds each
+    query's list, ``candidate_lists`` (one row per candidate) the lists it is registered in.
+    """
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if len(queries) == 0 or len(candidates) == 0:
+        return out
+    n_lists = int(max(query_list.max(), candidate_lists.max())) + 1
+    by_list = np.argsort(query_list, kind="stable")
+    query_bounds = np.searchsorted(query_list[by_list], np.arange(n_lists + 1))
+    # A stable sort keeps each list's candidates in increasing face order.
+    flat = candidate_lists.reshape(-1)
+    registered = np.argsort(flat, kind="stable")
+    cand_bounds = np.searchsorted(flat[registered], np.arange(n_lists + 1))
+    owner = candidates[registered // candidate_lists.shape[1]]
+    del flat, registered
+    for c in range(n_lists):
+        rows = queries[by_list[query_bounds[c] : query_bounds[c + 1]]]
+        cols = owner[cand_bounds[c] : cand_bounds[c + 1]]
+        if len(rows) and len(cols):
+            out += _neighbours(emb, sq, rows, cols, k, t2, block)
+    return out
+
+
+def _kmeans(emb: np.ndarray, n_lists: int, seed: int, iterations: int = 8, per_list: int = 64) -> np.ndarray:
+    """Coarse k-means centres (trained on a sample of ``per_list`` faces per list) for the
+    inverted file: its lists need only cover the faces evenly, not be optimal."""
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(emb), size=min(sample, len(emb)), replace=False)
+    n_lists = min(n_lists, len(emb))
+    pick = rng.choice(len(emb), size=min(per_list * n_lists, len(emb)), replace=False)
     data = emb[np.sort(pick)]
     centres = data[rng.choice(len(data), size=n_lists, replace=False)].copy()
     for _ in range(iterations):
-        assign, _ = _nearest_centres(data, centres)
+        assign = _nearest_centres(data, centres, 1)[:, 0]
         sums = np.zeros_like(centres)
         np.add.at(sums, assign, data)
         counts = np.bincount(assign, minlength=n_lists)
         nonempty = counts > 0
         centres[nonempty] = sums[nonempty] / counts[nonempty, None]
-    home, second = _nearest_centres(emb, centres)
-    return centres, home, second
+    return centres
 
 
-def _nearest_centres(x: np.ndarray, centres: np.ndarray, block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest and second-nearest centre."""
+def _nearest_centres(x: np.ndarray, centres: np.ndarray, m: int, block: int = 16384) -> np.ndarray:
+    """Each row's ``m`` nearest centres, (len(x), m) int32: the nearest first, the others
+    in no particular order."""
+    m = min(m, len(centres))
     c_sq = np.einsum("ij,ij->i", centres, centres)
-    first = np.empty(len(x), dtype=np.int64)
-    second = np.empty(len(x), dtype=np.int64)
+    out = np.empty((len(x), m), dtype=np.int32)
     for start in range(0, len(x), block):
         # |x|^2 is the same for every centre of a row: leave it out of the ranking.
-        d = c_sq[None, :] - 2.0 * (x[start : start + block] @ centres.T)
-        top = np.argpartition(d, 1, axis=1)[:, :2]
-        swap = d[np.arange(len(d)), top[:, 0]] > d[np.arange(len(d)), top[:, 1]]
-        top[swap] = top[swap][:, ::-1]
-        first[start : start + block] = top[:, 0]
-        second[start : start + block] = top[:, 1]
-    return first, second
+        d = x[start : start + block] @ centres.T
+        d *= -2.0
+        d += c_sq
+        nearest = np.argmin(d, axis=1)
+        if m == 1:
+            out[start : start + block, 0] = nearest
+            continue
+        top = np.argpartition(d, m - 1, axis=1)[:, :m]
+        # Put the nearest first (one argpartition with two pivots is several times slower).
+        at = np.argmax(top == nearest[:, None], axis=1)
+        top[np.arange(len(top)), at] = top[:, 0]
+        top[:, 0] = nearest
+        out[start : start + block] = top
+    return out
 
 
 def chinese_whispers(

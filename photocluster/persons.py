@@ -161,11 +161,13 @@ def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bo
     written: the report says what applying would change.
     """
     start = time.perf_counter()
-    face_ids, photo_ids, emb = store.active_embeddings()
+    # One snapshot: the faces, their persons and the corrections as of one moment, even
+    # while a scan commits photos (its new faces join on the next run).
+    with store.snapshot():
+        face_ids, photo_ids, emb = store.active_embeddings()
+        previous = store.face_persons()
+        cons = _constraints(store, face_ids, photo_ids, emb, threshold, previous)
     n = len(face_ids)
-    # Read once: the constraints and the id matching must see the same assignment.
-    previous = store.face_persons()
-    cons = _constraints(store, face_ids, photo_ids, emb, threshold, previous)
     i, j, _ = cl.knn_edges(emb, threshold)
     si, sj = cons.super_of[i], cons.super_of[j]
     keep = si != sj

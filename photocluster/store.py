@@ -488,16 +488,37 @@ class Store:
 
     # -- faces and persons ---------------------------------------------------
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Several reads that see one state of the database, whatever a scan commits meanwhile."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def active_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(face ids, photo ids, embeddings (n, 128) float32) of faces in present photos, by face id."""
-        rows = self.conn.execute(
-            "SELECT faces.id, faces.photo_id, faces.embedding FROM faces "
-            "JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done' ORDER BY faces.id"
-        ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        photo_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        emb = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
-        return ids, photo_ids, emb.astype(np.float32)
+        where = "FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done'"
+        with self.snapshot():
+            (count,) = self.conn.execute(f"SELECT count(*) {where}").fetchone()
+            # Filled in place, a chunk of rows at a time: a million faces never exist as a
+            # million Python objects, and the embeddings are held once (512 MB at 1M).
+            ids = np.empty(count, dtype=np.int64)
+            photo_ids = np.empty(count, dtype=np.int64)
+            emb = np.empty((count, EMBEDDING_DIM), dtype=np.float32)
+            cursor = self.conn.execute(f"SELECT faces.id, faces.photo_id, faces.embedding {where} ORDER BY faces.id")
+            k = 0
+            while rows := cursor.fetchmany(16384):
+                m = len(rows)
+                ids[k : k + m] = [r[0] for r in rows]
+                photo_ids[k : k + m] = [r[1] for r in rows]
+                emb[k : k + m] = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(m, EMBEDDING_DIM)
+                k += m
+        return ids, photo_ids, emb
 
     def face_persons(self) -> dict[int, int]:
         """Current face id -> person id, for faces that have a person."""

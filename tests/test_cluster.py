@@ -13,8 +13,10 @@ from photocluster.cluster import (
     chinese_whispers,
     cluster,
     edges,
+    knn_edges,
     match_to_previous,
 )
+from photocluster.metrics import pairwise
 
 
 def brute_force(emb: np.ndarray, threshold: float) -> dict[tuple[int, int], float]:
@@ -88,6 +90,89 @@ def test_edges_of_tiny_inputs(n: int) -> None:
     i, j, d = edges(np.zeros((n, 128), dtype=np.float32), 0.6)
     assert (len(i), len(j), len(d)) == (0, 0, 0)
     assert i.dtype == np.int64 and d.dtype == np.float32
+
+
+def library(n_ids: int, per_id: int, singles: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings shaped like dlib's: faces of one identity ~0.3-0.5 apart, identities
+    ~0.95 apart, plus lone faces; with the identity of each face."""
+    rng = np.random.default_rng(seed)
+    sizes = np.concatenate([rng.integers(2, 2 * per_id, size=n_ids), np.ones(singles, dtype=np.int64)])
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    dirs = rng.normal(size=(len(sizes), 128))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    noise = rng.normal(size=(len(truth), 128))
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    spread = rng.uniform(0.21, 0.35, size=len(sizes))
+    return (dirs[truth] * 0.67 + noise * spread[truth, None]).astype(np.float32), truth
+
+
+def directed_top_k(emb: np.ndarray, threshold: float, k: int) -> set[tuple[int, int]]:
+    """Reference: each face's k nearest others under the threshold, as undirected pairs."""
+    e = emb.astype(np.float64)
+    sq = (e * e).sum(axis=1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * e @ e.T, 0.0))
+    np.fill_diagonal(d, np.inf)
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+    a, slot = np.nonzero(np.take_along_axis(d, nearest, axis=1) < threshold)
+    b = nearest[a, slot]
+    return set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True))
+
+
+@pytest.mark.parametrize("k", [1, 3, 500])
+def test_knn_edges_exact_below_the_cutoff_match_a_reference(k: int) -> None:
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(157, 8)).astype(np.float32)
+    i, j, d = knn_edges(emb, 2.5, k=k, block=50)
+    assert set(as_pairs(i, j)) == directed_top_k(emb, 2.5, k)
+    assert len(set(as_pairs(i, j))) == len(i) and bool(np.all(i < j))
+    np.testing.assert_allclose(d, np.linalg.norm(emb[i] - emb[j], axis=1), atol=1e-4)
+    assert i.dtype == np.int64 and d.dtype == np.float32
+    if k >= len(emb):  # no cap: every edge under the threshold
+        assert as_pairs(i, j) == as_pairs(*edges(emb, 2.5)[:2])
+
+
+def test_knn_edges_join_identical_faces_but_not_a_face_to_itself() -> None:
+    base = fake_embedding("twin")
+    emb = np.stack([base, fake_embedding("other"), base, near(base, 0.3, "x")])
+    i, j, d = knn_edges(emb, 0.6)
+    assert as_pairs(i, j) == [(0, 2), (0, 3), (2, 3)]
+    np.testing.assert_allclose(d, [0.0, 0.3, 0.3], atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_knn_edges_of_tiny_inputs(n: int) -> None:
+    i, j, d = knn_edges(np.zeros((n, 128), dtype=np.float32) + np.arange(n)[:, None], 0.6)
+    assert (len(i), len(j), len(d)) == (0, 0, 0)
+
+
+def test_the_inverted_file_finds_the_edges_and_the_clusters_of_exact_search() -> None:
+    emb, truth = library(n_ids=150, per_id=12, singles=900)
+    exact = directed_top_k(emb, 0.6, 32)
+    # Small lists force the inverted file on a few thousand faces (CI time).
+    i, j, d = knn_edges(emb, 0.6, exact_below=500, list_size=100)
+    found = set(as_pairs(i, j))
+    assert len(found & exact) >= 0.98 * len(exact)
+    assert found <= directed_top_k(emb, 0.6, len(emb))  # nothing over the threshold
+    assert bool(np.all(i < j)) and len(found) == len(i)
+    np.testing.assert_allclose(d, np.linalg.norm(emb[i] - emb[j], axis=1), atol=1e-4)
+    ei, ej = np.array(sorted(exact)).T
+    exact_labels = chinese_whispers(len(emb), ei, ej)
+    labels = chinese_whispers(len(emb), i, j)
+    assert pairwise(exact_labels, labels).f1 >= 0.99
+    assert pairwise(truth, labels).f1 >= 0.99
+
+
+def test_the_inverted_file_caps_the_neighbours_of_a_crowd() -> None:
+    # One person photographed 3,000 times: every pair is under the threshold, but each
+    # face keeps at most k neighbours, so the graph stays O(n k).
+    emb, _ = library(n_ids=1, per_id=2, singles=0)
+    rng = np.random.default_rng(1)
+    crowd = (emb[0] + 0.02 * rng.normal(size=(3000, 128))).astype(np.float32)
+    i, j, _ = knn_edges(crowd, 0.6, k=8, exact_below=1000, list_size=300)
+    assert len(i) <= 8 * len(crowd)
+    degree = np.bincount(np.concatenate([i, j]), minlength=len(crowd))
+    assert degree.min() >= 8
+    assert len(np.unique(chinese_whispers(len(crowd), i, j))) == 1
 
 
 # -- chinese whispers --------------------------------------------------------------
