@@ -48,9 +48,7 @@ def edges(emb: np.ndarray, threshold: float, block: int = 4096) -> tuple[np.ndar
     )
 
 
-def _top_k_within(
-    d2: np.ndarray, k: int, bound: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _top_k_within(d2: np.ndarray, k: int, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's ``k`` smallest entries under the row's ``bound``: (row, column, value).
 
     Most rows of a photo library have at most ``k`` entries under the bound (strangers,
