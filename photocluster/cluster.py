@@ -48,8 +48,8 @@ def edges(emb: np.ndarray, threshold: float, block: int = 4096) -> tuple[np.ndar
     )
 
 
-def _top_k_within(d2: np.ndarray, k: int, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each row's ``k`` smallest entries under the row's ``bound``: (row, column, value).
+def _top_k_within(d2: np.ndarray, k: int, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` smallest entries under the row's ``bound``: (rows, columns).
 
     Most rows of a photo library have at most ``k`` entries under the bound (strangers,
     people seen a few times): they skip the partial sort, which only the rows of often
@@ -61,23 +61,20 @@ def _top_k_within(d2: np.ndarray, k: int, bound: np.ndarray) -> tuple[np.ndarray
     some = np.flatnonzero((count > 0) & (count <= k))
     rows, cols = np.nonzero(under[some])
     rows = some[rows]
-    out_r, out_c, out_v = [rows], [cols], [d2[rows, cols]]
     heavy = np.flatnonzero(count > k)
-    if len(heavy):
-        sub = d2[heavy]
-        part = np.argpartition(sub, k - 1, axis=1)[:, :k]
-        out_r.append(np.repeat(heavy, k))
-        out_c.append(part.reshape(-1))
-        out_v.append(np.take_along_axis(sub, part, axis=1).reshape(-1))
-    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_v)
+    if len(heavy) == 0:
+        return rows, cols
+    part = np.argpartition(d2[heavy], k - 1, axis=1)[:, :k]
+    return np.concatenate([rows, np.repeat(heavy, k)]), np.concatenate([cols, part.reshape(-1)])
 
 
 def _neighbours(
     emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Directed edges from each of ``rows`` to its ``k`` nearest of ``cols`` (sorted) under
-    the squared threshold ``t2``, as int32 (row, col) and float32 distance arrays."""
+) -> list[np.ndarray]:
+    """Edges from each of ``rows`` to its ``k`` nearest of ``cols`` (sorted) under the
+    squared threshold ``t2``, as pair keys ``min * n + max`` (int64: 8 bytes an edge)."""
     out = []
+    n = len(emb)
     e_cols, sq_cols = emb[cols], sq[cols]
     for start in range(0, len(rows), block):
         r = rows[start : start + block]
@@ -89,20 +86,31 @@ def _neighbours(
         pos = np.minimum(np.searchsorted(cols, r), len(cols) - 1)
         own = np.flatnonzero(cols[pos] == r)
         d2[own, pos[own]] = np.inf
-        br, bc, v = _top_k_within(d2, k, t2 - sq[r])
-        gr = r[br]
-        out.append((gr.astype(np.int32), cols[bc].astype(np.int32), np.sqrt(np.maximum(v + sq[gr], 0.0))))
+        br, bc = _top_k_within(d2, k, t2 - sq[r])
+        a, b = r[br].astype(np.int64), cols[bc].astype(np.int64)
+        key = np.minimum(a, b)
+        key *= n
+        key += np.maximum(a, b)
+        out.append(key)
     return out
 
 
-def _dedupe(i: np.ndarray, j: np.ndarray, d: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Undirected, unique pairs i < j from directed neighbour lists."""
-    key = np.minimum(i, j).astype(np.int64) * n
-    key += np.maximum(i, j)
-    _, first = np.unique(key, return_index=True)
-    del key
-    a, b = i[first], j[first]
-    return np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64), d[first].astype(np.float32)
+def _pairs(keys: np.ndarray, emb: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique undirected pairs i < j (int32) and their distances from pair keys (sorted in place)."""
+    n = len(emb)
+    keys.sort()
+    unique = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=unique[1:])
+    keys = keys[unique]
+    del unique
+    i = (keys // n).astype(np.int32)
+    j = (keys % n).astype(np.int32)
+    del keys
+    d = np.empty(len(i), dtype=np.float32)
+    for start in range(0, len(i), chunk):
+        diff = emb[i[start : start + chunk]] - emb[j[start : start + chunk]]
+        d[start : start + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return i, j, d
 
 
 def knn_edges(
@@ -111,12 +119,13 @@ def knn_edges(
     k: int = 32,
     exact_below: int = 10_000,
     list_size: int = 1000,
-    lists_per_face: int = 4,
-    lists_per_lonely_face: int = 16,
+    lists_per_face: int = 3,
+    lists_per_lonely_face: int = 12,
     seed: int = 0,
     block: int = 1024,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edges from each face to its ``k`` nearest faces closer than ``threshold`` (i < j, unique).
+    """Edges from each face to its ``k`` nearest faces closer than ``threshold``: (i, j,
+    distance) with i < j, each pair once, indices int32.
 
     Capping the neighbours keeps the graph at O(n k) edges even when one person has
     100,000 faces, and Chinese whispers needs no more than a few dozen votes per face.
@@ -136,31 +145,33 @@ def knn_edges(
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n = len(emb)
     t2 = threshold * threshold
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     if n < 2:
-        return empty
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
     sq = np.einsum("ij,ij->i", emb, emb)
-    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    everyone = np.arange(n)
     if n <= exact_below:
-        everyone = np.arange(n)
-        out += _neighbours(emb, sq, everyone, everyone, k, t2, block)
+        keys = _concat(_neighbours(emb, sq, everyone, everyone, k, t2, block))
     else:
         centres = _kmeans(emb, max(16, n // list_size), seed)
         near = _nearest_centres(emb, centres, lists_per_face)
-        everyone = np.arange(n)
-        out += _search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block)
-        degree = np.bincount(np.concatenate([o[0] for o in out] + [o[1] for o in out]), minlength=n)
+        keys = _concat(_search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block))
+        degree = np.zeros(n, dtype=np.int64)
+        for start in range(0, len(keys), 1 << 22):
+            part = keys[start : start + (1 << 22)]
+            degree += np.bincount(part // n, minlength=n) + np.bincount(part % n, minlength=n)
         sparse = np.flatnonzero(degree < k)
-        near = _nearest_centres(emb[sparse], centres, lists_per_lonely_face)
         lonely = degree[sparse] == 0
-        out += _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block)
-    i = np.concatenate([o[0] for o in out])
-    j = np.concatenate([o[1] for o in out])
-    d = np.concatenate([o[2] for o in out])
-    del out
-    if len(i) == 0:
-        return empty
-    return _dedupe(i, j, d, n)
+        del degree
+        near = _nearest_centres(emb[sparse], centres, lists_per_lonely_face)
+        more = _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block)
+        keys = _concat([keys, *more])
+    return _pairs(keys, emb)
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    out = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    parts.clear()  # the caller's list: its arrays go as soon as they are copied
+    return out
 
 
 def _search(
@@ -173,13 +184,13 @@ def _search(
     k: int,
     t2: float,
     block: int,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Each query's neighbours among the candidates registered in the query's list.
+) -> list[np.ndarray]:
+    """Each query's neighbours (pair keys, see :func:`_neighbours`) among the candidates registered in the query's list.
 
     ``queries`` and ``candidates`` are sorted face indices; ``query_list`` holds each
     query's list, ``candidate_lists`` (one row per candidate) the lists it is registered in.
     """
-    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    out: list[np.ndarray] = []
     if len(queries) == 0 or len(candidates) == 0:
         return out
     n_lists = int(max(query_list.max(), candidate_lists.max())) + 1
@@ -324,29 +335,29 @@ def _update(
     """One slice of a pass: every node in ``nodes`` takes its neighbours' heaviest label."""
     owner, nb = _gather(nodes, indptr, dst)
     _, wt = _gather(nodes, indptr, ww)
-    lab = labels[nb]
-    # Sum the weight per (node, label): sort by the pair, then reduce runs.
-    key_order = np.lexsort((lab, owner))
-    owner, lab, wt = owner[key_order], lab[key_order], wt[key_order]
-    run_start = np.ones(len(owner), dtype=bool)
-    run_start[1:] = (owner[1:] != owner[:-1]) | (lab[1:] != lab[:-1])
-    starts = np.flatnonzero(run_start)
-    o, lb, total = owner[starts], lab[starts], np.add.reduceat(wt, starts)
+    # Sum the weight per (node, label): sort one combined key, then reduce its runs.
+    key = owner.astype(np.int64) * len(labels) + labels[nb]
+    order = np.argsort(key)
+    key, wt = key[order], wt[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    key, total = key[starts], np.add.reduceat(wt, starts)
+    o, lb = key // len(labels), key % len(labels)
     if ca is not None and cb is not None and cptr is not None:
         # Labels held by a node's cannot-partners are off limits for it.
         c_owner, partner = _gather(nodes, cptr, cb)
         if len(c_owner):
-            banned = np.unique(c_owner * (labels.max() + 1) + labels[partner])
-            allowed = ~np.isin(o * (labels.max() + 1) + lb, banned)
+            banned = np.unique(c_owner * len(labels) + labels[partner])
+            allowed = ~np.isin(key, banned)
             o, lb, total = o[allowed], lb[allowed], total[allowed]
     if len(o) == 0:
         return 0
-    # Per node: the heaviest label, the smallest label among equals.
-    best_order = np.lexsort((lb, -total, o))
-    o, lb = o[best_order], lb[best_order]
-    first = np.ones(len(o), dtype=bool)
-    first[1:] = o[1:] != o[:-1]
-    winners, new = nodes[o[first]], lb[first]
+    # Per node: the heaviest label, the smallest label among equals (labels are sorted
+    # within a node's run, so the first heaviest one).
+    node_start = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
+    heaviest = np.repeat(np.maximum.reduceat(total, node_start), np.diff(np.r_[node_start, len(o)]))
+    best = np.flatnonzero(total == heaviest)
+    best = best[np.r_[True, o[best[1:]] != o[best[:-1]]]]
+    winners, new = nodes[o[best]], lb[best]
     changed = int(np.count_nonzero(labels[winners] != new))
     labels[winners] = new
     return changed

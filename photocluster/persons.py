@@ -105,21 +105,10 @@ def _constraints(
     # Two faces in one photo are two people, unless the user put them together (mirrors),
     # or the photo is a collage: three or more of its faces within the threshold of each
     # other are one person shown several times, not three look-alikes side by side.
-    same_photo = 0
-    order = np.argsort(photo_ids, kind="stable")
-    sorted_photos = photo_ids[order]
-    bounds = np.flatnonzero(np.diff(sorted_photos)) + 1
-    multi = [g for g in np.split(order, bounds) if len(g) > 1]
-    for group in multi:
-        if is_collage(emb[group], threshold):
-            continue
-        nodes = super_of[group]
-        for x in range(len(nodes)):
-            for y in range(x + 1, len(nodes)):
-                if nodes[x] != nodes[y]:
-                    a.append(int(nodes[x]))
-                    b.append(int(nodes[y]))
-                    same_photo += 1
+    pa, pb = _same_photo_pairs(photo_ids, emb, threshold)
+    na, nb = super_of[pa], super_of[pb]
+    apart = na != nb
+    same_photo = int(np.count_nonzero(apart))
     # Faces the user gave to different persons stay apart.
     supers = sorted(person_of_super)
     for x in range(len(supers)):
@@ -146,9 +135,43 @@ def _constraints(
         partners.discard(node)
         a.extend([node] * len(partners))
         b.extend(sorted(partners))
-    return _Constraints(
-        super_of, person_of_super, (np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)), same_photo, rejected
+    cannot = (
+        np.concatenate([na[apart], np.array(a, dtype=np.int64)]),
+        np.concatenate([nb[apart], np.array(b, dtype=np.int64)]),
     )
+    return _Constraints(super_of, person_of_super, cannot, same_photo, rejected)
+
+
+def _same_photo_pairs(photo_ids: np.ndarray, emb: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of faces (indices) that share a photo, but for collages.
+
+    Vectorised by the number of faces in a photo: a million faces come in a few hundred
+    thousand photos, too many for a loop over photos.
+    """
+    order = np.argsort(photo_ids, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(photo_ids[order]) != 0])
+    sizes = np.diff(np.r_[starts, len(order)])
+    out_a, out_b = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for size in np.unique(sizes[sizes > 1]).tolist():
+        first = starts[sizes == size]
+        x, y = np.triu_indices(size, 1)
+        a, b = order[first[:, None] + x], order[first[:, None] + y]  # (photos, pairs)
+        if size >= 3:
+            # A collage needs at least two linked pairs: only such photos are looked at.
+            linked = np.concatenate(
+                [
+                    np.count_nonzero(np.linalg.norm(emb[a[s : s + 4096]] - emb[b[s : s + 4096]], axis=2) < threshold, 1)
+                    for s in range(0, len(a), 4096)
+                ]
+            )
+            maybe = np.flatnonzero(linked >= 2)
+            collage = [p for p in maybe.tolist() if is_collage(emb[order[first[p] : first[p] + size]], threshold)]
+            keep = np.ones(len(first), dtype=bool)
+            keep[collage] = False
+            a, b = a[keep], b[keep]
+        out_a.append(a.reshape(-1))
+        out_b.append(b.reshape(-1))
+    return np.concatenate(out_a), np.concatenate(out_b)
 
 
 def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bool = True) -> ClusterReport:
@@ -169,14 +192,20 @@ def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bo
         cons = _constraints(store, face_ids, photo_ids, emb, threshold, previous)
     n = len(face_ids)
     i, j, _ = cl.knn_edges(emb, threshold)
-    si, sj = cons.super_of[i], cons.super_of[j]
-    keep = si != sj
-    si, sj = np.minimum(si[keep], sj[keep]), np.maximum(si[keep], sj[keep])
+    n_edges = len(i)
+    del emb  # half a gigabyte at a million faces, not needed from here on
     n_super = int(cons.super_of.max()) + 1 if n else 0
-    pair_key, weights = np.unique(si * max(n_super, 1) + sj, return_counts=True)
-    super_labels = cl.chinese_whispers(
-        n_super, pair_key // max(n_super, 1), pair_key % max(n_super, 1), weights=weights, cannot=cons.cannot
-    )
+    if n_super == n:  # no pins: every face is a node of its own
+        super_labels = cl.chinese_whispers(n, i, j, cannot=cons.cannot)
+    else:
+        si, sj = cons.super_of[i], cons.super_of[j]
+        keep = si != sj
+        si, sj = np.minimum(si[keep], sj[keep]), np.maximum(si[keep], sj[keep])
+        pair_key, weights = np.unique(si * max(n_super, 1) + sj, return_counts=True)
+        super_labels = cl.chinese_whispers(
+            n_super, pair_key // max(n_super, 1), pair_key % max(n_super, 1), weights=weights, cannot=cons.cannot
+        )
+    del i, j
     labels = super_labels[cons.super_of] if n else np.zeros(0, dtype=np.int64)
     # A label holding pinned faces is that person, whatever its size.
     pinned_label = {int(super_labels[s]): p for s, p in cons.person_of_super.items()}
@@ -215,7 +244,7 @@ def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bo
         faces=n,
         persons=len(persons_after),
         unknown=sum(1 for p in assignment.values() if p is None),
-        edges=len(i),
+        edges=n_edges,
         kept_ids=len([p for p in persons_after if p > 0]),
         new_persons=len(new_labels),
         seconds=time.perf_counter() - start,

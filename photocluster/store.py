@@ -680,7 +680,8 @@ class Store:
         """Persist a clustering: ``assignment`` maps face id -> person id or a placeholder.
 
         Placeholders are the negative numbers in ``new_persons``; each gets a fresh person
-        id. Faces of missing photos keep their person. Unnamed persons left without any
+        id. Faces not in ``assignment`` keep their person: those of missing photos, and
+        those a scan added since the assignment was computed. Unnamed persons left without any
         face are deleted; named ones are kept. Returns placeholder -> new person id.
         """
         now = time.time()
@@ -689,12 +690,16 @@ class Store:
             for placeholder in new_persons:
                 cur = conn.execute("INSERT INTO persons(name, created_at) VALUES (NULL, ?)", (now,))
                 created[placeholder] = int(cur.lastrowid or 0)
-            conn.execute(
-                "UPDATE faces SET person_id = NULL WHERE photo_id IN (SELECT id FROM photos WHERE status = 'done')"
-            )
+            # Only the faces whose person changes are written: a re-run that moves a few
+            # faces rewrites a few rows, not the whole table (each row holds an embedding).
+            current = dict(conn.execute("SELECT id, person_id FROM faces"))
             conn.executemany(
                 "UPDATE faces SET person_id = ? WHERE id = ?",
-                [(created.get(p, p), f) for f, p in assignment.items() if p is not None],
+                (
+                    (target, f)
+                    for f, p in assignment.items()
+                    if f in current and current[f] != (target := None if p is None else created.get(p, p))
+                ),
             )
             conn.execute(
                 "DELETE FROM persons WHERE name IS NULL AND ignored = 0 "

@@ -126,7 +126,7 @@ def test_knn_edges_exact_below_the_cutoff_match_a_reference(k: int) -> None:
     assert set(as_pairs(i, j)) == directed_top_k(emb, 2.5, k)
     assert len(set(as_pairs(i, j))) == len(i) and bool(np.all(i < j))
     np.testing.assert_allclose(d, np.linalg.norm(emb[i] - emb[j], axis=1), atol=1e-4)
-    assert i.dtype == np.int64 and d.dtype == np.float32
+    assert i.dtype == np.int32 and d.dtype == np.float32
     if k >= len(emb):  # no cap: every edge under the threshold
         assert as_pairs(i, j) == as_pairs(*edges(emb, 2.5)[:2])
 

@@ -19,7 +19,7 @@ from photocluster.corrections import (
     undo,
 )
 from photocluster.errors import NotFoundError, UsageError
-from photocluster.persons import persons, recluster
+from photocluster.persons import _same_photo_pairs, is_collage, persons, recluster
 from photocluster.recognition import assign_new_faces
 from photocluster.store import Store
 
@@ -208,3 +208,26 @@ def test_recognition_respects_removals(store: Store, people: dict[str, list[int]
     remove_face(store, people["A"][3])
     assert assign_new_faces(store, 0.6) == 0
     assert person_of(store, people["A"][3]) is None
+
+
+def test_same_photo_pairs_match_a_photo_by_photo_reference() -> None:
+    rng = np.random.default_rng(5)
+    sizes = rng.choice([1, 2, 3, 4, 5], size=300, p=[0.4, 0.3, 0.15, 0.1, 0.05])
+    photo_ids = np.repeat(np.arange(300) * 7 + 3, sizes)
+    rng.shuffle(photo_ids)  # faces of a photo are not stored side by side
+    emb = np.stack([fake_embedding(k) for k in range(len(photo_ids))])
+    # Some photos are collages (3+ faces of one person), some hold just one look-alike pair.
+    for p, photo in enumerate(np.unique(photo_ids)[:40].tolist()):
+        members = np.flatnonzero(photo_ids == photo)
+        linked = members if p % 2 else members[:2]
+        for k, m in enumerate(linked.tolist()):
+            emb[m] = near(fake_embedding(f"collage-{p}"), 0.2, k)
+    expected = set()
+    for photo in np.unique(photo_ids).tolist():
+        members = np.flatnonzero(photo_ids == photo).tolist()
+        if not is_collage(emb[members], 0.6):
+            expected |= {(a, b) for x, a in enumerate(members) for b in members[x + 1 :]}
+    a, b = _same_photo_pairs(photo_ids, emb, 0.6)
+    got = {(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)}
+    assert got == expected and len(got) == len(a)
+    assert any(is_collage(emb[np.flatnonzero(photo_ids == p)], 0.6) for p in np.unique(photo_ids).tolist())
