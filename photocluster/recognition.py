@@ -53,44 +53,45 @@ def _vote(neighbour_persons: np.ndarray, neighbour_dist: np.ndarray, threshold: 
 
 
 def assign_new_faces(store: Store, threshold: float | None = None, k: int = KNN) -> int:
-    """Faces in no person join a *named* person when most of their k nearest named faces
-    within the threshold are that person's. Respects removals and the same-photo rule.
-    Returns how many faces were assigned."""
+    """New faces in no person join a *named* person when most of their k nearest named
+    faces within the threshold are that person's. Respects removals and the same-photo
+    rule. Returns how many faces were assigned.
+
+    "New" means added since the last call (a watermark in the settings), so a scan of a
+    few photos in a library of a million faces compares a few faces, not every face that
+    is in no person; `clusters` reconsiders everything.
+    """
     if threshold is None:
         saved = store.get_setting("cluster.threshold")
         threshold = float(saved) if saved else DEFAULT_THRESHOLD
-    names = store.person_names()
-    if not any(names.values()):
-        return 0
-    rows = store.faces()
-    ignored = store.ignored_persons()
-    known = [
-        (f, e) for f, e in rows if f.person_id is not None and names.get(f.person_id) and f.person_id not in ignored
-    ]
-    loose = [(f, e) for f, e in rows if f.person_id is None]
-    if not known or not loose:
-        return 0
-    base = np.stack([e for _, e in known])
-    base_person = np.array([f.person_id for f, _ in known], dtype=np.int64)
-    idx, dist = _blocked_knn(np.stack([e for _, e in loose]), base, k)
-    rejected: dict[int, set[int]] = {}
-    for fid, pid in store.rejections():
-        rejected.setdefault(fid, set()).add(pid)
-    taken = {(f.photo_id, f.person_id) for f, _ in rows if f.person_id is not None}
+    after = int(store.get_setting(_WATERMARK) or 0)
+    newest = store.max_face_id()
     assignment: dict[int, int] = {}
-    for row, (face, _) in enumerate(loose):
-        vote = _vote(base_person[idx[row]], dist[row], threshold)
-        if vote is None:
-            continue
-        person = vote[0]
-        if person in rejected.get(face.id, ()) or (face.photo_id, person) in taken:
-            continue
-        taken.add((face.photo_id, person))
-        assignment[face.id] = person
-    if assignment:
-        with store.transaction() as conn:
-            conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(p, f) for f, p in assignment.items()])
+    loose_ids, loose_photos, loose = store.loose_faces(after)
+    base_person, base = store.named_faces() if len(loose_ids) else (np.zeros(0), np.zeros((0, 128)))
+    if len(base):
+        idx, dist = _blocked_knn(loose, base, k)
+        rejected: dict[int, set[int]] = {}
+        for fid, pid in store.rejections():
+            rejected.setdefault(fid, set()).add(pid)
+        taken = store.persons_in_photos(loose_photos.tolist())
+        for row, (face_id, photo_id) in enumerate(zip(loose_ids.tolist(), loose_photos.tolist(), strict=True)):
+            vote = _vote(base_person[idx[row]], dist[row], threshold)
+            if vote is None:
+                continue
+            person = vote[0]
+            if person in rejected.get(face_id, ()) or (photo_id, person) in taken:
+                continue
+            taken.add((photo_id, person))
+            assignment[face_id] = person
+    with store.transaction() as conn:
+        conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(p, f) for f, p in assignment.items()])
+        store.set_settings(conn, {_WATERMARK: str(max(newest, after))})
     return len(assignment)
+
+
+# The newest face id that assign_new_faces has looked at.
+_WATERMARK = "recognition.after_face"
 
 
 @dataclass(frozen=True)

@@ -500,25 +500,67 @@ class Store:
         finally:
             self.conn.execute("COMMIT")
 
-    def active_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(face ids, photo ids, embeddings (n, 128) float32) of faces in present photos, by face id."""
-        where = "FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done'"
+    def _face_arrays(self, where: str, params: Sequence[Any] = ()) -> tuple[np.ndarray, ...]:
+        """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of the
+        faces of present photos that match ``where``, by face id, in one snapshot."""
+        sql = f"FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done' AND ({where})"
         with self.snapshot():
-            (count,) = self.conn.execute(f"SELECT count(*) {where}").fetchone()
+            (count,) = self.conn.execute(f"SELECT count(*) {sql}", params).fetchone()
             # Filled in place, a chunk of rows at a time: a million faces never exist as a
             # million Python objects, and the embeddings are held once (512 MB at 1M).
             ids = np.empty(count, dtype=np.int64)
             photo_ids = np.empty(count, dtype=np.int64)
+            person_ids = np.empty(count, dtype=np.int64)
             emb = np.empty((count, EMBEDDING_DIM), dtype=np.float32)
-            cursor = self.conn.execute(f"SELECT faces.id, faces.photo_id, faces.embedding {where} ORDER BY faces.id")
+            cursor = self.conn.execute(
+                f"SELECT faces.id, faces.photo_id, coalesce(faces.person_id, -1), faces.embedding {sql} "
+                "ORDER BY faces.id",
+                params,
+            )
             k = 0
             while rows := cursor.fetchmany(16384):
                 m = len(rows)
                 ids[k : k + m] = [r[0] for r in rows]
                 photo_ids[k : k + m] = [r[1] for r in rows]
-                emb[k : k + m] = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(m, EMBEDDING_DIM)
+                person_ids[k : k + m] = [r[2] for r in rows]
+                emb[k : k + m] = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(m, EMBEDDING_DIM)
                 k += m
+        return ids, photo_ids, person_ids, emb
+
+    def active_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, photo ids, embeddings (n, 128) float32) of faces in present photos, by face id."""
+        ids, photo_ids, _, emb = self._face_arrays("1")
         return ids, photo_ids, emb
+
+    def named_faces(self) -> tuple[np.ndarray, np.ndarray]:
+        """(person ids, embeddings) of the faces of named persons that are not ignored."""
+        _, _, person_ids, emb = self._face_arrays(
+            "faces.person_id IN (SELECT id FROM persons WHERE name IS NOT NULL AND ignored = 0)"
+        )
+        return person_ids, emb
+
+    def loose_faces(self, after_face: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, photo ids, embeddings) of faces in no person with an id above ``after_face``."""
+        ids, photo_ids, _, emb = self._face_arrays("faces.person_id IS NULL AND faces.id > ?", (after_face,))
+        return ids, photo_ids, emb
+
+    def max_face_id(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM faces").fetchone()[0])
+
+    def persons_in_photos(self, photo_ids: Iterable[int]) -> set[tuple[int, int]]:
+        """(photo id, person id) for every face with a person in the given photos."""
+        ids = sorted(set(photo_ids))
+        out: set[tuple[int, int]] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            out |= set(
+                self.conn.execute(
+                    f"SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL "
+                    f"AND photo_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        return out
 
     def face_persons(self) -> dict[int, int]:
         """Current face id -> person id, for faces that have a person."""

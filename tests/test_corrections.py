@@ -202,6 +202,20 @@ def test_new_faces_join_named_persons(store: Store, people: dict[str, list[int]]
     assert person_of(store, new[1]) is None
 
 
+def test_recognition_looks_only_at_faces_added_since_it_last_ran(
+    store: Store, people: dict[str, list[int]], tmp_path: Path
+) -> None:
+    a = person_of(store, people["A"][0])
+    early = add_photo(store, tmp_path / "early.jpg", [near(fake_embedding("A"), 0.25, "early")])
+    assert assign_new_faces(store, 0.6) == 0  # nobody is named yet
+    name_person(store, str(a), "Ann")
+    late = add_photo(store, tmp_path / "late.jpg", [near(fake_embedding("A"), 0.25, "late")])
+    assert assign_new_faces(store, 0.6) == 1
+    assert person_of(store, late[0]) == a
+    assert person_of(store, early[0]) is None  # left to the next `clusters`
+    assert recluster(store, 0.6, 2).faces_new >= 0 and person_of(store, early[0]) == a
+
+
 def test_recognition_respects_removals(store: Store, people: dict[str, list[int]]) -> None:
     a = person_of(store, people["A"][0])
     name_person(store, str(a), "Ann")
