@@ -10,7 +10,7 @@ Writes, under OUT (links to the fixture photos, nothing copied):
 
     python benchmarks/lfw_pairs_from_fixtures.py --out /tmp/pc-eval [--fixtures DIR]
 
-See docs/accuracy.md for the commands that use them.
+README.md, "How accurate is it", gives the commands that use them.
 """
 
 from __future__ import annotations
