@@ -266,8 +266,8 @@ def clusters(
     from photocluster.persons import recluster
 
     with _errors(), _open(db) as store:
-        with err.status("Clustering faces"):
-            report = recluster(store, threshold, min_size, apply=not plan)
+        with err.status("Clustering faces") as status:
+            report = recluster(store, threshold, min_size, apply=not plan, progress=status.update)
         summaries = [] if plan else [row for row in store.person_summaries() if not row[5]]
     changes = {
         "created": len(report.created),

@@ -8,7 +8,7 @@ deterministic: the same embeddings and options give the same labels.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -123,6 +123,7 @@ def knn_edges(
     lists_per_lonely_face: int = 12,
     seed: int = 0,
     block: int = 1024,
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges from each face to its ``k`` nearest faces closer than ``threshold``: (i, j,
     distance) with i < j, each pair once, indices int32.
@@ -140,7 +141,7 @@ def knn_edges(
     three times, gets a second look: faces left without any neighbour search again among
     the sparsely linked faces registered in their ``lists_per_lonely_face`` nearest lists.
     ``benchmarks/cluster_scale.py`` measures the recall and the agreement with
-    every-edge clustering.
+    every-edge clustering. ``progress`` is called with the share of the work done (0-1).
     """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n = len(emb)
@@ -151,10 +152,12 @@ def knn_edges(
     everyone = np.arange(n)
     if n <= exact_below:
         keys = _concat(_neighbours(emb, sq, everyone, everyone, k, t2, block))
+        if progress is not None:
+            progress(1.0)
     else:
         centres = _kmeans(emb, max(16, n // list_size), seed)
         near = _nearest_centres(emb, centres, lists_per_face)
-        keys = _concat(_search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block))
+        keys = _concat(_search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block, progress, 0.0, 0.8))
         degree = np.zeros(n, dtype=np.int64)
         for start in range(0, len(keys), 1 << 22):
             part = keys[start : start + (1 << 22)]
@@ -163,7 +166,7 @@ def knn_edges(
         lonely = degree[sparse] == 0
         del degree
         near = _nearest_centres(emb[sparse], centres, lists_per_lonely_face)
-        more = _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block)
+        more = _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block, progress, 0.8, 1.0)
         keys = _concat([keys, *more])
     return _pairs(keys, emb)
 
@@ -184,6 +187,9 @@ def _search(
     k: int,
     t2: float,
     block: int,
+    progress: Callable[[float], None] | None = None,
+    done_from: float = 0.0,
+    done_to: float = 1.0,
 ) -> list[np.ndarray]:
     """Each query's neighbours (pair keys, see :func:`_neighbours`) among the candidates registered in the query's list.
 
@@ -207,6 +213,8 @@ def _search(
         cols = owner[cand_bounds[c] : cand_bounds[c + 1]]
         if len(rows) and len(cols):
             out += _neighbours(emb, sq, rows, cols, k, t2, block)
+        if progress is not None:
+            progress(done_from + (done_to - done_from) * (c + 1) / n_lists)
     return out
 
 

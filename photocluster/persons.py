@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,16 +175,25 @@ def _same_photo_pairs(photo_ids: np.ndarray, emb: np.ndarray, threshold: float) 
     return np.concatenate(out_a), np.concatenate(out_b)
 
 
-def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bool = True) -> ClusterReport:
+def recluster(
+    store: Store,
+    threshold: float = 0.6,
+    min_size: int = 2,
+    apply: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ClusterReport:
     """Cluster every face of the present photos and store the result as persons.
 
     The user's corrections bind: faces pinned to a person (merge, move) stay together
     and in that person, faces removed from a person never rejoin it, and two faces of
     one photo are never one person unless the user said so. Persons keep their id (and
     name) when a new cluster is mostly their old faces. With ``apply=False`` nothing is
-    written: the report says what applying would change.
+    written: the report says what applying would change. ``progress`` receives a line
+    saying what is being done (a million faces take minutes).
     """
     start = time.perf_counter()
+    say = progress or (lambda _text: None)
+    say("Reading faces")
     # One snapshot: the faces, their persons and the corrections as of one moment, even
     # while a scan commits photos (its new faces join on the next run).
     with store.snapshot():
@@ -191,8 +201,9 @@ def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bo
         previous = store.face_persons()
         cons = _constraints(store, face_ids, photo_ids, emb, threshold, previous)
     n = len(face_ids)
-    i, j, _ = cl.knn_edges(emb, threshold)
+    i, j, _ = cl.knn_edges(emb, threshold, progress=lambda done: say(f"Finding neighbours of {n:,} faces: {done:.0%}"))
     n_edges = len(i)
+    say(f"Grouping {n:,} faces ({n_edges:,} links)")
     del emb  # half a gigabyte at a million faces, not needed from here on
     n_super = int(cons.super_of.max()) + 1 if n else 0
     if n_super == n:  # no pins: every face is a node of its own
@@ -232,6 +243,7 @@ def recluster(store: Store, threshold: float = 0.6, min_size: int = 2, apply: bo
         assignment[fid] = person
     diff = _diff(store, assignment, previous)
     if apply:
+        say("Saving persons")
         store.apply_clustering(
             assignment,
             list(placeholders.values()),

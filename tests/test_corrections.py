@@ -245,3 +245,11 @@ def test_same_photo_pairs_match_a_photo_by_photo_reference() -> None:
     got = {(min(x, y), max(x, y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)}
     assert got == expected and len(got) == len(a)
     assert any(is_collage(emb[np.flatnonzero(photo_ids == p)], 0.6) for p in np.unique(photo_ids).tolist())
+
+
+def test_reclustering_says_what_it_is_doing(store: Store, people: dict[str, list[int]]) -> None:
+    said: list[str] = []
+    recluster(store, 0.6, 2, progress=said.append)
+    assert said[0] == "Reading faces" and said[-1] == "Saving persons"
+    assert any(line.startswith("Finding neighbours of") and line.endswith("100%") for line in said)
+    assert any(line.startswith("Grouping") for line in said)
