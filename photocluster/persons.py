@@ -197,8 +197,12 @@ def recluster(
     # One snapshot: the faces, their persons and the corrections as of one moment, even
     # while a scan commits photos (its new faces join on the next run).
     with store.snapshot():
-        face_ids, photo_ids, emb = store.active_embeddings()
-        previous = store.face_persons()
+        face_ids, photo_ids, person_ids, emb = store.active_faces()
+        # The current assignment comes with the faces (one read): the constraints and the
+        # id matching only ever look at faces of present photos.
+        has_person = person_ids >= 0
+        previous = dict(zip(face_ids[has_person].tolist(), person_ids[has_person].tolist(), strict=True))
+        del person_ids, has_person
         cons = _constraints(store, face_ids, photo_ids, emb, threshold, previous)
     n = len(face_ids)
     i, j, _ = cl.knn_edges(emb, threshold, progress=lambda done: say(f"Finding neighbours of {n:,} faces: {done:.0%}"))

@@ -11,7 +11,7 @@ import numpy as np
 from photocluster.config import DEFAULT_THRESHOLD, DetectionSettings
 from photocluster.errors import NotFoundError
 from photocluster.store import Store
-from photocluster.types import Box
+from photocluster.types import EMBEDDING_DIM, Box
 
 KNN = 5
 
@@ -68,7 +68,11 @@ def assign_new_faces(store: Store, threshold: float | None = None, k: int = KNN)
     newest = store.max_face_id()
     assignment: dict[int, int] = {}
     loose_ids, loose_photos, loose = store.loose_faces(after)
-    base_person, base = store.named_faces() if len(loose_ids) else (np.zeros(0), np.zeros((0, 128)))
+    base_person, base = (
+        store.named_faces()
+        if len(loose_ids)
+        else (np.zeros(0, dtype=np.int64), np.zeros((0, EMBEDDING_DIM), dtype=np.float32))
+    )
     if len(base):
         idx, dist = _blocked_knn(loose, base, k)
         rejected: dict[int, set[int]] = {}

@@ -527,9 +527,14 @@ class Store:
                 k += m
         return ids, photo_ids, person_ids, emb
 
+    def active_faces(self) -> tuple[np.ndarray, ...]:
+        """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of
+        faces in present photos, by face id."""
+        return self._face_arrays("1")
+
     def active_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(face ids, photo ids, embeddings (n, 128) float32) of faces in present photos, by face id."""
-        ids, photo_ids, _, emb = self._face_arrays("1")
+        ids, photo_ids, _, emb = self.active_faces()
         return ids, photo_ids, emb
 
     def named_faces(self) -> tuple[np.ndarray, np.ndarray]:
