@@ -19,10 +19,10 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from photocluster.config import DetectionSettings
-from photocluster.faces import analyze_pixels
-from photocluster.images import load_image
-from photocluster.types import Box
+from photocluster.core.config import DetectionSettings
+from photocluster.core.types import Box
+from photocluster.detect.faces import analyze_pixels
+from photocluster.detect.images import load_image
 
 SETTINGS = [
     ("max 800, upsample 1", DetectionSettings(max_size=800, upsample=1)),

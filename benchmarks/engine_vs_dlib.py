@@ -1,4 +1,4 @@
-"""dlib-bin vs photocluster.engine (the same weights on onnxruntime): speed and agreement.
+"""dlib-bin vs photocluster.detect.engine (the same weights on onnxruntime): speed and agreement.
 
 Speed (default): for a few large fixture photos, each resized to a long side of 1024 and 1600
 px, with upsample 0 and 1, times dlib's CNN detector and the engine's on the same pixels in
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.engine import OnnxEngine
-from photocluster.faces import model_files
-from photocluster.images import load_image
+from photocluster.detect.engine import OnnxEngine
+from photocluster.detect.faces import model_files
+from photocluster.detect.images import load_image
 
 # Large photos with several faces (long side >= 1600 px, so both sizes are downscales).
 SPEED_PHOTOS = [
@@ -225,8 +225,8 @@ def speed(args: argparse.Namespace, ref: Dlib, engine: OnnxEngine, fixtures: Pat
 _MEMORY_PROBE = """
 import sys, time
 from pathlib import Path
-from photocluster.engine import OnnxEngine
-from photocluster.images import load_image
+from photocluster.detect.engine import OnnxEngine
+from photocluster.detect.images import load_image
 path, size, upsample, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 pixels = load_image(Path(path), size, enlarge=True).pixels
 engine = OnnxEngine(threads)

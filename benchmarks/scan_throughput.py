@@ -5,7 +5,7 @@ Both run in this process's run, on the same photos, at the same detection settin
 - baseline: for each photo, one after the other, in one process: decode, resize to the
   detection size, ``dlib.cnn_face_detection_model_v1`` at the same upsampling, the 5-point
   shape predictor, ``compute_face_descriptor`` (what a plain face_recognition-style script does);
-- photocluster: ``photocluster.pipeline.scan`` with its defaults (engine, workers, decoding)
+- photocluster: ``photocluster.app.scan.scan`` with its defaults (engine, workers, decoding)
   into a fresh database.
 
 Photos: ``--holdout N`` of ``../shared/holdout/images`` (150 px news photos) and ``--big N``
@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photocluster.config import DetectionSettings
-from photocluster.faces import dlib_build, model_files, resolve_engine
-from photocluster.images import load_image
-from photocluster.pipeline import default_workers, scan
-from photocluster.store import Store
-from photocluster.types import Box
+from photocluster.app.scan import default_workers, scan
+from photocluster.core.config import DetectionSettings
+from photocluster.core.types import Box
+from photocluster.detect.faces import dlib_build, model_files, resolve_engine
+from photocluster.detect.images import load_image
+from photocluster.store.database import Store
 
 BIG_SOURCES = [
     "face_recognition-knn/test/obama_and_biden.jpg",

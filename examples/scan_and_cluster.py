@@ -5,7 +5,8 @@ python examples/scan_and_cluster.py ~/Pictures [--db photos.db]
 
 import argparse
 
-from photocluster import DetectionSettings, Store, persons, recluster, scan
+from photocluster import DetectionSettings, Store, recluster, scan
+from photocluster.app import recluster as persons
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 The library API, in pipeline order::
 
-    from photocluster import Store, scan, recluster, persons, export
+    from photocluster import Store, scan, recluster
+    from photocluster.app import recluster as persons
+    from photocluster.exporter import run as export
 
     with Store("photos.db") as store:
         scan(store, ["~/Pictures"])          # detect, align, embed; incremental
@@ -17,15 +19,15 @@ Importing is cheap: the dlib models load on first use.
 __version__ = "0.1.0"
 
 # Bound eagerly, after __version__: a lazy attribute named like its submodule
-# would be replaced by the module once anything imports ``photocluster.export``.
-from photocluster.config import DetectionSettings
-from photocluster.errors import PhotoclusterError
-from photocluster.export import export
-from photocluster.faces import analyze_file
-from photocluster.persons import persons, recluster
-from photocluster.pipeline import scan
-from photocluster.store import Store
-from photocluster.types import Box, Face, Person, PersonFace, Photo
+# would be replaced by the module once anything imports ``photocluster.exporter.run``.
+from photocluster.app.recluster import persons, recluster
+from photocluster.app.scan import scan
+from photocluster.core.config import DetectionSettings
+from photocluster.core.errors import PhotoclusterError
+from photocluster.core.types import Box, Face, Person, PersonFace, Photo
+from photocluster.detect.faces import analyze_file
+from photocluster.exporter.run import export
+from photocluster.store.database import Store
 
 __all__ = [
     "Box",

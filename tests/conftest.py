@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photocluster import faces as faces_module
-from photocluster.config import DetectionSettings
-from photocluster.images import DecodedImage
-from photocluster.store import Store
-from photocluster.types import Box, Face
+from photocluster.core.config import DetectionSettings
+from photocluster.core.types import Box, Face
+from photocluster.detect import faces as faces_module
+from photocluster.detect.images import DecodedImage
+from photocluster.store.database import Store
 
 REPO = Path(__file__).resolve().parent.parent
 

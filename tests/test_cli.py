@@ -12,7 +12,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from conftest import FakeEmbedder, write_photo
-from photocluster.cli import app
+from photocluster.cli.commands import app
 
 runner = CliRunner()
 

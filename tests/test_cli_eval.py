@@ -16,11 +16,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import FakeEmbedder, fake_embedding, make_face, write_photo
-from photocluster import faces as faces_module
-from photocluster.cli import app
-from photocluster.config import DetectionSettings
-from photocluster.images import DecodedImage
-from photocluster.types import Box, Face
+from photocluster.cli.commands import app
+from photocluster.core.config import DetectionSettings
+from photocluster.core.types import Box, Face
+from photocluster.detect import faces as faces_module
+from photocluster.detect.images import DecodedImage
 
 runner = CliRunner()
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import fake_embedding, near
-from photocluster.cluster import (
+from photocluster.eval.metrics import pairwise
+from photocluster.grouping.graph import (
     UNKNOWN,
     canonical_labels,
     centroid_distances,
@@ -16,7 +17,6 @@ from photocluster.cluster import (
     knn_edges,
     match_to_previous,
 )
-from photocluster.metrics import pairwise
 
 
 def brute_force(emb: np.ndarray, threshold: float) -> dict[tuple[int, int], float]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from photocluster.config import (
+from photocluster.core.config import (
     DB_NAME,
     DEFAULT_MAX_SIZE,
     DetectionSettings,
@@ -14,7 +14,7 @@ from photocluster.config import (
     resolve_db_path,
     state_dir,
 )
-from photocluster.errors import UsageError
+from photocluster.core.errors import UsageError
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import fake_embedding, make_face, near
-from photocluster.corrections import (
+from photocluster.app.corrections import (
     history,
     ignore_person,
     merge_persons,
@@ -18,10 +18,10 @@ from photocluster.corrections import (
     resolve_person,
     undo,
 )
-from photocluster.errors import NotFoundError, UsageError
-from photocluster.persons import _same_photo_pairs, is_collage, persons, recluster
-from photocluster.recognition import assign_new_faces
-from photocluster.store import Store
+from photocluster.app.recluster import _same_photo_pairs, is_collage, persons, recluster
+from photocluster.app.recognise import assign_new_faces
+from photocluster.core.errors import NotFoundError, UsageError
+from photocluster.store.database import Store
 
 IDENTITIES = {"A": 4, "B": 3, "C": 2}
 

@@ -1,4 +1,4 @@
-"""photocluster.engine: dlib's serialisation format, dlib's resizes, and the ONNX models against dlib.
+"""photocluster.detect.engine: dlib's serialisation format, dlib's resizes, and the ONNX models against dlib.
 
 The format and resize tests are exact and quick. The model tests run dlib's own detector on a
 few photos of at most 500 px (seconds each on CPU) and compare: same faces, IoU >= 0.9
@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photocluster.engine import OnnxEngine
-from photocluster.engine.dlib_format import FormatError, Reader, load_network
-from photocluster.engine.mmod import SPEC as MMOD_SPEC
-from photocluster.engine.mmod import pyramid_up, resize_float, resize_rgb, tiled_pyramid
-from photocluster.errors import ModelError
-from photocluster.images import load_image
+from photocluster.core.errors import ModelError
+from photocluster.detect.engine import OnnxEngine
+from photocluster.detect.engine.dlib_format import FormatError, Reader, load_network
+from photocluster.detect.engine.mmod import SPEC as MMOD_SPEC
+from photocluster.detect.engine.mmod import pyramid_up, resize_float, resize_rgb, tiled_pyramid
+from photocluster.detect.images import load_image
 
 # ---------------------------------------------------------------------------------------------
 # dlib's encodings, written out here from dlib/serialize.h and dlib/float_details.h.
@@ -176,8 +176,8 @@ MINI_SPEC = [("fc", 3, False), ("relu",), ("affine",), ("con", 5, 3, 3, 1)]
 
 
 def test_a_hand_written_network_parses_and_runs_like_numpy() -> None:
-    from photocluster.engine.dlib_format import Affine, Conv, Fc, SizedInput, read_network
-    from photocluster.engine.onnx_graph import build_model, make_session
+    from photocluster.detect.engine.dlib_format import Affine, Conv, Fc, SizedInput, read_network
+    from photocluster.detect.engine.onnx_graph import build_model, make_session
 
     rng = np.random.default_rng(3)
     con_w = rng.normal(size=(5, 3, 3, 3)).astype(np.float32)
@@ -294,7 +294,7 @@ def engine() -> OnnxEngine:
 def dlib_models() -> dict[str, object]:
     import dlib
 
-    from photocluster.faces import model_files
+    from photocluster.detect.faces import model_files
 
     files = model_files()
     return {
@@ -347,7 +347,7 @@ def test_no_faces_and_grey_images(engine: OnnxEngine, dlib_models: dict[str, obj
 
 @pytest.mark.models
 def test_banded_network_run_is_exact(fixtures: Path, engine: OnnxEngine) -> None:
-    from photocluster.engine.mmod import build_canvas
+    from photocluster.detect.engine.mmod import build_canvas
 
     det = engine.detector
     pixels = load_image(fixtures / "dlib-faces" / "2008_002506.jpg", 400, enlarge=False).pixels

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photocluster.config import DetectionSettings
-from photocluster.evaluate import ClustersResult, calibrate, eval_clusters, eval_pairs
-from photocluster.metrics import PRF
-from photocluster.plot import plot_calibration
-from photocluster.store import Store
+from photocluster.core.config import DetectionSettings
+from photocluster.eval.evaluate import ClustersResult, calibrate, eval_clusters, eval_pairs
+from photocluster.eval.metrics import PRF
+from photocluster.eval.plot import plot_calibration
+from photocluster.store.database import Store
 
 pytestmark = pytest.mark.models
 

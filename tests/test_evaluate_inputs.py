@@ -1,4 +1,4 @@
-"""The parts of photocluster.evaluate that need no model: reading pairs and labels, picking
+"""The parts of photocluster.eval.evaluate that need no model: reading pairs and labels, picking
 a face, the fallback box, the recommended threshold, the JSON form and the plot."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import fake_embedding, make_face, write_photo
-from photocluster.errors import UsageError
-from photocluster.evaluate import (
+from photocluster.core.errors import UsageError
+from photocluster.core.types import Box
+from photocluster.eval.evaluate import (
     CalibrationResult,
     CalibrationRow,
     PairFigures,
@@ -22,9 +23,8 @@ from photocluster.evaluate import (
     read_pairs,
     recommend,
 )
-from photocluster.metrics import PRF
-from photocluster.plot import render_calibration
-from photocluster.types import Box
+from photocluster.eval.metrics import PRF
+from photocluster.eval.plot import render_calibration
 
 
 def test_read_pairs_with_folds_from_the_header(tmp_path: Path) -> None:

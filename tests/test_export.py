@@ -13,10 +13,10 @@ import pytest
 
 from conftest import fake_embedding, make_face, near, write_photo
 from photocluster import __version__
-from photocluster.errors import ExportError, UsageError
-from photocluster.export import EXPORT_MARKER, export, safe_folder_name
-from photocluster.persons import recluster
-from photocluster.store import Store
+from photocluster.app.recluster import recluster
+from photocluster.core.errors import ExportError, UsageError
+from photocluster.exporter.run import EXPORT_MARKER, export, safe_folder_name
+from photocluster.store.database import Store
 
 GOLDEN = Path(__file__).parent / "golden" / "index.json"
 SETTINGS = "cnn/max1600/upauto/v1"
@@ -296,7 +296,7 @@ def test_an_empty_existing_dest_is_accepted(store: Store, library: Path, tmp_pat
 
 
 def test_export_folders_are_skipped_by_scans(store: Store, library: Path, tmp_path: Path) -> None:
-    from photocluster.images import walk
+    from photocluster.detect.images import walk
 
     export(store, library / "people", mode="copy")
     assert len(list(walk([library]))) == len(LIBRARY)
@@ -667,7 +667,7 @@ def test_the_schema_rejects_what_index_json_never_holds(store: Store, library: P
 def test_cli_export_crops(store: Store, library: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from photocluster.cli import app
+    from photocluster.cli.commands import app
 
     result = CliRunner().invoke(app, ["export", str(tmp_path / "out"), "--db", str(store.path), "--crops"])
     assert result.exit_code == 0, result.stderr

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photocluster import faces as fc
-from photocluster.config import DetectionSettings
-from photocluster.images import load_image
+from photocluster.core.config import DetectionSettings
+from photocluster.detect import faces as fc
+from photocluster.detect.images import load_image
 
 pytestmark = pytest.mark.models
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from photocluster import images
-from photocluster.errors import ImageError
-from photocluster.images import EXPORT_MARKER, EXTENSIONS, detection_size, is_photo_name, load_image, walk
+from photocluster.core.errors import ImageError
+from photocluster.detect import images as images
+from photocluster.detect.images import EXPORT_MARKER, EXTENSIONS, detection_size, is_photo_name, load_image, walk
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from photocluster import metrics as mt
+from photocluster.eval import metrics as mt
 
 # Six items, three identities; the clustering joins item 2 (identity a) with b's items.
 TRUTH = np.array(["a", "a", "a", "b", "b", "c"])

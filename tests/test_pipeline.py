@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import FakeEmbedder, write_photo
-from photocluster.config import DetectionSettings
-from photocluster.errors import DatabaseError, PathNotFoundError
-from photocluster.pipeline import scan
-from photocluster.store import Store
+from photocluster.app.scan import scan
+from photocluster.core.config import DetectionSettings
+from photocluster.core.errors import DatabaseError, PathNotFoundError
+from photocluster.store.database import Store
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_second_scan_of_unchanged_tree_decodes_nothing(
 ) -> None:
     scan(store, [library])
     decoded = []
-    import photocluster.faces as fc
+    import photocluster.detect.faces as fc
 
     real_load = fc.load_image
     monkeypatch.setattr(fc, "load_image", lambda *a, **k: decoded.append(a[0]) or real_load(*a, **k))
@@ -152,8 +152,8 @@ def test_unwritable_database_fails_before_any_work(tmp_path: Path, library: Path
 def test_interrupted_scan_resumes_without_redoing_work(
     store: Store, library: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import photocluster.faces as fc
-    from photocluster.errors import ScanInterrupted
+    import photocluster.detect.faces as fc
+    from photocluster.core.errors import ScanInterrupted
 
     real = fc.analyze_pixels
 
@@ -186,7 +186,7 @@ def test_worker_processes_give_the_same_result(store: Store, tmp_path: Path) -> 
 def test_named_person_survives_its_photos_going_missing_and_coming_back(
     store: Store, tmp_path: Path, fake_embedder: FakeEmbedder
 ) -> None:
-    from photocluster.persons import persons, recluster
+    from photocluster.app.recluster import persons, recluster
 
     lib = tmp_path / "lib"
     for k in range(3):
@@ -217,7 +217,7 @@ def test_a_second_scan_on_the_same_database_is_refused(
     import subprocess
     import sys
 
-    from photocluster.errors import BusyError
+    from photocluster.core.errors import BusyError
 
     with store.exclusive("scan"):
         with pytest.raises(BusyError, match=r"a scan \(pid \d+\) is using this database"):

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from photocluster.config import DetectionSettings
-from photocluster.export import export
-from photocluster.persons import persons, recluster
-from photocluster.pipeline import scan
-from photocluster.store import Store
+from photocluster.app.recluster import persons, recluster
+from photocluster.app.scan import scan
+from photocluster.core.config import DetectionSettings
+from photocluster.exporter.run import export
+from photocluster.store.database import Store
 
 pytestmark = pytest.mark.models
 

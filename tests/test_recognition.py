@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import fake_embedding, make_face
-from photocluster.config import DetectionSettings
-from photocluster.corrections import name_person
-from photocluster.persons import persons, recluster
-from photocluster.pipeline import scan
-from photocluster.recognition import _blocked_knn, _vote, find, who
-from photocluster.store import Store
+from photocluster.app.corrections import name_person
+from photocluster.app.recluster import persons, recluster
+from photocluster.app.recognise import _blocked_knn, _vote, find, who
+from photocluster.app.scan import scan
+from photocluster.core.config import DetectionSettings
+from photocluster.store.database import Store
 
 SMALL = DetectionSettings(max_size=640)
 # Biden is 206 px wide in the 2000 px obama_and_biden.jpg: at 640 px he is 66 px, too small.

@@ -34,15 +34,16 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import FakeEmbedder, fake_embedding, make_face, near, write_photo
-from photocluster import faces as fc
-from photocluster import images, pipeline
-from photocluster.cli import app
-from photocluster.config import DetectionSettings
-from photocluster.export import export, safe_folder_name
-from photocluster.images import DecodedImage
-from photocluster.persons import persons, recluster
-from photocluster.pipeline import scan
-from photocluster.store import MIGRATIONS, SCHEMA_VERSION, Store
+from photocluster.app import scan as pipeline
+from photocluster.app.recluster import persons, recluster
+from photocluster.app.scan import scan
+from photocluster.cli.commands import app
+from photocluster.core.config import DetectionSettings
+from photocluster.detect import faces as fc
+from photocluster.detect import images as images
+from photocluster.detect.images import DecodedImage
+from photocluster.exporter.run import export, safe_folder_name
+from photocluster.store.database import MIGRATIONS, SCHEMA_VERSION, Store
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -509,7 +510,7 @@ tests, gate, hold_after, pace = sys.argv[1], sys.argv[2], int(sys.argv[3]), floa
 del sys.argv[1:5]
 sys.path.insert(0, tests)
 from conftest import FakeEmbedder
-from photocluster import faces
+from photocluster.detect import faces as faces
 fake = FakeEmbedder()
 def gated(image, settings):
     while fake.calls >= hold_after and not os.path.exists(gate):
@@ -518,7 +519,7 @@ def gated(image, settings):
     return fake(image, settings)
 faces.analyze_pixels = gated
 faces.warm_up = lambda settings: None
-from photocluster.cli import main
+from photocluster.cli.commands import main
 sys.argv[0] = "photocluster"
 main()
 """

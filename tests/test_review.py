@@ -16,12 +16,12 @@ import pytest
 from PIL import Image
 
 from conftest import fake_embedding, make_face, near, write_photo
-from photocluster.config import DetectionSettings
-from photocluster.export import export
-from photocluster.persons import doubtful_faces, faces_in_doubt, recluster
-from photocluster.pipeline import scan
-from photocluster.review import THUMB_SIZE, render_page
-from photocluster.store import Store
+from photocluster.app.recluster import doubtful_faces, faces_in_doubt, recluster
+from photocluster.app.scan import scan
+from photocluster.core.config import DetectionSettings
+from photocluster.exporter.review import THUMB_SIZE, render_page
+from photocluster.exporter.run import export
+from photocluster.store.database import Store
 
 SETTINGS = "cnn/max1600/upauto/v1"
 HOSTILE = "<script>alert(1)</script> & \"Bob\" 'B'"

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import fake_embedding, make_face
-from photocluster.errors import DatabaseError, SchemaVersionError
-from photocluster.store import MIGRATIONS, SCHEMA_VERSION, Store, path_from_key, path_key
-from photocluster.types import Box, Face
+from photocluster.core.errors import DatabaseError, SchemaVersionError
+from photocluster.core.types import Box, Face
+from photocluster.store.database import MIGRATIONS, SCHEMA_VERSION, Store, path_from_key, path_key
 
 SETTINGS = "cnn/max1600/upauto/v1"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photocluster.types import EMBEDDING_DIM, Box, Face, Person, PersonFace
+from photocluster.core.types import EMBEDDING_DIM, Box, Face, Person, PersonFace
 
 
 def _face(landmarks: object, embedding: object) -> Face:

@@ -14,14 +14,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import fake_embedding, make_face, near
-from photocluster.cli import app
-from photocluster.errors import UsageError
-from photocluster.export import EXPORT_MARKER, export
-from photocluster.images import load_image
-from photocluster.persons import recluster
-from photocluster.store import Store
-from photocluster.types import Box
-from photocluster.xmp import Geometry, sidecar_path, stored_area
+from photocluster.app.recluster import recluster
+from photocluster.cli.commands import app
+from photocluster.core.errors import UsageError
+from photocluster.core.types import Box
+from photocluster.detect.images import load_image
+from photocluster.exporter.run import EXPORT_MARKER, export
+from photocluster.exporter.xmp import Geometry, sidecar_path, stored_area
+from photocluster.store.database import Store
 
 SETTINGS = "cnn/max1600/upauto/v1"
 RED = (230, 20, 20)

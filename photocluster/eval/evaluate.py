@@ -1,6 +1,6 @@
 """Accuracy on labelled images, measured through the pipeline users run.
 
-Every image goes through :func:`photocluster.pipeline.scan` with the same settings as
+Every image goes through :func:`photocluster.app.scan.scan` with the same settings as
 ``photocluster scan`` (so a database given with ``--db`` is reused: a second run only reads
 it), and grouping uses the same edges and Chinese whispers as ``photocluster clusters``.
 One face stands for each image: the face nearest the image centre (labelled face sets
@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from photocluster import cluster as cl
-from photocluster import metrics as mt
-from photocluster.config import DEFAULT_THRESHOLD, DetectionSettings
-from photocluster.errors import ImageError, PathNotFoundError, UsageError
-from photocluster.images import load_image, walk
-from photocluster.pipeline import ProgressCallback, ScanReport, scan
-from photocluster.store import Store
-from photocluster.types import EMBEDDING_DIM, Box, Face
+from photocluster.app.scan import ProgressCallback, ScanReport, scan
+from photocluster.core.config import DEFAULT_THRESHOLD, DetectionSettings
+from photocluster.core.errors import ImageError, PathNotFoundError, UsageError
+from photocluster.core.types import EMBEDDING_DIM, Box, Face
+from photocluster.detect.images import load_image, walk
+from photocluster.eval import metrics as mt
+from photocluster.grouping import graph as cl
+from photocluster.store.database import Store
 
 DEFAULT_FAR = 1e-3
 DEFAULT_FOLDS = 10
@@ -262,7 +262,7 @@ def fallback_box(width: float, height: float) -> Box:
 
 def fallback_face(path: Path, settings: DetectionSettings) -> Face:
     """Align and embed the centred :func:`fallback_box` of a photo, decoded as for detection."""
-    from photocluster import faces as fc
+    from photocluster.detect import faces as fc
 
     image = load_image(path, settings.max_size, enlarge=settings.upsample is None)
     return fc.embed_box(image, fallback_box(image.width, image.height), settings.engine)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from photocluster.errors import NotFoundError, UsageError
-from photocluster.store import Store
+from photocluster.core.errors import NotFoundError, UsageError
+from photocluster.store.database import Store
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.errors import BusyError, DatabaseError, SchemaVersionError
-from photocluster.types import EMBEDDING_DIM, Box, Face, Photo
+from photocluster.core.errors import BusyError, DatabaseError, SchemaVersionError
+from photocluster.core.types import EMBEDDING_DIM, Box, Face, Photo
 
 MIGRATIONS: list[str] = [
     # 1: photos, faces, persons, scans, settings

@@ -8,7 +8,7 @@ links to its photo. Every text and attribute value goes through :func:`html.esca
 
 Thumbnails are small JPEG crops of the face box with a margin, cut from the photo as
 displayed (EXIF orientation applied), decoded at the smallest size that serves them
-(JPEG draft mode, see :func:`photocluster.images.load_image`).
+(JPEG draft mode, see :func:`photocluster.detect.images.load_image`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from urllib.parse import quote
 from PIL import Image
 
 from photocluster import __version__
-from photocluster.images import DecodedImage
-from photocluster.persons import DoubtfulFace
-from photocluster.types import Box
+from photocluster.app.recluster import DoubtfulFace
+from photocluster.core.types import Box
+from photocluster.detect.images import DecodedImage
 
 THUMBS_FOLDER = ".thumbs"
 THUMB_SIZE = 128  # pixels, square; shown at 96 CSS pixels, sharp on 1.33x screens
@@ -133,7 +133,7 @@ def render_page(
 ) -> str:
     """The review page for an ``index.json`` document (see ``schema/index.schema.json``).
 
-    ``doubts`` come first (see :func:`photocluster.persons.doubtful_faces`); ``missing``
+    ``doubts`` come first (see :func:`photocluster.app.recluster.doubtful_faces`); ``missing``
     lists entries (``folder/file``) the export could not write, whose thumbnails link to
     the original photo instead.
     """

@@ -33,7 +33,8 @@ from rich.table import Table
 from rich.text import Text
 
 from photocluster import __version__
-from photocluster.config import (
+from photocluster.app.scan import ScanEvent
+from photocluster.core.config import (
     DEFAULT_MAX_SIZE,
     DEFAULT_MIN_SIZE,
     DEFAULT_THRESHOLD,
@@ -41,9 +42,8 @@ from photocluster.config import (
     DetectionSettings,
     resolve_db_path,
 )
-from photocluster.errors import PhotoclusterError
-from photocluster.pipeline import ScanEvent
-from photocluster.store import Store
+from photocluster.core.errors import PhotoclusterError
+from photocluster.store.database import Store
 
 app = typer.Typer(
     name="photocluster",
@@ -92,7 +92,7 @@ def _print_json(doc: Any) -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from photocluster.faces import dlib_build
+        from photocluster.detect.faces import dlib_build
 
         try:
             build = dlib_build().describe()
@@ -143,8 +143,8 @@ def scan(
 
     Example: photocluster scan ~/Pictures --workers 2
     """
-    from photocluster.pipeline import default_workers
-    from photocluster.pipeline import scan as run_scan
+    from photocluster.app.scan import default_workers
+    from photocluster.app.scan import scan as run_scan
 
     with _errors():
         settings = DetectionSettings(detector, max_size, DetectionSettings.parse_upsample(upsample), engine)
@@ -263,7 +263,7 @@ def clusters(
 
     Example: photocluster clusters --threshold 0.55 --min-size 3 --plan
     """
-    from photocluster.persons import recluster
+    from photocluster.app.recluster import recluster
 
     with _errors(), _open(db) as store:
         with err.status("Clustering faces") as status:
@@ -353,7 +353,7 @@ def export(
 
     Example: photocluster export ~/People --mode hardlink --xmp dest
     """
-    from photocluster.export import export as run_export
+    from photocluster.exporter.run import export as run_export
 
     with _errors(), _open(db) as store, err.status("Exporting"):
         report = run_export(store, dest, mode, crops=crops, xmp=xmp)
@@ -386,7 +386,7 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 
     Example: photocluster status --json
     """
-    from photocluster.faces import dlib_build
+    from photocluster.detect.faces import dlib_build
 
     with _errors(), _open(db) as store:
         counts = store.counts()
@@ -430,7 +430,7 @@ def name(
 
     Example: photocluster name 3 "Aunt Rose"
     """
-    from photocluster.corrections import name_person
+    from photocluster.app.corrections import name_person
 
     with _errors(), _open(db) as store:
         _correction(name_person(store, person, new_name), as_json)
@@ -447,7 +447,7 @@ def merge(
 
     Example: photocluster merge 3 7 12
     """
-    from photocluster.corrections import merge_persons
+    from photocluster.app.corrections import merge_persons
 
     with _errors(), _open(db) as store:
         _correction(merge_persons(store, person, others), as_json)
@@ -459,7 +459,7 @@ def move(face: FaceArg, person: PersonArg, db: DbOption = None, as_json: JsonOpt
 
     Example: photocluster move 1042 "Aunt Rose"
     """
-    from photocluster.corrections import move_face
+    from photocluster.app.corrections import move_face
 
     with _errors(), _open(db) as store:
         _correction(move_face(store, face, person), as_json)
@@ -471,7 +471,7 @@ def remove(face: FaceArg, db: DbOption = None, as_json: JsonOption = False) -> N
 
     Example: photocluster remove 1042
     """
-    from photocluster.corrections import remove_face
+    from photocluster.app.corrections import remove_face
 
     with _errors(), _open(db) as store:
         _correction(remove_face(store, face), as_json)
@@ -488,7 +488,7 @@ def ignore(
 
     Example: photocluster ignore 15
     """
-    from photocluster.corrections import ignore_person
+    from photocluster.app.corrections import ignore_person
 
     with _errors(), _open(db) as store:
         _correction(ignore_person(store, person, ignored=not undo_it), as_json)
@@ -500,7 +500,7 @@ def undo(db: DbOption = None, as_json: JsonOption = False) -> None:
 
     Example: photocluster undo
     """
-    from photocluster.corrections import undo as run_undo
+    from photocluster.app.corrections import undo as run_undo
 
     with _errors(), _open(db) as store:
         command = run_undo(store)
@@ -522,7 +522,7 @@ def history(
     """
     import datetime as dt
 
-    from photocluster.corrections import history as get_history
+    from photocluster.app.corrections import history as get_history
 
     with _errors(), _open(db) as store:
         rows = get_history(store, limit)
@@ -544,8 +544,8 @@ def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -
 
     Example: photocluster faces "Aunt Rose"
     """
-    from photocluster.corrections import resolve_person
-    from photocluster.persons import persons
+    from photocluster.app.corrections import resolve_person
+    from photocluster.app.recluster import persons
 
     with _errors(), _open(db) as store:
         pid = resolve_person(store, person)
@@ -579,7 +579,7 @@ def who(
 
     Example: photocluster who ~/Pictures/2024/beach.jpg
     """
-    from photocluster.recognition import who as run_who
+    from photocluster.app.recognise import who as run_who
 
     with _errors(), _open(db) as store:
         rows = run_who(store, photo)
@@ -604,7 +604,7 @@ def find(
 
     Example: photocluster find ~/Downloads/party.jpg --top 5
     """
-    from photocluster.recognition import find as run_find
+    from photocluster.app.recognise import find as run_find
 
     with _errors(), _open(db) as store, err.status("Looking"):
         found = run_find(store, image, top=top)
@@ -633,7 +633,7 @@ def doctor(
     """
     import platform
 
-    from photocluster import faces as fc
+    from photocluster.detect import faces as fc
 
     with _errors():
         settings = DetectionSettings(engine=engine)
@@ -693,6 +693,6 @@ def main() -> None:
     app()
 
 
-from photocluster.cli_eval import register as _register_eval  # noqa: E402
+from photocluster.cli.eval_commands import register as _register_eval  # noqa: E402
 
 _register_eval(app)

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.engine.dlib_format import SizedInput, SpecItem, load_network
-from photocluster.engine.onnx_graph import build_model, make_session
-from photocluster.errors import ModelError
+from photocluster.core.errors import ModelError
+from photocluster.detect.engine.dlib_format import SizedInput, SpecItem, load_network
+from photocluster.detect.engine.onnx_graph import build_model, make_session
 
 CHIP_SIZE = 150
 # dlib's python binding runs chips through the net 16 at a time; batches change nothing but

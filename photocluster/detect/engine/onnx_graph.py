@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.engine.dlib_format import AddPrev, Affine, Conv, Fc, Layer, Pool, Relu, Skip, Tag
-from photocluster.errors import ModelError
+from photocluster.core.errors import ModelError
+from photocluster.detect.engine.dlib_format import AddPrev, Affine, Conv, Fc, Layer, Pool, Relu, Skip, Tag
 
 OPSET = 17
 IR_VERSION = 8  # old enough for any onnxruntime that supports opset 17

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from photocluster.config import MAX_ENLARGE
-from photocluster.errors import ImageError
+from photocluster.core.config import MAX_ENLARGE
+from photocluster.core.errors import ImageError
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".heic", ".heif", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 # A folder holding this file was written by `photocluster export`; scans skip it.

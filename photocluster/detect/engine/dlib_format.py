@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photocluster.errors import ModelError
+from photocluster.core.errors import ModelError
 
 # float_details marks infinities and NaN with these exponents.
 _IS_INF, _IS_NINF, _IS_NAN = 32000, 32001, 32002

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from photocluster.errors import UsageError
+from photocluster.core.errors import UsageError
 
 HOME_ENV = "PHOTOCLUSTER_HOME"
 DB_NAME = "photocluster.db"

@@ -9,8 +9,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from photocluster.errors import ExportError
-from photocluster.evaluate import CalibrationResult
+from photocluster.core.errors import ExportError
+from photocluster.eval.evaluate import CalibrationResult
 
 WIDTH, HEIGHT = 900, 560
 _LEFT, _RIGHT, _TOP, _BOTTOM = 80, 40, 84, 70

@@ -35,8 +35,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from photocluster import __version__
-from photocluster.errors import ExportError
-from photocluster.types import Box
+from photocluster.core.errors import ExportError
+from photocluster.core.types import Box
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -111,9 +111,9 @@ def sidecar_path(photo: Path) -> Path:
 def geometry(path: Path) -> Geometry:
     """Read the stored size and EXIF orientation from the file's header (no decoding).
 
-    Orientation follows :mod:`photocluster.images`: values outside 2..8 count as 1.
+    Orientation follows :mod:`photocluster.detect.images`: values outside 2..8 count as 1.
     """
-    from photocluster.images import _register_heif
+    from photocluster.detect.images import _register_heif
 
     _register_heif()
     try:

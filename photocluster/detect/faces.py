@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.config import ENGINES, DetectionSettings
-from photocluster.errors import ModelError
-from photocluster.images import DecodedImage, load_image
-from photocluster.types import Box, Face
+from photocluster.core.config import ENGINES, DetectionSettings
+from photocluster.core.errors import ModelError
+from photocluster.core.types import Box, Face
+from photocluster.detect.images import DecodedImage, load_image
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -134,7 +134,7 @@ class _Models:
 
     @functools.cached_property
     def onnx(self) -> Any:
-        from photocluster.engine import OnnxEngine
+        from photocluster.detect.engine import OnnxEngine
 
         return OnnxEngine(
             threads=_threads, detector_path=model_files().detector_cnn, recognizer_path=model_files().recognizer

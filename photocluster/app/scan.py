@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photocluster import faces as fc
-from photocluster.config import DetectionSettings
-from photocluster.errors import ImageError, PathNotFoundError, ScanInterrupted
-from photocluster.images import file_hash, walk
-from photocluster.recognition import assign_new_faces
-from photocluster.store import Store
-from photocluster.types import Photo
+from photocluster.app.recognise import assign_new_faces
+from photocluster.core.config import DetectionSettings
+from photocluster.core.errors import ImageError, PathNotFoundError, ScanInterrupted
+from photocluster.core.types import Photo
+from photocluster.detect import faces as fc
+from photocluster.detect.images import file_hash, walk
+from photocluster.store.database import Store
 
 
 @dataclass(frozen=True)

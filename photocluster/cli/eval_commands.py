@@ -1,6 +1,6 @@
 """``photocluster eval pairs|clusters`` and ``photocluster calibrate``: accuracy you can measure.
 
-Each command: options in, one call to :mod:`photocluster.evaluate`, a rich table out (or
+Each command: options in, one call to :mod:`photocluster.eval.evaluate`, a rich table out (or
 JSON with ``--json``). Scans go to a temporary database unless ``--db`` is given.
 """
 
@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from photocluster.config import DEFAULT_MAX_SIZE, DEFAULT_THRESHOLD, DEFAULT_UPSAMPLE, DetectionSettings
+from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_THRESHOLD, DEFAULT_UPSAMPLE, DetectionSettings
 
 eval_app = typer.Typer(
     name="eval",
@@ -68,7 +68,7 @@ def _settings(detector: str, max_size: int, upsample: str, engine: str) -> Detec
 
 
 def _workers(workers: int | None, settings: DetectionSettings) -> int:
-    from photocluster.pipeline import default_workers
+    from photocluster.app.scan import default_workers
 
     return workers if workers is not None else default_workers(settings)
 
@@ -107,7 +107,7 @@ def eval_pairs_command(
 
     Example: photocluster eval pairs --root lfw --pairs pairs.txt --db lfw.db
     """
-    from photocluster.evaluate import eval_pairs, eval_store
+    from photocluster.eval.evaluate import eval_pairs, eval_store
 
     with _errors():
         settings = _settings(detector, max_size, upsample, engine)
@@ -171,7 +171,7 @@ def eval_clusters_command(
 
     Example: photocluster eval clusters --root faces/ --threshold 0.55
     """
-    from photocluster.evaluate import eval_clusters, eval_store
+    from photocluster.eval.evaluate import eval_clusters, eval_store
 
     with _errors():
         settings = _settings(detector, max_size, upsample, engine)
@@ -237,9 +237,9 @@ def calibrate_command(
 
     Example: photocluster calibrate --root faces/ --plot calibration.png
     """
-    from photocluster.errors import UsageError
-    from photocluster.evaluate import calibrate, eval_store
-    from photocluster.plot import check_destination, plot_calibration
+    from photocluster.core.errors import UsageError
+    from photocluster.eval.evaluate import calibrate, eval_store
+    from photocluster.eval.plot import check_destination, plot_calibration
 
     with _errors():
         if stop < start:
@@ -292,10 +292,10 @@ def register(app: typer.Typer) -> None:
     app.command("calibrate")(calibrate_command)
 
 
-# Imported last on purpose: photocluster.cli imports this module at its end, so either
+# Imported last on purpose: photocluster.cli.commands imports this module at its end, so either
 # module may be imported first. Annotations are strings (PEP 563) that typer resolves only
 # when it builds the commands, after both modules are complete.
-from photocluster.cli import (  # noqa: E402
+from photocluster.cli.commands import (  # noqa: E402
     JsonOption,
     _errors,
     _print_json,

@@ -25,15 +25,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photocluster import __version__, review
-from photocluster import xmp as mwg
-from photocluster.errors import ExportError, ImageError, UsageError
-from photocluster.faces import CHIP_PADDING, CHIP_SIZE, face_chip
-from photocluster.images import EXPORT_MARKER, load_image
-from photocluster.persons import faces_in_doubt
-from photocluster.persons import persons as list_persons
-from photocluster.store import Store
-from photocluster.types import Box, Person, PersonFace, Photo
+from photocluster import __version__
+from photocluster.app.recluster import faces_in_doubt
+from photocluster.app.recluster import persons as list_persons
+from photocluster.core.errors import ExportError, ImageError, UsageError
+from photocluster.core.types import Box, Person, PersonFace, Photo
+from photocluster.detect.faces import CHIP_PADDING, CHIP_SIZE, face_chip
+from photocluster.detect.images import EXPORT_MARKER, load_image
+from photocluster.exporter import review as review
+from photocluster.exporter import xmp as mwg
+from photocluster.store.database import Store
 
 INDEX_SCHEMA_VERSION = 1
 _MAX_NAME_BYTES = 200

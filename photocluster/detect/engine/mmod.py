@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.engine.dlib_format import Conv, Layer, MmodOptions, PyramidInput, SpecItem, load_network
-from photocluster.engine.onnx_graph import build_model, make_session
-from photocluster.errors import ModelError
+from photocluster.core.errors import ModelError
+from photocluster.detect.engine.dlib_format import Conv, Layer, MmodOptions, PyramidInput, SpecItem, load_network
+from photocluster.detect.engine.onnx_graph import build_model, make_session
 
 # loss_mmod<con<1,9,9,1,1, rcon5<rcon5<rcon5<downsampler<input_rgb_image_pyramid<pyramid_down<6>>>>>>>>
 # rcon5 = relu<affine<con<45,5,5,1,1>>>; downsampler = 3 x relu<affine<con<n,5,5,2,2>>> (n = 32, 32, 16).

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from photocluster.config import DEFAULT_THRESHOLD, DetectionSettings
-from photocluster.errors import NotFoundError
-from photocluster.store import Store
-from photocluster.types import EMBEDDING_DIM, Box
+from photocluster.core.config import DEFAULT_THRESHOLD, DetectionSettings
+from photocluster.core.errors import NotFoundError
+from photocluster.core.types import EMBEDDING_DIM, Box
+from photocluster.store.database import Store
 
 KNN = 5
 
@@ -129,7 +129,7 @@ def find(
 ) -> list[FoundFace]:
     """For each face in ``image`` (scanned or not), the closest persons: a person's distance
     is that of its nearest face; ``is_match`` when it is below the threshold."""
-    from photocluster.faces import analyze_file
+    from photocluster.detect.faces import analyze_file
 
     if threshold is None:
         saved = store.get_setting("cluster.threshold")

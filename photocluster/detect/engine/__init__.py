@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from photocluster.engine.mmod import Detector
-    from photocluster.engine.resnet import Embedder
+    from photocluster.detect.engine.mmod import Detector
+    from photocluster.detect.engine.resnet import Embedder
 
 __all__ = ["OnnxEngine"]
 
 
 def _model_path(kind: str) -> Path:
-    from photocluster.errors import ModelError
+    from photocluster.core.errors import ModelError
 
     try:
         import face_recognition_models as frm
@@ -71,7 +71,7 @@ class OnnxEngine:
         if self._detector is None:
             with self._lock:
                 if self._detector is None:
-                    from photocluster.engine.mmod import Detector
+                    from photocluster.detect.engine.mmod import Detector
 
                     self._detector = Detector(self._detector_path or _model_path("detector"), self.threads)
         return self._detector
@@ -81,7 +81,7 @@ class OnnxEngine:
         if self._embedder is None:
             with self._lock:
                 if self._embedder is None:
-                    from photocluster.engine.resnet import Embedder
+                    from photocluster.detect.engine.resnet import Embedder
 
                     self._embedder = Embedder(self._recognizer_path or _model_path("recognizer"), self.threads)
         return self._embedder

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photocluster import cluster as cl
-from photocluster.store import Store
-from photocluster.types import Person, PersonFace
+from photocluster.core.types import Person, PersonFace
+from photocluster.grouping import graph as cl
+from photocluster.store.database import Store
 
 
 @dataclass(frozen=True)
