@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from photocluster import grouping as cl
 from photocluster.eval.metrics import bcubed, pairwise
-from photocluster.grouping import graph as cl
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +74,7 @@ _CHILD = (
     """
 import json, sys, time
 import numpy as np
-from photocluster.grouping import graph as cl
+from photocluster import grouping as cl
 """
     + _PEAK
     + """
@@ -116,7 +116,7 @@ def library_db(emb: np.ndarray, truth: np.ndarray, db: Path, seed: int = 0) -> N
     """A synthetic library of the embeddings: faces shuffled into photos of 1-5 faces
     (about 1.6 per photo), so the same-photo rule is at work as in a real library, and
     as in a real library no photo shows one person twice."""
-    from photocluster.store.database import Store
+    from photocluster.store import Store
 
     rng = np.random.default_rng(seed)
     per_photo = rng.choice([1, 2, 3, 4, 5], size=len(emb), p=[0.6, 0.2, 0.1, 0.06, 0.04])
@@ -163,7 +163,7 @@ def clusters_command(emb: np.ndarray, truth: np.ndarray, runs: int) -> dict[str,
                 [
                     sys.executable,
                     "-c",
-                    "import sys\n" + _PEAK + "from photocluster.cli.commands import main\n"
+                    "import sys\n" + _PEAK + "from photocluster.cli import main\n"
                     "try:\n    main()\nfinally:\n"
                     "    print(peak_mb(), file=sys.stderr)",
                     "clusters",

@@ -33,7 +33,7 @@ from photocluster.core.config import DetectionSettings
 from photocluster.core.types import Box
 from photocluster.detect.faces import dlib_build, model_files, resolve_engine
 from photocluster.detect.images import load_image
-from photocluster.store.database import Store
+from photocluster.store import Store
 
 BIG_SOURCES = [
     "face_recognition-knn/test/obama_and_biden.jpg",

@@ -2,9 +2,7 @@
 
 The library API, in pipeline order::
 
-    from photocluster import Store, scan, recluster
-    from photocluster.app import recluster as persons
-    from photocluster.exporter import run as export
+    from photocluster import Store, export, persons, recluster, scan
 
     with Store("photos.db") as store:
         scan(store, ["~/Pictures"])          # detect, align, embed; incremental
@@ -18,16 +16,17 @@ Importing is cheap: the dlib models load on first use.
 
 __version__ = "0.1.0"
 
-# Bound eagerly, after __version__: a lazy attribute named like its submodule
-# would be replaced by the module once anything imports ``photocluster.exporter.run``.
-from photocluster.app.recluster import persons, recluster
+# Bound eagerly, after __version__. The export package is named ``exporter`` so that no
+# submodule import can replace the ``export`` function bound here.
+from photocluster.app.listing import persons
+from photocluster.app.recluster import recluster
 from photocluster.app.scan import scan
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import PhotoclusterError
 from photocluster.core.types import Box, Face, Person, PersonFace, Photo
 from photocluster.detect.faces import analyze_file
 from photocluster.exporter.run import export
-from photocluster.store.database import Store
+from photocluster.store import Store
 
 __all__ = [
     "Box",

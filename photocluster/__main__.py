@@ -1,3 +1,3 @@
-from photocluster.cli.commands import main
+from photocluster.cli import main
 
 main()

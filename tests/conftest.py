@@ -14,7 +14,7 @@ from photocluster.core.config import DetectionSettings
 from photocluster.core.types import Box, Face
 from photocluster.detect import faces as faces_module
 from photocluster.detect.images import DecodedImage
-from photocluster.store.database import Store
+from photocluster.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 

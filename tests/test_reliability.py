@@ -35,15 +35,17 @@ from typer.testing import CliRunner
 
 from conftest import FakeEmbedder, fake_embedding, make_face, near, write_photo
 from photocluster.app import scan as pipeline
-from photocluster.app.recluster import persons, recluster
+from photocluster.app.listing import persons
+from photocluster.app.recluster import recluster
 from photocluster.app.scan import scan
-from photocluster.cli.commands import app
+from photocluster.cli import app
 from photocluster.core.config import DetectionSettings
 from photocluster.detect import faces as fc
 from photocluster.detect import images as images
 from photocluster.detect.images import DecodedImage
 from photocluster.exporter.run import export, safe_folder_name
-from photocluster.store.database import MIGRATIONS, SCHEMA_VERSION, Store
+from photocluster.store import Store
+from photocluster.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -519,7 +521,7 @@ def gated(image, settings):
     return fake(image, settings)
 faces.analyze_pixels = gated
 faces.warm_up = lambda settings: None
-from photocluster.cli.commands import main
+from photocluster.cli import main
 sys.argv[0] = "photocluster"
 main()
 """

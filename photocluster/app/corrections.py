@@ -2,7 +2,8 @@
 
 Each is one transaction, recorded with the rows it changed (``photocluster history``,
 ``photocluster undo``), and binds every later clustering through pins (this face is this
-person) and rejections (this face is never this person); see persons.recluster.
+person) and rejections (this face is never this person); see app.recluster. The SQL of
+each lives in :mod:`photocluster.store.corrections`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from photocluster.core.errors import NotFoundError, UsageError
-from photocluster.store.database import Store
+from photocluster.store import Store
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ def name_person(store: Store, person: str, name: str) -> Correction:
     clean = " ".join(name.split())
     if not clean:
         raise UsageError("a name cannot be empty")
-    with store.correction(f"name {pid} {clean!r}", [pid], []) as conn:
-        conn.execute("UPDATE persons SET name = ? WHERE id = ?", (clean, pid))
-    return Correction(f"name {pid} {clean!r}", pid, len(store.person_face_ids(pid)))
+    command = f"name {pid} {clean!r}"
+    store.rename_person(pid, clean, command=command)
+    return Correction(command, pid, len(store.person_face_ids(pid)))
 
 
 def merge_persons(store: Store, target: str, others: list[str]) -> Correction:
@@ -66,22 +67,9 @@ def merge_persons(store: Store, target: str, others: list[str]) -> Correction:
     sources = [s for s in dict.fromkeys(sources) if s != tid]
     if not sources:
         raise UsageError("merge needs at least one other person")
-    names = store.person_names()
-    everyone = [tid, *sources]
-    faces = [f for p in everyone for f in store.person_face_ids(p)]
     command = f"merge {tid} {' '.join(map(str, sources))}"
-    with store.correction(command, everyone, faces) as conn:
-        if not names.get(tid):
-            conn.execute(
-                "UPDATE persons SET name = ? WHERE id = ?",
-                (next((names[s] for s in sources if names.get(s)), None), tid),
-            )
-        marks = ",".join("?" * len(sources))
-        conn.execute(f"UPDATE faces SET person_id = ? WHERE person_id IN ({marks})", (tid, *sources))
-        conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", [(f, tid) for f in faces])
-        conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [(f, tid) for f in faces])
-        conn.execute(f"DELETE FROM persons WHERE id IN ({marks})", sources)
-    return Correction(command, tid, len(faces))
+    faces = store.merge_persons(tid, sources, command=command)
+    return Correction(command, tid, faces)
 
 
 def move_face(store: Store, face_id: int, person: str) -> Correction:
@@ -91,12 +79,7 @@ def move_face(store: Store, face_id: int, person: str) -> Correction:
     if current == pid:
         raise UsageError(f"face {face_id} is already in person {pid}")
     command = f"move {face_id} {pid}"
-    with store.correction(command, [pid] + ([current] if current else []), [face_id]) as conn:
-        conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (pid, face_id))
-        conn.execute("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", (face_id, pid))
-        conn.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, pid))
-        if current is not None:
-            conn.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, current))
+    store.move_face(face_id, pid, current, command=command)
     return Correction(command, pid, 1)
 
 
@@ -106,10 +89,7 @@ def remove_face(store: Store, face_id: int) -> Correction:
     if current is None:
         raise UsageError(f"face {face_id} is not in any person")
     command = f"remove {face_id}"
-    with store.correction(command, [current], [face_id]) as conn:
-        conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
-        conn.execute("DELETE FROM pins WHERE face_id = ?", (face_id,))
-        conn.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, current))
+    store.remove_face(face_id, current, command=command)
     return Correction(command, current, 1)
 
 
@@ -117,12 +97,8 @@ def ignore_person(store: Store, person: str, ignored: bool = True) -> Correction
     """Strangers in the background: hidden from listings and exports unless asked for."""
     pid = resolve_person(store, person)
     command = f"{'ignore' if ignored else 'unignore'} {pid}"
-    faces = store.person_face_ids(pid)
-    with store.correction(command, [pid], faces) as conn:
-        conn.execute("UPDATE persons SET ignored = ? WHERE id = ?", (int(ignored), pid))
-        # Pinning keeps the strangers together, so the person (and its flag) survives re-clustering.
-        conn.executemany("INSERT OR IGNORE INTO pins(face_id, person_id) VALUES (?, ?)", [(f, pid) for f in faces])
-    return Correction(command, pid, len(faces))
+    faces = store.set_person_ignored(pid, ignored, command=command)
+    return Correction(command, pid, faces)
 
 
 def undo(store: Store) -> str:

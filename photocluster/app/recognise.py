@@ -11,30 +11,15 @@ import numpy as np
 from photocluster.core.config import DEFAULT_THRESHOLD, DetectionSettings
 from photocluster.core.errors import NotFoundError
 from photocluster.core.types import EMBEDDING_DIM, Box
-from photocluster.store.database import Store
+from photocluster.core.vectors import blocked_knn
+from photocluster.store import Store
 
 KNN = 5
 
 
 def _blocked_knn(queries: np.ndarray, base: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Indices and distances of the ``k`` nearest ``base`` rows for every query, nearest first."""
-    k = min(k, len(base))
-    idx = np.zeros((len(queries), k), dtype=np.int64)
-    dist = np.zeros((len(queries), k), dtype=np.float32)
-    if k == 0:
-        return idx, dist
-    base_sq = np.einsum("ij,ij->i", base, base)
-    for start in range(0, len(queries), block):
-        q = queries[start : start + block]
-        d2 = np.einsum("ij,ij->i", q, q)[:, None] + base_sq[None, :] - 2.0 * (q @ base.T)
-        part = (
-            np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(base) else np.tile(np.arange(len(base)), (len(q), 1))
-        )
-        part_d = np.take_along_axis(d2, part, axis=1)
-        order = np.argsort(part_d, axis=1, kind="stable")
-        idx[start : start + len(q)] = np.take_along_axis(part, order, axis=1)
-        dist[start : start + len(q)] = np.sqrt(np.maximum(np.take_along_axis(part_d, order, axis=1), 0))
-    return idx, dist
+    return blocked_knn(queries, base, k, block)
 
 
 def _vote(neighbour_persons: np.ndarray, neighbour_dist: np.ndarray, threshold: float) -> tuple[int, float] | None:
@@ -88,9 +73,7 @@ def assign_new_faces(store: Store, threshold: float | None = None, k: int = KNN)
                 continue
             taken.add((photo_id, person))
             assignment[face_id] = person
-    with store.transaction() as conn:
-        conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(p, f) for f, p in assignment.items()])
-        store.set_settings(conn, {_WATERMARK: str(max(newest, after))})
+    store.assign_faces(assignment, {_WATERMARK: str(max(newest, after))})
     return len(assignment)
 
 

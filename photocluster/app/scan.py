@@ -24,7 +24,7 @@ from photocluster.core.errors import ImageError, PathNotFoundError, ScanInterrup
 from photocluster.core.types import Photo
 from photocluster.detect import faces as fc
 from photocluster.detect.images import file_hash, walk
-from photocluster.store.database import Store
+from photocluster.store import Store
 
 
 @dataclass(frozen=True)

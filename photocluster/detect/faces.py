@@ -7,7 +7,6 @@ and numpy arrays as soon as dlib returns them. Models load lazily, once per proc
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,45 +16,16 @@ import numpy as np
 
 from photocluster.core.config import ENGINES, DetectionSettings
 from photocluster.core.errors import ModelError
+
+# Re-exported (`as`): `photocluster doctor` (cli) lists and checksums the model files through
+# this module. Their one home is core.files and detect.models.
+from photocluster.core.files import file_sha256 as file_sha256
 from photocluster.core.types import Box, Face
 from photocluster.detect.images import DecodedImage, load_image
+from photocluster.detect.models import model_files as model_files
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
-
-
-@dataclass(frozen=True)
-class ModelFiles:
-    detector_cnn: Path
-    shape_predictor: Path
-    recognizer: Path
-
-    def all(self) -> dict[str, Path]:
-        return {
-            "mmod_human_face_detector": self.detector_cnn,
-            "shape_predictor_5_face_landmarks": self.shape_predictor,
-            "dlib_face_recognition_resnet_model_v1": self.recognizer,
-        }
-
-
-@functools.cache
-def model_files() -> ModelFiles:
-    """The model files shipped by the ``face-recognition-models`` package."""
-    try:
-        import face_recognition_models as frm
-    except ImportError:
-        raise ModelError(
-            "the face-recognition-models package is not installed: pip install face-recognition-models"
-        ) from None
-    files = ModelFiles(
-        detector_cnn=Path(frm.cnn_face_detector_model_location()),
-        shape_predictor=Path(frm.pose_predictor_five_point_model_location()),
-        recognizer=Path(frm.face_recognition_model_location()),
-    )
-    for name, path in files.all().items():
-        if not path.is_file():
-            raise ModelError(f"model file {name} missing at {path}: reinstall face-recognition-models")
-    return files
 
 
 def _dlib() -> Any:
@@ -106,11 +76,6 @@ def dlib_build() -> DlibBuild:
         blas=bool(getattr(dlib, "DLIB_USE_BLAS", False)),
         lapack=bool(getattr(dlib, "DLIB_USE_LAPACK", False)),
     )
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return str(hashlib.file_digest(fh, "sha256").hexdigest())
 
 
 class _Models:

@@ -8,7 +8,6 @@ is applied first, so every coordinate downstream is in the photo as displayed.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 import warnings
@@ -17,25 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from photocluster.core.config import MAX_ENLARGE
 from photocluster.core.errors import ImageError
+from photocluster.core.files import file_sha256
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".heic", ".heif", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 # A folder holding this file was written by `photocluster export`; scans skip it.
 EXPORT_MARKER = ".photocluster-export"
 
-_EXIF_ORIENTATION = 0x0112
-_EXIF_DATETIME = 0x0132
-_EXIF_IFD = 0x8769
-_EXIF_DATETIME_ORIGINAL = 0x9003
-_TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
+# EXIF orientations that swap width and height (a quarter turn, with or without a mirror).
+TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})
 
 _heif_registered = False
 
 
-def _register_heif() -> None:
+def register_heif() -> None:
+    """Let Pillow open HEIC/HEIF (once per process; pillow-heif's opener is a plugin)."""
     global _heif_registered
     if not _heif_registered:
         from pillow_heif import register_heif_opener
@@ -126,8 +124,7 @@ def _os_reason(exc: OSError) -> str:
 def file_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: the identity of a photo across moves and renames."""
     try:
-        with open(path, "rb") as fh:
-            return str(hashlib.file_digest(fh, "sha256").hexdigest())
+        return file_sha256(path)
     except OSError as exc:
         raise ImageError(path, _os_reason(exc)) from None
 
@@ -158,7 +155,7 @@ def detection_size(width: int, height: int, max_size: int, enlarge: bool) -> tup
 
 def load_image(path: Path, max_size: int, enlarge: bool = True) -> DecodedImage:
     """Decode ``path`` for detection. Raises :class:`ImageError` with a one-line reason."""
-    _register_heif()
+    register_heif()
     try:
         with warnings.catch_warnings():
             # Pillow warns on huge images and bad EXIF; the error path below covers what matters.
@@ -197,25 +194,29 @@ def _load(path: Path, max_size: int, enlarge: bool) -> DecodedImage:
         if stored_w < 1 or stored_h < 1:
             raise ImageError(path, "image has no pixels")
         exif = im.getexif()
-        orientation = exif.get(_EXIF_ORIENTATION)
-        if not isinstance(orientation, int):
-            orientation = 1
+        orientation = exif_orientation(exif)
         taken_at = _taken_at(exif)
-        transposed = orientation in _TRANSPOSED_ORIENTATIONS
+        transposed = orientation in TRANSPOSED_ORIENTATIONS
         width, height = (stored_h, stored_w) if transposed else (stored_w, stored_h)
         target_w, target_h = detection_size(stored_w, stored_h, max_size, enlarge)
         if im.format == "JPEG":
             # DCT scaling decodes at 1/2, 1/4 or 1/8 size directly, never below the target.
             im.draft(None, (target_w, target_h))
         im.load()
-        # Orientations 0, 9 and other junk are ignored by exif_transpose, as they should be.
-        rgb = _to_rgb(ImageOps.exif_transpose(im) if orientation in range(2, 9) else im)
+        rgb = _to_rgb(ImageOps.exif_transpose(im) if orientation != 1 else im)
     det_w, det_h = detection_size(width, height, max_size, enlarge)
     if rgb.size != (det_w, det_h):
         resample = Image.Resampling.BILINEAR if det_w > rgb.size[0] else Image.Resampling.LANCZOS
         rgb = rgb.resize((det_w, det_h), resample, reducing_gap=3.0 if det_w < rgb.size[0] else None)
     pixels = np.asarray(rgb, dtype=np.uint8)
     return DecodedImage(pixels=pixels, width=width, height=height, scale=det_w / width, taken_at=taken_at)
+
+
+def exif_orientation(exif: Image.Exif) -> int:
+    """The EXIF orientation, 1..8. Values outside 1..8 (0, 9, text: seen in the wild)
+    count as 1, upright, as exif_transpose and most viewers treat them."""
+    value = exif.get(ExifTags.Base.Orientation)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -247,10 +248,10 @@ def _taken_at(exif: Image.Exif) -> str | None:
     """EXIF DateTimeOriginal (else DateTime) as ISO 8601 without zone, or None."""
     value = None
     try:
-        value = exif.get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL)
+        value = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.DateTimeOriginal)
     except Exception:  # noqa: BLE001 - a broken EXIF block only costs us the date
         value = None
-    value = value or exif.get(_EXIF_DATETIME)
+    value = value or exif.get(ExifTags.Base.DateTime)
     if not isinstance(value, str):
         return None
     value = value.strip().rstrip("\x00")

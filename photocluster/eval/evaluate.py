@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from photocluster import grouping as cl
 from photocluster.app.scan import ProgressCallback, ScanReport, scan
 from photocluster.core.config import DEFAULT_THRESHOLD, DetectionSettings
 from photocluster.core.errors import ImageError, PathNotFoundError, UsageError
 from photocluster.core.types import EMBEDDING_DIM, Box, Face
 from photocluster.detect.images import load_image, walk
 from photocluster.eval import metrics as mt
-from photocluster.grouping import graph as cl
-from photocluster.store.database import Store
+from photocluster.store import Store
 
 DEFAULT_FAR = 1e-3
 DEFAULT_FOLDS = 10

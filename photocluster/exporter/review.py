@@ -1,20 +1,16 @@
-"""The review page: ``index.html`` in the export folder, and the face thumbnails it shows.
+"""The review page: ``index.html`` in the export folder.
 
 One static file, its CSS inline, no script and nothing fetched from the network: it opens
 from the file system in any browser. First the faces most in doubt, then every person
 (largest first) as a row of face thumbnails, then the unknown faces. Every face shows its
 id and every person its id, the numbers the correction commands take. Each thumbnail
 links to its photo. Every text and attribute value goes through :func:`html.escape`.
-
-Thumbnails are small JPEG crops of the face box with a margin, cut from the photo as
-displayed (EXIF orientation applied), decoded at the smallest size that serves them
-(JPEG draft mode, see :func:`photocluster.detect.images.load_image`).
+The thumbnails it shows are cut by :mod:`photocluster.exporter.thumbnails`.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,55 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from PIL import Image
-
 from photocluster import __version__
-from photocluster.app.recluster import DoubtfulFace
-from photocluster.core.types import Box
-from photocluster.detect.images import DecodedImage
+from photocluster.core.files import atomic_write
+from photocluster.grouping.doubt import DoubtfulFace
 
-THUMBS_FOLDER = ".thumbs"
-THUMB_SIZE = 128  # pixels, square; shown at 96 CSS pixels, sharp on 1.33x screens
-THUMB_MARGIN = 0.3  # of the face box's longer side, on every side
-THUMB_QUALITY = 85
 _EAGER = 120  # thumbnails loaded at once; later ones load as they scroll into view
-
-
-def thumbnail_side(box: Box) -> float:
-    """Side, in photo pixels, of the square a thumbnail shows around ``box``."""
-    return max(box.width, box.height) * (1 + 2 * THUMB_MARGIN)
-
-
-def thumbnail_scale(box: Box) -> float:
-    """The decoding scale (decoded pixels per photo pixel, at most 1) a thumbnail of ``box`` needs."""
-    return min(1.0, THUMB_SIZE / thumbnail_side(box))
-
-
-def thumbnail(image: DecodedImage, box: Box) -> bytes:
-    """A THUMB_SIZE square JPEG of ``box`` (displayed full-size pixels) with its margin.
-
-    Parts of the square outside the photo are grey.
-    """
-    cx, cy = box.center
-    side = thumbnail_side(box) * image.scale
-    half = side / 2
-    left, top = round(cx * image.scale - half), round(cy * image.scale - half)
-    size = max(1, round(side))
-    h, w = image.pixels.shape[:2]
-    canvas = Image.new("RGB", (size, size), (128, 128, 128))
-    x0, y0 = max(left, 0), max(top, 0)
-    x1, y1 = min(left + size, w), min(top + size, h)
-    if x1 > x0 and y1 > y0:
-        canvas.paste(Image.fromarray(image.pixels[y0:y1, x0:x1]), (x0 - left, y0 - top))
-    if size != THUMB_SIZE:
-        resample = Image.Resampling.LANCZOS if size > THUMB_SIZE else Image.Resampling.BICUBIC
-        canvas = canvas.resize((THUMB_SIZE, THUMB_SIZE), resample)
-    out = io.BytesIO()
-    canvas.save(out, "JPEG", quality=THUMB_QUALITY)
-    return out.getvalue()
-
-
-# -- the page ------------------------------------------------------------------------
 
 
 def _text(value: object) -> str:
@@ -141,98 +93,127 @@ def render_page(
     persons: list[Mapping[str, Any]] = list(index["persons"])
     unknown: list[Mapping[str, Any]] = list(index["unknown"]["faces"])
     by_face = {int(f["id"]): f for p in persons for f in p["faces"]}
-    labels = {int(p["id"]): _person_label(p) for p in persons}
+    shown = [d for d in doubts if d.face_id in by_face]
+    out = _header(index, persons, unknown, len(shown))
+    out += _doubt_section(page, shown, by_face, {int(p["id"]): _person_label(p) for p in persons})
+    for p in persons:
+        out += _person_section(page, p)
+    out += _unknown_section(page, unknown)
+    out.append(
+        f'<footer>Written by photocluster {_text(__version__)}. Data: <a href="index.json">index.json</a>.</footer>'
+    )
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _header(
+    index: Mapping[str, Any], persons: list[Mapping[str, Any]], unknown: list[Mapping[str, Any]], n_doubts: int
+) -> list[str]:
+    """The page up to ``<main>``: title, summary, how to correct, and the navigation."""
     n_faces = sum(len(p["faces"]) for p in persons)
     photos = {f["photo"] for p in persons for f in p["faces"]} | {f["photo"] for f in unknown}
-    shown = [d for d in doubts if d.face_id in by_face]
-
-    def person_link(pid: int | None) -> str:
-        if pid is None or pid not in labels:
-            return "no other person"
-        return f'<a href="#person-{pid}">{_text(labels[pid])}</a> <span class="pid">(person {pid})</span>'
-
-    out: list[str] = []
-    w = out.append
     title = f"photocluster review: {len(persons)} persons, {n_faces + len(unknown)} faces"
-    w("<!DOCTYPE html>")
-    w('<html lang="en"><head><meta charset="utf-8">')
-    w('<meta name="viewport" content="width=device-width, initial-scale=1">')
-    w(f'<meta name="generator" content="photocluster {_text(__version__)}">')
-    w(f"<title>{_text(title)}</title>")
-    w(f"<style>{_CSS}</style></head><body>")
-    w("<header><h1>Faces by person</h1>")
     settings = []
     if index.get("threshold") is not None:
         settings.append(f"threshold {index['threshold']}")
     if index.get("min_size") is not None:
         settings.append(f"min size {index['min_size']}")
-    w(
+    nav = [f'<a href="#doubt">In doubt ({n_doubts})</a>']
+    nav += [f'<a href="#person-{int(p["id"])}">{_text(_person_label(p))} ({len(p["faces"])})</a>' for p in persons]
+    nav.append(f'<a href="#unknown">Unknown ({len(unknown)})</a>')
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f'<meta name="generator" content="photocluster {_text(__version__)}">',
+        f"<title>{_text(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<header><h1>Faces by person</h1>",
         f'<p class="summary"><span id="n-persons">{len(persons)}</span> persons · '
         f'<span id="n-faces">{n_faces}</span> faces in persons · '
         f'<span id="n-unknown">{len(unknown)}</span> unknown faces · {len(photos)} photos'
         + (f" · {_text(', '.join(settings))}" if settings else "")
-        + "</p>"
-    )
-    w(
+        + "</p>",
         '<p class="help">Every face shows its id (<b>#12</b>), every person its id '
         '(<span class="pid">person 3</span>): type them into the corrections: '
         "<code>photocluster name PERSON NAME</code>, "
         "<code>photocluster merge PERSON OTHER...</code>, <code>photocluster move FACE PERSON</code>, "
-        "<code>photocluster remove FACE</code>. Click a face to open its photo.</p>"
+        "<code>photocluster remove FACE</code>. Click a face to open its photo.</p>",
+        f"<nav>{' '.join(nav)}</nav></header><main>",
+    ]
+
+
+def _doubt_section(
+    page: _Page, shown: list[DoubtfulFace], by_face: Mapping[int, Mapping[str, Any]], labels: Mapping[int, str]
+) -> list[str]:
+    def person_link(pid: int | None) -> str:
+        if pid is None or pid not in labels:
+            return "no other person"
+        return f'<a href="#person-{pid}">{_text(labels[pid])}</a> <span class="pid">(person {pid})</span>'
+
+    out = ['<section id="doubt" class="group doubt"><h2>Faces most in doubt</h2>']
+    if not shown:
+        out.append('<p class="note">No face stands out: every face is well inside its person.</p>')
+        out.append("</section>")
+        return out
+    out.append(
+        '<p class="note">Far from the centre of their person, or nearly as close to another person: '
+        "look at these first. Numbers are descriptor distances (same person: usually under 0.6).</p>"
     )
-    nav = [f'<a href="#doubt">In doubt ({len(shown)})</a>']
-    nav += [f'<a href="#person-{int(p["id"])}">{_text(_person_label(p))} ({len(p["faces"])})</a>' for p in persons]
-    nav.append(f'<a href="#unknown">Unknown ({len(unknown)})</a>')
-    w(f"<nav>{' '.join(nav)}</nav></header><main>")
-
-    w('<section id="doubt" class="group doubt"><h2>Faces most in doubt</h2>')
-    if shown:
-        w(
-            '<p class="note">Far from the centre of their person, or nearly as close to another person: '
-            "look at these first. Numbers are descriptor distances (same person: usually under 0.6).</p>"
+    out.append('<div class="faces">')
+    for d in shown:
+        nearest = "no other person"
+        if d.nearest_person_id is not None:
+            other = person_link(d.nearest_person_id)
+            nearest = f'<span class="d">{_distance(d.nearest_distance)}</span> from {other}'
+        caption = (
+            f"<b>#{d.face_id}</b> in {person_link(d.person_id)}<br>"
+            f'<span class="d">{_distance(d.distance)}</span> from its centre<br>{nearest}'
         )
-        w('<div class="faces">')
-        for d in shown:
-            face = by_face[d.face_id]
-            nearest = "no other person"
-            if d.nearest_person_id is not None:
-                other = person_link(d.nearest_person_id)
-                nearest = f'<span class="d">{_distance(d.nearest_distance)}</span> from {other}'
-            caption = (
-                f"<b>#{d.face_id}</b> in {person_link(d.person_id)}<br>"
-                f'<span class="d">{_distance(d.distance)}</span> from its centre<br>{nearest}'
-            )
-            w(page.face(face, caption, "doubtful", anchor=f"doubt-{d.face_id}"))
-        w("</div>")
-    else:
-        w('<p class="note">No face stands out: every face is well inside its person.</p>')
-    w("</section>")
+        out.append(page.face(by_face[d.face_id], caption, "doubtful", anchor=f"doubt-{d.face_id}"))
+    out.append("</div>")
+    out.append("</section>")
+    return out
 
-    for p in persons:
-        pid = int(p["id"])
-        name = f'<span class="name">{_text(_person_label(p))}</span> <span class="pid">person {pid}</span>'
-        w(f'<section id="person-{pid}" class="group person" data-person-id="{pid}"><h2>{name}</h2>')
-        w(
-            f'<p class="counts"><span class="n-faces">{int(p["face_count"])}</span> faces · '
-            f'<span class="n-photos">{int(p["photo_count"])}</span> photos · '
-            f'folder <a href="{_text(_href(p["folder"]))}/">{_text(p["folder"])}</a></p><div class="faces">'
-        )
-        for f in p["faces"]:
-            w(page.face(f, f'<b>#{int(f["id"])}</b> <span class="d">{_distance(f["distance"])}</span>'))
-        w("</div></section>")
 
-    w(f'<section id="unknown" class="group unknown"><h2>Unknown faces <span class="pid">{len(unknown)}</span></h2>')
+def _person_section(page: _Page, p: Mapping[str, Any]) -> list[str]:
+    pid = int(p["id"])
+    name = f'<span class="name">{_text(_person_label(p))}</span> <span class="pid">person {pid}</span>'
+    out = [
+        f'<section id="person-{pid}" class="group person" data-person-id="{pid}"><h2>{name}</h2>',
+        f'<p class="counts"><span class="n-faces">{int(p["face_count"])}</span> faces · '
+        f'<span class="n-photos">{int(p["photo_count"])}</span> photos · '
+        f'folder <a href="{_text(_href(p["folder"]))}/">{_text(p["folder"])}</a></p><div class="faces">',
+    ]
+    for f in p["faces"]:
+        out.append(page.face(f, f'<b>#{int(f["id"])}</b> <span class="d">{_distance(f["distance"])}</span>'))
+    out.append("</div></section>")
+    return out
+
+
+def _unknown_section(page: _Page, unknown: list[Mapping[str, Any]]) -> list[str]:
+    count = f'<span class="pid">{len(unknown)}</span>'
+    out = [f'<section id="unknown" class="group unknown"><h2>Unknown faces {count}</h2>']
     if unknown:
-        w('<p class="counts">In no person: too few faces alike.</p><div class="faces">')
-        for f in unknown:
-            w(page.face(f, f"<b>#{int(f['id'])}</b>"))
-        w("</div>")
+        out.append('<p class="counts">In no person: too few faces alike.</p><div class="faces">')
+        out += [page.face(f, f"<b>#{int(f['id'])}</b>") for f in unknown]
+        out.append("</div>")
     else:
-        w('<p class="counts">None.</p>')
-    w("</section></main>")
-    w(f'<footer>Written by photocluster {_text(__version__)}. Data: <a href="index.json">index.json</a>.</footer>')
-    w("</body></html>")
-    return "\n".join(out) + "\n"
+        out.append('<p class="counts">None.</p>')
+    out.append("</section></main>")
+    return out
+
+
+def page_is_ours(page: Path, written_before: bool) -> bool:
+    """Whether the export may write the review page at ``page``: not through a link, and
+    not over a file someone else put there (``written_before``: an earlier export wrote it)."""
+    return not (page.is_symlink() or (page.exists() and not written_before))
+
+
+def write_page(page: Path, text: str) -> None:
+    # Rewritten only when it changed, so an unchanged export leaves the file's mtime alone.
+    if not page.exists() or page.read_text(encoding="utf-8", errors="replace") != text:
+        atomic_write(page, text)
 
 
 _CSS = """

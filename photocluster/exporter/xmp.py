@@ -17,6 +17,9 @@ and darktable use by default and that exiftool reads when given; it cannot colli
 for two photos that differ only by extension. A sidecar that exists already is merged
 into: only the regions photocluster wrote (they carry a ``photocluster:FaceId``) are
 replaced; other regions and every other property are kept.
+
+An export's sidecars (:func:`sync_sidecars`) are written beside its photo entries or beside
+the originals, and the regions of sidecars it no longer wants are taken out again.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import contextlib
 import io
 import os
 import re
-import tempfile
+import unicodedata
 import warnings
 import xml.etree.ElementTree as ET
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +40,10 @@ from PIL import Image, UnidentifiedImageError
 
 from photocluster import __version__
 from photocluster.core.errors import ExportError
-from photocluster.core.types import Box
+from photocluster.core.files import atomic_write
+from photocluster.core.types import Box, Person, Photo
+from photocluster.detect.images import TRANSPOSED_ORIENTATIONS, exif_orientation, register_heif
+from photocluster.exporter.folders import check_inside, photo_problem, warn
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -51,8 +58,6 @@ SIDECAR_SUFFIX = ".xmp"
 
 _XPACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
 _XPACKET_END = '<?xpacket end="w"?>'
-_EXIF_ORIENTATION = 0x0112
-_TRANSPOSED = {5, 6, 7, 8}
 
 
 def _q(prefix: str, name: str) -> str:
@@ -98,7 +103,7 @@ class Geometry:
     @property
     def displayed(self) -> tuple[int, int]:
         """Width and height as displayed (orientation applied)."""
-        if self.orientation in _TRANSPOSED:
+        if self.orientation in TRANSPOSED_ORIENTATIONS:
             return self.height, self.width
         return self.width, self.height
 
@@ -111,20 +116,18 @@ def sidecar_path(photo: Path) -> Path:
 def geometry(path: Path) -> Geometry:
     """Read the stored size and EXIF orientation from the file's header (no decoding).
 
-    Orientation follows :mod:`photocluster.detect.images`: values outside 2..8 count as 1.
+    Orientation is read as detection reads it (:func:`photocluster.detect.images.exif_orientation`),
+    so regions turn back exactly the way the boxes were turned.
     """
-    from photocluster.detect.images import _register_heif
-
-    _register_heif()
+    register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 width, height = im.size
-                value = im.getexif().get(_EXIF_ORIENTATION)
+                orientation = exif_orientation(im.getexif())
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise SidecarError(f"{os.fsdecode(path)}: cannot read the photo's size ({exc})") from None
-    orientation = value if isinstance(value, int) and 2 <= value <= 8 else 1
     return Geometry(width, height, orientation)
 
 
@@ -158,7 +161,7 @@ def stored_area(box: Box, geo: Geometry) -> tuple[float, float, float, float]:
     u, v = (left + right) / 2 / dw, (top + bottom) / 2 / dh
     w, h = (right - left) / dw, (bottom - top) / dh
     x, y = _to_stored(u, v, geo.orientation)
-    if geo.orientation in _TRANSPOSED:
+    if geo.orientation in TRANSPOSED_ORIENTATIONS:
         w, h = h, w
     return x, y, w, h
 
@@ -295,26 +298,6 @@ def _serialise(root: ET.Element) -> bytes:
     return f"{_XPACKET_BEGIN}\n{body}\n{_XPACKET_END}\n".encode()
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Atomically, keeping the permissions of the file it replaces."""
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SIDECAR_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _regions_elements(rdf: ET.Element) -> tuple[ET.Element, ET.Element, ET.Element] | None:
     """(the rdf:Description holding mwg-rs:Regions, the Regions element, the element with its fields)."""
     for desc in rdf.findall(DESCRIPTION):
@@ -370,7 +353,8 @@ def write_regions(path: Path, regions: Sequence[Region], width: int, height: int
     _set_dims(fields, width, height)
     for r in sorted(regions, key=lambda r: r.face_id):
         _region_li(bag, r)
-    _write(path, _serialise(root))
+    # The sidecar may be the user's (beside an original): it keeps its permissions.
+    atomic_write(path, _serialise(root), keep_mode=True)
     return "updated" if exists else "created"
 
 
@@ -409,5 +393,143 @@ def remove_regions(path: Path, delete_if_empty: bool) -> str:
     if delete_if_empty and len(rdf) == 0:
         path.unlink()
         return "deleted"
-    _write(path, _serialise(root))
+    atomic_write(path, _serialise(root), keep_mode=True)
     return "updated"
+
+
+# -- an export's sidecars ------------------------------------------------------------
+
+XMP_TARGETS = ("dest", "originals")
+
+
+def region_name(person: Person) -> str:
+    """A person's label as an XMP sidecar holds it, read back exactly. XML has no NUL or other
+    control characters (a sidecar holding one could never be read back, nor its regions
+    updated): they become spaces; and names are read back stripped of outer spaces."""
+    text = "".join(" " if unicodedata.category(ch) == "Cc" or ch in "\ufffe\uffff" else ch for ch in person.label)
+    return text.strip() or f"person_{person.id or 0:04d}"
+
+
+def regions_of(people: list[Person]) -> dict[int, list[tuple[int, str, Box]]]:
+    """Photo id -> (face id, name, box) of every face in a person; unknown faces get no region."""
+    regions: dict[int, list[tuple[int, str, Box]]] = defaultdict(list)
+    for p in people:
+        if p.id is not None:
+            for f in p.faces:
+                regions[f.photo_id].append((f.face_id, region_name(p), f.box))
+    return regions
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    key: str  # manifest key: relative to DEST, or absolute beside an original
+    path: Path
+    photo_id: int
+
+    @property
+    def entry(self) -> str | None:
+        """The photo entry in DEST the sidecar goes with; None beside an original."""
+        return None if os.path.isabs(self.key) else self.key[: -len(SIDECAR_SUFFIX)]
+
+
+def plan_sidecars(
+    target: str | None,
+    dest: Path,
+    entry_photo: dict[str, int],
+    regions: dict[int, list[tuple[int, str, Box]]],
+    photos: dict[int, Photo],
+) -> list[Sidecar]:
+    """The sidecars ``target`` asks for: beside each photo entry with regions (``"dest"``),
+    beside each original with regions (``"originals"``), or none."""
+    if target == "dest":
+        return [
+            Sidecar(rel + SIDECAR_SUFFIX, dest / (rel + SIDECAR_SUFFIX), pid)
+            for rel, pid in sorted(entry_photo.items())
+            if pid in regions
+        ]
+    if target == "originals":
+        planned = []
+        for pid in sorted(regions):
+            path = sidecar_path(photos[pid].path)
+            planned.append(Sidecar(os.fsdecode(path), path, pid))
+        return planned
+    return []
+
+
+def sidecar_states(planned: list[Sidecar], previous: dict[str, str]) -> dict[str, str]:
+    """How the manifest records each planned sidecar: as before, or, the first time,
+    ``"merged"`` into a sidecar that exists or ``"created"``."""
+    return {sc.key: previous.get(sc.key) or ("merged" if os.path.lexists(sc.path) else "created") for sc in planned}
+
+
+def _geometry_or_problem(photo: Photo) -> Geometry | str:
+    """The photo's geometry, or why regions cannot be measured on it now."""
+    problem = photo_problem(photo)
+    if problem is not None:
+        return problem
+    try:
+        geo = geometry(photo.path)
+    except ExportError as exc:
+        return str(exc)
+    if photo.width is not None and geo.displayed != (photo.width, photo.height):
+        return "the photo's size differs from the scan (run photocluster scan)"
+    return geo
+
+
+def _remove_stale(dest: Path, target: str | None, key: str, state: str, warnings: list[str]) -> bool:
+    """Take our regions out of a sidecar no longer planned; False when it is left as it is."""
+    if os.path.isabs(key) and target != "originals":
+        return False  # nothing outside DEST is touched without --xmp originals
+    if not os.path.isabs(key):
+        check_inside(dest, key, (2,))
+    path = Path(key) if os.path.isabs(key) else dest / key
+    try:
+        remove_regions(path, delete_if_empty=state == "created")
+    except (ExportError, OSError) as exc:
+        warn(warnings, path, f"stale regions left in place: {getattr(exc, 'strerror', None) or exc}")
+        return False
+    return True
+
+
+def sync_sidecars(
+    dest: Path,
+    target: str | None,
+    planned: list[Sidecar],
+    regions: dict[int, list[tuple[int, str, Box]]],
+    photos: dict[int, Photo],
+    prev: dict[str, str],
+    states: dict[str, str],
+    warnings: list[str],
+) -> dict[str, str]:
+    """Write the planned sidecars and take our regions out of stale ones.
+
+    ``states`` is how each planned sidecar was recorded before writing. Returns the
+    sidecars the manifest keeps tracking.
+    """
+    wanted = {s.key for s in planned}
+    keep: dict[str, str] = {}
+    for key, state in sorted(prev.items()):
+        if key not in wanted and not _remove_stale(dest, target, key, state, warnings):
+            keep[key] = state
+    geometries: dict[int, Geometry | str] = {}
+    for sc in planned:
+        if sc.photo_id not in geometries:
+            geometries[sc.photo_id] = _geometry_or_problem(photos[sc.photo_id])
+        geo = geometries[sc.photo_id]
+        if isinstance(geo, str):
+            warn(warnings, sc.path, f"not written: {geo}")
+            if sc.key in prev:
+                keep[sc.key] = prev[sc.key]
+            continue
+        found = [region(fid, name, box, geo) for fid, name, box in regions[sc.photo_id]]
+        if not os.path.isabs(sc.key):
+            check_inside(dest, sc.key, (2,))
+        try:
+            write_regions(sc.path, found, geo.width, geo.height)
+        except (ExportError, OSError) as exc:
+            warn(warnings, sc.path, f"not written: {getattr(exc, 'strerror', None) or exc}")
+            if sc.key in prev:
+                keep[sc.key] = prev[sc.key]
+            continue
+        keep[sc.key] = states[sc.key]
+    return keep

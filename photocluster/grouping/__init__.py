@@ -1,6 +1,42 @@
 """Grouping: pure functions over arrays of descriptors. Neighbour graphs (exact and the
-inverted-file index), Chinese whispers, constraints (same photo, pins, rejections) and
-matching new clusters to earlier persons.
+inverted-file index), Chinese whispers, constraints (same photo, pins, rejections),
+matching new clusters to earlier persons, and the faces in doubt.
 
 Imports only ``core`` and numpy; never the store, never dlib.
 """
+
+from photocluster.grouping.constraints import Constraints, build_constraints, is_collage, same_photo_pairs
+from photocluster.grouping.doubt import DoubtfulFace, centroid_distances, doubtful_faces
+from photocluster.grouping.graph import edges, knn_edges
+from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, match_to_previous, plan_diff
+from photocluster.grouping.whispers import (
+    UNKNOWN,
+    canonical_labels,
+    chinese_whispers,
+    cluster,
+    collapse,
+    collapsed_whispers,
+)
+
+__all__ = [
+    "UNKNOWN",
+    "Assignment",
+    "Constraints",
+    "DoubtfulFace",
+    "PlanDiff",
+    "assign_persons",
+    "build_constraints",
+    "canonical_labels",
+    "centroid_distances",
+    "chinese_whispers",
+    "cluster",
+    "collapse",
+    "collapsed_whispers",
+    "doubtful_faces",
+    "edges",
+    "is_collage",
+    "knn_edges",
+    "match_to_previous",
+    "plan_diff",
+    "same_photo_pairs",
+]

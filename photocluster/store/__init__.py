@@ -1,10 +1,25 @@
 """Store: the embedded SQLite database, and every SQL statement photocluster runs.
 
 One connection/transaction object (:mod:`photocluster.store.connection`) with numbered
-migrations, and one module per table family. Imports only ``core``; nothing outside this
-package imports ``sqlite3``.
+migrations (:mod:`photocluster.store.migrations`), and one module per table family:
+:mod:`~photocluster.store.photos`, :mod:`~photocluster.store.faces`,
+:mod:`~photocluster.store.persons`, :mod:`~photocluster.store.corrections`. Imports only
+``core``; nothing outside this package imports ``sqlite3``.
 """
 
-from photocluster.store.database import Store, StoredFace, path_from_key, path_key
+from photocluster.store.connection import path_from_key, path_key
+from photocluster.store.corrections import Corrections
+from photocluster.store.faces import Faces, StoredFace
+from photocluster.store.persons import Persons
+from photocluster.store.photos import Photos
+
+
+class Store(Photos, Faces, Persons, Corrections):
+    """A photocluster database. Use as a context manager, or call :meth:`close`.
+
+    Each base holds the statements of one table family; all of them share the one
+    connection that :class:`~photocluster.store.connection.Database` opens.
+    """
+
 
 __all__ = ["Store", "StoredFace", "path_from_key", "path_key"]

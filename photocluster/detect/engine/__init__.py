@@ -22,27 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from photocluster.detect.models import model_files
+
 if TYPE_CHECKING:
     from photocluster.detect.engine.mmod import Detector
     from photocluster.detect.engine.resnet import Embedder
 
 __all__ = ["OnnxEngine"]
-
-
-def _model_path(kind: str) -> Path:
-    from photocluster.core.errors import ModelError
-
-    try:
-        import face_recognition_models as frm
-    except ImportError:
-        raise ModelError(
-            "the face-recognition-models package is not installed: pip install face-recognition-models"
-        ) from None
-    location = frm.cnn_face_detector_model_location() if kind == "detector" else frm.face_recognition_model_location()
-    path = Path(location)
-    if not path.is_file():
-        raise ModelError(f"model file missing at {path}: reinstall face-recognition-models")
-    return path
 
 
 class OnnxEngine:
@@ -73,7 +59,7 @@ class OnnxEngine:
                 if self._detector is None:
                     from photocluster.detect.engine.mmod import Detector
 
-                    self._detector = Detector(self._detector_path or _model_path("detector"), self.threads)
+                    self._detector = Detector(self._detector_path or model_files().detector_cnn, self.threads)
         return self._detector
 
     @property
@@ -83,7 +69,7 @@ class OnnxEngine:
                 if self._embedder is None:
                     from photocluster.detect.engine.resnet import Embedder
 
-                    self._embedder = Embedder(self._recognizer_path or _model_path("recognizer"), self.threads)
+                    self._embedder = Embedder(self._recognizer_path or model_files().recognizer, self.threads)
         return self._embedder
 
     def detect(self, pixels: np.ndarray, upsample: int = 0) -> list[tuple[tuple[int, int, int, int], float]]:

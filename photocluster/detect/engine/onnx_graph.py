@@ -88,6 +88,30 @@ def _out_size(n: int | None, k: int, stride: int, pad: int) -> int | None:
     return None if n is None else (n + 2 * pad - k) // stride + 1
 
 
+class _Emitter:
+    """Collects the nodes and initialisers of one graph, with fresh tensor names."""
+
+    def __init__(self, helper: Any, numpy_helper: Any) -> None:
+        self.helper = helper
+        self._numpy_helper = numpy_helper
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self._counter = iter(range(1 << 30))
+
+    def fresh(self, prefix: str) -> str:
+        return f"{prefix}{next(self._counter)}"
+
+    def const(self, prefix: str, value: np.ndarray) -> str:
+        tname = self.fresh(prefix)
+        self.inits.append(self._numpy_helper.from_array(np.ascontiguousarray(value), tname))
+        return tname
+
+    def node(self, op: str, inputs: list[str], prefix: str, **attrs: Any) -> str:
+        out = self.fresh(prefix)
+        self.nodes.append(self.helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+
 def build_model(layers: list[Layer], channels: int, rows: int | None, cols: int | None, name: str) -> bytes:
     """An ONNX model (serialised) computing ``layers`` on input ``x`` (N, channels, rows, cols).
 
@@ -98,91 +122,22 @@ def build_model(layers: list[Layer], channels: int, rows: int | None, cols: int 
     except ImportError as exc:
         raise ModelError(f"onnx cannot be imported ({exc}): pip install onnx") from None
 
-    nodes: list[Any] = []
-    inits: list[Any] = []
-    counter = iter(range(1 << 30))
-
-    def fresh(prefix: str) -> str:
-        return f"{prefix}{next(counter)}"
-
-    def const(prefix: str, value: np.ndarray) -> str:
-        tname = fresh(prefix)
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), tname))
-        return tname
-
-    layers = prepare(layers)
+    g = _Emitter(helper, numpy_helper)
     x = _Value("x", (channels, rows, cols))
     tags: dict[int, _Value] = {}
     flat = False
-    i = 0
-    while i < len(layers):
-        layer = layers[i]
-        if isinstance(layer, Conv) and _single_output(layer):
-            x = _single_output_conv(x, layer, nodes, const, fresh, helper)
-        elif isinstance(layer, Conv):
-            out = fresh("conv")
-            inputs = [x.name, const("w", layer.weight)]
-            if layer.bias is not None:
-                inputs.append(const("b", layer.bias))
-            kh, kw = layer.weight.shape[2:]
-            (sy, sx), (py, px) = layer.stride, layer.padding
-            nodes.append(
-                helper.make_node("Conv", inputs, [out], kernel_shape=[kh, kw], strides=[sy, sx], pads=[py, px, py, px])
-            )
-            x = _Value(
-                out, (layer.weight.shape[0], _out_size(x.shape[1], kh, sy, py), _out_size(x.shape[2], kw, sx, px))
-            )
-            if layer.relu:
-                nodes.append(helper.make_node("Relu", [x.name], [out + "r"]))
-                x = _Value(out + "r", x.shape)
-        elif isinstance(layer, Affine):
-            out = fresh("affine")
-            shape = (1, *layer.gamma.shape[1:]) if not layer.conv_mode else (1, layer.gamma.size, 1, 1)
-            scaled = fresh("scaled")
-            nodes.append(helper.make_node("Mul", [x.name, const("g", layer.gamma.reshape(shape))], [scaled]))
-            nodes.append(helper.make_node("Add", [scaled, const("be", layer.beta.reshape(shape))], [out]))
-            x = _Value(out, x.shape)
-        elif isinstance(layer, Relu):
-            out = fresh("relu")
-            nodes.append(helper.make_node("Relu", [x.name], [out]))
-            x = _Value(out, x.shape)
-        elif isinstance(layer, Pool):
-            out = fresh("pool")
-            if layer.size == (0, 0):
-                nodes.append(helper.make_node("GlobalMaxPool" if layer.max else "GlobalAveragePool", [x.name], [out]))
-                x = _Value(out, (x.shape[0], 1, 1))
-            else:
-                (kh, kw), (sy, sx), (py, px) = layer.size, layer.stride, layer.padding
-                if py or px:
-                    # dlib leaves padded cells out of the average; ONNX would need
-                    # count_include_pad=0 and max pools differ at borders. Neither model uses it.
-                    raise ModelError("padded pooling layers are not supported")
-                op = "MaxPool" if layer.max else "AveragePool"
-                nodes.append(helper.make_node(op, [x.name], [out], kernel_shape=[kh, kw], strides=[sy, sx]))
-                x = _Value(out, (x.shape[0], _out_size(x.shape[1], kh, sy, 0), _out_size(x.shape[2], kw, sx, 0)))
-        elif isinstance(layer, Fc):
-            flat_name = fresh("flat")
-            nodes.append(helper.make_node("Flatten", [x.name], [flat_name], axis=1))
-            out = fresh("fc")
-            if layer.bias is None:
-                nodes.append(helper.make_node("MatMul", [flat_name, const("fw", layer.weight)], [out]))
-            else:
-                nodes.append(
-                    helper.make_node("Gemm", [flat_name, const("fw", layer.weight), const("fb", layer.bias)], [out])
-                )
-            x = _Value(out, (layer.weight.shape[1], 1, 1))
-            flat = True
-        elif isinstance(layer, Tag):
+    for layer in prepare(layers):
+        if isinstance(layer, Tag):
             tags[layer.id] = x
         elif isinstance(layer, Skip):
             x = tags[layer.id]
         elif isinstance(layer, AddPrev):
-            x = _add_padded(x, tags[layer.id], nodes, const, fresh, helper)
-        else:  # pragma: no cover - the layer union is closed
-            raise ModelError(f"unsupported layer {layer!r}")
-        i += 1
+            x = _add_padded(x, tags[layer.id], g.nodes, g.const, g.fresh, helper)
+        else:
+            x = _layer(g, x, layer)
+            flat = flat or isinstance(layer, Fc)
 
-    nodes.append(helper.make_node("Identity", [x.name], ["y"]))
+    g.nodes.append(helper.make_node("Identity", [x.name], ["y"]))
     in_shape: list[int | str] = [
         "n",
         channels,
@@ -193,15 +148,66 @@ def build_model(layers: list[Layer], channels: int, rows: int | None, cols: int 
     if not flat:
         out_shape += [x.shape[1] or "out_rows", x.shape[2] or "out_cols"]
     graph = helper.make_graph(
-        nodes,
+        g.nodes,
         name,
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
-        inits,
+        g.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="photocluster")
     model.ir_version = IR_VERSION
     return bytes(model.SerializeToString())
+
+
+def _layer(g: _Emitter, x: _Value, layer: Layer) -> _Value:
+    """The nodes of one computing layer (not the tag/skip/add_prev bookkeeping) applied to ``x``."""
+    if isinstance(layer, Conv) and _single_output(layer):
+        return _single_output_conv(x, layer, g.nodes, g.const, g.fresh, g.helper)
+    if isinstance(layer, Conv):
+        return _conv(g, x, layer)
+    if isinstance(layer, Affine):
+        shape = (1, *layer.gamma.shape[1:]) if not layer.conv_mode else (1, layer.gamma.size, 1, 1)
+        scaled = g.node("Mul", [x.name, g.const("g", layer.gamma.reshape(shape))], "scaled")
+        return _Value(g.node("Add", [scaled, g.const("be", layer.beta.reshape(shape))], "affine"), x.shape)
+    if isinstance(layer, Relu):
+        return _Value(g.node("Relu", [x.name], "relu"), x.shape)
+    if isinstance(layer, Pool):
+        return _pool(g, x, layer)
+    if isinstance(layer, Fc):
+        flat_name = g.node("Flatten", [x.name], "flat", axis=1)
+        if layer.bias is None:
+            out = g.node("MatMul", [flat_name, g.const("fw", layer.weight)], "fc")
+        else:
+            out = g.node("Gemm", [flat_name, g.const("fw", layer.weight), g.const("fb", layer.bias)], "fc")
+        return _Value(out, (layer.weight.shape[1], 1, 1))
+    raise ModelError(f"unsupported layer {layer!r}")  # pragma: no cover - the layer union is closed
+
+
+def _conv(g: _Emitter, x: _Value, layer: Conv) -> _Value:
+    inputs = [x.name, g.const("w", layer.weight)]
+    if layer.bias is not None:
+        inputs.append(g.const("b", layer.bias))
+    kh, kw = layer.weight.shape[2:]
+    (sy, sx), (py, px) = layer.stride, layer.padding
+    out = g.node("Conv", inputs, "conv", kernel_shape=[kh, kw], strides=[sy, sx], pads=[py, px, py, px])
+    y = _Value(out, (layer.weight.shape[0], _out_size(x.shape[1], kh, sy, py), _out_size(x.shape[2], kw, sx, px)))
+    if layer.relu:
+        y = _Value(g.node("Relu", [y.name], "relu"), y.shape)
+    return y
+
+
+def _pool(g: _Emitter, x: _Value, layer: Pool) -> _Value:
+    if layer.size == (0, 0):
+        out = g.node("GlobalMaxPool" if layer.max else "GlobalAveragePool", [x.name], "pool")
+        return _Value(out, (x.shape[0], 1, 1))
+    (kh, kw), (sy, sx), (py, px) = layer.size, layer.stride, layer.padding
+    if py or px:
+        # dlib leaves padded cells out of the average; ONNX would need
+        # count_include_pad=0 and max pools differ at borders. Neither model uses it.
+        raise ModelError("padded pooling layers are not supported")
+    op = "MaxPool" if layer.max else "AveragePool"
+    out = g.node(op, [x.name], "pool", kernel_shape=[kh, kw], strides=[sy, sx])
+    return _Value(out, (x.shape[0], _out_size(x.shape[1], kh, sy, 0), _out_size(x.shape[2], kw, sx, 0)))
 
 
 def _single_output(conv: Conv) -> bool:

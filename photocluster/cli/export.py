@@ -1,0 +1,62 @@
+"""``photocluster export``: one folder per person, index.json and the review page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
+
+
+def export(
+    dest: Annotated[Path, typer.Argument(help="Folder to write (created if needed).")] = Path("photocluster-export"),
+    db: DbOption = None,
+    mode: Annotated[
+        str, typer.Option(help="How photos appear in person folders: symlink, hardlink or copy.")
+    ] = "symlink",
+    crops: Annotated[
+        bool, typer.Option("--crops", help="Also write aligned face chips: crops/<person folder>/<face id>.jpg.")
+    ] = False,
+    xmp: Annotated[
+        str | None,
+        typer.Option(
+            metavar="dest|originals",
+            help="Also write XMP sidecars with MWG face regions (<photo>.xmp): beside the photos in DEST, "
+            "or beside the originals (merged into existing sidecars, never overwriting their other content).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write one folder per person (and unknown/) with their photos, plus index.json and the
+    review page index.html (face thumbnails, the faces most in doubt first; opens offline).
+
+    Example: photocluster export ~/People --mode hardlink --xmp dest
+    """
+    from photocluster.exporter.run import export as run_export
+
+    with handle_errors(), open_store(db) as store, err.status("Exporting"):
+        report = run_export(store, dest, mode, crops=crops, xmp=xmp)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    out.print(
+        f"Exported {report.persons} persons and {report.unknown_faces} unknown faces to {report.dest} "
+        f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged)",
+        markup=False,
+    )
+    extras = [f"{report.thumbnails} thumbnails"]
+    if crops:
+        extras.append(f"{report.crops} face chips")
+    if xmp:
+        extras.append(f"{report.sidecars} XMP sidecars ({xmp})")
+    review = f"; review page: {report.review}" if report.review else ""
+    out.print(", ".join(extras) + review, markup=False)
+    for rel in report.skipped:
+        err.print(
+            f"  skipped {rel}: a file that photocluster did not write is in the way, or the photo is gone", markup=False
+        )
+    for warning in report.warnings:
+        err.print(f"  {warning}", markup=False)

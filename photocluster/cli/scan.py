@@ -1,0 +1,133 @@
+"""``photocluster scan`` and ``photocluster status``: fill the database, and show what it holds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from photocluster.app.scan import ScanReport
+from photocluster.cli.common import (
+    DbOption,
+    DetectorOption,
+    EngineOption,
+    JsonOption,
+    MaxSizeOption,
+    ScanProgress,
+    UpsampleOption,
+    detection_settings,
+    err,
+    handle_errors,
+    open_store,
+    out,
+    print_json,
+    worker_count,
+)
+from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_UPSAMPLE
+
+
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Folders or files to scan.", show_default=False)],
+    db: DbOption = None,
+    detector: DetectorOption = "cnn",
+    engine: EngineOption = "auto",
+    upsample: UpsampleOption = str(DEFAULT_UPSAMPLE),
+    max_size: MaxSizeOption = DEFAULT_MAX_SIZE,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes detecting in parallel (default: onnx engine: 1, using every core; dlib: one per core, "
+            "at most 4, as memory allows)."
+        ),
+    ] = None,
+    retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Detect, align and embed every face under PATHS. Incremental and resumable.
+
+    Example: photocluster scan ~/Pictures --workers 2
+    """
+    from photocluster.app.scan import scan as run_scan
+
+    with handle_errors():
+        settings = detection_settings(detector, max_size, upsample, engine)
+        n_workers = worker_count(workers, settings)
+        with open_store(db) as store, ScanProgress() as on_event:
+            report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    _print_report(report)
+
+
+def _print_report(report: ScanReport) -> None:
+    table = Table(title="Scan", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("Files", report.files),
+        ("Analysed", report.analysed),
+        ("Unchanged", report.unchanged),
+        ("Moved or renamed", report.moved),
+        ("Duplicates", report.duplicates),
+        ("Missing now", report.missing),
+        ("Faces found", report.faces_found),
+        ("Recognised", f"{report.recognised} faces joined named persons"),
+        ("Bad files", len(report.errors)),
+        ("Time", f"{report.seconds:.1f} s"),
+        ("Settings", f"{report.settings}, {report.workers} worker(s)"),
+        ("Engine", f"{report.engine} ({report.dlib})"),
+    ]
+    for k, v in rows:
+        table.add_row(k, str(v))
+    out.print(table)
+    if report.errors:
+        err.print(f"{len(report.errors)} file(s) could not be used:")
+        for path, reason in report.errors[:50]:
+            err.print(f"  {_one_line_path(path)}: {reason}", markup=False)
+        if len(report.errors) > 50:
+            err.print(f"  ... and {len(report.errors) - 50} more (see --json)")
+
+
+def _one_line_path(path: str) -> str:
+    """A file name as one line of text: control characters (a newline in a name), invisible
+    ones and bytes that are not UTF-8 are shown as escapes (``\\n``, ``\\u202e``, ``\\xff``)."""
+    out = []
+    for ch in path:
+        if ch.isprintable():
+            out.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # a byte os.fsdecode could not decode
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ascii(ch)[1:-1])
+    return "".join(out)
+
+
+def status(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Show the database in use, what it holds, and the dlib build.
+
+    Example: photocluster status --json
+    """
+    from photocluster.detect.faces import dlib_build
+
+    with handle_errors(), open_store(db) as store:
+        counts = store.counts()
+        doc = {
+            "database": os.fsdecode(store.path),
+            "schema_version": store.schema_version,
+            "photos": counts["done"],
+            "bad_files": counts["error"],
+            "missing_files": counts["missing"],
+            "faces": counts["faces"],
+            "persons": counts["persons"],
+            "threshold": store.get_setting("cluster.threshold"),
+            "dlib": dlib_build().describe(),
+        }
+    if as_json:
+        print_json(doc)
+        return
+    for k, v in doc.items():
+        out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)

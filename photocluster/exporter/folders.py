@@ -1,0 +1,225 @@
+"""The export folder's layout: a folder per person holding the photos they appear in.
+
+Folder and file names are made safe and unique here, photo entries are placed (symlink,
+hardlink or copy) and taken away, and folders left empty are pruned. Every path written
+is checked to stay inside DEST first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photocluster.core.errors import ExportError
+from photocluster.core.types import Person, Photo
+
+MODES = ("symlink", "hardlink", "copy")
+UNKNOWN_FOLDER = "unknown"
+CROPS_FOLDER = "crops"
+INDEX_FILE = "index.json"
+REVIEW_PAGE = "index.html"
+_MAX_NAME_BYTES = 200
+# Names a person's folder may not take: Windows devices, and what the export itself puts in DEST.
+_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+    UNKNOWN_FOLDER,
+    CROPS_FOLDER,
+    INDEX_FILE,
+    REVIEW_PAGE,
+}
+
+
+def safe_folder_name(name: str, max_len: int = 100) -> str:
+    """A person's name as one safe path component: no separators, no control characters,
+    not '.' or '..', not a Windows device name, at most ``max_len`` characters."""
+    text = unicodedata.normalize("NFC", name)
+    text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    text = re.sub(r'[/\\:*?"<>|]', "_", text)
+    text = re.sub(r"\s+", " ", text).strip(" .")
+    text = text[:max_len]
+    # File systems count bytes (255 at most): leave room for a " (id)" suffix.
+    while len(text.encode("utf-8")) > _MAX_NAME_BYTES:
+        text = text[:-1]
+    text = text.rstrip(" .")
+    if not text or text.lower() in _RESERVED or text.split(".")[0].lower() in _RESERVED:
+        text = f"_{text}" if text else "_"
+    return text
+
+
+def person_folders(people: list[Person]) -> dict[int | None, str]:
+    """Person id -> folder name; the unknown faces (id None) go to ``unknown``. Two persons
+    with the same name (case-insensitively: macOS and Windows) get their ids appended."""
+    folders: dict[int | None, str] = {None: UNKNOWN_FOLDER}
+    used = {UNKNOWN_FOLDER}
+    for p in people:
+        if p.id is None:
+            continue
+        base = safe_folder_name(p.name) if p.name else f"person_{p.id:04d}"
+        folder = base
+        if folder.lower() in used:
+            folder = f"{base} ({p.id})"
+        used.add(folder.lower())
+        folders[p.id] = folder
+    return folders
+
+
+def file_names(person: Person) -> dict[int, str]:
+    """Photo id -> file name in the person's folder: the original name, made unique."""
+    photos = sorted({(os.fsdecode(f.photo_path), f.photo_id) for f in person.faces})
+    names: dict[int, str] = {}
+    used: set[str] = set()
+    for path, photo_id in photos:
+        base = os.path.basename(path)
+        stem, ext = os.path.splitext(base)
+        name = base if base.lower() not in used else f"{stem}_{photo_id}{ext}"
+        k = 2
+        while name.lower() in used:  # the made-up name may be another photo's real name
+            name = f"{stem}_{photo_id}_{k}{ext}"
+            k += 1
+        used.add(name.lower())
+        names[photo_id] = name
+    return names
+
+
+def plan_entries(people: list[Person], folders: dict[int | None, str]) -> tuple[dict[str, Path], dict[str, int]]:
+    """Every photo entry the export should hold, ``folder/file``: (entry -> original, entry -> photo id)."""
+    wanted: dict[str, Path] = {}
+    entry_photo: dict[str, int] = {}
+    for p in people:
+        names = file_names(p)
+        for f in p.faces:
+            rel = f"{folders[p.id]}/{names[f.photo_id]}"
+            wanted[rel] = f.photo_path
+            entry_photo[rel] = f.photo_id
+    return wanted, entry_photo
+
+
+def check_inside(dest: Path, rel: str, depths: tuple[int, ...] = (2,)) -> None:
+    """Belt and braces: ``rel`` must be ``depths`` plain names deep, and every folder on the
+    way a real folder (not a symlink someone put there), so nothing can land outside DEST."""
+    parts = rel.split("/")
+    if len(parts) not in depths or any(p in ("", ".", "..") or "\0" in p or "\\" in p for p in parts):
+        raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
+    for k in range(1, len(parts)):
+        if (dest.joinpath(*parts[:k])).is_symlink():
+            raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
+
+
+def photo_problem(photo: Photo) -> str | None:
+    """Why pixels or geometry of ``photo`` cannot be used now, or None."""
+    try:
+        st = os.stat(photo.path)
+    except OSError:
+        return "the photo is gone"
+    if (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns):
+        return "the photo changed since it was scanned (run photocluster scan)"
+    return None
+
+
+def warn(warnings: list[str], path: str | os.PathLike[str], reason: str) -> None:
+    warnings.append(f"{os.fsdecode(path)}: {reason}")
+
+
+def _same(entry: Path, source: Path, mode: str) -> bool:
+    try:
+        if mode == "symlink":
+            return entry.is_symlink() and os.readlink(entry) == os.fsdecode(source)
+        if entry.is_symlink():
+            return False
+        a, b = entry.stat(), source.stat()
+        if mode == "hardlink":
+            return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        # A copy carries the original's mtime (copy2): same size and mtime, same photo.
+        return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
+    except OSError:
+        return False
+
+
+def _place(entry: Path, source: Path, mode: str) -> None:
+    if mode == "symlink":
+        os.symlink(source, entry)
+    elif mode == "hardlink":
+        try:
+            os.link(source, entry)
+        except OSError as exc:
+            raise ExportError(
+                f"{entry}: cannot hardlink to {source} ({exc.strerror}); "
+                "hardlinks need DEST on the same filesystem: use --mode symlink or copy"
+            ) from None
+    else:
+        shutil.copy2(source, entry)
+
+
+@dataclass
+class Placed:
+    """What :func:`place_entries` did, counted in photo entries."""
+
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def place_entries(dest: Path, wanted: dict[str, Path], previous: set[str], mode: str) -> Placed:
+    """Make DEST's photo entries ``wanted`` (entry -> original): remove the ones of ours
+    no longer wanted, add the missing, replace the stale. ``previous`` are the entries an
+    earlier export wrote; any other file in the way is someone else's and stays."""
+    done = Placed()
+    for rel in sorted(previous - set(wanted)):
+        check_inside(dest, rel)
+        entry = dest / rel
+        if entry.is_symlink() or entry.is_file():
+            entry.unlink()
+            done.removed += 1
+    for rel, source in sorted(wanted.items()):
+        entry = dest / rel
+        check_inside(dest, rel)
+        entry.parent.mkdir(exist_ok=True)
+        if entry.is_symlink() or entry.exists():
+            if _same(entry, source, mode):
+                done.unchanged += 1
+                continue
+            if rel not in previous:
+                done.skipped.append(rel)
+                continue
+            entry.unlink()
+            done.updated += 1
+        elif not os.path.lexists(source):
+            done.skipped.append(rel)
+            continue
+        else:
+            done.created += 1
+        _place(entry, source, mode)
+    return done
+
+
+def remove_files(dest: Path, rels: set[str]) -> None:
+    """Remove files of ours (thumbnails, chips: up to ``crops/folder/file`` deep) no longer wanted."""
+    for rel in sorted(rels):
+        check_inside(dest, rel, (1, 2, 3))
+        entry = dest / rel
+        if entry.is_symlink() or entry.is_file():
+            entry.unlink()
+
+
+def prune_empty(dest: Path) -> None:
+    """Remove empty folders: person folders, ``crops/*`` and the thumbnail folder."""
+    for child in dest.iterdir():
+        if not child.is_dir() or child.is_symlink():
+            continue
+        if child.name == CROPS_FOLDER:
+            for sub in child.iterdir():
+                if sub.is_dir() and not sub.is_symlink() and not any(sub.iterdir()):
+                    sub.rmdir()
+        if not any(child.iterdir()):
+            child.rmdir()

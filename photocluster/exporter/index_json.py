@@ -1,0 +1,140 @@
+"""The two JSON documents of an export: ``index.json``, for readers (see
+``schema/index.schema.json``), and the manifest, photocluster's own record of what it wrote
+in DEST (and beside the originals), which makes a re-export touch only its own files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photocluster import __version__
+from photocluster.core.types import Person
+from photocluster.exporter.folders import UNKNOWN_FOLDER, file_names
+from photocluster.store import Store
+
+INDEX_SCHEMA_VERSION = 1
+
+
+def json_text(doc: object) -> str:
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A file name with bytes that are not UTF-8: \u escapes keep it exact and the JSON valid.
+        text = json.dumps(doc, indent=2, ensure_ascii=True)
+    return text + "\n"
+
+
+def build_index(
+    store: Store,
+    people: list[Person],
+    folders: dict[int | None, str],
+    thumbnails: dict[int, str] | None = None,
+    crops: dict[int, str] | None = None,
+) -> dict[str, object]:
+    """The ``index.json`` document (see ``schema/index.schema.json``).
+
+    ``thumbnails`` and ``crops`` map face ids to files in the export folder; a face
+    without one has ``null``.
+    """
+    thumbnails = thumbnails or {}
+    crops = crops or {}
+
+    def face_doc(person: Person, names: dict[int, str]) -> list[dict[str, object]]:
+        return [
+            {
+                "id": f.face_id,
+                "photo": os.fsdecode(f.photo_path),
+                "file": f"{folders[person.id]}/{names[f.photo_id]}",
+                "box": f.box.as_list(),
+                "confidence": round(f.confidence, 4),
+                "distance": None if f.distance != f.distance else round(f.distance, 4),
+                "thumbnail": thumbnails.get(f.face_id),
+                "crop": crops.get(f.face_id),
+            }
+            for f in person.faces
+        ]
+
+    threshold = store.get_setting("cluster.threshold")
+    min_size = store.get_setting("cluster.min_size")
+    doc_persons = []
+    unknown: dict[str, object] = {"folder": UNKNOWN_FOLDER, "faces": []}
+    for p in people:
+        names = file_names(p)
+        if p.id is None:
+            unknown["faces"] = face_doc(p, names)
+            continue
+        doc_persons.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "folder": folders[p.id],
+                "face_count": len(p.faces),
+                "photo_count": p.photo_count,
+                "faces": face_doc(p, names),
+            }
+        )
+    return {
+        "schema_version": INDEX_SCHEMA_VERSION,
+        "tool": {"name": "photocluster", "version": __version__},
+        "threshold": None if threshold is None else float(threshold),
+        "min_size": None if min_size is None else int(min_size),
+        "persons": doc_persons,
+        "unknown": unknown,
+    }
+
+
+@dataclass
+class Manifest:
+    """What photocluster wrote in DEST (and, for sidecars, beside the originals).
+
+    ``entries``: photo entries (``folder/file``). ``files``: thumbnails, face chips and the
+    review page, each with the key of its content. ``sidecars``: XMP sidecars holding our
+    regions, relative to DEST or absolute (beside an original), each ``"created"`` (it may
+    be deleted once nothing else is in it) or ``"merged"`` (it existed: only our regions go).
+    """
+
+    entries: set[str] = field(default_factory=set)
+    files: dict[str, str] = field(default_factory=dict)
+    sidecars: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, doc: object) -> Manifest:
+        """Read leniently: a manifest damaged by hand loses what cannot be read, no more."""
+        if not isinstance(doc, dict):
+            return cls()
+
+        def mapping(key: str) -> dict[str, str]:
+            value = doc.get(key)
+            if not isinstance(value, dict):
+                return {}
+            return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+        entries = doc.get("entries")
+        return cls(
+            {e for e in entries if isinstance(e, str)} if isinstance(entries, list) else set(),
+            mapping("files"),
+            mapping("sidecars"),
+        )
+
+    def dump(self) -> str:
+        return json.dumps(
+            {
+                "entries": sorted(self.entries),
+                "files": dict(sorted(self.files.items())),
+                "sidecars": dict(sorted(self.sidecars.items())),
+            }
+        )
+
+    def claim(self, dest: Path, entries: set[str], files: dict[str, str], sidecars: dict[str, str]) -> Manifest:
+        """This manifest plus what a run is about to write, recorded before writing it: a
+        crash in between must not orphan anything. A path someone else's file already
+        occupies is not claimed (it will not be written)."""
+        return Manifest(
+            self.entries | {rel for rel in entries if not os.path.lexists(dest / rel)},
+            {**self.files, **{rel: key for rel, key in files.items() if not os.path.lexists(dest / rel)}},
+            {**self.sidecars, **sidecars},
+        )

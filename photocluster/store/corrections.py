@@ -1,0 +1,185 @@
+"""The user's corrections: each one a transaction logged with the rows it may change, so
+that undo can put them back.
+
+Pins (this face is this person) and rejections (this face is never this person) are
+what make a correction outlive re-clustering; see :mod:`photocluster.app.recluster`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from photocluster.store.connection import Database, chunks, marks
+
+
+def _rows(conn: sqlite3.Connection, sql: str, ids: Sequence[int]) -> list[list[Any]]:
+    """The rows of ``sql`` (with an ``IN ({marks})``) for every id, a chunk of ids at a time."""
+    out: list[list[Any]] = []
+    for chunk in chunks(ids):
+        out.extend(list(r) for r in conn.execute(sql.format(marks=marks(chunk)), chunk))
+    return out
+
+
+def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Iterable[int]) -> dict[str, Any]:
+    pids = sorted(set(person_ids))
+    fids = sorted(set(face_ids))
+    return {
+        "person_ids": pids,
+        "face_ids": fids,
+        "persons": _rows(conn, "SELECT id, name, created_at, ignored FROM persons WHERE id IN ({marks})", pids),
+        "assignments": _rows(conn, "SELECT id, person_id FROM faces WHERE id IN ({marks})", fids),
+        "pins": _rows(conn, "SELECT face_id, person_id FROM pins WHERE face_id IN ({marks})", fids)
+        + _rows(conn, "SELECT face_id, person_id FROM pins WHERE person_id IN ({marks})", pids),
+        "rejections": _rows(conn, "SELECT face_id, person_id FROM rejections WHERE face_id IN ({marks})", fids),
+    }
+
+
+@contextmanager
+def _logged(
+    conn: sqlite3.Connection, command: str, person_ids: Iterable[int], face_ids: Iterable[int]
+) -> Iterator[None]:
+    """Inside a transaction: the body's changes, logged with the rows as they were before."""
+    before = _before(conn, person_ids, face_ids)
+    yield
+    conn.execute(
+        "INSERT INTO corrections(at, command, before) VALUES (?, ?, ?)",
+        (time.time(), command, json.dumps(before)),
+    )
+
+
+def _face_ids_of(conn: sqlite3.Connection, person_ids: Sequence[int]) -> list[int]:
+    """The faces of each person in turn, by face id."""
+    return [
+        int(f)
+        for p in person_ids
+        for (f,) in conn.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY id", (p,))
+    ]
+
+
+def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
+    """Put back the rows a correction logged, dropping what it added since."""
+    pids, fids = before["person_ids"], before["face_ids"]
+    for chunk in chunks(fids):
+        conn.execute(f"DELETE FROM pins WHERE face_id IN ({marks(chunk)})", chunk)
+        conn.execute(f"DELETE FROM rejections WHERE face_id IN ({marks(chunk)})", chunk)
+    for chunk in chunks(pids):
+        conn.execute(f"DELETE FROM pins WHERE person_id IN ({marks(chunk)})", chunk)
+    existing = {p for p in pids if conn.execute("SELECT 1 FROM persons WHERE id = ?", (p,)).fetchone()}
+    for pid, name, created, ignored in before["persons"]:
+        if pid in existing:
+            conn.execute("UPDATE persons SET name = ?, ignored = ? WHERE id = ?", (name, ignored, pid))
+        else:
+            conn.execute(
+                "INSERT INTO persons(id, name, created_at, ignored) VALUES (?, ?, ?, ?)",
+                (pid, name, created, ignored),
+            )
+    # Persons the correction created did not exist before it: they go.
+    snap_ids = {p[0] for p in before["persons"]}
+    for pid in pids:
+        if pid not in snap_ids:
+            conn.execute("UPDATE faces SET person_id = NULL WHERE person_id = ?", (pid,))
+            conn.execute("DELETE FROM persons WHERE id = ?", (pid,))
+    conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(p, f) for f, p in before["assignments"]])
+    conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", before["pins"])
+    conn.executemany("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", before["rejections"])
+
+
+class Corrections(Database):
+    """The ``corrections`` log, and the corrections themselves. Each named correction
+    takes ``command``, the text that ``history`` shows and ``undo`` returns."""
+
+    @contextmanager
+    def correction(
+        self, command: str, person_ids: Iterable[int], face_ids: Iterable[int]
+    ) -> Iterator[sqlite3.Connection]:
+        """One user correction, atomically, remembering the rows it may change so that
+        :meth:`undo` can put them back. ``person_ids``/``face_ids`` must cover every row touched."""
+        with self.transaction() as conn, _logged(conn, command, person_ids, face_ids):
+            yield conn
+
+    def rename_person(self, person_id: int, name: str, *, command: str) -> None:
+        with self.correction(command, [person_id], []) as conn:
+            conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, person_id))
+
+    def merge_persons(self, target: int, sources: Sequence[int], *, command: str) -> int:
+        """Every face of ``target`` and ``sources`` becomes ``target``'s, pinned there; the
+        sources go. An unnamed target takes the first name among the sources. Returns the
+        number of faces pinned."""
+        everyone = [target, *sources]
+        with self.transaction() as conn:
+            # Read under the write lock: a clustering committed meanwhile cannot slip a
+            # face out of the merge, or out of what undo puts back.
+            faces = _face_ids_of(conn, everyone)
+            with _logged(conn, command, everyone, faces):
+                names = {
+                    int(i): n for i, n in _rows(conn, "SELECT id, name FROM persons WHERE id IN ({marks})", everyone)
+                }
+                if not names.get(target):
+                    inherited = next((names[s] for s in sources if names.get(s)), None)
+                    conn.execute("UPDATE persons SET name = ? WHERE id = ?", (inherited, target))
+                for chunk in chunks(sources):
+                    conn.execute(
+                        f"UPDATE faces SET person_id = ? WHERE person_id IN ({marks(chunk)})", (target, *chunk)
+                    )
+                pinned = [(f, target) for f in faces]
+                conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", pinned)
+                conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", pinned)
+                for chunk in chunks(sources):
+                    conn.execute(f"DELETE FROM persons WHERE id IN ({marks(chunk)})", chunk)
+        return len(faces)
+
+    def move_face(self, face_id: int, person_id: int, from_person: int | None, *, command: str) -> None:
+        """The face is ``person_id``'s for good, and never again ``from_person``'s."""
+        persons = [person_id] if from_person is None else [person_id, from_person]
+        with self.correction(command, persons, [face_id]) as conn:
+            conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
+            conn.execute("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
+            conn.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id))
+            if from_person is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person)
+                )
+
+    def remove_face(self, face_id: int, from_person: int, *, command: str) -> None:
+        """The face is in no person, and never again ``from_person``'s."""
+        with self.correction(command, [from_person], [face_id]) as conn:
+            conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
+            conn.execute("DELETE FROM pins WHERE face_id = ?", (face_id,))
+            conn.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person))
+
+    def set_person_ignored(self, person_id: int, ignored: bool, *, command: str) -> int:
+        """Flag a person (not) ignored and pin its faces to it; returns how many faces it has."""
+        with self.transaction() as conn:
+            faces = _face_ids_of(conn, [person_id])
+            with _logged(conn, command, [person_id], faces):
+                conn.execute("UPDATE persons SET ignored = ? WHERE id = ?", (int(ignored), person_id))
+                # Pinned, the strangers stay together, so the person (and its flag) survives
+                # re-clustering.
+                conn.executemany(
+                    "INSERT OR IGNORE INTO pins(face_id, person_id) VALUES (?, ?)", [(f, person_id) for f in faces]
+                )
+        return len(faces)
+
+    def undo(self) -> str | None:
+        """Revert the latest correction not yet undone; returns its command, or None."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, command, before FROM corrections WHERE undone = 0 ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            cid, command, before = row
+            _restore(conn, json.loads(before))
+            conn.execute("UPDATE corrections SET undone = 1 WHERE id = ?", (cid,))
+            return str(command)
+
+    def history(self, limit: int = 50) -> list[tuple[int, float, str, bool]]:
+        rows = self.conn.execute(
+            "SELECT id, at, command, undone FROM corrections ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [(int(i), float(at), str(c), bool(u)) for i, at, c, u in rows]

@@ -1,0 +1,193 @@
+"""Faces: boxes, landmarks and embeddings of every photo, and which person each is in."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from photocluster.core.types import EMBEDDING_DIM, Box, Face
+from photocluster.store.connection import Database, chunks, f32_blob, marks, path_from_key, path_key
+
+# Rows fetched at a time when filling the face arrays.
+_FETCH = 16384
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    """A face row with what clustering and export need of its photo."""
+
+    id: int
+    photo_id: int
+    photo_path: Path
+    box: Box
+    confidence: float
+    person_id: int | None
+
+
+def insert_faces(conn: sqlite3.Connection, photo_id: int, faces: Sequence[Face]) -> None:
+    conn.executemany(
+        """
+        INSERT INTO faces(photo_id, left, top, right, bottom, confidence, landmarks, embedding)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            (
+                photo_id,
+                f.box.left,
+                f.box.top,
+                f.box.right,
+                f.box.bottom,
+                f.confidence,
+                f32_blob(f.landmarks),
+                f32_blob(f.embedding),
+            )
+            for f in faces
+        ],
+    )
+
+
+def copy_faces(conn: sqlite3.Connection, photo_id: int, from_photo: int) -> None:
+    """The faces of ``from_photo`` (a file with the same bytes), without their persons."""
+    conn.execute(
+        """
+        INSERT INTO faces(photo_id, left, top, right, bottom, confidence, landmarks, embedding)
+        SELECT ?, left, top, right, bottom, confidence, landmarks, embedding
+        FROM faces WHERE photo_id = ? ORDER BY id
+        """,
+        (photo_id, from_photo),
+    )
+
+
+class Faces(Database):
+    """The ``faces`` table, read one face at a time or as arrays for clustering."""
+
+    def _face_arrays(self, where: str, params: Sequence[Any] = ()) -> tuple[np.ndarray, ...]:
+        """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of the
+        faces of present photos that match ``where``, by face id, in one snapshot."""
+        sql = f"FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done' AND ({where})"
+        with self.snapshot():
+            (count,) = self.conn.execute(f"SELECT count(*) {sql}", params).fetchone()
+            # Filled in place, a chunk of rows at a time: a million faces never exist as a
+            # million Python objects, and the embeddings are held once (512 MB at 1M).
+            ids = np.empty(count, dtype=np.int64)
+            photo_ids = np.empty(count, dtype=np.int64)
+            person_ids = np.empty(count, dtype=np.int64)
+            emb = np.empty((count, EMBEDDING_DIM), dtype=np.float32)
+            cursor = self.conn.execute(
+                f"SELECT faces.id, faces.photo_id, coalesce(faces.person_id, -1), faces.embedding {sql} "
+                "ORDER BY faces.id",
+                params,
+            )
+            k = 0
+            while rows := cursor.fetchmany(_FETCH):
+                m = len(rows)
+                ids[k : k + m] = [r[0] for r in rows]
+                photo_ids[k : k + m] = [r[1] for r in rows]
+                person_ids[k : k + m] = [r[2] for r in rows]
+                emb[k : k + m] = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(m, EMBEDDING_DIM)
+                k += m
+        return ids, photo_ids, person_ids, emb
+
+    def active_faces(self) -> tuple[np.ndarray, ...]:
+        """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of
+        faces in present photos, by face id."""
+        return self._face_arrays("1")
+
+    def active_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, photo ids, embeddings (n, 128) float32) of faces in present photos, by face id."""
+        ids, photo_ids, _, emb = self.active_faces()
+        return ids, photo_ids, emb
+
+    def named_faces(self) -> tuple[np.ndarray, np.ndarray]:
+        """(person ids, embeddings) of the faces of named persons that are not ignored."""
+        _, _, person_ids, emb = self._face_arrays(
+            "faces.person_id IN (SELECT id FROM persons WHERE name IS NOT NULL AND ignored = 0)"
+        )
+        return person_ids, emb
+
+    def loose_faces(self, after_face: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(face ids, photo ids, embeddings) of faces in no person with an id above ``after_face``."""
+        ids, photo_ids, _, emb = self._face_arrays("faces.person_id IS NULL AND faces.id > ?", (after_face,))
+        return ids, photo_ids, emb
+
+    def max_face_id(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM faces").fetchone()[0])
+
+    def face_count(self, path: Path) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(faces.id) FROM photos LEFT JOIN faces ON faces.photo_id = photos.id WHERE photos.path = ?",
+            (path_key(path),),
+        ).fetchone()
+        return int(row[0])
+
+    def persons_in_photos(self, photo_ids: Iterable[int]) -> set[tuple[int, int]]:
+        """(photo id, person id) for every face with a person in the given photos."""
+        out: set[tuple[int, int]] = set()
+        for chunk in chunks(sorted(set(photo_ids))):
+            out |= set(
+                self.conn.execute(
+                    "SELECT photo_id, person_id FROM faces "
+                    f"WHERE person_id IS NOT NULL AND photo_id IN ({marks(chunk)})",
+                    chunk,
+                )
+            )
+        return out
+
+    def face_persons(self) -> dict[int, int]:
+        """Current face id -> person id, for faces that have a person."""
+        return {
+            int(f): int(p) for f, p in self.conn.execute("SELECT id, person_id FROM faces WHERE person_id IS NOT NULL")
+        }
+
+    def face_row(self, face_id: int) -> tuple[int, int | None] | None:
+        """(photo id, person id) of a face, or None when there is no such face."""
+        row = self.conn.execute("SELECT photo_id, person_id FROM faces WHERE id = ?", (face_id,)).fetchone()
+        return None if row is None else (int(row[0]), None if row[1] is None else int(row[1]))
+
+    def faces(self) -> list[tuple[StoredFace, np.ndarray]]:
+        """Every face of present photos with its embedding, ordered by person then face id."""
+        rows = self.conn.execute(
+            """
+            SELECT faces.id, faces.photo_id, photos.path, faces.left, faces.top, faces.right,
+                   faces.bottom, faces.confidence, faces.person_id, faces.embedding
+            FROM faces JOIN photos ON photos.id = faces.photo_id
+            WHERE photos.status = 'done'
+            ORDER BY faces.person_id IS NULL, faces.person_id, faces.id
+            """
+        ).fetchall()
+        out = []
+        for fid, pid, key, left, top, right, bottom, conf, person, emb in rows:
+            face = StoredFace(
+                id=int(fid),
+                photo_id=int(pid),
+                photo_path=path_from_key(bytes(key)),
+                box=Box(left, top, right, bottom),
+                confidence=float(conf),
+                person_id=None if person is None else int(person),
+            )
+            out.append((face, np.frombuffer(emb, dtype="<f4").astype(np.float32)))
+        return out
+
+    def photo_faces(self, photo_id: int) -> list[Face]:
+        rows = self.conn.execute(
+            "SELECT id, left, top, right, bottom, confidence, landmarks, embedding, person_id "
+            "FROM faces WHERE photo_id = ? ORDER BY id",
+            (photo_id,),
+        ).fetchall()
+        return [
+            Face(
+                box=Box(left, top, right, bottom),
+                confidence=conf,
+                landmarks=np.frombuffer(lm, dtype="<f4").reshape(5, 2),
+                embedding=np.frombuffer(emb, dtype="<f4"),
+                id=fid,
+                photo_id=photo_id,
+                person_id=person,
+            )
+            for fid, left, top, right, bottom, conf, lm, emb, person in rows
+        ]

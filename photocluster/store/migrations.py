@@ -1,0 +1,103 @@
+"""The schema, as numbered migrations: ``PRAGMA user_version`` holds how many are applied.
+
+A migration is only ever appended, never edited: databases in the wild are at every
+earlier version, and each must reach the current one by the same steps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: photos, faces, persons, scans, settings
+    """
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        width INTEGER,
+        height INTEGER,
+        taken_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('done', 'error', 'missing')),
+        error TEXT,
+        settings TEXT,
+        scan_id INTEGER REFERENCES scans(id),
+        seen_scan_id INTEGER,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX photos_sha256 ON photos(sha256);
+    CREATE INDEX photos_status ON photos(status);
+    CREATE TABLE persons (
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        left REAL NOT NULL,
+        top REAL NOT NULL,
+        right REAL NOT NULL,
+        bottom REAL NOT NULL,
+        confidence REAL NOT NULL,
+        landmarks BLOB NOT NULL,
+        embedding BLOB NOT NULL,
+        person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL
+    );
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE TABLE scans (
+        id INTEGER PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'interrupted', 'failed')),
+        roots TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        summary TEXT
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+    # 2: corrections. A pin says "this face is this person" (merge, move); a rejection
+    # says "this face is never this person" (remove, move away). Both bind every later
+    # clustering. `corrections` keeps each command with the rows it changed, for undo.
+    """
+    ALTER TABLE persons ADD COLUMN ignored INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE pins (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE
+    );
+    CREATE INDEX pins_person ON pins(person_id);
+    CREATE TABLE rejections (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    );
+    CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        command TEXT NOT NULL,
+        before TEXT NOT NULL,
+        undone INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def apply_migrations(conn: sqlite3.Connection) -> None:
+    """Bring the database from its version to SCHEMA_VERSION; the caller holds the write lock."""
+    for number in range(user_version(conn) + 1, SCHEMA_VERSION + 1):
+        # executescript would commit on its own; run the statements one by one instead.
+        for statement in MIGRATIONS[number - 1].split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")

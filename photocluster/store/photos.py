@@ -1,0 +1,196 @@
+"""Photos and scans: one row per file ever seen, its status and error, and each scan run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from photocluster.core.errors import DatabaseError
+from photocluster.core.types import Face, Photo
+from photocluster.store.connection import Database, path_from_key, path_key
+from photocluster.store.faces import copy_faces, insert_faces
+
+_PHOTO_COLS = "id, path, size, mtime_ns, sha256, width, height, taken_at, status, error, settings"
+
+_UPSERT_PHOTO = """
+    INSERT INTO photos(path, size, mtime_ns, sha256, width, height, taken_at, status,
+                       error, settings, scan_id, seen_scan_id, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(path) DO UPDATE SET
+        size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,
+        width = excluded.width, height = excluded.height, taken_at = excluded.taken_at,
+        status = excluded.status, error = excluded.error, settings = excluded.settings,
+        scan_id = excluded.scan_id, seen_scan_id = excluded.seen_scan_id,
+        updated_at = excluded.updated_at
+"""
+
+
+def _photo(row: Any) -> tuple[Photo, str | None]:
+    pid, key, size, mtime, sha, w, h, taken, status, error, settings = row
+    photo = Photo(
+        id=int(pid),
+        path=path_from_key(bytes(key)),
+        size=int(size),
+        mtime_ns=int(mtime),
+        sha256=sha,
+        width=w,
+        height=h,
+        taken_at=taken,
+        status=str(status),
+        error=error,
+    )
+    return photo, settings
+
+
+def _under(key: bytes, base: bytes) -> bool:
+    return key == base or key.startswith(base.rstrip(b"/") + b"/")
+
+
+class Photos(Database):
+    """The ``photos`` and ``scans`` tables."""
+
+    def begin_scan(self, roots: Sequence[Path], settings_key: str) -> int:
+        with self.transaction() as conn:
+            # A scan still "running" was killed: say so.
+            conn.execute("UPDATE scans SET status = 'interrupted' WHERE status = 'running'")
+            cur = conn.execute(
+                "INSERT INTO scans(started_at, status, roots, settings) VALUES (?, 'running', ?, ?)",
+                (time.time(), json.dumps([os.fsdecode(path_key(r)) for r in roots]), settings_key),
+            )
+            return int(cur.lastrowid or 0)
+
+    def end_scan(self, scan_id: int, status: str, summary: dict[str, object]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE scans SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
+                (status, time.time(), json.dumps(summary), scan_id),
+            )
+
+    def photo_by_path(self, path: Path) -> tuple[Photo, str | None] | None:
+        row = self.conn.execute(f"SELECT {_PHOTO_COLS} FROM photos WHERE path = ?", (path_key(path),)).fetchone()
+        return None if row is None else _photo(row)
+
+    def photos_by_hash(self, sha256: str, settings_key: str) -> list[Photo]:
+        """Photos already analysed with these settings whose bytes hash to ``sha256``."""
+        rows = self.conn.execute(
+            f"SELECT {_PHOTO_COLS} FROM photos WHERE sha256 = ? AND settings = ? "
+            "AND status IN ('done', 'missing') AND width IS NOT NULL ORDER BY id",
+            (sha256, settings_key),
+        ).fetchall()
+        return [_photo(r)[0] for r in rows]
+
+    def photo(self, photo_id: int) -> Photo:
+        row = self.conn.execute(f"SELECT {_PHOTO_COLS} FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        if row is None:
+            raise DatabaseError(f"no photo with id {photo_id}")
+        return _photo(row)[0]
+
+    def mark_seen(self, photo_ids: Iterable[int], scan_id: int) -> None:
+        ids = [(scan_id, i) for i in photo_ids]
+        if ids:
+            with self.transaction() as conn:
+                conn.executemany("UPDATE photos SET seen_scan_id = ? WHERE id = ?", ids)
+
+    def save_photo(
+        self,
+        path: Path,
+        size: int,
+        mtime_ns: int,
+        sha256: str | None,
+        scan_id: int,
+        settings_key: str,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        taken_at: str | None = None,
+        faces: Sequence[Face] = (),
+        error: str | None = None,
+        copy_faces_from: int | None = None,
+    ) -> int:
+        """Record the result for one file, replacing what was known of that path, atomically.
+
+        Either ``faces`` (freshly detected), ``copy_faces_from`` (a photo with the same
+        bytes), or ``error`` (the file was not usable; earlier faces of it are dropped).
+        """
+        key = path_key(path)
+        status = "error" if error is not None else "done"
+        if error is not None:
+            # Reasons may quote file names that are not UTF-8; SQLite text must be.
+            error = error.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        row = (key, size, mtime_ns, sha256, width, height, taken_at, status, error, settings_key, scan_id, scan_id)
+        with self.transaction() as conn:
+            conn.execute(_UPSERT_PHOTO, (*row, time.time()))
+            photo_id = int(conn.execute("SELECT id FROM photos WHERE path = ?", (key,)).fetchone()[0])
+            conn.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
+            if copy_faces_from is not None:
+                copy_faces(conn, photo_id, copy_faces_from)
+            else:
+                insert_faces(conn, photo_id, faces)
+        return photo_id
+
+    def move_photo(self, photo_id: int, new_path: Path, size: int, mtime_ns: int, scan_id: int) -> None:
+        """The file with these bytes now lives at ``new_path``: keep its faces and their persons."""
+        key = path_key(new_path)
+        with self.transaction() as conn:
+            # A stale row for the destination path (an old, different file) gives way.
+            conn.execute("DELETE FROM photos WHERE path = ? AND id != ?", (key, photo_id))
+            conn.execute(
+                "UPDATE photos SET path = ?, size = ?, mtime_ns = ?, status = 'done', error = NULL, "
+                "seen_scan_id = ?, updated_at = ? WHERE id = ?",
+                (key, size, mtime_ns, scan_id, time.time(), photo_id),
+            )
+
+    def mark_missing(self, scan_id: int, roots: Sequence[Path], keep_under: Sequence[Path] = ()) -> int:
+        """Photos under ``roots`` not seen by scan ``scan_id`` are gone: mark them missing.
+
+        Nothing under ``keep_under`` (folders that could not be read) is marked.
+        Their faces and person links stay stored, so a file that comes back rejoins its
+        person, but every listing and clustering ignores them while missing.
+        """
+        prefixes = [path_key(r) for r in roots]
+        keep = [path_key(k) for k in keep_under]
+        gone = []
+        rows = self.conn.execute(
+            "SELECT id, path FROM photos WHERE status != 'missing' AND (seen_scan_id IS NULL OR seen_scan_id != ?)",
+            (scan_id,),
+        )
+        for pid, key in rows:
+            key = bytes(key)
+            if any(_under(key, p) for p in prefixes) and not any(_under(key, k) for k in keep):
+                gone.append(pid)
+        if gone:
+            with self.transaction() as conn:
+                conn.executemany(
+                    "UPDATE photos SET status = 'missing', updated_at = ? WHERE id = ?",
+                    [(time.time(), pid) for pid in gone],
+                )
+        return len(gone)
+
+    def errors(self, scan_id: int | None = None) -> list[tuple[Path, str]]:
+        sql = "SELECT path, error FROM photos WHERE status = 'error'"
+        args: tuple[int, ...] = ()
+        if scan_id is not None:
+            sql += " AND seen_scan_id = ?"
+            args = (scan_id,)
+        return [(path_from_key(bytes(k)), str(e)) for k, e in self.conn.execute(sql + " ORDER BY path", args)]
+
+    def counts(self) -> dict[str, int]:
+        out = {"done": 0, "error": 0, "missing": 0}
+        for status, n in self.conn.execute("SELECT status, COUNT(*) FROM photos GROUP BY status"):
+            out[str(status)] = int(n)
+        out["faces"] = int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done'"
+            ).fetchone()[0]
+        )
+        out["persons"] = int(
+            self.conn.execute(
+                "SELECT COUNT(DISTINCT person_id) FROM faces JOIN photos ON photos.id = faces.photo_id "
+                "WHERE photos.status = 'done' AND person_id IS NOT NULL"
+            ).fetchone()[0]
+        )
+        return out

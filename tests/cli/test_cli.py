@@ -1,0 +1,140 @@
+"""The CLI in-process (typer's CliRunner) against temporary databases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from conftest import FakeEmbedder, write_photo
+from photocluster.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    root = tmp_path / "lib"
+    for k in range(3):
+        write_photo(root / f"red{k}.jpg", (200, 20, 40 + 4 * k))
+    write_photo(root / "blue.jpg", (20, 20, 200))
+    (root / "broken.jpg").write_text("not a photo")
+    return root
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    group = get_command(app)
+    names = sorted(group.commands)  # type: ignore[attr-defined]
+    assert {"scan", "clusters", "export", "status"} <= set(names)
+    for name in names:
+        code, out, _ = run(name, "--help")
+        assert code == 0, name
+        assert "Example: photocluster " + name in out, f"{name} --help has no example"
+
+
+def test_scan_clusters_export_json(library: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    db = str(tmp_path / "cli.db")
+    code, out, err = run("scan", str(library), "--db", db, "--workers", "1", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["files"], doc["analysed"], doc["faces_found"], doc["error_count"]) == (5, 4, 4, 1)
+    assert doc["errors"][0]["path"].endswith("broken.jpg")
+    assert doc["dlib"].startswith("dlib ")
+
+    code, out, err = run("clusters", "--db", db, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["persons"], doc["unknown"], doc["faces"]) == (1, 1, 4)
+    assert [p["faces"] for p in doc["persons_list"]] == [3, 1]
+    assert doc["persons_list"][1]["id"] is None
+
+    dest = tmp_path / "People"
+    code, out, err = run("export", str(dest), "--db", db, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["persons"], doc["created"], doc["unknown_faces"]) == (1, 4, 1)
+    assert sorted(p.name for p in (dest / "person_0001").iterdir()) == ["red0.jpg", "red1.jpg", "red2.jpg"]
+    result = runner.invoke(app, ["export", str(dest), "--db", db, "--json"])
+    assert result.exit_code == 0, repr(result.exception)
+    assert json.loads(result.stdout)["unchanged"] == 4
+
+
+def test_scan_table_and_bad_file_report(library: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
+    code, out, err = run("scan", str(library), "--db", str(tmp_path / "t.db"), "--workers", "1")
+    assert code == 0
+    assert "Faces found" in out and "Bad files" in out
+    assert "1 file(s) could not be used:" in err
+    assert "broken.jpg: not a readable image" in err
+
+
+def test_default_database_follows_photocluster_home(
+    library: Path, _state_dir: Path, fake_embedder: FakeEmbedder
+) -> None:
+    code, _, err = run("scan", str(library), "--workers", "1")
+    assert code == 0, err
+    assert (_state_dir / "photocluster.db").is_file()
+    code, out, _ = run("status", "--json")
+    doc = json.loads(out)
+    assert doc["database"] == str(_state_dir / "photocluster.db")
+    assert (doc["photos"], doc["bad_files"], doc["faces"]) == (4, 1, 4)
+
+
+def test_missing_path_is_one_line_exit_2(tmp_path: Path) -> None:
+    code, out, err = run("scan", str(tmp_path / "nowhere"), "--db", str(tmp_path / "x.db"))
+    assert code == 2
+    assert err.strip() == f"Error: {tmp_path / 'nowhere'}: no such file or folder"
+    assert "Traceback" not in err + out
+
+
+def test_unusable_database_is_exit_1(tmp_path: Path, library: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run("scan", str(library), "--db", str(blocker / "db.sqlite"))
+    assert code == 1
+    assert err.startswith("Error: ") and "cannot create the database folder" in err
+    assert len(err.strip().splitlines()) == 1
+    (tmp_path / "junk.db").write_bytes(b"this is not sqlite" * 100)
+    code, _, err = run("status", "--db", str(tmp_path / "junk.db"))
+    assert code == 1 and "cannot open the database" in err
+
+
+def test_bad_options_are_usage_errors(tmp_path: Path, library: Path) -> None:
+    db = str(tmp_path / "o.db")
+    assert run("scan", str(library), "--db", db, "--detector", "magic")[0] == 2
+    assert run("scan", str(library), "--db", db, "--upsample", "lots")[0] == 2
+    code, _, err = run("export", str(tmp_path / "o"), "--db", db, "--mode", "teleport")
+    assert code == 2 and "--mode must be one of symlink, hardlink, copy" in err
+
+
+def test_module_entry_point_and_version() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "photocluster", "--version"], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.startswith("photocluster 0.1.0, dlib ")
+
+
+def test_doctor_reports_build_engine_and_model_checksums() -> None:
+    code, out, err = run("doctor", "--no-measure", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["engine"] in ("onnx", "dlib")
+    assert doc["dlib"].startswith("dlib ")
+    assert set(doc["models"]) == {
+        "mmod_human_face_detector",
+        "shape_predictor_5_face_landmarks",
+        "dlib_face_recognition_resnet_model_v1",
+    }
+    for info in doc["models"].values():
+        assert len(info["sha256"]) == 64 and info["bytes"] > 100_000
+    code, out, err = run("doctor", "--no-measure", "--engine", "dlib", "--json")
+    assert json.loads(out)["engine"] == "dlib"

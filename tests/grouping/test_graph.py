@@ -1,0 +1,364 @@
+"""Grouping: neighbour graphs, Chinese whispers, centroid distances and id matching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import fake_embedding, near
+from photocluster.eval.metrics import pairwise
+from photocluster.grouping.doubt import centroid_distances
+from photocluster.grouping.graph import edges, knn_edges
+from photocluster.grouping.identity import match_to_previous
+from photocluster.grouping.whispers import UNKNOWN, canonical_labels, chinese_whispers, cluster
+
+
+def brute_force(emb: np.ndarray, threshold: float) -> dict[tuple[int, int], float]:
+    e = emb.astype(np.float64)
+    d = np.sqrt(((e[:, None, :] - e[None, :, :]) ** 2).sum(-1))
+    n = len(e)
+    return {(i, j): float(d[i, j]) for i in range(n) for j in range(i + 1, n)}
+
+
+def as_pairs(i: np.ndarray, j: np.ndarray) -> list[tuple[int, int]]:
+    return list(zip(i.tolist(), j.tolist(), strict=True))
+
+
+def graph(n: int, pairs: list[tuple[int, int]]) -> tuple[int, np.ndarray, np.ndarray]:
+    i = np.array([a for a, _ in pairs], dtype=np.int64)
+    j = np.array([b for _, b in pairs], dtype=np.int64)
+    return n, i, j
+
+
+def clique(nodes: list[int]) -> list[tuple[int, int]]:
+    return [(a, b) for k, a in enumerate(nodes) for b in nodes[k + 1 :]]
+
+
+# -- edges ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", [1, 7, 50, 156, 157, 4096])
+def test_edges_match_a_brute_force_reference(block: int) -> None:
+    rng = np.random.default_rng(42)
+    emb = rng.normal(size=(157, 8)).astype(np.float32)
+    threshold = 2.5
+    ref = brute_force(emb, threshold)
+    i, j, d = edges(emb, threshold, block=block)
+    got = dict(zip(as_pairs(i, j), d.tolist(), strict=True))
+    margin = 1e-4
+    expected = {p for p, dist in ref.items() if dist < threshold - margin}
+    allowed = {p for p, dist in ref.items() if dist < threshold + margin}
+    assert expected <= set(got) <= allowed
+    assert 500 < len(got) < len(ref)  # the data gives a real mix of near and far pairs
+    assert all(a < b for a, b in got)
+    assert len(got) == len(i)  # no pair twice
+    for pair, dist in got.items():
+        assert dist == pytest.approx(ref[pair], abs=1e-4)
+    assert i.dtype == np.int64 and j.dtype == np.int64 and d.dtype == np.float32
+
+
+def test_edges_do_not_depend_on_the_block_size() -> None:
+    rng = np.random.default_rng(7)
+    emb = rng.normal(size=(60, 128)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    i0, j0, d0 = edges(emb, 1.4)
+    assert len(i0) > 0
+    for block in (1, 2, 13, 59, 60, 61):
+        i, j, d = edges(emb, 1.4, block=block)
+        assert as_pairs(i, j) == as_pairs(i0, j0)
+        np.testing.assert_allclose(d, d0, atol=1e-5)
+
+
+def test_edges_exact_small_case() -> None:
+    emb = np.array([[0, 0], [0.3, 0.4], [3, 4], [0, 0]], dtype=np.float32)
+    i, j, d = edges(emb, 0.6)
+    assert as_pairs(i, j) == [(0, 1), (0, 3), (1, 3)]
+    np.testing.assert_allclose(d, [0.5, 0.0, 0.5], atol=1e-6)
+    # Strictly below the threshold: a pair at exactly 0.5 is not joined at 0.5.
+    i, j, d = edges(np.array([[0, 0], [0, 0.5]], dtype=np.float32), 0.5)
+    assert as_pairs(i, j) == []
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_edges_of_tiny_inputs(n: int) -> None:
+    i, j, d = edges(np.zeros((n, 128), dtype=np.float32), 0.6)
+    assert (len(i), len(j), len(d)) == (0, 0, 0)
+    assert i.dtype == np.int64 and d.dtype == np.float32
+
+
+def library(n_ids: int, per_id: int, singles: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings shaped like dlib's: faces of one identity ~0.3-0.5 apart, identities
+    ~0.95 apart, plus lone faces; with the identity of each face."""
+    rng = np.random.default_rng(seed)
+    sizes = np.concatenate([rng.integers(2, 2 * per_id, size=n_ids), np.ones(singles, dtype=np.int64)])
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    dirs = rng.normal(size=(len(sizes), 128))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    noise = rng.normal(size=(len(truth), 128))
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    spread = rng.uniform(0.21, 0.35, size=len(sizes))
+    return (dirs[truth] * 0.67 + noise * spread[truth, None]).astype(np.float32), truth
+
+
+def directed_top_k(emb: np.ndarray, threshold: float, k: int) -> set[tuple[int, int]]:
+    """Reference: each face's k nearest others under the threshold, as undirected pairs."""
+    e = emb.astype(np.float64)
+    sq = (e * e).sum(axis=1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * e @ e.T, 0.0))
+    np.fill_diagonal(d, np.inf)
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k]
+    a, slot = np.nonzero(np.take_along_axis(d, nearest, axis=1) < threshold)
+    b = nearest[a, slot]
+    return set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True))
+
+
+@pytest.mark.parametrize("k", [1, 3, 500])
+def test_knn_edges_exact_below_the_cutoff_match_a_reference(k: int) -> None:
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(157, 8)).astype(np.float32)
+    i, j, d = knn_edges(emb, 2.5, k=k, block=50)
+    assert set(as_pairs(i, j)) == directed_top_k(emb, 2.5, k)
+    assert len(set(as_pairs(i, j))) == len(i) and bool(np.all(i < j))
+    np.testing.assert_allclose(d, np.linalg.norm(emb[i] - emb[j], axis=1), atol=1e-4)
+    assert i.dtype == np.int32 and d.dtype == np.float32
+    if k >= len(emb):  # no cap: every edge under the threshold
+        assert as_pairs(i, j) == as_pairs(*edges(emb, 2.5)[:2])
+
+
+def test_knn_edges_join_identical_faces_but_not_a_face_to_itself() -> None:
+    base = fake_embedding("twin")
+    emb = np.stack([base, fake_embedding("other"), base, near(base, 0.3, "x")])
+    i, j, d = knn_edges(emb, 0.6)
+    assert as_pairs(i, j) == [(0, 2), (0, 3), (2, 3)]
+    np.testing.assert_allclose(d, [0.0, 0.3, 0.3], atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_knn_edges_of_tiny_inputs(n: int) -> None:
+    i, j, d = knn_edges(np.zeros((n, 128), dtype=np.float32) + np.arange(n)[:, None], 0.6)
+    assert (len(i), len(j), len(d)) == (0, 0, 0)
+
+
+def test_the_inverted_file_finds_the_edges_and_the_clusters_of_exact_search() -> None:
+    emb, truth = library(n_ids=150, per_id=12, singles=900)
+    exact = directed_top_k(emb, 0.6, 32)
+    # Small lists force the inverted file on a few thousand faces (CI time).
+    i, j, d = knn_edges(emb, 0.6, exact_below=500, list_size=100)
+    found = set(as_pairs(i, j))
+    assert len(found & exact) >= 0.98 * len(exact)
+    assert found <= directed_top_k(emb, 0.6, len(emb))  # nothing over the threshold
+    assert bool(np.all(i < j)) and len(found) == len(i)
+    np.testing.assert_allclose(d, np.linalg.norm(emb[i] - emb[j], axis=1), atol=1e-4)
+    ei, ej = np.array(sorted(exact)).T
+    exact_labels = chinese_whispers(len(emb), ei, ej)
+    labels = chinese_whispers(len(emb), i, j)
+    assert pairwise(exact_labels, labels).f1 >= 0.99
+    assert pairwise(truth, labels).f1 >= 0.99
+
+
+def test_the_inverted_file_caps_the_neighbours_of_a_crowd() -> None:
+    # One person photographed 3,000 times: every pair is under the threshold, but each
+    # face keeps at most k neighbours, so the graph stays O(n k).
+    emb, _ = library(n_ids=1, per_id=2, singles=0)
+    rng = np.random.default_rng(1)
+    crowd = (emb[0] + 0.02 * rng.normal(size=(3000, 128))).astype(np.float32)
+    i, j, _ = knn_edges(crowd, 0.6, k=8, exact_below=1000, list_size=300)
+    assert len(i) <= 8 * len(crowd)
+    degree = np.bincount(np.concatenate([i, j]), minlength=len(crowd))
+    assert degree.min() >= 8
+    assert len(np.unique(chinese_whispers(len(crowd), i, j))) == 1
+
+
+# -- chinese whispers --------------------------------------------------------------
+
+
+def test_two_separate_cliques_get_two_labels() -> None:
+    labels = chinese_whispers(*graph(7, clique([0, 1, 2, 3]) + clique([4, 5, 6])))
+    assert labels.tolist() == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_largest_cluster_gets_label_zero() -> None:
+    labels = chinese_whispers(*graph(8, clique([0, 1, 2]) + clique([3, 4, 5, 6, 7])))
+    assert labels.tolist() == [1, 1, 1, 0, 0, 0, 0, 0]
+
+
+def test_isolated_nodes_stay_singletons() -> None:
+    labels = chinese_whispers(*graph(6, [(1, 4)]))
+    # The pair is largest: 0. Singletons follow by their index.
+    assert labels.tolist() == [1, 0, 2, 3, 0, 4]
+
+
+def test_no_edges_every_node_alone() -> None:
+    labels = chinese_whispers(*graph(4, []))
+    assert labels.tolist() == [0, 1, 2, 3]
+
+
+def test_empty_graph() -> None:
+    labels = chinese_whispers(*graph(0, []))
+    assert labels.tolist() == []
+    assert labels.dtype == np.int64
+
+
+def test_interleaved_cliques() -> None:
+    a, b, c = [0, 3, 6, 9], [1, 4, 7], [2, 5, 8, 10, 11]
+    labels = chinese_whispers(*graph(12, clique(c) + clique(a) + clique(b)))
+    expected = np.empty(12, dtype=np.int64)
+    expected[c], expected[a], expected[b] = 0, 1, 2
+    assert labels.tolist() == expected.tolist()
+
+
+def test_chinese_whispers_is_deterministic() -> None:
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(120, 6)).astype(np.float32)
+    i, j, _ = edges(emb, 1.2)
+    first = chinese_whispers(120, i, j)
+    for _ in range(3):
+        assert chinese_whispers(120, i, j).tolist() == first.tolist()
+    # Same graph with the edge list reversed and flipped: same labels.
+    assert chinese_whispers(120, j[::-1].copy(), i[::-1].copy()).tolist() == first.tolist()
+    # Labels are canonical: 0..k-1 by decreasing size.
+    counts = np.bincount(first)
+    assert first.min() == 0
+    assert list(counts) == sorted(counts, reverse=True)
+
+
+def test_clear_clusters_do_not_depend_on_the_seed() -> None:
+    pairs = clique([0, 1, 2, 3, 4]) + clique([5, 6, 7]) + [(8, 9)]
+    results = {tuple(chinese_whispers(*graph(11, pairs), seed=s).tolist()) for s in range(10)}
+    assert results == {(0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3)}
+
+
+# -- canonical labels ------------------------------------------------------------
+
+
+def test_canonical_labels_by_size_then_first_member() -> None:
+    assert canonical_labels(np.array([7, 7, 3, 3, 3, 9])).tolist() == [1, 1, 0, 0, 0, 2]
+    assert canonical_labels(np.array([5, 2, 5, 2])).tolist() == [0, 1, 0, 1]
+    assert canonical_labels(np.array([2, 5, 2, 5])).tolist() == [0, 1, 0, 1]
+    assert canonical_labels(np.array([4, 1, 1, 0, 4, 4])).tolist() == [0, 1, 1, 2, 0, 0]
+    assert canonical_labels(np.array([], dtype=np.int64)).tolist() == []
+
+
+def test_canonical_labels_is_idempotent() -> None:
+    once = canonical_labels(np.array([9, 1, 9, 4, 4, 4, 1, 8]))
+    assert once.tolist() == [1, 2, 1, 0, 0, 0, 2, 3]
+    assert canonical_labels(once).tolist() == once.tolist()
+
+
+# -- cluster -----------------------------------------------------------------------
+
+
+def identities(sizes: list[int], distance: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Faces of len(sizes) people, each face ``distance`` from its person's centre, shuffled."""
+    emb, truth = [], []
+    for person, size in enumerate(sizes):
+        base = fake_embedding(f"person-{person}")
+        for k in range(size):
+            emb.append(near(base, distance, f"{person}-{k}"))
+            truth.append(person)
+    order = np.random.default_rng(0).permutation(len(emb))
+    return np.stack(emb)[order], np.array(truth)[order]
+
+
+def test_three_identities_give_three_pure_clusters() -> None:
+    emb, truth = identities([6, 4, 3])
+    labels = cluster(emb, threshold=0.6, min_size=2)
+    # Largest person first; every cluster holds exactly one person's faces.
+    assert labels.tolist() == truth.tolist()
+
+
+def test_min_size_makes_small_clusters_unknown() -> None:
+    emb, truth = identities([6, 4, 3])
+    labels = cluster(emb, threshold=0.6, min_size=4)
+    expected = np.where(truth == 2, UNKNOWN, truth)
+    assert labels.tolist() == expected.tolist()
+    assert (cluster(emb, threshold=0.6, min_size=7) == UNKNOWN).all()
+    assert cluster(emb, threshold=0.6, min_size=1).tolist() == truth.tolist()
+
+
+def test_a_lone_face_is_unknown() -> None:
+    emb, truth = identities([3, 2])
+    lone = fake_embedding("stranger")[None, :]
+    labels = cluster(np.vstack([emb, lone]), threshold=0.6, min_size=2)
+    assert labels.tolist() == [*truth.tolist(), UNKNOWN]
+    assert cluster(np.vstack([emb, lone]), threshold=0.6, min_size=1).tolist() == [*truth.tolist(), 2]
+
+
+def test_a_too_small_threshold_separates_everyone() -> None:
+    emb, _ = identities([3, 3])
+    assert cluster(emb, threshold=0.1, min_size=1).tolist() == list(range(6))
+    assert cluster(emb, threshold=0.1, min_size=2).tolist() == [UNKNOWN] * 6
+
+
+def test_cluster_of_nothing() -> None:
+    assert cluster(np.zeros((0, 128), dtype=np.float32)).tolist() == []
+
+
+# -- centroid distances ----------------------------------------------------------
+
+
+def test_centroid_distances_exact() -> None:
+    emb = np.array([[0, 0], [3, 0], [0, 3], [5, 5], [10, 10], [7, 7]], dtype=np.float32)
+    labels = np.array([0, 0, 0, UNKNOWN, 1, 2])
+    out = centroid_distances(emb, labels)
+    # Cluster 0: centre (1, 1).
+    np.testing.assert_allclose(out[:3], [np.sqrt(2), np.sqrt(5), np.sqrt(5)], rtol=1e-6)
+    assert np.isnan(out[3])
+    assert out[4] == 0.0 and out[5] == 0.0
+    assert out.dtype == np.float32
+
+
+def test_centroid_distances_of_a_pair_are_half_their_distance() -> None:
+    emb = np.array([[1, 2, 2], [-1, -2, -2]], dtype=np.float32)
+    np.testing.assert_allclose(centroid_distances(emb, np.array([0, 0])), [3.0, 3.0])
+
+
+# -- match to previous -------------------------------------------------------------
+
+
+def test_unchanged_clusters_keep_their_ids() -> None:
+    ids = np.array([10, 11, 12, 13, 14])
+    labels = np.array([1, 1, 0, 0, 0])
+    previous = {10: 7, 11: 7, 12: 3, 13: 3, 14: 3}
+    assert match_to_previous(ids, labels, previous) == {0: 3, 1: 7}
+
+
+def test_a_split_keeps_the_id_on_the_larger_part() -> None:
+    ids = np.array([1, 2, 3, 4, 5])
+    labels = np.array([1, 0, 0, 1, 0])
+    previous = {k: 50 for k in range(1, 6)}
+    assert match_to_previous(ids, labels, previous) == {0: 50}
+
+
+def test_a_merge_takes_the_id_sharing_most_faces() -> None:
+    ids = np.array([1, 2, 3, 4, 5])
+    labels = np.array([0, 0, 0, 0, 0])
+    previous = {1: 20, 2: 30, 3: 30, 4: 20, 5: 30}
+    assert match_to_previous(ids, labels, previous) == {0: 30}
+
+
+def test_each_person_is_used_once_and_each_label_once() -> None:
+    ids = np.arange(10)
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    # Person 100 had faces now in labels 0 (3), 1 (2) and 2 (1); person 200 has one in
+    # label 0 and one in label 1; person 300 two in label 2.
+    previous = {0: 100, 1: 100, 2: 100, 4: 100, 5: 100, 7: 100, 3: 200, 6: 200, 8: 300, 9: 300}
+    result = match_to_previous(ids, labels, previous)
+    assert result == {0: 100, 2: 300, 1: 200}
+    assert len(set(result.values())) == len(result)
+
+
+def test_ties_go_to_the_smallest_label() -> None:
+    ids = np.array([1, 2, 3, 4])
+    labels = np.array([1, 1, 0, 0])
+    assert match_to_previous(ids, labels, {1: 9, 2: 9, 3: 9, 4: 9}) == {0: 9}
+
+
+def test_unknown_faces_and_new_faces_are_ignored() -> None:
+    ids = np.array([1, 2, 3, 4, 5])
+    labels = np.array([UNKNOWN, UNKNOWN, UNKNOWN, 0, 0])
+    # Person 5 is now all unknown except one face in label 0; faces 4 and 5 partly new.
+    assert match_to_previous(ids, labels, {1: 5, 2: 5, 3: 5, 4: 5}) == {0: 5}
+    assert match_to_previous(ids, labels, {1: 5, 2: 5, 3: 5}) == {}
+    assert match_to_previous(ids, labels, {}) == {}
+    assert match_to_previous(np.array([], dtype=np.int64), np.array([], dtype=np.int64), {1: 2}) == {}
