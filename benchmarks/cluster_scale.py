@@ -148,7 +148,9 @@ def library_db(emb: np.ndarray, truth: np.ndarray, db: Path, seed: int = 0) -> N
         )
 
 
-def clusters_command(emb: np.ndarray, truth: np.ndarray, runs: int) -> dict[str, object]:
+def clusters_command(
+    emb: np.ndarray, truth: np.ndarray, runs: int, threshold: float | None = None
+) -> dict[str, object]:
     """The whole `photocluster clusters` command (SQLite in and out), each run a fresh
     process: the first finds persons, the next keep their ids against the stored ones."""
     import sqlite3
@@ -170,6 +172,7 @@ def clusters_command(emb: np.ndarray, truth: np.ndarray, runs: int) -> dict[str,
                     "--db",
                     str(db),
                     "--json",
+                    *([] if threshold is None else ["--threshold", str(threshold)]),
                 ],
                 capture_output=True,
                 text=True,
@@ -204,11 +207,19 @@ def main() -> None:
         "--with-db", action="store_true", help="time `photocluster clusters` itself on a database of N faces"
     )
     ap.add_argument("--runs", type=int, default=2, help="with --with-db: how many times to run the command")
+    ap.add_argument(
+        "--baseline",
+        type=float,
+        default=None,
+        help="with --with-db: also run `clusters --threshold T` on the same library (the single-threshold baseline)",
+    )
     args = ap.parse_args()
     emb, truth = synthetic(args.faces)
     result: dict[str, object] = {"faces": args.faces, "identities": int(truth.max() + 1)}
     if args.with_db:
         result.update(clusters_command(emb, truth, args.runs))
+        if args.baseline is not None:
+            result["baseline"] = clusters_command(emb, truth, 1, args.baseline)
         print(json.dumps(result, indent=2))
         return
     with tempfile.TemporaryDirectory() as tmp:

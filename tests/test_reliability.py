@@ -183,7 +183,7 @@ def simulate_trouble(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
     """Permission denied (tests run as root, where chmod denies nothing) and files that go
     away while the scan runs, at the calls the scan makes."""
     real_open, real_scandir = builtins.open, os.scandir
-    real_walk, real_hash = images.walk, images.file_hash
+    real_walk, real_fingerprint = images.walk, images.fingerprint
 
     def denied(path: object) -> PermissionError:
         return PermissionError(errno.EACCES, "Permission denied", os.fsdecode(path))  # type: ignore[arg-type]
@@ -202,16 +202,16 @@ def simulate_trouble(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
         yield from real_walk(*args, **kwargs)
         corpus.vanish_after_listing.unlink()  # listed, then gone before the scan reads it
 
-    def hash_then_vanish(path: Path) -> str:
-        sha = real_hash(path)
+    def hash_then_vanish(path: Path) -> images.Fingerprint:
+        fingerprint = real_fingerprint(path)
         if path == corpus.vanish_after_hashing:
             path.unlink()  # hashed, then gone before it is decoded
-        return sha
+        return fingerprint
 
     monkeypatch.setattr(builtins, "open", guarded_open)
     monkeypatch.setattr(os, "scandir", guarded_scandir)
     monkeypatch.setattr(pipeline, "walk", walk_then_vanish)
-    monkeypatch.setattr(pipeline, "file_hash", hash_then_vanish)
+    monkeypatch.setattr(pipeline, "fingerprint", hash_then_vanish)
 
 
 def reasons(errors: list[tuple[str, str]] | list[tuple[Path, str]]) -> dict[str, str]:

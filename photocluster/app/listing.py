@@ -55,5 +55,6 @@ def faces_in_doubt(store: Store, limit: int = 30, min_score: float = 0.75) -> li
     pids = np.array([-1 if f.person_id is None else f.person_id for f, _ in rows], dtype=np.int64)
     emb = np.stack([e for _, e in rows])
     setting = store.get_setting("cluster.threshold")
-    threshold = float(setting) if setting is not None else DEFAULT_THRESHOLD
+    # Empty: the default two-stage clustering; doubt is then measured against the pair threshold.
+    threshold = float(setting) if setting and setting != "None" else DEFAULT_THRESHOLD
     return doubtful_faces(ids, pids, emb, threshold=threshold, limit=limit, min_score=min_score)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from photocluster.core.config import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
+from photocluster.core.config import DEFAULT_MIN_SIZE
+from photocluster.core.errors import ConcurrentChangeError
+from photocluster.grouping.calibration import impostor_check
 from photocluster.grouping.constraints import Constraints, build_constraints
 from photocluster.grouping.graph import knn_edges
+from photocluster.grouping.grouper import Policy, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
-from photocluster.grouping.whispers import collapsed_whispers
 from photocluster.store import Store
 
 
@@ -21,7 +23,7 @@ from photocluster.store import Store
 class ClusterReport:
     """What a clustering run did (or, with ``applied=False``, would do)."""
 
-    threshold: float
+    threshold: float | None
     min_size: int
     faces: int
     persons: int
@@ -39,6 +41,7 @@ class ClusterReport:
     faces_new: int = 0
     names_affected: tuple[str, ...] = ()
     same_photo_separations: int = 0
+    operating_point: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         d = dict(self.__dict__)
@@ -51,12 +54,16 @@ class ClusterReport:
 
 def recluster(
     store: Store,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     min_size: int = DEFAULT_MIN_SIZE,
     apply: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> ClusterReport:
     """Cluster every face of the present photos and store the result as persons.
+
+    ``threshold=None`` (the default) clusters in two stages that hold in a library of
+    thousands of people (:mod:`photocluster.grouping.grouper`); a threshold given links
+    every pair of faces closer than it (plain Chinese whispers).
 
     The user's corrections bind: faces pinned to a person (merge, move) stay together
     and in that person, faces removed from a person never rejoin it, and two faces of
@@ -66,44 +73,79 @@ def recluster(
     saying what is being done (a million faces take minutes).
     """
     start = time.perf_counter()
+    policy = Policy(threshold)
+    for _ in range(WRITE_ATTEMPTS):
+        # Read before the snapshot: any correction after it, even one the snapshot saw,
+        # makes the write-back below refuse (and this loop group again): never the reverse.
+        generation = store.generation()
+        plan, n, n_edges, cons, previous = plan_persons(store, policy, min_size, progress)
+        diff = plan_diff(plan.persons, previous, store.person_names())
+        if not apply:
+            break
+        (progress or (lambda _text: None))("Saving persons")
+        try:
+            store.apply_clustering(
+                plan.persons,
+                list(plan.new_persons),
+                {
+                    "cluster.threshold": "" if threshold is None else repr(threshold),
+                    "cluster.method": str(policy.as_dict()["method"]),
+                    "cluster.min_size": str(min_size),
+                    "cluster.at": repr(time.time()),
+                },
+                generation=generation,
+            )
+            break
+        except ConcurrentChangeError:
+            (progress or (lambda _text: None))("Corrections were made meanwhile: grouping again")
+    else:
+        raise ConcurrentChangeError(
+            f"clustering gave up: the persons were corrected {WRITE_ATTEMPTS} times while it ran; "
+            "run `photocluster clusters` again when the corrections are done"
+        )
+    return _report(policy, min_size, n, n_edges, cons, plan, diff, apply, time.perf_counter() - start)
+
+
+# How many times the grouping is done again when corrections keep coming while it runs.
+WRITE_ATTEMPTS = 3
+
+
+def plan_persons(
+    store: Store, policy: Policy, min_size: int = DEFAULT_MIN_SIZE, progress: Callable[[str], None] | None = None
+) -> tuple[Assignment, int, int, Constraints, dict[int, int]]:
+    """The persons every face would be in (nothing written): the assignment, the number of
+    faces and of links, the constraints and the stored face id -> person id."""
     say = progress or (lambda _text: None)
     say("Reading faces")
-    face_ids, emb, previous, cons = _read(store, threshold)
+    face_ids, emb, confidence, previous, cons = _read(store, policy.collage_radius)
     n = len(face_ids)
-    i, j, _ = knn_edges(emb, threshold, progress=lambda done: say(f"Finding neighbours of {n:,} faces: {done:.0%}"))
+    i, j, d = knn_edges(
+        emb, policy.graph_radius, progress=lambda done: say(f"Finding neighbours of {n:,} faces: {done:.0%}")
+    )
+    say(f"Grouping {n:,} faces ({len(i):,} links)")
+    super_labels = group(emb, i, j, d, cons, policy, confidence)
     n_edges = len(i)
-    say(f"Grouping {n:,} faces ({n_edges:,} links)")
-    del emb  # half a gigabyte at a million faces, not needed from here on
-    super_labels = collapsed_whispers(i, j, cons.super_of, cons.cannot)
-    del i, j
-    plan = assign_persons(face_ids, super_labels, cons, previous, min_size)
-    diff = plan_diff(plan.persons, previous, store.person_names())
-    if apply:
-        say("Saving persons")
-        store.apply_clustering(
-            plan.persons,
-            list(plan.new_persons),
-            {"cluster.threshold": repr(threshold), "cluster.min_size": str(min_size), "cluster.at": repr(time.time())},
-        )
-    return _report(threshold, min_size, n, n_edges, cons, plan, diff, apply, time.perf_counter() - start)
+    del emb, i, j, d  # half a gigabyte at a million faces
+    return assign_persons(face_ids, super_labels, cons, previous, min_size), n, n_edges, cons, previous
 
 
-def _read(store: Store, threshold: float) -> tuple[np.ndarray, np.ndarray, dict[int, int], Constraints]:
-    """Face ids, embeddings, face id -> current person, and the constraints."""
+def _read(store: Store, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int], Constraints]:
+    """Face ids, embeddings, detector confidences, face id -> current person, and the constraints."""
     # One snapshot: the faces, their persons and the corrections as of one moment, even
     # while a scan commits photos (its new faces join on the next run).
     with store.snapshot():
         face_ids, photo_ids, person_ids, emb = store.active_faces()
+        confidence = store.active_confidences()
         # The current assignment comes with the faces (one read): the constraints and the
         # id matching only ever look at faces of present photos.
         has_person = person_ids >= 0
         previous = dict(zip(face_ids[has_person].tolist(), person_ids[has_person].tolist(), strict=True))
         cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, store.pins(), store.rejections())
-    return face_ids, emb, previous, cons
+    return face_ids, emb, confidence, previous, cons
 
 
 def _report(
-    threshold: float,
+    policy: Policy,
     min_size: int,
     n_faces: int,
     n_edges: int,
@@ -115,7 +157,7 @@ def _report(
 ) -> ClusterReport:
     persons_after = {p for p in plan.persons.values() if p is not None}
     return ClusterReport(
-        threshold=threshold,
+        threshold=policy.threshold,
         min_size=min_size,
         faces=n_faces,
         persons=len(persons_after),
@@ -133,4 +175,8 @@ def _report(
         faces_new=diff.faces_new,
         names_affected=diff.names_affected,
         same_photo_separations=cons.same_photo_separations,
+        operating_point={
+            **policy.as_dict(),
+            "check": impostor_check(cons.same_photo_distances, policy.thresholds).as_dict(),
+        },
     )

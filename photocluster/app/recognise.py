@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from photocluster.core.config import DEFAULT_THRESHOLD, DetectionSettings
-from photocluster.core.errors import NotFoundError
+from photocluster.core.errors import ConcurrentChangeError, NotFoundError
 from photocluster.core.types import EMBEDDING_DIM, Box
 from photocluster.core.vectors import blocked_knn
 from photocluster.store import Store
@@ -45,12 +45,37 @@ def assign_new_faces(store: Store, threshold: float | None = None, k: int = KNN)
     "New" means added since the last call (a watermark in the settings), so a scan of a
     few photos in a library of a million faces compares a few faces, not every face that
     is in no person; `clusters` reconsiders everything.
+
+    The faces, persons and corrections are read in one snapshot; when a correction (or a
+    clustering) changes the persons before the result is written, it is computed again
+    from the new state, up to ``WRITE_ATTEMPTS`` times (then ConcurrentChangeError).
     """
     if threshold is None:
         saved = store.get_setting("cluster.threshold")
         threshold = float(saved) if saved else DEFAULT_THRESHOLD
-    after = int(store.get_setting(_WATERMARK) or 0)
-    newest = store.max_face_id()
+    for _ in range(WRITE_ATTEMPTS):
+        with store.snapshot():
+            generation = store.generation()
+            after = int(store.get_setting(_WATERMARK) or 0)
+            newest = store.max_face_id()
+            assignment = _recognise(store, after, threshold, k)
+        try:
+            store.assign_faces(assignment, {_WATERMARK: str(max(newest, after))}, generation=generation)
+        except ConcurrentChangeError:
+            continue
+        return len(assignment)
+    raise ConcurrentChangeError(
+        f"recognition gave up: the persons changed {WRITE_ATTEMPTS} times while it ran; "
+        "the new faces stay in no person until the next scan or `photocluster clusters`"
+    )
+
+
+# How many times a result is computed again when corrections keep changing the persons.
+WRITE_ATTEMPTS = 5
+
+
+def _recognise(store: Store, after: int, threshold: float, k: int) -> dict[int, int]:
+    """face id -> named person, for the loose faces above the watermark ``after``."""
     assignment: dict[int, int] = {}
     loose_ids, loose_photos, loose = store.loose_faces(after)
     base_person, base = (
@@ -73,8 +98,7 @@ def assign_new_faces(store: Store, threshold: float | None = None, k: int = KNN)
                 continue
             taken.add((photo_id, person))
             assignment[face_id] = person
-    store.assign_faces(assignment, {_WATERMARK: str(max(newest, after))})
-    return len(assignment)
+    return assignment
 
 
 # The newest face id that assign_new_faces has looked at.

@@ -7,6 +7,7 @@ result arrives, so a scan killed at any moment resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -18,19 +19,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from photocluster.app.recognise import assign_new_faces
 from photocluster.core.config import DetectionSettings
-from photocluster.core.errors import ImageError, PathNotFoundError, ScanInterrupted
-from photocluster.core.types import Photo
+from photocluster.core.errors import ConcurrentChangeError, ImageError, PathNotFoundError, ScanInterrupted
+from photocluster.core.types import Face, Photo
 from photocluster.detect import faces as fc
-from photocluster.detect.images import file_hash, walk
+from photocluster.detect.images import Fingerprint, fingerprint, taken_at_of, walk
+from photocluster.grouping.rematch import match_faces
 from photocluster.store import Store
 
 
 @dataclass(frozen=True)
 class ScanEvent:
     """Progress: ``kind`` is 'listing' (walk started), 'listed' (``total`` known),
-    'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be read)."""
+    'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be read).
+    ``lost`` holds the faces found in the photo before that its new analysis did not find
+    again, when they had a person or a correction (see :class:`LostFace`)."""
 
     kind: str
     path: Path | None = None
@@ -38,6 +44,26 @@ class ScanEvent:
     faces: int = 0
     outcome: str = ""
     reason: str = ""
+    lost: tuple[LostFace, ...] = ()
+
+
+@dataclass(frozen=True)
+class LostFace:
+    """A face of an earlier analysis that the new one did not find again, with what the
+    user or the clustering had made of it: gone with it are its person and corrections."""
+
+    path: str
+    face_id: int
+    person_id: int | None
+    name: str | None
+    corrected: bool  # pinned (merge, move) or rejected (remove)
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+    def describe(self) -> str:
+        whose = "no person" if self.person_id is None else (self.name or f"person {self.person_id}")
+        return f"face {self.face_id} ({whose}{', corrected' if self.corrected else ''}) was not found again"
 
 
 @dataclass
@@ -53,10 +79,14 @@ class ScanReport:
     unchanged: int = 0
     moved: int = 0
     duplicates: int = 0
+    metadata_only: int = 0
     missing: int = 0
     faces_found: int = 0
+    faces_kept: int = 0
+    faces_lost: int = 0
     recognised: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    lost: list[LostFace] = field(default_factory=list)
     seconds: float = 0.0
     detect_seconds: float = 0.0
 
@@ -73,8 +103,12 @@ class ScanReport:
             "unchanged": self.unchanged,
             "moved": self.moved,
             "duplicates": self.duplicates,
+            "metadata_only": self.metadata_only,
             "missing": self.missing,
             "faces_found": self.faces_found,
+            "faces_kept": self.faces_kept,
+            "faces_lost": self.faces_lost,
+            "lost_faces": [f.as_dict() for f in self.lost],
             "recognised": self.recognised,
             "errors": [{"path": p, "reason": r} for p, r in self.errors],
             "error_count": len(self.errors),
@@ -189,6 +223,7 @@ class _Job:
     size: int
     mtime_ns: int
     sha256: str
+    pixel_key: str | None = None
 
 
 def scan(
@@ -249,7 +284,9 @@ def _scan(
         jobs = _triage(store, files, settings, scan_id, retry_errors, report, emit)
         _run_jobs(store, jobs, settings, workers, scan_id, report, emit)
         report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
-        report.recognised = assign_new_faces(store)
+        # Corrections that keep coming leave the new faces for the next scan or `clusters`.
+        with contextlib.suppress(ConcurrentChangeError):
+            report.recognised = assign_new_faces(store)
         status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -308,71 +345,131 @@ def _triage(
                 emit(ScanEvent("photo", path=path, outcome="error", reason=photo.error or ""))
                 continue
         try:
-            sha = file_hash(path)
+            fp = fingerprint(path)
         except ImageError as exc:
             _record_error(store, path, st.st_size, st.st_mtime_ns, None, scan_id, settings, exc.reason, report, emit)
             continue
-        if known is not None and _same_content(known[0], known[1], sha, settings):
-            # Same bytes at the same path (back from missing, or only touched): keep its faces.
-            store.move_photo(known[0].id, path, st.st_size, st.st_mtime_ns, scan_id)
-            report.unchanged += 1
-            emit(ScanEvent("photo", path=path, outcome="unchanged"))
+        if known is not None and _settle_known(store, path, st, known, fp, settings, scan_id, report, emit):
             continue
-        if _reuse_by_content(store, path, st, sha, settings, scan_id, report, emit):
+        if _reuse_by_content(store, path, st, fp, settings, scan_id, report, emit):
             continue
-        yield _Job(path, st.st_size, st.st_mtime_ns, sha)
+        yield _Job(path, st.st_size, st.st_mtime_ns, fp.sha256, fp.pixel_key)
     store.mark_seen(seen, scan_id)
 
 
-def _same_content(photo: Photo, photo_settings: str | None, sha: str, settings: DetectionSettings) -> bool:
-    return (
-        photo.sha256 == sha
-        and photo_settings == settings.key
-        and photo.width is not None
-        and photo.status in ("done", "missing")
-    )
+def _settle_known(
+    store: Store,
+    path: Path,
+    st: os.stat_result,
+    known: tuple[Photo, str | None],
+    fp: Fingerprint,
+    settings: DetectionSettings,
+    scan_id: int,
+    report: ScanReport,
+    emit: ProgressCallback,
+) -> bool:
+    """A file analysed before at this path whose bytes, or only whose metadata, are as they
+    were: it keeps its faces without detection. False when it must be analysed again."""
+    photo, photo_settings = known
+    usable = photo_settings == settings.key and photo.width is not None and photo.status in ("done", "missing")
+    if usable and photo.sha256 == fp.sha256:
+        # Same bytes at the same path (back from missing, or only touched): keep its faces.
+        store.move_photo(photo.id, path, st.st_size, st.st_mtime_ns, scan_id)
+        report.unchanged += 1
+        emit(ScanEvent("photo", path=path, outcome="unchanged"))
+        return True
+    if usable and fp.pixel_key is not None and photo.pixel_key == fp.pixel_key:
+        # Only metadata changed (keywords, dates, ratings: an exiftool or a photo manager):
+        # the pixels, so the faces, their ids, persons and corrections, are as they were.
+        store.refresh_photo(photo.id, st.st_size, st.st_mtime_ns, fp.sha256, fp.pixel_key, taken_at_of(path), scan_id)
+        report.metadata_only += 1
+        emit(ScanEvent("photo", path=path, outcome="metadata"))
+        return True
+    return False
 
 
 def _reuse_by_content(
     store: Store,
     path: Path,
     st: os.stat_result,
-    sha: str,
+    fp: Fingerprint,
     settings: DetectionSettings,
     scan_id: int,
     report: ScanReport,
     emit: ProgressCallback,
 ) -> bool:
     """A file whose bytes were analysed before keeps those faces without re-detection."""
-    twins = [p for p in store.photos_by_hash(sha, settings.key) if p.path != path]
+    twins = [p for p in store.photos_by_hash(fp.sha256, settings.key) if p.path != path]
     if not twins:
         return False
     gone = [p for p in twins if not os.path.lexists(p.path)]
     if gone:
-        # Moved or renamed: the photo row follows the file, faces and persons included.
+        # Moved or renamed: the photo row follows the file, faces and persons included. An
+        # earlier photo at this path (a different picture) gives way, and its faces with it.
+        known = store.photo_by_path(path)
+        lost = _lost_faces(store, path, store.photo_faces(known[0].id) if known else [], report)
         store.move_photo(gone[0].id, path, st.st_size, st.st_mtime_ns, scan_id)
         report.moved += 1
         outcome = "moved"
     else:
         src = twins[0]
+        faces = store.photo_faces(src.id)
+        keep, lost_before = _carry_over(store, path, faces)
+        lost = _lost_faces(store, path, lost_before, report)
         store.save_photo(
             path,
             st.st_size,
             st.st_mtime_ns,
-            sha,
+            fp.sha256,
             scan_id,
             settings.key,
             width=src.width,
             height=src.height,
             taken_at=src.taken_at,
-            copy_faces_from=src.id,
+            faces=faces,
+            keep=keep,
+            pixel_key=fp.pixel_key,
         )
+        report.faces_kept += sum(k is not None for k in keep)
         report.duplicates += 1
         outcome = "duplicate"
     n_faces = store.face_count(path)
     report.faces_found += n_faces
-    emit(ScanEvent("photo", path=path, outcome=outcome, faces=n_faces))
+    emit(ScanEvent("photo", path=path, outcome=outcome, faces=n_faces, lost=lost))
     return True
+
+
+def _carry_over(store: Store, path: Path, faces: list[Face]) -> tuple[list[int | None], list[Face]]:
+    """Which earlier face of the photo at ``path`` each of ``faces`` continues (its id, or
+    None), and the earlier faces none continues (see photocluster.grouping.rematch)."""
+    known = store.photo_by_path(path)
+    old = store.photo_faces(known[0].id) if known is not None else []
+    if not old or not faces:
+        return [None] * len(faces), old
+
+    def arrays(fs: list[Face]) -> tuple[np.ndarray, np.ndarray]:
+        boxes = np.array([[f.box.left, f.box.top, f.box.right, f.box.bottom] for f in fs], dtype=np.float64)
+        return boxes, np.stack([f.embedding for f in fs])
+
+    match = match_faces(*arrays(old), *arrays(faces)).tolist()
+    continued = set(match)
+    return [None if m < 0 else old[m].id for m in match], [f for k, f in enumerate(old) if k not in continued]
+
+
+def _lost_faces(store: Store, path: Path, faces: list[Face], report: ScanReport) -> tuple[LostFace, ...]:
+    """Count faces about to be dropped; describe those that had a person or a correction.
+    Called before they are deleted, while their corrections can still be read."""
+    report.faces_lost += len(faces)
+    ids = [f.id for f in faces if f.id is not None]
+    corrected = store.corrected_faces(ids)
+    names = store.names_of({f.person_id for f in faces if f.person_id is not None})
+    lost = tuple(
+        LostFace(os.fsdecode(path), f.id, f.person_id, names.get(f.person_id or 0), f.id in corrected)
+        for f in faces
+        if f.id is not None and (f.person_id is not None or f.id in corrected)
+    )
+    report.lost.extend(lost)
+    return lost
 
 
 def _record_error(
@@ -406,6 +503,8 @@ def _record(
             store, job.path, job.size, job.mtime_ns, job.sha256, scan_id, settings, result.reason, report, emit
         )
         return
+    keep, lost_before = _carry_over(store, job.path, result.faces)
+    lost = _lost_faces(store, job.path, lost_before, report)
     store.save_photo(
         job.path,
         job.size,
@@ -417,11 +516,14 @@ def _record(
         height=result.height,
         taken_at=result.taken_at,
         faces=result.faces,
+        keep=keep,
+        pixel_key=job.pixel_key,
     )
     report.analysed += 1
     report.faces_found += len(result.faces)
+    report.faces_kept += sum(k is not None for k in keep)
     report.detect_seconds += result.seconds
-    emit(ScanEvent("photo", path=job.path, outcome="analysed", faces=len(result.faces)))
+    emit(ScanEvent("photo", path=job.path, outcome="analysed", faces=len(result.faces), lost=lost))
 
 
 def _run_jobs(

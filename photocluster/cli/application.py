@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from photocluster import __version__
-from photocluster.cli import clusters, corrections, doctor, export, people, scan
+from photocluster.cli import clusters, corrections, doctor, export, people, scan, suggest
 from photocluster.cli import eval as eval_commands
 from photocluster.cli.common import out
 from photocluster.core.errors import PhotoclusterError
@@ -41,6 +41,7 @@ _COMMANDS: tuple[Callable[..., None], ...] = (
     corrections.ignore,
     corrections.undo,
     corrections.history,
+    suggest.suggest,
     people.faces,
     people.who,
     people.find,

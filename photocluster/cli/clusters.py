@@ -10,7 +10,7 @@ from rich.table import Table
 
 from photocluster.app.recluster import ClusterReport
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
-from photocluster.core.config import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD
+from photocluster.core.config import DEFAULT_MIN_SIZE
 
 # A terminal table of a large library lists its largest persons (and unknown); --json has all.
 _TABLE_ROWS = 60
@@ -19,19 +19,27 @@ _TABLE_ROWS = 60
 def clusters(
     db: DbOption = None,
     threshold: Annotated[
-        float, typer.Option(help="Faces closer than this are linked (dlib's model: 0.6).", min=0.0, max=2.0)
-    ] = DEFAULT_THRESHOLD,
+        float | None,
+        typer.Option(
+            help="Link every pair of faces closer than this (plain Chinese whispers; dlib compares two faces "
+            "at 0.6). Default: two stages that hold with thousands of people (strict links, then clusters "
+            "merged by average distance).",
+            min=0.0,
+            max=2.0,
+            show_default=False,
+        ),
+    ] = None,
     min_size: Annotated[int, typer.Option(help="Smaller clusters are 'unknown'.", min=1)] = DEFAULT_MIN_SIZE,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change, without applying it.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Group the scanned faces by person (Chinese whispers) and store the persons.
+    """Group the scanned faces by person and store the persons.
 
     Your corrections (name, merge, move, remove, ignore) are kept; two faces of one
     photo are never one person. Persons keep their id and name when most of their faces
     stay together.
 
-    Example: photocluster clusters --threshold 0.55 --min-size 3 --plan
+    Example: photocluster clusters --min-size 3 --plan
     """
     from photocluster.app.recluster import recluster
 
@@ -58,7 +66,7 @@ def clusters(
     if as_json:
         print_json({**report.as_dict(), "persons_list": rows})
         return
-    _print_persons(report, rows, threshold)
+    _print_persons(report, rows)
 
 
 def _changes(report: ClusterReport) -> dict[str, int]:
@@ -85,8 +93,15 @@ def _print_plan(report: ClusterReport, as_json: bool) -> None:
         out.print(f"  person {pid} would be split")
 
 
-def _print_persons(report: ClusterReport, rows: list[dict[str, Any]], threshold: float) -> None:
-    table = Table(title=f"{report.persons} persons, {report.unknown} unknown faces (threshold {threshold})")
+def _operating_point(report: ClusterReport) -> str:
+    op = report.operating_point
+    if op.get("method") == "two-stage":
+        return f"two-stage: links < {op['link']}, merged below {op['merge']} on average"
+    return f"threshold {report.threshold}"
+
+
+def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{report.persons} persons, {report.unknown} unknown faces ({_operating_point(report)})")
     for col in ("Person", "Name", "Faces", "Photos", "Example"):
         table.add_column(col, overflow="fold")
     shown = rows if len(rows) <= _TABLE_ROWS else [*rows[: _TABLE_ROWS - 1], rows[-1]]
@@ -102,3 +117,11 @@ def _print_persons(report: ClusterReport, rows: list[dict[str, Any]], threshold:
     if len(shown) < len(rows):
         out.print(f"... {len(rows) - len(shown)} smaller persons not shown (all are in --json)")
     out.print(", ".join(f"{k}: {v}" for k, v in _changes(report).items()))
+    check = report.operating_point.get("check")
+    if isinstance(check, dict) and check.get("same_photo_pairs"):
+        shares = check["share_closer_than"]
+        said = ", ".join(f"{v:.2%} closer than the {k} threshold" for k, v in shares.items())
+        out.print(
+            f"Self-check on {check['same_photo_pairs']:,} pairs of faces sharing a photo (two people each): {said}",
+            markup=False,
+        )

@@ -36,7 +36,7 @@ from rich.text import Text
 from photocluster.app.scan import ScanEvent
 from photocluster.core.config import DetectionSettings, resolve_db_path
 from photocluster.core.errors import PhotoclusterError
-from photocluster.store import Store
+from photocluster.store import Store, as_database_error
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -79,6 +79,14 @@ def handle_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("Interrupted.")
         raise typer.Exit(130) from None
+    except Exception as exc:
+        # SQLite's own errors, wherever one slipped past the store's translation (a row
+        # read while iterating a cursor): one line, exit 1, never a traceback.
+        translated = as_database_error(exc)
+        if translated is None:
+            raise
+        err.print(f"Error: {translated}", markup=False)
+        raise typer.Exit(translated.exit_code) from None
 
 
 def open_store(db: Path | None) -> Store:
@@ -149,3 +157,6 @@ class ScanProgress:
         elif event.kind == "photo" and self.task is not None:
             self.faces += event.faces
             self.progress.update(self.task, advance=1, faces=self.faces)
+        for lost in event.lost:
+            # Printed as it happens: a face that took a person or a correction with it.
+            self.progress.console.print(f"{lost.path}: {lost.describe()}", markup=False)

@@ -1,4 +1,4 @@
-"""``photocluster doctor``: the dlib build, the engine, the model files and what a photo costs here."""
+"""``photocluster doctor``: the dlib build, the engines (onnxruntime, torch), the model files, a photo's cost here."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from photocluster.core.config import DetectionSettings
 
 
 def doctor(
-    engine: Annotated[str, typer.Option(help="Engine to measure: auto, onnx or dlib.")] = "auto",
+    engine: Annotated[str, typer.Option(help="Engine to measure: auto, onnx, dlib or torch.")] = "auto",
     measure: Annotated[bool, typer.Option(help="Time one synthetic photo on this machine.")] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the dlib build, the engine in use, the model files and what a photo costs here.
+    """Show the dlib build, the engine in use, onnxruntime's execution providers, PyTorch and
+    its CUDA device (the torch engine), the model files and what a photo costs here.
 
     Example: photocluster doctor --engine dlib
     """
@@ -71,9 +72,10 @@ def _diagnose(engine: str, measure: bool) -> dict[str, Any]:
         import onnxruntime
 
         doc["onnxruntime"] = f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"
+    doc.update(_torch_report())
     if measure:
         # dlib-bin needs ~10 s per megapixel: measure it on a smaller photo and scale.
-        w, h = (1600, 1200) if chosen == "onnx" or build.cuda else (640, 480)
+        w, h = (1600, 1200) if chosen in ("onnx", "torch") or build.cuda else (640, 480)
         with err.status(f"Timing a {w}x{h} photo with the {chosen} engine"):
             probe = fc.measure_cost(settings, w, h)
         doc["measured"] = {
@@ -83,3 +85,15 @@ def _diagnose(engine: str, measure: bool) -> dict[str, Any]:
             "threads": fc._threads,
         }
     return doc
+
+
+def _torch_report() -> dict[str, Any]:
+    """The torch engine: whether PyTorch is there, its build, and the device it would run on."""
+    from photocluster.detect.engine.torch_net import torch_info
+
+    info = torch_info()
+    return {
+        "torch": info.describe(),
+        "torch_cuda": info.cuda_available,
+        "cuda_device": info.device_name if info.cuda_available else None,
+    }

@@ -28,7 +28,7 @@ from photocluster.cli.common import (
     print_json,
     worker_count,
 )
-from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_THRESHOLD, DEFAULT_UPSAMPLE
+from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, DEFAULT_UPSAMPLE
 
 if TYPE_CHECKING:
     # Only for the rendering helpers' annotations: the commands import photocluster.eval when run.
@@ -119,7 +119,19 @@ def eval_pairs_command(
 def eval_clusters_command(
     root: RootOption,
     labels: LabelsOption = None,
-    threshold: ThresholdOption = DEFAULT_THRESHOLD,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="As clusters --threshold: plain Chinese whispers at this threshold. Default: the default "
+            "two-stage clustering of clusters.",
+            min=0.0,
+            max=2.0,
+            show_default=False,
+        ),
+    ] = None,
+    min_size: Annotated[int, typer.Option(help="As clusters --min-size: smaller clusters are unknown.", min=1)] = (
+        DEFAULT_MIN_SIZE
+    ),
     worst: Annotated[int, typer.Option(help="How many mixed clusters to list for review.", min=0)] = 5,
     db: EvalDbOption = None,
     detector: DetectorOption = "cnn",
@@ -129,13 +141,15 @@ def eval_clusters_command(
     workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Cluster one face per labelled image as 'clusters' does and compare with the identities:
-    pairwise and BCubed precision/recall/F1, NMI, and the largest clusters that mix people.
+    """Cluster every scanned face exactly as 'clusters' does and compare each labelled image's
+    face with its identity: pairwise and BCubed precision/recall/F1, NMI, and the largest
+    clusters that mix people.
 
-    The face nearest each image's centre is its labelled face; an image without a face is
-    a cluster of its own.
+    The face nearest each image's centre is its labelled face; other faces are clustered
+    too but not scored. An image without a face, or whose face stays unknown, is a cluster
+    of its own.
 
-    Example: photocluster eval clusters --root faces/ --threshold 0.55
+    Example: photocluster eval clusters --root faces/ --db faces.db
     """
     from photocluster.eval.evaluate import eval_clusters, eval_store
 
@@ -143,11 +157,13 @@ def eval_clusters_command(
         settings = detection_settings(detector, max_size, upsample, engine)
         n_workers = worker_count(workers, settings)
         with eval_store(db) as store, ScanProgress() as on_event:
-            result = eval_clusters(store, root, labels, threshold, settings, n_workers, worst, progress=on_event)
+            result = eval_clusters(
+                store, root, labels, threshold, settings, n_workers, worst, progress=on_event, min_size=min_size
+            )
     if as_json:
         print_json(result.as_dict())
         return
-    _print_clusters(result, threshold)
+    _print_clusters(result)
 
 
 def calibrate_command(
@@ -227,8 +243,9 @@ def _print_pairs(result: PairsResult, pairs: Path, threshold: float) -> None:
     _print_missing(result.no_face, result.unreadable)
 
 
-def _print_clusters(result: ClustersResult, threshold: float) -> None:
-    table = Table(title=f"Clustering at threshold {threshold:g}", show_header=False)
+def _print_clusters(result: ClustersResult) -> None:
+    title = "the default two-stage clustering" if result.threshold is None else f"threshold {result.threshold:g}"
+    table = Table(title=f"Clustering ({title})", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     p, b = result.pairwise, result.bcubed
@@ -282,6 +299,13 @@ def _print_calibration(result: CalibrationResult, plot: Path | None) -> None:
             style="bold" if r.threshold == result.recommended else None,
         )
     out.print(table)
+    d = result.default
+    out.print(
+        f"Default clustering (clusters with no --threshold): {d.clusters} clusters, pairwise P/R/F1 "
+        f"{_fmt(d.pairwise.precision, 3)}/{_fmt(d.pairwise.recall, 3)}/{_fmt(d.pairwise.f1, 3)}, BCubed P/R/F1 "
+        f"{_fmt(d.bcubed.precision, 3)}/{_fmt(d.bcubed.recall, 3)}/{_fmt(d.bcubed.f1, 3)}",
+        markup=False,
+    )
     best = result.best
     out.print(
         f"Recommended threshold: {best.threshold:g} (BCubed F1 {best.bcubed.f1:.3f}, pairwise F1 "

@@ -73,8 +73,11 @@ def _print_report(report: ScanReport) -> None:
         ("Unchanged", report.unchanged),
         ("Moved or renamed", report.moved),
         ("Duplicates", report.duplicates),
+        ("Metadata only", f"{report.metadata_only} (same pixels: not analysed again)"),
         ("Missing now", report.missing),
         ("Faces found", report.faces_found),
+        ("Faces kept", f"{report.faces_kept} found again in photos analysed again (ids, persons kept)"),
+        ("Faces lost", f"{report.faces_lost} not found again ({len(report.lost)} had a person or a correction)"),
         ("Recognised", f"{report.recognised} faces joined named persons"),
         ("Bad files", len(report.errors)),
         ("Time", f"{report.seconds:.1f} s"),
@@ -123,7 +126,8 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
             "missing_files": counts["missing"],
             "faces": counts["faces"],
             "persons": counts["persons"],
-            "threshold": store.get_setting("cluster.threshold"),
+            "threshold": store.get_setting("cluster.threshold") or None,
+            "cluster_method": store.get_setting("cluster.method"),
             "dlib": dlib_build().describe(),
         }
     if as_json:

@@ -16,7 +16,8 @@ HOME_ENV = "PHOTOCLUSTER_HOME"
 DB_NAME = "photocluster.db"
 
 DETECTORS = ("cnn", "hog")
-ENGINES = ("auto", "onnx", "dlib")
+# torch: dlib's networks on PyTorch, for a CUDA GPU (the `gpu` extra; photocluster.detect.engine.torch_net).
+ENGINES = ("auto", "onnx", "dlib", "torch")
 # Chosen by benchmarks/detection_size.py: see README, "Detection size".
 DEFAULT_MAX_SIZE = 1600
 # Small photos are enlarged by at most this factor before detection: enough to
@@ -25,8 +26,33 @@ MAX_ENLARGE = 2.0
 # Chosen with benchmarks/detection_size.py (README, "Detection size"): one pyramid
 # upsampling finds 40 px faces; the onnx engine makes its 4x pixels affordable.
 DEFAULT_UPSAMPLE = 1
+# Two faces closer than this are likely one person (dlib's verification threshold): the
+# radius of the neighbour graph, and `clusters --threshold`'s meaning.
 DEFAULT_THRESHOLD = 0.6
 DEFAULT_MIN_SIZE = 2
+# The default clustering (no --threshold), tuned on the development half of LFW (README,
+# "How accurate is it"): faces closer than LINK_THRESHOLD are linked by Chinese whispers,
+# then clusters whose faces are closer than MERGE_THRESHOLD on average (root mean squared
+# distance) are merged. Small clusters need more: two clusters of n and m faces merge below
+# MERGE_THRESHOLD - MERGE_SMALL_PENALTY / sqrt(n + m - 1) (two single faces: 0.48), since
+# an average over few faces is a noisy one.
+LINK_THRESHOLD = 0.42
+MERGE_THRESHOLD = 0.54
+MERGE_SMALL_PENALTY = 0.06
+# ... and clusters closer than CLEAR_MERGE_THRESHOLD merge when the choice is clear: the
+# smaller cluster's next nearest candidate is at least CLEAR_MERGE_MARGIN farther (few
+# look-alikes around: a family's library, not a crowd of strangers).
+CLEAR_MERGE_THRESHOLD: float | None = 0.6
+CLEAR_MERGE_MARGIN = 0.06
+# Faces the detector is unsure of (junk: a chin, a patterned cloth; blurred bystanders) never
+# link or merge; they join a person only when one is clearly nearest, ATTACH_MARGIN closer
+# than any other. Measured by benchmarks/face_quality.py: below 0.35 lie all 4 false
+# detections found in the fixtures and the LFW sample, and 1.0% of true faces (bystanders).
+MIN_CONFIDENCE = 0.35
+ATTACH_MARGIN = 0.04
+# `suggest` lists pairs of persons closer than this on average (the pair threshold: beyond
+# it two faces are more likely two people).
+SUGGEST_MAX_DISTANCE = 0.6
 
 
 def state_dir() -> Path:

@@ -38,6 +38,11 @@ class BusyError(DatabaseError):
     """Another photocluster process holds the database for a long job."""
 
 
+class ConcurrentChangeError(DatabaseError):
+    """Corrections (or another clustering) changed the persons while a result that depends
+    on them was being computed, again and again: the result was not written."""
+
+
 class SchemaVersionError(DatabaseError):
     def __init__(self, path: str, found: int, supported: int) -> None:
         super().__init__(

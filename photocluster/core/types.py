@@ -103,6 +103,8 @@ class Photo:
     taken_at: str | None
     status: str
     error: str | None = None
+    # A key of the decoded pixels (see photocluster.detect.images.fingerprint), or None.
+    pixel_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,25 @@ class _Models:
             threads=_threads, detector_path=model_files().detector_cnn, recognizer_path=model_files().recognizer
         )
 
+    @functools.cached_property
+    def torch(self) -> Any:
+        from photocluster.detect.engine import OnnxEngine
+
+        return OnnxEngine(
+            threads=_threads,
+            detector_path=model_files().detector_cnn,
+            recognizer_path=model_files().recognizer,
+            backend="torch",
+        )
+
+    def network(self, engine: str) -> Any:
+        """The engine running dlib's networks outside dlib: ``onnx`` or ``torch``."""
+        return self.torch if engine == "torch" else self.onnx
+
+
+# Engines that run dlib's two networks themselves (the landmarks and chips stay dlib's).
+NETWORK_ENGINES = ("onnx", "torch")
+
 
 _models = _Models()
 # onnxruntime threads per process: 1 when scan runs one worker process per core.
@@ -124,22 +143,42 @@ def onnx_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 
 
+def torch_installed() -> bool:
+    from photocluster.detect.engine.torch_net import torch_installed
+
+    return torch_installed()
+
+
+def torch_cuda_visible() -> bool:
+    from photocluster.detect.engine.torch_net import cuda_visible
+
+    return cuda_visible()
+
+
 @functools.cache
 def resolve_engine(name: str = "auto") -> str:
     """Which engine runs the CNN detector and the descriptor: ``onnx`` (dlib's weights on
-    onnxruntime, same results, many times faster on a CPU) or ``dlib`` itself. ``auto``
-    prefers dlib when it was built with CUDA and sees a GPU, else onnx when installed."""
+    onnxruntime, same results, many times faster on a CPU), ``torch`` (the same weights on
+    PyTorch, for a GPU) or ``dlib`` itself. ``auto`` prefers dlib when it was built with CUDA
+    and sees a GPU, then torch when it is installed and sees a CUDA GPU, else onnx when
+    installed."""
     if name == "dlib":
         return "dlib"
     if name == "onnx":
         if not onnx_available():
             raise ModelError("--engine onnx needs onnxruntime and onnx: pip install onnxruntime onnx")
         return "onnx"
+    if name == "torch":
+        if not torch_installed():
+            raise ModelError("--engine torch needs PyTorch, which is not installed: pip install 'photocluster[gpu]'")
+        return "torch"
     if name != "auto":
         raise ModelError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
     build = dlib_build()
     if build.cuda and build.cuda_devices > 0:
         return "dlib"
+    if torch_cuda_visible():
+        return "torch"
     return "onnx" if onnx_available() else "dlib"
 
 
@@ -169,8 +208,8 @@ def detect(pixels: np.ndarray, detector: str = "cnn", upsample: int = 0, engine:
     if min(pixels.shape[:2]) * 2**upsample < _MIN_DETECTABLE:
         # No face fits; and dlib-bin's CNN raises on such inputs, then crashes the process later.
         return []
-    if detector == "cnn" and engine == "onnx":
-        found = _models.onnx.detect(pixels, upsample)
+    if detector == "cnn" and engine in NETWORK_ENGINES:
+        found = _models.network(engine).detect(pixels, upsample)
     elif detector == "cnn":
         found = [
             ((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), float(d.confidence))
@@ -219,8 +258,8 @@ def embed(face_chips: list[np.ndarray], num_jitters: int = 0, engine: str = "dli
     """128-d descriptors of aligned chips, batched: (n, 128) float32."""
     if not face_chips:
         return np.zeros((0, 128), dtype=np.float32)
-    if engine == "onnx" and num_jitters == 0:
-        return np.asarray(_models.onnx.embed(face_chips), dtype=np.float32).reshape(len(face_chips), 128)
+    if engine in NETWORK_ENGINES and num_jitters == 0:
+        return np.asarray(_models.network(engine).embed(face_chips), dtype=np.float32).reshape(len(face_chips), 128)
     vectors = _models.recognizer.compute_face_descriptor(face_chips, num_jitters)
     return np.array([np.asarray(v) for v in vectors], dtype=np.float32).reshape(len(face_chips), 128)
 
@@ -277,9 +316,9 @@ def warm_up(settings: DetectionSettings) -> None:
     """Load the models this process will need (so worker start-up fails early and clearly)."""
     model_files()
     engine = resolve_engine(settings.engine)
-    if engine == "onnx":
-        _ = _models.onnx.detector if settings.detector == "cnn" else _models.hog
-        _ = _models.onnx.embedder
+    if engine in NETWORK_ENGINES:
+        _ = _models.network(engine).detector if settings.detector == "cnn" else _models.hog
+        _ = _models.network(engine).embedder
     else:
         _ = _models.cnn if settings.detector == "cnn" else _models.hog
         _ = _models.recognizer

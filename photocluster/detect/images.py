@@ -8,6 +8,8 @@ is applied first, so every coordinate downstream is in the photo as displayed.
 from __future__ import annotations
 
 import errno
+import hashlib
+import mmap
 import os
 import stat
 import warnings
@@ -36,10 +38,14 @@ def register_heif() -> None:
     """Let Pillow open HEIC/HEIF (once per process; pillow-heif's opener is a plugin)."""
     global _heif_registered
     if not _heif_registered:
-        from pillow_heif import register_heif_opener
-
-        register_heif_opener()
         _heif_registered = True
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError:
+            # A dependency, but an install without it still reads every other format; a
+            # HEIC file then fails alone with Pillow's "cannot identify image file".
+            return
+        register_heif_opener()
 
 
 def is_photo_name(name: str) -> bool:
@@ -127,6 +133,103 @@ def file_hash(path: Path) -> str:
         return file_sha256(path)
     except OSError as exc:
         raise ImageError(path, _os_reason(exc)) from None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a scan knows a file by: ``sha256`` of all its bytes, and ``pixel_key``, a key
+    of what decoding it gives (None where photocluster has none for the format)."""
+
+    sha256: str
+    pixel_key: str | None
+
+
+# JPEG segments that hold metadata only: APP1 (EXIF, XMP), APP2 (ICC, MPF), APP3-APP13
+# (IPTC, Photoshop, maker data), APP15 and comments. Kept in the key: APP0 (JFIF) and
+# APP14 (Adobe), which tell the decoder the colour space and so change the pixels.
+_METADATA_MARKERS = frozenset({*range(0xE1, 0xEE), 0xEF, 0xFE})
+# Markers without a length field: TEM, RST0-7 (SOI and EOI are handled apart).
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
+def _jpeg_image_spans(data: mmap.mmap) -> list[tuple[int, int]] | None:
+    """The byte ranges of a JPEG that decoding reads (tables, frame header, scans up to
+    EOI), without its metadata segments; None when it is not a JPEG this parser follows."""
+    size = len(data)
+    if size < 4 or data[:3] != b"\xff\xd8\xff":
+        return None
+    spans: list[tuple[int, int]] = []
+    pos = 2
+    while pos + 4 <= size:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+        elif marker in _STANDALONE:
+            pos += 2
+        elif marker == 0xDA:
+            # Start of scan: entropy-coded data (byte stuffing keeps FF D9 out of it), any
+            # further scans, and the EOI; whatever trails it (a preview image) is not decoded.
+            end = data.find(b"\xff\xd9", pos)
+            if end < 0:
+                return None
+            spans.append((pos, end + 2))
+            return spans
+        else:
+            length = (data[pos + 2] << 8) | data[pos + 3]
+            if length < 2:
+                return None
+            if marker not in _METADATA_MARKERS:
+                spans.append((pos, pos + 2 + length))
+            pos += 2 + length
+    return None
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    """The SHA-256 of ``path`` and, for JPEGs, a key of its pixels as displayed: a hash of
+    everything but its metadata segments, plus the EXIF orientation (which turns the
+    pixels). A metadata-only edit (keywords, dates, ratings, GPS) keeps the key, so the
+    photo needs no new detection. One read of the file, mapped: the key costs little more
+    than the SHA-256 (benchmarks/rescan.py, "keys")."""
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                return Fingerprint(hashlib.sha256(b"").hexdigest(), None)
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                sha = hashlib.sha256(data).hexdigest()
+                spans = _jpeg_image_spans(data)
+                key = None
+                if spans is not None:
+                    digest = hashlib.sha256()
+                    with memoryview(data) as view:
+                        for start, end in spans:
+                            digest.update(view[start:end])
+                    key = digest.hexdigest()
+    except OSError as exc:
+        raise ImageError(path, _os_reason(exc)) from None
+    orientation = None if key is None else _orientation_of(path)
+    return Fingerprint(sha, None if orientation is None else f"jpeg:{key}:o{orientation}")
+
+
+def _orientation_of(path: Path) -> int | None:
+    """The EXIF orientation as decoding applies it (None: the file cannot be parsed)."""
+    try:
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("ignore")
+            return exif_orientation(im.getexif())
+    except Exception:  # noqa: BLE001 - no key is the safe answer: the photo is analysed
+        return None
+
+
+def taken_at_of(path: Path) -> str | None:
+    """The EXIF date a photo was taken (see :func:`_taken_at`), read from its header only."""
+    try:
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("ignore")
+            return _taken_at(im.getexif())
+    except Exception:  # noqa: BLE001 - a broken header only costs us the date
+        return None
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,24 @@ imports ``pkg_resources``, which current setuptools no longer ships and fresh Py
 virtual environments lack, so importing it fails where the files are installed and
 perfectly usable. The import system's spec of the package says where it is installed
 without running that code.
+
+``PHOTOCLUSTER_MODELS=/some/folder`` overrides the package: the folder holds the three
+``.dat`` files under their usual names (for a machine where the ~100 MB sdist cannot be
+installed, say a GPU box that gets only the files it needs copied over).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from photocluster.core.errors import ModelError
 
 PACKAGE = "face_recognition_models"
+MODELS_ENV = "PHOTOCLUSTER_MODELS"
 _NOT_INSTALLED = "the face-recognition-models package is not installed: pip install face-recognition-models"
 
 
@@ -48,10 +54,17 @@ def _package_dirs() -> list[Path]:
 
 @functools.cache
 def model_files() -> ModelFiles:
-    """The model files shipped by the ``face-recognition-models`` package. Raises
-    :class:`ModelError` when the package or one of its files is missing."""
-    dirs = _package_dirs()
-    models = next((d / "models" for d in dirs if (d / "models").is_dir()), dirs[0] / "models")
+    """The model files in ``$PHOTOCLUSTER_MODELS`` when it is set, else those shipped by the
+    ``face-recognition-models`` package. Raises :class:`ModelError` when the package or one
+    of the files is missing. Read once per process."""
+    override = os.environ.get(MODELS_ENV, "").strip()
+    if override:
+        models = Path(override).expanduser()
+        fix = f"copy it there from face-recognition-models, or unset {MODELS_ENV}"
+    else:
+        dirs = _package_dirs()
+        models = next((d / "models" for d in dirs if (d / "models").is_dir()), dirs[0] / "models")
+        fix = "reinstall face-recognition-models"
     files = ModelFiles(
         detector_cnn=models / "mmod_human_face_detector.dat",
         shape_predictor=models / "shape_predictor_5_face_landmarks.dat",
@@ -59,5 +72,6 @@ def model_files() -> ModelFiles:
     )
     for name, path in files.all().items():
         if not path.is_file():
-            raise ModelError(f"model file {name} missing at {path}: reinstall face-recognition-models")
+            where = f"{path} ({MODELS_ENV})" if override else str(path)
+            raise ModelError(f"model file {name} missing at {where}: {fix}")
     return files

@@ -14,6 +14,7 @@ are crops around one person; other faces in them are bystanders).
 from __future__ import annotations
 
 import csv
+import math
 import os
 import tempfile
 import time
@@ -25,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from photocluster import grouping as cl
+from photocluster.app.recluster import plan_persons
 from photocluster.app.scan import ProgressCallback, ScanReport, scan
-from photocluster.core.config import DEFAULT_THRESHOLD, DetectionSettings
+from photocluster.core.config import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, DetectionSettings
 from photocluster.core.errors import ImageError, PathNotFoundError, UsageError
 from photocluster.core.types import EMBEDDING_DIM, Box, Face
 from photocluster.detect.images import load_image, walk
 from photocluster.eval import metrics as mt
+from photocluster.grouping.grouper import Policy
 from photocluster.store import Store
 
 DEFAULT_FAR = 1e-3
@@ -277,6 +279,7 @@ class Embedded:
     found: np.ndarray
     unreadable: dict[int, str]
     report: ScanReport
+    face_ids: np.ndarray  # the stored id of each image's face, -1 where none was found
 
 
 def embed_images(
@@ -300,6 +303,7 @@ def embed_images(
     report = scan(store, list(first_name.values()), settings, workers, progress=progress)
     vectors = np.zeros((len(paths), EMBEDDING_DIM), dtype=np.float32)
     found = np.zeros(len(paths), dtype=bool)
+    face_ids = np.full(len(paths), -1, dtype=np.int64)
     unreadable: dict[int, str] = {}
     for k, name in enumerate(scanned_as):
         known = store.photo_by_path(name)
@@ -311,7 +315,8 @@ def embed_images(
         if face is not None:
             vectors[k] = face.embedding
             found[k] = True
-    return Embedded(vectors, found, unreadable, report)
+            face_ids[k] = face.id if face.id is not None else -1
+    return Embedded(vectors, found, unreadable, report, face_ids)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -549,7 +554,8 @@ class MixedCluster:
 class ClustersResult:
     root: str
     labels: str | None
-    threshold: float
+    threshold: float | None
+    operating_point: dict[str, object]
     images: int
     identities: int
     clusters: int
@@ -569,6 +575,7 @@ class ClustersResult:
             "root": self.root,
             "labels": self.labels,
             "threshold": self.threshold,
+            "operating_point": self.operating_point,
             "images": self.images,
             "identities": self.identities,
             "clusters": self.clusters,
@@ -611,15 +618,18 @@ def _labelled_faces(
     return _LabelledFaces(labelled, embedded, identity_ids.reshape(-1).astype(np.int64))
 
 
-def _predict(found: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Chinese-whispers labels for the images with a face (edges between their
-    positions), every other image a singleton of its own: labels 0..k-1, no gaps."""
-    idx = np.flatnonzero(found)
-    labels = np.empty(len(found), dtype=np.int64)
-    found_labels = cl.chinese_whispers(len(idx), i, j)
-    labels[idx] = found_labels
-    others = np.flatnonzero(~found)
-    labels[others] = (int(found_labels.max()) + 1 if len(idx) else 0) + np.arange(len(others))
+def _predict(store: Store, face_ids: np.ndarray, policy: Policy, min_size: int) -> np.ndarray:
+    """The person of each image's face as ``photocluster clusters`` would make it (every
+    face of the store clustered, constraints and min-size included, nothing written); an
+    image without a face, or whose face would be unknown, is a cluster of its own."""
+    plan = plan_persons(store, policy, min_size)[0].persons
+    person = np.array([plan.get(f) if f >= 0 else None for f in face_ids.tolist()], dtype=object)
+    alone = np.array([p is None for p in person], dtype=bool)
+    labels = np.zeros(len(face_ids), dtype=np.int64)
+    if (~alone).any():
+        _, labels[~alone] = np.unique(person[~alone].astype(np.int64), return_inverse=True)
+    start = int(labels[~alone].max()) + 1 if (~alone).any() else 0
+    labels[alone] = start + np.arange(int(alone.sum()))
     return labels
 
 
@@ -627,20 +637,22 @@ def eval_clusters(
     store: Store,
     root: str | os.PathLike[str],
     labels: str | os.PathLike[str] | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     settings: DetectionSettings | None = None,
     workers: int = 1,
     worst: int = DEFAULT_WORST,
     progress: ProgressCallback | None = None,
+    min_size: int = DEFAULT_MIN_SIZE,
 ) -> ClustersResult:
-    """Cluster one face per labelled image as ``photocluster clusters`` does and compare
-    with the identities. An image without a face is a cluster of its own."""
+    """Cluster the scanned faces exactly as ``photocluster clusters`` does (``threshold``
+    None: its default) and compare each labelled image's face with its identity. An image
+    without a face, or whose face stays unknown, is a cluster of its own."""
     start = time.perf_counter()
-    _check_threshold(threshold)
+    if threshold is not None:
+        _check_threshold(threshold)
     data = _labelled_faces(store, root, labels, settings, workers, progress)
-    found = data.embedded.found
-    i, j, _ = cl.edges(data.embedded.vectors[found], threshold)
-    pred = _predict(found, i, j)
+    policy = Policy(threshold)
+    pred = _predict(store, data.embedded.face_ids, policy, min_size)
     truth = data.identity_ids
     sizes = np.bincount(pred)
     root_path = data.labelled.root
@@ -663,6 +675,7 @@ def eval_clusters(
         root=os.fsdecode(root_path),
         labels=None if labels is None else os.fsdecode(labels),
         threshold=threshold,
+        operating_point=policy.as_dict(),
         images=data.n,
         identities=len(np.unique(truth)),
         clusters=len(sizes),
@@ -706,14 +719,14 @@ def default_thresholds() -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class CalibrationRow:
-    threshold: float
+    threshold: float  # NaN: the default two-stage clustering
     clusters: int
     pairwise: mt.PRF
     bcubed: mt.PRF
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "threshold": self.threshold,
+            "threshold": None if math.isnan(self.threshold) else self.threshold,
             "clusters": self.clusters,
             "pairwise": {k: _num(v) for k, v in self.pairwise.as_dict().items()},
             "bcubed": {k: _num(v) for k, v in self.bcubed.as_dict().items()},
@@ -731,6 +744,7 @@ class CalibrationResult:
     identities: int
     rows: tuple[CalibrationRow, ...]
     recommended: float
+    default: CalibrationRow  # the default two-stage clustering, what `clusters` does with no option
     no_face: tuple[str, ...]
     unreadable: tuple[tuple[str, str], ...]
     skipped_labels: int
@@ -749,6 +763,7 @@ class CalibrationResult:
             "identities": self.identities,
             "recommended": self.recommended,
             "rows": [r.as_dict() for r in self.rows],
+            "default": self.default.as_dict(),
             "no_face_count": len(self.no_face),
             "no_face": list(self.no_face),
             "unreadable": [{"path": p, "reason": r} for p, r in self.unreadable],
@@ -780,8 +795,10 @@ def calibrate(
     settings: DetectionSettings | None = None,
     workers: int = 1,
     progress: ProgressCallback | None = None,
+    min_size: int = DEFAULT_MIN_SIZE,
 ) -> CalibrationResult:
-    """Pairwise and BCubed precision/recall of the clustering at each threshold."""
+    """Pairwise and BCubed precision/recall of ``clusters --threshold T`` for each threshold
+    T, and of the default clustering, each through the code ``clusters`` runs."""
     start = time.perf_counter()
     ts = sorted(set(thresholds if thresholds is not None else default_thresholds()))
     if not ts:
@@ -789,21 +806,17 @@ def calibrate(
     for t in ts:
         _check_threshold(t)
     data = _labelled_faces(store, root, labels, settings, workers, progress)
-    found = data.embedded.found
-    # Every edge of the loosest threshold once; each threshold keeps the shorter ones.
-    i, j, d = cl.edges(data.embedded.vectors[found], max(ts))
-    rows = []
-    for t in ts:
-        keep = d < t
-        pred = _predict(found, i[keep], j[keep])
-        rows.append(
-            CalibrationRow(
-                threshold=float(t),
-                clusters=len(np.unique(pred)),
-                pairwise=mt.pairwise(data.identity_ids, pred),
-                bcubed=mt.bcubed(data.identity_ids, pred),
-            )
+
+    def row(threshold: float | None) -> CalibrationRow:
+        pred = _predict(store, data.embedded.face_ids, Policy(threshold), min_size)
+        return CalibrationRow(
+            threshold=math.nan if threshold is None else threshold,
+            clusters=len(np.unique(pred)),
+            pairwise=mt.pairwise(data.identity_ids, pred),
+            bcubed=mt.bcubed(data.identity_ids, pred),
         )
+
+    rows = [row(float(t)) for t in ts]
     return CalibrationResult(
         root=os.fsdecode(data.labelled.root),
         labels=None if labels is None else os.fsdecode(labels),
@@ -811,6 +824,7 @@ def calibrate(
         identities=len(np.unique(data.identity_ids)),
         rows=tuple(rows),
         recommended=recommend(rows),
+        default=row(None),
         no_face=_no_face(data),
         unreadable=_unreadable(data),
         skipped_labels=data.labelled.skipped,

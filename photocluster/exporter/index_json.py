@@ -80,7 +80,8 @@ def build_index(
     return {
         "schema_version": INDEX_SCHEMA_VERSION,
         "tool": {"name": "photocluster", "version": __version__},
-        "threshold": None if threshold is None else float(threshold),
+        # Empty or "None": the default two-stage clustering, which has no single threshold.
+        "threshold": float(threshold) if threshold and threshold != "None" else None,
         "min_size": None if min_size is None else int(min_size),
         "persons": doc_persons,
         "unknown": unknown,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,29 @@ class Constraints:
     cannot: tuple[np.ndarray, np.ndarray]  # super-node pairs that must stay apart
     same_photo_separations: int  # pairs of super-nodes kept apart for sharing a photo
     rejected: dict[int, set[int]]  # face index -> persons it may not join
+    # Descriptor distance of each same-photo pair: two different people (self-calibration).
+    same_photo_distances: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+
+
+def keep_apart(labels: np.ndarray, cannot: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``labels`` (one per super-node) with every cannot-link kept: of two partners that
+    share a label, the higher one gets a label of its own.
+
+    The grouping keeps the cannot-links itself; this is the guarantee that holds whatever
+    grouping ran (two pinned persons never become one, two faces of one photo never one
+    person), checked once, vectorised. A node moved to a label of its own shares it with
+    nobody, so one pass leaves no clash.
+    """
+    a, b = cannot
+    if len(a) == 0:
+        return labels
+    clash = labels[a] == labels[b]
+    if not clash.any():
+        return labels
+    out = labels.copy()
+    alone = np.unique(np.maximum(a[clash], b[clash]))
+    out[alone] = int(labels.max()) + 1 + np.arange(len(alone))
+    return out
 
 
 def is_collage(emb: np.ndarray, threshold: float) -> bool:
@@ -107,6 +130,7 @@ def build_constraints(
     # or the photo is a collage: three or more of its faces within the threshold of each
     # other are one person shown several times, not three look-alikes side by side.
     pa, pb = same_photo_pairs(photo_ids, emb, threshold)
+    distances = np.linalg.norm(emb[pa] - emb[pb], axis=1) if len(pa) else np.zeros(0, dtype=np.float32)
     na, nb = super_of[pa], super_of[pb]
     apart = na != nb
     # Faces the user gave to different persons stay apart.
@@ -117,7 +141,7 @@ def build_constraints(
         np.concatenate([na[apart], np.array(a + ra, dtype=np.int64)]),
         np.concatenate([nb[apart], np.array(b + rb, dtype=np.int64)]),
     )
-    return Constraints(super_of, person_of_super, cannot, int(np.count_nonzero(apart)), rejected)
+    return Constraints(super_of, person_of_super, cannot, int(np.count_nonzero(apart)), rejected, distances)
 
 
 def _pinned_faces(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from photocluster.core.config import DEFAULT_MIN_SIZE
-from photocluster.grouping.constraints import Constraints
+from photocluster.grouping.constraints import Constraints, keep_apart
 from photocluster.grouping.whispers import UNKNOWN
 
 
@@ -83,6 +83,7 @@ def assign_persons(
     A face never goes back to a person the user took it out of.
     """
     n = len(face_ids)
+    super_labels = keep_apart(super_labels, constraints.cannot)
     labels = super_labels[constraints.super_of] if n else np.zeros(0, dtype=np.int64)
     pinned_label = {int(super_labels[s]): p for s, p in constraints.person_of_super.items()}
     if n:

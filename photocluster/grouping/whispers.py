@@ -31,7 +31,8 @@ def chinese_whispers(
     Each node starts in its own class; in each pass, in a seeded random order, a node
     takes the class with the largest total edge weight among its neighbours (ties: the
     smallest class). Stops once a pass changes nothing. ``cannot`` is a pair of arrays
-    (a, b): node a never takes b's class and vice versa (the two stay apart).
+    (a, b): node a never takes b's class and vice versa (the two stay apart, at every step
+    and in the result, see :func:`_undo_clashes`).
 
     Vectorised: a pass updates the nodes in ``_BATCHES`` slices of the random order,
     each slice at once from the labels left by the previous slices (sequential Chinese
@@ -123,9 +124,42 @@ def _update(
     best = np.flatnonzero(total == heaviest)
     best = best[np.r_[True, o[best[1:]] != o[best[:-1]]]]
     winners, new = nodes[o[best]], lb[best]
-    changed = int(np.count_nonzero(labels[winners] != new))
+    moved = labels[winners] != new
+    winners, new, before = winners[moved], new[moved], labels[winners[moved]]
     labels[winners] = new
-    return changed
+    if cb is not None and cptr is not None:
+        winners = _undo_clashes(winners, before, labels, cb, cptr)
+    return len(winners)
+
+
+def _undo_clashes(
+    moved: np.ndarray, before: np.ndarray, labels: np.ndarray, cb: np.ndarray, cptr: np.ndarray
+) -> np.ndarray:
+    """Put back the moves of a slice that broke a cannot-link; returns the moves that stay.
+
+    Each node of a slice is banned the labels its partners held *before* the slice, so two
+    partners updated in one slice can take the same new label. Such a clash is undone: of
+    two partners that both moved, the higher index goes back to its label from before the
+    slice; a node that met a partner that did not move goes back. Going back never makes
+    a new clash (no moved node took a partner's earlier label: it was banned), so the labels
+    keep the invariant that no cannot-linked pair ever shares one.
+    """
+    order = np.argsort(moved)
+    moved, before = moved[order], before[order]
+    while len(moved):
+        owner, partner = _gather(moved, cptr, cb)
+        clash = labels[moved[owner]] == labels[partner]
+        if not clash.any():
+            break
+        a, b = moved[owner[clash]], partner[clash]
+        at = np.minimum(np.searchsorted(moved, b), len(moved) - 1)
+        back = np.unique(np.where(moved[at] == b, np.maximum(a, b), a))
+        where = np.searchsorted(moved, back)
+        labels[back] = before[where]
+        stay = np.ones(len(moved), dtype=bool)
+        stay[where] = False
+        moved, before = moved[stay], before[stay]
+    return moved
 
 
 def collapse(n: int, groups: list[np.ndarray]) -> np.ndarray:

@@ -7,7 +7,7 @@ migrations (:mod:`photocluster.store.migrations`), and one module per table fami
 ``core``; nothing outside this package imports ``sqlite3``.
 """
 
-from photocluster.store.connection import path_from_key, path_key
+from photocluster.store.connection import as_database_error, path_from_key, path_key
 from photocluster.store.corrections import Corrections
 from photocluster.store.faces import Faces, StoredFace
 from photocluster.store.persons import Persons
@@ -22,4 +22,4 @@ class Store(Photos, Faces, Persons, Corrections):
     """
 
 
-__all__ = ["Store", "StoredFace", "path_from_key", "path_key"]
+__all__ = ["Store", "StoredFace", "as_database_error", "path_from_key", "path_key"]

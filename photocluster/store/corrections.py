@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from photocluster.store.connection import Database, chunks, marks
+from photocluster.store.connection import Database, bump_generation, chunks, marks
 
 
 def _rows(conn: sqlite3.Connection, sql: str, ids: Sequence[int]) -> list[list[Any]]:
@@ -31,7 +31,9 @@ def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Itera
     return {
         "person_ids": pids,
         "face_ids": fids,
-        "persons": _rows(conn, "SELECT id, name, created_at, ignored FROM persons WHERE id IN ({marks})", pids),
+        "persons": _rows(
+            conn, "SELECT id, name, created_at, ignored, curated FROM persons WHERE id IN ({marks})", pids
+        ),
         "assignments": _rows(conn, "SELECT id, person_id FROM faces WHERE id IN ({marks})", fids),
         "pins": _rows(conn, "SELECT face_id, person_id FROM pins WHERE face_id IN ({marks})", fids)
         + _rows(conn, "SELECT face_id, person_id FROM pins WHERE person_id IN ({marks})", pids),
@@ -41,15 +43,19 @@ def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Itera
 
 @contextmanager
 def _logged(
-    conn: sqlite3.Connection, command: str, person_ids: Iterable[int], face_ids: Iterable[int]
+    conn: sqlite3.Connection, command: str, person_ids: Iterable[int], face_ids: Iterable[int], *, regroups: bool = True
 ) -> Iterator[None]:
-    """Inside a transaction: the body's changes, logged with the rows as they were before."""
+    """Inside a transaction: the body's changes, logged with the rows as they were before.
+    When they change who is whom (``regroups``: all but a rename), the generation is
+    bumped, so that a clustering or recognition computed meanwhile is not written over them."""
     before = _before(conn, person_ids, face_ids)
     yield
     conn.execute(
         "INSERT INTO corrections(at, command, before) VALUES (?, ?, ?)",
         (time.time(), command, json.dumps(before)),
     )
+    if regroups:
+        bump_generation(conn)
 
 
 def _face_ids_of(conn: sqlite3.Connection, person_ids: Sequence[int]) -> list[int]:
@@ -70,13 +76,18 @@ def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
     for chunk in chunks(pids):
         conn.execute(f"DELETE FROM pins WHERE person_id IN ({marks(chunk)})", chunk)
     existing = {p for p in pids if conn.execute("SELECT 1 FROM persons WHERE id = ?", (p,)).fetchone()}
-    for pid, name, created, ignored in before["persons"]:
+    for pid, name, created, ignored, *rest in before["persons"]:
+        # Logged before schema 3, a row has no `curated`: the person stays as curated as it is.
+        curated = rest[0] if rest else None
         if pid in existing:
-            conn.execute("UPDATE persons SET name = ?, ignored = ? WHERE id = ?", (name, ignored, pid))
+            conn.execute(
+                "UPDATE persons SET name = ?, ignored = ?, curated = coalesce(?, curated) WHERE id = ?",
+                (name, ignored, curated, pid),
+            )
         else:
             conn.execute(
-                "INSERT INTO persons(id, name, created_at, ignored) VALUES (?, ?, ?, ?)",
-                (pid, name, created, ignored),
+                "INSERT INTO persons(id, name, created_at, ignored, curated) VALUES (?, ?, ?, ?, ?)",
+                (pid, name, created, ignored, curated or 0),
             )
     # Persons the correction created did not exist before it: they go.
     snap_ids = {p[0] for p in before["persons"]}
@@ -84,9 +95,18 @@ def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
         if pid not in snap_ids:
             conn.execute("UPDATE faces SET person_id = NULL WHERE person_id = ?", (pid,))
             conn.execute("DELETE FROM persons WHERE id = ?", (pid,))
-    conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(p, f) for f, p in before["assignments"]])
-    conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", before["pins"])
-    conn.executemany("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", before["rejections"])
+    # A face a re-scan lost since (or a person gone for good) has nothing left to restore:
+    # the rows that still exist are put back, and the undo does not fail on the others.
+    conn.executemany(
+        "UPDATE faces SET person_id = ?1 WHERE id = ?2 AND (?1 IS NULL OR ?1 IN (SELECT id FROM persons))",
+        [(p, f) for f, p in before["assignments"]],
+    )
+    for table, verb in (("pins", "INSERT OR REPLACE"), ("rejections", "INSERT OR IGNORE")):
+        conn.executemany(
+            f"{verb} INTO {table}(face_id, person_id) SELECT ?1, ?2 "
+            "WHERE ?1 IN (SELECT id FROM faces) AND ?2 IN (SELECT id FROM persons)",
+            before[table],
+        )
 
 
 class Corrections(Database):
@@ -95,15 +115,17 @@ class Corrections(Database):
 
     @contextmanager
     def correction(
-        self, command: str, person_ids: Iterable[int], face_ids: Iterable[int]
+        self, command: str, person_ids: Iterable[int], face_ids: Iterable[int], *, regroups: bool = True
     ) -> Iterator[sqlite3.Connection]:
         """One user correction, atomically, remembering the rows it may change so that
         :meth:`undo` can put them back. ``person_ids``/``face_ids`` must cover every row touched."""
-        with self.transaction() as conn, _logged(conn, command, person_ids, face_ids):
+        with self.transaction() as conn, _logged(conn, command, person_ids, face_ids, regroups=regroups):
             yield conn
 
     def rename_person(self, person_id: int, name: str, *, command: str) -> None:
-        with self.correction(command, [person_id], []) as conn:
+        # A name binds no face: a clustering computed meanwhile is still right (it never
+        # deletes a named person), so naming persons during a long `clusters` costs nothing.
+        with self.correction(command, [person_id], [], regroups=False) as conn:
             conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, person_id))
 
     def merge_persons(self, target: int, sources: Sequence[int], *, command: str) -> int:
@@ -126,6 +148,7 @@ class Corrections(Database):
                     conn.execute(
                         f"UPDATE faces SET person_id = ? WHERE person_id IN ({marks(chunk)})", (target, *chunk)
                     )
+                conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (target,))
                 pinned = [(f, target) for f in faces]
                 conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", pinned)
                 conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", pinned)
@@ -138,6 +161,7 @@ class Corrections(Database):
         persons = [person_id] if from_person is None else [person_id, from_person]
         with self.correction(command, persons, [face_id]) as conn:
             conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
+            conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (person_id,))
             conn.execute("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
             conn.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id))
             if from_person is not None:
@@ -157,13 +181,37 @@ class Corrections(Database):
         with self.transaction() as conn:
             faces = _face_ids_of(conn, [person_id])
             with _logged(conn, command, [person_id], faces):
-                conn.execute("UPDATE persons SET ignored = ? WHERE id = ?", (int(ignored), person_id))
+                conn.execute("UPDATE persons SET ignored = ?, curated = 1 WHERE id = ?", (int(ignored), person_id))
                 # Pinned, the strangers stay together, so the person (and its flag) survives
                 # re-clustering.
                 conn.executemany(
                     "INSERT OR IGNORE INTO pins(face_id, person_id) VALUES (?, ?)", [(f, person_id) for f in faces]
                 )
         return len(faces)
+
+    def keep_apart(self, a: int, b: int, *, command: str) -> int:
+        """Persons ``a`` and ``b`` are two people: each face of one is never the other's (a
+        rejection each way, which every later clustering keeps as cannot-links), and both
+        are kept even if clustering empties them. Returns the number of faces concerned."""
+        with self.transaction() as conn:
+            faces_a = _face_ids_of(conn, [a])
+            faces_b = _face_ids_of(conn, [b])
+            with _logged(conn, command, [a, b], faces_a + faces_b):
+                conn.executemany(
+                    "INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)",
+                    [(f, b) for f in faces_a] + [(f, a) for f in faces_b],
+                )
+                conn.execute("UPDATE persons SET curated = 1 WHERE id IN (?, ?)", (a, b))
+        return len(faces_a) + len(faces_b)
+
+    def kept_apart(self) -> set[tuple[int, int]]:
+        """Pairs of persons (low id first) the user said are different: a face now in one was
+        taken out of, or kept apart from, the other."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT faces.person_id, rejections.person_id FROM rejections "
+            "JOIN faces ON faces.id = rejections.face_id WHERE faces.person_id IS NOT NULL"
+        )
+        return {(min(p, q), max(p, q)) for p, q in rows if p != q}
 
     def undo(self) -> str | None:
         """Revert the latest correction not yet undone; returns its command, or None."""
@@ -176,6 +224,7 @@ class Corrections(Database):
             cid, command, before = row
             _restore(conn, json.loads(before))
             conn.execute("UPDATE corrections SET undone = 1 WHERE id = ?", (cid,))
+            bump_generation(conn)
             return str(command)
 
     def history(self, limit: int = 50) -> list[tuple[int, float, str, bool]]:

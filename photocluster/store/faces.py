@@ -51,15 +51,21 @@ def insert_faces(conn: sqlite3.Connection, photo_id: int, faces: Sequence[Face])
     )
 
 
-def copy_faces(conn: sqlite3.Connection, photo_id: int, from_photo: int) -> None:
-    """The faces of ``from_photo`` (a file with the same bytes), without their persons."""
+def update_face(conn: sqlite3.Connection, face_id: int, face: Face) -> None:
+    """A face found again: new box, landmarks and descriptor; same id, person, pins, rejections."""
     conn.execute(
-        """
-        INSERT INTO faces(photo_id, left, top, right, bottom, confidence, landmarks, embedding)
-        SELECT ?, left, top, right, bottom, confidence, landmarks, embedding
-        FROM faces WHERE photo_id = ? ORDER BY id
-        """,
-        (photo_id, from_photo),
+        "UPDATE faces SET left = ?, top = ?, right = ?, bottom = ?, confidence = ?, landmarks = ?, embedding = ? "
+        "WHERE id = ?",
+        (
+            face.box.left,
+            face.box.top,
+            face.box.right,
+            face.box.bottom,
+            face.confidence,
+            f32_blob(face.landmarks),
+            f32_blob(face.embedding),
+            face_id,
+        ),
     )
 
 
@@ -97,6 +103,15 @@ class Faces(Database):
         """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of
         faces in present photos, by face id."""
         return self._face_arrays("1")
+
+    def active_confidences(self) -> np.ndarray:
+        """Detector confidence (float32) of each face of present photos, by face id: the same
+        rows, in the same order, as :meth:`active_faces` in the same snapshot."""
+        rows = self.conn.execute(
+            "SELECT faces.confidence FROM faces JOIN photos ON photos.id = faces.photo_id "
+            "WHERE photos.status = 'done' ORDER BY faces.id"
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.float32)
 
     def active_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(face ids, photo ids, embeddings (n, 128) float32) of faces in present photos, by face id."""

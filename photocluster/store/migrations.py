@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from photocluster.core.errors import DatabaseError
+
 MIGRATIONS: list[str] = [
     # 1: photos, faces, persons, scans, settings
     """
@@ -85,6 +87,63 @@ MIGRATIONS: list[str] = [
         undone INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 3: ids are never reused. Without AUTOINCREMENT, SQLite gives a new row the id of the
+    # highest row deleted, so a face id from an older review page (or in undo's saved rows)
+    # could name another face. SQLite cannot alter a primary key: `faces` and `persons`, and
+    # `pins` and `rejections` that point at them, are rebuilt. The old tables are renamed
+    # first, which points their foreign keys at the renamed tables, so dropping them fires
+    # no cascade into the new ones. Also: a key of each photo's pixels (a metadata-only edit
+    # needs no new detection), and `curated` persons (the user corrected them: never
+    # deleted for having no face).
+    """
+    ALTER TABLE photos ADD COLUMN pixel_key TEXT;
+    ALTER TABLE persons RENAME TO persons_v2;
+    ALTER TABLE faces RENAME TO faces_v2;
+    ALTER TABLE pins RENAME TO pins_v2;
+    ALTER TABLE rejections RENAME TO rejections_v2;
+    CREATE TABLE persons (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT,
+        created_at REAL NOT NULL,
+        ignored INTEGER NOT NULL DEFAULT 0,
+        curated INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        left REAL NOT NULL,
+        top REAL NOT NULL,
+        right REAL NOT NULL,
+        bottom REAL NOT NULL,
+        confidence REAL NOT NULL,
+        landmarks BLOB NOT NULL,
+        embedding BLOB NOT NULL,
+        person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL
+    );
+    CREATE TABLE pins (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE
+    );
+    CREATE TABLE rejections (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
+        PRIMARY KEY (face_id, person_id)
+    );
+    INSERT INTO persons(id, name, created_at, ignored, curated)
+        SELECT id, name, created_at, ignored, id IN (SELECT person_id FROM pins_v2) FROM persons_v2 ORDER BY id;
+    INSERT INTO faces(id, photo_id, left, top, right, bottom, confidence, landmarks, embedding, person_id)
+        SELECT id, photo_id, left, top, right, bottom, confidence, landmarks, embedding, person_id
+        FROM faces_v2 ORDER BY id;
+    INSERT INTO pins(face_id, person_id) SELECT face_id, person_id FROM pins_v2;
+    INSERT INTO rejections(face_id, person_id) SELECT face_id, person_id FROM rejections_v2;
+    DROP TABLE pins_v2;
+    DROP TABLE rejections_v2;
+    DROP TABLE faces_v2;
+    DROP TABLE persons_v2;
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE INDEX pins_person ON pins(person_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -95,9 +154,14 @@ def user_version(conn: sqlite3.Connection) -> int:
 
 def apply_migrations(conn: sqlite3.Connection) -> None:
     """Bring the database from its version to SCHEMA_VERSION; the caller holds the write lock."""
-    for number in range(user_version(conn) + 1, SCHEMA_VERSION + 1):
+    start = user_version(conn)
+    for number in range(start + 1, SCHEMA_VERSION + 1):
         # executescript would commit on its own; run the statements one by one instead.
         for statement in MIGRATIONS[number - 1].split(";"):
             if statement.strip():
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {number}")
+    # Tables rebuilt with their rows must still hold together; if not, the caller's
+    # transaction rolls back and the database stays as it was.
+    if start < SCHEMA_VERSION and conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+        raise DatabaseError(f"migrating the database from version {start} left broken references; nothing was changed")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from photocluster.store.connection import Database, path_from_key
+from photocluster.core.errors import ConcurrentChangeError
+from photocluster.store.connection import Database, bump_generation, chunks, marks, path_from_key, read_generation
 
 
 class Persons(Database):
@@ -19,16 +20,26 @@ class Persons(Database):
     def person_summaries(self) -> list[tuple[int | None, str | None, int, int, Path | None, bool]]:
         """(person id, name, faces, photos, an example photo, ignored) per person of the
         present photos, largest first, the unknown group (id None) last; one query, so a
-        million faces cost no more than their counts."""
+        million faces cost no more than their counts. A person the user named or corrected
+        stays listed when none of its faces is present (0 faces, no example): a correction
+        never disappears without a trace."""
         rows = self.conn.execute(
             """
-            SELECT faces.person_id, persons.name, COUNT(*), COUNT(DISTINCT faces.photo_id),
-                   MIN(photos.path), COALESCE(persons.ignored, 0)
-            FROM faces JOIN photos ON photos.id = faces.photo_id
-            LEFT JOIN persons ON persons.id = faces.person_id
-            WHERE photos.status = 'done'
-            GROUP BY faces.person_id
-            ORDER BY faces.person_id IS NULL, COUNT(*) DESC, faces.person_id
+            SELECT * FROM (
+                SELECT faces.person_id AS pid, persons.name, COUNT(*) AS n, COUNT(DISTINCT faces.photo_id),
+                       MIN(photos.path), COALESCE(persons.ignored, 0)
+                FROM faces JOIN photos ON photos.id = faces.photo_id
+                LEFT JOIN persons ON persons.id = faces.person_id
+                WHERE photos.status = 'done'
+                GROUP BY faces.person_id
+                UNION ALL
+                SELECT id, name, 0, 0, NULL, ignored FROM persons
+                WHERE (name IS NOT NULL OR curated = 1) AND id NOT IN (
+                    SELECT faces.person_id FROM faces JOIN photos ON photos.id = faces.photo_id
+                    WHERE photos.status = 'done' AND faces.person_id IS NOT NULL
+                )
+            )
+            ORDER BY pid IS NULL, n DESC, pid
             """
         ).fetchall()
         return [
@@ -54,6 +65,25 @@ class Persons(Database):
         """(face id, person id) pairs the user separated."""
         return [(int(f), int(p)) for f, p in self.conn.execute("SELECT face_id, person_id FROM rejections")]
 
+    def names_of(self, person_ids: Iterable[int]) -> dict[int, str | None]:
+        """person id -> name, for the given persons that exist."""
+        ids = sorted(set(person_ids))
+        out: dict[int, str | None] = {}
+        for chunk in chunks(ids):
+            rows = self.conn.execute(f"SELECT id, name FROM persons WHERE id IN ({marks(chunk)})", chunk)
+            out.update((int(i), n) for i, n in rows)
+        return out
+
+    def corrected_faces(self, face_ids: Iterable[int]) -> set[int]:
+        """The faces among ``face_ids`` that the user pinned to a person or took out of one."""
+        ids = sorted(set(face_ids))
+        out: set[int] = set()
+        for chunk in chunks(ids):
+            for table in ("pins", "rejections"):
+                rows = self.conn.execute(f"SELECT face_id FROM {table} WHERE face_id IN ({marks(chunk)})", chunk)
+                out.update(int(f) for (f,) in rows)
+        return out
+
     def person_exists(self, person_id: int) -> bool:
         return self.conn.execute("SELECT 1 FROM persons WHERE id = ?", (person_id,)).fetchone() is not None
 
@@ -70,17 +100,27 @@ class Persons(Database):
         return int(cur.lastrowid or 0)
 
     def apply_clustering(
-        self, assignment: dict[int, int | None], new_persons: Sequence[int], settings: dict[str, str]
+        self,
+        assignment: dict[int, int | None],
+        new_persons: Sequence[int],
+        settings: dict[str, str],
+        generation: int | None = None,
     ) -> dict[int, int]:
         """Persist a clustering: ``assignment`` maps face id -> person id or a placeholder.
 
         Placeholders are the negative numbers in ``new_persons``; each gets a fresh person
         id. Faces not in ``assignment`` keep their person: those of missing photos, and
-        those a scan added since the assignment was computed. Unnamed persons left without any
-        face are deleted; named ones are kept. Returns placeholder -> new person id.
+        those a scan added since the assignment was computed. Persons left without any
+        face are deleted, unless the user named, ignored or corrected them. Returns
+        placeholder -> new person id.
+
+        ``generation`` is :meth:`generation` as of the snapshot the assignment was computed
+        from: when who is whom changed since (a correction, another clustering, recognition),
+        nothing is written and :class:`ConcurrentChangeError` is raised.
         """
         now = time.time()
         with self.transaction() as conn:
+            _check_generation(conn, generation, "clustering")
             created = {}
             for placeholder in new_persons:
                 cur = conn.execute("INSERT INTO persons(name, created_at) VALUES (NULL, ?)", (now,))
@@ -97,16 +137,36 @@ class Persons(Database):
                 ),
             )
             conn.execute(
-                "DELETE FROM persons WHERE name IS NULL AND ignored = 0 "
+                "DELETE FROM persons WHERE name IS NULL AND ignored = 0 AND curated = 0 "
                 "AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL) "
                 "AND id NOT IN (SELECT person_id FROM pins)"
             )
             self.set_settings(conn, settings)
+            bump_generation(conn)
         return created
 
-    def assign_faces(self, assignment: Mapping[int, int], settings: dict[str, str]) -> None:
+    def assign_faces(
+        self, assignment: Mapping[int, int], settings: dict[str, str], generation: int | None = None
+    ) -> None:
         """Put faces (face id -> person id) in existing persons and save ``settings``, in one
-        transaction: recognition's watermark moves only with the faces it assigned."""
+        transaction: recognition's watermark moves only with the faces it assigned.
+
+        Only faces still in no person are written (one a correction placed meanwhile stays
+        where the user put it). ``generation`` as in :meth:`apply_clustering`."""
         with self.transaction() as conn:
-            conn.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(p, f) for f, p in assignment.items()])
+            _check_generation(conn, generation, "recognition")
+            conn.executemany(
+                "UPDATE faces SET person_id = ? WHERE id = ? AND person_id IS NULL",
+                [(p, f) for f, p in assignment.items()],
+            )
             self.set_settings(conn, settings)
+            if assignment:
+                bump_generation(conn)
+
+
+def _check_generation(conn: sqlite3.Connection, expected: int | None, what: str) -> None:
+    """Inside the write transaction: refuse a result computed before the persons changed."""
+    if expected is not None and read_generation(conn) != expected:
+        raise ConcurrentChangeError(
+            f"the persons changed while the {what} was computed (a correction, or another run); nothing was written"
+        )

@@ -12,25 +12,25 @@ from typing import Any
 from photocluster.core.errors import DatabaseError
 from photocluster.core.types import Face, Photo
 from photocluster.store.connection import Database, path_from_key, path_key
-from photocluster.store.faces import copy_faces, insert_faces
+from photocluster.store.faces import insert_faces, update_face
 
-_PHOTO_COLS = "id, path, size, mtime_ns, sha256, width, height, taken_at, status, error, settings"
+_PHOTO_COLS = "id, path, size, mtime_ns, sha256, width, height, taken_at, status, error, settings, pixel_key"
 
 _UPSERT_PHOTO = """
     INSERT INTO photos(path, size, mtime_ns, sha256, width, height, taken_at, status,
-                       error, settings, scan_id, seen_scan_id, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       error, settings, scan_id, seen_scan_id, pixel_key, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT(path) DO UPDATE SET
         size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,
         width = excluded.width, height = excluded.height, taken_at = excluded.taken_at,
         status = excluded.status, error = excluded.error, settings = excluded.settings,
         scan_id = excluded.scan_id, seen_scan_id = excluded.seen_scan_id,
-        updated_at = excluded.updated_at
+        pixel_key = excluded.pixel_key, updated_at = excluded.updated_at
 """
 
 
 def _photo(row: Any) -> tuple[Photo, str | None]:
-    pid, key, size, mtime, sha, w, h, taken, status, error, settings = row
+    pid, key, size, mtime, sha, w, h, taken, status, error, settings, pixel_key = row
     photo = Photo(
         id=int(pid),
         path=path_from_key(bytes(key)),
@@ -42,6 +42,7 @@ def _photo(row: Any) -> tuple[Photo, str | None]:
         taken_at=taken,
         status=str(status),
         error=error,
+        pixel_key=pixel_key,
     )
     return photo, settings
 
@@ -108,14 +109,21 @@ class Photos(Database):
         height: int | None = None,
         taken_at: str | None = None,
         faces: Sequence[Face] = (),
+        keep: Sequence[int | None] = (),
         error: str | None = None,
-        copy_faces_from: int | None = None,
+        pixel_key: str | None = None,
     ) -> int:
         """Record the result for one file, replacing what was known of that path, atomically.
 
-        Either ``faces`` (freshly detected), ``copy_faces_from`` (a photo with the same
-        bytes), or ``error`` (the file was not usable; earlier faces of it are dropped).
+        Either ``faces`` (found in the file) or ``error`` (the file was not usable).
+        ``keep`` says, for each of ``faces``, which earlier face of this photo it continues
+        (its id; None: a face not seen before): that row takes the new box and descriptor
+        and keeps its id, its person, and the user's pins and rejections. The earlier faces
+        no new face continues are deleted. An error keeps every earlier face, hidden with
+        the photo until it is analysed again (as for a missing photo).
         """
+        if keep and len(keep) != len(faces):
+            raise ValueError(f"keep must have one entry per face ({len(faces)}), got {len(keep)}")
         key = path_key(path)
         status = "error" if error is not None else "done"
         if error is not None:
@@ -123,14 +131,41 @@ class Photos(Database):
             error = error.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         row = (key, size, mtime_ns, sha256, width, height, taken_at, status, error, settings_key, scan_id, scan_id)
         with self.transaction() as conn:
-            conn.execute(_UPSERT_PHOTO, (*row, time.time()))
+            conn.execute(_UPSERT_PHOTO, (*row, pixel_key, time.time()))
             photo_id = int(conn.execute("SELECT id FROM photos WHERE path = ?", (key,)).fetchone()[0])
-            conn.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
-            if copy_faces_from is not None:
-                copy_faces(conn, photo_id, copy_faces_from)
-            else:
-                insert_faces(conn, photo_id, faces)
+            if error is not None:
+                return photo_id
+            earlier = {int(f) for (f,) in conn.execute("SELECT id FROM faces WHERE photo_id = ?", (photo_id,))}
+            continued: list[int | None] = []
+            for f in keep or [None] * len(faces):
+                # An id of another photo's face, or one given twice, is a new face.
+                continued.append(f if f in earlier and f not in continued else None)
+            gone = sorted(earlier - {f for f in continued if f is not None})
+            conn.executemany("DELETE FROM faces WHERE id = ?", [(f,) for f in gone])
+            for face, face_id in zip(faces, continued, strict=True):
+                if face_id is None:
+                    insert_faces(conn, photo_id, [face])
+                else:
+                    update_face(conn, face_id, face)
         return photo_id
+
+    def refresh_photo(
+        self,
+        photo_id: int,
+        size: int,
+        mtime_ns: int,
+        sha256: str,
+        pixel_key: str | None,
+        taken_at: str | None,
+        scan_id: int,
+    ) -> None:
+        """Only the photo's metadata changed (same pixels): its faces stay as they are."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE photos SET size = ?, mtime_ns = ?, sha256 = ?, pixel_key = ?, taken_at = ?, status = 'done', "
+                "error = NULL, seen_scan_id = ?, updated_at = ? WHERE id = ?",
+                (size, mtime_ns, sha256, pixel_key, taken_at, scan_id, time.time(), photo_id),
+            )
 
     def move_photo(self, photo_id: int, new_path: Path, size: int, mtime_ns: int, scan_id: int) -> None:
         """The file with these bytes now lives at ``new_path``: keep its faces and their persons."""

@@ -617,3 +617,51 @@ def test_fuzzed_files_decode_or_raise_image_error(
     else:
         assert image.pixels.dtype == np.uint8 and image.pixels.ndim == 3 and image.pixels.shape[2] == 3
         assert max(image.pixels.shape[:2]) <= 64
+
+
+# -- fingerprints: what a re-scan knows a file by ------------------------------------
+
+
+def exiftool(*args: str | Path) -> None:
+    import shutil
+    import subprocess
+
+    tool = shutil.which("exiftool")
+    if tool is None:
+        pytest.fail("exiftool not found: apt-get install -y libimage-exiftool-perl (.ci/run does this)")
+    subprocess.run([tool, "-q", "-overwrite_original", *map(str, args)], check=True)
+
+
+def test_a_metadata_edit_keeps_the_pixel_key_and_changes_the_hash(tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(photo, quality=90)
+    before = images.fingerprint(photo)
+    assert before.pixel_key is not None and before.sha256 == images.file_hash(photo)
+    exiftool("-Keywords=family", "-Rating=5", "-DateTimeOriginal=2020:01:02 03:04:05", "-Comment=hi", photo)
+    after = images.fingerprint(photo)
+    assert after.sha256 != before.sha256
+    assert after.pixel_key == before.pixel_key
+    assert images.taken_at_of(photo) == "2020-01-02T03:04:05"
+    # A turn is a change of the pixels as displayed, though only a tag changed.
+    exiftool("-Orientation#=6", photo)
+    assert images.fingerprint(photo).pixel_key != before.pixel_key
+    # So is any change of the pixels themselves.
+    exiftool("-Orientation#=1", photo)
+    assert images.fingerprint(photo).pixel_key == before.pixel_key
+    Image.open(photo).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(photo, quality=90)
+    assert images.fingerprint(photo).pixel_key != before.pixel_key
+
+
+def test_files_without_a_pixel_key_have_a_hash(tmp_path: Path) -> None:
+    png = tmp_path / "a.png"
+    Image.new("RGB", (8, 8), RED).save(png)
+    assert images.fingerprint(png).pixel_key is None
+    empty = touch(tmp_path / "empty.jpg", b"")
+    assert images.fingerprint(empty) == images.Fingerprint(images.file_hash(empty), None)
+    truncated = tmp_path / "t.jpg"
+    Image.new("RGB", (64, 64), BLUE).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    assert images.fingerprint(truncated).pixel_key is None
+    with pytest.raises(ImageError, match=r"nope\.jpg"):
+        images.fingerprint(tmp_path / "nope.jpg")

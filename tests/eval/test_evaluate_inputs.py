@@ -127,7 +127,7 @@ def test_json_has_no_nan_or_infinity() -> None:
 
 def test_calibration_plot_is_drawn() -> None:
     rows = tuple(row(round(0.3 + 0.05 * k, 2), 1 - abs(k - 5) / 10, 1 - abs(k - 5) / 12) for k in range(11))
-    result = CalibrationResult("root", None, 20, 4, rows, 0.55, (), (), 0)
+    result = CalibrationResult("root", None, 20, 4, rows, 0.55, rows[5], (), (), 0)
     im = render_calibration(result)
     pixels = np.asarray(im)
     assert im.size == (900, 560) and im.mode == "RGB"
@@ -136,3 +136,29 @@ def test_calibration_plot_is_drawn() -> None:
     # Both curves and the marker are there, in their colours.
     for colour in ((31, 119, 180), (255, 127, 14), (214, 39, 40)):
         assert np.all(np.abs(pixels.astype(int) - colour) < 30, axis=2).sum() > 50, colour
+
+
+def test_eval_clusters_clusters_as_the_clusters_command_does(tmp_path: Path, fake_embedder: object) -> None:
+    """eval scores exactly what `clusters` stores: the same persons for every labelled face,
+    with min-size applied (a face alone is unknown, scored as a cluster of its own)."""
+    from conftest import write_photo
+    from photocluster.app.recluster import recluster
+    from photocluster.eval.evaluate import eval_clusters
+    from photocluster.store import Store
+
+    root = tmp_path / "people"
+    colours = {"ann": (200, 30, 30), "bob": (30, 200, 30), "cy": (30, 30, 200)}
+    for name, colour in colours.items():
+        for k in range(3 if name != "cy" else 1):
+            write_photo(root / name / f"{name}_{k:04d}.jpg", colour)
+    with Store(tmp_path / "eval.db") as store:
+        result = eval_clusters(store, root, workers=1)
+        report = recluster(store)
+        persons = {
+            f.id: f.person_id for photo_faces in (store.photo_faces(p) for p in range(1, 8)) for f in photo_faces
+        }
+    assert result.threshold is None and result.operating_point["method"] == "two-stage"
+    assert report.persons == 2 and report.unknown == 1
+    assert (result.clusters, result.singletons) == (3, 1)
+    assert result.pairwise.f1 == 1.0 and result.bcubed.f1 == 1.0
+    assert len(set(persons.values()) - {None}) == 2 and list(persons.values()).count(None) == 1

@@ -201,14 +201,17 @@ def test_saving_again_replaces_the_faces(store: Store, tmp_path: Path) -> None:
     assert store.face_count(path) == 1
 
 
-def test_error_rows_drop_faces_and_are_listed(store: Store, tmp_path: Path) -> None:
+def test_error_rows_hide_their_faces_and_are_listed(store: Store, tmp_path: Path) -> None:
     good = save(store, tmp_path / "good.jpg", faces=[random_face(1)])
     bad = save(store, tmp_path / "bad.jpg", faces=[random_face(2)])
+    (kept,) = store.photo_faces(bad)
     save(store, tmp_path / "bad.jpg", scan_id=2, error="corrupt image (x)", width=None, height=None)
     photo = store.photo(bad)
     assert (photo.status, photo.error, photo.width) == ("error", "corrupt image (x)", None)
-    assert store.photo_faces(bad) == []
-    assert store.face_count(tmp_path / "bad.jpg") == 0
+    # Kept, as for a missing photo, so that the face (and what the user made of it) comes
+    # back when the file is fixed; hidden from everything meanwhile.
+    assert [f.id for f in store.photo_faces(bad)] == [kept.id]
+    assert store.active_faces()[0].tolist() == [f.id for f in store.photo_faces(good)]
     assert store.errors() == [(tmp_path / "bad.jpg", "corrupt image (x)")]
     assert store.errors(scan_id=2) == [(tmp_path / "bad.jpg", "corrupt image (x)")]
     assert store.errors(scan_id=1) == []
@@ -230,22 +233,29 @@ def test_photo_with_unknown_id_raises(store: Store) -> None:
         store.photo(42)
 
 
-def test_copy_faces_from_duplicates_the_faces(store: Store, tmp_path: Path) -> None:
-    src = save(store, tmp_path / "a.jpg", faces=[random_face(1), random_face(2)], sha256="same")
-    src_faces = store.photo_faces(src)
-    dup = save(store, tmp_path / "copy.jpg", sha256="same", copy_faces_from=src)
-    copied = store.photo_faces(dup)
-    assert dup != src
-    assert len(copied) == 2
-    for a, b in zip(src_faces, copied, strict=True):
-        assert b.photo_id == dup
-        assert b.id != a.id
-        assert b.box == a.box
-        assert b.confidence == a.confidence
-        assert b.embedding.tobytes() == a.embedding.tobytes()
-        assert b.landmarks.tobytes() == a.landmarks.tobytes()
-    # The source keeps its own.
-    assert [f.id for f in store.photo_faces(src)] == [f.id for f in src_faces]
+def test_faces_continued_by_a_new_analysis_keep_their_rows(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "a.jpg"
+    pid = save(store, path, faces=[random_face(1), random_face(2), random_face(3)])
+    first, second, third = (f.id for f in store.photo_faces(pid))
+    assert first is not None and second is not None and third is not None
+    with store.transaction() as conn:
+        person = store.create_person(conn, "Ann")
+    store.move_face(second, person, None, command="move")
+    store.remove_face(first, person, command="remove")
+    # The second face is found again, the first is not, and one face is new.
+    save(store, path, faces=[random_face(12), random_face(4)], keep=[second, None])
+    faces = {f.id: f for f in store.photo_faces(pid)}
+    assert sorted(faces) == [second, third + 1] and faces[second].person_id == person
+    assert faces[second].embedding.tobytes() == random_face(12).embedding.tobytes()
+    assert store.pins() == {second: person} and store.rejections() == []
+    # A stale id (not a face of this photo) is a new face, never another photo's row.
+    other = save(store, tmp_path / "b.jpg", faces=[random_face(5)])
+    (foreign,) = store.photo_faces(other)
+    save(store, path, faces=[random_face(6)], keep=[foreign.id])
+    assert [f.id for f in store.photo_faces(other)] == [foreign.id]
+    assert [f.id for f in store.photo_faces(pid)] == [third + 3]
+    with pytest.raises(ValueError, match="one entry per face"):
+        save(store, path, faces=[random_face(6)], keep=[None, None])
 
 
 def test_photos_by_hash_needs_same_settings_and_a_result(store: Store, tmp_path: Path) -> None:
@@ -508,3 +518,27 @@ def test_a_failed_correction_changes_and_logs_nothing(store: Store, tmp_path: Pa
         raise RuntimeError("boom")
     assert state(store) == before
     assert store.history() == []
+
+
+def test_a_result_computed_before_a_correction_is_not_written(store: Store, tmp_path: Path) -> None:
+    from photocluster.core.errors import ConcurrentChangeError
+
+    pid = save(store, tmp_path / "a.jpg", faces=[random_face(1), random_face(2)])
+    first, second = (f.id for f in store.photo_faces(pid))
+    assert first is not None and second is not None
+    with store.transaction() as conn:
+        person = store.create_person(conn)
+    generation = store.generation()
+    store.rename_person(person, "Ann", command="name")  # binds no face: no new generation
+    assert store.generation() == generation
+    store.move_face(first, person, None, command="move")
+    assert store.generation() == generation + 1
+    with pytest.raises(ConcurrentChangeError, match="nothing was written"):
+        store.apply_clustering({first: None, second: -1}, [-1], {"k": "v"}, generation=generation)
+    with pytest.raises(ConcurrentChangeError):
+        store.assign_faces({second: person}, {"k": "v"}, generation=generation)
+    assert store.face_persons() == {first: person} and store.get_setting("k") is None
+    store.undo()
+    assert store.generation() == generation + 2
+    store.apply_clustering({first: None}, [], {}, generation=generation + 2)
+    assert store.generation() == generation + 3

@@ -10,8 +10,12 @@ returns what dlib's python API returns for them:
 - ``embed``: ``dlib.face_recognition_model_v1(path).compute_face_descriptor(chips)``, agreeing
   to about 1e-6 per component.
 
-Importing this package is cheap; onnx and onnxruntime load, and the models are parsed, on the
-first call that needs them.
+``OnnxEngine(backend="torch")`` runs the same two networks on PyTorch instead (a CUDA GPU when
+one is seen: ``torch_net``), with the detector's image pyramid built on the device
+(``torch_pyramid``) and ``detect_batch`` running several photos' canvases at once.
+
+Importing this package is cheap; onnx, onnxruntime or torch load, and the models are parsed,
+on the first call that needs them.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class OnnxEngine:
     ``threads`` is onnxruntime's intra-op thread count for each model. Each model is loaded on
     first use. ``detector_path``/``recognizer_path`` default to the face-recognition-models
     files. One engine may be shared by threads: onnxruntime sessions are thread-safe.
+    ``backend="torch"`` runs both networks on PyTorch (see :mod:`.torch_net`).
     """
 
     def __init__(
@@ -44,8 +49,10 @@ class OnnxEngine:
         threads: int = 1,
         detector_path: Path | None = None,
         recognizer_path: Path | None = None,
+        backend: str = "onnx",
     ) -> None:
         self.threads = max(1, int(threads))
+        self.backend = backend
         self._detector_path = detector_path
         self._recognizer_path = recognizer_path
         self._detector: Detector | None = None
@@ -59,7 +66,8 @@ class OnnxEngine:
                 if self._detector is None:
                     from photocluster.detect.engine.mmod import Detector
 
-                    self._detector = Detector(self._detector_path or model_files().detector_cnn, self.threads)
+                    path = self._detector_path or model_files().detector_cnn
+                    self._detector = Detector(path, self.threads, self.backend)
         return self._detector
 
     @property
@@ -69,7 +77,8 @@ class OnnxEngine:
                 if self._embedder is None:
                     from photocluster.detect.engine.resnet import Embedder
 
-                    self._embedder = Embedder(self._recognizer_path or model_files().recognizer, self.threads)
+                    path = self._recognizer_path or model_files().recognizer
+                    self._embedder = Embedder(path, self.threads, self.backend)
         return self._embedder
 
     def detect(self, pixels: np.ndarray, upsample: int = 0) -> list[tuple[tuple[int, int, int, int], float]]:
@@ -79,6 +88,15 @@ class OnnxEngine:
         if upsample < 0:
             raise ValueError(f"upsample must be >= 0, got {upsample}")
         return self.detector.detect(pixels, upsample)
+
+    def detect_batch(
+        self, images: list[np.ndarray], upsample: int = 0
+    ) -> list[list[tuple[tuple[int, int, int, int], float]]]:
+        """:meth:`detect` for several photos, in order; on the torch backend their canvases run
+        in batches (the results are those of one photo at a time)."""
+        if upsample < 0:
+            raise ValueError(f"upsample must be >= 0, got {upsample}")
+        return self.detector.detect_batch(images, upsample)
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
         """Exactly what ``dlib.face_recognition_model_v1(path).compute_face_descriptor(chips)``

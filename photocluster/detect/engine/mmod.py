@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from photocluster.core.errors import ModelError
+from photocluster.detect.engine.backend import ONNX_MAX_BAND_PIXELS, make_backend
 from photocluster.detect.engine.dlib_format import Conv, Layer, MmodOptions, PyramidInput, SpecItem, load_network
-from photocluster.detect.engine.onnx_graph import build_model, make_session
+
+if TYPE_CHECKING:
+    from photocluster.detect.engine.torch_pyramid import TorchPyramid
 
 # loss_mmod<con<1,9,9,1,1, rcon5<rcon5<rcon5<downsampler<input_rgb_image_pyramid<pyramid_down<6>>>>>>>>
 # rcon5 = relu<affine<con<45,5,5,1,1>>>; downsampler = 3 x relu<affine<con<n,5,5,2,2>>> (n = 32, 32, 16).
@@ -336,16 +340,41 @@ def _out_len(n: int, geometry: _Geometry) -> int:
     return max(0, (n - geometry.field) // geometry.stride + 1)
 
 
-# Canvases above this many pixels run through the network in horizontal bands: onnxruntime
-# needs about 60 bytes per canvas pixel, and a 1600x1200 photo upsampled once makes a canvas
-# of about 28 million pixels.
-MAX_BAND_PIXELS = 6_000_000
+# Canvases above this many pixels run through the onnx network in horizontal bands (the
+# torch backend sets its own limit, from the GPU's memory).
+MAX_BAND_PIXELS = ONNX_MAX_BAND_PIXELS
+
+
+def banded_scores(
+    run: Callable[[Any], np.ndarray], canvas: Any, geo: _Geometry, max_pixels: int = MAX_BAND_PIXELS
+) -> np.ndarray:
+    """The network's output map for a canvas (a numpy array or a device tensor): (rows, cols) float32.
+    ``run`` is the network on one (1, 3, rows, cols) input, returning its (rows, cols) map.
+
+    A large canvas is cut into bands of whole output rows. Each band's input reaches
+    ``halo`` output rows further up and down (and starts on a multiple of the stride), so
+    every kept row sees the same inputs as in one pass; only the rows next to a band's cut,
+    whose zero padding would be wrong, are computed again in the next band."""
+    n_rows, n_cols = canvas.shape[2:]
+    total = _out_len(n_rows, geo)
+    if n_rows * n_cols <= max_pixels or total <= 2 * geo.halo + 1:
+        return run(canvas)
+    band_rows = max(1, (max_pixels // n_cols - geo.field) // geo.stride + 1 - 2 * geo.halo)
+    out = np.empty((total, _out_len(n_cols, geo)), dtype=np.float32)
+    for a in range(0, total, band_rows):
+        b = min(total, a + band_rows)
+        j0, j1 = max(0, a - geo.halo), min(total, b + geo.halo)
+        stop = n_rows if j1 == total else (j1 - 1) * geo.stride + geo.field
+        band = run(canvas[:, :, j0 * geo.stride : stop])
+        out[a:b] = band[a - j0 : b - j0]
+    return out
 
 
 class Detector:
-    """``dlib.cnn_face_detection_model_v1`` with the same weights, on onnxruntime."""
+    """``dlib.cnn_face_detection_model_v1`` with the same weights, on onnxruntime (``backend``
+    "onnx") or PyTorch ("torch": the pyramid is built on the GPU and photos run in batches)."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, backend: str = "onnx") -> None:
         net = load_network(path, "mmod", SPEC, "pyramid")
         assert isinstance(net.input, PyramidInput) and isinstance(net.loss, MmodOptions)
         if net.loss.bbox_regression or len(net.loss.windows) != 1:
@@ -354,36 +383,20 @@ class Detector:
         self.options = net.loss
         self.window = net.loss.windows[0][:2]
         self.geometry = _geometry(net.layers)
-        model = build_model(net.layers, 3, None, None, "mmod_human_face_detector")
-        self.session: Any = make_session(model, threads)
+        self.backend = make_backend(backend, net.layers, 3, None, None, "mmod_human_face_detector", threads)
+        self._pyramid: TorchPyramid | None = None
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.asarray(self.session.run(["y"], {"x": x})[0], dtype=np.float32)[0, 0]
+    def _run(self, x: Any) -> np.ndarray:
+        out: np.ndarray = np.asarray(self.backend.run(x), dtype=np.float32)[0, 0]
         return out
 
-    def scores(self, canvas: np.ndarray, max_pixels: int = MAX_BAND_PIXELS) -> np.ndarray:
-        """The network's output map for a canvas: (rows, cols) float32.
-
-        A large canvas is cut into bands of whole output rows. Each band's input reaches
-        ``halo`` output rows further up and down (and starts on a multiple of the stride), so
-        every kept row sees the same inputs as in one pass; only the rows next to a band's cut,
-        whose zero padding would be wrong, are computed again in the next band."""
-        geo = self.geometry
-        n_rows, n_cols = canvas.shape[2:]
-        total = _out_len(n_rows, geo)
-        if n_rows * n_cols <= max_pixels or total <= 2 * geo.halo + 1:
-            return self._run(canvas)
-        band_rows = max(1, (max_pixels // n_cols - geo.field) // geo.stride + 1 - 2 * geo.halo)
-        out = np.empty((total, _out_len(n_cols, geo)), dtype=np.float32)
-        for a in range(0, total, band_rows):
-            b = min(total, a + band_rows)
-            j0, j1 = max(0, a - geo.halo), min(total, b + geo.halo)
-            stop = n_rows if j1 == total else (j1 - 1) * geo.stride + geo.field
-            band = self._run(canvas[:, :, j0 * geo.stride : stop])
-            out[a:b] = band[a - j0 : b - j0]
-        return out
+    def scores(self, canvas: Any, max_pixels: int | None = None) -> np.ndarray:
+        """The network's output map for a canvas: (rows, cols) float32 (see :func:`banded_scores`)."""
+        return banded_scores(self._run, canvas, self.geometry, max_pixels or self.backend.max_pixels)
 
     def detect(self, pixels: np.ndarray, upsample: int = 0) -> list[tuple[Rect, float]]:
+        if self.backend.name == "torch":
+            return self.detect_batch([pixels], upsample)[0]
         img = _planar_rgb(pixels)
         for _ in range(upsample):
             img = pyramid_up(img)
@@ -397,6 +410,21 @@ class Detector:
         scores = self.scores(canvas)
         del canvas
         return self._to_rects(scores, rects, upsample)
+
+    def detect_batch(self, images: Sequence[np.ndarray], upsample: int = 0) -> list[list[tuple[Rect, float]]]:
+        """:meth:`detect` for several photos. With the torch backend their pyramids are built on
+        its device and canvases of similar sizes run as one batch (same results as one by one);
+        with onnx, one by one."""
+        if self.backend.name != "torch":
+            return [self.detect(p, upsample) for p in images]
+        if self._pyramid is None:
+            from photocluster.detect.engine.torch_net import TorchBackend
+            from photocluster.detect.engine.torch_pyramid import TorchPyramid
+
+            assert isinstance(self.backend, TorchBackend)
+            self._pyramid = TorchPyramid(self.backend, self.input, self.geometry)
+        found = self._pyramid.scores([_planar_rgb(p) for p in images], upsample, self._run)
+        return [[] if item is None else self._to_rects(item[0], item[1], upsample) for item in found]
 
     def _to_rects(self, scores: np.ndarray, rects: list[Rect], upsample: int) -> list[tuple[Rect, float]]:
         rows, cols = np.nonzero(scores > 0)

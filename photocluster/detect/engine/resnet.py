@@ -1,4 +1,4 @@
-"""dlib's face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``) on onnxruntime.
+"""dlib's face-recognition ResNet (``dlib_face_recognition_resnet_model_v1.dat``) on onnxruntime or PyTorch.
 
 The architecture is the ``anet_type`` of dlib's ``tools/python/src/face_recognition.cpp``
 (dlib's ``dnn_face_recognition_ex.cpp``): a 29-conv ResNet with ``affine`` in place of batch
@@ -8,18 +8,16 @@ norm, the stride-2 blocks adding an average-pooled shortcut, and a 128-d ``fc_no
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from photocluster.core.errors import ModelError
+from photocluster.detect.engine.backend import ONNX_BATCH, make_backend
 from photocluster.detect.engine.dlib_format import SizedInput, SpecItem, load_network
-from photocluster.detect.engine.onnx_graph import build_model, make_session
 
 CHIP_SIZE = 150
-# dlib's python binding runs chips through the net 16 at a time; batches change nothing but
-# memory, so a larger one is used here.
-BATCH = 32
+# Chips per run of the onnx network (the torch backend's is larger on a GPU: backend.batch).
+BATCH = ONNX_BATCH
 
 
 def _block(n: int, stride: int) -> list[SpecItem]:
@@ -63,24 +61,28 @@ SPEC: list[SpecItem] = [
 class Embedder:
     """128-d face descriptors of aligned 150x150 chips, as dlib computes them."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, backend: str = "onnx") -> None:
         net = load_network(path, "metric", SPEC, "sized")
         assert isinstance(net.input, SizedInput)
         if (net.input.nr, net.input.nc) != (CHIP_SIZE, CHIP_SIZE):
             raise ModelError(f"{path}: expected a {CHIP_SIZE}x{CHIP_SIZE} input, found {net.input.nr}x{net.input.nc}")
         self.mean = np.array(net.input.mean_rgb, dtype=np.float32).reshape(1, 3, 1, 1)
-        model = build_model(net.layers, 3, CHIP_SIZE, CHIP_SIZE, "dlib_face_recognition_resnet_model_v1")
-        self.session: Any = make_session(model, threads)
+        self.backend = make_backend(
+            backend, net.layers, 3, CHIP_SIZE, CHIP_SIZE, "dlib_face_recognition_resnet_model_v1", threads
+        )
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        """Descriptors of any number of chips (several photos' at once is fine: the network runs
+        ``backend.batch`` of them at a time): (n, 128) float32."""
         if not chips:
             return np.zeros((0, 128), dtype=np.float32)
         out = []
-        for start in range(0, len(chips), BATCH):
-            batch = np.stack([_check_chip(c) for c in chips[start : start + BATCH]])
+        step = self.backend.batch
+        for start in range(0, len(chips), step):
+            batch = np.stack([_check_chip(c) for c in chips[start : start + step]])
             # dlib: (pixel - mean) / 256 in float, channels first (input_rgb_image_sized::to_tensor).
             x = (batch.transpose(0, 3, 1, 2).astype(np.float32) - self.mean) / np.float32(256.0)
-            out.append(self.session.run(["y"], {"x": x})[0])
+            out.append(self.backend.run(x))
         return np.concatenate(out).astype(np.float32, copy=False)
 
 

@@ -1,0 +1,105 @@
+"""``photocluster suggest``: pairs of persons that may be one, most likely first.
+
+The clustering keeps two groups apart when their faces are not close enough on average;
+some of those are one person photographed in two conditions. Comparing each person with
+its nearest persons (by average distance between their faces) lists them for a person to
+answer: yes merges the two, no records that they are two people. Both are corrections
+(``history``, ``undo``). Never suggested: two persons sharing a photo, an ignored person,
+or two persons the user already kept apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from photocluster.app.corrections import Correction, merge_persons, resolve_person
+from photocluster.core.config import SUGGEST_MAX_DISTANCE
+from photocluster.core.errors import UsageError
+from photocluster.grouping.linkage import closest_pairs
+from photocluster.store import Store
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Persons ``a`` and ``b`` may be one: their faces are ``distance`` apart on average."""
+
+    a: int
+    b: int
+    distance: float
+    names: tuple[str | None, str | None]
+    faces: tuple[int, int]
+    examples: tuple[str | None, str | None]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "a": {"id": self.a, "name": self.names[0], "faces": self.faces[0], "example": self.examples[0]},
+            "b": {"id": self.b, "name": self.names[1], "faces": self.faces[1], "example": self.examples[1]},
+            "distance": round(self.distance, 4),
+        }
+
+
+def suggest(store: Store, limit: int = 20, max_distance: float = SUGGEST_MAX_DISTANCE) -> list[Suggestion]:
+    """Up to ``limit`` pairs of persons closer than ``max_distance`` on average, closest first."""
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+    with store.snapshot():
+        _, photo_ids, person_ids, emb = store.active_faces()
+        ignored = store.ignored_persons()
+        apart = store.kept_apart()
+        summaries = {row[0]: row for row in store.person_summaries() if row[0] is not None}
+    inside = (person_ids >= 0) & ~np.isin(person_ids, np.fromiter(ignored, dtype=np.int64, count=len(ignored)))
+    persons, labels = np.unique(person_ids[inside], return_inverse=True)
+    k = len(persons)
+    full = np.full(len(person_ids), -1, dtype=np.int64)
+    full[inside] = labels
+    exclude = np.union1d(_sharing_a_photo(photo_ids[inside], labels, k), _keys(apart, persons, k))
+    a, b, dist = closest_pairs(emb, full, exclude=exclude)
+    keep = dist < max_distance
+    out = []
+    for x, y, d in zip(a[keep][:limit].tolist(), b[keep][:limit].tolist(), dist[keep][:limit].tolist(), strict=True):
+        pa, pb = int(persons[x]), int(persons[y])
+        sa, sb = summaries.get(pa), summaries.get(pb)
+        out.append(
+            Suggestion(
+                pa,
+                pb,
+                float(d),
+                (sa[1] if sa else None, sb[1] if sb else None),
+                (sa[2] if sa else 0, sb[2] if sb else 0),
+                (os.fsdecode(sa[4]) if sa and sa[4] else None, os.fsdecode(sb[4]) if sb and sb[4] else None),
+            )
+        )
+    return out
+
+
+def _sharing_a_photo(photo_ids: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Pair keys ``a * k + b`` (a < b) of the persons that appear in one photo together."""
+    pairs = np.unique(np.stack([photo_ids, labels], axis=1), axis=0)
+    _, first, counts = np.unique(pairs[:, 0], return_index=True, return_counts=True)
+    keys: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    for start, count in zip(first[counts > 1].tolist(), counts[counts > 1].tolist(), strict=True):
+        members = pairs[start : start + count, 1]
+        x, y = np.triu_indices(count, 1)
+        keys.append(np.minimum(members[x], members[y]) * k + np.maximum(members[x], members[y]))
+    return np.unique(np.concatenate(keys))
+
+
+def _keys(pairs: set[tuple[int, int]], persons: np.ndarray, k: int) -> np.ndarray:
+    index = {int(p): n for n, p in enumerate(persons.tolist())}
+    keys = [min(index[p], index[q]) * k + max(index[p], index[q]) for p, q in pairs if p in index and q in index]
+    return np.unique(np.array(keys, dtype=np.int64))
+
+
+def answer(store: Store, a: str, b: str, same: bool) -> Correction:
+    """Yes (``same``): merge ``b`` into ``a``. No: keep the two apart for good."""
+    if same:
+        return merge_persons(store, a, [b])
+    pa, pb = resolve_person(store, a), resolve_person(store, b)
+    if pa == pb:
+        raise UsageError("a person cannot be kept apart from itself")
+    command = f"apart {pa} {pb}"
+    faces = store.keep_apart(pa, pb, command=command)
+    return Correction(command, pa, faces)

@@ -1,0 +1,180 @@
+"""The clustering users get: from faces, their neighbour graph and the constraints to one
+label per super-node. ``photocluster clusters`` and ``photocluster eval`` both call
+:func:`group`, so what eval measures is what users get.
+
+Two operating points:
+
+- the default, two stages: Chinese whispers over the links shorter than a strict
+  threshold, then average-linkage merging of the clusters
+  (:mod:`~photocluster.grouping.linkage`). A single threshold right for comparing two
+  faces (0.6) chains thousands of people together in a large library; a strict one
+  splits people photographed in many conditions. The second stage rejoins the parts by
+  their average distance, which a few impostor pairs cannot pull down.
+- ``threshold`` given: plain Chinese whispers over every link shorter than it, the
+  behaviour of ``clusters --threshold``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from photocluster.core.config import (
+    ATTACH_MARGIN,
+    CLEAR_MERGE_MARGIN,
+    CLEAR_MERGE_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    LINK_THRESHOLD,
+    MERGE_SMALL_PENALTY,
+    MERGE_THRESHOLD,
+    MIN_CONFIDENCE,
+)
+from photocluster.grouping.constraints import Constraints
+from photocluster.grouping.linkage import attach, merge_by_linkage
+from photocluster.grouping.whispers import canonical_labels, collapsed_whispers
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How faces are grouped. ``threshold=None``: the default two-stage clustering."""
+
+    threshold: float | None = None
+    link: float = LINK_THRESHOLD
+    merge: float = MERGE_THRESHOLD
+    radius: float = DEFAULT_THRESHOLD
+    small_penalty: float = MERGE_SMALL_PENALTY
+    min_confidence: float = MIN_CONFIDENCE
+    attach_margin: float = ATTACH_MARGIN
+    clear_merge: float | None = CLEAR_MERGE_THRESHOLD
+    clear_margin: float = CLEAR_MERGE_MARGIN
+
+    @property
+    def graph_radius(self) -> float:
+        """Neighbours farther than this are never linked nor compared."""
+        return self.radius if self.threshold is None else self.threshold
+
+    @property
+    def collage_radius(self) -> float:
+        """Faces of one photo this close are one person shown several times (a collage)."""
+        return self.merge if self.threshold is None else self.threshold
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The thresholds that decide, by name (for the self-calibration check)."""
+        if self.threshold is not None:
+            return {"threshold": self.threshold}
+        return {"link": self.link, "merge": self.merge}
+
+    def as_dict(self) -> dict[str, object]:
+        if self.threshold is not None:
+            return {
+                "method": "single threshold",
+                "threshold": self.threshold,
+                "min_confidence": self.min_confidence,
+                "why": "--threshold given: Chinese whispers over every link shorter than it",
+            }
+        return {
+            "method": "two-stage",
+            "link": self.link,
+            "merge": self.merge,
+            "small_penalty": self.small_penalty,
+            "radius": self.radius,
+            "min_confidence": self.min_confidence,
+            "why": "default: strict links keep strangers apart, average-linkage merging rejoins a person's parts",
+        }
+
+
+def group(
+    emb: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    d: np.ndarray,
+    cons: Constraints,
+    policy: Policy,
+    confidence: np.ndarray | None = None,
+) -> np.ndarray:
+    """One label per super-node of ``cons`` (see :func:`~photocluster.grouping.whispers.collapse`)
+    for faces ``emb`` joined by neighbour edges (i, j) of length ``d``, all shorter than
+    ``policy.graph_radius``. Cannot-links hold in every stage.
+
+    Faces whose detector ``confidence`` is under ``policy.min_confidence`` (and that the
+    user did not pin) take part in no link and no merge: they only join a person that is
+    clearly nearest (:func:`~photocluster.grouping.linkage.attach`), else stay alone.
+    """
+    weak = _weak_faces(cons, policy, confidence)
+    if weak is None:
+        return _cluster(emb, i, j, d, cons, policy)
+    keep = ~(weak[i] | weak[j])
+    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy)
+    if len(super_labels):
+        _attach_weak(emb, super_labels, weak, i[~keep], j[~keep], cons, policy)
+        super_labels = canonical_labels(super_labels)
+    return super_labels
+
+
+def _weak_faces(cons: Constraints, policy: Policy, confidence: np.ndarray | None) -> np.ndarray | None:
+    if confidence is None or policy.min_confidence <= 0:
+        return None
+    weak = np.asarray(confidence) < policy.min_confidence
+    # A face the user put in a person is trusted whatever the detector thought of it.
+    weak &= ~np.isin(cons.super_of, np.fromiter(cons.person_of_super, dtype=np.int64))
+    return weak if weak.any() else None
+
+
+def _cluster(
+    emb: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray, cons: Constraints, policy: Policy
+) -> np.ndarray:
+    if policy.threshold is not None:
+        keep = d < policy.threshold
+        return collapsed_whispers(i[keep], j[keep], cons.super_of, cons.cannot)
+    strong = d < policy.link
+    super_labels = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot)
+    if len(super_labels) == 0:
+        return super_labels
+    # The second stage works on faces; a super-node's constraints bind through any one of
+    # its faces, since all its faces share its label.
+    face_labels = super_labels[cons.super_of]
+    _, rep = np.unique(cons.super_of, return_index=True)  # each super-node's first face
+    cannot = (rep[cons.cannot[0]], rep[cons.cannot[1]])
+    merged = merge_by_linkage(
+        emb,
+        face_labels,
+        i,
+        j,
+        policy.merge,
+        cannot=cannot,
+        small_penalty=policy.small_penalty,
+        clear_threshold=policy.clear_merge,
+        clear_margin=policy.clear_margin,
+    )
+    return canonical_labels(merged[rep])
+
+
+def _attach_weak(
+    emb: np.ndarray,
+    super_labels: np.ndarray,
+    weak: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    cons: Constraints,
+    policy: Policy,
+) -> None:
+    """Give each weak face the label of the person it clearly belongs to (in place); (i, j)
+    are the edges that touch a weak face."""
+    faces = np.flatnonzero(weak)
+    labels = super_labels[cons.super_of]
+    k = int(labels.max()) + 1
+    # Cannot-links bind: a weak face never joins a cluster holding a face it must be apart from.
+    ca, cb = cons.cannot
+    face_of_super = np.full(len(super_labels), -1, dtype=np.int64)
+    face_of_super[cons.super_of[faces]] = faces
+    fa, fb = face_of_super[ca], face_of_super[cb]
+    forbidden = np.unique(
+        np.concatenate([fa[fa >= 0] * k + super_labels[cb[fa >= 0]], fb[fb >= 0] * k + super_labels[ca[fb >= 0]]])
+    )
+    threshold = policy.merge if policy.threshold is None else policy.threshold
+    penalty = policy.small_penalty if policy.threshold is None else 0.0
+    chosen = attach(emb, labels, faces, i, j, threshold, penalty, policy.attach_margin, forbidden)
+    joined = chosen >= 0
+    super_labels[cons.super_of[faces[joined]]] = chosen[joined]

@@ -1,0 +1,87 @@
+"""The clustering users get: the default two-stage policy and the single-threshold one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from photocluster.eval.metrics import pairwise
+from photocluster.grouping.constraints import build_constraints
+from photocluster.grouping.graph import knn_edges
+from photocluster.grouping.grouper import Policy, group
+from photocluster.grouping.whispers import collapsed_whispers
+
+
+def _crowd(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Dlib-like descriptors: 40 people seen 10 times (faces ~0.45 apart inside a person, as with dlib),
+    and 2,000 strangers seen once, on a sphere of radius 0.6 as dlib's descriptors are."""
+    rng = np.random.default_rng(seed)
+    people = rng.normal(size=(40, 128))
+    people /= np.linalg.norm(people, axis=1, keepdims=True)
+    faces = np.repeat(people, 10, axis=0) + rng.normal(scale=0.04, size=(400, 128)) * np.sqrt(128) / 8
+    strangers = rng.normal(size=(2000, 128))
+    emb = np.concatenate([faces, strangers])
+    emb = 0.6 * emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    truth = np.concatenate([np.repeat(np.arange(40), 10), 40 + np.arange(2000)])
+    return emb.astype(np.float32), truth
+
+
+def _run(emb: np.ndarray, policy: Policy, photo_ids: np.ndarray | None = None) -> np.ndarray:
+    ids = np.arange(len(emb))
+    photos = ids if photo_ids is None else photo_ids
+    cons = build_constraints(ids, photos, emb, policy.collage_radius, {}, {}, [])
+    i, j, d = knn_edges(emb, policy.graph_radius)
+    return group(emb, i, j, d, cons, policy)[cons.super_of]
+
+
+def test_the_default_keeps_people_whole_and_strangers_apart() -> None:
+    emb, truth = _crowd()
+    labels = _run(emb, Policy())
+    assert pairwise(truth, labels).f1 > 0.95
+    strangers = labels[400:]
+    assert len(np.unique(strangers)) > 1900  # strangers stay (nearly all) alone
+
+
+def _chain(n: int = 30, step: float = 0.55, seed: int = 0) -> np.ndarray:
+    """Strangers each ``step`` from the next and farther from all others: what a large
+    library's look-alikes do to one threshold, link by link."""
+    rng = np.random.default_rng(seed)
+    dirs = np.linalg.qr(rng.normal(size=(128, n)))[0].T  # orthonormal steps
+    return np.cumsum(dirs * step, axis=0).astype(np.float32)
+
+
+def test_a_chain_of_look_alikes_is_one_person_at_a_single_threshold_but_not_by_default() -> None:
+    emb = _chain()
+    assert len(np.unique(_run(emb, Policy(0.6)))) == 1
+    assert len(np.unique(_run(emb, Policy()))) == len(emb)
+
+
+def test_a_threshold_given_is_plain_chinese_whispers() -> None:
+    emb, _ = _crowd(seed=1)
+    policy = Policy(0.5)
+    ids = np.arange(len(emb))
+    cons = build_constraints(ids, ids, emb, 0.5, {}, {}, [])
+    i, j, d = knn_edges(emb, 0.5)
+    expected = collapsed_whispers(i, j, cons.super_of, cons.cannot)
+    assert np.array_equal(group(emb, i, j, d, cons, policy), expected)
+    assert policy.as_dict()["method"] == "single threshold"
+
+
+def test_faces_of_one_photo_stay_apart_through_the_merge_stage() -> None:
+    emb, _truth = _crowd(seed=2)
+    # Photos of two faces: one face of person p with one face of person p + 1, so that
+    # the same-photo rule never separates one person from themselves, plus a photo with
+    # two faces of one person (a mirror) that must be split.
+    photo_ids = np.arange(len(emb)) + 10_000
+    for p in range(0, 38, 2):
+        photo_ids[p * 10] = photo_ids[(p + 1) * 10] = p
+    photo_ids[5] = photo_ids[6] = 99  # two faces of person 0 in one photo
+    labels = _run(emb, Policy(), photo_ids)
+    for photo in np.unique(photo_ids):
+        members = np.flatnonzero(photo_ids == photo)
+        assert len(np.unique(labels[members])) == len(members)
+
+
+def test_the_operating_point_says_what_it_is() -> None:
+    op = Policy().as_dict()
+    assert op["method"] == "two-stage" and op["link"] < op["merge"] < op["radius"]
+    assert "why" in op

@@ -1,0 +1,99 @@
+"""Average-linkage merging: exact moments, reciprocal pairs, cannot-links, eligibility."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from photocluster.grouping.graph import edges
+from photocluster.grouping.linkage import _Moments, merge_by_linkage
+
+
+def _rms(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean([np.sum((x - y) ** 2) for x, y in itertools.product(a, b)])))
+
+
+def test_moments_give_the_root_mean_squared_distance_between_clusters() -> None:
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(30, 8)).astype(np.float32)
+    labels = rng.integers(0, 4, size=30)
+    mom = _Moments.of(emb, labels, 4)
+    for a, b in itertools.combinations(range(4), 2):
+        got = mom.distance(np.array([a]), np.array([b]))[0]
+        assert got == pytest.approx(_rms(emb[labels == a], emb[labels == b]), rel=1e-5)
+
+
+def _blobs(centres: list[list[float]], per: int, spread: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    emb = np.concatenate([np.array(c) + rng.normal(scale=spread, size=(per, len(c))) for c in centres])
+    return emb.astype(np.float32), np.repeat(np.arange(len(centres)), per)
+
+
+def test_parts_of_one_person_merge_and_strangers_do_not() -> None:
+    # Two tight people 1.0 apart; each split into singletons to begin with.
+    emb, truth = _blobs([[0.0, 0.0], [1.0, 0.0]], per=10, spread=0.05)
+    i, j, _ = edges(emb, 2.0)
+    merged = merge_by_linkage(emb, np.arange(len(emb)), i, j, threshold=0.3)
+    assert len(np.unique(merged)) == 2
+    assert all(len(np.unique(merged[truth == t])) == 1 for t in (0, 1))
+
+
+def test_one_close_impostor_pair_does_not_join_two_people() -> None:
+    # Two people whose nearest faces are 0.2 apart while their average distance is ~1:
+    # single linkage at 0.3 would chain them, average linkage keeps them apart.
+    a = np.array([[0.0, 0.0], [-0.1, 0.0], [-0.2, 0.0], [0.4, 0.0]], dtype=np.float32)
+    b = np.array([[0.6, 0.0], [1.4, 0.0], [1.5, 0.0], [1.6, 0.0]], dtype=np.float32)
+    emb = np.concatenate([a, b])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    i, j, _ = edges(emb, 0.3)
+    assert np.any((i == 3) & (j == 4))  # the impostor link exists
+    assert len(np.unique(merge_by_linkage(emb, labels, i, j, threshold=0.5))) == 2
+
+
+def test_cannot_links_bind_merged_clusters() -> None:
+    emb, _ = _blobs([[0.0, 0.0]], per=6, spread=0.01)
+    i, j, _ = edges(emb, 1.0)
+    # Faces 0 and 5 must stay apart: the six faces end in at least two clusters, 0 and 5 apart.
+    merged = merge_by_linkage(emb, np.arange(6), i, j, threshold=0.5, cannot=(np.array([0]), np.array([5])))
+    assert merged[0] != merged[5]
+    assert len(np.unique(merged)) == 2
+
+
+def test_ineligible_clusters_are_left_alone() -> None:
+    emb, _ = _blobs([[0.0, 0.0]], per=4, spread=0.01)
+    i, j, _ = edges(emb, 1.0)
+    eligible = np.array([True, True, True, False])
+    merged = merge_by_linkage(emb, np.arange(4), i, j, threshold=0.5, eligible=eligible)
+    assert merged[3] == 3 and len(np.unique(merged[:3])) == 1
+
+
+def test_the_result_does_not_depend_on_label_numbering() -> None:
+    emb, _truth = _blobs([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], per=8, spread=0.08, seed=3)
+    i, j, _ = edges(emb, 0.6)
+    base = merge_by_linkage(emb, np.arange(len(emb)), i, j, threshold=0.3)
+    perm = np.random.default_rng(0).permutation(len(emb))
+    other = merge_by_linkage(emb, perm, i, j, threshold=0.3)
+    # Same partition, whatever the numbering.
+    assert len({(a, b) for a, b in zip(base.tolist(), other.tolist(), strict=True)}) == len(np.unique(base))
+
+
+def test_nothing_to_merge() -> None:
+    empty = np.zeros(0, dtype=np.int64)
+    assert len(merge_by_linkage(np.zeros((0, 4), np.float32), empty, empty, empty, 0.5)) == 0
+    emb = np.zeros((3, 4), dtype=np.float32)
+    assert merge_by_linkage(emb, np.arange(3), empty, empty, 0.5).tolist() == [0, 1, 2]
+
+
+def test_closest_pairs_rank_by_average_distance_and_skip_excluded_pairs() -> None:
+    from photocluster.grouping.linkage import closest_pairs
+
+    emb, _ = _blobs([[0.0, 0.0], [0.3, 0.0], [3.0, 0.0], [3.0, 0.5]], per=5, spread=0.02)
+    labels = np.repeat(np.arange(4), 5)
+    labels[-1] = -1  # a face in no cluster is ignored
+    a, b, d = closest_pairs(emb, labels, neighbours=3)
+    assert (a[0], b[0]) == (0, 1) and (a[1], b[1]) == (2, 3)
+    assert np.all(np.diff(d) >= 0)
+    a2, b2, _ = closest_pairs(emb, labels, neighbours=3, exclude=np.array([0 * 4 + 1]))
+    assert (0, 1) not in set(zip(a2.tolist(), b2.tolist(), strict=True))
