@@ -73,7 +73,9 @@ def score(store: Store, policy: Policy, face_ids: np.ndarray, truth: np.ndarray)
     t = time.perf_counter()
     plan = plan_persons(store, policy)[0].persons
     persons = [plan.get(int(f)) for f in face_ids]
-    pred = np.array([p if p is not None else -1 - k for k, p in enumerate(persons)])
+    # New persons carry negative placeholder ids until saved: unknown faces, each a cluster
+    # of its own, are numbered above every person id.
+    pred = np.array([p if p is not None else (1 << 40) + k for k, p in enumerate(persons)], dtype=np.int64)
     _, truth_ids = np.unique(truth, return_inverse=True)
     p, b = pairwise(truth_ids, pred), bcubed(truth_ids, pred)
     return {

@@ -17,7 +17,7 @@ def main() -> None:
     with Store(args.db) as store:
         report = scan(store, [args.folder], DetectionSettings(max_size=1024), workers=2)
         print(f"{report.analysed} photos analysed, {report.faces_found} faces, {len(report.errors)} bad files")
-        recluster(store, threshold=0.6, min_size=2)
+        recluster(store, min_size=2)
         for person in persons(store, include_unknown=False):
             best = person.faces[0]  # nearest to the person's centre
             print(f"{person.label}: {person.photo_count} photos, e.g. {best.photo_path}")

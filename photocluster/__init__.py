@@ -6,7 +6,7 @@ The library API, in pipeline order::
 
     with Store("photos.db") as store:
         scan(store, ["~/Pictures"])          # detect, align, embed; incremental
-        recluster(store, threshold=0.6)      # Chinese whispers -> persons
+        recluster(store)                     # faces -> persons (two-stage clustering)
         for person in persons(store):        # largest first, unknown last
             print(person.label, len(person.faces))
         export(store, "People")              # folders + index.json

@@ -15,12 +15,15 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from photocluster import __version__
 from photocluster.core.files import atomic_write
 from photocluster.grouping.doubt import DoubtfulFace
+
+if TYPE_CHECKING:
+    from photocluster.app.suggest import Suggestion
 
 _EAGER = 120  # thumbnails loaded at once; later ones load as they scroll into view
 
@@ -82,12 +85,14 @@ def render_page(
     index: Mapping[str, Any],
     doubts: Sequence[DoubtfulFace] = (),
     missing: Iterable[str] = (),
+    suggestions: Sequence[Suggestion] = (),
 ) -> str:
     """The review page for an ``index.json`` document (see ``schema/index.schema.json``).
 
     ``doubts`` come first (see :func:`photocluster.app.recluster.doubtful_faces`); ``missing``
     lists entries (``folder/file``) the export could not write, whose thumbnails link to
-    the original photo instead.
+    the original photo instead. ``suggestions`` (see :func:`photocluster.app.suggest.suggest`)
+    are listed after the doubtful faces, as questions with the commands that answer them.
     """
     page = _Page(set(missing))
     persons: list[Mapping[str, Any]] = list(index["persons"])
@@ -95,7 +100,9 @@ def render_page(
     by_face = {int(f["id"]): f for p in persons for f in p["faces"]}
     shown = [d for d in doubts if d.face_id in by_face]
     out = _header(index, persons, unknown, len(shown))
-    out += _doubt_section(page, shown, by_face, {int(p["id"]): _person_label(p) for p in persons})
+    labels = {int(p["id"]): _person_label(p) for p in persons}
+    out += _doubt_section(page, shown, by_face, labels)
+    out += _suggestion_section([s for s in suggestions if s.a in labels and s.b in labels], labels)
     for p in persons:
         out += _person_section(page, p)
     out += _unknown_section(page, unknown)
@@ -173,6 +180,27 @@ def _doubt_section(
         out.append(page.face(by_face[d.face_id], caption, "doubtful", anchor=f"doubt-{d.face_id}"))
     out.append("</div>")
     out.append("</section>")
+    return out
+
+
+def _suggestion_section(found: Sequence[Suggestion], labels: Mapping[int, str]) -> list[str]:
+    if not found:
+        return []
+    out = [
+        '<section id="suggest" class="group suggest"><h2>Same person?</h2>',
+        '<p class="note">Pairs of persons whose faces are close on average, most likely first. '
+        "Yes: <code>photocluster merge A B</code>; no, two people: answer with "
+        "<code>photocluster suggest --ask</code>.</p><ol>",
+    ]
+    for s in found:
+        a, b = (
+            f'<a href="#person-{p}">{_text(labels[p])}</a> <span class="pid">(person {p})</span>' for p in (s.a, s.b)
+        )
+        out.append(
+            f'<li data-pair="{s.a}-{s.b}">{a} and {b}: <span class="d">{_distance(s.distance)}</span> apart on '
+            f"average · <code>photocluster merge {s.a} {s.b}</code></li>"
+        )
+    out.append("</ol></section>")
     return out
 
 

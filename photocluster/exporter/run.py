@@ -16,6 +16,7 @@ from pathlib import Path
 
 from photocluster.app.listing import faces_in_doubt
 from photocluster.app.listing import persons as list_persons
+from photocluster.app.suggest import suggest
 from photocluster.core.errors import ExportError, UsageError
 from photocluster.core.files import atomic_write
 from photocluster.detect.images import EXPORT_MARKER
@@ -36,6 +37,9 @@ from photocluster.exporter.index_json import Manifest, build_index, json_text
 from photocluster.exporter.thumbnails import plan_images, write_images
 from photocluster.exporter.xmp import XMP_TARGETS, plan_sidecars, regions_of, sidecar_states, sync_sidecars
 from photocluster.store import Store
+
+# The review page asks about this many pairs of persons at most (`suggest` lists more).
+SUGGESTIONS_SHOWN = 20
 
 # The names callers of the exporter use, whichever module now holds them.
 __all__ = ["EXPORT_MARKER", "MODES", "XMP_TARGETS", "ExportReport", "export", "safe_folder_name"]
@@ -135,7 +139,10 @@ def export(
         atomic_write(dest_path / INDEX_FILE, json_text(index))
         page = dest_path / REVIEW_PAGE
         if review.page_is_ours(page, REVIEW_PAGE in prev.files):
-            review.write_page(page, review.render_page(index, faces_in_doubt(store), missing=placed.skipped))
+            page_text = review.render_page(
+                index, faces_in_doubt(store), missing=placed.skipped, suggestions=suggest(store, SUGGESTIONS_SHOWN)
+            )
+            review.write_page(page, page_text)
             have[REVIEW_PAGE] = "page"
         else:
             warn(warnings, page, "not written: a file that photocluster did not write is in the way")

@@ -43,18 +43,24 @@ class _Moments:
         order = np.argsort(labels, kind="stable")
         sorted_labels = labels[order]
         starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]) if len(order) else order
-        for lo in range(0, len(starts), 65536):
-            st = starts[lo : lo + 65536]
-            end = starts[lo + 65536] if lo + 65536 < len(starts) else len(order)
+        step = 16384
+        for lo in range(0, len(starts), step):
+            st = starts[lo : lo + step]
+            end = starts[lo + step] if lo + step < len(starts) else len(order)
             block = emb[order[st[0] : end]].astype(np.float64)
             s[sorted_labels[st]] = np.add.reduceat(block, st - st[0], axis=0)
         norms = np.einsum("ij,ij->i", emb, emb, dtype=np.float64)
         sq = np.bincount(labels, weights=norms, minlength=k)
         return cls(n, s, sq)
 
-    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    def distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
         """Root mean squared distance between the faces of clusters ``a`` and those of ``b``."""
-        cross = np.einsum("ij,ij->i", self.s[a], self.s[b], dtype=np.float64) / (self.n[a] * self.n[b])
+        # In chunks: gathering the sums of millions of pairs at once would take gigabytes.
+        cross = np.empty(len(a), dtype=np.float64)
+        for lo in range(0, len(a), chunk):
+            sa, sb = self.s[a[lo : lo + chunk]], self.s[b[lo : lo + chunk]]
+            cross[lo : lo + chunk] = np.einsum("ij,ij->i", sa, sb, dtype=np.float64)
+        cross /= self.n[a] * self.n[b]
         msd = self.sq[a] / self.n[a] + self.sq[b] / self.n[b] - 2.0 * cross
         out: np.ndarray = np.sqrt(np.maximum(msd, 0.0))
         return out
@@ -70,6 +76,14 @@ def _pair_keys(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
     lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
     keep = lo != hi
     return np.unique(lo[keep] * k + hi[keep])
+
+
+def _edge_pairs(labels: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, chunk: int = 1 << 22) -> np.ndarray:
+    """The pair keys of the clusters that edges (i, j) join, a chunk of edges at a time: tens of
+    millions of edges at a million faces, nearly all inside one cluster, would otherwise
+    take three int64 arrays of their length at once."""
+    parts = [_pair_keys(labels[i[s : s + chunk]], labels[j[s : s + chunk]], k) for s in range(0, len(i), chunk)]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _reciprocal(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
@@ -151,7 +165,7 @@ def merge_by_linkage(
         return labels
     mom = _Moments.of(np.asarray(emb), labels, k)
     root = np.arange(k, dtype=np.int64)
-    pairs = _pair_keys(labels[i], labels[j], k)
+    pairs = _edge_pairs(labels, i, j, k)
     if eligible is not None:
         pairs = pairs[eligible[pairs // k] & eligible[pairs % k]]
     forbidden = _pair_keys(labels[cannot[0]], labels[cannot[1]], k) if cannot is not None else np.zeros(0, np.int64)
@@ -261,7 +275,7 @@ def attach(
         keys = np.setdiff1d(keys, forbidden, assume_unique=True)
     face, cluster = keys // k, keys % k
     size = mom.n[cluster]
-    x = np.asarray(emb, dtype=np.float64)[face]
+    x = np.asarray(emb)[face].astype(np.float64)
     msd = (x * x).sum(1) + mom.sq[cluster] / size - 2.0 * np.einsum("ij,ij->i", x, mom.s[cluster]) / size
     dist = np.sqrt(np.maximum(msd, 0.0))
     ok = (size >= 2) & (dist < threshold - small_penalty / np.sqrt(size))

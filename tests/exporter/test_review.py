@@ -339,3 +339,20 @@ def test_real_export_in_chromium(real_export: tuple[Store, Path], tmp_path: Path
         a, b = (np.asarray(Image.open(dest / by_name[n][kind]), dtype=float) for n in by_name)
         assert np.abs(a - b).mean() < 25, kind
     assert_not_blank(screenshot(dest / "index.html", tmp_path))
+
+
+def test_suggestions_are_listed_as_questions_with_escaped_names() -> None:
+    from photocluster.app.suggest import Suggestion
+
+    doc = index_doc()
+    doc["persons"] = [  # type: ignore[index]
+        *doc["persons"],  # type: ignore[misc]
+        {"id": 9, "name": None, "folder": "y", "face_count": 2, "photo_count": 2, "faces": [face(5), face(6)]},
+    ]
+    asked = Suggestion(4, 9, 0.512, (HOSTILE, None), (2, 2), (None, None))
+    gone = Suggestion(4, 77, 0.5, (HOSTILE, None), (2, 1), (None, None))  # person 77 is not on the page
+    page = render_page(doc, suggestions=[asked, gone])
+    assert '<section id="suggest"' in page and page.count("<li data-pair=") == 1
+    assert 'data-pair="4-9"' in page and "photocluster merge 4 9" in page and "0.51<" in page
+    assert "<script" not in page
+    assert '<section id="suggest"' not in render_page(index_doc())

@@ -97,3 +97,38 @@ def test_closest_pairs_rank_by_average_distance_and_skip_excluded_pairs() -> Non
     assert np.all(np.diff(d) >= 0)
     a2, b2, _ = closest_pairs(emb, labels, neighbours=3, exclude=np.array([0 * 4 + 1]))
     assert (0, 1) not in set(zip(a2.tolist(), b2.tolist(), strict=True))
+
+
+def test_attach_joins_the_clearly_nearest_cluster_only() -> None:
+    from photocluster.grouping.linkage import attach
+
+    # Two people of 4 faces each, a doubtful face near the first, one halfway, one far away.
+    emb, _ = _blobs([[0.0, 0.0], [1.0, 0.0]], per=4, spread=0.01)
+    emb = np.concatenate([emb, np.array([[0.1, 0.0], [0.5, 0.0], [5.0, 5.0]], dtype=np.float32)])
+    labels = np.r_[np.zeros(4), np.ones(4), [2, 3, 4]].astype(np.int64)
+    i, j, _ = edges(emb, 10.0)
+    got = attach(emb, labels, np.array([8, 9, 10]), i, j, threshold=0.7, margin=0.05)
+    assert got.tolist() == [0, -1, -1]  # near: joins; halfway: ambiguous; far: too far
+    # A cannot-link (forbidden key face * k + label) keeps it out.
+    assert attach(emb, labels, np.array([8]), i, j, 0.7, forbidden=np.array([8 * 5 + 0])).tolist() == [-1]
+    # Doubtful faces never count as a cluster: two of them together stay alone.
+    pair = np.array([[3.0, 3.0], [3.01, 3.0]], dtype=np.float32)
+    both = np.concatenate([emb[:8], pair])
+    i2, j2, _ = edges(both, 10.0)
+    lab2 = np.r_[np.zeros(4), np.ones(4), [2, 3]].astype(np.int64)
+    assert attach(both, lab2, np.array([8, 9]), i2, j2, threshold=0.7).tolist() == [-1, -1]
+
+
+def test_clear_merges_go_further_only_when_no_other_candidate_is_close() -> None:
+    # Two parts of one person 0.5 apart on average, alone: merged below the clear threshold.
+    emb, _ = _blobs([[0.0, 0.0], [0.5, 0.0]], per=3, spread=0.01)
+    labels = np.repeat([0, 1], 3)
+    i, j, _ = edges(emb, 2.0)
+    assert len(np.unique(merge_by_linkage(emb, labels, i, j, 0.4))) == 2
+    assert len(np.unique(merge_by_linkage(emb, labels, i, j, 0.4, clear_threshold=0.6, clear_margin=0.05))) == 1
+    # With a third group as close to the first: no clear choice, no merge above 0.4.
+    emb3, _ = _blobs([[0.0, 0.0], [0.5, 0.0], [-0.25, 0.43]], per=3, spread=0.01)
+    labels3 = np.repeat([0, 1, 2], 3)
+    i3, j3, _ = edges(emb3, 2.0)
+    merged = merge_by_linkage(emb3, labels3, i3, j3, 0.4, clear_threshold=0.6, clear_margin=0.05)
+    assert len(np.unique(merged)) == 3
