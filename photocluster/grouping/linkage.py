@@ -39,30 +39,29 @@ class _Moments:
     def of(cls, emb: np.ndarray, labels: np.ndarray, k: int) -> _Moments:
         n = np.bincount(labels, minlength=k).astype(np.float64)
         s = np.zeros((k, emb.shape[1]), dtype=np.float32)
-        # Sorted reduceat instead of np.add.at: one pass, ~50x faster at a million faces.
+        # Sorted reduceat instead of np.add.at (one pass, ~50x faster at a million faces), over
+        # a bounded number of faces at a time; a cluster cut by a chunk boundary adds twice.
         order = np.argsort(labels, kind="stable")
         sorted_labels = labels[order]
-        starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]) if len(order) else order
-        step = 16384
-        for lo in range(0, len(starts), step):
-            st = starts[lo : lo + step]
-            end = starts[lo + step] if lo + step < len(starts) else len(order)
-            block = emb[order[st[0] : end]].astype(np.float64)
-            s[sorted_labels[st]] = np.add.reduceat(block, st - st[0], axis=0)
-        norms = np.einsum("ij,ij->i", emb, emb, dtype=np.float64)
+        for lo in range(0, len(order), 16384):
+            lab = sorted_labels[lo : lo + 16384]
+            starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+            part = np.add.reduceat(emb[order[lo : lo + 16384]].astype(np.float64), starts, axis=0)
+            s[lab[starts]] += part.astype(np.float32)
+        # In the descriptors' own float32: asking einsum for float64 would copy them all first.
+        norms = np.einsum("ij,ij->i", emb, emb).astype(np.float64)
         sq = np.bincount(labels, weights=norms, minlength=k)
         return cls(n, s, sq)
 
     def distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
         """Root mean squared distance between the faces of clusters ``a`` and those of ``b``."""
-        # In chunks: gathering the sums of millions of pairs at once would take gigabytes.
-        cross = np.empty(len(a), dtype=np.float64)
+        out = np.empty(len(a), dtype=np.float64)
+        # In chunks: the pairs of a million faces' clusters number in the tens of millions.
         for lo in range(0, len(a), chunk):
-            sa, sb = self.s[a[lo : lo + chunk]], self.s[b[lo : lo + chunk]]
-            cross[lo : lo + chunk] = np.einsum("ij,ij->i", sa, sb, dtype=np.float64)
-        cross /= self.n[a] * self.n[b]
-        msd = self.sq[a] / self.n[a] + self.sq[b] / self.n[b] - 2.0 * cross
-        out: np.ndarray = np.sqrt(np.maximum(msd, 0.0))
+            x, y = a[lo : lo + chunk], b[lo : lo + chunk]
+            cross = np.einsum("ij,ij->i", self.s[x], self.s[y], dtype=np.float64) / (self.n[x] * self.n[y])
+            msd = self.sq[x] / self.n[x] + self.sq[y] / self.n[y] - 2.0 * cross
+            out[lo : lo + chunk] = np.sqrt(np.maximum(msd, 0.0))
         return out
 
     def merge(self, into: np.ndarray, gone: np.ndarray) -> None:
@@ -78,7 +77,23 @@ def _pair_keys(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
     return np.unique(lo[keep] * k + hi[keep])
 
 
-def _edge_pairs(labels: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, chunk: int = 1 << 22) -> np.ndarray:
+def _near(mom: _Moments, pairs: np.ndarray, k: int, reach: float, chunk: int = 1 << 20) -> tuple[np.ndarray, ...]:
+    """(a, b, distance) of the pairs closer than ``reach``, in compact types, a chunk at a time.
+    Pairs at ``reach`` or farther never come closer: a merged cluster's distance to a third is
+    a weighted mean of its parts' distances to it."""
+    out_a, out_b, out_d = [], [], []
+    for lo in range(0, len(pairs), chunk):
+        keys = pairs[lo : lo + chunk]
+        a, b = keys // k, keys % k
+        d = mom.distance(a, b)
+        near = d < reach
+        out_a.append(a[near].astype(np.int32))
+        out_b.append(b[near].astype(np.int32))
+        out_d.append(d[near].astype(np.float32))
+    return np.concatenate(out_a), np.concatenate(out_b), np.concatenate(out_d)
+
+
+def _edge_pairs(labels: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, chunk: int = 1 << 20) -> np.ndarray:
     """The pair keys of the clusters that edges (i, j) join, a chunk of edges at a time: tens of
     millions of edges at a million faces, nearly all inside one cluster, would otherwise
     take three int64 arrays of their length at once."""
@@ -109,18 +124,17 @@ def _runner_up(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, n: np.ndarray) 
     cluster's nearest other candidate. The smaller one is the one choosing where to go: a
     large cluster with several close candidates is a person with several parts left."""
     k = len(n)
-    ends = np.concatenate([pa, pb])
-    both = np.concatenate([dist, dist])
-    order = np.lexsort((both, ends))
-    e, d = ends[order], both[order]
-    first = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])
+    # Per cluster, its two smallest distances, without sorting: millions of pairs at a
+    # million faces, where a sort of both ends would take gigabytes.
     best1 = np.full(k, np.inf)
+    np.minimum.at(best1, pa, dist)
+    np.minimum.at(best1, pb, dist)
+    at_a, at_b = dist <= best1[pa], dist <= best1[pb]
+    ties = np.bincount(pa[at_a], minlength=k) + np.bincount(pb[at_b], minlength=k)
     best2 = np.full(k, np.inf)
-    best1[e[first]] = d[first]
-    second = first + 1
-    has_second = second < len(e)
-    has_second[has_second] = e[second[has_second]] == e[first[has_second]]
-    best2[e[first[has_second]]] = d[second[has_second]]
+    np.minimum.at(best2, pa[~at_a], dist[~at_a])
+    np.minimum.at(best2, pb[~at_b], dist[~at_b])
+    best2 = np.where(ties >= 2, best1, best2)
     other_a = np.where(dist <= best1[pa], best2[pa], best1[pa])
     other_b = np.where(dist <= best1[pb], best2[pb], best1[pb])
     na, nb = n[pa], n[pb]
@@ -169,29 +183,27 @@ def merge_by_linkage(
     if eligible is not None:
         pairs = pairs[eligible[pairs // k] & eligible[pairs % k]]
     forbidden = _pair_keys(labels[cannot[0]], labels[cannot[1]], k) if cannot is not None else np.zeros(0, np.int64)
+    reach = max(threshold, clear_threshold or 0.0)
     for _ in range(max_rounds):
         pairs = np.setdiff1d(pairs, forbidden, assume_unique=True)
         if not len(pairs):
             break
-        pa, pb = pairs // k, pairs % k
-        dist = mom.distance(pa, pb)
-        # Never closer than the reach later: a merged cluster's distance to a third is a
-        # weighted mean of its parts' distances to it.
-        near = dist < max(threshold, clear_threshold or 0.0)
-        pairs, pa, pb, dist = pairs[near], pa[near], pb[near], dist[near]
-        size_penalty = small_penalty / np.sqrt(mom.n[pa] + mom.n[pb] - 1.0)
+        pa, pb, dist = _near(mom, pairs, k, reach)
+        size_penalty = (small_penalty / np.sqrt(mom.n[pa] + mom.n[pb] - 1.0)).astype(np.float32)
         allowed = dist < threshold - size_penalty
         if clear_threshold is not None:
             clear = _runner_up(pa, pb, dist, mom.n) - dist >= clear_margin
             allowed |= clear & (dist < clear_threshold - size_penalty)
+        del size_penalty
         if not allowed.any():
             break
-        go = np.zeros(len(pairs), dtype=bool)
-        go[np.flatnonzero(allowed)[_reciprocal(pa[allowed], pb[allowed], dist[allowed], k)]] = True
-        into, gone = pa[go], pb[go]  # pa < pb: the smaller label survives
+        chosen = np.flatnonzero(allowed)[_reciprocal(pa[allowed], pb[allowed], dist[allowed], k)]
+        del allowed, dist
+        into, gone = pa[chosen], pb[chosen]  # pa < pb: the smaller label survives
         mom.merge(into, gone)
         root[gone] = into
         pairs = _pair_keys(root[pa], root[pb], k)
+        del pa, pb
         forbidden = _pair_keys(root[forbidden // k], root[forbidden % k], k)
     # Each round points a gone label at a survivor that may itself be gone later.
     while True:
