@@ -415,30 +415,58 @@ def _reuse_by_content(
         outcome = "moved"
     else:
         src = twins[0]
-        faces = store.photo_faces(src.id)
-        keep, lost_before = _carry_over(store, path, faces)
-        lost = _lost_faces(store, path, lost_before, report)
-        store.save_photo(
-            path,
-            st.st_size,
-            st.st_mtime_ns,
-            fp.sha256,
+        file = _Job(path, st.st_size, st.st_mtime_ns, fp.sha256, fp.pixel_key)
+        lost = _save_faces(
+            store,
+            file,
             scan_id,
-            settings.key,
+            settings,
+            report,
+            store.photo_faces(src.id),
             width=src.width,
             height=src.height,
             taken_at=src.taken_at,
-            faces=faces,
-            keep=keep,
-            pixel_key=fp.pixel_key,
         )
-        report.faces_kept += sum(k is not None for k in keep)
         report.duplicates += 1
         outcome = "duplicate"
     n_faces = store.face_count(path)
     report.faces_found += n_faces
     emit(ScanEvent("photo", path=path, outcome=outcome, faces=n_faces, lost=lost))
     return True
+
+
+def _save_faces(
+    store: Store,
+    job: _Job,
+    scan_id: int,
+    settings: DetectionSettings,
+    report: ScanReport,
+    faces: list[Face],
+    *,
+    width: int | None,
+    height: int | None,
+    taken_at: str | None,
+) -> tuple[LostFace, ...]:
+    """Store the photo of ``job`` with ``faces``, each continuing the earlier face of that
+    path it matches; returns the earlier faces that found no match (counted in ``report``)."""
+    keep, lost_before = _carry_over(store, job.path, faces)
+    lost = _lost_faces(store, job.path, lost_before, report)
+    store.save_photo(
+        job.path,
+        job.size,
+        job.mtime_ns,
+        job.sha256,
+        scan_id,
+        settings.key,
+        width=width,
+        height=height,
+        taken_at=taken_at,
+        faces=faces,
+        keep=keep,
+        pixel_key=job.pixel_key,
+    )
+    report.faces_kept += sum(k is not None for k in keep)
+    return lost
 
 
 def _carry_over(store: Store, path: Path, faces: list[Face]) -> tuple[list[int | None], list[Face]]:
@@ -505,25 +533,19 @@ def _record(
             store, job.path, job.size, job.mtime_ns, job.sha256, scan_id, settings, result.reason, report, emit
         )
         return
-    keep, lost_before = _carry_over(store, job.path, result.faces)
-    lost = _lost_faces(store, job.path, lost_before, report)
-    store.save_photo(
-        job.path,
-        job.size,
-        job.mtime_ns,
-        job.sha256,
+    lost = _save_faces(
+        store,
+        job,
         scan_id,
-        settings.key,
+        settings,
+        report,
+        result.faces,
         width=result.width,
         height=result.height,
         taken_at=result.taken_at,
-        faces=result.faces,
-        keep=keep,
-        pixel_key=job.pixel_key,
     )
     report.analysed += 1
     report.faces_found += len(result.faces)
-    report.faces_kept += sum(k is not None for k in keep)
     report.detect_seconds += result.seconds
     emit(ScanEvent("photo", path=job.path, outcome="analysed", faces=len(result.faces), lost=lost))
 
