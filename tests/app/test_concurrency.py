@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from conftest import fake_embedding, make_face, near
+from conftest import fake_embedding, near
 from photocluster.app import recluster as recluster_module
 from photocluster.app import recognise as recognise_module
 from photocluster.app.corrections import merge_persons, move_face, name_person, remove_face
@@ -22,35 +22,7 @@ from photocluster.cli import app
 from photocluster.core import errors
 from photocluster.store import Store
 
-IDENTITIES = {"A": 4, "B": 3, "C": 2}
-
-
-def add_photo(store: Store, path: Path, embeddings: list[Any]) -> list[int]:
-    scan_id = store.begin_scan([path.parent], "fake")
-    pid = store.save_photo(
-        path,
-        1,
-        1,
-        path.name,
-        scan_id,
-        "fake",
-        width=100,
-        height=100,
-        faces=[make_face(e, (10 + 30 * k, 10, 35 + 30 * k, 35)) for k, e in enumerate(embeddings)],
-    )
-    return [int(f.id) for f in store.photo_faces(pid) if f.id is not None]
-
-
-@pytest.fixture
-def people(store: Store, tmp_path: Path) -> dict[str, list[int]]:
-    faces: dict[str, list[int]] = {}
-    for ident, count in IDENTITIES.items():
-        for k in range(count):
-            faces.setdefault(ident, []).extend(
-                add_photo(store, tmp_path / f"{ident}{k}.jpg", [near(fake_embedding(ident), 0.2, f"{ident}{k}")])
-            )
-    recluster(store, 0.6, 1)
-    return faces
+from .conftest import add_photo
 
 
 def person(store: Store, face_id: int) -> int | None:

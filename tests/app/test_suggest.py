@@ -15,7 +15,7 @@ from photocluster.app.suggest import answer, suggest
 from photocluster.cli import app
 from photocluster.store import Store
 
-from .test_corrections import add_photo
+from .conftest import add_photo
 
 Faces = dict[str, list[int]]
 
