@@ -64,6 +64,16 @@ class _Moments:
             out[lo : lo + chunk] = np.sqrt(np.maximum(msd, 0.0))
         return out
 
+    def face_distance(self, x: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+        """Root mean squared distance between each face ``x[i]`` and the faces of ``clusters[i]``
+        (the same formula, for a cluster of one face not in the moments)."""
+        x = x.astype(np.float64)
+        n = self.n[clusters]
+        cross = np.einsum("ij,ij->i", x, self.s[clusters], dtype=np.float64) / n
+        msd = np.einsum("ij,ij->i", x, x) + self.sq[clusters] / n - 2.0 * cross
+        out: np.ndarray = np.sqrt(np.maximum(msd, 0.0))
+        return out
+
     def merge(self, into: np.ndarray, gone: np.ndarray) -> None:
         self.n[into] += self.n[gone]
         self.s[into] += self.s[gone]
@@ -287,9 +297,7 @@ def attach(
         keys = np.setdiff1d(keys, forbidden, assume_unique=True)
     face, cluster = keys // k, keys % k
     size = mom.n[cluster]
-    x = np.asarray(emb)[face].astype(np.float64)
-    msd = (x * x).sum(1) + mom.sq[cluster] / size - 2.0 * np.einsum("ij,ij->i", x, mom.s[cluster]) / size
-    dist = np.sqrt(np.maximum(msd, 0.0))
+    dist = mom.face_distance(np.asarray(emb)[face], cluster)
     ok = (size >= 2) & (dist < threshold - small_penalty / np.sqrt(size))
     face, cluster, dist = face[ok], cluster[ok], dist[ok]
     order = np.lexsort((dist, face))
