@@ -41,11 +41,12 @@ POLICIES = {
     "threshold 0.45": Policy(0.45),
     "threshold 0.42": Policy(0.42),
     "threshold 0.40": Policy(0.40),
-    "two-stage, no small-cluster rule, no quality, no clear merges": Policy(
-        link=0.42, merge=0.52, small_penalty=0.0, min_confidence=0.0, clear_merge=None
+    "two-stage, no small-cluster rule, no quality, no clear merges, no ejection": Policy(
+        small_penalty=0.0, min_confidence=0.0, clear_merge=None, eject=False
     ),
-    "two-stage, no quality, no clear merges": Policy(min_confidence=0.0, clear_merge=None),
-    "two-stage, no clear merges": Policy(clear_merge=None),
+    "two-stage, no quality, no clear merges, no ejection": Policy(min_confidence=0.0, clear_merge=None, eject=False),
+    "two-stage, no clear merges, no ejection": Policy(clear_merge=None, eject=False),
+    "two-stage, no ejection": Policy(eject=False),
     "default": Policy(),
 }
 

@@ -33,16 +33,18 @@ DEFAULT_MIN_SIZE = 2
 # The default clustering (no --threshold), tuned on the development half of LFW (README,
 # "How accurate is it"): faces closer than LINK_THRESHOLD are linked by Chinese whispers,
 # then clusters whose faces are closer than MERGE_THRESHOLD on average (root mean squared
-# distance) are merged. Small clusters need more: two clusters of n and m faces merge below
-# MERGE_THRESHOLD - MERGE_SMALL_PENALTY / sqrt(n + m - 1) (two single faces: 0.48), since
-# an average over few faces is a noisy one.
-LINK_THRESHOLD = 0.42
-MERGE_THRESHOLD = 0.54
+# distance) are merged; a face that Chinese whispers chained into a cluster whose other faces
+# are farther than MERGE_THRESHOLD from it on average leaves it first. Small clusters need
+# more: two clusters of n and m faces merge below
+# MERGE_THRESHOLD - MERGE_SMALL_PENALTY / sqrt(n + m - 1) (two single faces: 0.46), since an
+# average over few faces is a noisy one.
+LINK_THRESHOLD = 0.40
+MERGE_THRESHOLD = 0.52
 MERGE_SMALL_PENALTY = 0.06
 # ... and clusters closer than CLEAR_MERGE_THRESHOLD merge when the choice is clear: the
 # smaller cluster's next nearest candidate is at least CLEAR_MERGE_MARGIN farther (few
 # look-alikes around: a family's library, not a crowd of strangers).
-CLEAR_MERGE_THRESHOLD: float | None = 0.6
+CLEAR_MERGE_THRESHOLD: float | None = 0.58
 CLEAR_MERGE_MARGIN = 0.06
 # Faces the detector is unsure of (junk: a chin, a patterned cloth; blurred bystanders) never
 # link or merge; they join a person only when one is clearly nearest, ATTACH_MARGIN closer
@@ -103,7 +105,8 @@ class DetectionSettings:
     def key(self) -> str:
         """A short string stored with each photo so a change of settings is noticed."""
         up = "auto" if self.upsample is None else str(self.upsample)
-        return f"{self.detector}/max{self.max_size}/up{up}/v1"
+        # v2: descriptors average the chip's and its mirror image's (detect.faces.embed).
+        return f"{self.detector}/max{self.max_size}/up{up}/v2"
 
     @classmethod
     def parse_upsample(cls, value: str) -> int | None:

@@ -254,10 +254,24 @@ def chips(pixels: np.ndarray, boxes: list[Box], points: list[np.ndarray]) -> lis
     return [np.asarray(c) for c in dlib.get_face_chips(pixels, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)]
 
 
-def embed(face_chips: list[np.ndarray], num_jitters: int = 0, engine: str = "dlib") -> np.ndarray:
-    """128-d descriptors of aligned chips, batched: (n, 128) float32."""
+def embed(face_chips: list[np.ndarray], num_jitters: int = 0, engine: str = "dlib", mirror: bool = True) -> np.ndarray:
+    """128-d descriptors of aligned chips, batched: (n, 128) float32.
+
+    With ``mirror`` each descriptor is the mean of the chip's and its mirror image's. On the
+    development half of LFW that took verification from 99.13% to 99.20% and the default
+    clustering's pairwise F from 0.949 to 0.953 (README, "How accurate is it"), for one more
+    ResNet pass per face: a few percent of a scan, whose time goes to detection.
+    """
     if not face_chips:
         return np.zeros((0, 128), dtype=np.float32)
+    if mirror:
+        n = len(face_chips)
+        both = _embed([*face_chips, *(np.ascontiguousarray(c[:, ::-1]) for c in face_chips)], num_jitters, engine)
+        return ((both[:n] + both[n:]) / 2).astype(np.float32)
+    return _embed(face_chips, num_jitters, engine)
+
+
+def _embed(face_chips: list[np.ndarray], num_jitters: int, engine: str) -> np.ndarray:
     if engine in NETWORK_ENGINES and num_jitters == 0:
         return np.asarray(_models.network(engine).embed(face_chips), dtype=np.float32).reshape(len(face_chips), 128)
     vectors = _models.recognizer.compute_face_descriptor(face_chips, num_jitters)

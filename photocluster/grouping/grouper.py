@@ -31,7 +31,7 @@ from photocluster.core.config import (
     MIN_CONFIDENCE,
 )
 from photocluster.grouping.constraints import Constraints
-from photocluster.grouping.linkage import attach, merge_by_linkage
+from photocluster.grouping.linkage import attach, eject_outliers, merge_by_linkage
 from photocluster.grouping.whispers import canonical_labels, collapsed_whispers
 
 
@@ -48,6 +48,7 @@ class Policy:
     attach_margin: float = ATTACH_MARGIN
     clear_merge: float | None = CLEAR_MERGE_THRESHOLD
     clear_margin: float = CLEAR_MERGE_MARGIN
+    eject: bool = True
 
     @property
     def graph_radius(self) -> float:
@@ -81,6 +82,7 @@ class Policy:
             "small_penalty": self.small_penalty,
             "radius": self.radius,
             "min_confidence": self.min_confidence,
+            "eject": self.eject,
             "why": "default: strict links keep strangers apart, average-linkage merging rejoins a person's parts",
         }
 
@@ -136,6 +138,8 @@ def _cluster(
     # its faces, since all its faces share its label.
     face_labels = super_labels[cons.super_of]
     _, rep = np.unique(cons.super_of, return_index=True)  # each super-node's first face
+    if policy.eject:
+        face_labels = _eject(emb, face_labels, cons, policy.merge)
     cannot = (rep[cons.cannot[0]], rep[cons.cannot[1]])
     merged = merge_by_linkage(
         emb,
@@ -149,6 +153,15 @@ def _cluster(
         clear_margin=policy.clear_margin,
     )
     return canonical_labels(merged[rep])
+
+
+def _eject(emb: np.ndarray, face_labels: np.ndarray, cons: Constraints, threshold: float) -> np.ndarray:
+    """:func:`~photocluster.grouping.linkage.eject_outliers` for the faces that may leave: those
+    alone in their super-node and not pinned (the user's groups and pins stay whole)."""
+    free = np.bincount(cons.super_of)[cons.super_of] == 1
+    free &= ~np.isin(cons.super_of, np.fromiter(cons.person_of_super, dtype=np.int64))
+    out: np.ndarray = np.where(free, eject_outliers(emb, face_labels, threshold), face_labels)
+    return out
 
 
 def _attach_weak(

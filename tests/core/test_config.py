@@ -82,12 +82,12 @@ def test_resolve_db_path_defaults(db: str | None, tmp_path: Path, monkeypatch: p
 def test_default_settings() -> None:
     s = DetectionSettings()
     assert (s.detector, s.max_size, s.upsample) == ("cnn", DEFAULT_MAX_SIZE, 1)
-    assert s.key == "cnn/max1600/up1/v1"
+    assert s.key == "cnn/max1600/up1/v2"
 
 
 def test_key_reflects_every_setting() -> None:
-    assert DetectionSettings("hog", 800, 2).key == "hog/max800/up2/v1"
-    assert DetectionSettings("cnn", 64, 0).key == "cnn/max64/up0/v1"
+    assert DetectionSettings("hog", 800, 2).key == "hog/max800/up2/v2"
+    assert DetectionSettings("cnn", 64, 0).key == "cnn/max64/up0/v2"
     keys = {
         DetectionSettings().key,
         DetectionSettings(detector="hog").key,

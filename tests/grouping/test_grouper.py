@@ -85,3 +85,32 @@ def test_the_operating_point_says_what_it_is() -> None:
     op = Policy().as_dict()
     assert op["method"] == "two-stage" and op["link"] < op["merge"] < op["radius"]
     assert "why" in op
+
+
+def _person_with_a_chained_stranger() -> np.ndarray:
+    """Ten faces of one person within 0.12 of each other's centre, one of them 0.22 out, and a
+    stranger 0.38 beyond it: linked to that face, about 0.6 from the others. What Chinese
+    whispers chains in a crowd of look-alikes."""
+    rng = np.random.default_rng(5)
+    angles = rng.uniform(0, 2 * np.pi, 9)
+    person = np.c_[0.12 * np.cos(angles), 0.12 * np.sin(angles)]
+    flat = np.concatenate([person, [[0.22, 0.0], [0.60, 0.0]]])
+    return np.pad(flat, ((0, 0), (0, 126))).astype(np.float32)
+
+
+def test_a_stranger_chained_into_a_person_leaves_it_by_default() -> None:
+    emb = _person_with_a_chained_stranger()
+    assert len(np.unique(_run(emb, Policy(eject=False)))) == 1
+    labels = _run(emb, Policy())
+    assert len(np.unique(labels[:10])) == 1 and labels[10] != labels[0]
+    assert Policy().as_dict()["eject"] is True
+
+
+def test_a_pinned_face_is_never_ejected() -> None:
+    emb = _person_with_a_chained_stranger()
+    ids = np.arange(len(emb))
+    policy = Policy()
+    cons = build_constraints(ids, ids, emb, policy.collage_radius, {10: 7}, {10: 7}, [])
+    i, j, d = knn_edges(emb, policy.graph_radius)
+    labels = group(emb, i, j, d, cons, policy)[cons.super_of]
+    assert labels[10] == labels[0]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from photocluster.grouping.graph import edges
-from photocluster.grouping.linkage import _Moments, merge_by_linkage
+from photocluster.grouping.linkage import _Moments, eject_outliers, merge_by_linkage
 
 
 def _rms(a: np.ndarray, b: np.ndarray) -> float:
@@ -132,3 +132,27 @@ def test_clear_merges_go_further_only_when_no_other_candidate_is_close() -> None
     i3, j3, _ = edges(emb3, 2.0)
     merged = merge_by_linkage(emb3, labels3, i3, j3, 0.4, clear_threshold=0.6, clear_margin=0.05)
     assert len(np.unique(merged)) == 3
+
+
+def test_a_face_far_from_the_rest_of_its_cluster_on_average_is_ejected() -> None:
+    # A tight person of 8 faces plus one stranger chained in: 0.5 from one face, 1.0 from the rest.
+    emb, _ = _blobs([[0.0, 0.0]], per=8, spread=0.02)
+    stranger = np.array([[1.0, 0.0]], dtype=np.float32)
+    emb = np.concatenate([emb, stranger])
+    labels = np.zeros(len(emb), dtype=np.int64)
+    out = eject_outliers(emb, labels, threshold=0.5)
+    assert len(np.unique(out[:8])) == 1 and out[0] == 0
+    assert out[8] not in out[:8]
+    # Each face's distance to the rest is the root mean squared distance, exactly.
+    rest = _rms(emb[8:9], emb[:8])
+    assert eject_outliers(emb, labels, threshold=rest + 1e-3)[8] == 0
+    assert eject_outliers(emb, labels, threshold=rest - 1e-3)[8] != 0
+
+
+def test_ejection_leaves_pairs_and_spread_people_alone() -> None:
+    # A pair: its one distance is the link itself; a spread person: every face within reach.
+    pair = np.array([[0.0, 0.0], [0.9, 0.0]], dtype=np.float32)
+    assert np.array_equal(eject_outliers(pair, np.zeros(2, dtype=np.int64), 0.5), [0, 0])
+    emb, _ = _blobs([[0.0, 0.0]], per=20, spread=0.1, seed=3)
+    labels = np.zeros(20, dtype=np.int64)
+    assert np.array_equal(eject_outliers(emb, labels, 0.5), labels)
