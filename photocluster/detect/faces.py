@@ -267,7 +267,8 @@ def embed(face_chips: list[np.ndarray], num_jitters: int = 0, engine: str = "dli
     if mirror:
         n = len(face_chips)
         both = _embed([*face_chips, *(np.ascontiguousarray(c[:, ::-1]) for c in face_chips)], num_jitters, engine)
-        return ((both[:n] + both[n:]) / 2).astype(np.float32)
+        mean: np.ndarray = ((both[:n] + both[n:]) / 2).astype(np.float32)
+        return mean
     return _embed(face_chips, num_jitters, engine)
 
 
