@@ -105,7 +105,7 @@ class DetectionSettings:
     def key(self) -> str:
         """A short string stored with each photo so a change of settings is noticed."""
         up = "auto" if self.upsample is None else str(self.upsample)
-        # v2: descriptors average the chip's and its mirror image's (detect.faces.embed).
+        # v2: a descriptor is the mean over six views of the chip (detect.faces.describe).
         return f"{self.detector}/max{self.max_size}/up{up}/v2"
 
     @classmethod

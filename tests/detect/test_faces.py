@@ -138,3 +138,28 @@ def test_tiny_images_are_skipped_not_crashed_on(engine: str) -> None:
     # The process is still healthy: a real detection afterwards works.
     big = np.full((64, 64, 3), 128, dtype=np.uint8)
     assert fc.detect(big, "cnn", 0, engine) == []
+
+
+def test_a_descriptor_is_the_mean_of_six_views_of_the_chip(fixtures: Path) -> None:
+    image = load_image(fixtures / "face_recognition-knn" / "train" / "obama" / "obama.jpg", 640)
+    box = fc.detect(image.pixels, "cnn", 0, "onnx")[0].box
+    points = fc.landmarks(image.pixels, box)
+    plain = fc.chips(image.pixels, [box], [points])[0]
+    m = fc.VIEW_SHIFT
+    big = fc.chips(image.pixels, [box], [points], margin=m)[0]
+    assert big.shape == (fc.CHIP_SIZE + 2 * m, fc.CHIP_SIZE + 2 * m, 3)
+    # The margin keeps the ResNet's scale: the big chip's centre is the plain chip.
+    centre = big[m : m + fc.CHIP_SIZE, m : m + fc.CHIP_SIZE].astype(np.float32)
+    assert np.abs(centre - plain).mean() < 3.0
+    views = []
+    for dy in (0, -m, m):
+        view = np.ascontiguousarray(big[m + dy : m + dy + fc.CHIP_SIZE, m : m + fc.CHIP_SIZE])
+        views += [view, np.ascontiguousarray(view[:, ::-1])]
+    by_hand = fc.embed(views, engine="onnx").mean(axis=0)
+    described = fc.describe(image.pixels, [box], [points], "onnx")
+    assert described.shape == (1, 128) and described.dtype == np.float32
+    assert np.allclose(described[0], by_hand, atol=1e-6)
+    # Close to the one-chip descriptor (the same face), not equal to it.
+    one = fc.embed([plain], engine="onnx")[0]
+    assert 0.01 < float(np.linalg.norm(described[0] - one)) < 0.2
+    assert fc.describe(image.pixels, [], [], "onnx").shape == (0, 128)
