@@ -81,7 +81,9 @@ class _Moments:
         self.n[gone] = 0.0
 
 
-def eject_outliers(emb: np.ndarray, labels: np.ndarray, threshold: float, rounds: int = 3) -> np.ndarray:
+def eject_outliers(
+    emb: np.ndarray, labels: np.ndarray, threshold: float, rounds: int = 3, chunk: int = 1 << 16
+) -> np.ndarray:
     """Labels where each face whose root mean squared distance to the other faces of its
     cluster is ``threshold`` or more has a cluster of its own (a new label above the others).
 
@@ -93,25 +95,23 @@ def eject_outliers(emb: np.ndarray, labels: np.ndarray, threshold: float, rounds
     left alone: their one distance is the link itself.
     """
     labels = np.array(labels, dtype=np.int64)
-    x = np.asarray(emb, dtype=np.float64)
-    own_sq = np.einsum("ij,ij->i", x, x)
+    emb = np.asarray(emb)
     for _ in range(rounds):
         k = int(labels.max()) + 1 if len(labels) else 0
-        mom = _Moments.of(np.asarray(emb), labels, k)
+        mom = _Moments.of(emb, labels, k)
         others = mom.n[labels] - 1.0
-        big = others >= 2
-        if not big.any():
+        far = np.zeros(len(labels), dtype=bool)
+        # A chunk of faces at a time: a float64 copy of a million descriptors is a gigabyte.
+        for lo in range(0, len(labels), chunk):
+            idx = lo + np.flatnonzero(others[lo : lo + chunk] >= 2)
+            x = emb[idx].astype(np.float64)
+            own = np.einsum("ij,ij->i", x, x)
+            cross = np.einsum("ij,ij->i", x, mom.s[labels[idx]], dtype=np.float64) - own
+            msd = own + (mom.sq[labels[idx]] - own - 2.0 * cross) / others[idx]
+            far[idx] = msd >= threshold * threshold
+        if not far.any():
             break
-        rest = mom.s[labels[big]].astype(np.float64) - x[big]
-        msd = (
-            own_sq[big]
-            + (mom.sq[labels[big]] - own_sq[big]) / others[big]
-            - 2.0 * np.einsum("ij,ij->i", x[big], rest) / others[big]
-        )
-        out = np.flatnonzero(big)[msd >= threshold * threshold]
-        if not len(out):
-            break
-        labels[out] = k + np.arange(len(out))
+        labels[far] = k + np.arange(int(far.sum()))
     return labels
 
 

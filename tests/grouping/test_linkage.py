@@ -141,6 +141,7 @@ def test_a_face_far_from_the_rest_of_its_cluster_on_average_is_ejected() -> None
     emb = np.concatenate([emb, stranger])
     labels = np.zeros(len(emb), dtype=np.int64)
     out = eject_outliers(emb, labels, threshold=0.5)
+    assert np.array_equal(eject_outliers(emb, labels, threshold=0.5, chunk=2), out)  # chunked alike
     assert len(np.unique(out[:8])) == 1 and out[0] == 0
     assert out[8] not in out[:8]
     # Each face's distance to the rest is the root mean squared distance, exactly.
