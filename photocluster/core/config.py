@@ -38,7 +38,7 @@ DEFAULT_MIN_SIZE = 2
 # more: two clusters of n and m faces merge below
 # MERGE_THRESHOLD - MERGE_SMALL_PENALTY / sqrt(n + m - 1) (two single faces: 0.46), since an
 # average over few faces is a noisy one.
-LINK_THRESHOLD = 0.40
+LINK_THRESHOLD = 0.38
 MERGE_THRESHOLD = 0.52
 MERGE_SMALL_PENALTY = 0.06
 # ... and clusters closer than CLEAR_MERGE_THRESHOLD merge when the choice is clear: the
