@@ -89,12 +89,12 @@ def test_the_operating_point_says_what_it_is() -> None:
 
 def _person_with_a_chained_stranger() -> np.ndarray:
     """Ten faces of one person within 0.12 of each other's centre, one of them 0.22 out, and a
-    stranger 0.38 beyond it: linked to that face, about 0.6 from the others. What Chinese
-    whispers chains in a crowd of look-alikes."""
+    stranger just under the link threshold beyond it: linked to that face, about 0.6 from the
+    others. What Chinese whispers chains in a crowd of look-alikes."""
     rng = np.random.default_rng(5)
     angles = rng.uniform(0, 2 * np.pi, 9)
     person = np.c_[0.12 * np.cos(angles), 0.12 * np.sin(angles)]
-    flat = np.concatenate([person, [[0.22, 0.0], [0.60, 0.0]]])
+    flat = np.concatenate([person, [[0.22, 0.0], [0.21 + Policy().link, 0.0]]])
     return np.pad(flat, ((0, 0), (0, 126))).astype(np.float32)
 
 
