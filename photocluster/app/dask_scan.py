@@ -218,7 +218,7 @@ def _local_cluster(dd: ModuleType, workers: int) -> Any:
             n_workers=n,
             threads_per_worker=threads,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: never a clash with another cluster
             silence_logs=logging.CRITICAL,
         )
     finally:
