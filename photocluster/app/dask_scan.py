@@ -168,7 +168,10 @@ class DaskAnalyser:
         except PhotoclusterError:
             raise  # a worker without the models: the same one-line error as a local scan
         except Exception as exc:  # noqa: BLE001 - the cluster's failures, of many types
-            raise ClusterError(f"the Dask cluster failed while analysing {job.path} ({_one_line(exc)})") from None
+            raise ClusterError(
+                f"the Dask cluster failed while analysing {job.path} ({_one_line(exc)}); "
+                "the photos done are kept: run the same command to resume"
+            ) from None
         return result
 
 
@@ -244,10 +247,14 @@ def _connect(dd: ModuleType, address: str) -> Any:
 
 @contextlib.contextmanager
 def _logs_quiet() -> Iterator[None]:
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    # Dask's logging config gives some of its loggers levels of their own (distributed.client,
+    # distributed.scheduler...): each is set, not only their parent.
+    names = ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
