@@ -9,7 +9,9 @@ tcp://... --nthreads T``, on this machine), then the installed ``photocluster sc
 against it into a fresh database each time. Printed per configuration: photos/s of the scan
 proper (the report's own time, from the first file listed to the last photo recorded), the
 wall time of the whole command (start-up, connection, models, scan) and the speed-up over one
-worker of one thread. The local scan (no Dask; one process, onnxruntime on every core) is the
+worker of one thread, and the CPU-seconds per photo the workers and the client spent (the
+machine is shared: on a busy one the CPU time says what a photo costs, the photos/s what the
+machine gave). The local scan (no Dask; one process, onnxruntime on every core) is the
 reference a single machine gives.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -27,6 +30,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import psutil
 
 HOLDOUT = Path(__file__).resolve().parents[2] / "shared" / "holdout" / "images"
 BIN = Path(sys.executable).parent
@@ -38,26 +43,48 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU time of these processes and their children, so far."""
+    total = 0.0
+    for proc in procs:
+        try:
+            root = psutil.Process(proc.pid)
+            for p in [root, *root.children(recursive=True)]:
+                times = p.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def children_cpu() -> float:
+    """CPU time of this process's finished children: the `photocluster scan` commands."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
-def cluster(workers: int, threads: int) -> Iterator[str]:
-    """``dask scheduler`` and ``workers`` x ``dask worker --nthreads threads``, as a user starts them."""
+def cluster(workers: int, threads: int) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """``dask scheduler`` and ``workers`` x ``dask worker --nthreads threads``, as a user
+    starts them; yields the scheduler's address and the worker processes."""
     from distributed import Client
 
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs = [subprocess.Popen([BIN / "dask", "scheduler", "--port", str(port), "--dashboard-address", ":0"], **quiet)]
+    scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--port", str(port), "--dashboard-address", ":0"], **quiet)
+    procs = []
     try:
         for _ in range(workers):
             cmd = [BIN / "dask", "worker", address, "--nthreads", str(threads), "--dashboard-address", ":0"]
             procs.append(subprocess.Popen(cmd, **quiet))
         with Client(address, timeout=60) as client:
             client.wait_for_workers(workers, timeout=120)
-        yield address
+        yield address, procs
     finally:
-        for proc in reversed(procs):
+        for proc in [*procs, scheduler]:
             proc.terminate()
-        for proc in procs:
+        for proc in [*procs, scheduler]:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -84,12 +111,29 @@ def run_scan(photos: Path, db: Path, extra: list[str]) -> dict[str, float]:
     }
 
 
+def measure(photos: Path, db: Path, workers: int, threads: int, extra: list[str]) -> dict[str, float]:
+    """One scan; with ``workers``, on a fresh cluster of that many."""
+    client_cpu = children_cpu()
+    if workers == 0:
+        row = run_scan(photos, db, [])
+        row["client_cpu_s"] = row["worker_cpu_s"] = children_cpu() - client_cpu
+    else:
+        with cluster(workers, threads) as (address, procs):
+            before = cpu_seconds(procs)  # start-up and imports are not the scan's
+            client_cpu = children_cpu()
+            row = run_scan(photos, db, ["--dask", address, *extra])
+            row["worker_cpu_s"] = cpu_seconds(procs) - before
+            row["client_cpu_s"] = children_cpu() - client_cpu
+    row["load_average"] = os.getloadavg()[0]
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=500)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    results: list[dict[str, object]] = []
+    results: list[dict[str, float | str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         photos = Path(tmp) / "photos"
         photos.mkdir()
@@ -97,32 +141,37 @@ def main() -> None:
             shutil.copy2(src, photos / src.name)
         configs: list[tuple[str, int, int, list[str]]] = [("local scan (no Dask)", 0, 0, [])]
         for workers, threads in ((1, 1), (2, 1), (1, 2)):
-            configs.append((f"{workers} worker(s) x {threads} thread(s), by path", workers, threads, []))
-            configs.append(
-                (f"{workers} worker(s) x {threads} thread(s), --ship-bytes", workers, threads, ["--ship-bytes"])
-            )
+            name = f"{workers} worker(s) x {threads} thread(s)"
+            configs += [
+                (f"{name}, by path", workers, threads, []),
+                (f"{name}, --ship-bytes", workers, threads, ["--ship-bytes"]),
+            ]
         for k, (name, workers, threads, extra) in enumerate(configs):
-            db = Path(tmp) / f"run{k}.db"
-            if workers == 0:
-                row = run_scan(photos, db, [])
-            else:
-                with cluster(workers, threads) as address:
-                    row = run_scan(photos, db, ["--dask", address, *extra])
+            row = measure(photos, Path(tmp) / f"run{k}.db", workers, threads, extra)
             results.append({"config": name, **row})
-            print(
-                f"{name:45} {row['photos_per_s']:6.2f} photos/s  scan {row['scan_s']:6.1f} s  "
-                f"command {row['wall_s']:6.1f} s  faces {row['faces']}",
-                file=sys.stderr,
-            )
-    base = next(r for r in results if str(r["config"]).startswith("1 worker(s) x 1 thread(s), by path"))
-    print(f"\n{'configuration':45} {'photos/s':>9} {'scan s':>7} {'command s':>10} {'speed-up':>9}")
-    for r in results:
-        speedup = float(r["photos_per_s"]) / float(base["photos_per_s"])  # type: ignore[arg-type]
-        r["speedup_vs_1x1"] = round(speedup, 2)
-        print(f"{r['config']:45} {r['photos_per_s']:9.2f} {r['scan_s']:7.1f} {r['wall_s']:10.1f} {speedup:8.2f}x")
-    print(f"\n{args.photos} holdout photos, {os.cpu_count()} CPU cores, default detection settings")
+            print(f"{name:45} {row}", file=sys.stderr)
+    _print_table(results, args.photos)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _print_table(results: list[dict[str, float | str]], n_photos: int) -> None:
+    base = float(next(r for r in results if r["config"] == "1 worker(s) x 1 thread(s), by path")["photos_per_s"])
+    print(
+        "\n| configuration | photos/s | scan s | command s | speed-up | worker CPU s/photo | client CPU s/photo |",
+        end="",
+    )
+    print(" load |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        n, rate = float(r["photos"]), float(r["photos_per_s"])
+        r["speedup_vs_1x1"] = round(rate / base, 2)
+        print(
+            f"| {r['config']} | {rate:.2f} | {float(r['scan_s']):.1f} | {float(r['wall_s']):.1f} | "
+            f"{rate / base:.2f}x | {float(r['worker_cpu_s']) / n:.3f} | {float(r['client_cpu_s']) / n:.3f} | "
+            f"{float(r['load_average']):.1f} |"
+        )
+    print(f"\n{n_photos} holdout photos, {os.cpu_count()} CPU cores, default detection settings")
 
 
 if __name__ == "__main__":
