@@ -145,9 +145,6 @@ def lookups(db: Path, samples: int = 20_000) -> dict[str, float]:
 _CHILD = """
 import json, sys, time
 from photocluster.store import Store
-import photocluster.store.faces as faces_module
-if len(sys.argv) > 2:  # the join before the fix: SQLite chose the loops and sorted every row
-    faces_module._ALL_FACES = sys.argv[2]
 t = time.perf_counter()
 with Store(sys.argv[1]) as store:
     ids, photos, persons, emb = store.active_faces()
@@ -161,9 +158,8 @@ print(json.dumps({"faces": len(ids), "active_faces_s": t_faces, "read_for_cluste
 """
 
 
-def read_for_clusters(db: Path, join: str | None = None) -> dict[str, float]:
-    cmd = [sys.executable, "-c", _CHILD, str(db), *([join] if join else [])]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+def read_for_clusters(db: Path) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(db)], capture_output=True, text=True, check=True)
     return dict(json.loads(done.stdout))
 
 
@@ -173,7 +169,6 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True, help="built when absent, else measured as it is")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--read-only", action="store_true", help="measure only what clusters reads")
-    parser.add_argument("--compare-join", action="store_true", help="also read with the plain JOIN of before")
     args = parser.parse_args()
     result: dict[str, float] = {}
     if not args.db.exists():
@@ -182,9 +177,6 @@ def main() -> None:
     if not args.read_only:
         result.update(lookups(args.db))
     result.update(read_for_clusters(args.db))
-    if args.compare_join:
-        before = read_for_clusters(args.db, "JOIN")
-        result.update({f"{k}_plain_join": v for k, v in before.items() if k.endswith("_s")})
     result["bytes_per_face"] = result["file_mb"] * 2**20 / max(result["faces"], 1)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -69,21 +69,13 @@ def update_face(conn: sqlite3.Connection, face_id: int, face: Face) -> None:
     )
 
 
-# Reading every face: faces in id order, each photo looked up by its key. Left to itself,
-# SQLite walks photos by status and faces by photo, then sorts all the rows, embeddings
-# included, in a temporary b-tree to give them in id order: 140 s instead of N s at 10
-# million faces (benchmarks/storage_scale.py). CROSS JOIN fixes the order of the loops.
-_ALL_FACES = "CROSS JOIN"
-
-
 class Faces(Database):
     """The ``faces`` table, read one face at a time or as arrays for clustering."""
 
-    def _face_arrays(self, where: str, params: Sequence[Any] = (), join: str = "JOIN") -> tuple[np.ndarray, ...]:
+    def _face_arrays(self, where: str, params: Sequence[Any] = ()) -> tuple[np.ndarray, ...]:
         """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of the
-        faces of present photos that match ``where``, by face id, in one snapshot.
-        ``join``: "CROSS JOIN" where most faces match (see :data:`_ALL_FACES`)."""
-        sql = f"FROM faces {join} photos ON photos.id = faces.photo_id WHERE photos.status = 'done' AND ({where})"
+        faces of present photos that match ``where``, by face id, in one snapshot."""
+        sql = f"FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done' AND ({where})"
         with self.snapshot():
             (count,) = self.conn.execute(f"SELECT count(*) {sql}", params).fetchone()
             # Filled in place, a chunk of rows at a time: a million faces never exist as a
@@ -110,13 +102,13 @@ class Faces(Database):
     def active_faces(self) -> tuple[np.ndarray, ...]:
         """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of
         faces in present photos, by face id."""
-        return self._face_arrays("1", join=_ALL_FACES)
+        return self._face_arrays("1")
 
     def active_confidences(self) -> np.ndarray:
         """Detector confidence (float32) of each face of present photos, by face id: the same
         rows, in the same order, as :meth:`active_faces` in the same snapshot."""
         rows = self.conn.execute(
-            f"SELECT faces.confidence FROM faces {_ALL_FACES} photos ON photos.id = faces.photo_id "
+            "SELECT faces.confidence FROM faces JOIN photos ON photos.id = faces.photo_id "
             "WHERE photos.status = 'done' ORDER BY faces.id"
         )
         return np.fromiter((r[0] for r in rows), dtype=np.float32)
