@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from photocluster.app.dask_scan import DaskAnalyser, dask_analyser
 from photocluster.app.scan import scan
 from photocluster.cli import app
 from photocluster.core.config import DetectionSettings
+from photocluster.core.errors import ImageError
 from photocluster.store import Store
 
 pytestmark = pytest.mark.models
@@ -130,6 +132,22 @@ def test_same_faces_as_a_local_scan(
         # A second scan finds every photo as it was: nothing goes to the cluster.
         again = scan(store, [library], SETTINGS, analyser=analyser)
         assert (again.analysed, again.unchanged) == (0, 8)
+
+
+@dataclass(frozen=True)
+class Job:
+    path: Path
+
+
+def test_ship_bytes_a_file_the_client_cannot_read_is_a_bad_file_and_the_rest_go_on(
+    cluster: Client, library: Path, tmp_path: Path
+) -> None:
+    gone = tmp_path / "gone.jpg"  # listed, then deleted before its bytes were read
+    jobs = [Job(library / "00.jpg"), Job(gone), Job(library / "01.jpg")]
+    results = dict(DaskAnalyser(cluster, workers=2, ship_bytes=True).analyse(jobs, SETTINGS))
+    assert isinstance(results[jobs[1]], ImageError)
+    assert results[jobs[1]].reason == "cannot read: No such file or directory"
+    assert [len(r.faces) for j, r in results.items() if j != jobs[1]] == [1, 1]  # type: ignore[union-attr]
 
 
 class KillWorkers(WorkerPlugin):  # type: ignore[misc]
