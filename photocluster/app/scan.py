@@ -18,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -197,11 +198,11 @@ def _init_worker(settings: DetectionSettings) -> None:
     fc.warm_up(settings)
 
 
-def analyse_safely(path: Path, settings: DetectionSettings) -> fc.Analysis | ImageError:
-    """Analyse one file; any failure becomes an ImageError (returned, so one odd file
-    never stops a scan, and no traceback crosses the process boundary)."""
+def analyse_safely(path: Path, settings: DetectionSettings, data: bytes | None = None) -> fc.Analysis | ImageError:
+    """Analyse one file (or its bytes ``data``); any failure becomes an ImageError (returned,
+    so one odd file never stops a scan, and no traceback crosses the process boundary)."""
     try:
-        return fc.analyze_file(path, settings)
+        return fc.analyze_file(path, settings, data)
     except ImageError as exc:
         return exc
     except MemoryError:
@@ -228,6 +229,17 @@ class _Job:
     pixel_key: str | None = None
 
 
+class Analyser(Protocol):
+    """Detection run elsewhere (photocluster.app.dask_scan: on a Dask cluster): yields each
+    job with its result as results arrive, in any order; ``workers`` goes in the report."""
+
+    workers: int
+
+    def analyse(
+        self, jobs: Iterator[_Job], settings: DetectionSettings
+    ) -> Iterator[tuple[_Job, fc.Analysis | ImageError]]: ...
+
+
 def scan(
     store: Store,
     roots: Sequence[str | os.PathLike[str]],
@@ -235,6 +247,7 @@ def scan(
     workers: int = 1,
     retry_errors: bool = False,
     progress: ProgressCallback | None = None,
+    analyser: Analyser | None = None,
 ) -> ScanReport:
     """Find, analyse and record every photo under ``roots``. See the module doc."""
     settings = settings or DetectionSettings()
@@ -244,7 +257,7 @@ def scan(
             raise PathNotFoundError(root)
     store.check_writable()
     with store.exclusive("scan"):
-        return _scan(store, root_paths, settings, workers, retry_errors, progress)
+        return _scan(store, root_paths, settings, workers, retry_errors, progress, analyser)
 
 
 def _scan(
@@ -254,6 +267,7 @@ def _scan(
     workers: int,
     retry_errors: bool,
     progress: ProgressCallback | None,
+    analyser: Analyser | None = None,
 ) -> ScanReport:
     emit = progress or (lambda event: None)
     start = time.perf_counter()
@@ -284,7 +298,7 @@ def _scan(
         report.files = len(files)
         emit(ScanEvent("listed", total=len(files)))
         jobs = _triage(store, files, settings, scan_id, retry_errors, report, emit)
-        _run_jobs(store, jobs, settings, workers, scan_id, report, emit)
+        _run_jobs(store, jobs, settings, workers, scan_id, report, emit, analyser)
         report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
         # Corrections that keep coming leave the new faces for the next scan or `clusters`.
         with contextlib.suppress(ConcurrentChangeError):
@@ -558,7 +572,13 @@ def _run_jobs(
     scan_id: int,
     report: ScanReport,
     emit: ProgressCallback,
+    analyser: Analyser | None = None,
 ) -> None:
+    if analyser is not None:
+        report.workers = analyser.workers
+        for job, result in analyser.analyse(jobs, settings):
+            _record(store, job, result, scan_id, settings, report, emit)
+        return
     if workers <= 1:
         fc.set_threads(os.cpu_count() or 1)
         fc.warm_up(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated
@@ -44,19 +45,42 @@ def scan(
         ),
     ] = None,
     retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Detect on a Dask cluster: its scheduler's address (tcp://host:8786), or 'local' for --workers "
+            "processes on this machine. Needs pip install 'photocluster[dask]'.",
+            show_default=False,
+        ),
+    ] = None,
+    ship_bytes: Annotated[
+        bool,
+        typer.Option(help="With --dask: send each photo's bytes to the workers (they do not see PATHS)."),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Detect, align and embed every face under PATHS. Incremental and resumable.
 
     Example: photocluster scan ~/Pictures --workers 2
+    Example: photocluster scan /nas/photos --dask tcp://nas:8786
     """
     from photocluster.app.scan import scan as run_scan
+    from photocluster.core.errors import UsageError
 
     with handle_errors():
         settings = detection_settings(detector, max_size, upsample, engine)
         n_workers = worker_count(workers, settings)
-        with open_store(db) as store, ScanProgress() as on_event:
-            report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event)
+        if ship_bytes and dask is None:
+            raise UsageError("--ship-bytes sends photos to Dask workers: use it with --dask")
+        with contextlib.ExitStack() as stack:
+            store = stack.enter_context(open_store(db))
+            analyser = None
+            if dask is not None:
+                from photocluster.app.dask_scan import dask_analyser
+
+                analyser = stack.enter_context(dask_analyser(dask, n_workers, ship_bytes))
+            on_event = stack.enter_context(ScanProgress())
+            report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event, analyser=analyser)
     if as_json:
         print_json(report.as_dict())
         return

@@ -70,6 +70,10 @@ class ImageError(PhotoclusterError):
         return (type(self), (self.path, self.reason))
 
 
+class ClusterError(PhotoclusterError):
+    """A Dask cluster (``scan --dask``) cannot be reached, has no workers, or failed."""
+
+
 class ExportError(PhotoclusterError):
     """The export destination cannot be written."""
 

@@ -341,10 +341,11 @@ class Analysis:
     seconds: float
 
 
-def analyze_file(path: Path, settings: DetectionSettings) -> Analysis:
-    """Decode ``path`` and find its faces. Raises ImageError for a file that is not a usable photo."""
+def analyze_file(path: Path, settings: DetectionSettings, data: bytes | None = None) -> Analysis:
+    """Decode ``path`` (or its bytes ``data``, read elsewhere) and find its faces. Raises
+    ImageError for a file that is not a usable photo."""
     start = time.perf_counter()
-    image = load_image(path, settings.max_size, enlarge=settings.upsample is None)
+    image = load_image(path, settings.max_size, enlarge=settings.upsample is None, data=data)
     faces = analyze_pixels(image, settings)
     return Analysis(image.width, image.height, image.taken_at, faces, time.perf_counter() - start)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import mmap
 import os
 import stat
@@ -256,14 +257,17 @@ def detection_size(width: int, height: int, max_size: int, enlarge: bool) -> tup
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
-def load_image(path: Path, max_size: int, enlarge: bool = True) -> DecodedImage:
-    """Decode ``path`` for detection. Raises :class:`ImageError` with a one-line reason."""
+def load_image(path: Path, max_size: int, enlarge: bool = True, data: bytes | None = None) -> DecodedImage:
+    """Decode ``path`` for detection. Raises :class:`ImageError` with a one-line reason.
+
+    ``data``: the file's bytes, read elsewhere (a scan on a cluster whose workers do not
+    see the client's files); ``path`` then only names the photo in errors."""
     register_heif()
     try:
         with warnings.catch_warnings():
             # Pillow warns on huge images and bad EXIF; the error path below covers what matters.
             warnings.simplefilter("ignore")
-            return _load(path, max_size, enlarge)
+            return _load(path, max_size, enlarge, data)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -291,8 +295,8 @@ def _one_line(exc: BaseException) -> str:
     return text[0][:200] if text else exc.__class__.__name__
 
 
-def _load(path: Path, max_size: int, enlarge: bool) -> DecodedImage:
-    with Image.open(path) as im:
+def _load(path: Path, max_size: int, enlarge: bool, data: bytes | None) -> DecodedImage:
+    with Image.open(path if data is None else io.BytesIO(data)) as im:
         stored_w, stored_h = im.size
         if stored_w < 1 or stored_h < 1:
             raise ImageError(path, "image has no pixels")

@@ -1,0 +1,260 @@
+"""A scan's detection on a Dask distributed cluster: ``scan --dask ADDRESS``.
+
+The client keeps everything else a scan does: walking, the skip of unchanged files, the
+reuse by content, the single SQLite writer and its per-photo commits. Workers only decode,
+detect, align and embed: a photo goes out as its path (storage every worker sees under the
+same path, the usual case) or as its bytes (``ship_bytes``), and its faces come back.
+
+A bounded number of photos is in flight (a refill window over ``as_completed``), so memory
+does not grow with the library. A worker that dies is Dask's to handle: the scheduler runs
+its photos again on another worker, and a photo that keeps killing workers (more than the
+scheduler's ``distributed.scheduler.allowed-failures``) comes back as ``KilledWorker``,
+which is recorded as a bad file. Dask is an optional dependency: ``photocluster[dask]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import signal
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
+
+from photocluster.app.scan import analyse_safely
+from photocluster.core.config import DetectionSettings
+from photocluster.core.errors import ClusterError, ImageError, PhotoclusterError, UsageError
+from photocluster.detect import faces as fc
+
+INSTALL_HINT = "--dask needs Dask distributed, which is not installed: pip install 'photocluster[dask]'"
+# How long the client waits for the scheduler to answer, then for a first worker to join.
+CONNECT_TIMEOUT_S = 10
+WORKERS_TIMEOUT_S = 60
+# Photos in flight per worker thread: one running, one queued behind it (its bytes or its
+# path already on the worker), so a worker never waits on the client.
+IN_FLIGHT_PER_THREAD = 2
+
+
+def _distributed() -> ModuleType:
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
+    return distributed
+
+
+def task_key(path: Path) -> str:
+    """The prefix of the Dask key of a photo's task (then a unique suffix per submission):
+    the photo shows in Dask's dashboard and logs by this hash of its path."""
+    return "photocluster-analyse-" + hashlib.sha1(os.fsencode(path)).hexdigest()[:16]
+
+
+# -- worker side --------------------------------------------------------------
+
+_prepared: DetectionSettings | None = None
+_prepare_lock = threading.Lock()
+# A network engine (onnx, torch) uses every thread of the worker for one photo; a worker
+# with several threads would otherwise run as many photos at once, each with as many threads.
+_one_photo_at_a_time = threading.Lock()
+
+
+def _prepare(settings: DetectionSettings) -> None:
+    """Load the models once per worker process, their threads set from the worker's own."""
+    global _prepared
+    with _prepare_lock:
+        if _prepared == settings:
+            return
+        from distributed import get_worker
+
+        fc.set_threads(get_worker().state.nthreads)
+        fc.warm_up(settings)
+        _prepared = settings
+
+
+def analyse_on_worker(path: Path, settings: DetectionSettings, data: bytes | None) -> fc.Analysis | ImageError:
+    """The task: one photo, on whichever worker Dask chose. Errors come back as ImageError
+    (see analyse_safely); a missing model raises, and Dask retries the task elsewhere."""
+    _prepare(settings)
+    lock = _one_photo_at_a_time if fc.resolve_engine(settings.engine) in fc.NETWORK_ENGINES else None
+    with lock or contextlib.nullcontext():
+        return analyse_safely(path, settings, data)
+
+
+# -- client side --------------------------------------------------------------
+
+
+class _HasPath(Protocol):
+    @property
+    def path(self) -> Path: ...
+
+
+J = TypeVar("J", bound=_HasPath)
+
+
+@dataclass
+class DaskAnalyser:
+    """Runs the detection of :func:`photocluster.app.scan.scan` (its ``analyser``) on the
+    cluster of ``client``. ``retries``: more tries of a task that raised (a worker that
+    lost its models or its storage); a worker's death is retried by the scheduler."""
+
+    client: Any
+    workers: int
+    ship_bytes: bool = False
+    retries: int = 2
+
+    def analyse(self, jobs: Iterable[J], settings: DetectionSettings) -> Iterator[tuple[J, fc.Analysis | ImageError]]:
+        dd = _distributed()
+        todo = iter(jobs)
+        in_flight: dict[str, tuple[Any, J]] = {}
+        finished = dd.as_completed(loop=self.client.loop)
+        exhausted = False
+        while True:
+            window = IN_FLIGHT_PER_THREAD * max(1, self._threads())
+            while not exhausted and len(in_flight) < window:
+                job = next(todo, None)
+                if job is None:
+                    exhausted = True
+                    break
+                future = self._submit(job, settings)
+                if isinstance(future, ImageError):
+                    yield job, future
+                    continue
+                in_flight[future.key] = (future, job)
+                finished.add(future)
+            if not in_flight:
+                return
+            done = next(finished)
+            _, job = in_flight.pop(done.key)
+            result = self._result(done, job, dd)
+            done.release()
+            yield job, result
+
+    def _threads(self) -> int:
+        """Threads of the workers now in the cluster (they may come and go during a scan)."""
+        try:
+            return int(sum(self.client.nthreads().values()))
+        except Exception as exc:  # noqa: BLE001 - any failure of the connection
+            raise ClusterError(f"lost the Dask scheduler ({_one_line(exc)})") from None
+
+    def _submit(self, job: _HasPath, settings: DetectionSettings) -> Any:
+        data = None
+        if self.ship_bytes:
+            try:
+                data = job.path.read_bytes()
+            except OSError as exc:
+                return ImageError(job.path, f"cannot read: {exc.strerror or type(exc).__name__}")
+        return self.client.submit(
+            analyse_on_worker,
+            job.path,
+            settings,
+            data,
+            key=f"{task_key(job.path)}-{uuid.uuid4().hex[:12]}",
+            retries=self.retries,
+            pure=False,
+        )
+
+    def _result(self, future: Any, job: _HasPath, dd: ModuleType) -> fc.Analysis | ImageError:
+        try:
+            result: fc.Analysis | ImageError = future.result()
+        except dd.KilledWorker:
+            return ImageError(job.path, "the analysing process crashed on this file (it stopped several Dask workers)")
+        except PhotoclusterError:
+            raise  # a worker without the models: the same one-line error as a local scan
+        except Exception as exc:  # noqa: BLE001 - the cluster's failures, of many types
+            raise ClusterError(
+                f"the Dask cluster failed while analysing {job.path} ({_one_line(exc)}); "
+                "the photos done are kept: run the same command to resume"
+            ) from None
+        return result
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def dask_analyser(
+    address: str, workers: int = 1, ship_bytes: bool = False, allowed_failures: int | None = None
+) -> Iterator[DaskAnalyser]:
+    """Connect to the Dask scheduler at ``address`` (``tcp://host:8786``), or with
+    ``"local"`` start a LocalCluster of ``workers`` processes on this machine (the cores
+    shared among them as threads), and close what was started on the way out.
+
+    ``allowed_failures``: how many workers a photo may stop before it is recorded as bad
+    (the LocalCluster's scheduler; a remote scheduler has its own setting)."""
+    dd = _distributed()
+    import dask
+
+    quiet = {"distributed.scheduler.allowed-failures": allowed_failures} if allowed_failures is not None else {}
+    with contextlib.ExitStack() as stack, dask.config.set(quiet):
+        # A worker's death and a KilledWorker are the scan's to report, once, not Dask's logs.
+        stack.enter_context(_logs_quiet())
+        if address == "local":
+            address = stack.enter_context(_local_cluster(dd, workers)).scheduler_address
+        client = stack.enter_context(_connect(dd, address))
+        try:
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+        except (TimeoutError, OSError):
+            raise ClusterError(
+                f"the Dask scheduler at {address} has no workers after {WORKERS_TIMEOUT_S} s: "
+                f"start some with `dask worker {address}`"
+            ) from None
+        yield DaskAnalyser(client, len(client.scheduler_info(n_workers=-1)["workers"]), ship_bytes)
+
+
+def _local_cluster(dd: ModuleType, workers: int) -> Any:
+    n = max(1, workers)
+    threads = max(1, (os.cpu_count() or 1) // n)
+    # Worker processes start with Ctrl-C blocked (see scan._sigint_held): Ctrl-C is the
+    # client's, which stops the scan and closes the cluster.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return dd.LocalCluster(
+            n_workers=n,
+            threads_per_worker=threads,
+            processes=True,
+            dashboard_address=":0",  # any free port: never a clash with another cluster
+            silence_logs=logging.CRITICAL,
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# scheme://host:port (tcp, tls, ...) or host:port; an IPv6 host in brackets.
+_ADDRESS = re.compile(r"^([a-z][a-z0-9+.-]*://)?(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):[0-9]{1,5}$")
+
+
+def _connect(dd: ModuleType, address: str) -> Any:
+    # Checked here: a Client given a malformed address fails only after its timeout, twice.
+    if not _ADDRESS.match(address):
+        raise UsageError(f"--dask {address!r}: expected a scheduler address like tcp://host:8786, or 'local'")
+    try:
+        return dd.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError):
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address} (waited {CONNECT_TIMEOUT_S} s): "
+            "is `dask scheduler` running there, and the port open?"
+        ) from None
+
+
+@contextlib.contextmanager
+def _logs_quiet() -> Iterator[None]:
+    # Dask's logging config gives some of its loggers levels of their own (distributed.client,
+    # distributed.scheduler...): each is set, not only their parent.
+    names = ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
