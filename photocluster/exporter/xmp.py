@@ -42,7 +42,8 @@ from photocluster import __version__
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
 from photocluster.core.types import Box, Person, Photo
-from photocluster.detect.images import TRANSPOSED_ORIENTATIONS, exif_orientation, register_heif
+from photocluster.detect.images import exif_orientation, register_heif
+from photocluster.detect.regions import Geometry, stored_area
 from photocluster.exporter.folders import check_inside, photo_problem, warn
 
 NS = {
@@ -92,22 +93,6 @@ class Region:
     h: float
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """A photo file's stored pixel size and EXIF orientation (1..8)."""
-
-    width: int
-    height: int
-    orientation: int
-
-    @property
-    def displayed(self) -> tuple[int, int]:
-        """Width and height as displayed (orientation applied)."""
-        if self.orientation in TRANSPOSED_ORIENTATIONS:
-            return self.height, self.width
-        return self.width, self.height
-
-
 def sidecar_path(photo: Path) -> Path:
     """Where the sidecar of ``photo`` goes: beside it, ``<file name>.xmp``."""
     return photo.with_name(photo.name + SIDECAR_SUFFIX)
@@ -129,41 +114,6 @@ def geometry(path: Path) -> Geometry:
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise SidecarError(f"{os.fsdecode(path)}: cannot read the photo's size ({exc})") from None
     return Geometry(width, height, orientation)
-
-
-def _to_stored(u: float, v: float, orientation: int) -> tuple[float, float]:
-    """A normalised point of the displayed image -> the same point in the stored image."""
-    if orientation == 2:
-        return 1 - u, v
-    if orientation == 3:
-        return 1 - u, 1 - v
-    if orientation == 4:
-        return u, 1 - v
-    if orientation == 5:
-        return v, u
-    if orientation == 6:
-        return v, 1 - u
-    if orientation == 7:
-        return 1 - v, 1 - u
-    if orientation == 8:
-        return 1 - v, u
-    return u, v
-
-
-def stored_area(box: Box, geo: Geometry) -> tuple[float, float, float, float]:
-    """A box in displayed pixels -> MWG area (centre x, y, w, h; normalised) of the stored image.
-
-    The box is clipped to the image first (detectors may reach past an edge).
-    """
-    dw, dh = geo.displayed
-    left, right = min(max(box.left, 0.0), dw), min(max(box.right, 0.0), dw)
-    top, bottom = min(max(box.top, 0.0), dh), min(max(box.bottom, 0.0), dh)
-    u, v = (left + right) / 2 / dw, (top + bottom) / 2 / dh
-    w, h = (right - left) / dw, (bottom - top) / dh
-    x, y = _to_stored(u, v, geo.orientation)
-    if geo.orientation in TRANSPOSED_ORIENTATIONS:
-        w, h = h, w
-    return x, y, w, h
 
 
 def region(face_id: int, name: str, box: Box, geo: Geometry) -> Region:
