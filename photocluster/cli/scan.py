@@ -44,6 +44,13 @@ def scan(
         ),
     ] = None,
     retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,
+    tags: Annotated[
+        bool,
+        typer.Option(
+            help="Read the face tags already in or beside the photos (MWG and Microsoft regions, Picasa, "
+            "Google Takeout): names and pins. --no-tags skips it."
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Detect, align and embed every face under PATHS. Incremental and resumable.
@@ -56,7 +63,7 @@ def scan(
         settings = detection_settings(detector, max_size, upsample, engine)
         n_workers = worker_count(workers, settings)
         with open_store(db) as store, ScanProgress() as on_event:
-            report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event)
+            report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event, tags=tags)
     if as_json:
         print_json(report.as_dict())
         return
@@ -79,6 +86,7 @@ def _print_report(report: ScanReport) -> None:
         ("Faces kept", f"{report.faces_kept} found again in photos analysed again (ids, persons kept)"),
         ("Faces lost", f"{report.faces_lost} not found again ({len(report.lost)} had a person or a correction)"),
         ("Recognised", f"{report.recognised} faces joined named persons"),
+        *_tag_rows(report.tags),
         ("Bad files", len(report.errors)),
         ("Time", f"{report.seconds:.1f} s"),
         ("Settings", f"{report.settings}, {report.workers} worker(s)"),
@@ -87,12 +95,29 @@ def _print_report(report: ScanReport) -> None:
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
+    notes = report.tags.get("warnings") if report.tags else None
+    for note in notes[:20] if isinstance(notes, list) else []:
+        err.print(f"warning: {_one_line_path(str(note))}", markup=False)
     if report.errors:
         err.print(f"{len(report.errors)} file(s) could not be used:")
         for path, reason in report.errors[:50]:
             err.print(f"  {_one_line_path(path)}: {reason}", markup=False)
         if len(report.errors) > 50:
             err.print(f"  ... and {len(report.errors) - 50} more (see --json)")
+
+
+def _tag_rows(tags: dict[str, object]) -> list[tuple[str, object]]:
+    if not tags:
+        return []
+    unmatched = tags.get("unmatched")
+    return [
+        (
+            "Face tags",
+            f"{tags['tags']} in {tags['tagged_photos']} photos: {tags['matched']} on a face "
+            f"({tags['found_on_second_look']} on a second look), {len(unmatched) if isinstance(unmatched, list) else 0}"
+            f" without one, {tags['weak']} weak (see photocluster tags)",
+        )
+    ]
 
 
 def _one_line_path(path: str) -> str:
