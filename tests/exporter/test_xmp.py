@@ -336,3 +336,51 @@ def test_cli_export_xmp(store: Store, library: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export", str(tmp_path / "out"), "--db", str(store.path), "--xmp", "nearby"])
     assert result.exit_code == 2
     assert "--xmp must be one of dest, originals" in result.stderr
+
+
+# -- Microsoft regions beside MWG's, and photocluster's own sidecars read back (issue #15) --
+
+
+def test_exiftool_reads_microsoft_regions_in_every_orientation(store: Store, library: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(store, dest, xmp="dest")
+    folder = dest / "Zoë _Z_ & co"
+    for o in range(1, 9):
+        sidecar = folder / f"o{o}.jpg.xmp"
+        [doc] = exiftool("-XMP-MP:all", "-XMP-mwg-rs:all", sidecar)
+        [mp] = doc["RegionInfoMP"]["Regions"]  # type: ignore[index]
+        [mwg] = doc["RegionInfo"]["RegionList"]  # type: ignore[index]
+        assert mp["PersonDisplayName"] == mwg["Name"] == "Zoë <Z> & co"
+        # Microsoft's rectangle is the MWG area's top-left corner and size.
+        left, top, w, h = (float(v) for v in str(mp["Rectangle"]).split(","))
+        a = mwg["Area"]
+        assert (left + w / 2, top + h / 2, w, h) == pytest.approx((a["X"], a["Y"], a["W"], a["H"]), abs=2e-6)
+
+
+def test_an_exported_sidecar_is_read_back_by_the_tag_import(store: Store, library: Path, tmp_path: Path) -> None:
+    from photocluster.detect.tags import read_tags, regions_in_xmp
+    from photocluster.exporter.xmp import geometry
+
+    dest = tmp_path / "out"
+    export(store, dest, xmp="dest")
+    folder = dest / "Zoë _Z_ & co"
+    for o in range(1, 9):
+        entry = folder / f"o{o}.jpg"
+        read = read_tags(entry)
+        assert read.warnings == ()
+        [tag] = read.tags  # MWG and Microsoft regions of one face are one tag
+        assert (tag.name, tag.source, tag.ours) == ("Zoë <Z> & co", "mwg", True)
+        assert tag.box is not None and tag.box.as_list() == pytest.approx(list(FACE), abs=0.5), o
+        both = regions_in_xmp(sidecar_path(entry).read_bytes(), geometry(entry), "x")
+        assert sorted(t.source for t in both) == ["mp", "mwg"]
+        assert both[0].box is not None and both[1].box is not None
+        assert both[0].box.as_list() == pytest.approx(both[1].box.as_list(), abs=1e-3)
+
+
+def test_removing_our_regions_takes_the_microsoft_ones_too(store: Store, library: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(store, dest, xmp="originals")
+    assert "RegionInfoMP" in exiftool("-XMP-MP:all", library / "o1.jpg.xmp")[0]
+    recluster(store, threshold=0.6, min_size=50)
+    export(store, dest, xmp="originals")
+    assert not (library / "o1.jpg.xmp").exists()  # photocluster created it, and nothing else is in it
