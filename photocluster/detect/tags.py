@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from PIL import Image
 
@@ -167,10 +168,10 @@ def regions_in_xmp(data: bytes, geo: Geometry, origin: str) -> list[Tag]:
     with a one-line reason when it is not XML."""
     try:
         root = SafeET.fromstring(data.rstrip(b"\x00 \r\n\t"))
+    except DefusedXmlException as exc:
+        raise ValueError(f"XMP refused: it declares entities or a DTD ({type(exc).__name__})") from None
     except (ET.ParseError, ValueError) as exc:
         raise ValueError(f"not valid XMP ({_one_line(exc)})") from None
-    except Exception as exc:  # noqa: BLE001 - defusedxml's refusals (entities, DTDs)
-        raise ValueError(f"XMP refused ({type(exc).__name__})") from None
     return [*_mwg(root, geo, origin), *_mp(root, geo, origin)]
 
 
