@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +152,27 @@ def red_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
     mask = (pixels[..., 0] > 180) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
     ys, xs = np.nonzero(mask)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def exiftool_write(*args: str | Path) -> None:
+    tool = shutil.which("exiftool")
+    if tool is None:
+        pytest.fail("exiftool not found: apt-get install -y libimage-exiftool-perl (.ci/run does this)")
+    done = subprocess.run([tool, "-q", *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def tag_faces(photo: Path, regions: list[tuple[str, tuple[float, float, float, float]]]) -> Path:
+    """Write MWG face regions (name, box in displayed pixels) into ``photo`` with exiftool."""
+    from photocluster.detect.images import exif_orientation
+    from photocluster.detect.regions import Geometry, stored_area
+
+    with Image.open(photo) as im:
+        geo = Geometry(im.size[0], im.size[1], exif_orientation(im.getexif()))
+    items = []
+    for name, box in regions:
+        x, y, w, h = stored_area(Box(*box), geo)
+        items.append(f"{{Area={{X={x},Y={y},W={w},H={h},Unit=normalized}},Name={name},Type=Face}}")
+    dims = f"AppliedToDimensions={{W={geo.width},H={geo.height},Unit=pixel}}"
+    exiftool_write("-overwrite_original", f"-XMP-mwg-rs:RegionInfo={{{dims},RegionList=[{','.join(items)}]}}", photo)
+    return photo

@@ -4,27 +4,17 @@ orientation; embedded and sidecar; MWG and Microsoft), a .picasa.ini and Takeout
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DISPLAYED, FACE, red_box, rotated_photo
+from conftest import DISPLAYED, FACE, exiftool_write, red_box, rotated_photo
 from photocluster.detect.regions import Geometry, displayed_box, stored_area
 from photocluster.detect.tags import Tag, read_tags, rect64_area
 
 Area = tuple[float, float, float, float]
-
-
-def exiftool_write(*args: str | Path) -> None:
-    tool = shutil.which("exiftool")
-    if tool is None:
-        pytest.fail("exiftool not found: apt-get install -y libimage-exiftool-perl (.ci/run does this)")
-    done = subprocess.run([tool, "-q", *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
 
 
 def stored_face(photo: Path) -> Area:
