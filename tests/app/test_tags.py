@@ -156,6 +156,11 @@ def test_conflict_when_the_model_puts_a_tagged_face_with_another_name(store: Sto
     [conflict] = tag_conflicts(store)
     assert (conflict.kind, conflict.face_id, conflict.name, conflict.person_name) == ("model", odd_face, "Ann", "Ben")
     assert "looks like Ben" in conflict.describe()
+    # The review page lists it too.
+    export(store, tmp_path / "out")
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert 'id="conflicts"' in page and f'id="conflict-{odd_face}"' in page
+    assert "tagged <b>Ann</b><br>looks like" in page
 
 
 def test_eval_tags_scores_the_clustering_without_the_tags_pins(store: Store, tmp_path: Path) -> None:
