@@ -98,6 +98,9 @@ def _print_report(report: ScanReport) -> None:
     notes = report.tags.get("warnings") if report.tags else None
     for note in notes[:20] if isinstance(notes, list) else []:
         err.print(f"warning: {_one_line_path(str(note))}", markup=False)
+    unmatched = report.tags.get("unmatched") if report.tags else None
+    for tag in unmatched[:20] if isinstance(unmatched, list) else []:
+        err.print(f"no face found where {tag['name']!r} is tagged: {_one_line_path(tag['path'])}", markup=False)
     if report.errors:
         err.print(f"{len(report.errors)} file(s) could not be used:")
         for path, reason in report.errors[:50]:
