@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from photocluster.app.tags import name_from_weak_labels
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.grouping.calibration import impostor_check
@@ -95,6 +96,8 @@ def recluster(
                 },
                 generation=generation,
             )
+            # Takeout names (weak labels) name the persons whose faces now agree on one.
+            name_from_weak_labels(store)
             break
         except ConcurrentChangeError:
             (progress or (lambda _text: None))("Corrections were made meanwhile: grouping again")
