@@ -96,9 +96,16 @@ def _person_named(conn: sqlite3.Connection, name: str) -> int:
     return int(cur.lastrowid or 0)
 
 
-def _pin(conn: sqlite3.Connection, face_id: int, name: str, ours_before: int | None) -> int | None:
-    """Pin the face to the person ``name``; None when the user's correction says otherwise."""
-    person = _person_named(conn, name)
+def _pin(conn: sqlite3.Connection, face_id: int, name: str, before: tuple[int, str] | None) -> int | None:
+    """Pin the face to the person ``name``; None when the user's correction says otherwise.
+    ``before``: the person and name of this face's tag as last read; the same name read
+    again means that person still, even if the user renamed it since."""
+    ours_before = None if before is None else before[0]
+    exists = "SELECT 1 FROM persons WHERE id = ?"
+    if before is not None and before[1].casefold() == name.casefold() and conn.execute(exists, before[:1]).fetchone():
+        person = before[0]
+    else:
+        person = _person_named(conn, name)
     row = conn.execute("SELECT person_id FROM pins WHERE face_id = ?", (face_id,)).fetchone()
     if row is not None and int(row[0]) != person and int(row[0]) != ours_before:
         return None  # the user pinned it elsewhere (merge, move): that wins
@@ -128,9 +135,9 @@ class Tags(Database):
         -> the person it was pinned to (None: the user's correction won)."""
         with self.transaction() as conn:
             old = {
-                int(f): int(p)
-                for f, p in conn.execute(
-                    "SELECT face_id, person_id FROM tags WHERE photo_id = ? AND face_id IS NOT NULL "
+                int(f): (int(p), str(n))
+                for f, p, n in conn.execute(
+                    "SELECT face_id, person_id, name FROM tags WHERE photo_id = ? AND face_id IS NOT NULL "
                     "AND person_id IS NOT NULL",
                     (photo_id,),
                 )
@@ -140,7 +147,7 @@ class Tags(Database):
             for tag in tags:
                 if tag.status == "matched" and tag.face_id is not None and tag.face_id not in pinned:
                     pinned[tag.face_id] = _pin(conn, tag.face_id, tag.name, old.get(tag.face_id))
-            for face, person in old.items():
+            for face, (person, _name) in old.items():
                 if pinned.get(face) != person:
                     conn.execute("DELETE FROM pins WHERE face_id = ? AND person_id = ?", (face, person))
             persons = {f: p for f, p in pinned.items() if p is not None}

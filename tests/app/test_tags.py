@@ -115,6 +115,17 @@ def test_a_later_correction_wins_over_the_tag(store: Store, tmp_path: Path) -> N
     assert (fa, "person") in kinds and (fb, "person") in kinds
 
 
+def test_a_person_the_user_renamed_keeps_the_tagged_faces(store: Store, tmp_path: Path) -> None:
+    a = tmp_path / "a.jpg"
+    [fa] = add(store, a, [("ann", LEFT)])
+    tag_faces(a, [("Ann", LEFT)])
+    import_tags(store, [a], SETTINGS)
+    corr.name_person(store, "Ann", "Annie")
+    tag_faces(a, [("Ann", LEFT), ("Dan", RIGHT)])  # the photo's tags change: read again
+    import_tags(store, [a], SETTINGS)
+    assert pins(store) == {fa: "Annie"} and store.persons_named("Ann") == []
+
+
 def test_a_tag_taken_away_takes_its_pin(store: Store, tmp_path: Path) -> None:
     a = tmp_path / "a.jpg"
     [fa] = add(store, a, [("ann", LEFT)])
