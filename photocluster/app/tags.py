@@ -73,6 +73,7 @@ class TagReport:
     user_kept: int = 0
     persons_named: int = 0
     own_regions: int = 0
+    unplaced: int = 0  # Takeout names on photos of several faces (or none): which face is unknown
     unmatched: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -89,6 +90,7 @@ class TagReport:
             "user_corrections_kept": self.user_kept,
             "persons_named_from_weak_labels": self.persons_named,
             "own_regions_skipped": self.own_regions,
+            "names_without_a_face": self.unplaced,
             "unmatched": [{"path": p, "name": n} for p, n in self.unmatched],
             "warnings": self.warnings,
             "seconds": round(self.seconds, 2),
@@ -189,7 +191,9 @@ def import_tags(
             report.tags += 1
             report.matched += t.status == "matched"
             report.weak += t.status == "weak"
-            if t.status == "unmatched":
+            if t.status == "unmatched" and t.box is None:
+                report.unplaced += 1
+            elif t.status == "unmatched":
                 report.unmatched.append((os.fsdecode(path), t.name))
     report.persons_named = name_from_weak_labels(store)
     report.seconds = time.perf_counter() - start

@@ -144,8 +144,12 @@ def test_takeout_names_are_weak_labels_that_name_a_person_when_they_agree(store:
         [faces[path]] = add(store, path, [(who, LEFT)])
         name = "Eve" if who == "eve" else ("Fay" if k == 3 else "Gil")  # Fay's labels disagree
         path.with_name(path.name + ".json").write_text(json.dumps({"people": [{"name": name}]}), encoding="utf-8")
-    report = import_tags(store, list(faces), SETTINGS)
+    pair = tmp_path / "pair.jpg"  # two faces, one name: which face is unknown
+    add(store, pair, [("eve", LEFT), ("fay", RIGHT)])
+    pair.with_name("pair.jpg.json").write_text(json.dumps({"people": [{"name": "Eve"}]}), encoding="utf-8")
+    report = import_tags(store, [*faces, pair], SETTINGS)
     assert (report.weak, report.matched, store.pins()) == (5, 0, {})  # weak labels pin nothing
+    assert (report.unplaced, report.unmatched) == (1, [])
     recluster(store, 0.6, 1)  # clustering names the persons whose weak labels agree
     named = {n for n in store.person_names().values() if n}
     assert named == {"Eve"}
