@@ -158,6 +158,17 @@ def _settle(
     return settled
 
 
+def _count(report: TagReport, path: Path, tags: list[StoredTag]) -> None:
+    for t in tags:
+        report.tags += 1
+        report.matched += t.status == "matched"
+        report.weak += t.status == "weak"
+        if t.status == "unmatched" and t.box is None:
+            report.unplaced += 1
+        elif t.status == "unmatched":
+            report.unmatched.append((os.fsdecode(path), t.name))
+
+
 def import_tags(
     store: Store,
     paths: Iterable[Path],
@@ -168,6 +179,7 @@ def import_tags(
     bring what changed since the last scan into the library. Never raises for a file."""
     start = time.perf_counter()
     report = TagReport()
+    stored = store.tagged_photo_ids()
     for path in paths:
         known = store.photo_by_path(path)
         if progress is not None:
@@ -181,20 +193,16 @@ def import_tags(
         tags = [t for t in read.tags if not t.ours]
         report.own_regions += len(read.tags) - len(tags)
         report.tagged_photos += bool(tags)
-        old = store.photo_tags(photo.id)
+        if not tags and photo.id not in stored:
+            continue  # most photos: no tags read, none stored
+        now = old = store.photo_tags(photo.id)
         if not _unchanged(old, tags):
             report.changed_photos += 1
             settled = _settle(store, path, photo.id, tags, settings, report)
             pinned = store.save_tags(photo.id, settled)
             report.user_kept += sum(p is None for p in pinned.values())
-        for t in store.photo_tags(photo.id):
-            report.tags += 1
-            report.matched += t.status == "matched"
-            report.weak += t.status == "weak"
-            if t.status == "unmatched" and t.box is None:
-                report.unplaced += 1
-            elif t.status == "unmatched":
-                report.unmatched.append((os.fsdecode(path), t.name))
+            now = store.photo_tags(photo.id)
+        _count(report, path, now)
     report.persons_named = name_from_weak_labels(store)
     report.seconds = time.perf_counter() - start
     return report

@@ -123,6 +123,9 @@ class Tags(Database):
     def photo_tags(self, photo_id: int) -> list[StoredTag]:
         return [_tag(r) for r in self.conn.execute(_SELECT + " WHERE tags.photo_id = ? ORDER BY tags.id", (photo_id,))]
 
+    def tagged_photo_ids(self) -> set[int]:
+        return {int(p) for (p,) in self.conn.execute("SELECT DISTINCT photo_id FROM tags")}
+
     def all_tags(self) -> list[StoredTag]:
         """The tags of the present photos, by photo path."""
         rows = self.conn.execute(_SELECT + " WHERE photos.status = 'done' ORDER BY photos.path, tags.id")

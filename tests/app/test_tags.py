@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fake_embedding, make_face, near, rotated_photo, tag_faces
+from conftest import exiftool_write, fake_embedding, make_face, near, rotated_photo, tag_faces
 from photocluster.app import corrections as corr
 from photocluster.app.recluster import recluster
 from photocluster.app.tags import import_tags, match_tags, name_from_weak_labels, tag_conflicts
@@ -135,6 +135,9 @@ def test_a_tag_taken_away_takes_its_pin(store: Store, tmp_path: Path) -> None:
     tag_faces(a, [("Anne", LEFT)])  # renamed in the other program
     import_tags(store, [a], SETTINGS)
     assert pins(store) == {fa: "Anne"}
+    exiftool_write("-overwrite_original", "-XMP-mwg-rs:all=", a)  # and taken away
+    import_tags(store, [a], SETTINGS)
+    assert (pins(store), store.all_tags()) == ({}, [])
 
 
 def test_takeout_names_are_weak_labels_that_name_a_person_when_they_agree(store: Store, tmp_path: Path) -> None:
