@@ -25,7 +25,7 @@ from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ImageError
 from photocluster.core.types import Box
 from photocluster.detect import faces as fc
-from photocluster.detect.tags import Tag, read_tags
+from photocluster.detect.tags import Tag, read_tags, sources_key
 from photocluster.store import Store
 from photocluster.store.tags import NewTag, StoredTag
 
@@ -64,6 +64,7 @@ class TagReport:
     """What reading the tags did in one scan."""
 
     photos: int = 0
+    unchanged: int = 0
     tagged_photos: int = 0
     changed_photos: int = 0
     tags: int = 0
@@ -81,6 +82,7 @@ class TagReport:
     def as_dict(self) -> dict[str, object]:
         return {
             "photos_read": self.photos,
+            "photos_unchanged": self.unchanged,
             "tagged_photos": self.tagged_photos,
             "changed_photos": self.changed_photos,
             "tags": self.tags,
@@ -159,6 +161,7 @@ def _settle(
 
 
 def _count(report: TagReport, path: Path, tags: list[StoredTag]) -> None:
+    report.tagged_photos += bool(tags)
     for t in tags:
         report.tags += 1
         report.matched += t.status == "matched"
@@ -169,6 +172,25 @@ def _count(report: TagReport, path: Path, tags: list[StoredTag]) -> None:
             report.unmatched.append((os.fsdecode(path), t.name))
 
 
+def _read_photo(
+    store: Store, path: Path, photo_id: int, old: list[StoredTag], settings: DetectionSettings, report: TagReport
+) -> None:
+    """Read the photo's tags; when they differ from ``old`` (as stored), settle and store them."""
+    read = read_tags(path)
+    report.photos += 1
+    report.warnings.extend(read.warnings)
+    tags = [t for t in read.tags if not t.ours]
+    report.own_regions += len(read.tags) - len(tags)
+    now = old
+    if not _unchanged(old, tags):
+        report.changed_photos += 1
+        settled = _settle(store, path, photo_id, tags, settings, report)
+        pinned = store.save_tags(photo_id, settled)
+        report.user_kept += sum(p is None for p in pinned.values())
+        now = store.photo_tags(photo_id)
+    _count(report, path, now)
+
+
 def import_tags(
     store: Store,
     paths: Iterable[Path],
@@ -176,10 +198,13 @@ def import_tags(
     progress: Callable[[Path], None] | None = None,
 ) -> TagReport:
     """Read the tags of each photo in ``paths`` the store knows (analysed, present) and
-    bring what changed since the last scan into the library. Never raises for a file."""
+    bring what changed since the last scan into the library. A photo none of whose tag
+    sources changed since it was last read (:func:`sources_key`) is not read again.
+    Never raises for a file."""
     start = time.perf_counter()
     report = TagReport()
-    stored = store.tagged_photo_ids()
+    stored, keys = store.tagged_photo_ids(), store.tag_read_keys()
+    read_keys: list[tuple[int, str]] = []
     for path in paths:
         known = store.photo_by_path(path)
         if progress is not None:
@@ -187,22 +212,18 @@ def import_tags(
         if known is None or known[0].status != "done":
             continue
         photo = known[0]
-        read = read_tags(path)
-        report.photos += 1
-        report.warnings.extend(read.warnings)
-        tags = [t for t in read.tags if not t.ours]
-        report.own_regions += len(read.tags) - len(tags)
-        report.tagged_photos += bool(tags)
-        if not tags and photo.id not in stored:
-            continue  # most photos: no tags read, none stored
-        now = old = store.photo_tags(photo.id)
-        if not _unchanged(old, tags):
-            report.changed_photos += 1
-            settled = _settle(store, path, photo.id, tags, settings, report)
-            pinned = store.save_tags(photo.id, settled)
-            report.user_kept += sum(p is None for p in pinned.values())
-            now = store.photo_tags(photo.id)
-        _count(report, path, now)
+        key = sources_key(path)
+        old = store.photo_tags(photo.id) if photo.id in stored else []
+        if keys.get(photo.id) == key and not any(t.status == "matched" and t.face_id is None for t in old):
+            report.unchanged += 1  # nothing it is read from changed: neither did its tags
+            _count(report, path, old)
+            continue
+        _read_photo(store, path, photo.id, old, settings, report)
+        read_keys.append((photo.id, key))
+        if len(read_keys) >= 500:
+            store.save_tag_keys(read_keys)
+            read_keys.clear()
+    store.save_tag_keys(read_keys)
     report.persons_named = name_from_weak_labels(store)
     report.seconds = time.perf_counter() - start
     return report

@@ -292,21 +292,29 @@ def _picasa_folder(ini: Path, _stamp: tuple[int, int]) -> PicasaFolder:
     return PicasaFolder(ini, faces, {**_contacts_xml(ini.parent), **contacts})
 
 
-def _contacts_xml(folder: Path) -> dict[str, str]:
-    """Picasa's ``contacts.xml`` (``<contact id=".." name=".."/>``) in ``folder`` or one above it."""
+def _contacts_file(folder: Path) -> Path | None:
+    """Picasa's ``contacts.xml`` in ``folder`` or one above it."""
     for parent in (folder, *folder.parents):
         candidate = parent / "contacts.xml"
         if candidate.is_file():
-            try:
-                root = SafeET.fromstring(candidate.read_bytes())
-            except Exception:  # noqa: BLE001 - a broken contacts file only costs the names
-                return {}
-            return {
-                c.get("id", ""): _clean(c.get("name") or c.get("display"))
-                for c in root.iter("contact")
-                if c.get("id") and _clean(c.get("name") or c.get("display"))
-            }
-    return {}
+            return candidate
+    return None
+
+
+def _contacts_xml(folder: Path) -> dict[str, str]:
+    """The names in Picasa's ``contacts.xml`` (``<contact id=".." name=".."/>``), if any."""
+    candidate = _contacts_file(folder)
+    if candidate is None:
+        return {}
+    try:
+        root = SafeET.fromstring(candidate.read_bytes())
+    except Exception:  # noqa: BLE001 - a broken contacts file only costs the names
+        return {}
+    return {
+        c.get("id", ""): _clean(c.get("name") or c.get("display"))
+        for c in root.iter("contact")
+        if c.get("id") and _clean(c.get("name") or c.get("display"))
+    }
 
 
 def rect64_area(hex_text: str) -> tuple[float, float, float, float]:
@@ -341,6 +349,27 @@ def _picasa(path: Path, geo: Geometry) -> tuple[list[Tag], list[str]]:
 
 
 # -- everything together ----------------------------------------------------------------------
+
+# Bumped when reading changes, so that a new photocluster reads every photo's tags again.
+READER_VERSION = 1
+
+
+def sources_key(path: Path) -> str:
+    """What the tags of ``path`` are read from, as it is now: the photo and the sidecars,
+    Picasa and Takeout files beside it (size and modification time of each). The same key
+    means the same tags: a re-scan need not read them again. One folder listing (cached)
+    and a stat per such file that exists."""
+    names = _names_beside(path)
+    parts = [f"v{READER_VERSION}"]
+    candidates = [path, *sidecars(path), takeout_json(path), *(path.parent / n for n in PICASA_INI if n in names)]
+    for extra in candidates:
+        if extra is not None:
+            stamp = _stamp(extra)
+            parts.append(f"{extra.name}={stamp[0]}:{stamp[1]}" if stamp else f"{extra.name}=?")
+    contacts = _contacts_file(path.parent) if any(n in names for n in PICASA_INI) else None
+    if contacts is not None:
+        parts.append(f"contacts={_stamp(contacts)}")
+    return "|".join(parts)
 
 
 def _same(a: Tag, b: Tag) -> bool:

@@ -149,6 +149,8 @@ MIGRATIONS: list[str] = [
     # person it named and pinned that face to (so a later pin that differs is the user's).
     # `status`: matched, unmatched (no face there, even on a second look) or weak (a
     # Takeout name on a photo of one face: names a person only when its faces agree).
+    # `tag_reads`: a key of the files each photo's tags were read from (a re-scan reads a
+    # photo's tags again only when one of them changed).
     """
     CREATE TABLE tags (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -166,6 +168,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX tags_photo ON tags(photo_id);
     CREATE INDEX tags_face ON tags(face_id);
+    CREATE TABLE tag_reads (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        key TEXT NOT NULL
+    );
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -123,6 +123,14 @@ class Tags(Database):
     def photo_tags(self, photo_id: int) -> list[StoredTag]:
         return [_tag(r) for r in self.conn.execute(_SELECT + " WHERE tags.photo_id = ? ORDER BY tags.id", (photo_id,))]
 
+    def tag_read_keys(self) -> dict[int, str]:
+        """Photo id -> the key of the files its tags were last read from."""
+        return {int(p): str(k) for p, k in self.conn.execute("SELECT photo_id, key FROM tag_reads")}
+
+    def save_tag_keys(self, keys: Sequence[tuple[int, str]]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO tag_reads(photo_id, key) VALUES (?, ?)", keys)
+
     def tagged_photo_ids(self) -> set[int]:
         return {int(p) for (p,) in self.conn.execute("SELECT DISTINCT photo_id FROM tags")}
 

@@ -241,3 +241,21 @@ def test_regions_photocluster_wrote_are_not_imported(store: Store, tmp_path: Pat
     assert (library / "p0.jpg.xmp").is_file()
     report = import_tags(store, sorted(library.glob("*.jpg")), SETTINGS)
     assert (report.tags, report.own_regions, store.pins()) == (0, 2, {})
+
+
+def test_a_sidecar_that_changes_is_read_again_though_the_photo_did_not(store: Store, tmp_path: Path) -> None:
+    a = tmp_path / "a.jpg"
+    [fa] = add(store, a, [("ann", LEFT)])
+    sidecar = tmp_path / "a.xmp"  # Lightroom's name
+    tag_faces(a, [("Ann", LEFT)])
+    exiftool_write("-o", sidecar, "-XMP-mwg-rs:all<XMP-mwg-rs:all", a)
+    exiftool_write("-overwrite_original", "-XMP-mwg-rs:all=", a)
+    first = import_tags(store, [a], SETTINGS)
+    assert (first.photos, pins(store)) == (1, {fa: "Ann"})
+    assert import_tags(store, [a], SETTINGS).unchanged == 1  # nothing changed: not read again
+    before = a.stat().st_mtime_ns
+    text = sidecar.read_text(encoding="utf-8").replace(">Ann<", ">Anna<")
+    sidecar.write_text(text, encoding="utf-8")
+    again = import_tags(store, [a], SETTINGS)
+    assert (again.photos, again.changed_photos, a.stat().st_mtime_ns) == (1, 1, before)
+    assert pins(store) == {fa: "Anna"}

@@ -39,10 +39,14 @@ def test_scan_reads_tags_and_no_tags_skips_them(tmp_path: Path, fake_embedder: F
     assert (tags["tags"], tags["matched"], tags["unmatched"]) == (4, 4, [])
     [warning] = tags["warnings"]
     assert warning.startswith(str(root / "Ann0.jpg.xmp"))
-    code, out, err = run("scan", str(root), "--db", str(tmp_path / "a.db"), "--workers", "1")
+    code, out, err = run("scan", str(root), "--db", str(tmp_path / "b.db"), "--workers", "1")
     assert code == 0, err
     assert "Face tags" in out and "4 in 4 photos: 4 on a face" in out
     assert "warning: " + str(root / "Ann0.jpg.xmp") in err
+    # Scanned again, nothing changed: the tags are not read again (nor their warnings).
+    code, out, err = run("scan", str(root), "--db", str(tmp_path / "b.db"), "--workers", "1", "--json")
+    tags = json.loads(out)["tags"]
+    assert (tags["photos_read"], tags["photos_unchanged"], tags["tags"], tags["warnings"]) == (0, 4, 4, [])
 
 
 def test_tags_and_eval_tags(tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
