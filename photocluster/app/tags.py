@@ -140,8 +140,9 @@ def _settle(
         if face_id is None:
             try:
                 face_id = _second_look(store, path, photo_id, tag, settings, {f for f in taken if f is not None})
-            except ImageError as exc:
-                report.warnings.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - ImageError, or dlib's RuntimeError: the scan goes on
+                text = str(exc) if isinstance(exc, ImageError) else f"{os.fsdecode(path)}: {type(exc).__name__}"
+                report.warnings.append(f"{text} (second look at the face tagged {tag.name!r})")
             if face_id is not None:
                 report.second_look += 1
                 taken.add(face_id)
