@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,6 +192,17 @@ def _read_photo(
     _count(report, path, now)
 
 
+def _chunks(paths: Iterable[Path], size: int) -> Iterator[list[Path]]:
+    chunk: list[Path] = []
+    for path in paths:
+        chunk.append(path)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def import_tags(
     store: Store,
     paths: Iterable[Path],
@@ -206,25 +217,24 @@ def import_tags(
     report = TagReport()
     stored, keys = store.tagged_photo_ids(), store.tag_read_keys()
     read_keys: list[tuple[int, str]] = []
-    for path in paths:
-        known = store.photo_by_path(path)
-        if progress is not None:
-            progress(path)
-        if known is None or known[0].status != "done":
-            continue
-        photo = known[0]
-        key = sources_key(path)
-        old = store.photo_tags(photo.id) if photo.id in stored else []
-        if keys.get(photo.id) == key and not any(t.status == "matched" and t.face_id is None for t in old):
-            report.unchanged += 1  # nothing it is read from changed: neither did its tags
-            _count(report, path, old)
-            continue
-        _read_photo(store, path, photo.id, old, settings, report)
-        read_keys.append((photo.id, key))
-        if len(read_keys) >= 500:
-            store.save_tag_keys(read_keys)
-            read_keys.clear()
-    store.save_tag_keys(read_keys)
+    for chunk in _chunks(paths, 500):
+        present = store.present_photos(chunk)
+        for path in chunk:
+            if progress is not None:
+                progress(path)
+            photo_id = present.get(path)
+            if photo_id is None:
+                continue  # not a photo (an error), or gone
+            key = sources_key(path)
+            old = store.photo_tags(photo_id) if photo_id in stored else []
+            if keys.get(photo_id) == key and not any(t.status == "matched" and t.face_id is None for t in old):
+                report.unchanged += 1  # nothing it is read from changed: neither did its tags
+                _count(report, path, old)
+                continue
+            _read_photo(store, path, photo_id, old, settings, report)
+            read_keys.append((photo_id, key))
+        store.save_tag_keys(read_keys)
+        read_keys.clear()
     report.persons_named = name_from_weak_labels(store)
     report.seconds = time.perf_counter() - start
     return report

@@ -211,9 +211,10 @@ def _names_beside(path: Path) -> frozenset[str]:
     return frozenset() if stamp is None else _listing(path.parent, stamp)
 
 
-def sidecars(path: Path) -> list[Path]:
-    """The XMP sidecars of ``path`` that exist: ``photo.jpg.xmp`` and Lightroom's ``photo.xmp``."""
-    names = _names_beside(path)
+def sidecars(path: Path, names: frozenset[str] | None = None) -> list[Path]:
+    """The XMP sidecars of ``path`` that exist: ``photo.jpg.xmp`` and Lightroom's ``photo.xmp``
+    (``names``: the folder's listing, when the caller has it)."""
+    names = _names_beside(path) if names is None else names
     found = []
     for base in dict.fromkeys((path.name, path.stem)):
         for name in (base + ".xmp", base + ".XMP"):
@@ -223,10 +224,10 @@ def sidecars(path: Path) -> list[Path]:
     return found
 
 
-def takeout_json(path: Path) -> Path | None:
+def takeout_json(path: Path, names: frozenset[str] | None = None) -> Path | None:
     """Google Takeout's metadata file of ``path``: ``photo.jpg.json``,
     ``photo.jpg.supplemental-metadata.json`` (Takeouts since 2024) or ``photo.json``."""
-    names = _names_beside(path)
+    names = _names_beside(path) if names is None else names
     for name in (f"{path.name}.json", f"{path.name}.supplemental-metadata.json", f"{path.stem}.json"):
         if name in names:
             return path.with_name(name)
@@ -361,12 +362,13 @@ def sources_key(path: Path) -> str:
     and a stat per such file that exists."""
     names = _names_beside(path)
     parts = [f"v{READER_VERSION}"]
-    candidates = [path, *sidecars(path), takeout_json(path), *(path.parent / n for n in PICASA_INI if n in names)]
+    picasa = [path.parent / n for n in PICASA_INI if n in names]
+    candidates = [path, *sidecars(path, names), takeout_json(path, names), *picasa]
     for extra in candidates:
         if extra is not None:
             stamp = _stamp(extra)
             parts.append(f"{extra.name}={stamp[0]}:{stamp[1]}" if stamp else f"{extra.name}=?")
-    contacts = _contacts_file(path.parent) if any(n in names for n in PICASA_INI) else None
+    contacts = _contacts_file(path.parent) if picasa else None
     if contacts is not None:
         parts.append(f"contacts={_stamp(contacts)}")
     return "|".join(parts)

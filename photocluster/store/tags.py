@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from photocluster.core.types import Box, Face
-from photocluster.store.connection import Database, bump_generation, path_from_key
+from photocluster.store.connection import Database, bump_generation, chunks, marks, path_from_key, path_key
 from photocluster.store.faces import insert_faces
 
 
@@ -122,6 +122,17 @@ class Tags(Database):
 
     def photo_tags(self, photo_id: int) -> list[StoredTag]:
         return [_tag(r) for r in self.conn.execute(_SELECT + " WHERE tags.photo_id = ? ORDER BY tags.id", (photo_id,))]
+
+    def present_photos(self, paths: Sequence[Path]) -> dict[Path, int]:
+        """Path -> photo id of those of ``paths`` that are analysed photos, present (``done``)."""
+        out: dict[Path, int] = {}
+        keys = {path_key(p): p for p in paths}
+        for chunk in chunks(list(keys)):
+            rows = self.conn.execute(
+                f"SELECT path, id FROM photos WHERE status = 'done' AND path IN ({marks(chunk)})", chunk
+            )
+            out.update({keys[bytes(k)]: int(i) for k, i in rows})
+        return out
 
     def tag_read_keys(self) -> dict[int, str]:
         """Photo id -> the key of the files its tags were last read from."""
