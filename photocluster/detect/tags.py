@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import configparser
 import functools
+import hashlib
 import json
 import os
 import re
@@ -127,7 +128,9 @@ def _number(text: str | None) -> float | None:
 
 
 def _clean(name: str | None) -> str:
-    return " ".join((name or "").split())
+    """A name on one line, spaces collapsed; lone surrogates (JSON allows ``\\udcff``) become
+    U+FFFD, as names are stored as text."""
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in " ".join((name or "").split()))
 
 
 def _mwg(root: ET.Element, geo: Geometry, origin: str) -> Iterator[Tag]:
@@ -371,7 +374,8 @@ def sources_key(path: Path) -> str:
     contacts = _contacts_file(path.parent) if picasa else None
     if contacts is not None:
         parts.append(f"contacts={_stamp(contacts)}")
-    return "|".join(parts)
+    # Hashed: file names need not be UTF-8, and the key is stored as text.
+    return hashlib.sha256("|".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _same(a: Tag, b: Tag) -> bool:

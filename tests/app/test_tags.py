@@ -4,6 +4,7 @@ labels; conflicts; eval tags; and the round trip through export's sidecars."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -41,13 +42,13 @@ def add(
         path,
         st.st_size,
         st.st_mtime_ns,
-        f"sha-{path.name}",
+        f"sha-{path.name!r}",
         scan,
         SETTINGS.key,
         width=160,
         height=100,
         faces=[
-            make_face(near(fake_embedding(who), 0.2, f"{path.name}-{k}"), box) for k, (who, box) in enumerate(faces)
+            make_face(near(fake_embedding(who), 0.2, f"{path.name!r}-{k}"), box) for k, (who, box) in enumerate(faces)
         ],
     )
     return [int(f.id) for f in store.photo_faces(pid) if f.id is not None]
@@ -259,3 +260,15 @@ def test_a_sidecar_that_changes_is_read_again_though_the_photo_did_not(store: St
     again = import_tags(store, [a], SETTINGS)
     assert (again.photos, again.changed_photos, a.stat().st_mtime_ns) == (1, 1, before)
     assert pins(store) == {fa: "Anna"}
+
+
+def test_file_names_and_tag_names_that_are_not_utf8(store: Store, tmp_path: Path) -> None:
+    odd = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    [face] = add(store, odd, [("ann", LEFT)], tags=[("Ann", LEFT)])
+    lone = tmp_path / "lone.jpg"
+    [lone_face] = add(store, lone, [("ben", LEFT)])
+    (tmp_path / "lone.jpg.json").write_text('{"people": [{"name": "B\\udcffen"}]}', encoding="utf-8")
+    report = import_tags(store, [odd, lone], SETTINGS)
+    assert (report.matched, report.weak, report.warnings) == (1, 1, [])
+    assert {t.face_id: t.name for t in store.all_tags()} == {face: "Ann", lone_face: "B\ufffden"}
+    assert import_tags(store, [odd, lone], SETTINGS).unchanged == 2
