@@ -67,7 +67,7 @@ def test_embedded_mwg_and_microsoft_regions_in_every_orientation(tmp_path: Path,
         assert_on_face(only(read.tags), "Zoë", kind)
 
 
-@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+@pytest.mark.parametrize("orientation", range(1, 9))
 @pytest.mark.parametrize("sidecar", ["{name}.xmp", "{stem}.xmp"])
 def test_sidecar_regions_darktable_and_lightroom_names(tmp_path: Path, orientation: int, sidecar: str) -> None:
     photo = rotated_photo(tmp_path / "IMG_1.jpg", orientation)
