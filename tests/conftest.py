@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import ExifTags, Image
 
 from photocluster.core.config import DetectionSettings
 from photocluster.core.types import Box, Face
@@ -111,3 +114,65 @@ def write_photo(path: Path, color: tuple[int, int, int], size: tuple[int, int] =
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, color).save(path, **save)  # type: ignore[arg-type]
     return path
+
+
+# -- test photos shown turned by their EXIF orientation (XMP regions, face tags) --
+
+RED = (230, 20, 20)
+# Stored image -> displayed image, as Pillow's exif_transpose does it; and the way back.
+TO_DISPLAYED = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+TO_STORED = {**TO_DISPLAYED, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+DISPLAYED = (160, 100)  # every test photo is 160x100 as displayed
+FACE = (30.0, 20.0, 70.0, 70.0)  # the red square, in displayed pixels
+
+
+def rotated_photo(path: Path, orientation: int, face: tuple[float, float, float, float] = FACE) -> Path:
+    """A JPEG that *displays* as a grey 160x100 picture with a red square at ``face``,
+    stored turned the other way and tagged with EXIF ``orientation``."""
+    displayed = Image.new("RGB", DISPLAYED, (120, 120, 120))
+    displayed.paste(RED, tuple(round(v) for v in face))  # type: ignore[arg-type]
+    stored = displayed.transpose(TO_STORED[orientation]) if orientation != 1 else displayed
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored.save(path, "JPEG", quality=95, exif=exif.tobytes())
+    return path
+
+
+def red_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box (left, top, right, bottom) of the red pixels."""
+    mask = (pixels[..., 0] > 180) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def exiftool_write(*args: str | Path) -> None:
+    tool = shutil.which("exiftool")
+    if tool is None:
+        pytest.fail("exiftool not found: apt-get install -y libimage-exiftool-perl (.ci/run does this)")
+    done = subprocess.run([tool, "-q", *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def tag_faces(photo: Path, regions: list[tuple[str, tuple[float, float, float, float]]]) -> Path:
+    """Write MWG face regions (name, box in displayed pixels) into ``photo`` with exiftool."""
+    from photocluster.detect.images import exif_orientation
+    from photocluster.detect.regions import Geometry, stored_area
+
+    with Image.open(photo) as im:
+        geo = Geometry(im.size[0], im.size[1], exif_orientation(im.getexif()))
+    items = []
+    for name, box in regions:
+        x, y, w, h = stored_area(Box(*box), geo)
+        items.append(f"{{Area={{X={x},Y={y},W={w},H={h},Unit=normalized}},Name={name},Type=Face}}")
+    dims = f"AppliedToDimensions={{W={geo.width},H={geo.height},Unit=pixel}}"
+    exiftool_write("-overwrite_original", f"-XMP-mwg-rs:RegionInfo={{{dims},RegionList=[{','.join(items)}]}}", photo)
+    return photo

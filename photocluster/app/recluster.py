@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from photocluster.app.tags import name_from_weak_labels
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.grouping.calibration import impostor_check
@@ -95,6 +96,8 @@ def recluster(
                 },
                 generation=generation,
             )
+            # Takeout names (weak labels) name the persons whose faces now agree on one.
+            name_from_weak_labels(store)
             break
         except ConcurrentChangeError:
             (progress or (lambda _text: None))("Corrections were made meanwhile: grouping again")
@@ -111,13 +114,19 @@ WRITE_ATTEMPTS = 3
 
 
 def plan_persons(
-    store: Store, policy: Policy, min_size: int = DEFAULT_MIN_SIZE, progress: Callable[[str], None] | None = None
+    store: Store,
+    policy: Policy,
+    min_size: int = DEFAULT_MIN_SIZE,
+    progress: Callable[[str], None] | None = None,
+    unbound: Collection[int] = (),
 ) -> tuple[Assignment, int, int, Constraints, dict[int, int]]:
     """The persons every face would be in (nothing written): the assignment, the number of
-    faces and of links, the constraints and the stored face id -> person id."""
+    faces and of links, the constraints and the stored face id -> person id. The pins and
+    rejections of the faces in ``unbound`` are left out (``eval tags``: the tagged faces
+    grouped from their pixels alone)."""
     say = progress or (lambda _text: None)
     say("Reading faces")
-    face_ids, emb, confidence, previous, cons = _read(store, policy.collage_radius)
+    face_ids, emb, confidence, previous, cons = _read(store, policy.collage_radius, unbound)
     n = len(face_ids)
     i, j, d = knn_edges(
         emb, policy.graph_radius, progress=lambda done: say(f"Finding neighbours of {n:,} faces: {done:.0%}")
@@ -129,7 +138,9 @@ def plan_persons(
     return assign_persons(face_ids, super_labels, cons, previous, min_size), n, n_edges, cons, previous
 
 
-def _read(store: Store, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int], Constraints]:
+def _read(
+    store: Store, threshold: float, unbound: Collection[int] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int], Constraints]:
     """Face ids, embeddings, detector confidences, face id -> current person, and the constraints."""
     # One snapshot: the faces, their persons and the corrections as of one moment, even
     # while a scan commits photos (its new faces join on the next run).
@@ -140,7 +151,13 @@ def _read(store: Store, threshold: float) -> tuple[np.ndarray, np.ndarray, np.nd
         # id matching only ever look at faces of present photos.
         has_person = person_ids >= 0
         previous = dict(zip(face_ids[has_person].tolist(), person_ids[has_person].tolist(), strict=True))
-        cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, store.pins(), store.rejections())
+        pins, rejections = store.pins(), store.rejections()
+        if unbound:
+            free = set(unbound)
+            pins = {f: p for f, p in pins.items() if f not in free}
+            rejections = [(f, p) for f, p in rejections if f not in free]
+            previous = {f: p for f, p in previous.items() if f not in free}
+        cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, pins, rejections)
     return face_ids, emb, confidence, previous, cons
 
 

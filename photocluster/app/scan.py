@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from photocluster.app.recognise import assign_new_faces
+from photocluster.app.tags import import_tags
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ConcurrentChangeError, ImageError, PathNotFoundError, ScanInterrupted
 from photocluster.core.types import Face, Photo
@@ -35,7 +36,8 @@ from photocluster.store import Store
 @dataclass(frozen=True)
 class ScanEvent:
     """Progress: ``kind`` is 'listing' (walk started), 'listed' (``total`` known),
-    'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be read).
+    'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be read);
+    then 'tags' (reading face tags of ``total`` photos) and 'tag' (one photo's tags read).
     ``lost`` holds the faces found in the photo before that its new analysis did not find
     again, when they had a person or a correction (see :class:`LostFace`)."""
 
@@ -90,6 +92,7 @@ class ScanReport:
     lost: list[LostFace] = field(default_factory=list)
     seconds: float = 0.0
     detect_seconds: float = 0.0
+    tags: dict[str, object] = field(default_factory=dict)  # app.tags.TagReport; empty with tags=False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -115,6 +118,7 @@ class ScanReport:
             "error_count": len(self.errors),
             "seconds": round(self.seconds, 2),
             "photos_per_second": round(self.analysed / self.seconds, 3) if self.seconds > 0 else None,
+            "tags": self.tags,
         }
 
 
@@ -248,8 +252,10 @@ def scan(
     retry_errors: bool = False,
     progress: ProgressCallback | None = None,
     analyser: Analyser | None = None,
+    tags: bool = True,
 ) -> ScanReport:
-    """Find, analyse and record every photo under ``roots``. See the module doc."""
+    """Find, analyse and record every photo under ``roots``. See the module doc. With
+    ``tags``, the face tags already in or beside the photos are read (:mod:`photocluster.app.tags`)."""
     settings = settings or DetectionSettings()
     root_paths = [Path(os.path.abspath(r)) for r in roots]
     for root in root_paths:
@@ -257,7 +263,7 @@ def scan(
             raise PathNotFoundError(root)
     store.check_writable()
     with store.exclusive("scan"):
-        return _scan(store, root_paths, settings, workers, retry_errors, progress, analyser)
+        return _scan(store, root_paths, settings, workers, retry_errors, progress, analyser, tags)
 
 
 def _scan(
@@ -268,6 +274,7 @@ def _scan(
     retry_errors: bool,
     progress: ProgressCallback | None,
     analyser: Analyser | None = None,
+    tags: bool = True,
 ) -> ScanReport:
     emit = progress or (lambda event: None)
     start = time.perf_counter()
@@ -299,6 +306,10 @@ def _scan(
         emit(ScanEvent("listed", total=len(files)))
         jobs = _triage(store, files, settings, scan_id, retry_errors, report, emit)
         _run_jobs(store, jobs, settings, workers, scan_id, report, emit, analyser)
+        if tags:
+            emit(ScanEvent("tags", total=len(files)))
+            read = import_tags(store, files, settings, progress=lambda path: emit(ScanEvent("tag", path=path)))
+            report.tags = read.as_dict()
         report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
         # Corrections that keep coming leave the new faces for the next scan or `clusters`.
         with contextlib.suppress(ConcurrentChangeError):

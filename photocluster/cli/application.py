@@ -15,6 +15,7 @@ import typer
 from photocluster import __version__
 from photocluster.cli import clusters, corrections, doctor, export, people, scan, suggest
 from photocluster.cli import eval as eval_commands
+from photocluster.cli import tags as tag_commands
 from photocluster.cli.common import out
 from photocluster.core.errors import PhotoclusterError
 
@@ -45,6 +46,7 @@ _COMMANDS: tuple[Callable[..., None], ...] = (
     people.faces,
     people.who,
     people.find,
+    tag_commands.tags,
     doctor.doctor,
 )
 

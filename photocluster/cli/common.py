@@ -154,7 +154,11 @@ class ScanProgress:
             if self.task is not None:
                 self.progress.remove_task(self.task)
             self.task = self.progress.add_task("Scanning", total=event.total, faces=0)
-        elif event.kind == "photo" and self.task is not None:
+        elif event.kind == "tags":
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+            self.task = self.progress.add_task("Reading face tags", total=event.total, faces=self.faces)
+        elif event.kind in ("photo", "tag") and self.task is not None:
             self.faces += event.faces
             self.progress.update(self.task, advance=1, faces=self.faces)
         for lost in event.lost:

@@ -166,6 +166,37 @@ def eval_clusters_command(
     _print_clusters(result)
 
 
+@eval_app.command("tags")
+def eval_tags_command(
+    db: Annotated[Path | None, typer.Option("--db", help="The library database (default: as every command).")] = None,
+    min_size: Annotated[int, typer.Option(help="As clusters --min-size: smaller clusters are unknown.", min=1)] = (
+        DEFAULT_MIN_SIZE
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Your own face tags as the ground truth: pairwise and BCubed precision/recall/F1 of the
+    clustering on the tagged faces (grouped from their pixels, the tags' pins left out), at
+    the default clustering and over a threshold sweep.
+
+    Example: photocluster scan ~/Pictures && photocluster eval tags
+    """
+    from photocluster.cli.common import open_store
+    from photocluster.eval.tags import eval_tags
+
+    with handle_errors(), open_store(db) as store:
+        result = eval_tags(store, min_size=min_size)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    out.print(
+        f"{result.calibration.images} tagged faces of {result.calibration.identities} names in {result.photos} "
+        f"photos ({result.unmatched} tags without a face, {result.weak} weak labels and {result.ambiguous} faces "
+        "with two names not scored)",
+        markup=False,
+    )
+    _print_calibration(result.calibration, None)
+
+
 def calibrate_command(
     root: RootOption,
     labels: LabelsOption = None,

@@ -57,6 +57,13 @@ def scan(
         bool,
         typer.Option(help="With --dask: send each photo's bytes to the workers (they do not see PATHS)."),
     ] = False,
+    tags: Annotated[
+        bool,
+        typer.Option(
+            help="Read the face tags already in or beside the photos (MWG and Microsoft regions, Picasa, "
+            "Google Takeout): names and pins. --no-tags skips it."
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Detect, align and embed every face under PATHS. Incremental and resumable.
@@ -80,7 +87,9 @@ def scan(
 
                 analyser = stack.enter_context(dask_analyser(dask, n_workers, ship_bytes))
             on_event = stack.enter_context(ScanProgress())
-            report = run_scan(store, paths, settings, n_workers, retry_errors, progress=on_event, analyser=analyser)
+            report = run_scan(
+                store, paths, settings, n_workers, retry_errors, progress=on_event, analyser=analyser, tags=tags
+            )
     if as_json:
         print_json(report.as_dict())
         return
@@ -103,6 +112,7 @@ def _print_report(report: ScanReport) -> None:
         ("Faces kept", f"{report.faces_kept} found again in photos analysed again (ids, persons kept)"),
         ("Faces lost", f"{report.faces_lost} not found again ({len(report.lost)} had a person or a correction)"),
         ("Recognised", f"{report.recognised} faces joined named persons"),
+        *_tag_rows(report.tags),
         ("Bad files", len(report.errors)),
         ("Time", f"{report.seconds:.1f} s"),
         ("Settings", f"{report.settings}, {report.workers} worker(s)"),
@@ -111,12 +121,32 @@ def _print_report(report: ScanReport) -> None:
     for k, v in rows:
         table.add_row(k, str(v))
     out.print(table)
+    notes = report.tags.get("warnings") if report.tags else None
+    for note in notes[:20] if isinstance(notes, list) else []:
+        err.print(f"warning: {_one_line_path(str(note))}", markup=False)
+    unmatched = report.tags.get("unmatched") if report.tags else None
+    for tag in unmatched[:20] if isinstance(unmatched, list) else []:
+        err.print(f"no face found where {tag['name']!r} is tagged: {_one_line_path(tag['path'])}", markup=False)
     if report.errors:
         err.print(f"{len(report.errors)} file(s) could not be used:")
         for path, reason in report.errors[:50]:
             err.print(f"  {_one_line_path(path)}: {reason}", markup=False)
         if len(report.errors) > 50:
             err.print(f"  ... and {len(report.errors) - 50} more (see --json)")
+
+
+def _tag_rows(tags: dict[str, object]) -> list[tuple[str, object]]:
+    if not tags:
+        return []
+    unmatched = tags.get("unmatched")
+    return [
+        (
+            "Face tags",
+            f"{tags['tags']} in {tags['tagged_photos']} photos: {tags['matched']} on a face "
+            f"({tags['found_on_second_look']} on a second look), {len(unmatched) if isinstance(unmatched, list) else 0}"
+            f" without one, {tags['weak']} weak (see photocluster tags)",
+        )
+    ]
 
 
 def _one_line_path(path: str) -> str:

@@ -401,3 +401,32 @@ def measure_cost(settings: DetectionSettings, width: int = 1600, height: int = 1
     return CostProbe(
         width, height, resolve_engine(settings.engine), seconds, seconds * default_pixels / (width * height)
     )
+
+
+def find_in_region(path: Path, region: Box, settings: DetectionSettings, margin: float = 0.5) -> Face | None:
+    """A second look where a person tagged a face the scan did not find: the tagged region
+    (``region``, displayed pixels) and ``margin`` of its size around it, detected one
+    upsampling step above ``settings`` (small and blurred faces are what the first pass
+    misses). The detection that overlaps the region most, or None."""
+    image = load_image(path, settings.max_size, enlarge=settings.upsample is None)
+    det = region.scaled(image.scale)
+    h, w = image.pixels.shape[:2]
+    left, top = max(0, int(det.left - margin * det.width)), max(0, int(det.top - margin * det.height))
+    right, bottom = min(w, int(det.right + margin * det.width) + 1), min(h, int(det.bottom + margin * det.height) + 1)
+    if right - left < 2 or bottom - top < 2:
+        return None
+    crop = np.ascontiguousarray(image.pixels[top:bottom, left:right])
+    engine = resolve_engine(settings.engine)
+    found = detect(crop, settings.detector, (settings.upsample or 0) + 1, engine)
+    if not found:
+        return None
+    shifted = [Box(d.box.left + left, d.box.top + top, d.box.right + left, d.box.bottom + top) for d in found]
+    best = max(range(len(found)), key=lambda k: shifted[k].iou(det))
+    if shifted[best].iou(det) <= 0:
+        return None
+    points = landmarks(image.pixels, shifted[best])
+    vector = embed(chips(image.pixels, [shifted[best]], [points]), engine=engine)[0]
+    inv = 1.0 / image.scale
+    return Face(
+        box=shifted[best].scaled(inv), confidence=found[best].confidence, landmarks=points * inv, embedding=vector
+    )

@@ -19,7 +19,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,7 +300,8 @@ def embed_images(
         except OSError:
             raise PathNotFoundError(path) from None
         scanned_as.append(first_name.setdefault((st.st_dev, st.st_ino), path))
-    report = scan(store, list(first_name.values()), settings, workers, progress=progress)
+    # The labels are the truth here: face tags in the images must not pin faces to persons.
+    report = scan(store, list(first_name.values()), settings, workers, progress=progress, tags=False)
     vectors = np.zeros((len(paths), EMBEDDING_DIM), dtype=np.float32)
     found = np.zeros(len(paths), dtype=bool)
     face_ids = np.full(len(paths), -1, dtype=np.int64)
@@ -618,11 +619,14 @@ def _labelled_faces(
     return _LabelledFaces(labelled, embedded, identity_ids.reshape(-1).astype(np.int64))
 
 
-def _predict(store: Store, face_ids: np.ndarray, policy: Policy, min_size: int) -> np.ndarray:
+def predict(
+    store: Store, face_ids: np.ndarray, policy: Policy, min_size: int, unbound: Collection[int] = ()
+) -> np.ndarray:
     """The person of each image's face as ``photocluster clusters`` would make it (every
     face of the store clustered, constraints and min-size included, nothing written); an
-    image without a face, or whose face would be unknown, is a cluster of its own."""
-    plan = plan_persons(store, policy, min_size)[0].persons
+    image without a face, or whose face would be unknown, is a cluster of its own. The
+    pins and rejections of ``unbound`` faces are left out (see ``plan_persons``)."""
+    plan = plan_persons(store, policy, min_size, unbound=unbound)[0].persons
     person = np.array([plan.get(f) if f >= 0 else None for f in face_ids.tolist()], dtype=object)
     alone = np.array([p is None for p in person], dtype=bool)
     labels = np.zeros(len(face_ids), dtype=np.int64)
@@ -652,7 +656,7 @@ def eval_clusters(
         _check_threshold(threshold)
     data = _labelled_faces(store, root, labels, settings, workers, progress)
     policy = Policy(threshold)
-    pred = _predict(store, data.embedded.face_ids, policy, min_size)
+    pred = predict(store, data.embedded.face_ids, policy, min_size)
     truth = data.identity_ids
     sizes = np.bincount(pred)
     root_path = data.labelled.root
@@ -808,7 +812,7 @@ def calibrate(
     data = _labelled_faces(store, root, labels, settings, workers, progress)
 
     def row(threshold: float | None) -> CalibrationRow:
-        pred = _predict(store, data.embedded.face_ids, Policy(threshold), min_size)
+        pred = predict(store, data.embedded.face_ids, Policy(threshold), min_size)
         return CalibrationRow(
             threshold=math.nan if threshold is None else threshold,
             clusters=len(np.unique(pred)),

@@ -24,6 +24,7 @@ from photocluster.grouping.doubt import DoubtfulFace
 
 if TYPE_CHECKING:
     from photocluster.app.suggest import Suggestion
+    from photocluster.app.tags import Conflict
 
 _EAGER = 120  # thumbnails loaded at once; later ones load as they scroll into view
 
@@ -86,13 +87,15 @@ def render_page(
     doubts: Sequence[DoubtfulFace] = (),
     missing: Iterable[str] = (),
     suggestions: Sequence[Suggestion] = (),
+    conflicts: Sequence[Conflict] = (),
 ) -> str:
     """The review page for an ``index.json`` document (see ``schema/index.schema.json``).
 
     ``doubts`` come first (see :func:`photocluster.app.recluster.doubtful_faces`); ``missing``
     lists entries (``folder/file``) the export could not write, whose thumbnails link to
     the original photo instead. ``suggestions`` (see :func:`photocluster.app.suggest.suggest`)
-    are listed after the doubtful faces, as questions with the commands that answer them.
+    are listed after the doubtful faces, as questions with the commands that answer them;
+    then the face tags photocluster disagrees with (:func:`photocluster.app.tags.tag_conflicts`).
     """
     page = _Page(set(missing))
     persons: list[Mapping[str, Any]] = list(index["persons"])
@@ -103,6 +106,7 @@ def render_page(
     labels = {int(p["id"]): _person_label(p) for p in persons}
     out += _doubt_section(page, shown, by_face, labels)
     out += _suggestion_section([s for s in suggestions if s.a in labels and s.b in labels], labels)
+    out += _conflict_section(page, [c for c in conflicts if c.face_id in by_face], by_face, labels)
     for p in persons:
         out += _person_section(page, p)
     out += _unknown_section(page, unknown)
@@ -201,6 +205,29 @@ def _suggestion_section(found: Sequence[Suggestion], labels: Mapping[int, str]) 
             f"average · <code>photocluster merge {s.a} {s.b}</code></li>"
         )
     out.append("</ol></section>")
+    return out
+
+
+def _conflict_section(
+    page: _Page, found: Sequence[Conflict], by_face: Mapping[int, Mapping[str, Any]], labels: Mapping[int, str]
+) -> list[str]:
+    """Faces whose tag (from Lightroom, digiKam, Picasa...) names someone photocluster does not see there."""
+    if not found:
+        return []
+    out = [
+        '<section id="conflicts" class="group conflicts"><h2>Face tags in conflict</h2>',
+        '<p class="note">The tag you gave the face in another program names one person; photocluster puts the '
+        "face with another. Nothing was changed: if the tag is right, <code>photocluster move FACE NAME</code>.</p>",
+        '<div class="faces">',
+    ]
+    for c in found:
+        who = _text(c.person_name or "no person")
+        if c.person_id is not None and c.person_id in labels:
+            who = f'<a href="#person-{c.person_id}">{_text(labels[c.person_id])}</a>'
+        verb = "looks like" if c.kind == "model" else "is in"
+        caption = f"<b>#{c.face_id}</b> tagged <b>{_text(c.name)}</b><br>{verb} {who}"
+        out.append(page.face(by_face[c.face_id], caption, "doubtful", anchor=f"conflict-{c.face_id}"))
+    out.append("</div></section>")
     return out
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from photocluster.app.listing import faces_in_doubt
 from photocluster.app.listing import persons as list_persons
 from photocluster.app.suggest import suggest
+from photocluster.app.tags import tag_conflicts
 from photocluster.core.errors import ExportError, UsageError
 from photocluster.core.files import atomic_write
 from photocluster.detect.images import EXPORT_MARKER
@@ -140,7 +141,11 @@ def export(
         page = dest_path / REVIEW_PAGE
         if review.page_is_ours(page, REVIEW_PAGE in prev.files):
             page_text = review.render_page(
-                index, faces_in_doubt(store), missing=placed.skipped, suggestions=suggest(store, SUGGESTIONS_SHOWN)
+                index,
+                faces_in_doubt(store),
+                missing=placed.skipped,
+                suggestions=suggest(store, SUGGESTIONS_SHOWN),
+                conflicts=tag_conflicts(store),
             )
             review.write_page(page, page_text)
             have[REVIEW_PAGE] = "page"

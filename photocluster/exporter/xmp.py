@@ -42,7 +42,10 @@ from photocluster import __version__
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
 from photocluster.core.types import Box, Person, Photo
-from photocluster.detect.images import TRANSPOSED_ORIENTATIONS, exif_orientation, register_heif
+from photocluster.detect.images import exif_orientation, register_heif
+from photocluster.detect.regions import Geometry, stored_area
+from photocluster.detect.tags import rdf_struct as _struct
+from photocluster.detect.tags import rdf_value as _value
 from photocluster.exporter.folders import check_inside, photo_problem, warn
 
 NS = {
@@ -53,6 +56,10 @@ NS = {
     "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
     # Marks the regions photocluster wrote, so a re-export replaces them and nothing else.
     "photocluster": "urn:photocluster:xmp:1.0/",
+    # Microsoft's regions (Windows Photo Gallery, Windows' file properties), written beside MWG's.
+    "MP": "http://ns.microsoft.com/photo/1.2/",
+    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
+    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
 }
 SIDECAR_SUFFIX = ".xmp"
 
@@ -74,6 +81,8 @@ REGIONS = _q("mwg-rs", "Regions")
 REGION_LIST = _q("mwg-rs", "RegionList")
 APPLIED_TO = _q("mwg-rs", "AppliedToDimensions")
 FACE_ID = _q("photocluster", "FaceId")
+MP_INFO = _q("MP", "RegionInfo")
+MP_REGIONS = _q("MPRI", "Regions")
 
 
 class SidecarError(ExportError):
@@ -90,22 +99,6 @@ class Region:
     y: float
     w: float
     h: float
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """A photo file's stored pixel size and EXIF orientation (1..8)."""
-
-    width: int
-    height: int
-    orientation: int
-
-    @property
-    def displayed(self) -> tuple[int, int]:
-        """Width and height as displayed (orientation applied)."""
-        if self.orientation in TRANSPOSED_ORIENTATIONS:
-            return self.height, self.width
-        return self.width, self.height
 
 
 def sidecar_path(photo: Path) -> Path:
@@ -131,41 +124,6 @@ def geometry(path: Path) -> Geometry:
     return Geometry(width, height, orientation)
 
 
-def _to_stored(u: float, v: float, orientation: int) -> tuple[float, float]:
-    """A normalised point of the displayed image -> the same point in the stored image."""
-    if orientation == 2:
-        return 1 - u, v
-    if orientation == 3:
-        return 1 - u, 1 - v
-    if orientation == 4:
-        return u, 1 - v
-    if orientation == 5:
-        return v, u
-    if orientation == 6:
-        return v, 1 - u
-    if orientation == 7:
-        return 1 - v, 1 - u
-    if orientation == 8:
-        return 1 - v, u
-    return u, v
-
-
-def stored_area(box: Box, geo: Geometry) -> tuple[float, float, float, float]:
-    """A box in displayed pixels -> MWG area (centre x, y, w, h; normalised) of the stored image.
-
-    The box is clipped to the image first (detectors may reach past an edge).
-    """
-    dw, dh = geo.displayed
-    left, right = min(max(box.left, 0.0), dw), min(max(box.right, 0.0), dw)
-    top, bottom = min(max(box.top, 0.0), dh), min(max(box.bottom, 0.0), dh)
-    u, v = (left + right) / 2 / dw, (top + bottom) / 2 / dh
-    w, h = (right - left) / dw, (bottom - top) / dh
-    x, y = _to_stored(u, v, geo.orientation)
-    if geo.orientation in TRANSPOSED_ORIENTATIONS:
-        w, h = h, w
-    return x, y, w, h
-
-
 def region(face_id: int, name: str, box: Box, geo: Geometry) -> Region:
     return Region(face_id, name, *stored_area(box, geo))
 
@@ -176,20 +134,6 @@ def region(face_id: int, name: str, box: Box, geo: Geometry) -> Region:
 def _num(value: float) -> str:
     text = f"{round(value, 6):.6f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
-
-
-def _struct(elem: ET.Element) -> ET.Element:
-    """The element that holds a struct's fields: a ``rdf:Description`` child, or ``elem`` itself
-    (``rdf:parseType="Resource"`` or property attributes)."""
-    desc = elem.find(DESCRIPTION)
-    return desc if desc is not None else elem
-
-
-def _value(struct: ET.Element, qname: str) -> str | None:
-    if qname in struct.attrib:
-        return struct.attrib[qname]
-    child = struct.find(qname)
-    return None if child is None else (child.text or "").strip()
 
 
 def _is_ours(li: ET.Element) -> bool:
@@ -298,19 +242,19 @@ def _serialise(root: ET.Element) -> bytes:
     return f"{_XPACKET_BEGIN}\n{body}\n{_XPACKET_END}\n".encode()
 
 
-def _regions_elements(rdf: ET.Element) -> tuple[ET.Element, ET.Element, ET.Element] | None:
-    """(the rdf:Description holding mwg-rs:Regions, the Regions element, the element with its fields)."""
+def _regions_elements(rdf: ET.Element, tag: str = REGIONS) -> tuple[ET.Element, ET.Element, ET.Element] | None:
+    """(the rdf:Description holding mwg-rs:Regions (or ``tag``), that element, the element with its fields)."""
     for desc in rdf.findall(DESCRIPTION):
-        regions = desc.find(REGIONS)
+        regions = desc.find(tag)
         if regions is not None:
             return desc, regions, _struct(regions)
     return None
 
 
-def _bag(fields: ET.Element) -> ET.Element:
-    region_list = fields.find(REGION_LIST)
+def _bag(fields: ET.Element, list_tag: str = REGION_LIST) -> ET.Element:
+    region_list = fields.find(list_tag)
     if region_list is None:
-        region_list = _sub(fields, REGION_LIST)
+        region_list = _sub(fields, list_tag)
     for child in region_list:
         if child.tag in (BAG, _q("rdf", "Seq"), _q("rdf", "Alt")):
             return child
@@ -324,6 +268,32 @@ def _check_file(path: Path) -> bool:
     return path.exists()
 
 
+def _mp_rectangle(r: Region) -> str:
+    """Microsoft's ``Rectangle``: left, top, width, height (normalised, the stored image, as MWG's areas)."""
+    return ", ".join(_num(v) for v in (r.x - r.w / 2, r.y - r.h / 2, r.w, r.h))
+
+
+def _our_mp(li: ET.Element) -> tuple[str, ...]:
+    node = _struct(li)
+    fields = (
+        _value(node, FACE_ID),
+        _value(node, _q("MPReg", "PersonDisplayName")),
+        _value(node, _q("MPReg", "Rectangle")),
+    )
+    return tuple(f or "" for f in fields)
+
+
+def _mp_li(bag: ET.Element, r: Region) -> None:
+    li = _sub(bag, LI, resource=True)
+    _sub(li, _q("MPReg", "PersonDisplayName"), r.name)
+    _sub(li, _q("MPReg", "Rectangle"), _mp_rectangle(r))
+    _sub(li, FACE_ID, str(r.face_id))
+
+
+def _ours_in(found: tuple[ET.Element, ET.Element, ET.Element] | None, list_tag: str) -> list[ET.Element]:
+    return [] if found is None else [li for li in _bag(found[2], list_tag).findall(LI) if _is_ours(li)]
+
+
 def write_regions(path: Path, regions: Sequence[Region], width: int, height: int) -> str:
     """Put ``regions`` (and the stored image size) in the sidecar at ``path``.
 
@@ -335,24 +305,33 @@ def write_regions(path: Path, regions: Sequence[Region], width: int, height: int
     root = _parse(path) if exists else _new_document()
     rdf = _rdf(root)
     found = _regions_elements(rdf)
+    mp = _regions_elements(rdf, MP_INFO)
     dims = (str(width), str(height), "pixel")
-    if found is not None:
-        _desc, _regions, fields = found
-        bag = _bag(fields)
-        current = sorted(filter(None, (_our_region(li) for li in bag.findall(LI) if _is_ours(li))))
-        if current == sorted(_wanted(r) for r in regions) and _dims_of(fields) == dims:
-            return "unchanged"
-        for li in [li for li in bag.findall(LI) if _is_ours(li)]:
-            bag.remove(li)
-    else:
+    if (
+        found is not None
+        and mp is not None
+        and sorted(filter(None, map(_our_region, _ours_in(found, REGION_LIST)))) == sorted(map(_wanted, regions))
+        and sorted(map(_our_mp, _ours_in(mp, MP_REGIONS)))
+        == sorted((str(r.face_id), r.name, _mp_rectangle(r)) for r in regions)
+        and _dims_of(found[2]) == dims
+    ):
+        return "unchanged"
+    if found is None:
         existing = rdf.find(DESCRIPTION)
         desc = ET.SubElement(rdf, DESCRIPTION)
         desc.set(ABOUT, existing.get(ABOUT, "") if existing is not None else "")
         fields = _sub(desc, REGIONS, resource=True)
-        bag = _bag(fields)
+    else:
+        desc, fields = found[0], found[2]
+    mp_fields = _sub(desc, MP_INFO, resource=True) if mp is None else mp[2]
+    bag, mp_bag = _bag(fields), _bag(mp_fields, MP_REGIONS)
+    for holder in (bag, mp_bag):
+        for li in [li for li in holder.findall(LI) if _is_ours(li)]:
+            holder.remove(li)
     _set_dims(fields, width, height)
     for r in sorted(regions, key=lambda r: r.face_id):
         _region_li(bag, r)
+        _mp_li(mp_bag, r)
     # The sidecar may be the user's (beside an original): it keeps its permissions.
     atomic_write(path, _serialise(root), keep_mode=True)
     return "updated" if exists else "created"
@@ -373,23 +352,26 @@ def remove_regions(path: Path, delete_if_empty: bool) -> str:
         return "absent"
     root = _parse(path)
     rdf = _rdf(root)
-    found = _regions_elements(rdf)
-    if found is None:
+    changed = False
+    for tag, list_tag in ((REGIONS, REGION_LIST), (MP_INFO, MP_REGIONS)):
+        found = _regions_elements(rdf, tag)
+        if found is None or found[2].find(list_tag) is None:
+            continue
+        desc, regions, fields = found
+        bag = _bag(fields, list_tag)
+        ours = [li for li in bag.findall(LI) if _is_ours(li)]
+        changed = changed or bool(ours)
+        for li in ours:
+            bag.remove(li)
+        if ours and not bag.findall(LI):
+            for region_list in fields.findall(list_tag):
+                fields.remove(region_list)
+            if all(child.tag == APPLIED_TO for child in fields) and not (set(fields.attrib) - {PARSE_TYPE}):
+                desc.remove(regions)
+                if _empty(desc):
+                    rdf.remove(desc)
+    if not changed:
         return "unchanged"
-    desc, regions, fields = found
-    bag = _bag(fields)
-    ours = [li for li in bag.findall(LI) if _is_ours(li)]
-    if not ours:
-        return "unchanged"
-    for li in ours:
-        bag.remove(li)
-    if not bag.findall(LI):
-        for region_list in fields.findall(REGION_LIST):
-            fields.remove(region_list)
-        if all(child.tag == APPLIED_TO for child in fields) and not (set(fields.attrib) - {PARSE_TYPE}):
-            desc.remove(regions)
-            if _empty(desc):
-                rdf.remove(desc)
     if delete_if_empty and len(rdf) == 0:
         path.unlink()
         return "deleted"

@@ -144,6 +144,35 @@ MIGRATIONS: list[str] = [
     CREATE INDEX faces_person ON faces(person_id);
     CREATE INDEX pins_person ON pins(person_id);
     """,
+    # 4: face tags read from the photos (MWG and Microsoft regions, Picasa, Takeout). A
+    # box in displayed pixels (none for a Takeout name); the face it was matched to and the
+    # person it named and pinned that face to (so a later pin that differs is the user's).
+    # `status`: matched, unmatched (no face there, even on a second look) or weak (a
+    # Takeout name on a photo of one face: names a person only when its faces agree).
+    # `tag_reads`: a key of the files each photo's tags were read from (a re-scan reads a
+    # photo's tags again only when one of them changed).
+    """
+    CREATE TABLE tags (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        origin BLOB NOT NULL,
+        left REAL,
+        top REAL,
+        right REAL,
+        bottom REAL,
+        status TEXT NOT NULL CHECK (status IN ('matched', 'unmatched', 'weak')),
+        face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,
+        person_id INTEGER REFERENCES persons(id) ON DELETE SET NULL
+    );
+    CREATE INDEX tags_photo ON tags(photo_id);
+    CREATE INDEX tags_face ON tags(face_id);
+    CREATE TABLE tag_reads (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        key TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image
+from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import fake_embedding, make_face, near
+from conftest import DISPLAYED, FACE, RED, TO_STORED, fake_embedding, make_face, near, red_box, rotated_photo
 from photocluster.app.recluster import recluster
 from photocluster.cli import app
 from photocluster.core.errors import UsageError
@@ -24,20 +24,6 @@ from photocluster.exporter.xmp import Geometry, sidecar_path, stored_area
 from photocluster.store import Store
 
 SETTINGS = "cnn/max1600/upauto/v1"
-RED = (230, 20, 20)
-# Stored image -> displayed image, as Pillow's exif_transpose does it; and the way back.
-TO_DISPLAYED = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-TO_STORED = {**TO_DISPLAYED, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
-DISPLAYED = (160, 100)  # every test photo is 160x100 as displayed
-FACE = (30.0, 20.0, 70.0, 70.0)  # the red square, in displayed pixels
 
 
 def exiftool(*args: str | Path) -> list[dict[str, object]]:
@@ -61,26 +47,6 @@ def regions(sidecar: Path) -> dict[str, object]:
     info = doc["RegionInfo"]
     assert isinstance(info, dict)
     return info
-
-
-def rotated_photo(path: Path, orientation: int, face: tuple[float, float, float, float] = FACE) -> Path:
-    """A JPEG that *displays* as a grey 160x100 picture with a red square at ``face``,
-    stored turned the other way and tagged with EXIF ``orientation``."""
-    displayed = Image.new("RGB", DISPLAYED, (120, 120, 120))
-    displayed.paste(RED, tuple(round(v) for v in face))  # type: ignore[arg-type]
-    stored = displayed.transpose(TO_STORED[orientation]) if orientation != 1 else displayed
-    exif = Image.Exif()
-    exif[ExifTags.Base.Orientation] = orientation
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stored.save(path, "JPEG", quality=95, exif=exif.tobytes())
-    return path
-
-
-def red_box(pixels: np.ndarray) -> tuple[int, int, int, int]:
-    """Bounding box (left, top, right, bottom) of the red pixels."""
-    mask = (pixels[..., 0] > 180) & (pixels[..., 1] < 80) & (pixels[..., 2] < 80)
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def save(store: Store, scan: int, path: Path, faces: list[tuple[str, tuple[float, float, float, float]]]) -> None:
@@ -336,3 +302,51 @@ def test_cli_export_xmp(store: Store, library: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export", str(tmp_path / "out"), "--db", str(store.path), "--xmp", "nearby"])
     assert result.exit_code == 2
     assert "--xmp must be one of dest, originals" in result.stderr
+
+
+# -- Microsoft regions beside MWG's, and photocluster's own sidecars read back (issue #15) --
+
+
+def test_exiftool_reads_microsoft_regions_in_every_orientation(store: Store, library: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(store, dest, xmp="dest")
+    folder = dest / "Zoë _Z_ & co"
+    for o in range(1, 9):
+        sidecar = folder / f"o{o}.jpg.xmp"
+        [doc] = exiftool("-XMP-MP:all", "-XMP-mwg-rs:all", sidecar)
+        [mp] = doc["RegionInfoMP"]["Regions"]  # type: ignore[index]
+        [mwg] = doc["RegionInfo"]["RegionList"]  # type: ignore[index]
+        assert mp["PersonDisplayName"] == mwg["Name"] == "Zoë <Z> & co"
+        # Microsoft's rectangle is the MWG area's top-left corner and size.
+        left, top, w, h = (float(v) for v in str(mp["Rectangle"]).split(","))
+        a = mwg["Area"]
+        assert (left + w / 2, top + h / 2, w, h) == pytest.approx((a["X"], a["Y"], a["W"], a["H"]), abs=2e-6)
+
+
+def test_an_exported_sidecar_is_read_back_by_the_tag_import(store: Store, library: Path, tmp_path: Path) -> None:
+    from photocluster.detect.tags import read_tags, regions_in_xmp
+    from photocluster.exporter.xmp import geometry
+
+    dest = tmp_path / "out"
+    export(store, dest, xmp="dest")
+    folder = dest / "Zoë _Z_ & co"
+    for o in range(1, 9):
+        entry = folder / f"o{o}.jpg"
+        read = read_tags(entry)
+        assert read.warnings == ()
+        [tag] = read.tags  # MWG and Microsoft regions of one face are one tag
+        assert (tag.name, tag.source, tag.ours) == ("Zoë <Z> & co", "mwg", True)
+        assert tag.box is not None and tag.box.as_list() == pytest.approx(list(FACE), abs=0.5), o
+        both = regions_in_xmp(sidecar_path(entry).read_bytes(), geometry(entry), "x")
+        assert sorted(t.source for t in both) == ["mp", "mwg"]
+        assert both[0].box is not None and both[1].box is not None
+        assert both[0].box.as_list() == pytest.approx(both[1].box.as_list(), abs=1e-3)
+
+
+def test_removing_our_regions_takes_the_microsoft_ones_too(store: Store, library: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(store, dest, xmp="originals")
+    assert "RegionInfoMP" in exiftool("-XMP-MP:all", library / "o1.jpg.xmp")[0]
+    recluster(store, threshold=0.6, min_size=50)
+    export(store, dest, xmp="originals")
+    assert not (library / "o1.jpg.xmp").exists()  # photocluster created it, and nothing else is in it
