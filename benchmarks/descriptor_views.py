@@ -8,7 +8,8 @@ image averaged, and the six views that :func:`photocluster.detect.faces.describe
 CPU time per face; in the same run, the detector's time per photo on the same photos and on
 a 12-megapixel photo, so that the cost reads as a share of a scan.
 
-    python benchmarks/descriptor_views.py --db lfw.db     # a library that scanned ../shared/holdout/images
+    python benchmarks/descriptor_views.py --db lfw.db             # a library that scanned ../shared/holdout/images
+    python benchmarks/descriptor_views.py --db lfw.db --variants  # and the shifts not chosen
 
 Prints one JSON object per way, then one with the detection times.
 """
@@ -73,22 +74,44 @@ def central_faces(db: Path) -> dict[str, tuple[Box, np.ndarray]]:
 
 
 def one_chip(image: DecodedImage, box: Box, points: np.ndarray) -> np.ndarray:
-    return fc.embed(fc.chips(image.pixels, [box], [points]), engine="onnx")[0]
+    return np.asarray(fc.embed(fc.chips(image.pixels, [box], [points]), engine="onnx")[0], dtype=np.float32)
 
 
 def chip_and_mirror(image: DecodedImage, box: Box, points: np.ndarray) -> np.ndarray:
     chip = fc.chips(image.pixels, [box], [points])[0]
-    return fc.embed([chip, np.ascontiguousarray(chip[:, ::-1])], engine="onnx").mean(axis=0)
+    return np.asarray(
+        fc.embed([chip, np.ascontiguousarray(chip[:, ::-1])], engine="onnx").mean(axis=0), dtype=np.float32
+    )
 
 
 def six_views(image: DecodedImage, box: Box, points: np.ndarray) -> np.ndarray:
-    return fc.describe(image.pixels, [box], [points], "onnx")[0]
+    return np.asarray(fc.describe(image.pixels, [box], [points], "onnx")[0], dtype=np.float32)
+
+
+def shifted(dx: int, dy: int) -> Callable[[DecodedImage, Box, np.ndarray], np.ndarray]:
+    """The chip and the chip moved by (dx, dy) and (-dx, -dy) chip pixels, each with its mirror image."""
+
+    def views(image: DecodedImage, box: Box, points: np.ndarray) -> np.ndarray:
+        m = max(abs(dx), abs(dy))
+        big = fc.chips(image.pixels, [box], [points], margin=m)[0]
+        crops = [
+            big[m + y : m + y + fc.CHIP_SIZE, m + x : m + x + fc.CHIP_SIZE] for x, y in ((0, 0), (dx, dy), (-dx, -dy))
+        ]
+        chips = [np.ascontiguousarray(c) for crop in crops for c in (crop, crop[:, ::-1])]
+        return np.asarray(fc.embed(chips, engine="onnx").mean(axis=0), dtype=np.float32)
+
+    return views
 
 
 WAYS: dict[str, Callable[[DecodedImage, Box, np.ndarray], np.ndarray]] = {
     "one chip": one_chip,
     "chip + mirror image": chip_and_mirror,
     "six views (the default)": six_views,
+}
+VARIANTS: dict[str, Callable[[DecodedImage, Box, np.ndarray], np.ndarray]] = {
+    "six views, 2 px up and down": shifted(0, 2),
+    "six views, 6 px up and down": shifted(0, 6),
+    "six views, 4 px left and right": shifted(4, 0),
 }
 
 
@@ -112,6 +135,7 @@ def main() -> None:
     ap.add_argument("--images", type=Path, default=SHARED / "holdout" / "images")
     ap.add_argument("--labels", type=Path, default=SHARED / "lfw-dev" / "labels.csv")
     ap.add_argument("--pairs", type=Path, default=SHARED / "lfw-dev" / "pairs.txt")
+    ap.add_argument("--variants", action="store_true", help="also the shifts not chosen (2 and 6 px, sideways)")
     args = ap.parse_args()
     settings = DetectionSettings(engine="onnx")
     fc.resolve_engine("onnx")
@@ -121,7 +145,7 @@ def main() -> None:
     images = {n: load_image(args.images / n, settings.max_size, enlarge=settings.upsample is None) for n in names}
     same = np.array([s for _, _, s in pairs])
     folds = stratified_folds(same, 10)
-    for way, describe in WAYS.items():
+    for way, describe in (WAYS | VARIANTS if args.variants else WAYS).items():
         vectors: dict[str, np.ndarray] = {}
         start = time.process_time()
         for n in names:
