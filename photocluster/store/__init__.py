@@ -3,7 +3,8 @@
 One connection/transaction object (:mod:`photocluster.store.connection`) with numbered
 migrations (:mod:`photocluster.store.migrations`), and one module per table family:
 :mod:`~photocluster.store.photos`, :mod:`~photocluster.store.faces`,
-:mod:`~photocluster.store.persons`, :mod:`~photocluster.store.corrections`. Imports only
+:mod:`~photocluster.store.persons`, :mod:`~photocluster.store.corrections`, and the paged
+reads of the review pages, :mod:`~photocluster.store.views`. Imports only
 ``core``; nothing outside this package imports ``sqlite3``.
 """
 
@@ -12,9 +13,10 @@ from photocluster.store.corrections import Corrections
 from photocluster.store.faces import Faces, StoredFace
 from photocluster.store.persons import Persons
 from photocluster.store.photos import Photos
+from photocluster.store.views import FaceRow, PersonRow, Views
 
 
-class Store(Photos, Faces, Persons, Corrections):
+class Store(Photos, Faces, Persons, Corrections, Views):
     """A photocluster database. Use as a context manager, or call :meth:`close`.
 
     Each base holds the statements of one table family; all of them share the one
@@ -22,4 +24,4 @@ class Store(Photos, Faces, Persons, Corrections):
     """
 
 
-__all__ = ["Store", "StoredFace", "as_database_error", "path_from_key", "path_key"]
+__all__ = ["FaceRow", "PersonRow", "Store", "StoredFace", "as_database_error", "path_from_key", "path_key"]

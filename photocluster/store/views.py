@@ -1,0 +1,178 @@
+"""Paged reads for the review pages and the review app: persons by size, one person's
+faces, the unknown faces, one face. Each call returns at most one page of rows (or one
+person's faces), so a view costs the same in a library of a thousand faces or a million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from photocluster.core.types import EMBEDDING_DIM, Box, Photo
+from photocluster.store.connection import Database, chunks, marks, path_from_key
+
+# Rows fetched at a time when streaming every face.
+_FETCH = 8192
+
+_FACE_COLS = (
+    "faces.id, faces.person_id, faces.left, faces.top, faces.right, faces.bottom, faces.confidence, "
+    "photos.id, photos.path, photos.size, photos.mtime_ns, photos.sha256, photos.width, photos.height, "
+    "photos.taken_at, photos.status, photos.pixel_key"
+)
+_PRESENT = "FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done'"
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A person as the index lists it: counts over the faces of present photos."""
+
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    ignored: bool
+
+    @property
+    def label(self) -> str:
+        return self.name or f"person_{self.id:04d}"
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    """A face with its photo (what a thumbnail and a photo entry need)."""
+
+    id: int
+    person_id: int | None
+    box: Box
+    confidence: float
+    photo: Photo
+
+
+def _face_row(row: Any) -> FaceRow:
+    fid, person, left, top, right, bottom, conf, pid, key, size, mtime, sha, w, h, taken, status, pixel_key = row
+    photo = Photo(
+        id=int(pid),
+        path=path_from_key(bytes(key)),
+        size=int(size),
+        mtime_ns=int(mtime),
+        sha256=sha,
+        width=w,
+        height=h,
+        taken_at=taken,
+        status=str(status),
+        pixel_key=pixel_key,
+    )
+    return FaceRow(int(fid), None if person is None else int(person), Box(left, top, right, bottom), float(conf), photo)
+
+
+def _person_filter(include_ignored: bool) -> str:
+    return "" if include_ignored else "AND faces.person_id NOT IN (SELECT id FROM persons WHERE ignored = 1)"
+
+
+class Views(Database):
+    """Paged, read-only views over ``faces``, ``photos`` and ``persons``."""
+
+    def person_count(self, include_ignored: bool = False) -> int:
+        """Persons with at least one face in a present photo."""
+        row = self.conn.execute(
+            f"SELECT COUNT(DISTINCT faces.person_id) {_PRESENT} AND faces.person_id IS NOT NULL "
+            + _person_filter(include_ignored)
+        ).fetchone()
+        return int(row[0])
+
+    def person_rows(self, limit: int, offset: int = 0, include_ignored: bool = False) -> list[PersonRow]:
+        """Persons with faces in present photos, largest first (ties by id), one page."""
+        rows = self.conn.execute(
+            f"""
+            SELECT faces.person_id, persons.name, COUNT(*) AS n, COUNT(DISTINCT faces.photo_id), persons.ignored
+            FROM faces JOIN photos ON photos.id = faces.photo_id JOIN persons ON persons.id = faces.person_id
+            WHERE photos.status = 'done' {_person_filter(include_ignored)}
+            GROUP BY faces.person_id ORDER BY n DESC, faces.person_id LIMIT ? OFFSET ?
+            """,
+            (limit, offset),
+        ).fetchall()
+        return [PersonRow(int(p), name, int(n), int(k), bool(ig)) for p, name, n, k, ig in rows]
+
+    def person_row(self, person_id: int) -> PersonRow | None:
+        """One person with its counts (0 when none of its faces is present), or None."""
+        row = self.conn.execute(
+            f"""
+            SELECT persons.id, persons.name, COUNT(faces.id), COUNT(DISTINCT faces.photo_id), persons.ignored
+            FROM persons LEFT JOIN (SELECT faces.id, faces.photo_id, faces.person_id {_PRESENT}) AS faces
+                ON faces.person_id = persons.id
+            WHERE persons.id = ? GROUP BY persons.id
+            """,
+            (person_id,),
+        ).fetchone()
+        return None if row is None else PersonRow(int(row[0]), row[1], int(row[2]), int(row[3]), bool(row[4]))
+
+    def person_faces(self, person_id: int) -> tuple[list[FaceRow], np.ndarray]:
+        """A person's faces in present photos, by face id, with their embeddings (n, 128)."""
+        rows = self.conn.execute(
+            f"SELECT {_FACE_COLS}, faces.embedding {_PRESENT} AND faces.person_id = ? ORDER BY faces.id",
+            (person_id,),
+        ).fetchall()
+        emb = np.frombuffer(b"".join(r[-1] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
+        return [_face_row(r[:-1]) for r in rows], emb.astype(np.float32)
+
+    def unknown_count(self) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) {_PRESENT} AND faces.person_id IS NULL").fetchone()[0])
+
+    def unknown_rows(self, limit: int, offset: int = 0) -> list[FaceRow]:
+        """Faces in no person, by face id, one page."""
+        rows = self.conn.execute(
+            f"SELECT {_FACE_COLS} {_PRESENT} AND faces.person_id IS NULL ORDER BY faces.id LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        return [_face_row(r) for r in rows]
+
+    def face_rows(self, face_ids: Iterable[int]) -> dict[int, FaceRow]:
+        """Face id -> the face with its photo, for the given faces (any photo status)."""
+        ids = sorted(set(face_ids))
+        out: dict[int, FaceRow] = {}
+        for chunk in chunks(ids):
+            rows = self.conn.execute(
+                f"SELECT {_FACE_COLS} FROM faces JOIN photos ON photos.id = faces.photo_id "
+                f"WHERE faces.id IN ({marks(chunk)})",
+                chunk,
+            )
+            out.update((r[0], _face_row(r)) for r in rows)
+        return out
+
+    def face_embeddings(self, face_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Face id -> embedding (128 float32), for the given faces that exist."""
+        ids = sorted(set(face_ids))
+        out: dict[int, np.ndarray] = {}
+        for chunk in chunks(ids):
+            rows = self.conn.execute(f"SELECT id, embedding FROM faces WHERE id IN ({marks(chunk)})", chunk)
+            out.update((int(f), np.frombuffer(e, dtype="<f4").astype(np.float32)) for f, e in rows)
+        return out
+
+    def person_embeddings(self, include_ignored: bool = False) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(person id, face ids, embeddings) per person, by person id: every face of a
+        present photo in a person streamed once, one person in memory at a time."""
+        cursor = self.conn.execute(
+            f"SELECT faces.person_id, faces.id, faces.embedding {_PRESENT} AND faces.person_id IS NOT NULL "
+            f"{_person_filter(include_ignored)} ORDER BY faces.person_id, faces.id"
+        )
+        current: int | None = None
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        while rows := cursor.fetchmany(_FETCH):
+            for pid, fid, blob in rows:
+                if pid != current and ids:
+                    yield _person_block(current, ids, blobs)
+                    ids, blobs = [], []
+                current = pid
+                ids.append(fid)
+                blobs.append(blob)
+        if ids:
+            yield _person_block(current, ids, blobs)
+
+
+def _person_block(pid: int | None, ids: list[int], blobs: list[bytes]) -> tuple[int, np.ndarray, np.ndarray]:
+    emb = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), EMBEDDING_DIM)
+    return int(pid or 0), np.array(ids, dtype=np.int64), emb
