@@ -22,6 +22,8 @@ UNKNOWN_FOLDER = "unknown"
 CROPS_FOLDER = "crops"
 INDEX_FILE = "index.json"
 REVIEW_PAGE = "index.html"
+PAGES_FOLDER = "pages"  # the review pages after the first: more persons, each person, doubt, unknown
+THUMBS_FOLDER = ".thumbs"
 _MAX_NAME_BYTES = 200
 # Names a person's folder may not take: Windows devices, and what the export itself puts in DEST.
 _RESERVED = {
@@ -35,6 +37,7 @@ _RESERVED = {
     CROPS_FOLDER,
     INDEX_FILE,
     REVIEW_PAGE,
+    PAGES_FOLDER,
 }
 
 
@@ -125,6 +128,21 @@ def photo_problem(photo: Photo) -> str | None:
     return None
 
 
+class Warnings(list[str]):
+    """The warnings of an export: the first ``keep`` lines, and how many there were in all
+    (a library whose disk is gone has a warning per face: a count says it, not a line each)."""
+
+    def __init__(self, keep: int = 20) -> None:
+        super().__init__()
+        self.keep = keep
+        self.total = 0
+
+    def append(self, line: str) -> None:
+        self.total += 1
+        if len(self) < self.keep:
+            super().append(line)
+
+
 def warn(warnings: list[str], path: str | os.PathLike[str], reason: str) -> None:
     warnings.append(f"{os.fsdecode(path)}: {reason}")
 
@@ -213,11 +231,11 @@ def remove_files(dest: Path, rels: set[str]) -> None:
 
 
 def prune_empty(dest: Path) -> None:
-    """Remove empty folders: person folders, ``crops/*`` and the thumbnail folder."""
+    """Remove empty folders: person folders, ``crops/*``, the thumbnail folder and its shards."""
     for child in dest.iterdir():
         if not child.is_dir() or child.is_symlink():
             continue
-        if child.name == CROPS_FOLDER:
+        if child.name in (CROPS_FOLDER, THUMBS_FOLDER):
             for sub in child.iterdir():
                 if sub.is_dir() and not sub.is_symlink() and not any(sub.iterdir()):
                     sub.rmdir()

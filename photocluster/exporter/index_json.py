@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +29,22 @@ def json_text(doc: object) -> str:
     return text + "\n"
 
 
-def build_index(
+def _json(doc: object, indent: str) -> str:
+    """``doc`` as :func:`json_text` writes it (without the newline), each line but the
+    first indented by ``indent``: a part of the whole document, written as it comes."""
+    text = json_text(doc).rstrip("\n")
+    return text.replace("\n", "\n" + indent)
+
+
+def index_chunks(
     store: Store,
     people: list[Person],
     folders: dict[int | None, str],
     thumbnails: dict[int, str] | None = None,
     crops: dict[int, str] | None = None,
-) -> dict[str, object]:
-    """The ``index.json`` document (see ``schema/index.schema.json``).
+) -> Iterator[str]:
+    """The ``index.json`` document (see ``schema/index.schema.json``), a person at a time:
+    the text ``json.dumps(doc, indent=2)`` would make, never held whole.
 
     ``thumbnails`` and ``crops`` map face ids to files in the export folder; a face
     without one has ``null``.
@@ -60,32 +69,32 @@ def build_index(
 
     threshold = store.get_setting("cluster.threshold")
     min_size = store.get_setting("cluster.min_size")
-    doc_persons = []
-    unknown: dict[str, object] = {"folder": UNKNOWN_FOLDER, "faces": []}
-    for p in people:
-        names = file_names(p)
-        if p.id is None:
-            unknown["faces"] = face_doc(p, names)
-            continue
-        doc_persons.append(
-            {
-                "id": p.id,
-                "name": p.name,
-                "folder": folders[p.id],
-                "face_count": len(p.faces),
-                "photo_count": p.photo_count,
-                "faces": face_doc(p, names),
-            }
-        )
-    return {
+    head = {
         "schema_version": INDEX_SCHEMA_VERSION,
         "tool": {"name": "photocluster", "version": __version__},
         # Empty or "None": the default two-stage clustering, which has no single threshold.
         "threshold": float(threshold) if threshold and threshold != "None" else None,
         "min_size": None if min_size is None else int(min_size),
-        "persons": doc_persons,
-        "unknown": unknown,
     }
+    yield _json(head, "")[:-2] + ',\n  "persons": ['
+    unknown: dict[str, object] = {"folder": UNKNOWN_FOLDER, "faces": []}
+    first = True
+    for p in people:
+        names = file_names(p)
+        if p.id is None:
+            unknown["faces"] = face_doc(p, names)
+            continue
+        doc = {
+            "id": p.id,
+            "name": p.name,
+            "folder": folders[p.id],
+            "face_count": len(p.faces),
+            "photo_count": p.photo_count,
+            "faces": face_doc(p, names),
+        }
+        yield ("\n    " if first else ",\n    ") + _json(doc, "    ")
+        first = False
+    yield ("]" if first else "\n  ]") + ',\n  "unknown": ' + _json(unknown, "  ") + "\n}\n"
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Persons out to the file system: a folder per person, ``index.json`` and ``index.html``.
+"""Persons out to the file system: a folder per person, ``index.json`` and the review
+pages (``index.html`` and ``pages/``).
 
 Exports are idempotent: DEST holds a manifest of what photocluster wrote there (photo
 entries, thumbnails, face chips, sidecars), so a second export adds, updates and removes
@@ -14,26 +15,28 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photocluster.app.listing import faces_in_doubt
+from photocluster.app import browse
 from photocluster.app.listing import persons as list_persons
+from photocluster.app.pages import Summary
 from photocluster.app.suggest import suggest
 from photocluster.core.errors import ExportError, UsageError
 from photocluster.core.files import atomic_write
+from photocluster.core.types import Person
 from photocluster.detect.images import EXPORT_MARKER
 from photocluster.exporter import review
 from photocluster.exporter.folders import (
     INDEX_FILE,
     MODES,
     REVIEW_PAGE,
+    Warnings,
     person_folders,
     place_entries,
     plan_entries,
     prune_empty,
     remove_files,
     safe_folder_name,
-    warn,
 )
-from photocluster.exporter.index_json import Manifest, build_index, json_text
+from photocluster.exporter.index_json import Manifest, index_chunks
 from photocluster.exporter.thumbnails import plan_images, write_images
 from photocluster.exporter.xmp import XMP_TARGETS, plan_sidecars, regions_of, sidecar_states, sync_sidecars
 from photocluster.store import Store
@@ -49,7 +52,8 @@ __all__ = ["EXPORT_MARKER", "MODES", "XMP_TARGETS", "ExportReport", "export", "s
 class ExportReport:
     """What an export did. ``created`` .. ``skipped`` count photo entries in person folders;
     ``thumbnails``, ``crops`` and ``sidecars`` count what the export holds after the run;
-    ``warnings`` are ``"path: reason"`` lines for thumbnails, chips or sidecars not written."""
+    ``warnings`` are the first ``"path: reason"`` lines for thumbnails, chips, sidecars or
+    pages not written; ``warning_count`` counts them all."""
 
     dest: str
     mode: str
@@ -65,6 +69,7 @@ class ExportReport:
     sidecars: int = 0
     review: str = ""
     warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -114,14 +119,17 @@ def export(
     people = list_persons(store)
     folders = person_folders(people)
     wanted, entry_photo = plan_entries(people, folders)
-    photos = {pid: store.photo(pid) for pid in sorted(set(entry_photo.values()))}
+    photos = store.photos_by_id(sorted(set(entry_photo.values())))
     images = plan_images(people, folders, photos, crops)
-    files_wanted = {REVIEW_PAGE: "page", **images.files}
-    regions = regions_of(people)
+    doubts = browse.doubts(store)
+    site_files = review.page_files(people, len(doubts))
+    files_wanted = {**dict.fromkeys(site_files, "page"), **images.files}
+    regions = regions_of(people) if xmp else {}
     planned = plan_sidecars(xmp, dest_path, entry_photo, regions, photos)
     states = sidecar_states(planned, prev.sidecars)
+    del entry_photo
 
-    warnings: list[str] = []
+    warnings = Warnings()
     try:
         atomic_write(marker, prev.claim(dest_path, set(wanted), files_wanted, states).dump())
         placed = place_entries(dest_path, wanted, prev.entries, mode)
@@ -129,26 +137,29 @@ def export(
         have = write_images(store, dest_path, images, prev.files, photos, warnings)
 
         own_entries = set(wanted) - set(placed.skipped)
+        del wanted
         planned = [sc for sc in planned if sc.entry is None or sc.entry in own_entries]
         sidecars = sync_sidecars(dest_path, xmp, planned, regions, photos, prev.sidecars, states, warnings)
-        prune_empty(dest_path)
-
         thumbnails = {fid: rel for fid, rel in images.thumb_of.items() if rel in have}
         chips = {fid: rel for fid, rel in images.chip_of.items() if rel in have}
-        index = build_index(store, people, folders, thumbnails, chips)
-        atomic_write(dest_path / INDEX_FILE, json_text(index))
-        page = dest_path / REVIEW_PAGE
-        if review.page_is_ours(page, REVIEW_PAGE in prev.files):
-            page_text = review.render_page(
-                index, faces_in_doubt(store), missing=placed.skipped, suggestions=suggest(store, SUGGESTIONS_SHOWN)
-            )
-            review.write_page(page, page_text)
-            have[REVIEW_PAGE] = "page"
-        else:
-            warn(warnings, page, "not written: a file that photocluster did not write is in the way")
+        del images, photos, regions
+        atomic_write(dest_path / INDEX_FILE, index_chunks(store, people, folders, thumbnails, chips))
+        site = review.Site(
+            dest_path,
+            people,
+            folders,
+            thumbnails,
+            set(placed.skipped),
+            doubts,
+            suggest(store, SUGGESTIONS_SHOWN),
+            _summary(store, people, len(doubts)),
+        )
+        have.update(dict.fromkeys(review.write_site(site, prev.files, warnings), "page"))
+        prune_empty(dest_path)
         atomic_write(marker, Manifest(own_entries, have, sidecars).dump())
     except OSError as exc:
         raise ExportError(f"{dest_path}: cannot write the export ({exc.strerror}: {exc.filename})") from None
+    page = dest_path / REVIEW_PAGE
     return ExportReport(
         os.fsdecode(dest_path),
         mode,
@@ -163,5 +174,19 @@ def export(
         crops=len(chips),
         sidecars=sum(1 for sc in planned if sc.key in sidecars),
         review=os.fsdecode(page) if REVIEW_PAGE in have else "",
-        warnings=warnings,
+        warnings=list(warnings),
+        warning_count=warnings.total,
+    )
+
+
+def _summary(store: Store, people: list[Person], doubts: int) -> Summary:
+    threshold = store.get_setting("cluster.threshold")
+    min_size = store.get_setting("cluster.min_size")
+    return Summary(
+        persons=sum(1 for p in people if p.id is not None),
+        faces=sum(len(p.faces) for p in people if p.id is not None),
+        unknown=sum(len(p.faces) for p in people if p.id is None),
+        doubts=doubts,
+        threshold=float(threshold) if threshold and threshold != "None" else None,
+        min_size=None if min_size is None else int(min_size),
     )

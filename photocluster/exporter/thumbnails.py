@@ -1,5 +1,6 @@
-"""The images an export cuts from the photos: face thumbnails for the review page
-(``.thumbs/<face id>_<key>.jpg``) and, when asked for, aligned face chips
+"""The images an export cuts from the photos: face thumbnails for the review pages
+(``.thumbs/<shard>/<face id>_<key>.jpg``, 256 shards by key: a million faces make folders
+of about 4,000 files) and, when asked for, aligned face chips
 (``crops/<person folder>/<face id>.jpg``).
 
 Thumbnails are small JPEG crops of the face box with a margin, cut from the photo as
@@ -26,10 +27,9 @@ from photocluster.core.files import atomic_write
 from photocluster.core.types import Box, Person, PersonFace, Photo
 from photocluster.detect.faces import CHIP_PADDING, CHIP_SIZE, face_chip
 from photocluster.detect.images import DecodedImage, load_image
-from photocluster.exporter.folders import CROPS_FOLDER, check_inside, photo_problem, warn
+from photocluster.exporter.folders import CROPS_FOLDER, THUMBS_FOLDER, check_inside, photo_problem, warn
 from photocluster.store import Store
 
-THUMBS_FOLDER = ".thumbs"
 THUMB_SIZE = 128  # pixels, square; shown at 96 CSS pixels, sharp on 1.33x screens
 THUMB_MARGIN = 0.3  # of the face box's longer side, on every side
 THUMB_QUALITY = 85
@@ -113,7 +113,7 @@ def plan_images(
         for f in p.faces:
             photo = photos[f.photo_id]
             key = content_key("thumb", photo, f.box, thumb_params)
-            rel = f"{THUMBS_FOLDER}/{f.face_id}_{key}.jpg"
+            rel = f"{THUMBS_FOLDER}/{key[:2]}/{f.face_id}_{key}.jpg"
             plan.files[rel] = key
             plan.thumb_of[f.face_id] = rel
             plan.faces.append((f, rel, "thumbs"))
@@ -176,8 +176,8 @@ def _make_images(store: Store, dest: Path, job: _ImageJob, warnings: list[str]) 
         return set()
     written: set[str] = set()
     for face, rel in job.thumbs:
-        check_inside(dest, rel, (2,))
-        (dest / rel).parent.mkdir(exist_ok=True)
+        check_inside(dest, rel, (3,))
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dest / rel, thumbnail(image, face.box))
         written.add(rel)
     if job.chips:

@@ -5,14 +5,16 @@ person's faces), so a view costs the same in a library of a thousand faces or a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from photocluster.core.types import EMBEDDING_DIM, Box, Photo
 from photocluster.store.connection import Database, chunks, marks, path_from_key
+from photocluster.store.faces import StoredFace
 
 # Rows fetched at a time when streaming every face.
 _FETCH = 8192
@@ -151,28 +153,75 @@ class Views(Database):
             out.update((int(f), np.frombuffer(e, dtype="<f4").astype(np.float32)) for f, e in rows)
         return out
 
+    def photos_by_id(self, photo_ids: Sequence[int]) -> dict[int, Photo]:
+        """Photo id -> photo, for the given photos that exist (a query per 500 photos)."""
+        out: dict[int, Photo] = {}
+        for chunk in chunks(photo_ids):
+            rows = self.conn.execute(
+                "SELECT id, path, size, mtime_ns, sha256, width, height, taken_at, status, pixel_key "
+                f"FROM photos WHERE id IN ({marks(chunk)})",
+                chunk,
+            )
+            for pid, key, size, mtime, sha, w, h, taken, status, pixel_key in rows:
+                out[int(pid)] = Photo(
+                    int(pid),
+                    path_from_key(bytes(key)),
+                    int(size),
+                    int(mtime),
+                    sha,
+                    w,
+                    h,
+                    taken,
+                    str(status),
+                    pixel_key=pixel_key,
+                )
+        return out
+
     def person_embeddings(self, include_ignored: bool = False) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """(person id, face ids, embeddings) per person, by person id: every face of a
         present photo in a person streamed once, one person in memory at a time."""
-        cursor = self.conn.execute(
+        sql = (
             f"SELECT faces.person_id, faces.id, faces.embedding {_PRESENT} AND faces.person_id IS NOT NULL "
             f"{_person_filter(include_ignored)} ORDER BY faces.person_id, faces.id"
         )
-        current: int | None = None
-        ids: list[int] = []
-        blobs: list[bytes] = []
+        for pid, rows in self._blocks(sql):
+            emb = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
+            yield int(pid or 0), np.array([r[1] for r in rows], dtype=np.int64), emb
+
+    def face_blocks(self) -> Iterator[tuple[int | None, list[StoredFace], np.ndarray]]:
+        """(person id, faces, embeddings) per person (None: the faces in no person, last),
+        by face id within a person: every face of a present photo, one person at a time.
+        Faces of one photo share one ``Path`` object."""
+        sql = (
+            "SELECT faces.person_id, faces.id, faces.photo_id, photos.path, faces.left, faces.top, faces.right, "
+            f"faces.bottom, faces.confidence, faces.embedding {_PRESENT} "
+            "ORDER BY faces.person_id IS NULL, faces.person_id, faces.id"
+        )
+        paths: dict[int, Path] = {}
+        for pid, rows in self._blocks(sql):
+            faces = []
+            for _, fid, photo_id, key, left, top, right, bottom, conf, _ in rows:
+                path = paths.get(photo_id)
+                if path is None:
+                    path = paths[photo_id] = path_from_key(bytes(key))
+                person = None if pid is None else int(pid)
+                faces.append(
+                    StoredFace(int(fid), int(photo_id), path, Box(left, top, right, bottom), float(conf), person)
+                )
+            emb = np.frombuffer(b"".join(r[-1] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
+            yield (None if pid is None else int(pid)), faces, emb
+
+    def _blocks(self, sql: str) -> Iterator[tuple[Any, list[Any]]]:
+        """The rows of ``sql`` (ordered by its first column) grouped by that column."""
+        cursor = self.conn.execute(sql)
+        current: Any = None
+        block: list[Any] = []
         while rows := cursor.fetchmany(_FETCH):
-            for pid, fid, blob in rows:
-                if pid != current and ids:
-                    yield _person_block(current, ids, blobs)
-                    ids, blobs = [], []
-                current = pid
-                ids.append(fid)
-                blobs.append(blob)
-        if ids:
-            yield _person_block(current, ids, blobs)
-
-
-def _person_block(pid: int | None, ids: list[int], blobs: list[bytes]) -> tuple[int, np.ndarray, np.ndarray]:
-    emb = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), EMBEDDING_DIM)
-    return int(pid or 0), np.array(ids, dtype=np.int64), emb
+            for row in rows:
+                if row[0] != current and block:
+                    yield current, block
+                    block = []
+                current = row[0]
+                block.append(row)
+        if block:
+            yield current, block
