@@ -9,6 +9,8 @@ import typer
 
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
 
+_SHOWN = 10  # skipped entries and warnings printed, at most; the rest are counted
+
 
 def export(
     dest: Annotated[Path, typer.Argument(help="Folder to write (created if needed).")] = Path("photocluster-export"),
@@ -54,9 +56,14 @@ def export(
         extras.append(f"{report.sidecars} XMP sidecars ({xmp})")
     review = f"; review page: {report.review}" if report.review else ""
     out.print(", ".join(extras) + review, markup=False)
-    for rel in report.skipped:
+    # A count and the first few: a library on a disk that is gone has one per photo.
+    for rel in report.skipped[:_SHOWN]:
         err.print(
             f"  skipped {rel}: a file that photocluster did not write is in the way, or the photo is gone", markup=False
         )
-    for warning in report.warnings:
+    if len(report.skipped) > _SHOWN:
+        err.print(f"  ... {len(report.skipped) - _SHOWN} more photo entries skipped", markup=False)
+    for warning in report.warnings[:_SHOWN]:
         err.print(f"  {warning}", markup=False)
+    if report.warning_count > _SHOWN:
+        err.print(f"  ... {report.warning_count} warnings in all (the first {_SHOWN} shown)", markup=False)

@@ -694,6 +694,26 @@ def test_cli_export_crops(store: Store, library: Path, tmp_path: Path) -> None:
     assert str(tmp_path / "out" / "index.html") in result.stdout
 
 
+def test_cli_export_summarises_warnings(store: Store, tmp_path: Path) -> None:
+    """A library whose photos are gone: a count and the first few lines, not a line per face."""
+    from typer.testing import CliRunner
+
+    from photocluster.cli import app
+
+    paths = [write_photo(tmp_path / "lib" / f"p{k:02d}.jpg", (k, 2 * k, 3 * k)) for k in range(25)]
+    one_person_store(store, paths)
+    for path in paths:
+        path.unlink()
+    report = export(store, tmp_path / "direct")
+    assert (len(report.skipped), report.warning_count, len(report.warnings)) == (25, 25, 20)
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "out"), "--db", str(store.path)])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 22, lines
+    assert "  ... 15 more photo entries skipped" in lines
+    assert "  ... 25 warnings in all (the first 10 shown)" in lines
+
+
 def test_crops_and_dest_sidecars_stay_inside_dest(store: Store, library: Path, tmp_path: Path) -> None:
     with store.transaction() as conn:
         conn.execute("UPDATE persons SET name = '../../escape' WHERE id = 1")
