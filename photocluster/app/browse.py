@@ -80,6 +80,18 @@ class Doubt:
 
 
 @dataclass(frozen=True)
+class Summary:
+    """The library in numbers, for every page's header."""
+
+    persons: int
+    faces: int  # in persons
+    unknown: int
+    doubts: int
+    threshold: float | None = None
+    min_size: int | None = None
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     """Page ``number`` (from 1) of ``pages``; ``total`` items in all."""
 
@@ -153,6 +165,23 @@ def unknown_page(store: Store, number: int = 1, per_page: int = FACES_PER_PAGE) 
         number = clamp_page(number, total, per_page)
         rows = store.unknown_rows(per_page, (number - 1) * per_page)
     return Page([FaceItem.of_row(r) for r in rows], number, page_count(total, per_page), total)
+
+
+def summary(store: Store, doubts: int) -> Summary:
+    """The persons (not ignored) and faces of the library, counted; ``doubts``: faces in doubt."""
+    threshold = store.get_setting("cluster.threshold")
+    min_size = store.get_setting("cluster.min_size")
+    with store.snapshot():
+        persons, faces = store.person_count(), store.faces_in_persons()
+        unknown = store.unknown_count()
+    return Summary(
+        persons=persons,
+        faces=faces,
+        unknown=unknown,
+        doubts=doubts,
+        threshold=float(threshold) if threshold and threshold != "None" else None,
+        min_size=None if min_size is None else int(min_size),
+    )
 
 
 def threshold_of(store: Store) -> float:

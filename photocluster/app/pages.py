@@ -14,14 +14,15 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from photocluster import __version__
-from photocluster.app.browse import Card, Doubt, FaceItem, Page
+from photocluster.app.browse import Card, Doubt, FaceItem, Page, Summary
 
 if TYPE_CHECKING:
     from photocluster.app.suggest import Suggestion
+
+__all__ = ["CSS", "Links", "Summary", "distance", "doubt_page", "index_page", "person_page", "text", "unknown_page"]
 
 _EAGER = 60  # thumbnails loaded at once; later ones load as they scroll into view
 
@@ -40,18 +41,6 @@ class Links(Protocol):
     def doubt(self, number: int = 1) -> str: ...
     def unknown(self, number: int = 1) -> str: ...
     def action(self, name: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The library in numbers, for every page's header."""
-
-    persons: int
-    faces: int  # in persons
-    unknown: int
-    doubts: int
-    threshold: float | None = None
-    min_size: int | None = None
 
 
 def text(value: object) -> str:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from photocluster.app import browse
+from photocluster.app.browse import Summary
 from photocluster.app.listing import persons as list_persons
-from photocluster.app.pages import Summary
 from photocluster.app.suggest import suggest
 from photocluster.core.errors import ExportError, UsageError
 from photocluster.core.files import atomic_write

@@ -85,6 +85,13 @@ class Views(Database):
         ).fetchone()
         return int(row[0])
 
+    def faces_in_persons(self, include_ignored: bool = False) -> int:
+        """Faces of present photos that are in a person."""
+        row = self.conn.execute(
+            f"SELECT COUNT(*) {_PRESENT} AND faces.person_id IS NOT NULL " + _person_filter(include_ignored)
+        ).fetchone()
+        return int(row[0])
+
     def person_rows(self, limit: int, offset: int = 0, include_ignored: bool = False) -> list[PersonRow]:
         """Persons with faces in present photos, largest first (ties by id), one page."""
         rows = self.conn.execute(
