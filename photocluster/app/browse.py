@@ -137,8 +137,9 @@ def card_of_person(person: Person) -> Card:
     return card_of(row, faces)
 
 
-def person_cards(store: Store, number: int = 1, per_page: int = CARDS_PER_PAGE) -> Page[Card]:
-    """Page ``number`` of the persons (not ignored), largest first."""
+def person_cards(store: Store, number: int = 1, per_page: int | None = None) -> Page[Card]:
+    """Page ``number`` of the persons (not ignored), largest first (``per_page``: CARDS_PER_PAGE)."""
+    per_page = per_page or CARDS_PER_PAGE
     with store.snapshot():
         total = store.person_count()
         number = clamp_page(number, total, per_page)
@@ -148,9 +149,11 @@ def person_cards(store: Store, number: int = 1, per_page: int = CARDS_PER_PAGE) 
 
 
 def person_page(
-    store: Store, person_id: int, number: int = 1, per_page: int = FACES_PER_PAGE
+    store: Store, person_id: int, number: int = 1, per_page: int | None = None
 ) -> tuple[Card, Page[FaceItem]] | None:
-    """A person's card and page ``number`` of its faces, most doubtful first; None: no such person."""
+    """A person's card and page ``number`` of its faces, most doubtful first (``per_page``:
+    FACES_PER_PAGE); None: no such person."""
+    per_page = per_page or FACES_PER_PAGE
     with store.snapshot():
         row = store.person_row(person_id)
         if row is None:
@@ -159,7 +162,8 @@ def person_page(
     return card_of(row, faces), slice_page(faces, number, per_page)
 
 
-def unknown_page(store: Store, number: int = 1, per_page: int = FACES_PER_PAGE) -> Page[FaceItem]:
+def unknown_page(store: Store, number: int = 1, per_page: int | None = None) -> Page[FaceItem]:
+    per_page = per_page or FACES_PER_PAGE
     with store.snapshot():
         total = store.unknown_count()
         number = clamp_page(number, total, per_page)
