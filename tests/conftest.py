@@ -114,6 +114,38 @@ def write_photo(path: Path, color: tuple[int, int, int], size: tuple[int, int] =
     return path
 
 
+# Flat-colour photos, one face each: "who" is told by the colour in a screenshot.
+COLOURS = {
+    "alice": (200, 40, 40),
+    "bob": (40, 40, 200),
+    "carol": (40, 160, 40),
+    "stranger": (200, 160, 40),
+}
+COLOUR_PLAN = {"alice": 4, "bob": 3, "carol": 2, "stranger": 1}
+
+
+def colour_library(store: Store, root: Path, settings: str = "cnn/max1600/upauto/v1") -> None:
+    """Photos ``root/<who><k>.jpg`` (96 px, of ``who``'s colour) with one face each, whose
+    embeddings lie 0.2 from ``who``'s centre, recorded as a scan would (not clustered)."""
+    scan_id = store.begin_scan([root], settings)
+    for who, n in COLOUR_PLAN.items():
+        for k in range(n):
+            path = write_photo(root / f"{who}{k}.jpg", COLOURS[who], size=(96, 96))
+            st = path.stat()
+            emb = near(fake_embedding(who), 0.2, f"{who}{k}")
+            store.save_photo(
+                path,
+                st.st_size,
+                st.st_mtime_ns,
+                f"sha-{who}{k}",
+                scan_id,
+                settings,
+                width=96,
+                height=96,
+                faces=[make_face(emb, (24, 24, 72, 72))],
+            )
+
+
 # -- a real browser ----------------------------------------------------------------------
 
 

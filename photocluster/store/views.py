@@ -15,15 +15,13 @@ import numpy as np
 from photocluster.core.types import EMBEDDING_DIM, Box, Photo
 from photocluster.store.connection import Database, chunks, marks, path_from_key
 from photocluster.store.faces import StoredFace
+from photocluster.store.photos import _PHOTO_COLS, _photo
 
 # Rows fetched at a time when streaming every face.
 _FETCH = 8192
 
-_FACE_COLS = (
-    "faces.id, faces.person_id, faces.left, faces.top, faces.right, faces.bottom, faces.confidence, "
-    "photos.id, photos.path, photos.size, photos.mtime_ns, photos.sha256, photos.width, photos.height, "
-    "photos.taken_at, photos.status, photos.pixel_key"
-)
+_PHOTO = ", ".join(f"photos.{c.strip()}" for c in _PHOTO_COLS.split(","))
+_FACE_COLS = f"faces.id, faces.person_id, faces.left, faces.top, faces.right, faces.bottom, faces.confidence, {_PHOTO}"
 _PRESENT = "FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done'"
 
 
@@ -54,19 +52,8 @@ class FaceRow:
 
 
 def _face_row(row: Any) -> FaceRow:
-    fid, person, left, top, right, bottom, conf, pid, key, size, mtime, sha, w, h, taken, status, pixel_key = row
-    photo = Photo(
-        id=int(pid),
-        path=path_from_key(bytes(key)),
-        size=int(size),
-        mtime_ns=int(mtime),
-        sha256=sha,
-        width=w,
-        height=h,
-        taken_at=taken,
-        status=str(status),
-        pixel_key=pixel_key,
-    )
+    fid, person, left, top, right, bottom, conf = row[:7]
+    photo = _photo(row[7:])[0]
     return FaceRow(int(fid), None if person is None else int(person), Box(left, top, right, bottom), float(conf), photo)
 
 
@@ -164,24 +151,8 @@ class Views(Database):
         """Photo id -> photo, for the given photos that exist (a query per 500 photos)."""
         out: dict[int, Photo] = {}
         for chunk in chunks(photo_ids):
-            rows = self.conn.execute(
-                "SELECT id, path, size, mtime_ns, sha256, width, height, taken_at, status, pixel_key "
-                f"FROM photos WHERE id IN ({marks(chunk)})",
-                chunk,
-            )
-            for pid, key, size, mtime, sha, w, h, taken, status, pixel_key in rows:
-                out[int(pid)] = Photo(
-                    int(pid),
-                    path_from_key(bytes(key)),
-                    int(size),
-                    int(mtime),
-                    sha,
-                    w,
-                    h,
-                    taken,
-                    str(status),
-                    pixel_key=pixel_key,
-                )
+            rows = self.conn.execute(f"SELECT {_PHOTO_COLS} FROM photos WHERE id IN ({marks(chunk)})", chunk)
+            out.update((int(r[0]), _photo(r)[0]) for r in rows)
         return out
 
     def person_embeddings(self, include_ignored: bool = False) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:

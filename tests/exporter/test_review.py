@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from conftest import assert_not_blank, fake_embedding, make_face, near, write_photo
+from conftest import COLOURS, assert_not_blank, colour_library, fake_embedding, near
 from photocluster.app import pages
 from photocluster.app.browse import Card, FaceItem, Page
 from photocluster.app.listing import faces_in_doubt
@@ -151,37 +151,12 @@ def has_colour(pixels: np.ndarray, rgb: tuple[int, int, int], tol: int = 16) -> 
     return bool((np.abs(pixels.astype(int) - rgb).max(axis=2) <= tol).any())
 
 
-COLOURS = {
-    "alice": (200, 40, 40),
-    "bob": (40, 40, 200),
-    "carol": (40, 160, 40),
-    "stranger": (200, 160, 40),
-}
-
-
 @pytest.fixture
 def exported(store: Store, tmp_path: Path) -> Path:
     """Three persons (one with a hostile name), a stranger, and one of Bob's faces put with
     Alice: a wrong one for the page to show first."""
     root = tmp_path / "photos"
-    scan_id = store.begin_scan([root], SETTINGS)
-    plan = [("alice", 4), ("bob", 3), ("carol", 2), ("stranger", 1)]
-    for who, n in plan:
-        for k in range(n):
-            path = write_photo(root / f"{who}{k}.jpg", COLOURS[who], size=(96, 96))
-            st = path.stat()
-            emb = near(fake_embedding(who), 0.2, f"{who}{k}")
-            store.save_photo(
-                path,
-                st.st_size,
-                st.st_mtime_ns,
-                f"sha-{who}{k}",
-                scan_id,
-                SETTINGS,
-                width=96,
-                height=96,
-                faces=[make_face(emb, (24, 24, 72, 72))],
-            )
+    colour_library(store, root)
     recluster(store, threshold=0.6, min_size=2)
     people = {f.photo_path.name: f.person_id for f, _ in store.faces()}
     with store.transaction() as conn:

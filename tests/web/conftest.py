@@ -10,42 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fake_embedding, make_face, near, write_photo
+from conftest import colour_library
 from photocluster.app.recluster import recluster
 from photocluster.store import Store
 from photocluster.web.server import Server, bind
 
-SETTINGS = "cnn/max1600/upauto/v1"
-COLOURS = {
-    "alice": (200, 40, 40),
-    "bob": (40, 40, 200),
-    "carol": (40, 160, 40),
-    "stranger": (200, 160, 40),
-}
-PLAN = {"alice": 4, "bob": 3, "carol": 2, "stranger": 1}
-
 
 @pytest.fixture
 def library(store: Store, tmp_path: Path) -> dict[str, list[int]]:
-    """Face ids by who is in the photo; photos of one flat colour each, clustered."""
-    root = tmp_path / "photos"
-    scan_id = store.begin_scan([root], SETTINGS)
-    for who, n in PLAN.items():
-        for k in range(n):
-            path = write_photo(root / f"{who}{k}.jpg", COLOURS[who], size=(96, 96))
-            st = path.stat()
-            emb = near(fake_embedding(who), 0.2, f"{who}{k}")
-            store.save_photo(
-                path,
-                st.st_size,
-                st.st_mtime_ns,
-                f"sha-{who}{k}",
-                scan_id,
-                SETTINGS,
-                width=96,
-                height=96,
-                faces=[make_face(emb, (24, 24, 72, 72))],
-            )
+    """Face ids by who is in the photo (see ``colour_library``), clustered: three persons
+    and a stranger's face in no person."""
+    colour_library(store, tmp_path / "photos")
     recluster(store, threshold=0.6, min_size=2)
     faces: dict[str, list[int]] = {}
     for face, _ in store.faces():
