@@ -100,11 +100,14 @@ def export(
     *,
     crops: bool = False,
     xmp: str | None = None,
+    workers: int | None = None,
 ) -> ExportReport:
     """Write a folder per person (and ``unknown/``) with the photos they appear in, plus
     ``index.json`` and the review page ``index.html`` with its face thumbnails.
 
     ``crops``: also write aligned face chips, ``crops/<person folder>/<face id>.jpg``.
+    ``workers``: processes that cut thumbnails and chips (None: one per core for a large
+    export, this process alone for a small one).
     ``xmp``: also write XMP sidecars with MWG face regions, ``"dest"`` (beside each photo
     entry in DEST) or ``"originals"`` (beside the originals; merged into existing ones).
     """
@@ -134,7 +137,7 @@ def export(
         atomic_write(marker, prev.claim(dest_path, set(wanted), files_wanted, states).dump())
         placed = place_entries(dest_path, wanted, prev.entries, mode)
         remove_files(dest_path, set(prev.files) - set(files_wanted) - {EXPORT_MARKER, INDEX_FILE})
-        have = write_images(store, dest_path, images, prev.files, photos, warnings)
+        have = write_images(store, dest_path, images, prev.files, photos, warnings, workers)
 
         own_entries = set(wanted) - set(placed.skipped)
         del wanted

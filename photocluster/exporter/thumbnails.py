@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import math
+import multiprocessing
 import os
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,19 +96,43 @@ def plan_images(
 
 @dataclass
 class _ImageJob:
-    """Thumbnails and chips to cut from one photo, decoded once."""
+    """Thumbnails and chips to cut from one photo, decoded once: (box, file) and, for a
+    chip, (landmarks, file). Plain data, so a worker process can take it."""
 
     photo: Photo
-    thumbs: list[tuple[PersonFace, str]] = field(default_factory=list)
-    chips: list[tuple[PersonFace, str]] = field(default_factory=list)
+    thumbs: list[tuple[Box, str]] = field(default_factory=list)
+    chips: list[tuple[int, Box, str]] = field(default_factory=list)  # (face id, box, file)
+    landmarks: dict[int, np.ndarray] = field(default_factory=dict)  # face id -> 5 points, for the chips
+
+
+# Photos to cut from before worker processes pay off (each costs a second to start), and
+# photos handed to a worker at a time.
+_POOL_MIN_PHOTOS = 2000
+_BATCH = 64
+
+
+def image_workers(photos: int) -> int:
+    """Processes that cut the images of ``photos`` photos: one per core (at most 4) for a
+    large export, none (this process) for a small one."""
+    if photos < _POOL_MIN_PHOTOS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
 
 
 def write_images(
-    store: Store, dest: Path, plan: ImagePlan, previous: dict[str, str], photos: dict[int, Photo], warnings: list[str]
+    store: Store,
+    dest: Path,
+    plan: ImagePlan,
+    previous: dict[str, str],
+    photos: dict[int, Photo],
+    warnings: list[str],
+    workers: int | None = None,
 ) -> dict[str, str]:
     """Write the planned images that are not in place already. ``previous``: the files of
     an earlier export (file -> content key). Returns the images in place after the run
-    (file -> content key); the ones that could not be written have a warning."""
+    (file -> content key); the ones that could not be written have a warning.
+    ``workers``: processes that cut them (None: :func:`image_workers`)."""
     have: dict[str, str] = {}
     jobs: dict[int, _ImageJob] = {}
     for f, rel, kind in plan.faces:
@@ -115,19 +143,59 @@ def write_images(
             warn(warnings, rel, "not written: a file that photocluster did not write is in the way")
         else:
             job = jobs.setdefault(f.photo_id, _ImageJob(photos[f.photo_id]))
-            getattr(job, kind).append((f, rel))
-    for _pid, job in sorted(jobs.items()):
-        for rel in _make_images(store, dest, job, warnings):
+            if kind == "thumbs":
+                job.thumbs.append((f.box, rel))
+            else:
+                job.chips.append((f.face_id, f.box, rel))
+    ordered = [job for _, job in sorted(jobs.items())]
+    for job in ordered:
+        if job.chips:
+            # Chips are aligned by the landmarks, which the store has and the listing does not.
+            job.landmarks = {int(f.id or 0): f.landmarks for f in store.photo_faces(job.photo.id)}
+    for written, lines in _cut_all(dest, ordered, workers if workers is not None else image_workers(len(ordered))):
+        for rel in written:
             have[rel] = plan.files[rel]
+        for line in lines:
+            warnings.append(line)
     return have
 
 
-def _make_images(store: Store, dest: Path, job: _ImageJob, warnings: list[str]) -> set[str]:
+def _cut_all(dest: Path, jobs: list[_ImageJob], workers: int) -> Iterator[tuple[set[str], list[str]]]:
+    """(files written, warnings) of each batch of jobs, cut here or by ``workers``
+    processes with a bounded number of batches in flight."""
+    batches = [jobs[k : k + _BATCH] for k in range(0, len(jobs), _BATCH)]
+    if workers <= 1 or len(batches) < 2:
+        for batch in batches:
+            yield _cut_batch(dest, batch)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending = iter(batches)
+        running: set[Future[tuple[set[str], list[str]]]] = set()
+        for batch in itertools.islice(pending, 2 * workers):
+            running.add(pool.submit(_cut_batch, dest, batch))
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+                for batch in itertools.islice(pending, 1):
+                    running.add(pool.submit(_cut_batch, dest, batch))
+
+
+def _cut_batch(dest: Path, jobs: list[_ImageJob]) -> tuple[set[str], list[str]]:
+    warnings: list[str] = []
+    written: set[str] = set()
+    for job in jobs:
+        written |= _make_images(dest, job, warnings)
+    return written, warnings
+
+
+def _make_images(dest: Path, job: _ImageJob, warnings: list[str]) -> set[str]:
     """Write the job's thumbnails and chips; returns the files written."""
-    rels = [rel for _, rel in job.thumbs + job.chips]
+    rels = [rel for _, rel in job.thumbs] + [rel for _, _, rel in job.chips]
     problem = photo_problem(job.photo)
     if problem is None:
-        scale = max([thumbnail_scale(f.box) for f, _ in job.thumbs] + [_chip_scale(f.box) for f, _ in job.chips])
+        scale = max([thumbnail_scale(b) for b, _ in job.thumbs] + [_chip_scale(b) for _, b, _ in job.chips])
         long_side = max(job.photo.width or 0, job.photo.height or 0)
         max_size = math.ceil(long_side * scale) + 1 if long_side else 1 << 20
         try:
@@ -139,18 +207,15 @@ def _make_images(store: Store, dest: Path, job: _ImageJob, warnings: list[str]) 
             warn(warnings, rel, f"not written: {os.fsdecode(job.photo.path)}: {problem}")
         return set()
     written: set[str] = set()
-    for face, rel in job.thumbs:
+    for box, rel in job.thumbs:
         check_inside(dest, rel, (3,))
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(dest / rel, thumbnail(image, face.box))
+        atomic_write(dest / rel, thumbnail(image, box))
         written.add(rel)
-    if job.chips:
-        # Chips are aligned by the landmarks, which the store has and the listing does not.
-        points = {f.id: f.landmarks for f in store.photo_faces(job.photo.id)}
-        for face, rel in job.chips:
-            check_inside(dest, rel, (3,))
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            chip = face_chip(image.pixels, points[face.face_id] * np.float32(image.scale))
-            atomic_write(dest / rel, _jpeg(chip))
-            written.add(rel)
+    for face_id, _, rel in job.chips:
+        check_inside(dest, rel, (3,))
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        chip = face_chip(image.pixels, job.landmarks[face_id] * np.float32(image.scale))
+        atomic_write(dest / rel, _jpeg(chip))
+        written.add(rel)
     return written

@@ -552,6 +552,27 @@ def test_every_face_gets_a_thumbnail_for_the_review_page(store: Store, library: 
     assert all(f'data-face-id="{f["id"]}"' in page for f in faces)
 
 
+def test_worker_processes_cut_the_same_images(
+    store: Store, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photocluster.exporter import thumbnails
+
+    here = export(store, tmp_path / "here", crops=True, workers=1)
+    (library / "bob2.jpg").unlink()
+    monkeypatch.setattr(thumbnails, "_BATCH", 2)  # several batches, so that both workers get some
+    pooled = export(store, tmp_path / "pooled", crops=True, workers=2)
+    assert (here.thumbnails, here.crops, pooled.thumbnails, pooled.crops) == (8, 8, 7, 7)
+    gone = f"{library / 'bob2.jpg'}: the photo is gone"
+    assert [w.split(": not written: ")[1] for w in pooled.warnings] == [gone, gone]  # its thumbnail and chip
+    pooled_dest = tmp_path / "pooled"
+    images = sorted(
+        p.relative_to(pooled_dest) for p in [*pooled_dest.glob(".thumbs/*/*"), *pooled_dest.glob("crops/*/*")]
+    )
+    assert len(images) == 14
+    for rel in images:
+        assert (tmp_path / "here" / rel).read_bytes() == (tmp_path / "pooled" / rel).read_bytes(), rel
+
+
 def test_a_thumbnail_follows_its_face(store: Store, library: Path, tmp_path: Path) -> None:
     dest = tmp_path / "out"
     export(store, dest)
