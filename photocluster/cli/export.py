@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
+
+_STEP_NAMES = {"photos": "Thumbnails (photos)", "pages": "Review pages"}
+
+
+class ExportProgress:
+    """A progress bar on stderr: thumbnails (by photo), then the review pages."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> Callable[[str, int, int], None]:
+        self.progress.start()
+        self.tasks["start"] = self.progress.add_task("Listing persons and faces", total=None)
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, step: str, done: int, total: int) -> None:
+        if step not in self.tasks:
+            self.progress.update(self.tasks["start"], visible=False)
+            self.tasks[step] = self.progress.add_task(_STEP_NAMES.get(step, step), total=total)
+        self.progress.update(self.tasks[step], completed=done, total=total)
+
 
 _SHOWN = 10  # skipped entries and warnings printed, at most; the rest are counted
 
@@ -39,8 +68,8 @@ def export(
     """
     from photocluster.exporter.run import export as run_export
 
-    with handle_errors(), open_store(db) as store, err.status("Exporting"):
-        report = run_export(store, dest, mode, crops=crops, xmp=xmp)
+    with handle_errors(), open_store(db) as store, ExportProgress() as on_progress:
+        report = run_export(store, dest, mode, crops=crops, xmp=xmp, on_progress=on_progress)
     if as_json:
         print_json(report.as_dict())
         return

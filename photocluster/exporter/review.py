@@ -14,7 +14,7 @@ the links of a static export point, which files it writes, and writes them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,10 +179,15 @@ class Site:
             yield rel, pages.unknown_page(self.links(rel, entries), self.summary, slice_page(faces, n, FACES_PER_PAGE))
 
 
-def write_site(site: Site, previous: Mapping[str, str], warnings: list[str]) -> set[str]:
-    """Write the pages of ``site`` that may be written; returns the files written."""
+def write_site(
+    site: Site, previous: Mapping[str, str], warnings: list[str], on_page: Callable[[int], None] | None = None
+) -> set[str]:
+    """Write the pages of ``site`` that may be written; returns the files written.
+    ``on_page(done)``: called after each page."""
     written: set[str] = set()
-    for rel, text in site.render():
+    for done, (rel, text) in enumerate(site.render(), start=1):
+        if on_page is not None:
+            on_page(done)
         path = site.dest / rel
         if not page_is_ours(path, rel in previous):
             warn(warnings, path, "not written: a file that photocluster did not write is in the way")

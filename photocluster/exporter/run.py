@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,11 +102,14 @@ def export(
     crops: bool = False,
     xmp: str | None = None,
     workers: int | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> ExportReport:
     """Write a folder per person (and ``unknown/``) with the photos they appear in, plus
     ``index.json`` and the review page ``index.html`` with its face thumbnails.
 
     ``crops``: also write aligned face chips, ``crops/<person folder>/<face id>.jpg``.
+    ``on_progress(step, done, total)``: called as ``"photos"`` get their thumbnails and
+    ``"pages"`` are written.
     ``workers``: processes that cut thumbnails and chips (None: one per core for a large
     export, this process alone for a small one).
     ``xmp``: also write XMP sidecars with MWG face regions, ``"dest"`` (beside each photo
@@ -137,7 +141,10 @@ def export(
         atomic_write(marker, prev.claim(dest_path, set(wanted), files_wanted, states).dump())
         placed = place_entries(dest_path, wanted, prev.entries, mode)
         remove_files(dest_path, set(prev.files) - set(files_wanted) - {EXPORT_MARKER, INDEX_FILE})
-        have = write_images(store, dest_path, images, prev.files, photos, warnings, workers)
+        progress = on_progress or (lambda step, done, total: None)
+        have = write_images(
+            store, dest_path, images, prev.files, photos, warnings, workers, lambda n, of: progress("photos", n, of)
+        )
 
         own_entries = set(wanted) - set(placed.skipped)
         del wanted
@@ -157,7 +164,8 @@ def export(
             suggest(store, SUGGESTIONS_SHOWN),
             _summary(store, people, len(doubts)),
         )
-        have.update(dict.fromkeys(review.write_site(site, prev.files, warnings), "page"))
+        written = review.write_site(site, prev.files, warnings, lambda n: progress("pages", n, len(site_files)))
+        have.update(dict.fromkeys(written, "page"))
         prune_empty(dest_path)
         atomic_write(marker, Manifest(own_entries, have, sidecars).dump())
     except OSError as exc:

@@ -18,7 +18,7 @@ import itertools
 import math
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,11 +128,13 @@ def write_images(
     photos: dict[int, Photo],
     warnings: list[str],
     workers: int | None = None,
+    on_photos: Callable[[int, int], None] | None = None,
 ) -> dict[str, str]:
     """Write the planned images that are not in place already. ``previous``: the files of
     an earlier export (file -> content key). Returns the images in place after the run
     (file -> content key); the ones that could not be written have a warning.
-    ``workers``: processes that cut them (None: :func:`image_workers`)."""
+    ``workers``: processes that cut them (None: :func:`image_workers`). ``on_photos(done,
+    total)``: called as photos are done."""
     have: dict[str, str] = {}
     jobs: dict[int, _ImageJob] = {}
     for f, rel, kind in plan.faces:
@@ -152,7 +154,11 @@ def write_images(
         if job.chips:
             # Chips are aligned by the landmarks, which the store has and the listing does not.
             job.landmarks = {int(f.id or 0): f.landmarks for f in store.photo_faces(job.photo.id)}
-    for written, lines in _cut_all(dest, ordered, workers if workers is not None else image_workers(len(ordered))):
+    done = 0
+    for written, lines, photos_done in _cut_all(dest, ordered, workers or image_workers(len(ordered))):
+        done += photos_done
+        if on_photos is not None:
+            on_photos(done, len(ordered))
         for rel in written:
             have[rel] = plan.files[rel]
         for line in lines:
@@ -160,8 +166,8 @@ def write_images(
     return have
 
 
-def _cut_all(dest: Path, jobs: list[_ImageJob], workers: int) -> Iterator[tuple[set[str], list[str]]]:
-    """(files written, warnings) of each batch of jobs, cut here or by ``workers``
+def _cut_all(dest: Path, jobs: list[_ImageJob], workers: int) -> Iterator[tuple[set[str], list[str], int]]:
+    """(files written, warnings, photos) of each batch of jobs, cut here or by ``workers``
     processes with a bounded number of batches in flight."""
     batches = [jobs[k : k + _BATCH] for k in range(0, len(jobs), _BATCH)]
     if workers <= 1 or len(batches) < 2:
@@ -171,7 +177,7 @@ def _cut_all(dest: Path, jobs: list[_ImageJob], workers: int) -> Iterator[tuple[
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending = iter(batches)
-        running: set[Future[tuple[set[str], list[str]]]] = set()
+        running: set[Future[tuple[set[str], list[str], int]]] = set()
         for batch in itertools.islice(pending, 2 * workers):
             running.add(pool.submit(_cut_batch, dest, batch))
         while running:
@@ -182,12 +188,12 @@ def _cut_all(dest: Path, jobs: list[_ImageJob], workers: int) -> Iterator[tuple[
                     running.add(pool.submit(_cut_batch, dest, batch))
 
 
-def _cut_batch(dest: Path, jobs: list[_ImageJob]) -> tuple[set[str], list[str]]:
+def _cut_batch(dest: Path, jobs: list[_ImageJob]) -> tuple[set[str], list[str], int]:
     warnings: list[str] = []
     written: set[str] = set()
     for job in jobs:
         written |= _make_images(dest, job, warnings)
-    return written, warnings
+    return written, warnings, len(jobs)
 
 
 def _make_images(dest: Path, job: _ImageJob, warnings: list[str]) -> set[str]:

@@ -729,7 +729,7 @@ def test_cli_export_summarises_warnings(store: Store, tmp_path: Path) -> None:
     assert (len(report.skipped), report.warning_count, len(report.warnings)) == (25, 25, 20)
     result = CliRunner().invoke(app, ["export", str(tmp_path / "out"), "--db", str(store.path)])
     assert result.exit_code == 0, result.stderr
-    lines = result.stderr.splitlines()
+    lines = [line for line in result.stderr.splitlines() if line.startswith("  ")]  # not the progress bar
     assert len(lines) == 22, lines
     assert "  ... 15 more photo entries skipped" in lines
     assert "  ... 25 warnings in all (the first 10 shown)" in lines
