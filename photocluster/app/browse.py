@@ -30,6 +30,10 @@ DOUBTS_SHOWN = 480  # faces in doubt listed at most (the most doubtful ones)
 # farthest from their own person's centre. A face close to its own centre is not in doubt.
 _CANDIDATES_PER_DOUBT = 8
 
+# A card's cover is the face nearest the centre of the person's first faces (by id): a page
+# of the largest persons then reads a few thousand faces, not a good part of the library.
+_COVER_SAMPLE = 256
+
 T = TypeVar("T")
 
 
@@ -144,7 +148,7 @@ def person_cards(store: Store, number: int = 1, per_page: int | None = None) -> 
         total = store.person_count()
         number = clamp_page(number, total, per_page)
         rows = store.person_rows(per_page, (number - 1) * per_page)
-        cards = [card_of(p, ranked(*store.person_faces(p.id))) for p in rows]
+        cards = [card_of(p, ranked(*store.person_faces(p.id, _COVER_SAMPLE))) for p in rows]
     return Page(cards, number, page_count(total, per_page), total)
 
 

@@ -50,6 +50,11 @@ def text(value: object) -> str:
     return html.escape(s, quote=True)
 
 
+def _short(label: str, most: int = 200) -> str:
+    """A name on a card, cut: however long the names, a page of cards stays small."""
+    return label if len(label) <= most else label[: most - 1] + "…"
+
+
 def distance(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
@@ -194,7 +199,8 @@ def index_page(
         grid.append(
             f'<article class="card" data-person-id="{c.id}">'
             f'<a href="{text(links.person(c.id))}">{cover}</a>'
-            f'<div>{pick}<a href="{text(links.person(c.id))}"><span class="name">{text(c.label)}</span></a></div>'
+            f'<div>{pick}<a href="{text(links.person(c.id))}">'
+            f'<span class="name">{text(_short(c.label))}</span></a></div>'
             f'<div class="pid">person {c.id} · <span class="n-faces">{c.faces}</span> faces · '
             f'<span class="n-photos">{c.photos}</span> photos</div></article>'
         )

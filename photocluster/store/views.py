@@ -105,11 +105,12 @@ class Views(Database):
         ).fetchone()
         return None if row is None else PersonRow(int(row[0]), row[1], int(row[2]), int(row[3]), bool(row[4]))
 
-    def person_faces(self, person_id: int) -> tuple[list[FaceRow], np.ndarray]:
-        """A person's faces in present photos, by face id, with their embeddings (n, 128)."""
+    def person_faces(self, person_id: int, limit: int = -1) -> tuple[list[FaceRow], np.ndarray]:
+        """A person's faces in present photos, by face id, with their embeddings (n, 128);
+        the first ``limit`` only, when given."""
         rows = self.conn.execute(
-            f"SELECT {_FACE_COLS}, faces.embedding {_PRESENT} AND faces.person_id = ? ORDER BY faces.id",
-            (person_id,),
+            f"SELECT {_FACE_COLS}, faces.embedding {_PRESENT} AND faces.person_id = ? ORDER BY faces.id LIMIT ?",
+            (person_id, limit),
         ).fetchall()
         emb = np.frombuffer(b"".join(r[-1] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
         return [_face_row(r[:-1]) for r in rows], emb.astype(np.float32)
