@@ -299,3 +299,10 @@ def test_suggestions_are_listed_as_questions_with_escaped_names() -> None:
     assert 'data-pair="4-9"' in page and "photocluster merge 4 9" in page and "0.51<" in page
     assert "<script" not in page
     assert '<section id="suggest"' not in pages.index_page(static_links(), SUMMARY, Page(cards, 1, 1, 2))
+
+
+def test_a_page_of_cards_stays_small_whatever_the_names() -> None:
+    cards = [Card(k, "N" * 10_000 + f" {k}", 5000, 4000, item(k, k)) for k in range(1, review.CARDS_PER_PAGE + 1)]
+    page = pages.index_page(static_links(), SUMMARY, Page(cards, 1, 9000, 9000 * review.CARDS_PER_PAGE))
+    assert len(page.encode("utf-8")) < 100_000
+    assert page.count('<article class="card"') == review.CARDS_PER_PAGE
