@@ -2,7 +2,11 @@
 synthetic library of N faces whose photos are real image files.
 
     python benchmarks/export_scale.py --faces 100000
-    python benchmarks/export_scale.py --faces 1000000 --photos-from /work/shared/holdout/images
+    python benchmarks/export_scale.py --faces 1000000 --gone
+
+``--gone`` makes no photo files: the export then cuts no thumbnail and places no entry
+(one warning each, summarised), which measures what grows with the library apart from
+the images themselves: listing, ``index.json``, the pages, the manifest.
 
 The library: N faces with dlib-shaped embeddings (``cluster_scale.synthetic``: Zipf-sized
 identities, 30% singletons), 1-5 faces per photo (about 1.6), each identity of two faces
@@ -51,9 +55,12 @@ print(json.dumps({"export_s": time.perf_counter() - t, "peak_rss_mb": peak_mb(),
 )
 
 
-def build_library(n: int, db: Path, photo_dir: Path, real: list[Path], seed: int = 0) -> dict[str, int]:
+def build_library(
+    n: int, db: Path, photo_dir: Path, real: list[Path], seed: int = 0, gone: bool = False
+) -> dict[str, int]:
     """The synthetic library: photos (symlinks to ``real``), faces and persons, written
-    straight into a fresh database (as a scan and a clustering would leave it)."""
+    straight into a fresh database (as a scan and a clustering would leave it). ``gone``:
+    no photo file is made (a library on a disk that is not there)."""
     from photocluster.store import Store
 
     emb, truth = synthetic(n, seed)
@@ -65,7 +72,7 @@ def build_library(n: int, db: Path, photo_dir: Path, real: list[Path], seed: int
     person_of = np.where(sizes[truth] >= 2, truth + 1, 0)  # 0: unknown
     stats = [os.stat(p) for p in real]
     source = rng.integers(0, len(real), size=n_photos)
-    for k in range(n_photos):
+    for k in range(0 if gone else n_photos):
         shard = photo_dir / f"{k // 1000:04d}"
         if k % 1000 == 0:
             shard.mkdir(parents=True, exist_ok=True)
@@ -131,6 +138,9 @@ def main() -> None:
     ap.add_argument("--faces", type=int, default=100_000)
     ap.add_argument("--real", type=int, default=300, help="real image files the photos point at")
     ap.add_argument("--photos-from", type=Path, default=Path(__file__).resolve().parents[2] / "shared/holdout/images")
+    ap.add_argument(
+        "--gone", action="store_true", help="make no photo files: every photo is missing (no thumbnails, no entries)"
+    )
     ap.add_argument("--work", type=Path, default=None, help="folder for the library and export (default: a temp dir)")
     args = ap.parse_args()
     real = sorted(args.photos_from.glob("*.jpg"))[: args.real]
@@ -139,7 +149,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         work = Path(tmp)
         t = time.perf_counter()
-        built = build_library(args.faces, work / "library.db", work / "photos", real)
+        built = build_library(args.faces, work / "library.db", work / "photos", real, gone=args.gone)
         build_s = time.perf_counter() - t
         first = run_export(work / "library.db", work / "export")
         again = run_export(work / "library.db", work / "export")
@@ -147,7 +157,7 @@ def main() -> None:
         out = {
             "faces": args.faces,
             **built,
-            "real_images": len(real),
+            "real_images": 0 if args.gone else len(real),
             "export_s": round(float(first["export_s"]), 1),  # type: ignore[arg-type]
             "peak_rss_mb": round(float(first["peak_rss_mb"]), 0),  # type: ignore[arg-type]
             "entry_page_bytes": (work / "export" / "index.html").stat().st_size,

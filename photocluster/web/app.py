@@ -35,7 +35,7 @@ from starlette.routing import Route
 from photocluster.app import browse, corrections, pages
 from photocluster.app.browse import FaceItem
 from photocluster.app.suggest import answer, suggest
-from photocluster.core.errors import ImageError, PhotoclusterError
+from photocluster.core.errors import ImageError, PhotoclusterError, UsageError
 from photocluster.detect.thumbnail import face_thumbnail
 from photocluster.store import Store
 
@@ -127,7 +127,7 @@ def create_app(db_path: str | os.PathLike[str], token: str) -> Starlette:
             try:
                 return handler(request, state, links)
             except PhotoclusterError as exc:
-                return HTMLResponse(_error_page(str(exc)), status_code=getattr(exc, "http_status", 400))
+                return HTMLResponse(_error_page(str(exc)), status_code=400 if isinstance(exc, UsageError) else 500)
 
         return endpoint
 
