@@ -172,7 +172,7 @@ def main() -> None:
             "build_s": round(build_s, 1),
             "cpus": os.cpu_count(),
         }
-    print(json.dumps(out))
+        print(json.dumps(out), flush=True)  # before the temporary folder (a million files) is removed
 
 
 if __name__ == "__main__":
