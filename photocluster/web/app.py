@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from photocluster.app import browse, corrections, pages
 from photocluster.app.browse import FaceItem
-from photocluster.app.suggest import answer, suggest
+from photocluster.app.suggest import Suggestion, answer, suggest
 from photocluster.core.errors import ImageError, PhotoclusterError, UsageError
 from photocluster.detect.thumbnail import face_thumbnail
 from photocluster.store import Store
@@ -84,6 +84,7 @@ class _State:
     token: str
     store: Store | None = None
     doubts: tuple[int, list[browse.Doubt]] | None = None  # (generation, doubts)
+    suggestions: tuple[int, list[Suggestion]] | None = None  # (generation, suggestions)
     thumbs: OrderedDict[tuple[int, str], bytes] = field(default_factory=OrderedDict)
 
     def open(self) -> Store:
@@ -98,6 +99,15 @@ class _State:
         if self.doubts is None or self.doubts[0] != generation:
             self.doubts = (generation, browse.doubts(store))
         return self.doubts[1]
+
+    def current_suggestions(self) -> list[Suggestion]:
+        """The "same person?" pairs, found again only after the persons changed (each
+        search reads every embedding)."""
+        store = self.open()
+        generation = store.generation()
+        if self.suggestions is None or self.suggestions[0] != generation:
+            self.suggestions = (generation, suggest(store, SUGGESTIONS_SHOWN))
+        return self.suggestions[1]
 
 
 def create_app(db_path: str | os.PathLike[str], token: str) -> Starlette:
@@ -211,7 +221,7 @@ def _labels(store: Store, ids: set[int]) -> dict[int, str]:
 def _index(request: Request, state: _State, links: LiveLinks) -> Response:
     store = state.open()
     cards = browse.person_cards(store, _number(request))
-    found = suggest(store, SUGGESTIONS_SHOWN) if cards.number == 1 else []
+    found = state.current_suggestions() if cards.number == 1 else []
     labels = _labels(store, {c.id for c in cards.items} | {p for s in found for p in (s.a, s.b)})
     message = request.query_params.get("msg", "")
     return HTMLResponse(pages.index_page(links, _summary(state), cards, found, labels, message))
