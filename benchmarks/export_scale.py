@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,10 @@ print(json.dumps({"export_s": time.perf_counter() - t, "peak_rss_mb": peak_mb(),
                   "created": report.created, "unchanged": report.unchanged, "warnings": report.warning_count}))
 """
 )
+
+
+# An earlier photocluster (``--baseline``): its report has no warning_count.
+_BASE_CHILD = _CHILD.replace("report.warning_count", "len(report.warnings)")
 
 
 def build_library(
@@ -123,9 +128,16 @@ def build_library(
     return {"photos": n_photos, "persons": len(np.unique(person_of[person_of > 0]))}
 
 
-def run_export(db: Path, dest: Path) -> dict[str, object]:
+def run_export(db: Path, dest: Path, source: Path | None = None) -> dict[str, object]:
+    """Export in a child process; ``source``: a photocluster source tree to run instead of this one."""
+    env = {**os.environ, "PYTHONPATH": str(source)} if source else None
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(db), str(dest)], capture_output=True, text=True, check=False
+        [sys.executable, "-c", _CHILD if source is None else _BASE_CHILD, str(db), str(dest)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=source,
     )
     if done.returncode != 0:
         sys.exit(f"export failed:\n{done.stderr[-3000:]}")
@@ -141,6 +153,12 @@ def main() -> None:
     ap.add_argument(
         "--gone", action="store_true", help="make no photo files: every photo is missing (no thumbnails, no entries)"
     )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a photocluster source tree (say `git archive` of main) whose export runs on the same library first",
+    )
     ap.add_argument("--work", type=Path, default=None, help="folder for the library and export (default: a temp dir)")
     args = ap.parse_args()
     real = sorted(args.photos_from.glob("*.jpg"))[: args.real]
@@ -151,6 +169,9 @@ def main() -> None:
         t = time.perf_counter()
         built = build_library(args.faces, work / "library.db", work / "photos", real, gone=args.gone)
         build_s = time.perf_counter() - t
+        base = run_export(work / "library.db", work / "export-base", args.baseline) if args.baseline else None
+        if base is not None:
+            shutil.rmtree(work / "export-base")
         first = run_export(work / "library.db", work / "export")
         again = run_export(work / "library.db", work / "export")
         page_sizes = [p.stat().st_size for p in (work / "export" / "pages").glob("*.html")]
@@ -170,6 +191,14 @@ def main() -> None:
             "reexport_peak_rss_mb": round(float(again["peak_rss_mb"]), 0),  # type: ignore[arg-type]
             "reexport_unchanged": again["unchanged"],
             "build_s": round(build_s, 1),
+            **(
+                {
+                    "baseline_export_s": round(float(base["export_s"]), 1),  # type: ignore[arg-type]
+                    "baseline_peak_rss_mb": round(float(base["peak_rss_mb"]), 0),  # type: ignore[arg-type]
+                }
+                if base is not None
+                else {}
+            ),
             "cpus": os.cpu_count(),
         }
         print(json.dumps(out), flush=True)  # before the temporary folder (a million files) is removed
