@@ -89,7 +89,7 @@ class Face:
         object.__setattr__(self, "embedding", _check_array("embedding", self.embedding, (EMBEDDING_DIM,)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Photo:
     """A file as the database knows it."""
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,7 +153,7 @@ class Manifest:
             }
         )
 
-    def claim(self, dest: Path, entries: set[str], files: dict[str, str], sidecars: dict[str, str]) -> Manifest:
+    def claim(self, dest: Path, entries: Iterable[str], files: dict[str, str], sidecars: dict[str, str]) -> Manifest:
         """This manifest plus what a run is about to write, recorded before writing it: a
         crash in between must not orphan anything. A path someone else's file already
         occupies is not claimed (it will not be written)."""

@@ -130,7 +130,9 @@ def export(
     images = plan_images(people, folders, photos, crops)
     doubts = browse.doubts(store)
     site_files = review.page_files(people, len(doubts))
-    files_wanted = {**dict.fromkeys(site_files, "page"), **images.files}
+    # In place, not copied: at a million faces each copy of these is a hundred MB.
+    files_wanted = images.files
+    files_wanted.update(dict.fromkeys(site_files, "page"))
     regions = regions_of(people) if xmp else {}
     planned = plan_sidecars(xmp, dest_path, entry_photo, regions, photos)
     states = sidecar_states(planned, prev.sidecars)
@@ -138,9 +140,9 @@ def export(
 
     warnings = Warnings()
     try:
-        atomic_write(marker, prev.claim(dest_path, set(wanted), files_wanted, states).dump())
+        atomic_write(marker, prev.claim(dest_path, wanted.keys(), files_wanted, states).dump())
         placed = place_entries(dest_path, wanted, prev.entries, mode)
-        remove_files(dest_path, set(prev.files) - set(files_wanted) - {EXPORT_MARKER, INDEX_FILE})
+        remove_files(dest_path, {rel for rel in prev.files if rel not in files_wanted} - {EXPORT_MARKER, INDEX_FILE})
         progress = on_progress or (lambda step, done, total: None)
         have = write_images(
             store, dest_path, images, prev.files, photos, warnings, workers, lambda n, of: progress("photos", n, of)
@@ -150,8 +152,8 @@ def export(
         del wanted
         planned = [sc for sc in planned if sc.entry is None or sc.entry in own_entries]
         sidecars = sync_sidecars(dest_path, xmp, planned, regions, photos, prev.sidecars, states, warnings)
-        thumbnails = {fid: rel for fid, rel in images.thumb_of.items() if rel in have}
-        chips = {fid: rel for fid, rel in images.chip_of.items() if rel in have}
+        thumbnails = _kept(images.thumb_of, have)
+        chips = _kept(images.chip_of, have)
         del images, photos, regions
         atomic_write(dest_path / INDEX_FILE, index_chunks(store, people, folders, thumbnails, chips))
         site = review.Site(
@@ -188,6 +190,13 @@ def export(
         warnings=list(warnings),
         warning_count=warnings.total,
     )
+
+
+def _kept(planned: dict[int, str], have: dict[str, str]) -> dict[int, str]:
+    """``planned`` (face id -> file), in place, less the files not in ``have``."""
+    for fid in [fid for fid, rel in planned.items() if rel not in have]:
+        del planned[fid]
+    return planned
 
 
 def _summary(store: Store, people: list[Person], doubts: int) -> Summary:
