@@ -159,6 +159,7 @@ def main() -> None:
         default=None,
         help="a photocluster source tree (say `git archive` of main) whose export runs on the same library first",
     )
+    ap.add_argument("--once", action="store_true", help="no second export over the first")
     ap.add_argument("--work", type=Path, default=None, help="folder for the library and export (default: a temp dir)")
     args = ap.parse_args()
     real = sorted(args.photos_from.glob("*.jpg"))[: args.real]
@@ -173,7 +174,7 @@ def main() -> None:
         if base is not None:
             shutil.rmtree(work / "export-base")
         first = run_export(work / "library.db", work / "export")
-        again = run_export(work / "library.db", work / "export")
+        again = first if args.once else run_export(work / "library.db", work / "export")
         page_sizes = [p.stat().st_size for p in (work / "export" / "pages").glob("*.html")]
         out = {
             "faces": args.faces,
