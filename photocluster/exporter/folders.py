@@ -112,8 +112,9 @@ def check_inside(dest: Path, rel: str, depths: tuple[int, ...] = (2,)) -> None:
     parts = rel.split("/")
     if len(parts) not in depths or any(p in ("", ".", "..") or "\0" in p or "\\" in p for p in parts):
         raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
+    root = os.fspath(dest)
     for k in range(1, len(parts)):
-        if (dest.joinpath(*parts[:k])).is_symlink():
+        if os.path.islink(os.path.join(root, *parts[:k])):
             raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
 
 

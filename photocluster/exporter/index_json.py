@@ -157,8 +157,9 @@ class Manifest:
         """This manifest plus what a run is about to write, recorded before writing it: a
         crash in between must not orphan anything. A path someone else's file already
         occupies is not claimed (it will not be written)."""
+        root = os.fspath(dest)  # joined as strings: a Path per file costs more than the check
         return Manifest(
-            self.entries | {rel for rel in entries if not os.path.lexists(dest / rel)},
-            {**self.files, **{rel: key for rel, key in files.items() if not os.path.lexists(dest / rel)}},
+            self.entries | {rel for rel in entries if not os.path.lexists(os.path.join(root, rel))},
+            {**self.files, **{rel: key for rel, key in files.items() if not os.path.lexists(os.path.join(root, rel))}},
             {**self.sidecars, **sidecars},
         )

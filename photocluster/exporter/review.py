@@ -84,7 +84,8 @@ class StaticLinks:
         entry = self.entries.get(face.id)
         if entry is not None and entry not in self.missing:
             return self._to(entry)
-        return Path(face.photo_path).as_uri()
+        # What Path.as_uri() gives for an absolute path, without a Path per face.
+        return "file://" + quote(os.fsencode(face.photo_path), safe="/")
 
     def index(self, number: int = 1) -> str:
         return self._to(index_file(number))
