@@ -145,13 +145,26 @@ class Manifest:
         )
 
     def dump(self) -> str:
-        return json.dumps(
-            {
-                "entries": sorted(self.entries),
-                "files": dict(sorted(self.files.items())),
-                "sidecars": dict(sorted(self.sidecars.items())),
-            }
-        )
+        return "".join(self.chunks())
+
+    def chunks(self) -> Iterator[str]:
+        """The manifest's JSON text (``json.dumps`` of it, keys sorted), a piece at a time:
+        at a million faces it is a hundred MB, never held whole."""
+
+        def mapping(values: dict[str, str]) -> Iterator[str]:
+            yield "{"
+            for k, key in enumerate(sorted(values)):
+                yield (", " if k else "") + json.dumps(key) + ": " + json.dumps(values[key])
+            yield "}"
+
+        yield '{"entries": ['
+        for k, entry in enumerate(sorted(self.entries)):
+            yield (", " if k else "") + json.dumps(entry)
+        yield '], "files": '
+        yield from mapping(self.files)
+        yield ', "sidecars": '
+        yield from mapping(self.sidecars)
+        yield "}"
 
     def claim(self, dest: Path, entries: Iterable[str], files: dict[str, str], sidecars: dict[str, str]) -> Manifest:
         """This manifest plus what a run is about to write, recorded before writing it: a

@@ -140,7 +140,7 @@ def export(
 
     warnings = Warnings()
     try:
-        atomic_write(marker, prev.claim(dest_path, wanted.keys(), files_wanted, states).dump())
+        atomic_write(marker, prev.claim(dest_path, wanted.keys(), files_wanted, states).chunks())
         placed = place_entries(dest_path, wanted, prev.entries, mode)
         remove_files(dest_path, {rel for rel in prev.files if rel not in files_wanted} - {EXPORT_MARKER, INDEX_FILE})
         progress = on_progress or (lambda step, done, total: None)
@@ -169,7 +169,7 @@ def export(
         written = review.write_site(site, prev.files, warnings, lambda n: progress("pages", n, len(site_files)))
         have.update(dict.fromkeys(written, "page"))
         prune_empty(dest_path)
-        atomic_write(marker, Manifest(own_entries, have, sidecars).dump())
+        atomic_write(marker, Manifest(own_entries, have, sidecars).chunks())
     except OSError as exc:
         raise ExportError(f"{dest_path}: cannot write the export ({exc.strerror}: {exc.filename})") from None
     page = dest_path / REVIEW_PAGE
