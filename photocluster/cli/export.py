@@ -1,4 +1,4 @@
-"""``photocluster export``: one folder per person, index.json and the review page."""
+"""``photocluster export``: one folder per person, index.json and the review pages."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write one folder per person (and unknown/) with their photos, plus index.json and the
-    review page index.html (face thumbnails, the faces most in doubt first; opens offline).
+    review pages: index.html (the persons, largest first) and pages/ (each person's faces,
+    the faces most in doubt, the unknown faces), paged and with thumbnails; they open offline.
 
     Example: photocluster export ~/People --mode hardlink --xmp dest
     """
