@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -127,8 +127,8 @@ class Site:
     thumbs: Mapping[int, str]
     missing: set[str]
     doubts: list[Doubt]
-    suggestions: Sequence[Suggestion]
-    summary: pages.Summary
+    suggestions: Sequence[Suggestion] = ()
+    summary: pages.Summary = field(default_factory=lambda: pages.Summary(0, 0, 0, 0))
 
     def entries_of(self, person: Person) -> dict[int, str]:
         names = file_names(person)

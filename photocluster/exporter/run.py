@@ -105,7 +105,7 @@ def export(
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> ExportReport:
     """Write a folder per person (and ``unknown/``) with the photos they appear in, plus
-    ``index.json`` and the review page ``index.html`` with its face thumbnails.
+    ``index.json`` and the review pages (``index.html``, ``pages/``) with their face thumbnails.
 
     ``crops``: also write aligned face chips, ``crops/<person folder>/<face id>.jpg``.
     ``on_progress(step, done, total)``: called as ``"photos"`` get their thumbnails and
@@ -115,10 +115,7 @@ def export(
     ``xmp``: also write XMP sidecars with MWG face regions, ``"dest"`` (beside each photo
     entry in DEST) or ``"originals"`` (beside the originals; merged into existing ones).
     """
-    if mode not in MODES:
-        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if xmp is not None and xmp not in XMP_TARGETS:
-        raise UsageError(f"--xmp must be one of {', '.join(XMP_TARGETS)}, got {xmp!r}")
+    _check_options(mode, xmp)
     dest_path = Path(os.path.abspath(dest))
     prev = _open_dest(dest_path)
     marker = dest_path / EXPORT_MARKER
@@ -137,13 +134,12 @@ def export(
     planned = plan_sidecars(xmp, dest_path, entry_photo, regions, photos)
     states = sidecar_states(planned, prev.sidecars)
     del entry_photo
-
     warnings = Warnings()
+    progress = on_progress or (lambda step, done, total: None)
     try:
         atomic_write(marker, prev.claim(dest_path, wanted.keys(), files_wanted, states).chunks())
         placed = place_entries(dest_path, wanted, prev.entries, mode)
         remove_files(dest_path, {rel for rel in prev.files if rel not in files_wanted} - {EXPORT_MARKER, INDEX_FILE})
-        progress = on_progress or (lambda step, done, total: None)
         have = write_images(
             store, dest_path, images, prev.files, photos, warnings, workers, lambda n, of: progress("photos", n, of)
         )
@@ -156,17 +152,8 @@ def export(
         chips = _kept(images.chip_of, have)
         del images, photos, regions
         atomic_write(dest_path / INDEX_FILE, index_chunks(store, people, folders, thumbnails, chips))
-        site = review.Site(
-            dest_path,
-            people,
-            folders,
-            thumbnails,
-            set(placed.skipped),
-            doubts,
-            suggest(store, SUGGESTIONS_SHOWN),
-            _summary(store, people, len(doubts)),
-        )
-        written = review.write_site(site, prev.files, warnings, lambda n: progress("pages", n, len(site_files)))
+        site = review.Site(dest_path, people, folders, thumbnails, set(placed.skipped), doubts)
+        written = _write_pages(store, site, prev.files, warnings, lambda n: progress("pages", n, len(site_files)))
         have.update(dict.fromkeys(written, "page"))
         prune_empty(dest_path)
         atomic_write(marker, Manifest(own_entries, have, sidecars).chunks())
@@ -190,6 +177,22 @@ def export(
         warnings=list(warnings),
         warning_count=warnings.total,
     )
+
+
+def _check_options(mode: str, xmp: str | None) -> None:
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if xmp is not None and xmp not in XMP_TARGETS:
+        raise UsageError(f"--xmp must be one of {', '.join(XMP_TARGETS)}, got {xmp!r}")
+
+
+def _write_pages(
+    store: Store, site: review.Site, previous: dict[str, str], warnings: list[str], on_page: Callable[[int], None]
+) -> set[str]:
+    """The review pages of ``site``, with the suggestions and the counts of the library."""
+    site.suggestions = suggest(store, SUGGESTIONS_SHOWN)
+    site.summary = _summary(store, site.people, len(site.doubts))
+    return review.write_site(site, previous, warnings, on_page)
 
 
 def _kept(planned: dict[int, str], have: dict[str, str]) -> dict[int, str]:
