@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -176,3 +177,90 @@ def tag_faces(photo: Path, regions: list[tuple[str, tuple[float, float, float, f
     dims = f"AppliedToDimensions={{W={geo.width},H={geo.height},Unit=pixel}}"
     exiftool_write("-overwrite_original", f"-XMP-mwg-rs:RegionInfo={{{dims},RegionList=[{','.join(items)}]}}", photo)
     return photo
+
+
+# Flat-colour photos, one face each: "who" is told by the colour in a screenshot.
+COLOURS = {
+    "alice": (200, 40, 40),
+    "bob": (40, 40, 200),
+    "carol": (40, 160, 40),
+    "stranger": (200, 160, 40),
+}
+COLOUR_PLAN = {"alice": 4, "bob": 3, "carol": 2, "stranger": 1}
+
+
+def colour_library(store: Store, root: Path, settings: str = "cnn/max1600/upauto/v1") -> None:
+    """Photos ``root/<who><k>.jpg`` (96 px, of ``who``'s colour) with one face each, whose
+    embeddings lie 0.2 from ``who``'s centre, recorded as a scan would (not clustered)."""
+    scan_id = store.begin_scan([root], settings)
+    for who, n in COLOUR_PLAN.items():
+        for k in range(n):
+            path = write_photo(root / f"{who}{k}.jpg", COLOURS[who], size=(96, 96))
+            st = path.stat()
+            emb = near(fake_embedding(who), 0.2, f"{who}{k}")
+            store.save_photo(
+                path,
+                st.st_size,
+                st.st_mtime_ns,
+                f"sha-{who}{k}",
+                scan_id,
+                settings,
+                width=96,
+                height=96,
+                faces=[make_face(emb, (24, 24, 72, 72))],
+            )
+
+
+# -- a real browser ----------------------------------------------------------------------
+
+
+def chromium_path() -> str:
+    """Debian's chromium: Playwright cannot download its own browsers here. Missing: fail, never skip."""
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and Path("/usr/bin/chromium").exists():
+        found = "/usr/bin/chromium"
+    if found is None:
+        pytest.fail(
+            "chromium not found: the review pages are tested in a real headless browser. "
+            "Install it: apt-get install -y chromium (.ci/run does this)"
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven by Playwright, one per test process."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        chromium = driver.chromium.launch(
+            executable_path=chromium_path(),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser tab (its own cookies and cache), 1200x900, light colour scheme."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, color_scheme="light")
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    yield tab
+    context.close()
+
+
+def assert_not_blank(png: bytes) -> None:
+    """A screenshot that shows something: many colours and real contrast."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        pixels = np.asarray(im.convert("RGB"))
+    colours = np.unique(pixels.reshape(-1, 3), axis=0)
+    assert len(colours) > 50, f"screenshot has only {len(colours)} colours"
+    assert pixels.std() > 8, f"screenshot pixel deviation {pixels.std():.1f}"

@@ -701,6 +701,7 @@ def test_hostile_names_stay_text_and_inside_dest_with_every_option(store: Store,
         index = json.loads((dest / "index.json").read_text(encoding="utf-8"))
         assert [p["name"] for p in index["persons"]] == [name]
         page = (dest / "index.html").read_text(encoding="utf-8")
+        page += (dest / "pages" / f"person-{person_id}.html").read_text(encoding="utf-8")
         assert "<script" not in page.lower()
         if name.startswith("<script>"):
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -715,7 +716,7 @@ def test_hostile_names_stay_text_and_inside_dest_with_every_option(store: Store,
         assert (again.unchanged, again.warnings) == (3, [])
         assert {p: p.stat().st_mtime_ns for p in written} == written, name
     assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == sorted(
-        ["crops", ".thumbs", safe_folder_name(HOSTILE[-1])]
+        ["crops", ".thumbs", "pages", safe_folder_name(HOSTILE[-1])]
     )
 
 

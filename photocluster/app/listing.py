@@ -16,29 +16,25 @@ def persons(store: Store, include_unknown: bool = True, include_ignored: bool = 
     The unknown group (faces in no person) comes last, with id None. Ignored persons
     (strangers) are left out unless ``include_ignored``.
     """
-    names = store.person_names()
-    ignored = store.ignored_persons()
-    rows = store.faces()
-    by_person: dict[int | None, list[tuple[int, np.ndarray]]] = {}
-    for k, (face, emb) in enumerate(rows):
-        by_person.setdefault(face.person_id, []).append((k, emb))
     out: list[Person] = []
     unknown: Person | None = None
-    for pid, members in by_person.items():
-        if pid is None:
-            dist = np.full(len(members), np.nan, dtype=np.float32)
-        else:
-            dist = distances_to_mean(np.stack([e for _, e in members]))
-        faces = []
-        for (k, _), d in zip(members, dist.tolist(), strict=True):
-            f = rows[k][0]
-            faces.append(PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, float(d)))
-        if pid is not None:
+    with store.snapshot():
+        names = store.person_names()
+        ignored = store.ignored_persons()
+        # One person's faces and embeddings at a time: never every embedding at once.
+        for pid, rows, emb in store.face_blocks():
+            if pid is not None and pid in ignored and not include_ignored:
+                continue
+            dist = distances_to_mean(emb) if pid is not None else np.full(len(rows), np.nan, dtype=np.float32)
+            faces = [
+                PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, float(d))
+                for f, d in zip(rows, dist.tolist(), strict=True)
+            ]
+            if pid is None:
+                unknown = Person(None, None, tuple(faces))
+                continue
             faces.sort(key=lambda pf: (pf.distance, pf.face_id))
-            if pid not in ignored or include_ignored:
-                out.append(Person(pid, names.get(pid), tuple(faces), ignored=pid in ignored))
-        else:
-            unknown = Person(None, None, tuple(faces))
+            out.append(Person(pid, names.get(pid), tuple(faces), ignored=pid in ignored))
     out.sort(key=lambda p: (-len(p.faces), p.id))
     if include_unknown and unknown is not None:
         out.append(unknown)

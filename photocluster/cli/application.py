@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from photocluster import __version__
-from photocluster.cli import clusters, corrections, doctor, export, people, scan, suggest
+from photocluster.cli import clusters, corrections, doctor, export, people, review, scan, suggest
 from photocluster.cli import eval as eval_commands
 from photocluster.cli import tags as tag_commands
 from photocluster.cli.common import out
@@ -34,6 +34,7 @@ _COMMANDS: tuple[Callable[..., None], ...] = (
     scan.scan,
     clusters.clusters,
     export.export,
+    review.review,
     scan.status,
     corrections.name,
     corrections.merge,

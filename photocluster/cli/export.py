@@ -1,13 +1,44 @@
-"""``photocluster export``: one folder per person, index.json and the review page."""
+"""``photocluster export``: one folder per person, index.json and the review pages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
+
+_STEP_NAMES = {"photos": "Thumbnails (photos)", "pages": "Review pages"}
+
+
+class ExportProgress:
+    """A progress bar on stderr: thumbnails (by photo), then the review pages."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> Callable[[str, int, int], None]:
+        self.progress.start()
+        self.tasks["start"] = self.progress.add_task("Listing persons and faces", total=None)
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, step: str, done: int, total: int) -> None:
+        if step not in self.tasks:
+            self.progress.update(self.tasks["start"], visible=False)
+            self.tasks[step] = self.progress.add_task(_STEP_NAMES.get(step, step), total=total)
+        self.progress.update(self.tasks[step], completed=done, total=total)
+
+
+_SHOWN = 10  # skipped entries and warnings printed, at most; the rest are counted
 
 
 def export(
@@ -31,14 +62,15 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write one folder per person (and unknown/) with their photos, plus index.json and the
-    review page index.html (face thumbnails, the faces most in doubt first; opens offline).
+    review pages: index.html (the persons, largest first) and pages/ (each person's faces,
+    the faces most in doubt, the unknown faces), paged and with thumbnails; they open offline.
 
     Example: photocluster export ~/People --mode hardlink --xmp dest
     """
     from photocluster.exporter.run import export as run_export
 
-    with handle_errors(), open_store(db) as store, err.status("Exporting"):
-        report = run_export(store, dest, mode, crops=crops, xmp=xmp)
+    with handle_errors(), open_store(db) as store, ExportProgress() as on_progress:
+        report = run_export(store, dest, mode, crops=crops, xmp=xmp, on_progress=on_progress)
     if as_json:
         print_json(report.as_dict())
         return
@@ -54,9 +86,14 @@ def export(
         extras.append(f"{report.sidecars} XMP sidecars ({xmp})")
     review = f"; review page: {report.review}" if report.review else ""
     out.print(", ".join(extras) + review, markup=False)
-    for rel in report.skipped:
+    # A count and the first few: a library on a disk that is gone has one per photo.
+    for rel in report.skipped[:_SHOWN]:
         err.print(
             f"  skipped {rel}: a file that photocluster did not write is in the way, or the photo is gone", markup=False
         )
-    for warning in report.warnings:
+    if len(report.skipped) > _SHOWN:
+        err.print(f"  ... {len(report.skipped) - _SHOWN} more photo entries skipped", markup=False)
+    for warning in report.warnings[:_SHOWN]:
         err.print(f"  {warning}", markup=False)
+    if report.warning_count > _SHOWN:
+        err.print(f"  ... {report.warning_count} warnings in all (the first {_SHOWN} shown)", markup=False)

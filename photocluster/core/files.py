@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -20,9 +21,10 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: Path, data: str | bytes, *, keep_mode: bool = False) -> None:
-    """Replace ``path`` with ``data`` (text is written as UTF-8) in one step: a crash
-    leaves the old file or the new one, never a mix, and no temporary file behind.
+def atomic_write(path: Path, data: str | bytes | Iterable[str], *, keep_mode: bool = False) -> None:
+    """Replace ``path`` with ``data`` (text is written as UTF-8; an iterable of texts is
+    written as it comes, never held whole) in one step: a crash leaves the old file or
+    the new one, never a mix, and no temporary file behind.
 
     The file gets the permissions a newly created file would (mkstemp's 0600 would
     hide an export from other readers); ``keep_mode`` keeps those of the file it
@@ -36,7 +38,11 @@ def atomic_write(path: Path, data: str | bytes, *, keep_mode: bool = False) -> N
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if isinstance(data, str | bytes):
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            else:
+                for chunk in data:
+                    fh.write(chunk.encode("utf-8"))
         os.chmod(tmp, _default_mode() if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:

@@ -22,6 +22,8 @@ UNKNOWN_FOLDER = "unknown"
 CROPS_FOLDER = "crops"
 INDEX_FILE = "index.json"
 REVIEW_PAGE = "index.html"
+PAGES_FOLDER = "pages"  # the review pages after the first: more persons, each person, doubt, unknown
+THUMBS_FOLDER = ".thumbs"
 _MAX_NAME_BYTES = 200
 # Names a person's folder may not take: Windows devices, and what the export itself puts in DEST.
 _RESERVED = {
@@ -35,6 +37,7 @@ _RESERVED = {
     CROPS_FOLDER,
     INDEX_FILE,
     REVIEW_PAGE,
+    PAGES_FOLDER,
 }
 
 
@@ -109,8 +112,9 @@ def check_inside(dest: Path, rel: str, depths: tuple[int, ...] = (2,)) -> None:
     parts = rel.split("/")
     if len(parts) not in depths or any(p in ("", ".", "..") or "\0" in p or "\\" in p for p in parts):
         raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
+    root = os.fspath(dest)
     for k in range(1, len(parts)):
-        if (dest.joinpath(*parts[:k])).is_symlink():
+        if os.path.islink(os.path.join(root, *parts[:k])):
             raise ExportError(f"{dest}: refusing to write {rel!r}, which could end up outside the export folder")
 
 
@@ -123,6 +127,21 @@ def photo_problem(photo: Photo) -> str | None:
     if (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns):
         return "the photo changed since it was scanned (run photocluster scan)"
     return None
+
+
+class Warnings(list[str]):
+    """The warnings of an export: the first ``keep`` lines, and how many there were in all
+    (a library whose disk is gone has a warning per face: a count says it, not a line each)."""
+
+    def __init__(self, keep: int = 20) -> None:
+        super().__init__()
+        self.keep = keep
+        self.total = 0
+
+    def append(self, line: str) -> None:
+        self.total += 1
+        if len(self) < self.keep:
+            super().append(line)
 
 
 def warn(warnings: list[str], path: str | os.PathLike[str], reason: str) -> None:
@@ -213,11 +232,11 @@ def remove_files(dest: Path, rels: set[str]) -> None:
 
 
 def prune_empty(dest: Path) -> None:
-    """Remove empty folders: person folders, ``crops/*`` and the thumbnail folder."""
+    """Remove empty folders: person folders, ``crops/*``, the thumbnail folder and its shards."""
     for child in dest.iterdir():
         if not child.is_dir() or child.is_symlink():
             continue
-        if child.name == CROPS_FOLDER:
+        if child.name in (CROPS_FOLDER, THUMBS_FOLDER):
             for sub in child.iterdir():
                 if sub.is_dir() and not sub.is_symlink() and not any(sub.iterdir()):
                     sub.rmdir()

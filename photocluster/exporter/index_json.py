@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,14 +29,36 @@ def json_text(doc: object) -> str:
     return text + "\n"
 
 
-def build_index(
+def _line(doc: object) -> str:
+    """``doc`` on one line (json's C encoder: a million faces in seconds, where ``indent``
+    takes json's pure-Python path)."""
+    text = json.dumps(doc, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A file name with bytes that are not UTF-8: \u escapes keep it exact and the JSON valid.
+        text = json.dumps(doc, ensure_ascii=True)
+    return text
+
+
+def _faces_block(head: Mapping[str, object], faces: list[dict[str, object]], indent: str) -> str:
+    """A person (or the unknown group): its fields on one line, then a face per line."""
+    fields = _line(head)[:-1]
+    if not faces:
+        return fields + ', "faces": []}'
+    rows = f",\n{indent}  ".join(_line(f) for f in faces)
+    return f'{fields}, "faces": [\n{indent}  {rows}\n{indent}]}}'
+
+
+def index_chunks(
     store: Store,
     people: list[Person],
     folders: dict[int | None, str],
     thumbnails: dict[int, str] | None = None,
     crops: dict[int, str] | None = None,
-) -> dict[str, object]:
-    """The ``index.json`` document (see ``schema/index.schema.json``).
+) -> Iterator[str]:
+    """The text of the ``index.json`` document (see ``schema/index.schema.json``), a person
+    at a time, never held whole: a person's fields on one line, then one line per face.
 
     ``thumbnails`` and ``crops`` map face ids to files in the export folder; a face
     without one has ``null``.
@@ -60,32 +83,32 @@ def build_index(
 
     threshold = store.get_setting("cluster.threshold")
     min_size = store.get_setting("cluster.min_size")
-    doc_persons = []
-    unknown: dict[str, object] = {"folder": UNKNOWN_FOLDER, "faces": []}
-    for p in people:
-        names = file_names(p)
-        if p.id is None:
-            unknown["faces"] = face_doc(p, names)
-            continue
-        doc_persons.append(
-            {
-                "id": p.id,
-                "name": p.name,
-                "folder": folders[p.id],
-                "face_count": len(p.faces),
-                "photo_count": p.photo_count,
-                "faces": face_doc(p, names),
-            }
-        )
-    return {
+    head = {
         "schema_version": INDEX_SCHEMA_VERSION,
         "tool": {"name": "photocluster", "version": __version__},
         # Empty or "None": the default two-stage clustering, which has no single threshold.
         "threshold": float(threshold) if threshold and threshold != "None" else None,
         "min_size": None if min_size is None else int(min_size),
-        "persons": doc_persons,
-        "unknown": unknown,
     }
+    yield json_text(head)[:-3] + ',\n  "persons": ['
+    unknown: list[dict[str, object]] = []
+    first = True
+    for p in people:
+        names = file_names(p)
+        if p.id is None:
+            unknown = face_doc(p, names)
+            continue
+        doc = {
+            "id": p.id,
+            "name": p.name,
+            "folder": folders[p.id],
+            "face_count": len(p.faces),
+            "photo_count": p.photo_count,
+        }
+        yield ("\n    " if first else ",\n    ") + _faces_block(doc, face_doc(p, names), "    ")
+        first = False
+    closing = "]" if first else "\n  ]"
+    yield closing + ',\n  "unknown": ' + _faces_block({"folder": UNKNOWN_FOLDER}, unknown, "  ") + "\n}\n"
 
 
 @dataclass
@@ -122,20 +145,34 @@ class Manifest:
         )
 
     def dump(self) -> str:
-        return json.dumps(
-            {
-                "entries": sorted(self.entries),
-                "files": dict(sorted(self.files.items())),
-                "sidecars": dict(sorted(self.sidecars.items())),
-            }
-        )
+        return "".join(self.chunks())
 
-    def claim(self, dest: Path, entries: set[str], files: dict[str, str], sidecars: dict[str, str]) -> Manifest:
+    def chunks(self) -> Iterator[str]:
+        """The manifest's JSON text (``json.dumps`` of it, keys sorted), a piece at a time:
+        at a million faces it is a hundred MB, never held whole."""
+
+        def mapping(values: dict[str, str]) -> Iterator[str]:
+            yield "{"
+            for k, key in enumerate(sorted(values)):
+                yield (", " if k else "") + json.dumps(key) + ": " + json.dumps(values[key])
+            yield "}"
+
+        yield '{"entries": ['
+        for k, entry in enumerate(sorted(self.entries)):
+            yield (", " if k else "") + json.dumps(entry)
+        yield '], "files": '
+        yield from mapping(self.files)
+        yield ', "sidecars": '
+        yield from mapping(self.sidecars)
+        yield "}"
+
+    def claim(self, dest: Path, entries: Iterable[str], files: dict[str, str], sidecars: dict[str, str]) -> Manifest:
         """This manifest plus what a run is about to write, recorded before writing it: a
         crash in between must not orphan anything. A path someone else's file already
         occupies is not claimed (it will not be written)."""
+        root = os.fspath(dest)  # joined as strings: a Path per file costs more than the check
         return Manifest(
-            self.entries | {rel for rel in entries if not os.path.lexists(dest / rel)},
-            {**self.files, **{rel: key for rel, key in files.items() if not os.path.lexists(dest / rel)}},
+            self.entries | {rel for rel in entries if not os.path.lexists(os.path.join(root, rel))},
+            {**self.files, **{rel: key for rel, key in files.items() if not os.path.lexists(os.path.join(root, rel))}},
             {**self.sidecars, **sidecars},
         )

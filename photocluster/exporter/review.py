@@ -1,39 +1,43 @@
-"""The review page: ``index.html`` in the export folder.
+"""The review pages of an export: ``index.html`` and ``pages/``.
 
-One static file, its CSS inline, no script and nothing fetched from the network: it opens
-from the file system in any browser. First the faces most in doubt, then every person
-(largest first) as a row of face thumbnails, then the unknown faces. Every face shows its
-id and every person its id, the numbers the correction commands take. Each thumbnail
-links to its photo. Every text and attribute value goes through :func:`html.escape`.
-The thumbnails it shows are cut by :mod:`photocluster.exporter.thumbnails`.
+Static files, their CSS inline, no script and nothing fetched from the network: they
+open from the file system in any browser. ``index.html`` lists the persons as cards,
+largest first, a page of :data:`~photocluster.app.browse.CARDS_PER_PAGE` at a time
+(``pages/index-2.html`` ...), so it stays small whatever the library's size; each person
+has its page (``pages/person-<id>.html``, its faces most doubtful first, paged beyond
+:data:`~photocluster.app.browse.FACES_PER_PAGE`), and the faces most in doubt and the
+unknown faces have theirs (``pages/doubt.html``, ``pages/unknown.html``). The HTML is
+:mod:`photocluster.app.pages`', which the review app serves too; this module says where
+the links of a static export point, which files it writes, and writes them.
 """
 
 from __future__ import annotations
 
-import html
-import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from photocluster import __version__
+from photocluster.app import pages
+from photocluster.app.browse import (
+    CARDS_PER_PAGE,
+    FACES_PER_PAGE,
+    Card,
+    Doubt,
+    FaceItem,
+    card_of_person,
+    page_count,
+    slice_page,
+)
 from photocluster.core.files import atomic_write
-from photocluster.grouping.doubt import DoubtfulFace
+from photocluster.core.types import Person
+from photocluster.exporter.folders import PAGES_FOLDER, REVIEW_PAGE, check_inside, file_names, warn
 
 if TYPE_CHECKING:
     from photocluster.app.suggest import Suggestion
     from photocluster.app.tags import Conflict
-
-_EAGER = 120  # thumbnails loaded at once; later ones load as they scroll into view
-
-
-def _text(value: object) -> str:
-    """Escaped for HTML text and attribute values. File names that are not UTF-8 show
-    replacement characters (their links keep the exact bytes)."""
-    s = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return html.escape(s, quote=True)
 
 
 def _href(rel: str) -> str:
@@ -41,222 +45,163 @@ def _href(rel: str) -> str:
     return quote(os.fsencode(rel), safe="/")
 
 
-def _photo_href(face: Mapping[str, Any], missing: set[str]) -> str:
-    """The photo's entry in the export folder, or the original when the entry is not there."""
-    if face["file"] not in missing:
-        return _href(face["file"])
-    return Path(face["photo"]).as_uri()
+def index_file(number: int) -> str:
+    return REVIEW_PAGE if number == 1 else f"{PAGES_FOLDER}/index-{number}.html"
 
 
-def _person_label(person: Mapping[str, Any]) -> str:
-    return person["name"] or f"person_{person['id']:04d}"
+def person_file(person_id: int, number: int = 1) -> str:
+    return f"{PAGES_FOLDER}/person-{person_id}{'' if number == 1 else f'-{number}'}.html"
 
 
-def _img(face: Mapping[str, Any], n: int) -> str:
-    alt = f"face {face['id']}"
-    if not face.get("thumbnail"):
-        return f'<span class="nothumb" title="{_text(alt)}">no preview</span>'
-    lazy = "" if n < _EAGER else ' loading="lazy"'
-    return f'<img src="{_href(face["thumbnail"])}" alt="{_text(alt)}" width="96" height="96"{lazy}>'
+def doubt_file(number: int = 1) -> str:
+    return f"{PAGES_FOLDER}/doubt{'' if number == 1 else f'-{number}'}.html"
 
 
-class _Page:
-    def __init__(self, missing: set[str]) -> None:
+def unknown_file(number: int = 1) -> str:
+    return f"{PAGES_FOLDER}/unknown{'' if number == 1 else f'-{number}'}.html"
+
+
+class StaticLinks:
+    """Links between the files of an export, from a page ``prefix`` deep ("" or "../")."""
+
+    live = False
+    token = ""
+
+    def __init__(self, prefix: str, thumbs: Mapping[int, str], entries: Mapping[int, str], missing: set[str]) -> None:
+        self.prefix = prefix
+        self.thumbs = thumbs
+        self.entries = entries
         self.missing = missing
-        self.images = 0
 
-    def face(self, face: Mapping[str, Any], caption: str, extra_class: str = "", anchor: str = "") -> str:
-        title = f"{face['photo']}  box {face['box']}"
-        cls = f"face {extra_class}".strip()
-        ident = f' id="{anchor}"' if anchor else ""
-        html_ = (
-            f'<figure class="{cls}"{ident} data-face-id="{int(face["id"])}">'
-            f'<a href="{_text(_photo_href(face, self.missing))}" title="{_text(title)}">{_img(face, self.images)}</a>'
-            f"<figcaption>{caption}</figcaption></figure>"
-        )
-        self.images += 1
-        return html_
+    def _to(self, rel: str) -> str:
+        return self.prefix + _href(rel)
+
+    def thumb(self, face: FaceItem) -> str | None:
+        rel = self.thumbs.get(face.id)
+        return None if rel is None else self._to(rel)
+
+    def photo(self, face: FaceItem) -> str:
+        """The photo's entry in the export folder, or the original when the entry is not there."""
+        entry = self.entries.get(face.id)
+        if entry is not None and entry not in self.missing:
+            return self._to(entry)
+        # What Path.as_uri() gives for an absolute path, without a Path per face.
+        return "file://" + quote(os.fsencode(face.photo_path), safe="/")
+
+    def index(self, number: int = 1) -> str:
+        return self._to(index_file(number))
+
+    def person(self, person_id: int, number: int = 1) -> str:
+        return self._to(person_file(person_id, number))
+
+    def doubt(self, number: int = 1) -> str:
+        return self._to(doubt_file(number))
+
+    def unknown(self, number: int = 1) -> str:
+        return self._to(unknown_file(number))
+
+    def action(self, name: str) -> str:
+        raise AssertionError("a static page has no actions")
 
 
-def _distance(value: float | None) -> str:
-    return "" if value is None or not math.isfinite(value) else f"{value:.2f}"
-
-
-def render_page(
-    index: Mapping[str, Any],
-    doubts: Sequence[DoubtfulFace] = (),
-    missing: Iterable[str] = (),
-    suggestions: Sequence[Suggestion] = (),
-    conflicts: Sequence[Conflict] = (),
-) -> str:
-    """The review page for an ``index.json`` document (see ``schema/index.schema.json``).
-
-    ``doubts`` come first (see :func:`photocluster.app.recluster.doubtful_faces`); ``missing``
-    lists entries (``folder/file``) the export could not write, whose thumbnails link to
-    the original photo instead. ``suggestions`` (see :func:`photocluster.app.suggest.suggest`)
-    are listed after the doubtful faces, as questions with the commands that answer them;
-    then the face tags photocluster disagrees with (:func:`photocluster.app.tags.tag_conflicts`).
-    """
-    page = _Page(set(missing))
-    persons: list[Mapping[str, Any]] = list(index["persons"])
-    unknown: list[Mapping[str, Any]] = list(index["unknown"]["faces"])
-    by_face = {int(f["id"]): f for p in persons for f in p["faces"]}
-    shown = [d for d in doubts if d.face_id in by_face]
-    out = _header(index, persons, unknown, len(shown))
-    labels = {int(p["id"]): _person_label(p) for p in persons}
-    out += _doubt_section(page, shown, by_face, labels)
-    out += _suggestion_section([s for s in suggestions if s.a in labels and s.b in labels], labels)
-    out += _conflict_section(page, [c for c in conflicts if c.face_id in by_face], by_face, labels)
+def page_files(people: Sequence[Person], doubts: int) -> list[str]:
+    """Every review page an export of ``people`` writes (known before any is written, so
+    the manifest can claim them first)."""
+    persons = [p for p in people if p.id is not None]
+    unknown = sum(len(p.faces) for p in people if p.id is None)
+    files = [index_file(n) for n in range(1, page_count(len(persons), CARDS_PER_PAGE) + 1)]
     for p in persons:
-        out += _person_section(page, p)
-    out += _unknown_section(page, unknown)
-    out.append(
-        f'<footer>Written by photocluster {_text(__version__)}. Data: <a href="index.json">index.json</a>.</footer>'
-    )
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+        assert p.id is not None
+        files += [person_file(p.id, n) for n in range(1, page_count(len(p.faces), FACES_PER_PAGE) + 1)]
+    files += [doubt_file(n) for n in range(1, page_count(doubts, FACES_PER_PAGE) + 1)]
+    files += [unknown_file(n) for n in range(1, page_count(unknown, FACES_PER_PAGE) + 1)]
+    return files
 
 
-def _header(
-    index: Mapping[str, Any], persons: list[Mapping[str, Any]], unknown: list[Mapping[str, Any]], n_doubts: int
-) -> list[str]:
-    """The page up to ``<main>``: title, summary, how to correct, and the navigation."""
-    n_faces = sum(len(p["faces"]) for p in persons)
-    photos = {f["photo"] for p in persons for f in p["faces"]} | {f["photo"] for f in unknown}
-    title = f"photocluster review: {len(persons)} persons, {n_faces + len(unknown)} faces"
-    settings = []
-    if index.get("threshold") is not None:
-        settings.append(f"threshold {index['threshold']}")
-    if index.get("min_size") is not None:
-        settings.append(f"min size {index['min_size']}")
-    nav = [f'<a href="#doubt">In doubt ({n_doubts})</a>']
-    nav += [f'<a href="#person-{int(p["id"])}">{_text(_person_label(p))} ({len(p["faces"])})</a>' for p in persons]
-    nav.append(f'<a href="#unknown">Unknown ({len(unknown)})</a>')
-    return [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<meta name="generator" content="photocluster {_text(__version__)}">',
-        f"<title>{_text(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<header><h1>Faces by person</h1>",
-        f'<p class="summary"><span id="n-persons">{len(persons)}</span> persons · '
-        f'<span id="n-faces">{n_faces}</span> faces in persons · '
-        f'<span id="n-unknown">{len(unknown)}</span> unknown faces · {len(photos)} photos'
-        + (f" · {_text(', '.join(settings))}" if settings else "")
-        + "</p>",
-        '<p class="help">Every face shows its id (<b>#12</b>), every person its id '
-        '(<span class="pid">person 3</span>): type them into the corrections: '
-        "<code>photocluster name PERSON NAME</code>, "
-        "<code>photocluster merge PERSON OTHER...</code>, <code>photocluster move FACE PERSON</code>, "
-        "<code>photocluster remove FACE</code>. Click a face to open its photo.</p>",
-        f"<nav>{' '.join(nav)}</nav></header><main>",
-    ]
+@dataclass
+class Site:
+    """What the review pages of one export show, and where they go."""
+
+    dest: Path
+    people: list[Person]
+    folders: Mapping[int | None, str]
+    thumbs: Mapping[int, str]
+    missing: set[str]
+    doubts: list[Doubt]
+    suggestions: Sequence[Suggestion] = ()
+    conflicts: Sequence[Conflict] = ()
+    summary: pages.Summary = field(default_factory=lambda: pages.Summary(0, 0, 0, 0))
+
+    def entries_of(self, person: Person) -> dict[int, str]:
+        names = file_names(person)
+        return {f.face_id: f"{self.folders[person.id]}/{names[f.photo_id]}" for f in person.faces}
+
+    def links(self, rel: str, entries: Mapping[int, str]) -> StaticLinks:
+        return StaticLinks("../" if "/" in rel else "", self.thumbs, entries, self.missing)
+
+    def render(self) -> Iterator[tuple[str, str]]:
+        """(file, HTML) of every page, a person at a time."""
+        persons = [p for p in self.people if p.id is not None]
+        labels = {p.id: p.label for p in persons if p.id is not None}
+        doubt_ids = {d.face.id for d in self.doubts}
+        shown: dict[int, str] = {}  # entries of the faces the index and doubt pages show
+        cards: list[Card] = []
+        for p in persons:
+            assert p.id is not None
+            entries = self.entries_of(p)
+            card = card_of_person(p)
+            cards.append(card)
+            shown.update({f: e for f, e in entries.items() if f in doubt_ids or (card.cover and card.cover.id == f)})
+            # Most doubtful first: the listing has them nearest first.
+            faces = [FaceItem.of_person_face(f, p.id) for f in reversed(p.faces)]
+            for n in range(1, page_count(len(faces), FACES_PER_PAGE) + 1):
+                page = slice_page(faces, n, FACES_PER_PAGE)
+                rel = person_file(p.id, n)
+                yield rel, pages.person_page(self.links(rel, entries), self.summary, card, page)
+        yield from self._lists(cards, labels, shown)
+
+    def _lists(
+        self, cards: list[Card], labels: Mapping[int, str], shown: Mapping[int, str]
+    ) -> Iterator[tuple[str, str]]:
+        n_cards = page_count(len(cards), CARDS_PER_PAGE)
+        for n in range(1, n_cards + 1):
+            page = slice_page(cards, n, CARDS_PER_PAGE)
+            rel = index_file(n)
+            links = self.links(rel, shown)
+            yield rel, pages.index_page(links, self.summary, page, self.suggestions, labels, conflicts=self.conflicts)
+        n_doubt = page_count(len(self.doubts), FACES_PER_PAGE)
+        for n in range(1, n_doubt + 1):
+            doubts = slice_page(self.doubts, n, FACES_PER_PAGE)
+            rel = doubt_file(n)
+            yield rel, pages.doubt_page(self.links(rel, shown), self.summary, doubts, labels)
+        unknown = next((p for p in self.people if p.id is None), None)
+        faces = [FaceItem.of_person_face(f, None) for f in unknown.faces] if unknown else []
+        entries = self.entries_of(unknown) if unknown else {}
+        n_unknown = page_count(len(faces), FACES_PER_PAGE)
+        for n in range(1, n_unknown + 1):
+            rel = unknown_file(n)
+            yield rel, pages.unknown_page(self.links(rel, entries), self.summary, slice_page(faces, n, FACES_PER_PAGE))
 
 
-def _doubt_section(
-    page: _Page, shown: list[DoubtfulFace], by_face: Mapping[int, Mapping[str, Any]], labels: Mapping[int, str]
-) -> list[str]:
-    def person_link(pid: int | None) -> str:
-        if pid is None or pid not in labels:
-            return "no other person"
-        return f'<a href="#person-{pid}">{_text(labels[pid])}</a> <span class="pid">(person {pid})</span>'
-
-    out = ['<section id="doubt" class="group doubt"><h2>Faces most in doubt</h2>']
-    if not shown:
-        out.append('<p class="note">No face stands out: every face is well inside its person.</p>')
-        out.append("</section>")
-        return out
-    out.append(
-        '<p class="note">Far from the centre of their person, or nearly as close to another person: '
-        "look at these first. Numbers are descriptor distances (same person: usually under 0.6).</p>"
-    )
-    out.append('<div class="faces">')
-    for d in shown:
-        nearest = "no other person"
-        if d.nearest_person_id is not None:
-            other = person_link(d.nearest_person_id)
-            nearest = f'<span class="d">{_distance(d.nearest_distance)}</span> from {other}'
-        caption = (
-            f"<b>#{d.face_id}</b> in {person_link(d.person_id)}<br>"
-            f'<span class="d">{_distance(d.distance)}</span> from its centre<br>{nearest}'
-        )
-        out.append(page.face(by_face[d.face_id], caption, "doubtful", anchor=f"doubt-{d.face_id}"))
-    out.append("</div>")
-    out.append("</section>")
-    return out
-
-
-def _suggestion_section(found: Sequence[Suggestion], labels: Mapping[int, str]) -> list[str]:
-    if not found:
-        return []
-    out = [
-        '<section id="suggest" class="group suggest"><h2>Same person?</h2>',
-        '<p class="note">Pairs of persons whose faces are close on average, most likely first. '
-        "Yes: <code>photocluster merge A B</code>; no, two people: answer with "
-        "<code>photocluster suggest --ask</code>.</p><ol>",
-    ]
-    for s in found:
-        a, b = (
-            f'<a href="#person-{p}">{_text(labels[p])}</a> <span class="pid">(person {p})</span>' for p in (s.a, s.b)
-        )
-        out.append(
-            f'<li data-pair="{s.a}-{s.b}">{a} and {b}: <span class="d">{_distance(s.distance)}</span> apart on '
-            f"average · <code>photocluster merge {s.a} {s.b}</code></li>"
-        )
-    out.append("</ol></section>")
-    return out
-
-
-def _conflict_section(
-    page: _Page, found: Sequence[Conflict], by_face: Mapping[int, Mapping[str, Any]], labels: Mapping[int, str]
-) -> list[str]:
-    """Faces whose tag (from Lightroom, digiKam, Picasa...) names someone photocluster does not see there."""
-    if not found:
-        return []
-    out = [
-        '<section id="conflicts" class="group conflicts"><h2>Face tags in conflict</h2>',
-        '<p class="note">The tag you gave the face in another program names one person; photocluster puts the '
-        "face with another. Nothing was changed: if the tag is right, <code>photocluster move FACE NAME</code>.</p>",
-        '<div class="faces">',
-    ]
-    for c in found:
-        who = _text(c.person_name or "no person")
-        if c.person_id is not None and c.person_id in labels:
-            who = f'<a href="#person-{c.person_id}">{_text(labels[c.person_id])}</a>'
-        verb = "looks like" if c.kind == "model" else "is in"
-        caption = f"<b>#{c.face_id}</b> tagged <b>{_text(c.name)}</b><br>{verb} {who}"
-        out.append(page.face(by_face[c.face_id], caption, "doubtful", anchor=f"conflict-{c.face_id}"))
-    out.append("</div></section>")
-    return out
-
-
-def _person_section(page: _Page, p: Mapping[str, Any]) -> list[str]:
-    pid = int(p["id"])
-    name = f'<span class="name">{_text(_person_label(p))}</span> <span class="pid">person {pid}</span>'
-    out = [
-        f'<section id="person-{pid}" class="group person" data-person-id="{pid}"><h2>{name}</h2>',
-        f'<p class="counts"><span class="n-faces">{int(p["face_count"])}</span> faces · '
-        f'<span class="n-photos">{int(p["photo_count"])}</span> photos · '
-        f'folder <a href="{_text(_href(p["folder"]))}/">{_text(p["folder"])}</a></p><div class="faces">',
-    ]
-    for f in p["faces"]:
-        out.append(page.face(f, f'<b>#{int(f["id"])}</b> <span class="d">{_distance(f["distance"])}</span>'))
-    out.append("</div></section>")
-    return out
-
-
-def _unknown_section(page: _Page, unknown: list[Mapping[str, Any]]) -> list[str]:
-    count = f'<span class="pid">{len(unknown)}</span>'
-    out = [f'<section id="unknown" class="group unknown"><h2>Unknown faces {count}</h2>']
-    if unknown:
-        out.append('<p class="counts">In no person: too few faces alike.</p><div class="faces">')
-        out += [page.face(f, f"<b>#{int(f['id'])}</b>") for f in unknown]
-        out.append("</div>")
-    else:
-        out.append('<p class="counts">None.</p>')
-    out.append("</section></main>")
-    return out
+def write_site(
+    site: Site, previous: Mapping[str, str], warnings: list[str], on_page: Callable[[int], None] | None = None
+) -> set[str]:
+    """Write the pages of ``site`` that may be written; returns the files written.
+    ``on_page(done)``: called after each page."""
+    written: set[str] = set()
+    for done, (rel, text) in enumerate(site.render(), start=1):
+        if on_page is not None:
+            on_page(done)
+        path = site.dest / rel
+        if not page_is_ours(path, rel in previous):
+            warn(warnings, path, "not written: a file that photocluster did not write is in the way")
+            continue
+        if "/" in rel:
+            check_inside(site.dest, rel, (2,))
+            path.parent.mkdir(exist_ok=True)
+        write_page(path, text)
+        written.add(rel)
+    return written
 
 
 def page_is_ours(page: Path, written_before: bool) -> bool:
@@ -267,35 +212,9 @@ def page_is_ours(page: Path, written_before: bool) -> bool:
 
 def write_page(page: Path, text: str) -> None:
     # Rewritten only when it changed, so an unchanged export leaves the file's mtime alone.
-    if not page.exists() or page.read_text(encoding="utf-8", errors="replace") != text:
+    try:
+        same = page.stat().st_size == len(text.encode("utf-8")) and page.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        same = False
+    if not same:
         atomic_write(page, text)
-
-
-_CSS = """
-:root { color-scheme: light dark; --bg: #fafafa; --fg: #1d1d1f; --muted: #6e6e73; --card: #fff;
-  --line: #d2d2d7; --doubt: #d9480f; --link: #0b57d0; }
-@media (prefers-color-scheme: dark) { :root { --bg: #161618; --fg: #ececf0; --muted: #a1a1a6;
-  --card: #232326; --line: #3a3a3f; --doubt: #ff8a4c; --link: #8ab4f8; } }
-* { box-sizing: border-box; }
-body { margin: 0; padding: 16px 24px 48px; background: var(--bg); color: var(--fg);
-  font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-a { color: var(--link); text-decoration: none; }
-a:hover { text-decoration: underline; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 17px; margin: 0 0 2px; }
-.summary, .help, .note, .counts { margin: 2px 0 8px; color: var(--muted); }
-nav { display: flex; flex-wrap: wrap; gap: 4px 12px; margin: 8px 0 16px; }
-.group { border-top: 1px solid var(--line); padding: 12px 0 8px; }
-.doubt h2 { color: var(--doubt); }
-.pid { color: var(--muted); font-weight: normal; font-size: 13px; }
-.faces { display: flex; flex-wrap: wrap; gap: 8px; }
-figure.face { margin: 0; width: 104px; padding: 4px; background: var(--card); border: 1px solid var(--line);
-  border-radius: 6px; text-align: center; font-size: 12px; overflow-wrap: anywhere; }
-figure.doubtful { width: 150px; border-color: var(--doubt); }
-figure.face img, .nothumb { display: block; width: 96px; height: 96px; margin: 0 auto 2px; border-radius: 4px;
-  object-fit: cover; background: var(--line); }
-.nothumb { line-height: 96px; color: var(--muted); }
-.d { color: var(--muted); }
-code { font-size: 13px; background: var(--card); border: 1px solid var(--line); border-radius: 3px; padding: 0 3px; }
-footer { margin-top: 24px; color: var(--muted); font-size: 12px; }
-""".strip()

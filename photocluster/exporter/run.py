@@ -1,4 +1,5 @@
-"""Persons out to the file system: a folder per person, ``index.json`` and ``index.html``.
+"""Persons out to the file system: a folder per person, ``index.json`` and the review
+pages (``index.html`` and ``pages/``).
 
 Exports are idempotent: DEST holds a manifest of what photocluster wrote there (photo
 entries, thumbnails, face chips, sidecars), so a second export adds, updates and removes
@@ -11,30 +12,33 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photocluster.app.listing import faces_in_doubt
+from photocluster.app import browse
+from photocluster.app.browse import Summary
 from photocluster.app.listing import persons as list_persons
 from photocluster.app.suggest import suggest
 from photocluster.app.tags import tag_conflicts
 from photocluster.core.errors import ExportError, UsageError
 from photocluster.core.files import atomic_write
+from photocluster.core.types import Person
 from photocluster.detect.images import EXPORT_MARKER
 from photocluster.exporter import review
 from photocluster.exporter.folders import (
     INDEX_FILE,
     MODES,
     REVIEW_PAGE,
+    Warnings,
     person_folders,
     place_entries,
     plan_entries,
     prune_empty,
     remove_files,
     safe_folder_name,
-    warn,
 )
-from photocluster.exporter.index_json import Manifest, build_index, json_text
+from photocluster.exporter.index_json import Manifest, index_chunks
 from photocluster.exporter.thumbnails import plan_images, write_images
 from photocluster.exporter.xmp import XMP_TARGETS, plan_sidecars, regions_of, sidecar_states, sync_sidecars
 from photocluster.store import Store
@@ -50,7 +54,8 @@ __all__ = ["EXPORT_MARKER", "MODES", "XMP_TARGETS", "ExportReport", "export", "s
 class ExportReport:
     """What an export did. ``created`` .. ``skipped`` count photo entries in person folders;
     ``thumbnails``, ``crops`` and ``sidecars`` count what the export holds after the run;
-    ``warnings`` are ``"path: reason"`` lines for thumbnails, chips or sidecars not written."""
+    ``warnings`` are the first ``"path: reason"`` lines for thumbnails, chips, sidecars or
+    pages not written; ``warning_count`` counts them all."""
 
     dest: str
     mode: str
@@ -66,6 +71,7 @@ class ExportReport:
     sidecars: int = 0
     review: str = ""
     warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -96,18 +102,21 @@ def export(
     *,
     crops: bool = False,
     xmp: str | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> ExportReport:
     """Write a folder per person (and ``unknown/``) with the photos they appear in, plus
-    ``index.json`` and the review page ``index.html`` with its face thumbnails.
+    ``index.json`` and the review pages (``index.html``, ``pages/``) with their face thumbnails.
 
     ``crops``: also write aligned face chips, ``crops/<person folder>/<face id>.jpg``.
+    ``on_progress(step, done, total)``: called as ``"photos"`` get their thumbnails and
+    ``"pages"`` are written.
+    ``workers``: processes that cut thumbnails and chips (None: one per core for a large
+    export, this process alone for a small one).
     ``xmp``: also write XMP sidecars with MWG face regions, ``"dest"`` (beside each photo
     entry in DEST) or ``"originals"`` (beside the originals; merged into existing ones).
     """
-    if mode not in MODES:
-        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if xmp is not None and xmp not in XMP_TARGETS:
-        raise UsageError(f"--xmp must be one of {', '.join(XMP_TARGETS)}, got {xmp!r}")
+    _check_options(mode, xmp)
     dest_path = Path(os.path.abspath(dest))
     prev = _open_dest(dest_path)
     marker = dest_path / EXPORT_MARKER
@@ -115,45 +124,43 @@ def export(
     people = list_persons(store)
     folders = person_folders(people)
     wanted, entry_photo = plan_entries(people, folders)
-    photos = {pid: store.photo(pid) for pid in sorted(set(entry_photo.values()))}
+    photos = store.photos_by_id(sorted(set(entry_photo.values())))
     images = plan_images(people, folders, photos, crops)
-    files_wanted = {REVIEW_PAGE: "page", **images.files}
-    regions = regions_of(people)
+    doubts = browse.doubts(store)
+    site_files = review.page_files(people, len(doubts))
+    # In place, not copied: at a million faces each copy of these is a hundred MB.
+    files_wanted = images.files
+    files_wanted.update(dict.fromkeys(site_files, "page"))
+    regions = regions_of(people) if xmp else {}
     planned = plan_sidecars(xmp, dest_path, entry_photo, regions, photos)
     states = sidecar_states(planned, prev.sidecars)
-
-    warnings: list[str] = []
+    del entry_photo
+    warnings = Warnings()
+    progress = on_progress or (lambda step, done, total: None)
     try:
-        atomic_write(marker, prev.claim(dest_path, set(wanted), files_wanted, states).dump())
+        atomic_write(marker, prev.claim(dest_path, wanted.keys(), files_wanted, states).chunks())
         placed = place_entries(dest_path, wanted, prev.entries, mode)
-        remove_files(dest_path, set(prev.files) - set(files_wanted) - {EXPORT_MARKER, INDEX_FILE})
-        have = write_images(store, dest_path, images, prev.files, photos, warnings)
+        remove_files(dest_path, {rel for rel in prev.files if rel not in files_wanted} - {EXPORT_MARKER, INDEX_FILE})
+        have = write_images(
+            store, dest_path, images, prev.files, photos, warnings, workers, lambda n, of: progress("photos", n, of)
+        )
 
         own_entries = set(wanted) - set(placed.skipped)
+        del wanted
         planned = [sc for sc in planned if sc.entry is None or sc.entry in own_entries]
         sidecars = sync_sidecars(dest_path, xmp, planned, regions, photos, prev.sidecars, states, warnings)
+        thumbnails = _kept(images.thumb_of, have)
+        chips = _kept(images.chip_of, have)
+        del images, photos, regions
+        atomic_write(dest_path / INDEX_FILE, index_chunks(store, people, folders, thumbnails, chips))
+        site = review.Site(dest_path, people, folders, thumbnails, set(placed.skipped), doubts)
+        written = _write_pages(store, site, prev.files, warnings, lambda n: progress("pages", n, len(site_files)))
+        have.update(dict.fromkeys(written, "page"))
         prune_empty(dest_path)
-
-        thumbnails = {fid: rel for fid, rel in images.thumb_of.items() if rel in have}
-        chips = {fid: rel for fid, rel in images.chip_of.items() if rel in have}
-        index = build_index(store, people, folders, thumbnails, chips)
-        atomic_write(dest_path / INDEX_FILE, json_text(index))
-        page = dest_path / REVIEW_PAGE
-        if review.page_is_ours(page, REVIEW_PAGE in prev.files):
-            page_text = review.render_page(
-                index,
-                faces_in_doubt(store),
-                missing=placed.skipped,
-                suggestions=suggest(store, SUGGESTIONS_SHOWN),
-                conflicts=tag_conflicts(store),
-            )
-            review.write_page(page, page_text)
-            have[REVIEW_PAGE] = "page"
-        else:
-            warn(warnings, page, "not written: a file that photocluster did not write is in the way")
-        atomic_write(marker, Manifest(own_entries, have, sidecars).dump())
+        atomic_write(marker, Manifest(own_entries, have, sidecars).chunks())
     except OSError as exc:
         raise ExportError(f"{dest_path}: cannot write the export ({exc.strerror}: {exc.filename})") from None
+    page = dest_path / REVIEW_PAGE
     return ExportReport(
         os.fsdecode(dest_path),
         mode,
@@ -168,5 +175,44 @@ def export(
         crops=len(chips),
         sidecars=sum(1 for sc in planned if sc.key in sidecars),
         review=os.fsdecode(page) if REVIEW_PAGE in have else "",
-        warnings=warnings,
+        warnings=list(warnings),
+        warning_count=warnings.total,
+    )
+
+
+def _check_options(mode: str, xmp: str | None) -> None:
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if xmp is not None and xmp not in XMP_TARGETS:
+        raise UsageError(f"--xmp must be one of {', '.join(XMP_TARGETS)}, got {xmp!r}")
+
+
+def _write_pages(
+    store: Store, site: review.Site, previous: dict[str, str], warnings: list[str], on_page: Callable[[int], None]
+) -> set[str]:
+    """The review pages of ``site``, with the suggestions, the face tags in conflict and the
+    counts of the library."""
+    site.suggestions = suggest(store, SUGGESTIONS_SHOWN)
+    site.conflicts = tag_conflicts(store)
+    site.summary = _summary(store, site.people, len(site.doubts))
+    return review.write_site(site, previous, warnings, on_page)
+
+
+def _kept(planned: dict[int, str], have: dict[str, str]) -> dict[int, str]:
+    """``planned`` (face id -> file), in place, less the files not in ``have``."""
+    for fid in [fid for fid, rel in planned.items() if rel not in have]:
+        del planned[fid]
+    return planned
+
+
+def _summary(store: Store, people: list[Person], doubts: int) -> Summary:
+    threshold = store.get_setting("cluster.threshold")
+    min_size = store.get_setting("cluster.min_size")
+    return Summary(
+        persons=sum(1 for p in people if p.id is not None),
+        faces=sum(len(p.faces) for p in people if p.id is not None),
+        unknown=sum(len(p.faces) for p in people if p.id is None),
+        doubts=doubts,
+        threshold=float(threshold) if threshold and threshold != "None" else None,
+        min_size=None if min_size is None else int(min_size),
     )

@@ -89,15 +89,7 @@ def doubtful_faces(
     counts = np.bincount(col).astype(np.float64)
     sums = np.zeros((len(persons_sorted), emb.shape[1]), dtype=np.float64)
     np.add.at(sums, col, emb)
-    n_own = counts[col]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        loo_centre = (sums[col] - emb) / (n_own - 1)[:, None]
-    own = np.where(n_own > 1, np.linalg.norm(emb - np.nan_to_num(loo_centre), axis=1), 0.0)
-    nearest, nearest_d = _nearest_other_centre(emb, col, sums / counts[:, None])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(np.isfinite(nearest_d) & (nearest_d > 0), own / nearest_d, 0.0)
-    far = own / threshold if threshold > 0 else np.zeros_like(own)
-    score = np.maximum(ratio, far)
+    own, nearest, nearest_d, score = doubt_scores(emb, col, sums, counts, threshold)
     # Most doubtful first; ties by the larger distance, then by face id (stable output).
     order = np.lexsort((ids, -own, -score))
     out = []
@@ -115,6 +107,37 @@ def doubtful_faces(
             )
         )
     return out
+
+
+def _leave_one_out(emb: np.ndarray, sums: np.ndarray, n_own: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loo_centre = (sums - emb) / (n_own - 1)[:, None]
+    out: np.ndarray = np.where(n_own > 1, np.linalg.norm(emb - np.nan_to_num(loo_centre), axis=1), 0.0)
+    return out
+
+
+def leave_one_out_distances(members: np.ndarray) -> np.ndarray:
+    """Each of one person's faces' distance to the mean of the person's *other* faces
+    (0 for a person of one face): :attr:`DoubtfulFace.distance` for a whole person."""
+    emb = np.asarray(members, dtype=np.float64)
+    n = np.full(len(emb), float(len(emb)))
+    return _leave_one_out(emb, np.broadcast_to(emb.sum(axis=0), emb.shape), n)
+
+
+def doubt_scores(
+    emb: np.ndarray, col: np.ndarray, sums: np.ndarray, counts: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(own distance, nearest other centre's row (-1: none), its distance, score) of each
+    face, as :class:`DoubtfulFace` defines them. ``col``: each face's row in ``sums`` (the
+    sum of its person's embeddings) and ``counts`` (its person's size). Any subset of the
+    faces can be scored against the sums of all: a library is scored a person at a time."""
+    emb = np.asarray(emb, dtype=np.float64)
+    own = _leave_one_out(emb, sums[col], counts[col])
+    nearest, nearest_d = _nearest_other_centre(emb, col, sums / counts[:, None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isfinite(nearest_d) & (nearest_d > 0), own / nearest_d, 0.0)
+    far = own / threshold if threshold > 0 else np.zeros_like(own)
+    return own, nearest, nearest_d, np.maximum(ratio, far)
 
 
 def _nearest_other_centre(emb: np.ndarray, own: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,8 @@ One connection/transaction object (:mod:`photocluster.store.connection`) with nu
 migrations (:mod:`photocluster.store.migrations`), and one module per table family:
 :mod:`~photocluster.store.photos`, :mod:`~photocluster.store.faces`,
 :mod:`~photocluster.store.persons`, :mod:`~photocluster.store.corrections`,
-:mod:`~photocluster.store.tags`. Imports only
+:mod:`~photocluster.store.tags`, and the paged reads of the review pages,
+:mod:`~photocluster.store.views`. Imports only
 ``core``; nothing outside this package imports ``sqlite3``.
 """
 
@@ -14,9 +15,10 @@ from photocluster.store.faces import Faces, StoredFace
 from photocluster.store.persons import Persons
 from photocluster.store.photos import Photos
 from photocluster.store.tags import Tags
+from photocluster.store.views import FaceRow, PersonRow, Views
 
 
-class Store(Photos, Faces, Persons, Corrections, Tags):
+class Store(Photos, Faces, Persons, Corrections, Tags, Views):
     """A photocluster database. Use as a context manager, or call :meth:`close`.
 
     Each base holds the statements of one table family; all of them share the one
@@ -24,4 +26,4 @@ class Store(Photos, Faces, Persons, Corrections, Tags):
     """
 
 
-__all__ = ["Store", "StoredFace", "as_database_error", "path_from_key", "path_key"]
+__all__ = ["FaceRow", "PersonRow", "Store", "StoredFace", "as_database_error", "path_from_key", "path_key"]

@@ -178,7 +178,7 @@ def test_conflict_when_the_model_puts_a_tagged_face_with_another_name(store: Sto
     export(store, tmp_path / "out")
     page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert 'id="conflicts"' in page and f'id="conflict-{odd_face}"' in page
-    assert "tagged <b>Ann</b><br>looks like" in page
+    assert "tagged <b>Ann</b> looks like" in page
 
 
 def test_eval_tags_scores_the_clustering_without_the_tags_pins(store: Store, tmp_path: Path) -> None:

@@ -1,26 +1,31 @@
-"""The review page (index.html): faces in doubt, escaping, and a real headless Chromium."""
+"""The review pages (index.html, pages/): faces in doubt, escaping, paging, and a real headless Chromium."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from conftest import fake_embedding, make_face, near, write_photo
+from conftest import COLOURS, assert_not_blank, colour_library, fake_embedding, near
+from photocluster.app import pages
+from photocluster.app.browse import Card, FaceItem, Page
 from photocluster.app.listing import faces_in_doubt
+from photocluster.app.pages import Summary
 from photocluster.app.recluster import recluster
 from photocluster.app.scan import scan
 from photocluster.core.config import DetectionSettings
-from photocluster.exporter.review import render_page
+from photocluster.core.types import Box
+from photocluster.exporter import review
+from photocluster.exporter.review import StaticLinks
 from photocluster.exporter.run import export
 from photocluster.exporter.thumbnails import THUMB_SIZE
 from photocluster.grouping.doubt import doubtful_faces
@@ -71,156 +76,79 @@ def test_doubtful_faces_limits_and_edges() -> None:
         doubtful_faces(ids, np.ones(4), emb)
 
 
-# -- the page itself -------------------------------------------------------------------
+# -- the pages themselves -------------------------------------------------------------
 
 
-def face(fid: int, **extra: object) -> dict[str, object]:
-    doc: dict[str, object] = {
-        "id": fid,
-        "photo": f"/photos/p{fid}.jpg",
-        "file": f"f/p{fid}.jpg",
-        "box": [1.0, 2.0, 30.0, 40.0],
-        "confidence": 1.0,
-        "distance": 0.25,
-        "thumbnail": f".thumbs/{fid}_abc.jpg",
-        "crop": None,
-    }
-    doc.update(extra)
-    return doc
+def item(fid: int, person: int | None = 4, photo: str = "") -> FaceItem:
+    return FaceItem(fid, person, fid, Path(photo or f"/photos/p{fid}.jpg"), Box(1, 2, 30, 40), 0.25)
 
 
-def index_doc() -> dict[str, object]:
-    return {
-        "schema_version": 1,
-        "tool": {"name": "photocluster", "version": "0"},
-        "threshold": 0.6,
-        "min_size": 2,
-        "persons": [
-            {"id": 4, "name": HOSTILE, "folder": "x", "face_count": 2, "photo_count": 2, "faces": [face(1), face(2)]},
-        ],
-        "unknown": {"folder": "unknown", "faces": [face(3, distance=None, thumbnail=None, photo="/a b/ü&<.jpg")]},
-    }
+SUMMARY = Summary(persons=2, faces=4, unknown=1, doubts=0, threshold=0.6, min_size=2)
+
+
+def static_links(missing: set[str] = frozenset(), prefix: str = "") -> StaticLinks:  # type: ignore[assignment]
+    thumbs = {1: ".thumbs/ab/1_abc.jpg", 2: ".thumbs/cd/2_cde.jpg"}
+    entries = {1: "x/p1.jpg", 2: "x/p2.jpg", 3: "unknown/p3.jpg"}
+    return StaticLinks(prefix, thumbs, entries, set(missing))
 
 
 def test_names_and_paths_are_escaped() -> None:
-    page = render_page(index_doc(), missing={"f/p3.jpg"})
-    assert "<script" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Bob&quot; &#x27;B&#x27;" in page
+    card = Card(4, HOSTILE, 2, 2, item(1))
+    index = pages.index_page(static_links(), SUMMARY, Page([card], 1, 1, 1))
+    person = pages.person_page(static_links(prefix="../"), SUMMARY, card, Page([item(1), item(2)], 1, 1, 2))
+    for page in (index, person):
+        assert "<script" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Bob&quot; &#x27;B&#x27;" in page
+    assert 'href="pages/person-4.html"' in index and 'src=".thumbs/ab/1_abc.jpg"' in index
+    assert 'src="../.thumbs/ab/1_abc.jpg"' in person and 'href="../x/p2.jpg"' in person
     # A missing entry links to the original, percent-encoded; no thumbnail: a placeholder.
-    assert 'href="file:///a%20b/%C3%BC%26%3C.jpg"' in page
-    assert '<span class="nothumb"' in page
+    odd = item(3, None, "/a b/ü&<.jpg")
+    unknown = pages.unknown_page(static_links({"unknown/p3.jpg"}, "../"), SUMMARY, Page([odd], 1, 1, 1))
+    assert 'href="file:///a%20b/%C3%BC%26%3C.jpg"' in unknown
+    assert '<span class="nothumb"' in unknown
+    assert "<form" not in index + person + unknown  # static pages carry no forms
 
 
 def test_file_names_that_are_not_utf8_link_byte_exact() -> None:
-    doc = index_doc()
-    odd = os.fsdecode(b"f/caf\xe9.jpg")
-    doc["persons"][0]["faces"][0]["file"] = odd  # type: ignore[index]
-    page = render_page(doc)
+    links = StaticLinks("", {}, {1: os.fsdecode(b"f/caf\xe9.jpg")}, set())
+    page = pages.person_page(links, SUMMARY, Card(4, None, 1, 1, item(1)), Page([item(1)], 1, 1, 1))
     assert 'href="f/caf%E9.jpg"' in page
     page.encode("utf-8")  # the page itself is valid UTF-8
+
+
+def test_pages_link_their_neighbours() -> None:
+    cards = [Card(k, None, 1, 1, item(k, k)) for k in range(1, 4)]
+    page = pages.index_page(static_links(), SUMMARY, Page(cards, 5, 9, 900))
+    assert 'href="pages/index-4.html">‹ previous' in page and 'href="pages/index-6.html">next' in page
+    assert 'href="index.html">1</a>' in page and 'href="pages/index-9.html">9</a>' in page
+    assert '<span class="current">5</span>' in page
+    # The first of one page: no pager at all.
+    assert 'class="pager"' not in pages.index_page(static_links(), SUMMARY, Page(cards, 1, 1, 3))
 
 
 # -- in a real browser -------------------------------------------------------------------
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and Path("/usr/bin/chromium").exists():
-        found = "/usr/bin/chromium"
-    if found is None:
-        pytest.fail(
-            "chromium not found: the review page is tested in a real headless browser. "
-            "Install it: apt-get install -y chromium (.ci/run does this)"
-        )
-    return found
+def faces_on(page: Any) -> list[int]:
+    return [int(x) for x in page.eval_on_selector_all("figure[data-face-id]", "els => els.map(e => e.dataset.faceId)")]
 
 
-def browse(page: Path, tmp_path: Path, *args: str) -> str:
-    """Run headless Chromium on ``page`` (a file:// URL: no server, no network)."""
-    profile = tmp_path / "chromium-profile"
-    cmd = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        *args,
-        page.as_uri(),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+def assert_thumbnails_loaded(page: Any) -> None:
+    """Every <img> on the page loaded from the export folder, at the thumbnails' size."""
+    sizes = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+    assert sizes and all(done and width == THUMB_SIZE for done, width in sizes), sizes
 
 
-class Dom(HTMLParser):
-    """What the page shows: person sections in order, face ids per section, texts, scripts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sections: list[tuple[str, list[int]]] = []
-        self.names: list[str] = []
-        self.scripts = 0
-        self.images: list[str] = []
-        self._in_name = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "script":
-            self.scripts += 1
-        if tag == "section":
-            self.sections.append((a.get("id") or "", []))
-        if tag == "figure" and a.get("data-face-id"):
-            self.sections[-1][1].append(int(a["data-face-id"] or 0))
-        if tag == "span" and a.get("class") == "name":
-            self._in_name = True
-            self.names.append("")
-        if tag == "img":
-            self.images.append(a.get("src") or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "span":
-            self._in_name = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_name:
-            self.names[-1] += data
-
-
-def dump_dom(page: Path, tmp_path: Path) -> Dom:
-    dom = Dom()
-    dom.feed(browse(page, tmp_path, "--dump-dom"))
-    return dom
-
-
-def screenshot(page: Path, tmp_path: Path) -> np.ndarray:
-    png = tmp_path / "shot.png"
-    browse(page, tmp_path, f"--screenshot={png}", "--window-size=1200,900", "--hide-scrollbars")
-    with Image.open(png) as im:
+def screenshot_pixels(page: Any) -> np.ndarray:
+    png = page.screenshot()
+    assert_not_blank(png)
+    with Image.open(io.BytesIO(png)) as im:
         assert im.size == (1200, 900)
         return np.asarray(im.convert("RGB"))
 
 
-def assert_not_blank(pixels: np.ndarray) -> None:
-    colours = np.unique(pixels.reshape(-1, 3), axis=0)
-    assert len(colours) > 50, f"screenshot has only {len(colours)} colours"
-    assert pixels.std() > 20
-
-
 def has_colour(pixels: np.ndarray, rgb: tuple[int, int, int], tol: int = 16) -> bool:
     return bool((np.abs(pixels.astype(int) - rgb).max(axis=2) <= tol).any())
-
-
-COLOURS = {
-    "alice": (200, 40, 40),
-    "bob": (40, 40, 200),
-    "carol": (40, 160, 40),
-    "stranger": (200, 160, 40),
-}
 
 
 @pytest.fixture
@@ -228,24 +156,7 @@ def exported(store: Store, tmp_path: Path) -> Path:
     """Three persons (one with a hostile name), a stranger, and one of Bob's faces put with
     Alice: a wrong one for the page to show first."""
     root = tmp_path / "photos"
-    scan_id = store.begin_scan([root], SETTINGS)
-    plan = [("alice", 4), ("bob", 3), ("carol", 2), ("stranger", 1)]
-    for who, n in plan:
-        for k in range(n):
-            path = write_photo(root / f"{who}{k}.jpg", COLOURS[who], size=(96, 96))
-            st = path.stat()
-            emb = near(fake_embedding(who), 0.2, f"{who}{k}")
-            store.save_photo(
-                path,
-                st.st_size,
-                st.st_mtime_ns,
-                f"sha-{who}{k}",
-                scan_id,
-                SETTINGS,
-                width=96,
-                height=96,
-                faces=[make_face(emb, (24, 24, 72, 72))],
-            )
+    colour_library(store, root)
     recluster(store, threshold=0.6, min_size=2)
     people = {f.photo_path.name: f.person_id for f, _ in store.faces()}
     with store.transaction() as conn:
@@ -261,38 +172,71 @@ def exported(store: Store, tmp_path: Path) -> Path:
     return dest
 
 
-def test_the_page_in_chromium_lists_persons_faces_and_doubts(store: Store, exported: Path, tmp_path: Path) -> None:
+def test_the_pages_in_chromium_list_persons_faces_and_doubts(store: Store, exported: Path, page: Any) -> None:
     index = json.loads((exported / "index.json").read_text(encoding="utf-8"))
-    dom = dump_dom(exported / "index.html", tmp_path)
-    assert dom.scripts == 0  # the hostile name is text, not a script
-    sections = dict(dom.sections)
-    persons = [s for s, _ in dom.sections if s.startswith("person-")]
-    # Every person, largest first, with exactly its faces; then the unknown faces.
-    assert persons == [f"person-{p['id']}" for p in index["persons"]]
-    assert [len(p["faces"]) for p in index["persons"]] == [5, 2, 2]
-    for p in index["persons"]:
-        assert sections[f"person-{p['id']}"] == [f["id"] for f in p["faces"]]
-    assert sections["unknown"] == [f["id"] for f in index["unknown"]["faces"]]
-    assert dom.names == [p["name"] or f"person_{p['id']:04d}" for p in index["persons"]]
-    assert {"Alice", HOSTILE} <= set(dom.names)
-    # First on the page: the faces in doubt, led by Bob's face among Alice's.
-    assert dom.sections[0][0] == "doubt"
-    bob_in_alice = next(f["id"] for f in index["persons"][0]["faces"] if f["photo"].endswith("bob2.jpg"))
-    assert sections["doubt"][0] == bob_in_alice
-    assert faces_in_doubt(store)[0].face_id == bob_in_alice
-    # Every thumbnail is a file in the export.
-    assert len(dom.images) == 10 + len(sections["doubt"])
-    for src in dom.images:
-        with Image.open(exported / src) as im:
-            assert (im.format, im.size) == ("JPEG", (THUMB_SIZE, THUMB_SIZE))
+    page.goto((exported / "index.html").as_uri())
+    assert page.locator("script").count() == 0  # the hostile name is text, not a script
+    # Every person as a card, largest first, with its name and counts.
+    cards = page.locator("article.card")
+    assert [int(x) for x in cards.evaluate_all("els => els.map(e => e.dataset.personId)")] == [
+        p["id"] for p in index["persons"]
+    ]
+    assert cards.locator(".name").all_inner_texts() == [p["name"] or f"person_{p['id']:04d}" for p in index["persons"]]
+    assert {"Alice", HOSTILE} <= set(cards.locator(".name").all_inner_texts())
+    assert [int(x) for x in cards.locator(".n-faces").all_inner_texts()] == [5, 2, 2]
+    assert_thumbnails_loaded(page)
+    # A person's page, from its card: its faces, most doubtful (farthest from the centre) first.
+    alice = index["persons"][0]
+    page.locator(f'article.card[data-person-id="{alice["id"]}"] .name').click()
+    page.wait_for_url("**/pages/person-*.html")
+    assert faces_on(page) == [f["id"] for f in reversed(alice["faces"])]
+    bob_in_alice = next(f["id"] for f in alice["faces"] if f["photo"].endswith("bob2.jpg"))
+    assert faces_on(page)[0] == bob_in_alice
+    assert_thumbnails_loaded(page)
+    # The faces in doubt, led by Bob's face among Alice's; then the unknown faces.
+    page.locator("#nav-doubt").click()
+    assert faces_on(page)[0] == bob_in_alice == faces_in_doubt(store)[0].face_id
+    assert_thumbnails_loaded(page)
+    page.locator("#nav-unknown").click()
+    assert faces_on(page) == [f["id"] for f in index["unknown"]["faces"]]
+    assert_thumbnails_loaded(page)
 
 
-def test_the_page_in_chromium_shows_the_thumbnails(exported: Path, tmp_path: Path) -> None:
-    pixels = screenshot(exported / "index.html", tmp_path)
-    assert_not_blank(pixels)
+def test_the_pages_in_chromium_show_the_thumbnails(exported: Path, page: Any) -> None:
+    page.goto((exported / "index.html").as_uri())
+    pixels = screenshot_pixels(page)
     # The thumbnails loaded from the file system: the photos' colours are on screen.
     for who in ("alice", "bob"):
         assert has_colour(pixels, COLOURS[who]), who
+
+
+def test_big_persons_are_paged(store: Store, exported: Path, page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(review, "CARDS_PER_PAGE", 2)
+    monkeypatch.setattr(review, "FACES_PER_PAGE", 2)
+    report = export(store, exported)
+    assert report.warnings == []
+    index = json.loads((exported / "index.json").read_text(encoding="utf-8"))
+    alice = index["persons"][0]
+    assert sorted(p.name for p in (exported / "pages").iterdir()) == sorted(
+        ["index-2.html", "doubt.html", "unknown.html"]
+        + [f"person-{alice['id']}{suffix}.html" for suffix in ("", "-2", "-3")]
+        + [f"person-{p['id']}.html" for p in index["persons"][1:]]
+    )
+    page.goto((exported / "index.html").as_uri())
+    assert page.locator("article.card").count() == 2
+    page.locator('a[rel="next"]').first.click()
+    assert page.locator("article.card").count() == 1
+    page.goto((exported / "pages" / f"person-{alice['id']}.html").as_uri())
+    seen = faces_on(page)
+    while page.locator('a[rel="next"]').count():
+        page.locator('a[rel="next"]').first.click()
+        seen += faces_on(page)
+    assert seen == [f["id"] for f in reversed(alice["faces"])]
+    # Back to one page each: the extra pages go.
+    monkeypatch.undo()
+    export(store, exported)
+    assert not (exported / "pages" / "index-2.html").exists()
+    assert not (exported / "pages" / f"person-{alice['id']}-2.html").exists()
 
 
 # -- a real-model export -----------------------------------------------------------------
@@ -319,7 +263,7 @@ def real_export(fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.mark.models
-def test_real_export_in_chromium(real_export: tuple[Store, Path], tmp_path: Path) -> None:
+def test_real_export_in_chromium(real_export: tuple[Store, Path], page: Any) -> None:
     store, tmp = real_export
     dest = tmp / "People"
     report = export(store, dest, crops=True)
@@ -327,10 +271,11 @@ def test_real_export_in_chromium(real_export: tuple[Store, Path], tmp_path: Path
     index = json.loads((dest / "index.json").read_text(encoding="utf-8"))
     [obama] = index["persons"]
     assert sorted(Path(f["photo"]).name for f in obama["faces"]) == ["obama.jpg", "obama_rotated.jpg"]
-    dom = dump_dom(dest / "index.html", tmp_path)
-    sections = dict(dom.sections)
-    assert sections[f"person-{obama['id']}"] == [f["id"] for f in obama["faces"]]
-    assert sections["unknown"] == [index["unknown"]["faces"][0]["id"]]
+    page.goto((dest / "pages" / f"person-{obama['id']}.html").as_uri())
+    assert sorted(faces_on(page)) == sorted(f["id"] for f in obama["faces"])
+    assert_thumbnails_loaded(page)
+    page.goto((dest / "pages" / "unknown.html").as_uri())
+    assert faces_on(page) == [index["unknown"]["faces"][0]["id"]]
     schema = json.loads((Path(__file__).parents[2] / "schema" / "index.schema.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(index)
     # The rotated copy's thumbnail and chip show the face upright, like the original's.
@@ -338,21 +283,26 @@ def test_real_export_in_chromium(real_export: tuple[Store, Path], tmp_path: Path
     for kind in ("thumbnail", "crop"):
         a, b = (np.asarray(Image.open(dest / by_name[n][kind]), dtype=float) for n in by_name)
         assert np.abs(a - b).mean() < 25, kind
-    assert_not_blank(screenshot(dest / "index.html", tmp_path))
+    page.goto((dest / "index.html").as_uri())
+    screenshot_pixels(page)
 
 
 def test_suggestions_are_listed_as_questions_with_escaped_names() -> None:
     from photocluster.app.suggest import Suggestion
 
-    doc = index_doc()
-    doc["persons"] = [  # type: ignore[index]
-        *doc["persons"],  # type: ignore[misc]
-        {"id": 9, "name": None, "folder": "y", "face_count": 2, "photo_count": 2, "faces": [face(5), face(6)]},
-    ]
+    cards = [Card(4, HOSTILE, 2, 2, item(1)), Card(9, None, 2, 2, item(5, 9))]
+    labels = {c.id: c.label for c in cards}
     asked = Suggestion(4, 9, 0.512, (HOSTILE, None), (2, 2), (None, None))
     gone = Suggestion(4, 77, 0.5, (HOSTILE, None), (2, 1), (None, None))  # person 77 is not on the page
-    page = render_page(doc, suggestions=[asked, gone])
+    page = pages.index_page(static_links(), SUMMARY, Page(cards, 1, 1, 2), [asked, gone], labels)
     assert '<section id="suggest"' in page and page.count("<li data-pair=") == 1
     assert 'data-pair="4-9"' in page and "photocluster merge 4 9" in page and "0.51<" in page
     assert "<script" not in page
-    assert '<section id="suggest"' not in render_page(index_doc())
+    assert '<section id="suggest"' not in pages.index_page(static_links(), SUMMARY, Page(cards, 1, 1, 2))
+
+
+def test_a_page_of_cards_stays_small_whatever_the_names() -> None:
+    cards = [Card(k, "N" * 10_000 + f" {k}", 5000, 4000, item(k, k)) for k in range(1, review.CARDS_PER_PAGE + 1)]
+    page = pages.index_page(static_links(), SUMMARY, Page(cards, 1, 9000, 9000 * review.CARDS_PER_PAGE))
+    assert len(page.encode("utf-8")) < 100_000
+    assert page.count('<article class="card"') == review.CARDS_PER_PAGE

@@ -75,11 +75,12 @@ def tree(root: Path) -> dict[str, object]:
 
 
 def entries(dest: Path) -> set[str]:
-    """Files and links in person folders, as 'folder/name' (not the thumbnails in .thumbs/)."""
+    """Files and links in person folders, as 'folder/name' (not the thumbnails in .thumbs/
+    nor the review pages in pages/)."""
     return {
         p.relative_to(dest).as_posix()
         for p in dest.glob("*/*")
-        if (p.is_file() or p.is_symlink()) and p.parent.name != ".thumbs"
+        if (p.is_file() or p.is_symlink()) and p.parent.name not in (".thumbs", "pages")
     }
 
 
@@ -107,9 +108,15 @@ def test_export_writes_a_folder_per_person_unknown_and_index(store: Store, libra
     dest = tmp_path / "out"
     report = export(store, dest)
     assert sorted(p.name for p in dest.iterdir()) == sorted(
-        [EXPORT_MARKER, ".thumbs", "index.html", "index.json", "person_0001", "person_0002", "unknown"]
+        [EXPORT_MARKER, ".thumbs", "index.html", "index.json", "pages", "person_0001", "person_0002", "unknown"]
     )
     assert entries(dest) == expected_entries()
+    assert sorted(p.name for p in (dest / "pages").iterdir()) == [
+        "doubt.html",
+        "person-1.html",
+        "person-2.html",
+        "unknown.html",
+    ]
     assert (report.persons, report.unknown_faces, report.mode) == (2, 1, "symlink")
     assert (report.created, report.updated, report.removed, report.unchanged, report.skipped) == (8, 0, 0, 0, [])
     assert report.dest == str(dest)
@@ -381,17 +388,19 @@ def test_nothing_is_written_outside_dest(store: Store, library: Path, tmp_path: 
         "a_.._.._b/bob2.jpg",
         f"{'😀' * 50}/stranger.jpg",  # cut to 200 bytes of UTF-8
     }
-    # Every path is at most two levels below DEST, and every link leads to a library photo;
-    # the only plain files in folders are the thumbnails of the review page.
+    # Every path is at most two levels below DEST (the thumbnails' shards three), and every
+    # link leads to a library photo; the only plain files in folders are the thumbnails and
+    # the review pages.
     for path in dest.rglob("*"):
         rel = path.relative_to(dest)
-        assert len(rel.parts) == 1 or (
-            len(rel.parts) == 2
-            and (
-                (path.is_symlink() and Path(os.readlink(path)).parent.is_relative_to(library))
-                or (rel.parts[0] == ".thumbs" and path.is_file() and not path.is_symlink())
-            )
-        )
+        plain = path.is_file() and not path.is_symlink()
+        assert (
+            len(rel.parts) == 1
+            or (rel.parts[0] == ".thumbs" and len(rel.parts) == 2 and path.is_dir() and not path.is_symlink())
+            or (rel.parts[0] == ".thumbs" and len(rel.parts) == 3 and plain)
+            or (rel.parts[0] == "pages" and len(rel.parts) == 2 and plain and rel.suffix == ".html")
+            or (len(rel.parts) == 2 and path.is_symlink() and Path(os.readlink(path)).parent.is_relative_to(library))
+        ), rel
 
 
 def test_a_person_folder_replaced_by_a_symlink_is_refused(store: Store, library: Path, tmp_path: Path) -> None:
@@ -419,7 +428,7 @@ def test_nasty_names_export_to_safe_folders(store: Store, library: Path, tmp_pat
             f"{folder}/{n}" for n in ("IMG_0001.jpg", "IMG_0001_2.jpg", "beach.png", "alice.jpg")
         }
         assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == sorted(
-            [folder, ".thumbs", "person_0002", "unknown"]
+            [folder, ".thumbs", "pages", "person_0002", "unknown"]
         )
 
 
@@ -517,6 +526,12 @@ def all_faces(index: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for p in index["persons"] for f in p["faces"]] + index["unknown"]["faces"]
 
 
+def review_pages(dest: Path, *patterns: str) -> str:
+    """The text of the review pages (all of them, or those matching ``patterns``)."""
+    paths = sorted({p for pattern in patterns or ("index.html", "pages/*.html") for p in dest.glob(pattern)})
+    return "".join(p.read_text(encoding="utf-8") for p in paths)
+
+
 def test_every_face_gets_a_thumbnail_for_the_review_page(store: Store, library: Path, tmp_path: Path) -> None:
     from PIL import Image
 
@@ -525,15 +540,37 @@ def test_every_face_gets_a_thumbnail_for_the_review_page(store: Store, library: 
     assert (report.thumbnails, report.crops, report.warnings) == (8, 0, [])
     assert report.review == str(dest / "index.html")
     faces = all_faces(index_of(dest))
-    assert sorted(p.relative_to(dest).as_posix() for p in (dest / ".thumbs").iterdir()) == sorted(
+    assert sorted(p.relative_to(dest).as_posix() for p in (dest / ".thumbs").rglob("*.jpg")) == sorted(
         f["thumbnail"] for f in faces
     )
+    assert all(f["thumbnail"].split("/")[1] == Path(f["thumbnail"]).stem.split("_")[1][:2] for f in faces)
     for f in faces:
         assert f["crop"] is None
         with Image.open(dest / f["thumbnail"]) as im:
             assert (im.format, im.size) == ("JPEG", (128, 128))
-    page = (dest / "index.html").read_text(encoding="utf-8")
+    page = review_pages(dest)
     assert all(f'data-face-id="{f["id"]}"' in page for f in faces)
+
+
+def test_worker_processes_cut_the_same_images(
+    store: Store, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photocluster.exporter import thumbnails
+
+    here = export(store, tmp_path / "here", crops=True, workers=1)
+    (library / "bob2.jpg").unlink()
+    monkeypatch.setattr(thumbnails, "_BATCH", 2)  # several batches, so that both workers get some
+    pooled = export(store, tmp_path / "pooled", crops=True, workers=2)
+    assert (here.thumbnails, here.crops, pooled.thumbnails, pooled.crops) == (8, 8, 7, 7)
+    gone = f"{library / 'bob2.jpg'}: the photo is gone"
+    assert [w.split(": not written: ")[1] for w in pooled.warnings] == [gone, gone]  # its thumbnail and chip
+    pooled_dest = tmp_path / "pooled"
+    images = sorted(
+        p.relative_to(pooled_dest) for p in [*pooled_dest.glob(".thumbs/*/*"), *pooled_dest.glob("crops/*/*")]
+    )
+    assert len(images) == 14
+    for rel in images:
+        assert (tmp_path / "here" / rel).read_bytes() == (tmp_path / "pooled" / rel).read_bytes(), rel
 
 
 def test_a_thumbnail_follows_its_face(store: Store, library: Path, tmp_path: Path) -> None:
@@ -546,7 +583,7 @@ def test_a_thumbnail_follows_its_face(store: Store, library: Path, tmp_path: Pat
     new = {f["id"]: f["thumbnail"] for f in all_faces(index_of(dest))}
     assert {k for k in new if new[k] != old[k]} == {1}
     assert not (dest / old[1]).exists() and (dest / new[1]).is_file()
-    assert report.thumbnails == 8 and len(list((dest / ".thumbs").iterdir())) == 8
+    assert report.thumbnails == 8 and len(list((dest / ".thumbs").rglob("*.jpg"))) == 8
 
 
 def test_a_photo_gone_or_changed_gets_no_thumbnail(store: Store, library: Path, tmp_path: Path) -> None:
@@ -562,7 +599,8 @@ def test_a_photo_gone_or_changed_gets_no_thumbnail(store: Store, library: Path, 
     missing = {Path(f["photo"]).name for f in all_faces(index_of(dest)) if f["thumbnail"] is None}
     assert missing == {"bob1.jpg", "bob2.jpg"}
     validate(index_of(dest))
-    assert (dest / "index.html").read_text(encoding="utf-8").count('class="nothumb"') == 2
+    persons_and_unknown = review_pages(dest, "pages/person-*.html", "pages/unknown*.html")
+    assert persons_and_unknown.count('class="nothumb"') == 2
 
 
 def test_crops_are_aligned_chips_per_person(store: Store, library: Path, tmp_path: Path) -> None:
@@ -619,6 +657,7 @@ def test_manifests_of_earlier_versions_are_read(store: Store, library: Path, tmp
     export(store, dest)
     (dest / "index.html").unlink()
     shutil.rmtree(dest / ".thumbs")
+    shutil.rmtree(dest / "pages")  # 0.1.0 wrote one page
     manifest = json.loads((dest / EXPORT_MARKER).read_text())
     (dest / EXPORT_MARKER).write_text(json.dumps({"entries": manifest["entries"]}))  # photocluster 0.1.0
     report = export(store, dest)
@@ -674,6 +713,26 @@ def test_cli_export_crops(store: Store, library: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "8 thumbnails, 8 face chips" in result.stdout
     assert str(tmp_path / "out" / "index.html") in result.stdout
+
+
+def test_cli_export_summarises_warnings(store: Store, tmp_path: Path) -> None:
+    """A library whose photos are gone: a count and the first few lines, not a line per face."""
+    from typer.testing import CliRunner
+
+    from photocluster.cli import app
+
+    paths = [write_photo(tmp_path / "lib" / f"p{k:02d}.jpg", (k, 2 * k, 3 * k)) for k in range(25)]
+    one_person_store(store, paths)
+    for path in paths:
+        path.unlink()
+    report = export(store, tmp_path / "direct")
+    assert (len(report.skipped), report.warning_count, len(report.warnings)) == (25, 25, 20)
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "out"), "--db", str(store.path)])
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("  ")]  # not the progress bar
+    assert len(lines) == 22, lines
+    assert "  ... 15 more photo entries skipped" in lines
+    assert "  ... 25 warnings in all (the first 10 shown)" in lines
 
 
 def test_crops_and_dest_sidecars_stay_inside_dest(store: Store, library: Path, tmp_path: Path) -> None:

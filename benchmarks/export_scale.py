@@ -1,0 +1,209 @@
+"""Export at scale: time, peak memory and page sizes of `photocluster export` on a
+synthetic library of N faces whose photos are real image files.
+
+    python benchmarks/export_scale.py --faces 100000
+    python benchmarks/export_scale.py --faces 1000000 --gone
+
+``--gone`` makes no photo files: the export then cuts no thumbnail and places no entry
+(one warning each, summarised), which measures what grows with the library apart from
+the images themselves: listing, ``index.json``, the pages, the manifest.
+
+The library: N faces with dlib-shaped embeddings (``cluster_scale.synthetic``: Zipf-sized
+identities, 30% singletons), 1-5 faces per photo (about 1.6), each identity of two faces
+or more a person, the singletons unknown faces. Every photo row is its own file (a
+symlink) pointing at one of a few hundred real JPEGs (``--real``, taken from
+``--photos-from``), so the export decodes a real photo per photo row and cuts a real
+thumbnail per face. The export runs in a child process (its own VmHWM), twice: the first
+into an empty folder, the second over it with nothing changed.
+
+Prints one JSON object: ``export_s``, ``peak_rss_mb``, ``entry_page_bytes`` (index.html),
+``reexport_s``, ``reexport_peak_rss_mb``, the largest page, the pages and thumbnails written,
+``index_json_bytes`` and ``build_s`` (making the library, not part of the export).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cluster_scale import _PEAK, synthetic
+
+_CHILD = (
+    """
+import json, sys, time
+from photocluster.exporter.run import export
+from photocluster.store import Store
+"""
+    + _PEAK
+    + """
+t = time.perf_counter()
+with Store(sys.argv[1]) as store:
+    report = export(store, sys.argv[2])
+print(json.dumps({"export_s": time.perf_counter() - t, "peak_rss_mb": peak_mb(), "persons": report.persons,
+                  "unknown_faces": report.unknown_faces, "thumbnails": report.thumbnails,
+                  "created": report.created, "unchanged": report.unchanged, "warnings": report.warning_count}))
+"""
+)
+
+
+# An earlier photocluster (``--baseline``): its report has no warning_count.
+_BASE_CHILD = _CHILD.replace("report.warning_count", "len(report.warnings)")
+
+
+def build_library(
+    n: int, db: Path, photo_dir: Path, real: list[Path], seed: int = 0, gone: bool = False
+) -> dict[str, int]:
+    """The synthetic library: photos (symlinks to ``real``), faces and persons, written
+    straight into a fresh database (as a scan and a clustering would leave it). ``gone``:
+    no photo file is made (a library on a disk that is not there)."""
+    from photocluster.store import Store
+
+    emb, truth = synthetic(n, seed)
+    rng = np.random.default_rng(seed)
+    per_photo = rng.choice([1, 2, 3, 4, 5], size=n, p=[0.6, 0.2, 0.1, 0.06, 0.04])
+    photo_of = np.repeat(np.arange(n), per_photo)[:n]
+    n_photos = int(photo_of.max()) + 1
+    sizes = np.bincount(truth)
+    person_of = np.where(sizes[truth] >= 2, truth + 1, 0)  # 0: unknown
+    stats = [os.stat(p) for p in real]
+    source = rng.integers(0, len(real), size=n_photos)
+    for k in range(0 if gone else n_photos):
+        shard = photo_dir / f"{k // 1000:04d}"
+        if k % 1000 == 0:
+            shard.mkdir(parents=True, exist_ok=True)
+        os.symlink(real[source[k]], shard / f"IMG_{k:07d}.jpg")
+    landmarks = np.zeros((5, 2), dtype="<f4").tobytes()
+    with Store(db) as store, store.transaction() as conn:
+        scan = conn.execute(
+            "INSERT INTO scans(started_at, status, roots, settings) VALUES (0, 'completed', '[]', 'synthetic')"
+        ).lastrowid
+        conn.executemany(
+            "INSERT INTO persons(id, name, created_at) VALUES (?, ?, 0)",
+            ((int(p), f"Person {p}" if p % 7 == 0 else None) for p in np.unique(person_of[person_of > 0])),
+        )
+        conn.executemany(
+            "INSERT INTO photos(id, path, size, mtime_ns, status, settings, scan_id, width, height, updated_at) "
+            "VALUES (?, ?, ?, ?, 'done', 'synthetic', ?, 150, 150, 0)",
+            (
+                (
+                    k + 1,
+                    os.fsencode(photo_dir / f"{k // 1000:04d}" / f"IMG_{k:07d}.jpg"),
+                    stats[source[k]].st_size,
+                    stats[source[k]].st_mtime_ns,
+                    scan,
+                )
+                for k in range(n_photos)
+            ),
+        )
+        offsets = rng.integers(-8, 9, size=(n, 2))
+        conn.executemany(
+            "INSERT INTO faces(id, photo_id, left, top, right, bottom, confidence, landmarks, embedding, person_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, 1.0, ?, ?, ?)",
+            (
+                (
+                    f + 1,
+                    int(photo_of[f]) + 1,
+                    40.0 + offsets[f, 0],
+                    40.0 + offsets[f, 1],
+                    110.0 + offsets[f, 0],
+                    110.0 + offsets[f, 1],
+                    landmarks,
+                    emb[f].astype("<f4").tobytes(),
+                    None if person_of[f] == 0 else int(person_of[f]),
+                )
+                for f in range(n)
+            ),
+        )
+        conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('cluster.threshold', '0.6')")
+    return {"photos": n_photos, "persons": len(np.unique(person_of[person_of > 0]))}
+
+
+def run_export(db: Path, dest: Path, source: Path | None = None) -> dict[str, object]:
+    """Export in a child process; ``source``: a photocluster source tree to run instead of this one."""
+    env = {**os.environ, "PYTHONPATH": str(source)} if source else None
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD if source is None else _BASE_CHILD, str(db), str(dest)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=source,
+    )
+    if done.returncode != 0:
+        sys.exit(f"export failed:\n{done.stderr[-3000:]}")
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--faces", type=int, default=100_000)
+    ap.add_argument("--real", type=int, default=300, help="real image files the photos point at")
+    ap.add_argument("--photos-from", type=Path, default=Path(__file__).resolve().parents[2] / "shared/holdout/images")
+    ap.add_argument(
+        "--gone", action="store_true", help="make no photo files: every photo is missing (no thumbnails, no entries)"
+    )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a photocluster source tree (say `git archive` of main) whose export runs on the same library first",
+    )
+    ap.add_argument("--once", action="store_true", help="no second export over the first")
+    ap.add_argument("--work", type=Path, default=None, help="folder for the library and export (default: a temp dir)")
+    args = ap.parse_args()
+    real = sorted(args.photos_from.glob("*.jpg"))[: args.real]
+    if not real:
+        sys.exit(f"no JPEG files in {args.photos_from}")
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+        work = Path(tmp)
+        t = time.perf_counter()
+        built = build_library(args.faces, work / "library.db", work / "photos", real, gone=args.gone)
+        build_s = time.perf_counter() - t
+        base = run_export(work / "library.db", work / "export-base", args.baseline) if args.baseline else None
+        if base is not None:
+            shutil.rmtree(work / "export-base")
+        first = run_export(work / "library.db", work / "export")
+        again = first if args.once else run_export(work / "library.db", work / "export")
+        page_sizes = [p.stat().st_size for p in (work / "export" / "pages").glob("*.html")]
+        out = {
+            "faces": args.faces,
+            **built,
+            "real_images": 0 if args.gone else len(real),
+            "export_s": round(float(first["export_s"]), 1),  # type: ignore[arg-type]
+            "peak_rss_mb": round(float(first["peak_rss_mb"]), 0),  # type: ignore[arg-type]
+            "entry_page_bytes": (work / "export" / "index.html").stat().st_size,
+            "largest_page_bytes": max(page_sizes, default=0),
+            "pages": len(page_sizes) + 1,
+            "index_json_bytes": (work / "export" / "index.json").stat().st_size,
+            "thumbnails": first["thumbnails"],
+            "warnings": first["warnings"],
+            "reexport_s": round(float(again["export_s"]), 1),  # type: ignore[arg-type]
+            "reexport_peak_rss_mb": round(float(again["peak_rss_mb"]), 0),  # type: ignore[arg-type]
+            "reexport_unchanged": again["unchanged"],
+            "build_s": round(build_s, 1),
+            **(
+                {
+                    "baseline_export_s": round(float(base["export_s"]), 1),  # type: ignore[arg-type]
+                    "baseline_peak_rss_mb": round(float(base["peak_rss_mb"]), 0),  # type: ignore[arg-type]
+                }
+                if base is not None
+                else {}
+            ),
+            "cpus": os.cpu_count(),
+        }
+        print(json.dumps(out), flush=True)  # before the temporary folder (a million files) is removed
+
+
+if __name__ == "__main__":
+    main()

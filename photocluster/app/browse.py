@@ -1,0 +1,254 @@
+"""What the review pages show, a page at a time: persons as cards (largest first), a
+person's faces (most doubtful first), the unknown faces, and the faces most in doubt.
+
+The static export (:mod:`photocluster.exporter.run`) and the review app
+(:mod:`photocluster.web`) both build their pages from these, and render them with
+:mod:`photocluster.app.pages`. Every read is bounded: a page of persons, one person's
+faces, a page of unknown faces; the faces in doubt are found streaming the library one
+person at a time (see :func:`doubts`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from photocluster.core.config import DEFAULT_THRESHOLD
+from photocluster.core.types import Box, Person, PersonFace
+from photocluster.grouping.doubt import doubt_scores, leave_one_out_distances
+from photocluster.store import FaceRow, PersonRow, Store
+
+CARDS_PER_PAGE = 120
+FACES_PER_PAGE = 240
+DOUBTS_SHOWN = 480  # faces in doubt listed at most (the most doubtful ones)
+# Faces scored against every other person's centre when looking for doubt: the ones
+# farthest from their own person's centre. A face close to its own centre is not in doubt.
+_CANDIDATES_PER_DOUBT = 8
+
+# A card's cover is the face nearest the centre of the person's first faces (by id): a page
+# of the largest persons then reads a few thousand faces, not a good part of the library.
+_COVER_SAMPLE = 256
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FaceItem:
+    """A face as a page shows it. ``distance``: to its person's centre (NaN: unknown face)."""
+
+    id: int
+    person_id: int | None
+    photo_id: int
+    photo_path: Path
+    box: Box
+    distance: float
+
+    @classmethod
+    def of_row(cls, row: FaceRow, distance: float = math.nan) -> FaceItem:
+        return cls(row.id, row.person_id, row.photo.id, row.photo.path, row.box, distance)
+
+    @classmethod
+    def of_person_face(cls, face: PersonFace, person_id: int | None) -> FaceItem:
+        return cls(face.face_id, person_id, face.photo_id, face.photo_path, face.box, face.distance)
+
+
+@dataclass(frozen=True)
+class Card:
+    """A person on the index: counts and the face nearest its centre (``cover``)."""
+
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    cover: FaceItem | None
+    ignored: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.name or f"person_{self.id:04d}"
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """A face in doubt: the face, its person, the nearest other person and the score."""
+
+    face: FaceItem
+    nearest_person_id: int | None
+    nearest_distance: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The library in numbers, for every page's header."""
+
+    persons: int
+    faces: int  # in persons
+    unknown: int
+    doubts: int
+    threshold: float | None = None
+    min_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """Page ``number`` (from 1) of ``pages``; ``total`` items in all."""
+
+    items: list[T]
+    number: int
+    pages: int
+    total: int
+
+
+def page_count(total: int, per_page: int) -> int:
+    return max(1, math.ceil(total / per_page))
+
+
+def clamp_page(number: int, total: int, per_page: int) -> int:
+    return min(max(1, number), page_count(total, per_page))
+
+
+def slice_page(items: list[T], number: int, per_page: int) -> Page[T]:
+    number = clamp_page(number, len(items), per_page)
+    start = (number - 1) * per_page
+    return Page(items[start : start + per_page], number, page_count(len(items), per_page), len(items))
+
+
+def ranked(rows: list[FaceRow], emb: np.ndarray) -> list[FaceItem]:
+    """A person's faces, most doubtful (farthest from the mean of its other faces) first."""
+    dist = leave_one_out_distances(emb).tolist() if len(rows) else []
+    items = [FaceItem.of_row(r, float(d)) for r, d in zip(rows, dist, strict=True)]
+    items.sort(key=lambda f: (-f.distance, f.id))
+    return items
+
+
+def card_of(person: PersonRow, faces: list[FaceItem]) -> Card:
+    """``faces`` ranked by :func:`ranked` (or nearest first): the cover is the nearest."""
+    cover = min(faces, key=lambda f: (f.distance, f.id)) if faces else None
+    return Card(person.id, person.name, person.faces, person.photos, cover, person.ignored)
+
+
+def card_of_person(person: Person) -> Card:
+    """A listed person (see :func:`photocluster.app.listing.persons`) as a card."""
+    assert person.id is not None
+    faces = [FaceItem.of_person_face(f, person.id) for f in person.faces]
+    row = PersonRow(person.id, person.name, len(person.faces), person.photo_count, person.ignored)
+    return card_of(row, faces)
+
+
+def person_cards(store: Store, number: int = 1, per_page: int | None = None) -> Page[Card]:
+    """Page ``number`` of the persons (not ignored), largest first (``per_page``: CARDS_PER_PAGE)."""
+    per_page = per_page or CARDS_PER_PAGE
+    with store.snapshot():
+        total = store.person_count()
+        number = clamp_page(number, total, per_page)
+        rows = store.person_rows(per_page, (number - 1) * per_page)
+        cards = [card_of(p, ranked(*store.person_faces(p.id, _COVER_SAMPLE))) for p in rows]
+    return Page(cards, number, page_count(total, per_page), total)
+
+
+def person_page(
+    store: Store, person_id: int, number: int = 1, per_page: int | None = None
+) -> tuple[Card, Page[FaceItem]] | None:
+    """A person's card and page ``number`` of its faces, most doubtful first (``per_page``:
+    FACES_PER_PAGE); None: no such person."""
+    per_page = per_page or FACES_PER_PAGE
+    with store.snapshot():
+        row = store.person_row(person_id)
+        if row is None:
+            return None
+        faces = ranked(*store.person_faces(person_id))
+    return card_of(row, faces), slice_page(faces, number, per_page)
+
+
+def unknown_page(store: Store, number: int = 1, per_page: int | None = None) -> Page[FaceItem]:
+    per_page = per_page or FACES_PER_PAGE
+    with store.snapshot():
+        total = store.unknown_count()
+        number = clamp_page(number, total, per_page)
+        rows = store.unknown_rows(per_page, (number - 1) * per_page)
+    return Page([FaceItem.of_row(r) for r in rows], number, page_count(total, per_page), total)
+
+
+def summary(store: Store, doubts: int) -> Summary:
+    """The persons (not ignored) and faces of the library, counted; ``doubts``: faces in doubt."""
+    threshold = store.get_setting("cluster.threshold")
+    min_size = store.get_setting("cluster.min_size")
+    with store.snapshot():
+        persons, faces = store.person_count(), store.faces_in_persons()
+        unknown = store.unknown_count()
+    return Summary(
+        persons=persons,
+        faces=faces,
+        unknown=unknown,
+        doubts=doubts,
+        threshold=float(threshold) if threshold and threshold != "None" else None,
+        min_size=None if min_size is None else int(min_size),
+    )
+
+
+def threshold_of(store: Store) -> float:
+    setting = store.get_setting("cluster.threshold")
+    # Empty: the default two-stage clustering; doubt is then measured against the pair threshold.
+    return float(setting) if setting and setting != "None" else DEFAULT_THRESHOLD
+
+
+def doubts(store: Store, limit: int = DOUBTS_SHOWN, min_score: float = 0.75) -> list[Doubt]:
+    """The faces most in doubt, most doubtful first (as
+    :func:`~photocluster.grouping.doubt.doubtful_faces` ranks them), in two streaming passes.
+
+    The first pass sums each person's embeddings; the second measures each face against
+    the mean of its person's other faces and keeps the farthest few; only those are
+    measured against every other person's centre. Memory: the persons' centres plus one
+    person's faces, whatever the library's size.
+    """
+    with store.snapshot():
+        persons: list[int] = []
+        sums_list: list[np.ndarray] = []
+        counts_list: list[int] = []
+        for pid, _ids, emb in store.person_embeddings():
+            persons.append(pid)
+            sums_list.append(emb.astype(np.float64).sum(axis=0))
+            counts_list.append(len(emb))
+        if not persons:
+            return []
+        sums, counts = np.stack(sums_list), np.array(counts_list, dtype=np.float64)
+        row_of = {p: k for k, p in enumerate(persons)}
+        keep = max(limit * _CANDIDATES_PER_DOUBT, 256)
+        heap: list[tuple[float, int, int]] = []  # (own distance, face id, person row): the farthest
+        for pid, ids, emb in store.person_embeddings():
+            own = leave_one_out_distances(emb)
+            top = np.argsort(-own, kind="stable")[:keep]
+            for k in top.tolist():
+                item = (float(own[k]), -int(ids[k]), row_of[pid])
+                if len(heap) < keep:
+                    heapq.heappush(heap, item)
+                elif item > heap[0]:
+                    heapq.heapreplace(heap, item)
+                else:
+                    break
+        if not heap:
+            return []
+        face_ids = [-fid for _, fid, _ in heap]
+        col = np.array([row for _, _, row in heap], dtype=np.int64)
+        emb_of = _embeddings(store, face_ids)
+        rows = store.face_rows(face_ids)
+    own, nearest, nearest_d, score = doubt_scores(emb_of, col, sums, counts, threshold_of(store))
+    order = np.lexsort((np.array(face_ids), -own, -score))
+    out: list[Doubt] = []
+    for i in order[:limit].tolist():
+        if score[i] < min_score:
+            break
+        near = None if nearest[i] < 0 else persons[nearest[i]]
+        out.append(Doubt(FaceItem.of_row(rows[face_ids[i]], float(own[i])), near, float(nearest_d[i]), float(score[i])))
+    return out
+
+
+def _embeddings(store: Store, face_ids: list[int]) -> np.ndarray:
+    found = store.face_embeddings(face_ids)
+    return np.stack([found[f] for f in face_ids])

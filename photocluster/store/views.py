@@ -1,0 +1,206 @@
+"""Paged reads for the review pages and the review app: persons by size, one person's
+faces, the unknown faces, one face. Each call returns at most one page of rows (or one
+person's faces), so a view costs the same in a library of a thousand faces or a million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from photocluster.core.types import EMBEDDING_DIM, Box, Photo
+from photocluster.store.connection import Database, chunks, marks, path_from_key
+from photocluster.store.faces import StoredFace
+from photocluster.store.photos import _PHOTO_COLS, _photo
+
+# Rows fetched at a time when streaming every face.
+_FETCH = 8192
+
+_PHOTO = ", ".join(f"photos.{c.strip()}" for c in _PHOTO_COLS.split(","))
+_FACE_COLS = f"faces.id, faces.person_id, faces.left, faces.top, faces.right, faces.bottom, faces.confidence, {_PHOTO}"
+_PRESENT = "FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done'"
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A person as the index lists it: counts over the faces of present photos."""
+
+    id: int
+    name: str | None
+    faces: int
+    photos: int
+    ignored: bool
+
+    @property
+    def label(self) -> str:
+        return self.name or f"person_{self.id:04d}"
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    """A face with its photo (what a thumbnail and a photo entry need)."""
+
+    id: int
+    person_id: int | None
+    box: Box
+    confidence: float
+    photo: Photo
+
+
+def _face_row(row: Any) -> FaceRow:
+    fid, person, left, top, right, bottom, conf = row[:7]
+    photo = _photo(row[7:])[0]
+    return FaceRow(int(fid), None if person is None else int(person), Box(left, top, right, bottom), float(conf), photo)
+
+
+def _person_filter(include_ignored: bool) -> str:
+    return "" if include_ignored else "AND faces.person_id NOT IN (SELECT id FROM persons WHERE ignored = 1)"
+
+
+class Views(Database):
+    """Paged, read-only views over ``faces``, ``photos`` and ``persons``."""
+
+    def person_count(self, include_ignored: bool = False) -> int:
+        """Persons with at least one face in a present photo."""
+        row = self.conn.execute(
+            f"SELECT COUNT(DISTINCT faces.person_id) {_PRESENT} AND faces.person_id IS NOT NULL "
+            + _person_filter(include_ignored)
+        ).fetchone()
+        return int(row[0])
+
+    def faces_in_persons(self, include_ignored: bool = False) -> int:
+        """Faces of present photos that are in a person."""
+        row = self.conn.execute(
+            f"SELECT COUNT(*) {_PRESENT} AND faces.person_id IS NOT NULL " + _person_filter(include_ignored)
+        ).fetchone()
+        return int(row[0])
+
+    def person_rows(self, limit: int, offset: int = 0, include_ignored: bool = False) -> list[PersonRow]:
+        """Persons with faces in present photos, largest first (ties by id), one page."""
+        rows = self.conn.execute(
+            f"""
+            SELECT faces.person_id, persons.name, COUNT(*) AS n, COUNT(DISTINCT faces.photo_id), persons.ignored
+            FROM faces JOIN photos ON photos.id = faces.photo_id JOIN persons ON persons.id = faces.person_id
+            WHERE photos.status = 'done' {_person_filter(include_ignored)}
+            GROUP BY faces.person_id ORDER BY n DESC, faces.person_id LIMIT ? OFFSET ?
+            """,
+            (limit, offset),
+        ).fetchall()
+        return [PersonRow(int(p), name, int(n), int(k), bool(ig)) for p, name, n, k, ig in rows]
+
+    def person_row(self, person_id: int) -> PersonRow | None:
+        """One person with its counts (0 when none of its faces is present), or None."""
+        row = self.conn.execute(
+            f"""
+            SELECT persons.id, persons.name, COUNT(faces.id), COUNT(DISTINCT faces.photo_id), persons.ignored
+            FROM persons LEFT JOIN (SELECT faces.id, faces.photo_id, faces.person_id {_PRESENT}) AS faces
+                ON faces.person_id = persons.id
+            WHERE persons.id = ? GROUP BY persons.id
+            """,
+            (person_id,),
+        ).fetchone()
+        return None if row is None else PersonRow(int(row[0]), row[1], int(row[2]), int(row[3]), bool(row[4]))
+
+    def person_faces(self, person_id: int, limit: int = -1) -> tuple[list[FaceRow], np.ndarray]:
+        """A person's faces in present photos, by face id, with their embeddings (n, 128);
+        the first ``limit`` only, when given."""
+        rows = self.conn.execute(
+            f"SELECT {_FACE_COLS}, faces.embedding {_PRESENT} AND faces.person_id = ? ORDER BY faces.id LIMIT ?",
+            (person_id, limit),
+        ).fetchall()
+        emb = np.frombuffer(b"".join(r[-1] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
+        return [_face_row(r[:-1]) for r in rows], emb.astype(np.float32)
+
+    def unknown_count(self) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) {_PRESENT} AND faces.person_id IS NULL").fetchone()[0])
+
+    def unknown_rows(self, limit: int, offset: int = 0) -> list[FaceRow]:
+        """Faces in no person, by face id, one page."""
+        rows = self.conn.execute(
+            f"SELECT {_FACE_COLS} {_PRESENT} AND faces.person_id IS NULL ORDER BY faces.id LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        return [_face_row(r) for r in rows]
+
+    def face_rows(self, face_ids: Iterable[int]) -> dict[int, FaceRow]:
+        """Face id -> the face with its photo, for the given faces (any photo status)."""
+        ids = sorted(set(face_ids))
+        out: dict[int, FaceRow] = {}
+        for chunk in chunks(ids):
+            rows = self.conn.execute(
+                f"SELECT {_FACE_COLS} FROM faces JOIN photos ON photos.id = faces.photo_id "
+                f"WHERE faces.id IN ({marks(chunk)})",
+                chunk,
+            )
+            out.update((r[0], _face_row(r)) for r in rows)
+        return out
+
+    def face_embeddings(self, face_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Face id -> embedding (128 float32), for the given faces that exist."""
+        ids = sorted(set(face_ids))
+        out: dict[int, np.ndarray] = {}
+        for chunk in chunks(ids):
+            rows = self.conn.execute(f"SELECT id, embedding FROM faces WHERE id IN ({marks(chunk)})", chunk)
+            out.update((int(f), np.frombuffer(e, dtype="<f4").astype(np.float32)) for f, e in rows)
+        return out
+
+    def photos_by_id(self, photo_ids: Sequence[int]) -> dict[int, Photo]:
+        """Photo id -> photo, for the given photos that exist (a query per 500 photos)."""
+        out: dict[int, Photo] = {}
+        for chunk in chunks(photo_ids):
+            rows = self.conn.execute(f"SELECT {_PHOTO_COLS} FROM photos WHERE id IN ({marks(chunk)})", chunk)
+            out.update((int(r[0]), _photo(r)[0]) for r in rows)
+        return out
+
+    def person_embeddings(self, include_ignored: bool = False) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(person id, face ids, embeddings) per person, by person id: every face of a
+        present photo in a person streamed once, one person in memory at a time."""
+        sql = (
+            f"SELECT faces.person_id, faces.id, faces.embedding {_PRESENT} AND faces.person_id IS NOT NULL "
+            f"{_person_filter(include_ignored)} ORDER BY faces.person_id, faces.id"
+        )
+        for pid, rows in self._blocks(sql):
+            emb = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
+            yield int(pid or 0), np.array([r[1] for r in rows], dtype=np.int64), emb
+
+    def face_blocks(self) -> Iterator[tuple[int | None, list[StoredFace], np.ndarray]]:
+        """(person id, faces, embeddings) per person (None: the faces in no person, last),
+        by face id within a person: every face of a present photo, one person at a time.
+        Faces of one photo share one ``Path`` object."""
+        sql = (
+            "SELECT faces.person_id, faces.id, faces.photo_id, photos.path, faces.left, faces.top, faces.right, "
+            f"faces.bottom, faces.confidence, faces.embedding {_PRESENT} "
+            "ORDER BY faces.person_id IS NULL, faces.person_id, faces.id"
+        )
+        paths: dict[int, Path] = {}
+        for pid, rows in self._blocks(sql):
+            faces = []
+            for _, fid, photo_id, key, left, top, right, bottom, conf, _ in rows:
+                path = paths.get(photo_id)
+                if path is None:
+                    path = paths[photo_id] = path_from_key(bytes(key))
+                person = None if pid is None else int(pid)
+                faces.append(
+                    StoredFace(int(fid), int(photo_id), path, Box(left, top, right, bottom), float(conf), person)
+                )
+            emb = np.frombuffer(b"".join(r[-1] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
+            yield (None if pid is None else int(pid)), faces, emb
+
+    def _blocks(self, sql: str) -> Iterator[tuple[Any, list[Any]]]:
+        """The rows of ``sql`` (ordered by its first column) grouped by that column."""
+        cursor = self.conn.execute(sql)
+        current: Any = None
+        block: list[Any] = []
+        while rows := cursor.fetchmany(_FETCH):
+            for row in rows:
+                if row[0] != current and block:
+                    yield current, block
+                    block = []
+                current = row[0]
+                block.append(row)
+        if block:
+            yield current, block

@@ -1,0 +1,148 @@
+"""The review app over HTTP, in-process: the token, the same-origin check, escaping,
+paging, thumbnails by face id, and the corrections shared with the CLI."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from photocluster.app import browse
+from photocluster.app.corrections import history
+from photocluster.detect.thumbnail import THUMB_SIZE
+from photocluster.store import Store
+from photocluster.web.app import create_app
+
+from .conftest import person_of
+
+TOKEN = "test-token-0123456789"
+ORIGIN = "http://127.0.0.1:8765"
+HOSTILE = "<script>alert(1)</script> & \"Bob\" 'B'"
+
+
+@pytest.fixture
+def client(store: Store, library: dict[str, list[int]]) -> Iterator[TestClient]:
+    with TestClient(create_app(store.path, TOKEN), base_url=ORIGIN, follow_redirects=False) as c:
+        yield c
+
+
+def get(client: TestClient, path: str, **params: object) -> str:
+    response = client.get(path, params={**params, "token": TOKEN})
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def post(client: TestClient, action: str, data: dict[str, object], **headers: str) -> int:
+    headers = {"origin": ORIGIN, **headers}
+    response = client.post(f"/action/{action}", data={"token": TOKEN, **data}, headers=headers)
+    return response.status_code
+
+
+@pytest.mark.parametrize("path", ["/", "/person/1", "/doubt", "/unknown", "/thumb/1", "/photo/1"])
+def test_every_request_needs_the_token(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 403
+    assert client.get(path, params={"token": "wrong"}).status_code == 403
+    assert client.get(path, params={"token": TOKEN}).status_code == 200
+
+
+def test_only_the_local_host_name_is_answered(client: TestClient) -> None:
+    # A page of evil.example whose name was made to point at 127.0.0.1 (DNS rebinding).
+    response = client.get("/", params={"token": TOKEN}, headers={"host": "evil.example:8765"})
+    assert response.status_code == 403
+
+
+def test_changes_need_the_token_and_the_apps_own_origin(store: Store, client: TestClient) -> None:
+    pid = store.person_rows(1)[0].id
+    form = {"person": pid, "name": "Mallory"}
+    assert post(client, "rename", form, origin="http://evil.example") == 403
+    assert post(client, "rename", form, origin="null") == 403
+    # Neither Origin nor Referer: refused; a Referer of another site: refused.
+    no_origin = client.post("/action/rename", data={"token": TOKEN, **form})
+    assert no_origin.status_code == 403
+    assert (
+        client.post("/action/rename", data={"token": TOKEN, **form}, headers={"referer": "http://evil/"}).status_code
+        == 403
+    )
+    bad_token = client.post("/action/rename", data={"token": "x", **form}, headers={"origin": ORIGIN})
+    assert bad_token.status_code == 403
+    assert client.get("/action/rename", params={"token": TOKEN, **form}).status_code == 405
+    assert store.person_names()[pid] is None and history(store) == []
+    # The same form from the app's own page is done, recorded, and undoable from the CLI.
+    assert post(client, "rename", form, referer=f"{ORIGIN}/person/{pid}?token={TOKEN}") == 303
+    assert store.person_names()[pid] == "Mallory"
+    assert [h["command"] for h in history(store)] == [f"name {pid} 'Mallory'"]
+
+
+def test_names_are_escaped_on_every_page(store: Store, client: TestClient, library: dict[str, list[int]]) -> None:
+    pid = person_of(store, library["bob"][0])
+    assert post(client, "rename", {"person": pid, "name": HOSTILE}) == 303
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Bob&quot; &#x27;B&#x27;"
+    for page in (get(client, "/"), get(client, f"/person/{pid}"), get(client, "/doubt")):
+        assert "<script" not in page
+    assert escaped in get(client, "/") and escaped in get(client, f"/person/{pid}")
+
+
+def test_persons_and_faces_are_paged(
+    store: Store, client: TestClient, library: dict[str, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browse, "CARDS_PER_PAGE", 2)
+    monkeypatch.setattr(browse, "FACES_PER_PAGE", 3)
+    first, second = get(client, "/"), get(client, "/", page=2)
+    assert first.count('<article class="card"') == 2 and second.count('<article class="card"') == 1
+    assert 'data-pages="2"' in first and "page=2" in first
+    alice = person_of(store, library["alice"][0])
+    assert alice is not None
+    one, two = get(client, f"/person/{alice}"), get(client, f"/person/{alice}", page=2)
+    shown = [int(x.split('"')[0]) for x in (one + two).split('data-face-id="')[1:]]
+    assert sorted(shown) == sorted(library["alice"]) and one.count("<figure") == 3
+    assert get(client, "/", page="999").count('<article class="card"') == 1  # past the end: the last page
+    assert get(client, "/", page="x").count('<article class="card"') == 2
+
+
+def test_thumbnails_are_cut_from_the_photo_the_database_names(
+    client: TestClient, library: dict[str, list[int]], tmp_path: Path
+) -> None:
+    face = library["alice"][0]
+    response = client.get(f"/thumb/{face}", params={"token": TOKEN})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(response.content)) as im:
+        assert im.size == (THUMB_SIZE, THUMB_SIZE)
+        r, g, b = im.convert("RGB").getpixel((THUMB_SIZE // 2, THUMB_SIZE // 2))  # type: ignore[misc]
+        assert r > 150 and g < 90 and b < 90  # Alice's photo is red
+    photo = client.get(f"/photo/{face}", params={"token": TOKEN})
+    assert photo.status_code == 200 and photo.content == (tmp_path / "photos" / "alice0.jpg").read_bytes()
+    # Addressed by face id only: a path in the request opens nothing.
+    for path in ("/thumb/999999", "/thumb/..%2F..%2Fetc%2Fpasswd", "/photo/abc", "/static/../../etc/passwd"):
+        assert client.get(path, params={"token": TOKEN}).status_code == 404, path
+
+
+def test_remove_ignore_answer_and_undo_through_the_corrections(
+    store: Store, client: TestClient, library: dict[str, list[int]]
+) -> None:
+    alice, bob, carol = (person_of(store, library[w][0]) for w in ("alice", "bob", "carol"))
+    face = library["alice"][1]
+    assert post(client, "faces", {"face": face, "do": "remove", "back": f"/person/{alice}?token={TOKEN}"}) == 303
+    assert person_of(store, face) is None
+    assert post(client, "ignore", {"person": carol}) == 303
+    assert carol in store.ignored_persons()
+    assert f'data-person-id="{carol}"' not in get(client, "/")
+    assert post(client, "answer", {"a": alice, "b": bob, "same": "no"}) == 303
+    assert (min(alice, bob), max(alice, bob)) in store.kept_apart()  # type: ignore[type-var]
+    assert [h["command"] for h in history(store)][:3] == [f"apart {alice} {bob}", f"ignore {carol}", f"remove {face}"]
+    for _ in range(3):
+        assert post(client, "undo", {}) == 303
+    assert person_of(store, face) == alice and carol not in store.ignored_persons() and not store.kept_apart()
+    # Nothing left to undo: said on the page, not an error page.
+    response = client.post("/action/undo", data={"token": TOKEN}, headers={"origin": ORIGIN})
+    assert response.status_code == 303 and "nothing+to+undo" in response.headers["location"]
+    assert "nothing to undo" in get(client, "/", msg="Not done: nothing to undo")
+
+
+def test_a_redirect_never_leaves_the_app(client: TestClient) -> None:
+    for back in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        response = client.post("/action/undo", data={"token": TOKEN, "back": back}, headers={"origin": ORIGIN})
+        assert response.headers["location"].startswith("/?"), back
