@@ -66,7 +66,7 @@ def test_johns_calibration_recommends_the_middle_of_the_perfect_range(
     result = calibrate(store, fixtures / "dlib-johns", workers=2)
     assert result.scan["analysed"] == 0  # the scan of the fixture above is reused
     rows = {r.threshold: r for r in result.rows}
-    assert rows[0.3].pairwise.precision == 1.0 and rows[0.3].pairwise.recall < 0.8  # splits people
+    assert rows[0.3].pairwise.precision == 1.0 and rows[0.3].pairwise.recall < 0.9  # splits people
     assert rows[0.8].pairwise.recall == 1.0 and rows[0.8].pairwise.precision < 0.5  # merges people
     assert rows[0.6].pairwise == PERFECT and rows[0.6].clusters == 5
     perfect = [t for t, r in rows.items() if r.bcubed.f1 == 1.0]
