@@ -305,11 +305,14 @@ def analyze_pixels(image: DecodedImage, settings: DetectionSettings) -> list[Fac
     """All faces in a decoded image, with boxes and landmarks in displayed-photo pixels."""
     upsample = 0 if settings.upsample is None else settings.upsample
     engine = resolve_engine(settings.engine)
-    pixels = image.pixels
-    detections = detect(pixels, settings.detector, upsample, engine)
-    points = [landmarks(pixels, d.box) for d in detections]
-    boxes = [d.box for d in detections]
-    vectors = describe(pixels, boxes, points, engine)
+    return _faces(image, detect(image.pixels, settings.detector, upsample, engine), engine)
+
+
+def _faces(image: DecodedImage, detections: list[Detection], engine: str) -> list[Face]:
+    """Landmarks and descriptors of ``detections`` (in ``image``'s detection pixels), as faces in
+    displayed-photo pixels."""
+    points = [landmarks(image.pixels, d.box) for d in detections]
+    vectors = describe(image.pixels, [d.box for d in detections], points, engine)
     inv = 1.0 / image.scale
     return [
         Face(box=d.box.scaled(inv), confidence=d.confidence, landmarks=p * inv, embedding=v)
@@ -420,13 +423,11 @@ def find_in_region(path: Path, region: Box, settings: DetectionSettings, margin:
     found = detect(crop, settings.detector, (settings.upsample or 0) + 1, engine)
     if not found:
         return None
-    shifted = [Box(d.box.left + left, d.box.top + top, d.box.right + left, d.box.bottom + top) for d in found]
-    best = max(range(len(found)), key=lambda k: shifted[k].iou(det))
-    if shifted[best].iou(det) <= 0:
+    shifted = [
+        Detection(Box(d.box.left + left, d.box.top + top, d.box.right + left, d.box.bottom + top), d.confidence)
+        for d in found
+    ]
+    best = max(shifted, key=lambda d: d.box.iou(det))
+    if best.box.iou(det) <= 0:
         return None
-    points = landmarks(image.pixels, shifted[best])
-    vector = embed(chips(image.pixels, [shifted[best]], [points]), engine=engine)[0]
-    inv = 1.0 / image.scale
-    return Face(
-        box=shifted[best].scaled(inv), confidence=found[best].confidence, landmarks=points * inv, embedding=vector
-    )
+    return _faces(image, [best], engine)[0]
