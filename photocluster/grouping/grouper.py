@@ -160,8 +160,7 @@ def _eject(emb: np.ndarray, face_labels: np.ndarray, cons: Constraints, threshol
     alone in their super-node and not pinned (the user's groups and pins stay whole)."""
     free = np.bincount(cons.super_of)[cons.super_of] == 1
     free &= ~np.isin(cons.super_of, np.fromiter(cons.person_of_super, dtype=np.int64))
-    out: np.ndarray = np.where(free, eject_outliers(emb, face_labels, threshold), face_labels)
-    return out
+    return eject_outliers(emb, face_labels, threshold, movable=free)
 
 
 def _attach_weak(

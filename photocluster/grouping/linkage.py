@@ -82,7 +82,12 @@ class _Moments:
 
 
 def eject_outliers(
-    emb: np.ndarray, labels: np.ndarray, threshold: float, rounds: int = 3, chunk: int = 1 << 16
+    emb: np.ndarray,
+    labels: np.ndarray,
+    threshold: float,
+    movable: np.ndarray | None = None,
+    rounds: int = 3,
+    chunk: int = 1 << 16,
 ) -> np.ndarray:
     """Labels where each face whose root mean squared distance to the other faces of its
     cluster is ``threshold`` or more has a cluster of its own (a new label above the others).
@@ -92,7 +97,8 @@ def eject_outliers(
     person's cluster. Measured by the merge threshold, the rule of the second stage, such a
     face was never one of them; once out, it merges again where it is close on average. A
     removal changes the others' averages, hence a few ``rounds``. Clusters of two faces are
-    left alone: their one distance is the link itself.
+    left alone: their one distance is the link itself. ``movable`` (one bool per face) limits
+    who may leave; the others stay and keep counting in their cluster's averages.
     """
     labels = np.array(labels, dtype=np.int64)
     emb = np.asarray(emb)
@@ -109,6 +115,8 @@ def eject_outliers(
             cross = np.einsum("ij,ij->i", x, mom.s[labels[idx]], dtype=np.float64) - own
             msd = own + (mom.sq[labels[idx]] - own - 2.0 * cross) / others[idx]
             far[idx] = msd >= threshold * threshold
+        if movable is not None:
+            far &= movable
         if not far.any():
             break
         labels[far] = k + np.arange(int(far.sum()))

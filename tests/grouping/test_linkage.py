@@ -148,6 +148,9 @@ def test_a_face_far_from_the_rest_of_its_cluster_on_average_is_ejected() -> None
     rest = _rms(emb[8:9], emb[:8])
     assert eject_outliers(emb, labels, threshold=rest + 1e-3)[8] == 0
     assert eject_outliers(emb, labels, threshold=rest - 1e-3)[8] != 0
+    # A face that may not leave stays, and the others are measured with it still there.
+    stay = np.r_[np.ones(8, dtype=bool), False]
+    assert np.array_equal(eject_outliers(emb, labels, threshold=0.5, movable=stay), labels)
 
 
 def test_ejection_leaves_pairs_and_spread_people_alone() -> None:
