@@ -39,13 +39,17 @@ CRASH = "the analysing process crashed on this file (it stopped several Dask wor
 
 
 def _descendants() -> set[int]:
-    """Child processes, but multiprocessing's resource tracker: one per process that ever
-    started a child, it lives as long as its parent (pytest's worker) does."""
-    return {
-        p.pid
-        for p in psutil.Process().children(recursive=True)
-        if not any("resource_tracker" in arg for arg in p.cmdline())
-    }
+    """Live child processes, but multiprocessing's resource tracker: one per process that ever
+    started a child, it lives as long as its parent (pytest's worker) does. A zombie (a child
+    that ended, not yet reaped) has no command line and runs nothing: not counted."""
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if not any("resource_tracker" in arg for arg in p.cmdline()):
+                out.add(p.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return out
 
 
 def _running(pid: int) -> bool:
