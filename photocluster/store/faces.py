@@ -51,8 +51,16 @@ def insert_faces(conn: sqlite3.Connection, photo_id: int, faces: Sequence[Face])
     )
 
 
+def insert_face(conn: sqlite3.Connection, photo_id: int, face: Face) -> int:
+    """:func:`insert_faces` of one face; returns its id."""
+    insert_faces(conn, photo_id, [face])
+    return int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
 def update_face(conn: sqlite3.Connection, face_id: int, face: Face) -> None:
-    """A face found again: new box, landmarks and descriptor; same id, person, pins, rejections."""
+    """A face found again: new box, landmarks and descriptor; same id, person, pins,
+    rejections. Its thumbnail showed the old box: it goes."""
+    conn.execute("DELETE FROM face_thumbs WHERE face_id = ?", (face_id,))
     conn.execute(
         "UPDATE faces SET left = ?, top = ?, right = ?, bottom = ?, confidence = ?, landmarks = ?, embedding = ? "
         "WHERE id = ?",

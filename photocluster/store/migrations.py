@@ -173,6 +173,15 @@ MIGRATIONS: list[str] = [
         key TEXT NOT NULL
     );
     """,
+    # 5: face thumbnails, cut where the photo is decoded anyway (a scan), kept for the
+    # review pages and app: an export of a million faces then decodes no photo.
+    """
+    CREATE TABLE face_thumbs (
+        face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+        params TEXT NOT NULL,
+        jpeg BLOB NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

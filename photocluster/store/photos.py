@@ -12,7 +12,7 @@ from typing import Any
 from photocluster.core.errors import DatabaseError
 from photocluster.core.types import Face, Photo
 from photocluster.store.connection import Database, path_from_key, path_key
-from photocluster.store.faces import insert_faces, update_face
+from photocluster.store.faces import insert_face, update_face
 
 _PHOTO_COLS = "id, path, size, mtime_ns, sha256, width, height, taken_at, status, error, settings, pixel_key"
 
@@ -112,6 +112,8 @@ class Photos(Database):
         keep: Sequence[int | None] = (),
         error: str | None = None,
         pixel_key: str | None = None,
+        thumbnails: Sequence[bytes] = (),
+        thumb_params: str = "",
     ) -> int:
         """Record the result for one file, replacing what was known of that path, atomically.
 
@@ -121,9 +123,13 @@ class Photos(Database):
         and keeps its id, its person, and the user's pins and rejections. The earlier faces
         no new face continues are deleted. An error keeps every earlier face, hidden with
         the photo until it is analysed again (as for a missing photo).
+        ``thumbnails``: a JPEG per face, cut with ``thumb_params`` (see
+        :mod:`photocluster.store.thumbs`); a face continued without one loses its old one.
         """
         if keep and len(keep) != len(faces):
             raise ValueError(f"keep must have one entry per face ({len(faces)}), got {len(keep)}")
+        if thumbnails and len(thumbnails) != len(faces):
+            raise ValueError(f"thumbnails must have one entry per face ({len(faces)}), got {len(thumbnails)}")
         key = path_key(path)
         status = "error" if error is not None else "done"
         if error is not None:
@@ -142,11 +148,16 @@ class Photos(Database):
                 continued.append(f if f in earlier and f not in continued else None)
             gone = sorted(earlier - {f for f in continued if f is not None})
             conn.executemany("DELETE FROM faces WHERE id = ?", [(f,) for f in gone])
-            for face, face_id in zip(faces, continued, strict=True):
+            for k, (face, face_id) in enumerate(zip(faces, continued, strict=True)):
                 if face_id is None:
-                    insert_faces(conn, photo_id, [face])
+                    face_id = insert_face(conn, photo_id, face)
                 else:
                     update_face(conn, face_id, face)
+                if thumbnails:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO face_thumbs(face_id, params, jpeg) VALUES (?, ?, ?)",
+                        (face_id, thumb_params, thumbnails[k]),
+                    )
         return photo_id
 
     def refresh_photo(
@@ -159,8 +170,13 @@ class Photos(Database):
         taken_at: str | None,
         scan_id: int,
     ) -> None:
-        """Only the photo's metadata changed (same pixels): its faces stay as they are."""
+        """Only the photo's metadata changed (same pixels): its faces stay as they are.
+        Their thumbnails go (an orientation tag may have changed what is displayed); the
+        next export cuts them again."""
         with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM face_thumbs WHERE face_id IN (SELECT id FROM faces WHERE photo_id = ?)", (photo_id,)
+            )
             conn.execute(
                 "UPDATE photos SET size = ?, mtime_ns = ?, sha256 = ?, pixel_key = ?, taken_at = ?, status = 'done', "
                 "error = NULL, seen_scan_id = ?, updated_at = ? WHERE id = ?",

@@ -1,0 +1,87 @@
+"""Face thumbnails: a small JPEG per face, cut where the photo is decoded anyway (a scan)
+or, for a face that has none, by the first export that needs it. The review pages and the
+review app show them, so neither decodes a photo per face it shows.
+
+Each thumbnail carries the parameters it was cut with (size, margin, quality: the
+caller's string); one cut with other parameters counts as missing. A face re-found with a
+new box, or deleted, loses its thumbnail (see :mod:`photocluster.store.photos`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from photocluster.core.types import Box, Photo
+from photocluster.store.connection import Database, chunks, marks
+from photocluster.store.photos import _PHOTO_COLS, _photo
+
+_PHOTO = ", ".join(f"photos.{c.strip()}" for c in _PHOTO_COLS.split(","))
+# Rows fetched at a time when streaming the faces that lack a thumbnail.
+_FETCH = 4096
+
+
+class Thumbs(Database):
+    """The ``face_thumbs`` table."""
+
+    def put_thumbnails(self, rows: Iterable[tuple[int, str, bytes]]) -> int:
+        """Store (face id, parameters, JPEG) rows, replacing a face's earlier thumbnail;
+        a face deleted meanwhile is skipped. Returns the rows stored."""
+        stored = 0
+        with self.transaction() as conn:
+            for face_id, params, jpeg in rows:
+                cur = conn.execute(
+                    "INSERT OR REPLACE INTO face_thumbs(face_id, params, jpeg) "
+                    "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?)",
+                    (face_id, params, jpeg, face_id),
+                )
+                stored += cur.rowcount
+        return stored
+
+    def thumbnails(self, face_ids: Sequence[int], params: str) -> dict[int, bytes]:
+        """Face id -> JPEG, for the given faces that have a thumbnail cut with ``params``."""
+        out: dict[int, bytes] = {}
+        for chunk in chunks(face_ids):
+            rows = self.conn.execute(
+                f"SELECT face_id, jpeg FROM face_thumbs WHERE params = ? AND face_id IN ({marks(chunk)})",
+                (params, *chunk),
+            )
+            out.update((int(f), bytes(j)) for f, j in rows)
+        return out
+
+    def thumbnail(self, face_id: int, params: str) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT jpeg FROM face_thumbs WHERE face_id = ? AND params = ?", (face_id, params)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def missing_thumbnails(self, params: str) -> Iterator[tuple[Photo, list[tuple[int, Box]]]]:
+        """(photo, [(face id, box)]) for every present photo with faces that have no
+        thumbnail cut with ``params``, by photo id, streamed."""
+        cursor = self.conn.execute(
+            f"""
+            SELECT faces.id, faces.left, faces.top, faces.right, faces.bottom, {_PHOTO}
+            FROM faces JOIN photos ON photos.id = faces.photo_id
+            WHERE photos.status = 'done' AND NOT EXISTS (
+                SELECT 1 FROM face_thumbs WHERE face_thumbs.face_id = faces.id AND face_thumbs.params = ?)
+            ORDER BY faces.photo_id, faces.id
+            """,
+            (params,),
+        )
+        photo: Photo | None = None
+        faces: list[tuple[int, Box]] = []
+        while rows := cursor.fetchmany(_FETCH):
+            for fid, left, top, right, bottom, *photo_row in rows:
+                if photo is None or photo.id != photo_row[0]:
+                    if photo is not None:
+                        yield photo, faces
+                    photo, faces = _photo(photo_row)[0], []
+                faces.append((int(fid), Box(left, top, right, bottom)))
+        if photo is not None:
+            yield photo, faces
+
+    def thumbnail_count(self, params: str | None = None) -> int:
+        """Thumbnails stored (cut with ``params``, when given)."""
+        if params is None:
+            return int(self.conn.execute("SELECT COUNT(*) FROM face_thumbs").fetchone()[0])
+        sql = "SELECT COUNT(*) FROM face_thumbs WHERE params = ?"
+        return int(self.conn.execute(sql, (params,)).fetchone()[0])
