@@ -20,6 +20,8 @@ from photocluster.detect.images import DecodedImage, load_image
 THUMB_SIZE = 128  # pixels, square; shown at 96 CSS pixels, sharp on 1.33x screens
 THUMB_MARGIN = 0.3  # of the face box's longer side, on every side
 THUMB_QUALITY = 85
+# What a stored thumbnail was cut with (see photocluster.store.thumbs): another value is a recut.
+THUMB_PARAMS = f"{THUMB_SIZE}/{THUMB_MARGIN}/{THUMB_QUALITY}"
 
 
 def thumbnail_side(box: Box) -> float:
