@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,10 @@ class Warnings(list[str]):
         if len(self) < self.keep:
             super().append(line)
 
+    def extend(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.append(line)
+
 
 def warn(warnings: list[str], path: str | os.PathLike[str], reason: str) -> None:
     warnings.append(f"{os.fsdecode(path)}: {reason}")
@@ -189,40 +194,42 @@ class Placed:
     skipped: list[str] = field(default_factory=list)
 
 
-def place_entries(dest: Path, wanted: dict[str, Path], previous: set[str], mode: str) -> Placed:
-    """Make DEST's photo entries ``wanted`` (entry -> original): remove the ones of ours
-    no longer wanted, add the missing, replace the stale. ``previous`` are the entries an
-    earlier export wrote; any other file in the way is someone else's and stays."""
-    done = Placed()
-    for rel in sorted(previous - set(wanted)):
+def place_entry(dest: Path, rel: str, source: Path, ours: bool, mode: str, done: Placed) -> bool:
+    """Make the photo entry ``rel`` (``folder/file``) point at ``source``: add it when missing,
+    replace it when ``ours`` (an earlier export wrote it) and stale. Any other file in the way
+    is someone else's and stays (the entry is skipped), as does an entry whose original is
+    gone. Returns whether the entry is ours and in place. ``check_inside`` for ``rel`` is the
+    caller's (once per folder)."""
+    entry = dest / rel
+    if os.path.lexists(entry):
+        if _same(entry, source, mode):
+            done.unchanged += 1
+            return True
+        if not ours:
+            done.skipped.append(rel)
+            return False
+        entry.unlink()
+        done.updated += 1
+    elif not os.path.lexists(source):
+        done.skipped.append(rel)
+        return False
+    else:
+        done.created += 1
+    _place(entry, source, mode)
+    return True
+
+
+def remove_entries(dest: Path, rels: Iterable[str], done: Placed) -> None:
+    """Take out photo entries of ours that are no longer wanted."""
+    for rel in sorted(rels):
         check_inside(dest, rel)
         entry = dest / rel
         if entry.is_symlink() or entry.is_file():
             entry.unlink()
             done.removed += 1
-    for rel, source in sorted(wanted.items()):
-        entry = dest / rel
-        check_inside(dest, rel)
-        entry.parent.mkdir(exist_ok=True)
-        if entry.is_symlink() or entry.exists():
-            if _same(entry, source, mode):
-                done.unchanged += 1
-                continue
-            if rel not in previous:
-                done.skipped.append(rel)
-                continue
-            entry.unlink()
-            done.updated += 1
-        elif not os.path.lexists(source):
-            done.skipped.append(rel)
-            continue
-        else:
-            done.created += 1
-        _place(entry, source, mode)
-    return done
 
 
-def remove_files(dest: Path, rels: set[str]) -> None:
+def remove_files(dest: Path, rels: Iterable[str]) -> None:
     """Remove files of ours (thumbnails, chips: up to ``crops/folder/file`` deep) no longer wanted."""
     for rel in sorted(rels):
         check_inside(dest, rel, (1, 2, 3))

@@ -5,6 +5,7 @@ in DEST (and beside the originals), which makes a re-export touch only its own f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -13,8 +14,7 @@ from pathlib import Path
 
 from photocluster import __version__
 from photocluster.core.types import Person
-from photocluster.exporter.folders import UNKNOWN_FOLDER, file_names
-from photocluster.store import Store
+from photocluster.exporter.folders import UNKNOWN_FOLDER
 
 INDEX_SCHEMA_VERSION = 1
 
@@ -50,65 +50,99 @@ def _faces_block(head: Mapping[str, object], faces: list[dict[str, object]], ind
     return f'{fields}, "faces": [\n{indent}  {rows}\n{indent}]}}'
 
 
-def index_chunks(
-    store: Store,
-    people: list[Person],
-    folders: dict[int | None, str],
-    thumbnails: dict[int, str] | None = None,
-    crops: dict[int, str] | None = None,
-) -> Iterator[str]:
-    """The text of the ``index.json`` document (see ``schema/index.schema.json``), a person
-    at a time, never held whole: a person's fields on one line, then one line per face.
-
-    ``thumbnails`` and ``crops`` map face ids to files in the export folder; a face
-    without one has ``null``.
-    """
-    thumbnails = thumbnails or {}
-    crops = crops or {}
-
-    def face_doc(person: Person, names: dict[int, str]) -> list[dict[str, object]]:
-        return [
-            {
-                "id": f.face_id,
-                "photo": os.fsdecode(f.photo_path),
-                "file": f"{folders[person.id]}/{names[f.photo_id]}",
-                "box": f.box.as_list(),
-                "confidence": round(f.confidence, 4),
-                "distance": None if f.distance != f.distance else round(f.distance, 4),
-                "thumbnail": thumbnails.get(f.face_id),
-                "crop": crops.get(f.face_id),
-            }
-            for f in person.faces
-        ]
-
-    threshold = store.get_setting("cluster.threshold")
-    min_size = store.get_setting("cluster.min_size")
-    head = {
-        "schema_version": INDEX_SCHEMA_VERSION,
-        "tool": {"name": "photocluster", "version": __version__},
-        # Empty or "None": the default two-stage clustering, which has no single threshold.
-        "threshold": float(threshold) if threshold and threshold != "None" else None,
-        "min_size": None if min_size is None else int(min_size),
-    }
-    yield json_text(head)[:-3] + ',\n  "persons": ['
-    unknown: list[dict[str, object]] = []
-    first = True
-    for p in people:
-        names = file_names(p)
-        if p.id is None:
-            unknown = face_doc(p, names)
-            continue
-        doc = {
-            "id": p.id,
-            "name": p.name,
-            "folder": folders[p.id],
-            "face_count": len(p.faces),
-            "photo_count": p.photo_count,
+def _face_docs(
+    person: Person, entries: Mapping[int, str], thumbnails: Mapping[int, str], crops: Mapping[int, str]
+) -> list[dict[str, object]]:
+    return [
+        {
+            "id": f.face_id,
+            "photo": os.fsdecode(f.photo_path),
+            "file": entries[f.face_id],
+            "box": f.box.as_list(),
+            "confidence": round(f.confidence, 4),
+            "distance": None if f.distance != f.distance else round(f.distance, 4),
+            "thumbnail": thumbnails.get(f.face_id),
+            "crop": crops.get(f.face_id),
         }
-        yield ("\n    " if first else ",\n    ") + _faces_block(doc, face_doc(p, names), "    ")
-        first = False
-    closing = "]" if first else "\n  ]"
-    yield closing + ',\n  "unknown": ' + _faces_block({"folder": UNKNOWN_FOLDER}, unknown, "  ") + "\n}\n"
+        for f in person.faces
+    ]
+
+
+class IndexWriter:
+    """Writes the ``index.json`` document (see ``schema/index.schema.json``) a person at a
+    time, never held whole: a person's fields on one line, then one line per face. The
+    document is written beside ``path`` and takes its place at :meth:`close`, so a reader
+    never sees half of it."""
+
+    def __init__(self, path: Path, threshold: str | None, min_size: str | None) -> None:
+        self.path = path
+        self._tmp = path.with_name(f".tmp-{path.name}")
+        self._fh = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._first: bool | None = True  # None: the document is complete
+        head = {
+            "schema_version": INDEX_SCHEMA_VERSION,
+            "tool": {"name": "photocluster", "version": __version__},
+            # Empty or "None": the default two-stage clustering, which has no single threshold.
+            "threshold": float(threshold) if threshold and threshold != "None" else None,
+            "min_size": None if min_size is None else int(min_size),
+        }
+        self._fh.write(json_text(head)[:-3] + ',\n  "persons": [')
+
+    def person(
+        self,
+        person: Person,
+        folder: str,
+        entries: Mapping[int, str],
+        thumbnails: Mapping[int, str],
+        crops: Mapping[int, str],
+    ) -> None:
+        """A person's block (its faces as ``person.faces`` lists them), or, for the unknown
+        faces (id None), the closing ``unknown`` block: the last call."""
+        faces = _face_docs(person, entries, thumbnails, crops)
+        if person.id is None:
+            closing = "]" if self._first else "\n  ]"
+            self._fh.write(closing + ',\n  "unknown": ' + _faces_block({"folder": folder}, faces, "  ") + "\n}\n")
+            self._first = None
+            return
+        doc = {"id": person.id, "name": person.name, "folder": folder, "face_count": len(person.faces)}
+        doc["photo_count"] = person.photo_count
+        self._fh.write(("\n    " if self._first else ",\n    ") + _faces_block(doc, faces, "    "))
+        self._first = False
+
+    def close(self) -> None:
+        """Finish the document (an export without unknown faces still lists the group) and put it in place."""
+        if self._first is not None:
+            self.person(Person(None, None, ()), UNKNOWN_FOLDER, {}, {}, {})
+        self._fh.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._fh.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+
+JOURNAL = ".photocluster-export.journal"
+
+
+class Journal:
+    """What a running export is about to write, appended (and flushed) before it writes it:
+    an export killed half-way leaves no file that the next one does not know as its own.
+    The next export folds the journal into the manifest (:meth:`Manifest.with_journal`)."""
+
+    def __init__(self, dest: Path) -> None:
+        self.path = dest / JOURNAL
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def claim(self, kind: str, items: Iterable[str], state: str = "") -> None:
+        """``kind``: "entry" (a photo entry), "file" (thumbnail, chip or page) or "sidecar" (with ``state``)."""
+        self._fh.write("".join(json.dumps([kind, rel, state]) + "\n" for rel in items))
+        self._fh.flush()
+
+    def close(self, remove: bool) -> None:
+        self._fh.close()
+        if remove:
+            os.unlink(self.path)
 
 
 @dataclass
@@ -166,13 +200,22 @@ class Manifest:
         yield from mapping(self.sidecars)
         yield "}"
 
-    def claim(self, dest: Path, entries: Iterable[str], files: dict[str, str], sidecars: dict[str, str]) -> Manifest:
-        """This manifest plus what a run is about to write, recorded before writing it: a
-        crash in between must not orphan anything. A path someone else's file already
-        occupies is not claimed (it will not be written)."""
-        root = os.fspath(dest)  # joined as strings: a Path per file costs more than the check
-        return Manifest(
-            self.entries | {rel for rel in entries if not os.path.lexists(os.path.join(root, rel))},
-            {**self.files, **{rel: key for rel, key in files.items() if not os.path.lexists(os.path.join(root, rel))}},
-            {**self.sidecars, **sidecars},
-        )
+    def with_journal(self, path: Path) -> Manifest:
+        """This manifest plus what the journal of an export that did not finish claimed: its
+        files with an unknown content (rewritten next time), its entries and sidecars."""
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return self
+        for line in lines:
+            try:
+                kind, rel, state = json.loads(line)
+            except (ValueError, TypeError):
+                continue  # the last line of a killed export may be cut short
+            if kind == "entry":
+                self.entries.add(rel)
+            elif kind == "file":
+                self.files.setdefault(rel, "")
+            elif kind == "sidecar":
+                self.sidecars.setdefault(rel, state)
+        return self

@@ -14,7 +14,7 @@ the links of a static export point, which files it writes, and writes them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,11 +33,15 @@ from photocluster.app.browse import (
 )
 from photocluster.core.files import atomic_write
 from photocluster.core.types import Person
-from photocluster.exporter.folders import PAGES_FOLDER, REVIEW_PAGE, check_inside, file_names, warn
+from photocluster.exporter.folders import PAGES_FOLDER, REVIEW_PAGE
 
 if TYPE_CHECKING:
     from photocluster.app.suggest import Suggestion
     from photocluster.app.tags import Conflict
+
+
+# Read at call time from here (tests page with small numbers).
+__all__ = ["CARDS_PER_PAGE", "FACES_PER_PAGE"]
 
 
 def _href(rel: str) -> str:
@@ -104,104 +108,71 @@ class StaticLinks:
         raise AssertionError("a static page has no actions")
 
 
-def page_files(people: Sequence[Person], doubts: int) -> list[str]:
-    """Every review page an export of ``people`` writes (known before any is written, so
-    the manifest can claim them first)."""
-    persons = [p for p in people if p.id is not None]
-    unknown = sum(len(p.faces) for p in people if p.id is None)
-    files = [index_file(n) for n in range(1, page_count(len(persons), CARDS_PER_PAGE) + 1)]
-    for p in persons:
-        assert p.id is not None
-        files += [person_file(p.id, n) for n in range(1, page_count(len(p.faces), FACES_PER_PAGE) + 1)]
-    files += [doubt_file(n) for n in range(1, page_count(doubts, FACES_PER_PAGE) + 1)]
-    files += [unknown_file(n) for n in range(1, page_count(unknown, FACES_PER_PAGE) + 1)]
-    return files
+def _prefix(rel: str) -> str:
+    return "../" if "/" in rel else ""
+
+
+def person_pages(
+    person: Person, summary: pages.Summary, thumbs: Mapping[int, str], entries: Mapping[int, str], missing: set[str]
+) -> Iterator[tuple[str, str]]:
+    """(file, HTML) of each page of one person (or, id None, of the unknown faces): the
+    person's faces most doubtful first (the listing has them nearest first)."""
+    if person.id is None:
+        faces = [FaceItem.of_person_face(f, None) for f in person.faces]
+        for n in range(1, page_count(len(faces), FACES_PER_PAGE) + 1):
+            rel = unknown_file(n)
+            links = StaticLinks(_prefix(rel), thumbs, entries, missing)
+            yield rel, pages.unknown_page(links, summary, slice_page(faces, n, FACES_PER_PAGE))
+        return
+    card = card_of_person(person)
+    faces = [FaceItem.of_person_face(f, person.id) for f in reversed(person.faces)]
+    for n in range(1, page_count(len(faces), FACES_PER_PAGE) + 1):
+        rel = person_file(person.id, n)
+        links = StaticLinks(_prefix(rel), thumbs, entries, missing)
+        yield rel, pages.person_page(links, summary, card, slice_page(faces, n, FACES_PER_PAGE))
 
 
 @dataclass
-class Site:
-    """What the review pages of one export show, and where they go."""
+class Lists:
+    """What the pages that list persons and doubts show: the persons' cards (largest first),
+    the faces in doubt, the suggestions and tag conflicts, and the thumbnails and photo
+    entries of the faces these pages show (covers and doubts)."""
 
-    dest: Path
-    people: list[Person]
-    folders: Mapping[int | None, str]
-    thumbs: Mapping[int, str]
-    missing: set[str]
+    summary: pages.Summary
     doubts: list[Doubt]
+    cards: list[Card] = field(default_factory=list)
+    thumbs: dict[int, str] = field(default_factory=dict)
+    entries: dict[int, str] = field(default_factory=dict)
     suggestions: Sequence[Suggestion] = ()
     conflicts: Sequence[Conflict] = ()
-    summary: pages.Summary = field(default_factory=lambda: pages.Summary(0, 0, 0, 0))
 
-    def entries_of(self, person: Person) -> dict[int, str]:
-        names = file_names(person)
-        return {f.face_id: f"{self.folders[person.id]}/{names[f.photo_id]}" for f in person.faces}
+    def __post_init__(self) -> None:
+        self._doubt_ids = {d.face.id for d in self.doubts}
 
-    def links(self, rel: str, entries: Mapping[int, str]) -> StaticLinks:
-        return StaticLinks("../" if "/" in rel else "", self.thumbs, entries, self.missing)
+    def add(self, card: Card, thumbs: Mapping[int, str], entries: Mapping[int, str]) -> None:
+        """A person's card, keeping what its cover and its faces in doubt link to."""
+        self.cards.append(card)
+        shown = [f for f in entries if f in self._doubt_ids or (card.cover is not None and card.cover.id == f)]
+        self.entries.update((f, entries[f]) for f in shown)
+        self.thumbs.update((f, thumbs[f]) for f in shown if f in thumbs)
 
-    def render(self) -> Iterator[tuple[str, str]]:
-        """(file, HTML) of every page, a person at a time."""
-        persons = [p for p in self.people if p.id is not None]
-        labels = {p.id: p.label for p in persons if p.id is not None}
-        doubt_ids = {d.face.id for d in self.doubts}
-        shown: dict[int, str] = {}  # entries of the faces the index and doubt pages show
-        cards: list[Card] = []
-        for p in persons:
-            assert p.id is not None
-            entries = self.entries_of(p)
-            card = card_of_person(p)
-            cards.append(card)
-            shown.update({f: e for f, e in entries.items() if f in doubt_ids or (card.cover and card.cover.id == f)})
-            # Most doubtful first: the listing has them nearest first.
-            faces = [FaceItem.of_person_face(f, p.id) for f in reversed(p.faces)]
-            for n in range(1, page_count(len(faces), FACES_PER_PAGE) + 1):
-                page = slice_page(faces, n, FACES_PER_PAGE)
-                rel = person_file(p.id, n)
-                yield rel, pages.person_page(self.links(rel, entries), self.summary, card, page)
-        yield from self._lists(cards, labels, shown)
+    def files(self) -> list[str]:
+        return [index_file(n) for n in range(1, page_count(len(self.cards), CARDS_PER_PAGE) + 1)] + [
+            doubt_file(n) for n in range(1, page_count(len(self.doubts), FACES_PER_PAGE) + 1)
+        ]
 
-    def _lists(
-        self, cards: list[Card], labels: Mapping[int, str], shown: Mapping[int, str]
-    ) -> Iterator[tuple[str, str]]:
-        n_cards = page_count(len(cards), CARDS_PER_PAGE)
-        for n in range(1, n_cards + 1):
-            page = slice_page(cards, n, CARDS_PER_PAGE)
+    def render(self, missing: set[str]) -> Iterator[tuple[str, str]]:
+        """(file, HTML) of the index pages and the doubt pages."""
+        labels = {c.id: c.label for c in self.cards}
+        for n in range(1, page_count(len(self.cards), CARDS_PER_PAGE) + 1):
             rel = index_file(n)
-            links = self.links(rel, shown)
+            links = StaticLinks(_prefix(rel), self.thumbs, self.entries, missing)
+            page = slice_page(self.cards, n, CARDS_PER_PAGE)
             yield rel, pages.index_page(links, self.summary, page, self.suggestions, labels, conflicts=self.conflicts)
-        n_doubt = page_count(len(self.doubts), FACES_PER_PAGE)
-        for n in range(1, n_doubt + 1):
-            doubts = slice_page(self.doubts, n, FACES_PER_PAGE)
+        for n in range(1, page_count(len(self.doubts), FACES_PER_PAGE) + 1):
             rel = doubt_file(n)
-            yield rel, pages.doubt_page(self.links(rel, shown), self.summary, doubts, labels)
-        unknown = next((p for p in self.people if p.id is None), None)
-        faces = [FaceItem.of_person_face(f, None) for f in unknown.faces] if unknown else []
-        entries = self.entries_of(unknown) if unknown else {}
-        n_unknown = page_count(len(faces), FACES_PER_PAGE)
-        for n in range(1, n_unknown + 1):
-            rel = unknown_file(n)
-            yield rel, pages.unknown_page(self.links(rel, entries), self.summary, slice_page(faces, n, FACES_PER_PAGE))
-
-
-def write_site(
-    site: Site, previous: Mapping[str, str], warnings: list[str], on_page: Callable[[int], None] | None = None
-) -> set[str]:
-    """Write the pages of ``site`` that may be written; returns the files written.
-    ``on_page(done)``: called after each page."""
-    written: set[str] = set()
-    for done, (rel, text) in enumerate(site.render(), start=1):
-        if on_page is not None:
-            on_page(done)
-        path = site.dest / rel
-        if not page_is_ours(path, rel in previous):
-            warn(warnings, path, "not written: a file that photocluster did not write is in the way")
-            continue
-        if "/" in rel:
-            check_inside(site.dest, rel, (2,))
-            path.parent.mkdir(exist_ok=True)
-        write_page(path, text)
-        written.add(rel)
-    return written
+            links = StaticLinks(_prefix(rel), self.thumbs, self.entries, missing)
+            yield rel, pages.doubt_page(links, self.summary, slice_page(self.doubts, n, FACES_PER_PAGE), labels)
 
 
 def page_is_ours(page: Path, written_before: bool) -> bool:

@@ -1,46 +1,69 @@
 """Persons out to the file system: a folder per person, ``index.json`` and the review
 pages (``index.html`` and ``pages/``).
 
+An export streams the library a person at a time (largest first, the unknown faces last):
+it places the person's photo entries, writes its face thumbnails (cut once, by the scan or
+by the first export that needs them, and kept in the store), its block of ``index.json``
+and its pages, and keeps only a card of it for the index pages. Memory is that of the
+largest person plus a few strings per face for the manifest, whatever the library's size.
+
 Exports are idempotent: DEST holds a manifest of what photocluster wrote there (photo
-entries, thumbnails, face chips, sidecars), so a second export adds, updates and removes
-only its own files. Nothing is written outside DEST, except XMP sidecars beside the
-originals when asked for (``xmp="originals"``), and those are merged into, never
-clobbered. Originals are only read (symlink and hardlink modes do not even read them).
+entries, thumbnails, face chips, pages, sidecars), so a second export adds, updates and
+removes only its own files. What a run is about to write is appended to a journal first,
+so an export killed half-way orphans nothing. Nothing is written outside DEST, except XMP
+sidecars beside the originals when asked for (``xmp="originals"``), and those are merged
+into, never clobbered. Originals are only read (symlink and hardlink modes do not even
+read them).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from photocluster.app import browse
-from photocluster.app.browse import Summary
-from photocluster.app.listing import persons as list_persons
 from photocluster.app.suggest import suggest
 from photocluster.app.tags import tag_conflicts
 from photocluster.core.errors import ExportError, UsageError
 from photocluster.core.files import atomic_write
-from photocluster.core.types import Person
+from photocluster.core.types import Box, Person, PersonFace, Photo
+from photocluster.detect.faces import CHIP_PADDING, CHIP_SIZE
 from photocluster.detect.images import EXPORT_MARKER
+from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.exporter import review
 from photocluster.exporter.folders import (
+    CROPS_FOLDER,
     INDEX_FILE,
     MODES,
     REVIEW_PAGE,
+    THUMBS_FOLDER,
+    Placed,
     Warnings,
+    check_inside,
+    file_names,
     person_folders,
-    place_entries,
-    plan_entries,
+    place_entry,
     prune_empty,
+    remove_entries,
     remove_files,
     safe_folder_name,
+    warn,
 )
-from photocluster.exporter.index_json import Manifest, index_chunks
-from photocluster.exporter.thumbnails import plan_images, write_images
-from photocluster.exporter.xmp import XMP_TARGETS, plan_sidecars, regions_of, sidecar_states, sync_sidecars
+from photocluster.exporter.index_json import JOURNAL, IndexWriter, Journal, Manifest
+from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, fill_thumbnails, write_chips
+from photocluster.exporter.xmp import (
+    XMP_TARGETS,
+    plan_sidecars,
+    region_name,
+    sidecar_states,
+    sync_sidecars,
+)
+from photocluster.grouping.doubt import distances_to_mean
 from photocluster.store import Store
 
 # The review page asks about this many pairs of persons at most (`suggest` lists more).
@@ -78,7 +101,9 @@ class ExportReport:
 
 
 def _open_dest(dest: Path) -> Manifest:
-    """Make DEST, refusing a folder photocluster did not write; returns its manifest."""
+    """Make DEST, refusing a folder photocluster did not write; returns its manifest (with
+    what an export killed half-way had claimed). DEST is marked as ours before anything
+    else is written in it."""
     if dest.exists() and not dest.is_dir():
         raise ExportError(f"{dest}: exists and is not a folder")
     marker = dest / EXPORT_MARKER
@@ -88,11 +113,15 @@ def _open_dest(dest: Path) -> Manifest:
             raise ExportError(
                 f"{dest}: folder is not empty and was not written by photocluster; choose an empty or new folder"
             )
-        return Manifest.parse(json.loads(marker.read_text(encoding="utf-8"))) if marker.exists() else Manifest()
+        if not marker.exists():
+            atomic_write(marker, Manifest().dump())
+        try:
+            manifest = Manifest.parse(json.loads(marker.read_text(encoding="utf-8")))
+        except json.JSONDecodeError:
+            manifest = Manifest()
+        return manifest.with_journal(dest / JOURNAL)
     except OSError as exc:
         raise ExportError(f"{dest}: cannot write the export ({exc.strerror})") from None
-    except json.JSONDecodeError:
-        return Manifest()
 
 
 def export(
@@ -109,75 +138,33 @@ def export(
     ``index.json`` and the review pages (``index.html``, ``pages/``) with their face thumbnails.
 
     ``crops``: also write aligned face chips, ``crops/<person folder>/<face id>.jpg``.
-    ``on_progress(step, done, total)``: called as ``"photos"`` get their thumbnails and
-    ``"pages"`` are written.
-    ``workers``: processes that cut thumbnails and chips (None: one per core for a large
-    export, this process alone for a small one).
+    ``on_progress(step, done, total)``: called as ``"photos"`` get the thumbnails the store
+    lacks, as ``"persons"`` are written, and as the ``"pages"`` that list them are.
+    ``workers``: processes that cut missing thumbnails (None: one per core for many, this
+    process alone for a few).
     ``xmp``: also write XMP sidecars with MWG face regions, ``"dest"`` (beside each photo
     entry in DEST) or ``"originals"`` (beside the originals; merged into existing ones).
+    Their regions are gathered for the whole library, so ``xmp`` costs memory per face.
     """
     _check_options(mode, xmp)
     dest_path = Path(os.path.abspath(dest))
     prev = _open_dest(dest_path)
-    marker = dest_path / EXPORT_MARKER
-
-    people = list_persons(store)
-    folders = person_folders(people)
-    wanted, entry_photo = plan_entries(people, folders)
-    photos = store.photos_by_id(sorted(set(entry_photo.values())))
-    images = plan_images(people, folders, photos, crops)
-    doubts = browse.doubts(store)
-    site_files = review.page_files(people, len(doubts))
-    # In place, not copied: at a million faces each copy of these is a hundred MB.
-    files_wanted = images.files
-    files_wanted.update(dict.fromkeys(site_files, "page"))
-    regions = regions_of(people) if xmp else {}
-    planned = plan_sidecars(xmp, dest_path, entry_photo, regions, photos)
-    states = sidecar_states(planned, prev.sidecars)
-    del entry_photo
-    warnings = Warnings()
     progress = on_progress or (lambda step, done, total: None)
+    warnings = Warnings()
     try:
-        atomic_write(marker, prev.claim(dest_path, wanted.keys(), files_wanted, states).chunks())
-        placed = place_entries(dest_path, wanted, prev.entries, mode)
-        remove_files(dest_path, {rel for rel in prev.files if rel not in files_wanted} - {EXPORT_MARKER, INDEX_FILE})
-        have = write_images(
-            store, dest_path, images, prev.files, photos, warnings, workers, lambda n, of: progress("photos", n, of)
-        )
-
-        own_entries = set(wanted) - set(placed.skipped)
-        del wanted
-        planned = [sc for sc in planned if sc.entry is None or sc.entry in own_entries]
-        sidecars = sync_sidecars(dest_path, xmp, planned, regions, photos, prev.sidecars, states, warnings)
-        thumbnails = _kept(images.thumb_of, have)
-        chips = _kept(images.chip_of, have)
-        del images, photos, regions
-        atomic_write(dest_path / INDEX_FILE, index_chunks(store, people, folders, thumbnails, chips))
-        site = review.Site(dest_path, people, folders, thumbnails, set(placed.skipped), doubts)
-        written = _write_pages(store, site, prev.files, warnings, lambda n: progress("pages", n, len(site_files)))
-        have.update(dict.fromkeys(written, "page"))
-        prune_empty(dest_path)
-        atomic_write(marker, Manifest(own_entries, have, sidecars).chunks())
+        no_thumb = fill_thumbnails(store, warnings, workers, lambda n, of: progress("photos", n, of))
+        with store.snapshot():
+            run = _Run(store, dest_path, mode, prev, warnings, no_thumb, crops, xmp)
+            try:
+                run.persons(progress)
+                run.lists(progress)
+                run.finish()
+            except BaseException:
+                run.abort()
+                raise
     except OSError as exc:
         raise ExportError(f"{dest_path}: cannot write the export ({exc.strerror}: {exc.filename})") from None
-    page = dest_path / REVIEW_PAGE
-    return ExportReport(
-        os.fsdecode(dest_path),
-        mode,
-        sum(1 for p in people if p.id is not None),
-        sum(len(p.faces) for p in people if p.id is None),
-        placed.created,
-        placed.updated,
-        placed.removed,
-        placed.unchanged,
-        placed.skipped,
-        thumbnails=len(thumbnails),
-        crops=len(chips),
-        sidecars=sum(1 for sc in planned if sc.key in sidecars),
-        review=os.fsdecode(page) if REVIEW_PAGE in have else "",
-        warnings=list(warnings),
-        warning_count=warnings.total,
-    )
+    return run.report()
 
 
 def _check_options(mode: str, xmp: str | None) -> None:
@@ -187,32 +174,277 @@ def _check_options(mode: str, xmp: str | None) -> None:
         raise UsageError(f"--xmp must be one of {', '.join(XMP_TARGETS)}, got {xmp!r}")
 
 
-def _write_pages(
-    store: Store, site: review.Site, previous: dict[str, str], warnings: list[str], on_page: Callable[[int], None]
-) -> set[str]:
-    """The review pages of ``site``, with the suggestions, the face tags in conflict and the
-    counts of the library."""
-    site.suggestions = suggest(store, SUGGESTIONS_SHOWN)
-    site.conflicts = tag_conflicts(store)
-    site.summary = _summary(store, site.people, len(site.doubts))
-    return review.write_site(site, previous, warnings, on_page)
+def _listed(person_id: int | None, name: str | None, ignored: bool, faces: Iterable[PersonFace]) -> Person:
+    """A person as the listing gives it: faces nearest its centre first (the unknown faces by id)."""
+    ordered = sorted(faces, key=lambda f: (f.distance, f.face_id)) if person_id is not None else list(faces)
+    return Person(person_id, name, tuple(ordered), ignored=ignored)
 
 
-def _kept(planned: dict[int, str], have: dict[str, str]) -> dict[int, str]:
-    """``planned`` (face id -> file), in place, less the files not in ``have``."""
-    for fid in [fid for fid, rel in planned.items() if rel not in have]:
-        del planned[fid]
-    return planned
+class _Run:
+    """One export, a person at a time: what it placed and wrote, and what it still owes."""
+
+    def __init__(
+        self,
+        store: Store,
+        dest: Path,
+        mode: str,
+        prev: Manifest,
+        warnings: Warnings,
+        no_thumb: set[int],
+        crops: bool,
+        xmp: str | None,
+    ) -> None:
+        self.store, self.dest, self.mode, self.prev = store, dest, mode, prev
+        self.warnings, self.no_thumb, self.crops, self.xmp = warnings, no_thumb, crops, xmp
+        self.rows = store.person_rows(-1)
+        self.folders = person_folders([Person(r.id, r.name) for r in self.rows])
+        self.placed = Placed()
+        self.wanted: set[str] = set()  # photo entries this run asked for
+        self.own: set[str] = set()  # ... of which ours and in place
+        self.files: dict[str, str] = {}  # thumbnails, chips and pages in place -> content key
+        self.thumbnails = self.chips = self.unknown_faces = 0
+        self.checked: set[str] = set()  # folders made and checked this run
+        self.skipped: set[str] = set()
+        # For the sidecars (only with xmp): photo -> regions, photo entries -> photo, photos.
+        self.regions: dict[int, list[tuple[int, str, Box]]] = defaultdict(list)
+        self.entry_photo: dict[str, int] = {}
+        self.photos: dict[int, Photo] = {}
+        doubts = browse.doubts(store)
+        self.lists_of = review.Lists(browse.summary(store, len(doubts)), doubts)
+        self.journal = Journal(dest)
+        self.index = IndexWriter(
+            dest / INDEX_FILE, store.get_setting("cluster.threshold"), store.get_setting("cluster.min_size")
+        )
+
+    # -- one person ---------------------------------------------------------------------
+
+    def persons(self, progress: Callable[[str, int, int], None]) -> None:
+        total = len(self.rows) + 1
+        for k, row in enumerate(self.rows, start=1):
+            faces, photos, emb = self.store.member_faces(row.id)
+            dist = distances_to_mean(emb).tolist()
+            members = (
+                PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, d)
+                for f, d in zip(faces, dist, strict=True)
+            )
+            self.person(_listed(row.id, row.name, row.ignored, members), photos)
+            progress("persons", k, total)
+        faces, photos, _ = self.store.member_faces(None, embeddings=False)
+        members = (PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, math.nan) for f in faces)
+        self.unknown_faces = len(faces)
+        self.person(_listed(None, None, False, members), photos)
+        progress("persons", total, total)
+
+    def person(self, person: Person, photos: dict[int, Photo]) -> None:
+        folder = self.folders[person.id]
+        names = file_names(person)
+        entries = {f.face_id: f"{folder}/{names[f.photo_id]}" for f in person.faces}
+        sources = {entries[f.face_id]: f.photo_path for f in person.faces}
+        thumbs = {
+            f.face_id: self._thumb_file(f, photos[f.photo_id]) for f in person.faces if f.face_id not in self.no_thumb
+        }
+        chips = {f.face_id: self._chip_file(folder, f, photos[f.photo_id]) for f in person.faces if self.crops}
+        page_files = [rel for rel, _ in _page_names(person)]
+        claimed = self._claim(sources, [rel for rel, _ in [*thumbs.values(), *chips.values()]] + page_files)
+        self._folder(folder)
+        for rel, source in sorted(sources.items()):
+            self.wanted.add(rel)
+            if place_entry(self.dest, rel, source, rel in self.prev.entries, self.mode, self.placed):
+                self.own.add(rel)
+            else:
+                self.skipped.add(rel)
+        in_place = self._write_thumbs(thumbs, claimed)
+        chips_in_place = self._write_chips(person, chips, photos, claimed) if chips else {}
+        self.index.person(person, folder, entries, in_place, chips_in_place)
+        missing = {rel for rel in sources if rel in self.skipped}
+        for rel, html in review.person_pages(person, self.lists_of.summary, in_place, entries, missing):
+            self._page(rel, html, claimed)
+        if person.id is not None:
+            self.lists_of.add(browse.card_of_person(person), in_place, entries)
+            if self.xmp:
+                self._regions(person, entries, photos)
+        elif self.xmp == "dest":
+            self.entry_photo.update((entries[f.face_id], f.photo_id) for f in person.faces)
+
+    def _thumb_file(self, face: PersonFace, photo: Photo) -> tuple[str, str]:
+        key = content_key("thumb", photo, face.box, THUMB_PARAMS)
+        return f"{THUMBS_FOLDER}/{key[:2]}/{face.face_id}_{key}.jpg", key
+
+    def _chip_file(self, folder: str, face: PersonFace, photo: Photo) -> tuple[str, str]:
+        return f"{CROPS_FOLDER}/{folder}/{face.face_id}.jpg", content_key(
+            "chip", photo, face.box, f"{CHIP_SIZE}/{CHIP_PADDING}/{CROP_QUALITY}"
+        )
+
+    def _claim(self, sources: dict[str, Path], files: list[str]) -> set[str]:
+        """Journal the entries and files not yet ours that nobody else's file is in the way
+        of, before any is written; returns the files claimed."""
+        root = os.fspath(self.dest)  # joined as strings: a Path per file costs more than the check
+        new_entries = [
+            rel for rel in sources if rel not in self.prev.entries and not os.path.lexists(os.path.join(root, rel))
+        ]
+        new_files = [
+            rel for rel in files if rel not in self.prev.files and not os.path.lexists(os.path.join(root, rel))
+        ]
+        self.journal.claim("entry", new_entries)
+        self.journal.claim("file", new_files)
+        return set(new_files)
+
+    def _folder(self, rel: str) -> None:
+        """Make and check (once a run) a folder of ours, one or two names deep."""
+        if rel in self.checked:
+            return
+        check_inside(self.dest, f"{rel}/_", (2, 3))
+        (self.dest / rel).mkdir(parents=True, exist_ok=True)
+        self.checked.add(rel)
+
+    def _ours(self, rel: str, key: str, claimed: set[str]) -> bool | None:
+        """Whether the file ``rel`` must be written (False: in place already; None: someone
+        else's file is in the way, with a warning)."""
+        known = self.prev.files.get(rel)
+        path = os.path.join(self.dest, rel)
+        if known is None and rel not in claimed:
+            warn(self.warnings, path, "not written: a file that photocluster did not write is in the way")
+            return None
+        return not (known == key and os.path.isfile(path) and not os.path.islink(path))
+
+    def _write_thumbs(self, thumbs: dict[int, tuple[str, str]], claimed: set[str]) -> dict[int, str]:
+        """Write the thumbnails not in place from the store; returns face id -> file in place."""
+        in_place: dict[int, str] = {}
+        need: dict[int, tuple[str, str]] = {}
+        for fid, (rel, key) in thumbs.items():
+            todo = self._ours(rel, key, claimed)
+            if todo is False:
+                in_place[fid] = rel
+                self.files[rel] = key
+            elif todo:
+                need[fid] = (rel, key)
+        if need:
+            data = self.store.thumbnails(list(need), THUMB_PARAMS)
+            for fid, (rel, key) in need.items():
+                jpeg = data.get(fid)
+                if jpeg is None:  # a scan replaced the face meanwhile
+                    warn(self.warnings, rel, "not written: the face changed during the export")
+                    continue
+                self._folder(rel.rsplit("/", 1)[0])
+                with open(self.dest / rel, "wb") as fh:  # claimed: a file cut short is rewritten next time
+                    fh.write(jpeg)
+                in_place[fid] = rel
+                self.files[rel] = key
+        self.thumbnails += len(in_place)
+        return in_place
+
+    def _write_chips(
+        self, person: Person, chips: dict[int, tuple[str, str]], photos: dict[int, Photo], claimed: set[str]
+    ) -> dict[int, str]:
+        """Cut and write the person's face chips not in place; returns face id -> file in place."""
+        in_place: dict[int, str] = {}
+        jobs: dict[int, ImageJob] = {}
+        for f in person.faces:
+            rel, key = chips[f.face_id]
+            todo = self._ours(rel, key, claimed)
+            if todo is False:
+                in_place[f.face_id] = rel
+                self.files[rel] = key
+            elif todo:
+                job = jobs.setdefault(f.photo_id, ImageJob(photos[f.photo_id]))
+                job.chips.append((f.face_id, f.box, rel))
+        for job in jobs.values():
+            # Chips are aligned by the landmarks, which the store has and the listing does not.
+            job.landmarks = {int(f.id or 0): f.landmarks for f in self.store.photo_faces(job.photo.id)}
+        written = write_chips(self.dest, list(jobs.values()), self.warnings) if jobs else set()
+        for fid, (rel, key) in chips.items():
+            if rel in written:
+                in_place[fid] = rel
+                self.files[rel] = key
+        self.chips += len(in_place)
+        return in_place
+
+    def _page(self, rel: str, html: str, claimed: set[str]) -> None:
+        path = self.dest / rel
+        if not review.page_is_ours(path, rel in self.prev.files or rel in claimed):
+            warn(self.warnings, path, "not written: a file that photocluster did not write is in the way")
+            return
+        if "/" in rel:
+            self._folder(rel.rsplit("/", 1)[0])
+        review.write_page(path, html)
+        self.files[rel] = "page"
+
+    def _regions(self, person: Person, entries: dict[int, str], photos: dict[int, Photo]) -> None:
+        name = region_name(person)
+        for f in person.faces:
+            self.regions[f.photo_id].append((f.face_id, name, f.box))
+            self.photos[f.photo_id] = photos[f.photo_id]
+            if self.xmp == "dest":
+                self.entry_photo[entries[f.face_id]] = f.photo_id
+
+    # -- the lists, the sidecars, what is left over ---------------------------------------
+
+    def lists(self, progress: Callable[[str, int, int], None]) -> None:
+        """The index pages (persons as cards) and the doubt pages."""
+        lists = self.lists_of
+        lists.suggestions = suggest(self.store, SUGGESTIONS_SHOWN)
+        lists.conflicts = tag_conflicts(self.store)
+        rels = lists.files()
+        claimed = self._claim({}, rels)
+        for done, (rel, html) in enumerate(lists.render(self.skipped), start=1):
+            self._page(rel, html, claimed)
+            progress("pages", done, len(rels))
+
+    def finish(self) -> None:
+        """Put index.json in place, sync the sidecars, take away what is no longer wanted,
+        and record what the export holds."""
+        self.index.close()
+        sidecars = self._sidecars()
+        remove_entries(self.dest, self.prev.entries - self.wanted, self.placed)
+        remove_files(self.dest, [rel for rel in self.prev.files if rel not in self.files and rel != INDEX_FILE])
+        prune_empty(self.dest)
+        atomic_write(self.dest / EXPORT_MARKER, Manifest(self.own, self.files, sidecars).chunks())
+        self.journal.close(remove=True)
+        self.sidecars = sidecars
+
+    def _sidecars(self) -> dict[str, str]:
+        if not self.xmp and not self.prev.sidecars:
+            return {}
+        planned = plan_sidecars(self.xmp, self.dest, self.entry_photo, self.regions, self.photos)
+        planned = [sc for sc in planned if sc.entry is None or sc.entry in self.own]
+        states = sidecar_states(planned, self.prev.sidecars)
+        for sc in planned:
+            if sc.key not in self.prev.sidecars:
+                self.journal.claim("sidecar", [sc.key], states[sc.key])
+        self.planned_sidecars = planned
+        return sync_sidecars(
+            self.dest, self.xmp, planned, self.regions, self.photos, self.prev.sidecars, states, self.warnings
+        )
+
+    def abort(self) -> None:
+        self.index.abort()
+        self.journal.close(remove=False)
+
+    def report(self) -> ExportReport:
+        planned = getattr(self, "planned_sidecars", [])
+        page = self.dest / REVIEW_PAGE
+        return ExportReport(
+            os.fsdecode(self.dest),
+            self.mode,
+            len(self.rows),
+            self.unknown_faces,
+            self.placed.created,
+            self.placed.updated,
+            self.placed.removed,
+            self.placed.unchanged,
+            self.placed.skipped,
+            thumbnails=self.thumbnails,
+            crops=self.chips,
+            sidecars=sum(1 for sc in planned if sc.key in self.sidecars),
+            review=os.fsdecode(page) if REVIEW_PAGE in self.files else "",
+            warnings=list(self.warnings),
+            warning_count=self.warnings.total,
+        )
 
 
-def _summary(store: Store, people: list[Person], doubts: int) -> Summary:
-    threshold = store.get_setting("cluster.threshold")
-    min_size = store.get_setting("cluster.min_size")
-    return Summary(
-        persons=sum(1 for p in people if p.id is not None),
-        faces=sum(len(p.faces) for p in people if p.id is not None),
-        unknown=sum(len(p.faces) for p in people if p.id is None),
-        doubts=doubts,
-        threshold=float(threshold) if threshold and threshold != "None" else None,
-        min_size=None if min_size is None else int(min_size),
-    )
+def _page_names(person: Person) -> list[tuple[str, int]]:
+    """The page files of a person (or of the unknown faces), with their numbers."""
+    count = browse.page_count(len(person.faces), review.FACES_PER_PAGE)
+    if person.id is None:
+        return [(review.unknown_file(n), n) for n in range(1, count + 1)]
+    return [(review.person_file(person.id, n), n) for n in range(1, count + 1)]

@@ -9,7 +9,7 @@ new box, or deleted, loses its thumbnail (see :mod:`photocluster.store.photos`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from photocluster.core.types import Box, Photo
 from photocluster.store.connection import Database, chunks, marks
@@ -54,30 +54,47 @@ class Thumbs(Database):
         ).fetchone()
         return None if row is None else bytes(row[0])
 
-    def missing_thumbnails(self, params: str) -> Iterator[tuple[Photo, list[tuple[int, Box]]]]:
-        """(photo, [(face id, box)]) for every present photo with faces that have no
-        thumbnail cut with ``params``, by photo id, streamed."""
+    def missing_thumbnails(
+        self, params: str, after_photo: int = 0, photos: int = 1024
+    ) -> list[tuple[Photo, list[tuple[int, Box]]]]:
+        """(photo, [(face id, box)]) for the next ``photos`` present photos after photo id
+        ``after_photo`` whose faces have no thumbnail cut with ``params``, by photo id. Page
+        on with the last photo's id; an empty list is the end. (A page at a time, so the
+        caller may store thumbnails between pages without a statement left open.)"""
         cursor = self.conn.execute(
             f"""
             SELECT faces.id, faces.left, faces.top, faces.right, faces.bottom, {_PHOTO}
             FROM faces JOIN photos ON photos.id = faces.photo_id
-            WHERE photos.status = 'done' AND NOT EXISTS (
+            WHERE photos.status = 'done' AND faces.photo_id > ? AND NOT EXISTS (
                 SELECT 1 FROM face_thumbs WHERE face_thumbs.face_id = faces.id AND face_thumbs.params = ?)
             ORDER BY faces.photo_id, faces.id
             """,
-            (params,),
+            (after_photo, params),
         )
-        photo: Photo | None = None
-        faces: list[tuple[int, Box]] = []
-        while rows := cursor.fetchmany(_FETCH):
-            for fid, left, top, right, bottom, *photo_row in rows:
-                if photo is None or photo.id != photo_row[0]:
-                    if photo is not None:
-                        yield photo, faces
-                    photo, faces = _photo(photo_row)[0], []
-                faces.append((int(fid), Box(left, top, right, bottom)))
-        if photo is not None:
-            yield photo, faces
+        out: list[tuple[Photo, list[tuple[int, Box]]]] = []
+        try:
+            while rows := cursor.fetchmany(_FETCH):
+                for fid, left, top, right, bottom, *photo_row in rows:
+                    if not out or out[-1][0].id != photo_row[0]:
+                        if len(out) == photos:
+                            return out
+                        out.append((_photo(photo_row)[0], []))
+                    out[-1][1].append((int(fid), Box(left, top, right, bottom)))
+        finally:
+            cursor.close()
+        return out
+
+    def missing_thumbnail_photos(self, params: str) -> int:
+        """Present photos with a face that has no thumbnail cut with ``params``."""
+        row = self.conn.execute(
+            """
+            SELECT COUNT(DISTINCT faces.photo_id) FROM faces JOIN photos ON photos.id = faces.photo_id
+            WHERE photos.status = 'done' AND NOT EXISTS (
+                SELECT 1 FROM face_thumbs WHERE face_thumbs.face_id = faces.id AND face_thumbs.params = ?)
+            """,
+            (params,),
+        ).fetchone()
+        return int(row[0])
 
     def thumbnail_count(self, params: str | None = None) -> int:
         """Thumbnails stored (cut with ``params``, when given)."""

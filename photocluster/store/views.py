@@ -115,6 +115,34 @@ class Views(Database):
         emb = np.frombuffer(b"".join(r[-1] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
         return [_face_row(r[:-1]) for r in rows], emb.astype(np.float32)
 
+    def member_faces(
+        self, person_id: int | None, embeddings: bool = True
+    ) -> tuple[list[StoredFace], dict[int, Photo], np.ndarray]:
+        """A person's faces in present photos (``None``: the faces in no person), by face id,
+        with their photos (one object per photo) and, when asked, their embeddings (n, 128)."""
+        which = "faces.person_id IS NULL" if person_id is None else "faces.person_id = ?"
+        emb_col = ", faces.embedding" if embeddings else ""
+        cursor = self.conn.execute(
+            f"SELECT faces.id, faces.left, faces.top, faces.right, faces.bottom, faces.confidence, {_PHOTO}"
+            f"{emb_col} {_PRESENT} AND {which} ORDER BY faces.id",
+            () if person_id is None else (person_id,),
+        )
+        faces: list[StoredFace] = []
+        photos: dict[int, Photo] = {}
+        blobs: list[bytes] = []
+        width = 6 + len(_PHOTO_COLS.split(","))
+        while rows := cursor.fetchmany(_FETCH):
+            for row in rows:
+                photo = photos.get(row[6])
+                if photo is None:
+                    photo = photos[row[6]] = _photo(row[6:width])[0]
+                fid, left, top, right, bottom, conf = row[:6]
+                faces.append(StoredFace(int(fid), photo.id, photo.path, Box(left, top, right, bottom), conf, person_id))
+                if embeddings:
+                    blobs.append(row[width])
+        emb = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), EMBEDDING_DIM).astype(np.float32)
+        return faces, photos, emb
+
     def unknown_count(self) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) {_PRESENT} AND faces.person_id IS NULL").fetchone()[0])
 

@@ -29,19 +29,24 @@ def test_scan_thumbnails_are_stored_and_read_back(store: Store, tmp_path: Path) 
     assert store.thumbnails([a, b, 999], P) == {a: b"A", b: b"B"}
     assert store.thumbnail(a, P) == b"A" and store.thumbnail(a, "other") is None
     assert store.thumbnail_count() == 2 and store.thumbnail_count("other") == 0
-    assert list(store.missing_thumbnails(P)) == []
+    assert store.missing_thumbnails(P) == [] and store.missing_thumbnail_photos(P) == 0
 
 
 def test_missing_thumbnails_stream_by_photo_and_params(store: Store, tmp_path: Path) -> None:
     p1, (a, b) = save(store, tmp_path / "a.jpg", 2)
     p2, _ = save(store, tmp_path / "b.jpg", 1, [b"C"])
     missing = [(photo.id, [f for f, _ in faces]) for photo, faces in store.missing_thumbnails(P)]
-    assert missing == [(p1, [a, b])]
-    assert next(iter(store.missing_thumbnails(P)))[1][0][1] == Box(10, 10, 40, 40)
-    # Cut with other parameters: every face needs one.
-    assert [photo.id for photo, _ in store.missing_thumbnails("64/0.3/85")] == [p1, p2]
+    assert missing == [(p1, [a, b])] and store.missing_thumbnail_photos(P) == 1
+    assert store.missing_thumbnails(P)[0][1][0][1] == Box(10, 10, 40, 40)
+    # Cut with other parameters: every face needs one. Paged by photo, never splitting one.
+    other = "64/0.3/85"
+    assert [photo.id for photo, _ in store.missing_thumbnails(other)] == [p1, p2]
+    first = store.missing_thumbnails(other, photos=1)
+    assert [(ph.id, len(fs)) for ph, fs in first] == [(p1, 2)]
+    assert [ph.id for ph, _ in store.missing_thumbnails(other, after_photo=p1, photos=1)] == [p2]
+    assert store.missing_thumbnails(other, after_photo=p2) == []
     assert store.put_thumbnails([(a, P, b"A"), (b, P, b"B"), (12345, P, b"gone")]) == 2
-    assert list(store.missing_thumbnails(P)) == [] and store.thumbnail_count() == 3
+    assert store.missing_thumbnails(P) == [] and store.thumbnail_count() == 3
 
 
 def test_a_face_found_again_or_deleted_loses_its_thumbnail(store: Store, tmp_path: Path) -> None:
