@@ -60,12 +60,39 @@ print(json.dumps({"export_s": time.perf_counter() - t, "peak_rss_mb": peak_mb(),
 _BASE_CHILD = _CHILD.replace("report.warning_count", "len(report.warnings)")
 
 
+def _thumbnails(real: list[Path], source: np.ndarray, photo_of: np.ndarray, offsets: np.ndarray) -> list[bytes]:
+    """What a scan stores: each face's thumbnail cut from its (real) photo with the real
+    ``thumbnail`` (faces of one source image at one offset share it)."""
+    from photocluster.core.types import Box
+    from photocluster.detect.images import load_image
+    from photocluster.detect.thumbnail import thumbnail
+
+    images = [load_image(p, 1 << 20, enlarge=False) for p in real]
+    cache: dict[tuple[int, int, int], bytes] = {}
+    out = []
+    for f in range(len(photo_of)):
+        src, dx, dy = int(source[photo_of[f]]), int(offsets[f, 0]), int(offsets[f, 1])
+        key = (src, dx, dy)
+        if key not in cache:
+            cache[key] = thumbnail(images[src], Box(40.0 + dx, 40.0 + dy, 110.0 + dx, 110.0 + dy))
+        out.append(cache[key])
+    return out
+
+
 def build_library(
-    n: int, db: Path, photo_dir: Path, real: list[Path], seed: int = 0, gone: bool = False
+    n: int,
+    db: Path,
+    photo_dir: Path,
+    real: list[Path],
+    seed: int = 0,
+    gone: bool = False,
+    stored_thumbs: bool = True,
 ) -> dict[str, int]:
     """The synthetic library: photos (symlinks to ``real``), faces and persons, written
-    straight into a fresh database (as a scan and a clustering would leave it). ``gone``:
-    no photo file is made (a library on a disk that is not there)."""
+    straight into a fresh database (as a scan and a clustering would leave it: with each
+    face's thumbnail, unless not ``stored_thumbs``, a library scanned before they were
+    stored). ``gone``: no photo file is made (a library on a disk that is not there)."""
+    from photocluster.detect.thumbnail import THUMB_PARAMS
     from photocluster.store import Store
 
     emb, truth = synthetic(n, seed)
@@ -106,6 +133,7 @@ def build_library(
             ),
         )
         offsets = rng.integers(-8, 9, size=(n, 2))
+        thumbs = _thumbnails(real, source, photo_of, offsets) if stored_thumbs and not gone else []
         conn.executemany(
             "INSERT INTO faces(id, photo_id, left, top, right, bottom, confidence, landmarks, embedding, person_id) "
             "VALUES (?, ?, ?, ?, ?, ?, 1.0, ?, ?, ?)",
@@ -123,6 +151,10 @@ def build_library(
                 )
                 for f in range(n)
             ),
+        )
+        conn.executemany(
+            "INSERT INTO face_thumbs(face_id, params, jpeg) VALUES (?, ?, ?)",
+            ((f + 1, THUMB_PARAMS, jpeg) for f, jpeg in enumerate(thumbs)),
         )
         conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('cluster.threshold', '0.6')")
     return {"photos": n_photos, "persons": len(np.unique(person_of[person_of > 0]))}
@@ -159,6 +191,11 @@ def main() -> None:
         default=None,
         help="a photocluster source tree (say `git archive` of main) whose export runs on the same library first",
     )
+    ap.add_argument(
+        "--no-stored-thumbs",
+        action="store_true",
+        help="a library scanned before thumbnails were stored: the first export cuts every one from its photo",
+    )
     ap.add_argument("--once", action="store_true", help="no second export over the first")
     ap.add_argument("--work", type=Path, default=None, help="folder for the library and export (default: a temp dir)")
     args = ap.parse_args()
@@ -168,7 +205,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         work = Path(tmp)
         t = time.perf_counter()
-        built = build_library(args.faces, work / "library.db", work / "photos", real, gone=args.gone)
+        built = build_library(
+            args.faces, work / "library.db", work / "photos", real, gone=args.gone, stored_thumbs=not args.no_stored_thumbs
+        )
         build_s = time.perf_counter() - t
         base = run_export(work / "library.db", work / "export-base", args.baseline) if args.baseline else None
         if base is not None:
@@ -187,6 +226,7 @@ def main() -> None:
             "pages": len(page_sizes) + 1,
             "index_json_bytes": (work / "export" / "index.json").stat().st_size,
             "thumbnails": first["thumbnails"],
+            "stored_thumbs": not (args.no_stored_thumbs or args.gone),
             "warnings": first["warnings"],
             "reexport_s": round(float(again["export_s"]), 1),  # type: ignore[arg-type]
             "reexport_peak_rss_mb": round(float(again["peak_rss_mb"]), 0),  # type: ignore[arg-type]

@@ -11,11 +11,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
 
-_STEP_NAMES = {"photos": "Thumbnails (photos)", "pages": "Review pages"}
+_STEP_NAMES = {
+    "photos": "Thumbnails not stored yet (photos)",
+    "persons": "Persons: entries, thumbnails, pages",
+    "pages": "Index and doubt pages",
+}
 
 
 class ExportProgress:
-    """A progress bar on stderr: thumbnails (by photo), then the review pages."""
+    """A progress bar on stderr: the thumbnails the store lacks (by photo), the persons, the index pages."""
 
     def __init__(self) -> None:
         self.progress = Progress(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -153,22 +154,23 @@ def warn(warnings: list[str], path: str | os.PathLike[str], reason: str) -> None
     warnings.append(f"{os.fsdecode(path)}: {reason}")
 
 
-def _same(entry: Path, source: Path, mode: str) -> bool:
+def _same(entry: str, st: os.stat_result, source: Path, mode: str) -> bool:
+    """Whether the entry (``st``: its lstat) is ``source`` placed the ``mode`` way."""
     try:
         if mode == "symlink":
-            return entry.is_symlink() and os.readlink(entry) == os.fsdecode(source)
-        if entry.is_symlink():
+            return stat.S_ISLNK(st.st_mode) and os.readlink(entry) == os.fsdecode(source)
+        if stat.S_ISLNK(st.st_mode):
             return False
-        a, b = entry.stat(), source.stat()
+        b = os.stat(source)
         if mode == "hardlink":
-            return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+            return (st.st_dev, st.st_ino) == (b.st_dev, b.st_ino)
         # A copy carries the original's mtime (copy2): same size and mtime, same photo.
-        return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
+        return st.st_size == b.st_size and st.st_mtime_ns == b.st_mtime_ns
     except OSError:
         return False
 
 
-def _place(entry: Path, source: Path, mode: str) -> None:
+def _place(entry: str, source: Path, mode: str) -> None:
     if mode == "symlink":
         os.symlink(source, entry)
     elif mode == "hardlink":
@@ -200,15 +202,19 @@ def place_entry(dest: Path, rel: str, source: Path, ours: bool, mode: str, done:
     is someone else's and stays (the entry is skipped), as does an entry whose original is
     gone. Returns whether the entry is ours and in place. ``check_inside`` for ``rel`` is the
     caller's (once per folder)."""
-    entry = dest / rel
-    if os.path.lexists(entry):
-        if _same(entry, source, mode):
+    entry = os.path.join(dest, rel)  # strings: a Path per entry costs more than placing it
+    try:
+        st: os.stat_result | None = os.lstat(entry)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if _same(entry, st, source, mode):
             done.unchanged += 1
             return True
         if not ours:
             done.skipped.append(rel)
             return False
-        entry.unlink()
+        os.unlink(entry)
         done.updated += 1
     elif not os.path.lexists(source):
         done.skipped.append(rel)

@@ -750,3 +750,79 @@ def test_crops_and_dest_sidecars_stay_inside_dest(store: Store, library: Path, t
     assert (dest / "_crops" / "bob1.jpg.xmp").is_file() and (dest / "crops" / "_crops").is_dir()
     for path in dest.rglob("*"):
         assert path.resolve().is_relative_to(dest) or path.is_symlink()
+
+
+# -- thumbnails from the store, and an export killed half-way ----------------------------
+
+
+def test_thumbnails_come_from_the_store_and_missing_ones_are_stored(
+    store: Store, library: Path, tmp_path: Path
+) -> None:
+    from photocluster.detect.thumbnail import THUMB_PARAMS
+
+    assert store.thumbnail_count() == 0  # this library was recorded without thumbnails
+    export(store, tmp_path / "first")
+    assert store.thumbnail_count(THUMB_PARAMS) == 8  # cut once, kept for every later export
+    faces = all_faces(index_of(tmp_path / "first"))
+    for f in faces:
+        assert (tmp_path / "first" / f["thumbnail"]).read_bytes() == store.thumbnail(f["id"], THUMB_PARAMS)
+    # What the store holds is what an export writes: no photo is decoded for it.
+    marked = b"\xff\xd8 stored by a scan \xff\xd9"
+    store.put_thumbnails([(faces[0]["id"], THUMB_PARAMS, marked)])
+    for photo in library.rglob("*.*"):
+        photo.write_bytes(b"not a photo any more")  # decoding any of them would fail
+    report = export(store, tmp_path / "second")
+    assert report.thumbnails == 8
+    second = {f["id"]: f["thumbnail"] for f in all_faces(index_of(tmp_path / "second"))}
+    assert (tmp_path / "second" / second[faces[0]["id"]]).read_bytes() == marked
+    assert not [w for w in report.warnings if "thumbnail" in w]
+
+
+_KILLED = """
+import os, sys
+from photocluster.exporter import review
+from photocluster.exporter.run import export
+from photocluster.store import Store
+
+written = review.write_page
+count = 0
+
+def write_then_die(path, text):
+    global count
+    written(path, text)
+    count += 1
+    if count == int(sys.argv[3]):
+        os._exit(9)  # as a kill -9 would: no cleanup, no finally
+
+review.write_page = write_then_die
+with Store(sys.argv[1]) as store:
+    export(store, sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("pages", [1, 3])
+def test_an_export_killed_half_way_orphans_nothing(store: Store, library: Path, tmp_path: Path, pages: int) -> None:
+    import subprocess
+    import sys
+
+    dest = tmp_path / "out"
+    export(store, dest)
+    with store.transaction() as conn:  # the next export moves alice's entries to a new folder
+        conn.execute("UPDATE persons SET name = 'Alice' WHERE id = 1")
+    done = subprocess.run([sys.executable, "-c", _KILLED, str(store.path), str(dest), str(pages)], check=False)
+    assert done.returncode == 9
+    assert (dest / ".photocluster-export.journal").is_file()
+    assert (dest / "Alice").is_dir()  # it got as far as placing alice's entries
+    report = export(store, dest)
+    assert report.warnings == []
+    assert not (dest / ".photocluster-export.journal").exists()
+    assert not (dest / "person_0001").exists()
+    assert entries(dest) == expected_entries(alice="Alice")
+    manifest = json.loads((dest / EXPORT_MARKER).read_text())
+    on_disk = {
+        p.relative_to(dest).as_posix()
+        for p in dest.rglob("*")
+        if (p.is_file() or p.is_symlink()) and p.name not in (EXPORT_MARKER, "index.json")
+    }
+    assert on_disk == set(manifest["entries"]) | set(manifest["files"])
+    assert json.loads((dest / "index.json").read_text())["persons"][0]["name"] == "Alice"
