@@ -206,7 +206,12 @@ def main() -> None:
         work = Path(tmp)
         t = time.perf_counter()
         built = build_library(
-            args.faces, work / "library.db", work / "photos", real, gone=args.gone, stored_thumbs=not args.no_stored_thumbs
+            args.faces,
+            work / "library.db",
+            work / "photos",
+            real,
+            gone=args.gone,
+            stored_thumbs=not args.no_stored_thumbs,
         )
         build_s = time.perf_counter() - t
         base = run_export(work / "library.db", work / "export-base", args.baseline) if args.baseline else None
