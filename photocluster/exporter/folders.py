@@ -79,10 +79,15 @@ def person_folders(people: list[Person]) -> dict[int | None, str]:
 
 def file_names(person: Person) -> dict[int, str]:
     """Photo id -> file name in the person's folder: the original name, made unique."""
-    photos = sorted({(os.fsdecode(f.photo_path), f.photo_id) for f in person.faces})
+    return unique_names((f.photo_path, f.photo_id) for f in person.faces)
+
+
+def unique_names(photos: Iterable[tuple[Path, int]]) -> dict[int, str]:
+    """Photo id -> file name in one folder for (path, photo id) pairs: the original name,
+    made unique (by path order, case-insensitively) with the photo id."""
     names: dict[int, str] = {}
     used: set[str] = set()
-    for path, photo_id in photos:
+    for path, photo_id in sorted({(os.fsdecode(path), photo_id) for path, photo_id in photos}):
         base = os.path.basename(path)
         stem, ext = os.path.splitext(base)
         name = base if base.lower() not in used else f"{stem}_{photo_id}{ext}"
@@ -93,19 +98,6 @@ def file_names(person: Person) -> dict[int, str]:
         used.add(name.lower())
         names[photo_id] = name
     return names
-
-
-def plan_entries(people: list[Person], folders: dict[int | None, str]) -> tuple[dict[str, Path], dict[str, int]]:
-    """Every photo entry the export should hold, ``folder/file``: (entry -> original, entry -> photo id)."""
-    wanted: dict[str, Path] = {}
-    entry_photo: dict[str, int] = {}
-    for p in people:
-        names = file_names(p)
-        for f in p.faces:
-            rel = f"{folders[p.id]}/{names[f.photo_id]}"
-            wanted[rel] = f.photo_path
-            entry_photo[rel] = f.photo_id
-    return wanted, entry_photo
 
 
 def check_inside(dest: Path, rel: str, depths: tuple[int, ...] = (2,)) -> None:

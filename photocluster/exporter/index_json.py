@@ -78,7 +78,8 @@ class IndexWriter:
         self.path = path
         self._tmp = path.with_name(f".tmp-{path.name}")
         self._fh = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._first: bool | None = True  # None: the document is complete
+        self._first = True  # no person written yet
+        self._unknown = 0  # unknown faces written
         head = {
             "schema_version": INDEX_SCHEMA_VERSION,
             "tool": {"name": "photocluster", "version": __version__},
@@ -96,23 +97,33 @@ class IndexWriter:
         thumbnails: Mapping[int, str],
         crops: Mapping[int, str],
     ) -> None:
-        """A person's block (its faces as ``person.faces`` lists them), or, for the unknown
-        faces (id None), the closing ``unknown`` block: the last call."""
+        """A person's block (its faces as ``person.faces`` lists them); for the unknown faces
+        (id None), the next of their faces, a chunk at a time, after every person."""
         faces = _face_docs(person, entries, thumbnails, crops)
-        if person.id is None:
-            closing = "]" if self._first else "\n  ]"
-            self._fh.write(closing + ',\n  "unknown": ' + _faces_block({"folder": folder}, faces, "  ") + "\n}\n")
-            self._first = None
+        if person.id is not None:
+            assert self._unknown == 0, "persons come before the unknown faces"
+            doc = {"id": person.id, "name": person.name, "folder": folder, "face_count": len(person.faces)}
+            doc["photo_count"] = person.photo_count
+            self._fh.write(("\n    " if self._first else ",\n    ") + _faces_block(doc, faces, "    "))
+            self._first = False
             return
-        doc = {"id": person.id, "name": person.name, "folder": folder, "face_count": len(person.faces)}
-        doc["photo_count"] = person.photo_count
-        self._fh.write(("\n    " if self._first else ",\n    ") + _faces_block(doc, faces, "    "))
-        self._first = False
+        if not faces:
+            return
+        if self._unknown == 0:
+            closing = "]" if self._first else "\n  ]"
+            self._fh.write(closing + ',\n  "unknown": ' + _line({"folder": folder})[:-1] + ', "faces": [')
+        self._fh.write(
+            "".join(("\n    " if k + self._unknown == 0 else ",\n    ") + _line(f) for k, f in enumerate(faces))
+        )
+        self._unknown += len(faces)
 
     def close(self) -> None:
-        """Finish the document (an export without unknown faces still lists the group) and put it in place."""
-        if self._first is not None:
-            self.person(Person(None, None, ()), UNKNOWN_FOLDER, {}, {}, {})
+        """Finish the document and put it in place."""
+        if self._unknown == 0:
+            closing = "]" if self._first else "\n  ]"
+            self._fh.write(closing + ',\n  "unknown": ' + _faces_block({"folder": UNKNOWN_FOLDER}, [], "  ") + "\n}\n")
+        else:
+            self._fh.write("\n  ]}\n}\n")
         self._fh.close()
         os.replace(self._tmp, self.path)
 

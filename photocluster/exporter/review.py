@@ -27,6 +27,7 @@ from photocluster.app.browse import (
     Card,
     Doubt,
     FaceItem,
+    Page,
     card_of_person,
     page_count,
     slice_page,
@@ -113,16 +114,26 @@ def _prefix(rel: str) -> str:
 
 
 def person_pages(
-    person: Person, summary: pages.Summary, thumbs: Mapping[int, str], entries: Mapping[int, str], missing: set[str]
+    person: Person,
+    summary: pages.Summary,
+    thumbs: Mapping[int, str],
+    entries: Mapping[int, str],
+    missing: set[str],
+    first: int = 1,
+    total: int | None = None,
 ) -> Iterator[tuple[str, str]]:
-    """(file, HTML) of each page of one person (or, id None, of the unknown faces): the
-    person's faces most doubtful first (the listing has them nearest first)."""
+    """(file, HTML) of each page of one person, its faces most doubtful first (the listing
+    has them nearest first); or, id None, of the unknown faces in ``person.faces``: pages
+    ``first`` on of the ``total`` unknown faces, by id."""
     if person.id is None:
         faces = [FaceItem.of_person_face(f, None) for f in person.faces]
-        for n in range(1, page_count(len(faces), FACES_PER_PAGE) + 1):
-            rel = unknown_file(n)
+        total = len(faces) if total is None else total
+        for k in range(page_count(len(faces), FACES_PER_PAGE)):
+            rel = unknown_file(first + k)
             links = StaticLinks(_prefix(rel), thumbs, entries, missing)
-            yield rel, pages.unknown_page(links, summary, slice_page(faces, n, FACES_PER_PAGE))
+            items = faces[k * FACES_PER_PAGE : (k + 1) * FACES_PER_PAGE]
+            page = Page(items, first + k, page_count(total, FACES_PER_PAGE), total)
+            yield rel, pages.unknown_page(links, summary, page)
         return
     card = card_of_person(person)
     faces = [FaceItem.of_person_face(f, person.id) for f in reversed(person.faces)]

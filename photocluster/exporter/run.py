@@ -52,6 +52,7 @@ from photocluster.exporter.folders import (
     remove_entries,
     remove_files,
     safe_folder_name,
+    unique_names,
     warn,
 )
 from photocluster.exporter.index_json import JOURNAL, IndexWriter, Journal, Manifest
@@ -68,6 +69,8 @@ from photocluster.store import Store
 
 # The review page asks about this many pairs of persons at most (`suggest` lists more).
 SUGGESTIONS_SHOWN = 20
+# Pages of unknown faces read and written at a time.
+_PAGES_PER_CHUNK = 16
 
 # The names callers of the exporter use, whichever module now holds them.
 __all__ = ["EXPORT_MARKER", "MODES", "XMP_TARGETS", "ExportReport", "export", "safe_folder_name"]
@@ -229,22 +232,38 @@ class _Run:
             )
             self.person(_listed(row.id, row.name, row.ignored, members), photos)
             progress("persons", k, total)
-        faces, photos, _ = self.store.member_faces(None, embeddings=False)
-        members = (PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, math.nan) for f in faces)
-        self.unknown_faces = len(faces)
-        self.person(_listed(None, None, False, members), photos)
+        # The unknown faces (a third of a library, say) a few pages at a time, by id.
+        self.unknown_faces = self.store.unknown_count()
+        names = unique_names(self.store.unknown_photo_paths())
+        chunk = review.FACES_PER_PAGE * _PAGES_PER_CHUNK
+        after, first = 0, 1
+        while first == 1 or after:
+            faces, photos, _ = self.store.member_faces(None, embeddings=False, after=after, limit=chunk)
+            members = (PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, math.nan) for f in faces)
+            self.person(_listed(None, None, False, members), photos, names, first, self.unknown_faces)
+            after = faces[-1].id if len(faces) == chunk else 0
+            first += _PAGES_PER_CHUNK
         progress("persons", total, total)
 
-    def person(self, person: Person, photos: dict[int, Photo]) -> None:
+    def person(
+        self,
+        person: Person,
+        photos: dict[int, Photo],
+        names: dict[int, str] | None = None,
+        first_page: int = 1,
+        unknown: int | None = None,
+    ) -> None:
+        """Place, write and index one person; or, id None, a chunk of the unknown faces
+        (``names``: the unknown folder's file names, ``first_page`` theirs, of ``unknown`` faces)."""
         folder = self.folders[person.id]
-        names = file_names(person)
+        names = file_names(person) if names is None else names
         entries = {f.face_id: f"{folder}/{names[f.photo_id]}" for f in person.faces}
         sources = {entries[f.face_id]: f.photo_path for f in person.faces}
         thumbs = {
             f.face_id: self._thumb_file(f, photos[f.photo_id]) for f in person.faces if f.face_id not in self.no_thumb
         }
         chips = {f.face_id: self._chip_file(folder, f, photos[f.photo_id]) for f in person.faces if self.crops}
-        page_files = [rel for rel, _ in _page_names(person)]
+        page_files = _page_names(person, first_page)
         claimed = self._claim(sources, [rel for rel, _ in [*thumbs.values(), *chips.values()]] + page_files)
         self._folder(folder)
         for rel, source in sorted(sources.items()):
@@ -257,7 +276,8 @@ class _Run:
         chips_in_place = self._write_chips(person, chips, photos, claimed) if chips else {}
         self.index.person(person, folder, entries, in_place, chips_in_place)
         missing = {rel for rel in sources if rel in self.skipped}
-        for rel, html in review.person_pages(person, self.lists_of.summary, in_place, entries, missing):
+        summary = self.lists_of.summary
+        for rel, html in review.person_pages(person, summary, in_place, entries, missing, first_page, unknown):
             self._page(rel, html, claimed)
         if person.id is not None:
             self.lists_of.add(browse.card_of_person(person), in_place, entries)
@@ -442,9 +462,9 @@ class _Run:
         )
 
 
-def _page_names(person: Person) -> list[tuple[str, int]]:
-    """The page files of a person (or of the unknown faces), with their numbers."""
+def _page_names(person: Person, first: int = 1) -> list[str]:
+    """The page files of a person, or of a chunk of the unknown faces (pages ``first`` on)."""
     count = browse.page_count(len(person.faces), review.FACES_PER_PAGE)
     if person.id is None:
-        return [(review.unknown_file(n), n) for n in range(1, count + 1)]
-    return [(review.person_file(person.id, n), n) for n in range(1, count + 1)]
+        return [review.unknown_file(first + k) for k in range(count)]
+    return [review.person_file(person.id, n) for n in range(1, count + 1)]

@@ -116,16 +116,17 @@ class Views(Database):
         return [_face_row(r[:-1]) for r in rows], emb.astype(np.float32)
 
     def member_faces(
-        self, person_id: int | None, embeddings: bool = True
+        self, person_id: int | None, embeddings: bool = True, after: int = 0, limit: int = -1
     ) -> tuple[list[StoredFace], dict[int, Photo], np.ndarray]:
         """A person's faces in present photos (``None``: the faces in no person), by face id,
-        with their photos (one object per photo) and, when asked, their embeddings (n, 128)."""
+        with their photos (one object per photo) and, when asked, their embeddings (n, 128).
+        ``after``, ``limit``: the first ``limit`` faces with an id above ``after`` (a page)."""
         which = "faces.person_id IS NULL" if person_id is None else "faces.person_id = ?"
         emb_col = ", faces.embedding" if embeddings else ""
         cursor = self.conn.execute(
             f"SELECT faces.id, faces.left, faces.top, faces.right, faces.bottom, faces.confidence, {_PHOTO}"
-            f"{emb_col} {_PRESENT} AND {which} ORDER BY faces.id",
-            () if person_id is None else (person_id,),
+            f"{emb_col} {_PRESENT} AND {which} AND faces.id > ? ORDER BY faces.id LIMIT ?",
+            (after, limit) if person_id is None else (person_id, after, limit),
         )
         faces: list[StoredFace] = []
         photos: dict[int, Photo] = {}
@@ -142,6 +143,13 @@ class Views(Database):
                     blobs.append(row[width])
         emb = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), EMBEDDING_DIM).astype(np.float32)
         return faces, photos, emb
+
+    def unknown_photo_paths(self) -> list[tuple[Path, int]]:
+        """(path, photo id) of the present photos with a face in no person."""
+        rows = self.conn.execute(
+            f"SELECT DISTINCT photos.path, photos.id {_PRESENT} AND faces.person_id IS NULL"
+        ).fetchall()
+        return [(path_from_key(bytes(key)), int(pid)) for key, pid in rows]
 
     def unknown_count(self) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) {_PRESENT} AND faces.person_id IS NULL").fetchone()[0])

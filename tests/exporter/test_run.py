@@ -826,3 +826,50 @@ def test_an_export_killed_half_way_orphans_nothing(store: Store, library: Path, 
     }
     assert on_disk == set(manifest["entries"]) | set(manifest["files"])
     assert json.loads((dest / "index.json").read_text())["persons"][0]["name"] == "Alice"
+
+
+def test_unknown_faces_are_written_a_chunk_at_a_time(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photocluster.exporter import review, run
+
+    scan = store.begin_scan([tmp_path], SETTINGS)
+    for k in range(7):  # seven strangers; two of them share a file name
+        path = write_photo(tmp_path / "lib" / f"d{k}" / ("same.jpg" if k < 2 else f"{k}.jpg"), (k, 9, 9))
+        st = path.stat()
+        face = make_face(fake_embedding(f"stranger {k}"))
+        store.save_photo(path, st.st_size, st.st_mtime_ns, f"u{k}", scan, SETTINGS, width=64, height=48, faces=[face])
+    assert recluster(store, threshold=0.6, min_size=2).unknown == 7
+    monkeypatch.setattr(review, "FACES_PER_PAGE", 2)
+    monkeypatch.setattr(run, "_PAGES_PER_CHUNK", 1)  # four chunks of two faces
+    dest = tmp_path / "out"
+    report = export(store, dest)
+    assert (report.unknown_faces, report.thumbnails, report.warnings) == (7, 7, [])
+    index = index_of(dest)
+    validate(index)
+    ids = [f["id"] for f in index["unknown"]["faces"]]
+    assert ids == sorted(ids) and len(ids) == 7
+    files = [f["file"] for f in index["unknown"]["faces"]]
+    # Unique names across chunks: the second same.jpg is made unique, whichever chunk it is in.
+    assert len(set(files)) == 7 and "unknown/same.jpg" in files
+    assert sum(f.startswith("unknown/same_") for f in files) == 1
+    assert {f["file"] for f in index["unknown"]["faces"]} == entries(dest)
+    assert sorted(p.name for p in (dest / "pages").glob("unknown*")) == [
+        "unknown-2.html",
+        "unknown-3.html",
+        "unknown-4.html",
+        "unknown.html",
+    ]
+    shown = review_pages(dest, "pages/unknown*.html")
+    assert all(f'data-face-id="{i}"' in shown for i in ids)
+    assert 'data-page="4" data-pages="4"' in (dest / "pages" / "unknown-4.html").read_text()
+    # Fewer unknown faces next time: the pages they no longer fill go.
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM photos WHERE sha256 IN ('u5', 'u6')")
+    export(store, dest)
+    assert sorted(p.name for p in (dest / "pages").glob("unknown*")) == [
+        "unknown-2.html",
+        "unknown-3.html",
+        "unknown.html",
+    ]
+    assert len(index_of(dest)["unknown"]["faces"]) == 5
