@@ -29,6 +29,7 @@ from photocluster.core.errors import ConcurrentChangeError, ImageError, PathNotF
 from photocluster.core.types import Face, Photo
 from photocluster.detect import faces as fc
 from photocluster.detect.images import Fingerprint, fingerprint, taken_at_of, walk
+from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.grouping.rematch import match_faces
 from photocluster.store import Store
 
@@ -441,16 +442,18 @@ def _reuse_by_content(
     else:
         src = twins[0]
         file = _Job(path, st.st_size, st.st_mtime_ns, fp.sha256, fp.pixel_key)
+        faces = store.photo_faces(src.id)
         lost = _save_faces(
             store,
             file,
             scan_id,
             settings,
             report,
-            store.photo_faces(src.id),
+            faces,
             width=src.width,
             height=src.height,
             taken_at=src.taken_at,
+            thumbnails=_twin_thumbnails(store, faces),
         )
         report.duplicates += 1
         outcome = "duplicate"
@@ -458,6 +461,16 @@ def _reuse_by_content(
     report.faces_found += n_faces
     emit(ScanEvent("photo", path=path, outcome=outcome, faces=n_faces, lost=lost))
     return True
+
+
+def _twin_thumbnails(store: Store, faces: list[Face]) -> list[bytes]:
+    """The thumbnails of a copy's faces: its twin's, which the same bytes and the same boxes
+    make exactly what a cut would give. All or none: a face of the twin without one (a photo
+    whose metadata changed) leaves the copy's faces to the next export, which cuts them."""
+    ids = [f.id for f in faces]
+    stored = store.thumbnails([i for i in ids if i is not None], THUMB_PARAMS)
+    thumbs = [stored[i] for i in ids if i is not None and i in stored]
+    return thumbs if len(thumbs) == len(faces) else []
 
 
 def _save_faces(
@@ -471,9 +484,11 @@ def _save_faces(
     width: int | None,
     height: int | None,
     taken_at: str | None,
+    thumbnails: list[bytes],
 ) -> tuple[LostFace, ...]:
-    """Store the photo of ``job`` with ``faces``, each continuing the earlier face of that
-    path it matches; returns the earlier faces that found no match (counted in ``report``)."""
+    """Store the photo of ``job`` with ``faces`` (and a thumbnail for each, or none), each
+    continuing the earlier face of that path it matches; returns the earlier faces that
+    found no match (counted in ``report``)."""
     keep, lost_before = _carry_over(store, job.path, faces)
     lost = _lost_faces(store, job.path, lost_before, report)
     store.save_photo(
@@ -489,6 +504,8 @@ def _save_faces(
         faces=faces,
         keep=keep,
         pixel_key=job.pixel_key,
+        thumbnails=thumbnails,
+        thumb_params=THUMB_PARAMS,
     )
     report.faces_kept += sum(k is not None for k in keep)
     return lost
@@ -568,6 +585,7 @@ def _record(
         width=result.width,
         height=result.height,
         taken_at=result.taken_at,
+        thumbnails=result.thumbnails,
     )
     report.analysed += 1
     report.faces_found += len(result.faces)

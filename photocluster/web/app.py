@@ -8,7 +8,7 @@ Safety, since a page in any other tab of the browser can send requests to 127.0.
 - the ``Host`` must be the address served (no DNS rebinding);
 - a state-changing request is a POST whose ``Origin`` (else ``Referer``) is the app's own;
 - no path from a request is opened: thumbnails and photos are addressed by face id and
-  read from the path the database holds;
+  read from the database (a thumbnail the scan stored) or the path it holds;
 - every text on a page is escaped (:mod:`photocluster.app.pages`).
 
 The store is opened in the server's event loop thread and every handler runs there
@@ -21,9 +21,8 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -36,13 +35,12 @@ from photocluster.app import browse, corrections, pages
 from photocluster.app.browse import FaceItem
 from photocluster.app.suggest import Suggestion, answer, suggest
 from photocluster.app.tags import tag_conflicts
-from photocluster.core.errors import ImageError, PhotoclusterError, UsageError
-from photocluster.detect.thumbnail import face_thumbnail
-from photocluster.store import Store
+from photocluster.core.errors import DatabaseError, ImageError, PhotoclusterError, UsageError
+from photocluster.detect.thumbnail import THUMB_PARAMS, face_thumbnail
+from photocluster.store import FaceRow, Store
 
 SUGGESTIONS_SHOWN = 20
 _MAX_BODY = 1 << 20  # a form of a page of selected faces is a few kB
-_THUMBS_CACHED = 4096
 
 
 class LiveLinks:
@@ -86,7 +84,6 @@ class _State:
     store: Store | None = None
     doubts: tuple[int, list[browse.Doubt]] | None = None  # (generation, doubts)
     suggestions: tuple[int, list[Suggestion]] | None = None  # (generation, suggestions)
-    thumbs: OrderedDict[tuple[int, str], bytes] = field(default_factory=OrderedDict)
 
     def open(self) -> Store:
         if self.store is None:
@@ -253,21 +250,36 @@ def _unknown(request: Request, state: _State, links: LiveLinks) -> Response:
 
 
 def _thumb(request: Request, state: _State, links: LiveLinks) -> Response:
+    """The face's thumbnail as the scan stored it; a face without one (scanned before
+    thumbnails were stored, or whose photo's metadata changed) gets one cut from its photo,
+    stored for the next request and the next export."""
     face_id = int(request.path_params["face_id"])
-    row = state.open().face_rows([face_id]).get(face_id)
-    if row is None:
-        return Response("no such face", status_code=404, media_type="text/plain")
-    key = (face_id, f"{row.photo.sha256}|{row.photo.mtime_ns}|{row.box.as_list(2)}")
-    data = state.thumbs.get(key)
+    store = state.open()
+    data = store.thumbnail(face_id, THUMB_PARAMS)
     if data is None:
+        row = store.face_rows([face_id]).get(face_id)
+        if row is None:
+            return Response("no such face", status_code=404, media_type="text/plain")
         try:
             data = face_thumbnail(row.photo.path, max(row.photo.width or 0, row.photo.height or 0) or None, row.box)
         except ImageError as exc:
             return Response(f"no thumbnail: {exc}", status_code=404, media_type="text/plain")
-        state.thumbs[key] = data
-        if len(state.thumbs) > _THUMBS_CACHED:
-            state.thumbs.popitem(last=False)
+        _store_back(store, row, data)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _store_back(store: Store, row: FaceRow, jpeg: bytes) -> None:
+    """Keep a thumbnail cut on request, when it was cut from the file the scan analysed (a
+    file changed since shows what its faces may no longer match: served, not kept). A
+    database that cannot be written to now (another process writing) only costs a recut."""
+    try:
+        st = row.photo.path.stat()
+    except OSError:
+        return
+    if (st.st_size, st.st_mtime_ns) != (row.photo.size, row.photo.mtime_ns):
+        return
+    with contextlib.suppress(DatabaseError):
+        store.put_thumbnails([(row.id, THUMB_PARAMS, jpeg)])
 
 
 def _photo(request: Request, state: _State, links: LiveLinks) -> Response:

@@ -1,14 +1,20 @@
-"""A small fake library shared by the use-case tests: photos added straight to the store."""
+"""A small fake library shared by the use-case tests: photos added straight to the store;
+the check that a scan stored each face's thumbnail."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import fake_embedding, make_face, near
 from photocluster.app.recluster import recluster
+from photocluster.core.config import DetectionSettings
+from photocluster.detect.images import load_image
+from photocluster.detect.thumbnail import THUMB_PARAMS, THUMB_SIZE, thumbnail
 from photocluster.store import Store
 
 IDENTITIES = {"A": 4, "B": 3, "C": 2}
@@ -43,3 +49,20 @@ def people(store: Store, tmp_path: Path) -> dict[str, list[int]]:
             )
     recluster(store, 0.6, 1)
     return faces
+
+
+def assert_scan_thumbnails(store: Store, settings: DetectionSettings) -> dict[int, bytes]:
+    """Every face of the present photos has its thumbnail stored, a THUMB_SIZE square JPEG
+    that is exactly what :func:`thumbnail` cuts from the photo decoded as the scan decodes
+    it (with ``settings``). Returns them by face id."""
+    faces = [face for face, _ in store.faces()]
+    stored = store.thumbnails([f.id for f in faces], THUMB_PARAMS)
+    assert sorted(stored) == sorted(f.id for f in faces), "a face has no thumbnail"
+    images = {}
+    for face in faces:
+        if face.photo_path not in images:
+            images[face.photo_path] = load_image(face.photo_path, settings.max_size, enlarge=settings.upsample is None)
+        with Image.open(io.BytesIO(stored[face.id])) as im:
+            assert (im.format, im.size) == ("JPEG", (THUMB_SIZE, THUMB_SIZE))
+        assert stored[face.id] == thumbnail(images[face.photo_path], face.box), face.photo_path
+    return stored

@@ -105,22 +105,27 @@ def cluster() -> Iterator[Client]:
 
 
 def _faces(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Photo name -> [(box, embedding, thumbnail JPEG or None)], by position in the photo."""
     rows = store.conn.execute(
-        "SELECT photos.path, faces.left, faces.top, faces.right, faces.bottom, faces.embedding "
-        "FROM faces JOIN photos ON photos.id = faces.photo_id ORDER BY photos.path, faces.top, faces.left"
+        "SELECT photos.path, faces.left, faces.top, faces.right, faces.bottom, faces.embedding, face_thumbs.jpeg "
+        "FROM faces JOIN photos ON photos.id = faces.photo_id LEFT JOIN face_thumbs ON face_thumbs.face_id = faces.id "
+        "ORDER BY photos.path, faces.top, faces.left"
     ).fetchall()
     out: dict[str, list[tuple[Any, ...]]] = {}
-    for path, *box, blob in rows:
-        out.setdefault(os.path.basename(os.fsdecode(path)), []).append((tuple(box), np.frombuffer(blob, "<f4")))
+    for path, *box, blob, jpeg in rows:
+        face = (tuple(box), np.frombuffer(blob, "<f4"), jpeg)
+        out.setdefault(os.path.basename(os.fsdecode(path)), []).append(face)
     return out
 
 
 def _assert_same_faces(got: dict[str, list[tuple[Any, ...]]], want: dict[str, list[tuple[Any, ...]]]) -> None:
+    """The same boxes, embeddings and thumbnails (each cut where the photo was analysed)."""
     assert sorted(got) == sorted(want)
     for name, faces in want.items():
-        assert [box for box, _ in got[name]] == [box for box, _ in faces], name
-        for (_, a), (_, b) in zip(got[name], faces, strict=True):
+        assert [box for box, _, _ in got[name]] == [box for box, _, _ in faces], name
+        for (_, a, a_jpeg), (_, b, b_jpeg) in zip(got[name], faces, strict=True):
             np.testing.assert_allclose(a, b, atol=1e-4)
+            assert a_jpeg is not None and a_jpeg == b_jpeg, name
 
 
 @pytest.mark.parametrize("ship_bytes", [False, True], ids=["path", "ship-bytes"])

@@ -12,7 +12,10 @@ from conftest import FakeEmbedder, write_photo
 from photocluster.app.scan import scan
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import DatabaseError, PathNotFoundError
+from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.store import Store
+
+from .conftest import assert_scan_thumbnails
 
 
 @pytest.fixture
@@ -80,6 +83,46 @@ def test_copied_file_reuses_faces(store: Store, library: Path, fake_embedder: Fa
     report = scan(store, [library])
     assert (report.analysed, report.duplicates) == (0, 1)
     assert store.counts()["faces"] == 4
+
+
+def test_each_face_gets_its_thumbnail_at_scan_time_and_keeps_it_while_the_photo_is_unchanged(
+    store: Store, library: Path, fake_embedder: FakeEmbedder
+) -> None:
+    settings = DetectionSettings()
+    scan(store, [library], settings)
+    first = assert_scan_thumbnails(store, settings)
+    assert len(first) == 3
+    # Unchanged, renamed, copied: no decoding, and the thumbnails are the same bytes.
+    scan(store, [library], settings)
+    (library / "sub" / "b.png").rename(library / "b-renamed.png")
+    shutil.copy2(library / "a.jpg", library / "copy-of-a.jpg")
+    report = scan(store, [library], settings)
+    assert (report.analysed, report.moved, report.duplicates, fake_embedder.calls) == (0, 1, 1, 3)
+    now = assert_scan_thumbnails(store, settings)
+    copy = {f.id for f, _ in store.faces() if f.photo_path.name == "copy-of-a.jpg"}
+    assert {k: v for k, v in now.items() if k not in copy} == first
+    [original] = [f.id for f, _ in store.faces() if f.photo_path.name == "a.jpg"]
+    assert [now[f] for f in copy] == [first[original]]
+    # A changed photo is analysed again: its face gets the thumbnail of its new pixels.
+    write_photo(library / "a.jpg", (10, 10, 10), size=(80, 60))
+    report = scan(store, [library], settings)
+    assert report.analysed == 1
+    changed = assert_scan_thumbnails(store, settings)
+    [face] = [f.id for f, _ in store.faces() if f.photo_path.name == "a.jpg"]
+    assert changed[face] != first[original]
+
+
+def test_a_copy_of_a_photo_without_thumbnails_is_left_to_the_export(
+    store: Store, library: Path, fake_embedder: FakeEmbedder
+) -> None:
+    scan(store, [library])
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM face_thumbs")
+    shutil.copy2(library / "a.jpg", library / "copy-of-a.jpg")
+    assert scan(store, [library]).duplicates == 1
+    assert store.thumbnail_count() == 0
+    missing = sorted(p.path.name for p, _ in store.missing_thumbnails(THUMB_PARAMS))
+    assert missing == ["a.jpg", "b.png", "c.jpg", "copy-of-a.jpg"]
 
 
 def test_deleted_file_is_missing_and_leaves_clusters(store: Store, library: Path, fake_embedder: FakeEmbedder) -> None:

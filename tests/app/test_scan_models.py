@@ -18,6 +18,8 @@ from photocluster.core.config import DetectionSettings
 from photocluster.exporter.run import export
 from photocluster.store import Store
 
+from .conftest import assert_scan_thumbnails
+
 pytestmark = pytest.mark.models
 
 
@@ -102,11 +104,13 @@ def test_rescan_rename_and_export_on_real_photos(fixtures: Path, tmp_path: Path)
     with Store(tmp_path / "lib.db") as store:
         first = scan(store, [lib], settings)
         assert (first.analysed, first.faces_found) == (4, 4)
+        thumbs = assert_scan_thumbnails(store, settings)
         second = scan(store, [lib], settings)
         assert (second.analysed, second.unchanged) == (0, 4)
         (lib / "biden" / "biden2.jpg").rename(lib / "joe.jpg")
         third = scan(store, [lib], settings)
         assert (third.analysed, third.moved, third.missing) == (0, 1, 0)
+        assert assert_scan_thumbnails(store, settings) == thumbs
         recluster(store, 0.6, 2)
         result = export(store, tmp_path / "out")
         index = json.loads((tmp_path / "out" / "index.json").read_text())
@@ -118,6 +122,25 @@ def test_rescan_rename_and_export_on_real_photos(fixtures: Path, tmp_path: Path)
             "obama.jpg",
             "obama2.jpg",
         ]
+
+
+def test_the_worker_processes_cut_each_faces_thumbnail(johns: Store) -> None:
+    assert len(assert_scan_thumbnails(johns, DetectionSettings())) == 55
+
+
+def test_a_photo_changed_in_place_gets_the_thumbnails_of_its_new_faces(fixtures: Path, tmp_path: Path) -> None:
+    photo = tmp_path / "lib" / "people.jpg"
+    photo.parent.mkdir()
+    shutil.copy2(fixtures / "face_recognition-examples" / "two_people.jpg", photo)
+    settings = DetectionSettings(max_size=512)
+    with Store(tmp_path / "lib.db") as store:
+        assert scan(store, [photo.parent], settings).faces_found == 2
+        before = assert_scan_thumbnails(store, settings)
+        shutil.copy(fixtures / "face_recognition-knn" / "train" / "biden" / "biden2.jpg", photo)
+        again = scan(store, [photo.parent], settings)
+        assert (again.analysed, again.faces_found) == (1, 1)
+        after = assert_scan_thumbnails(store, settings)
+        assert len(after) == 1 and not set(after.values()) & set(before.values())
 
 
 def test_scan_killed_at_random_moments_resumes_without_loss_or_duplicates(fixtures: Path, tmp_path: Path) -> None:

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
+from conftest import write_photo
 from photocluster.app import browse
 from photocluster.app.corrections import history
-from photocluster.detect.thumbnail import THUMB_SIZE
+from photocluster.detect.thumbnail import THUMB_PARAMS, THUMB_SIZE
 from photocluster.store import Store
 from photocluster.web.app import create_app
 
@@ -118,6 +119,35 @@ def test_thumbnails_are_cut_from_the_photo_the_database_names(
     # Addressed by face id only: a path in the request opens nothing.
     for path in ("/thumb/999999", "/thumb/..%2F..%2Fetc%2Fpasswd", "/photo/abc", "/static/../../etc/passwd"):
         assert client.get(path, params={"token": TOKEN}).status_code == 404, path
+
+
+def test_a_stored_thumbnail_is_served_as_it_is(store: Store, client: TestClient, library: dict[str, list[int]]) -> None:
+    face = library["bob"][0]
+    assert store.put_thumbnails([(face, THUMB_PARAMS, b"the scan's own bytes")]) == 1
+    response = client.get(f"/thumb/{face}", params={"token": TOKEN})
+    assert response.status_code == 200 and response.content == b"the scan's own bytes"
+    # Cut with other parameters: not this app's thumbnail; one is cut from the photo.
+    other = library["bob"][1]
+    store.put_thumbnails([(other, "64/0.3/85", b"old size")])
+    assert client.get(f"/thumb/{other}", params={"token": TOKEN}).content.startswith(b"\xff\xd8")
+
+
+def test_a_thumbnail_cut_on_request_is_stored_for_the_next_one(
+    store: Store, client: TestClient, library: dict[str, list[int]], tmp_path: Path
+) -> None:
+    face = library["carol"][0]
+    assert store.thumbnail(face, THUMB_PARAMS) is None  # recorded without one
+    cut = client.get(f"/thumb/{face}", params={"token": TOKEN}).content
+    assert store.thumbnail(face, THUMB_PARAMS) == cut
+    photo = tmp_path / "photos" / "carol0.jpg"
+    photo.unlink()  # served from the store now: the photo is not read again
+    assert client.get(f"/thumb/{face}", params={"token": TOKEN}).content == cut
+    # A photo changed since its scan: its thumbnail is served, not kept (the faces were
+    # found in other pixels; the next scan cuts the right one).
+    changed = library["carol"][1]
+    write_photo(tmp_path / "photos" / "carol1.jpg", (10, 10, 10), size=(96, 96))
+    response = client.get(f"/thumb/{changed}", params={"token": TOKEN})
+    assert response.status_code == 200 and store.thumbnail(changed, THUMB_PARAMS) is None
 
 
 def test_remove_ignore_answer_and_undo_through_the_corrections(
