@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from photocluster.app.listing import Moments, person_moments
 from photocluster.core.config import DEFAULT_THRESHOLD
 from photocluster.core.types import Box, Person, PersonFace
 from photocluster.grouping.doubt import doubt_scores, leave_one_out_distances
@@ -198,26 +199,23 @@ def threshold_of(store: Store) -> float:
     return float(setting) if setting and setting != "None" else DEFAULT_THRESHOLD
 
 
-def doubts(store: Store, limit: int = DOUBTS_SHOWN, min_score: float = 0.75) -> list[Doubt]:
+def doubts(
+    store: Store, limit: int = DOUBTS_SHOWN, min_score: float = 0.75, moments: Moments | None = None
+) -> list[Doubt]:
     """The faces most in doubt, most doubtful first (as
     :func:`~photocluster.grouping.doubt.doubtful_faces` ranks them), in two streaming passes.
 
-    The first pass sums each person's embeddings; the second measures each face against
-    the mean of its person's other faces and keeps the farthest few; only those are
-    measured against every other person's centre. Memory: the persons' centres plus one
-    person's faces, whatever the library's size.
+    The first pass sums each person's embeddings (``moments``, when the caller has them
+    from the same snapshot: :func:`~photocluster.app.listing.person_moments`); the second
+    measures each face against the mean of its person's other faces and keeps the farthest
+    few; only those are measured against every other person's centre. Memory: the persons'
+    centres plus one person's faces, whatever the library's size.
     """
     with store.snapshot():
-        persons: list[int] = []
-        sums_list: list[np.ndarray] = []
-        counts_list: list[int] = []
-        for pid, _ids, emb in store.person_embeddings():
-            persons.append(pid)
-            sums_list.append(emb.astype(np.float64).sum(axis=0))
-            counts_list.append(len(emb))
-        if not persons:
+        ids_of, counts, sums, _ = moments or person_moments(store)
+        if not len(ids_of):
             return []
-        sums, counts = np.stack(sums_list), np.array(counts_list, dtype=np.float64)
+        persons: list[int] = ids_of.tolist()
         row_of = {p: k for k, p in enumerate(persons)}
         keep = max(limit * _CANDIDATES_PER_DOUBT, 256)
         heap: list[tuple[float, int, int]] = []  # (own distance, face id, person row): the farthest

@@ -9,6 +9,31 @@ from photocluster.core.types import Person, PersonFace
 from photocluster.grouping.doubt import DoubtfulFace, distances_to_mean, doubtful_faces
 from photocluster.store import Store
 
+# (person ids, face counts, descriptor sums (k, 128), squared-norm sums), see person_moments.
+Moments = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def person_moments(store: Store) -> Moments:
+    """(person ids, face counts, descriptor sums (k, 128), squared-norm sums) of the persons
+    not ignored, by id, over the faces of present photos: streamed a person at a time, so
+    memory is the persons', not the faces'."""
+    persons: list[int] = []
+    counts: list[int] = []
+    sums: list[np.ndarray] = []
+    squares: list[float] = []
+    for pid, _ids, emb in store.person_embeddings():
+        persons.append(pid)
+        counts.append(len(emb))
+        sums.append(emb.sum(axis=0, dtype=np.float64))
+        squares.append(float(np.einsum("ij,ij->", emb, emb, dtype=np.float64)))
+    dim = 128 if not sums else len(sums[0])
+    return (
+        np.array(persons, dtype=np.int64),
+        np.array(counts, dtype=np.float64),
+        np.stack(sums) if sums else np.zeros((0, dim)),
+        np.array(squares, dtype=np.float64),
+    )
+
 
 def persons(store: Store, include_unknown: bool = True, include_ignored: bool = False) -> list[Person]:
     """Persons with their faces (nearest to the person's centre first), largest person first.

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from photocluster.app.corrections import Correction, merge_persons, resolve_person
+from photocluster.app.listing import Moments, person_moments
 from photocluster.core.config import SUGGEST_MAX_DISTANCE
 from photocluster.core.errors import UsageError
-from photocluster.grouping.linkage import closest_pairs
+from photocluster.grouping.linkage import closest_pairs_of, cluster_moments
 from photocluster.store import Store
 
 
@@ -41,22 +42,27 @@ class Suggestion:
         }
 
 
-def suggest(store: Store, limit: int = 20, max_distance: float = SUGGEST_MAX_DISTANCE) -> list[Suggestion]:
-    """Up to ``limit`` pairs of persons closer than ``max_distance`` on average, closest first."""
+def suggest(
+    store: Store, limit: int = 20, max_distance: float = SUGGEST_MAX_DISTANCE, moments: Moments | None = None
+) -> list[Suggestion]:
+    """Up to ``limit`` pairs of persons closer than ``max_distance`` on average, closest
+    first. ``moments``: :func:`~photocluster.app.listing.person_moments` of the same
+    snapshot, when the caller has them."""
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
     with store.snapshot():
-        _, photo_ids, person_ids, emb = store.active_faces()
-        ignored = store.ignored_persons()
+        persons, n, sums, sq = moments or person_moments(store)
+        photo_ids, person_ids = store.photo_persons()
         apart = store.kept_apart()
         summaries = {row[0]: row for row in store.person_summaries() if row[0] is not None}
-    inside = (person_ids >= 0) & ~np.isin(person_ids, np.fromiter(ignored, dtype=np.int64, count=len(ignored)))
-    persons, labels = np.unique(person_ids[inside], return_inverse=True)
     k = len(persons)
-    full = np.full(len(person_ids), -1, dtype=np.int64)
-    full[inside] = labels
-    exclude = np.union1d(_sharing_a_photo(photo_ids[inside], labels, k), _keys(apart, persons, k))
-    a, b, dist = closest_pairs(emb, full, exclude=exclude)
+    # Faces of ignored persons are not in the moments: their rows drop out here.
+    labels = np.searchsorted(persons, person_ids)
+    inside = np.zeros(len(person_ids), dtype=bool)
+    found = labels < k
+    inside[found] = persons[labels[found]] == person_ids[found]
+    exclude = np.union1d(_sharing_a_photo(photo_ids[inside], labels[inside], k), _keys(apart, persons, k))
+    a, b, dist = closest_pairs_of(cluster_moments(n, sums, sq), exclude=exclude)
     keep = dist < max_distance
     out = []
     for x, y, d in zip(a[keep][:limit].tolist(), b[keep][:limit].tolist(), dist[keep][:limit].tolist(), strict=True):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from photocluster.app import browse
+from photocluster.app.listing import person_moments
 from photocluster.app.suggest import suggest
 from photocluster.app.tags import tag_conflicts
 from photocluster.core.errors import ExportError, UsageError
@@ -212,7 +213,9 @@ class _Run:
         self.regions: dict[int, list[tuple[int, str, Box]]] = defaultdict(list)
         self.entry_photo: dict[str, int] = {}
         self.photos: dict[int, Photo] = {}
-        doubts = browse.doubts(store)
+        # One streaming pass over the embeddings for both the faces in doubt and the suggestions.
+        self.moments = person_moments(store)
+        doubts = browse.doubts(store, moments=self.moments)
         self.lists_of = review.Lists(browse.summary(store, len(doubts)), doubts)
         self.journal = Journal(dest)
         self.index = IndexWriter(
@@ -402,7 +405,7 @@ class _Run:
     def lists(self, progress: Callable[[str, int, int], None]) -> None:
         """The index pages (persons as cards) and the doubt pages."""
         lists = self.lists_of
-        lists.suggestions = suggest(self.store, SUGGESTIONS_SHOWN)
+        lists.suggestions = suggest(self.store, SUGGESTIONS_SHOWN, moments=self.moments)
         lists.conflicts = tag_conflicts(self.store)
         rels = lists.files()
         claimed = self._claim({}, rels)

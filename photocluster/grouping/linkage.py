@@ -286,7 +286,23 @@ def closest_pairs(
     if k < 2:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=np.float64)
-    mom = _Moments.of(np.asarray(emb)[inside], labels[inside], k)
+    return closest_pairs_of(_Moments.of(np.asarray(emb)[inside], labels[inside], k), neighbours, exclude)
+
+
+def cluster_moments(n: np.ndarray, s: np.ndarray, sq: np.ndarray) -> _Moments:
+    """The moments of clusters summed elsewhere (say, a person at a time from the store):
+    sizes, descriptor sums (k, d) and squared-norm sums."""
+    return _Moments(n.astype(np.float64), s.astype(np.float32), sq.astype(np.float64))
+
+
+def closest_pairs_of(
+    mom: _Moments, neighbours: int = 10, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`closest_pairs` of clusters given by their moments (see :func:`cluster_moments`)."""
+    k = len(mom.n)
+    if k < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float64)
     present = np.flatnonzero(mom.n > 0)
     means = (mom.s[present] / mom.n[present, None]).astype(np.float32)
     near, _ = blocked_knn(means, means, neighbours + 1)

@@ -148,6 +148,16 @@ class Faces(Database):
         ).fetchone()
         return int(row[0])
 
+    def photo_persons(self) -> tuple[np.ndarray, np.ndarray]:
+        """(photo ids, person ids) of every face of a present photo that is in a person, by
+        photo: which persons appear together (no embeddings read)."""
+        rows = self.conn.execute(
+            "SELECT faces.photo_id, faces.person_id FROM faces JOIN photos ON photos.id = faces.photo_id "
+            "WHERE photos.status = 'done' AND faces.person_id IS NOT NULL ORDER BY faces.photo_id"
+        )
+        pairs = np.fromiter((v for row in rows for v in row), dtype=np.int64).reshape(-1, 2)
+        return pairs[:, 0].copy(), pairs[:, 1].copy()
+
     def persons_in_photos(self, photo_ids: Iterable[int]) -> set[tuple[int, int]]:
         """(photo id, person id) for every face with a person in the given photos."""
         out: set[tuple[int, int]] = set()
