@@ -7,12 +7,13 @@ is checked to stay inside DEST first.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import stat
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,12 +189,14 @@ class Placed:
     skipped: list[str] = field(default_factory=list)
 
 
-def place_entry(dest: Path, rel: str, source: Path, ours: bool, mode: str, done: Placed) -> bool:
-    """Make the photo entry ``rel`` (``folder/file``) point at ``source``: add it when missing,
-    replace it when ``ours`` (an earlier export wrote it) and stale. Any other file in the way
-    is someone else's and stays (the entry is skipped), as does an entry whose original is
-    gone. Returns whether the entry is ours and in place. ``check_inside`` for ``rel`` is the
-    caller's (once per folder)."""
+def place_entry(
+    dest: str, rel: str, source: Path, ours: bool, mode: str, done: Placed
+) -> Callable[[], None] | bool | None:
+    """Decide the photo entry ``rel`` (``folder/file``) of ``source``, counting it in ``done``:
+    missing, it is to be added; ``ours`` (an earlier export wrote it) and stale, replaced;
+    someone else's file in the way, or the original gone, skipped. Returns what places it (a
+    call the caller makes, perhaps on another thread), True when it is in place already, or
+    None when skipped. ``check_inside`` for ``rel`` is the caller's (once per folder)."""
     entry = os.path.join(dest, rel)  # strings: a Path per entry costs more than placing it
     try:
         st: os.stat_result | None = os.lstat(entry)
@@ -205,16 +208,19 @@ def place_entry(dest: Path, rel: str, source: Path, ours: bool, mode: str, done:
             return True
         if not ours:
             done.skipped.append(rel)
-            return False
-        os.unlink(entry)
+            return None
         done.updated += 1
-    elif not os.path.lexists(source):
+        return functools.partial(_replace, entry, source, mode)
+    if not os.path.lexists(source):
         done.skipped.append(rel)
-        return False
-    else:
-        done.created += 1
+        return None
+    done.created += 1
+    return functools.partial(_place, entry, source, mode)
+
+
+def _replace(entry: str, source: Path, mode: str) -> None:
+    os.unlink(entry)
     _place(entry, source, mode)
-    return True
 
 
 def remove_entries(dest: Path, rels: Iterable[str], done: Placed) -> None:

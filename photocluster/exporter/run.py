@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +185,37 @@ def _listed(person_id: int | None, name: str | None, ignored: bool, faces: Itera
     return Person(person_id, name, tuple(ordered), ignored=ignored)
 
 
+def _write_file(path: str, data: bytes) -> None:
+    with open(path, "wb") as fh:  # claimed first: a file cut short is rewritten next time
+        fh.write(data)
+
+
+class _Writer:
+    """Writes files and places entries on a few threads while the export goes on: the
+    system calls (a million files, half a million links at a million faces) release the GIL,
+    so they overlap the Python work of the next person. At most ``limit`` jobs wait; the
+    first error is raised in the export's thread, by :meth:`submit` or :meth:`drain`."""
+
+    def __init__(self, threads: int = 2, limit: int = 4096) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="export-io")
+        self._pending: deque[Future[object]] = deque()
+        self._limit = limit
+
+    def submit(self, fn: Callable[..., object], *args: object) -> None:
+        self._pending.append(self._pool.submit(fn, *args))
+        while len(self._pending) > self._limit:
+            self._pending.popleft().result()
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
 class _Run:
     """One export, a person at a time: what it placed and wrote, and what it still owes."""
 
@@ -199,6 +231,7 @@ class _Run:
         xmp: str | None,
     ) -> None:
         self.store, self.dest, self.mode, self.prev = store, dest, mode, prev
+        self.root = os.fspath(dest)  # paths joined as strings: a Path per file costs more than the file
         self.warnings, self.no_thumb, self.crops, self.xmp = warnings, no_thumb, crops, xmp
         self.rows = store.person_rows(-1)
         self.folders = person_folders([Person(r.id, r.name) for r in self.rows])
@@ -217,6 +250,7 @@ class _Run:
         self.moments = person_moments(store)
         doubts = browse.doubts(store, moments=self.moments)
         self.lists_of = review.Lists(browse.summary(store, len(doubts)), doubts)
+        self.io = _Writer()
         self.journal = Journal(dest)
         self.index = IndexWriter(
             dest / INDEX_FILE, store.get_setting("cluster.threshold"), store.get_setting("cluster.min_size")
@@ -271,10 +305,13 @@ class _Run:
         self._folder(folder)
         for rel, source in sorted(sources.items()):
             self.wanted.add(rel)
-            if place_entry(self.dest, rel, source, rel in self.prev.entries, self.mode, self.placed):
-                self.own.add(rel)
-            else:
+            place = place_entry(self.root, rel, source, rel in self.prev.entries, self.mode, self.placed)
+            if place is None:
                 self.skipped.add(rel)
+                continue
+            self.own.add(rel)
+            if callable(place):
+                self.io.submit(place)
         in_place = self._write_thumbs(thumbs, claimed)
         chips_in_place = self._write_chips(person, chips, photos, claimed) if chips else {}
         self.index.person(person, folder, entries, in_place, chips_in_place)
@@ -301,7 +338,7 @@ class _Run:
     def _claim(self, sources: dict[str, Path], files: list[str]) -> set[str]:
         """Journal the entries and files not yet ours that nobody else's file is in the way
         of, before any is written; returns the files claimed."""
-        root = os.fspath(self.dest)  # joined as strings: a Path per file costs more than the check
+        root = self.root
         new_entries = [
             rel for rel in sources if rel not in self.prev.entries and not os.path.lexists(os.path.join(root, rel))
         ]
@@ -349,8 +386,7 @@ class _Run:
                     warn(self.warnings, rel, "not written: the face changed during the export")
                     continue
                 self._folder(rel.rsplit("/", 1)[0])
-                with open(self.dest / rel, "wb") as fh:  # claimed: a file cut short is rewritten next time
-                    fh.write(jpeg)
+                self.io.submit(_write_file, os.path.join(self.root, rel), jpeg)
                 in_place[fid] = rel
                 self.files[rel] = key
         self.thumbnails += len(in_place)
@@ -389,7 +425,7 @@ class _Run:
             return
         if "/" in rel:
             self._folder(rel.rsplit("/", 1)[0])
-        review.write_page(path, html)
+        self.io.submit(review.write_page, path, html)
         self.files[rel] = "page"
 
     def _regions(self, person: Person, entries: dict[int, str], photos: dict[int, Photo]) -> None:
@@ -416,6 +452,7 @@ class _Run:
     def finish(self) -> None:
         """Put index.json in place, sync the sidecars, take away what is no longer wanted,
         and record what the export holds."""
+        self.io.drain()
         self.index.close()
         sidecars = self._sidecars()
         remove_entries(self.dest, self.prev.entries - self.wanted, self.placed)
@@ -423,6 +460,7 @@ class _Run:
         prune_empty(self.dest)
         atomic_write(self.dest / EXPORT_MARKER, Manifest(self.own, self.files, sidecars).chunks())
         self.journal.close(remove=True)
+        self.io.close()
         self.sidecars = sidecars
 
     def _sidecars(self) -> dict[str, str]:
@@ -440,6 +478,7 @@ class _Run:
         )
 
     def abort(self) -> None:
+        self.io.close()
         self.index.abort()
         self.journal.close(remove=False)
 
