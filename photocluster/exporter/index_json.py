@@ -134,6 +134,8 @@ class IndexWriter:
 
 
 JOURNAL = ".photocluster-export.journal"
+# Manifest keys encoded at a time.
+_SLICE = 4096
 
 
 class Journal:
@@ -146,9 +148,13 @@ class Journal:
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def claim(self, kind: str, items: Iterable[str], state: str = "") -> None:
-        """``kind``: "entry" (a photo entry), "file" (thumbnail, chip or page) or "sidecar" (with ``state``)."""
-        self._fh.write("".join(json.dumps([kind, rel, state]) + "\n" for rel in items))
-        self._fh.flush()
+        """``kind``: "entry" (photo entries), "file" (thumbnails, chips, pages) or "sidecar"
+        (with ``state``). One line per call, flushed before any of them is written: a line
+        cut short by a kill claims files none of which was written yet."""
+        rels = list(items)
+        if rels:
+            self._fh.write(json.dumps([kind, state, rels]) + "\n")
+            self._fh.flush()
 
     def close(self, remove: bool) -> None:
         self._fh.close()
@@ -197,14 +203,18 @@ class Manifest:
         at a million faces it is a hundred MB, never held whole."""
 
         def mapping(values: dict[str, str]) -> Iterator[str]:
+            # json's C encoder a slice at a time: a million keys one by one take seconds.
+            keys = sorted(values)
             yield "{"
-            for k, key in enumerate(sorted(values)):
-                yield (", " if k else "") + json.dumps(key) + ": " + json.dumps(values[key])
+            for lo in range(0, len(keys), _SLICE):
+                part = json.dumps({key: values[key] for key in keys[lo : lo + _SLICE]})
+                yield (", " if lo else "") + part[1:-1]
             yield "}"
 
+        entries = sorted(self.entries)
         yield '{"entries": ['
-        for k, entry in enumerate(sorted(self.entries)):
-            yield (", " if k else "") + json.dumps(entry)
+        for lo in range(0, len(entries), _SLICE):
+            yield (", " if lo else "") + json.dumps(entries[lo : lo + _SLICE])[1:-1]
         yield '], "files": '
         yield from mapping(self.files)
         yield ', "sidecars": '
@@ -220,13 +230,16 @@ class Manifest:
             return self
         for line in lines:
             try:
-                kind, rel, state = json.loads(line)
+                kind, state, rels = json.loads(line)
             except (ValueError, TypeError):
                 continue  # the last line of a killed export may be cut short
-            if kind == "entry":
-                self.entries.add(rel)
-            elif kind == "file":
-                self.files.setdefault(rel, "")
-            elif kind == "sidecar":
-                self.sidecars.setdefault(rel, state)
+            for rel in rels if isinstance(rels, list) else []:
+                if not isinstance(rel, str):
+                    continue
+                if kind == "entry":
+                    self.entries.add(rel)
+                elif kind == "file":
+                    self.files.setdefault(rel, "")
+                elif kind == "sidecar":
+                    self.sidecars.setdefault(rel, state)
         return self

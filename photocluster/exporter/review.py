@@ -83,7 +83,8 @@ class StaticLinks:
 
     def thumb(self, face: FaceItem) -> str | None:
         rel = self.thumbs.get(face.id)
-        return None if rel is None else self._to(rel)
+        # Thumbnail files are named by photocluster (folder, ids, hex keys): nothing to quote.
+        return None if rel is None else self.prefix + rel
 
     def photo(self, face: FaceItem) -> str:
         """The photo's entry in the export folder, or the original when the entry is not there."""

@@ -105,10 +105,11 @@ class ExportReport:
         return dict(self.__dict__)
 
 
-def _open_dest(dest: Path) -> Manifest:
+def _open_dest(dest: Path) -> tuple[Manifest, bool]:
     """Make DEST, refusing a folder photocluster did not write; returns its manifest (with
-    what an export killed half-way had claimed). DEST is marked as ours before anything
-    else is written in it."""
+    what an export killed half-way had claimed), and whether DEST was new or empty. DEST is
+    marked as ours before anything else is written in it."""
+    fresh = False
     if dest.exists() and not dest.is_dir():
         raise ExportError(f"{dest}: exists and is not a folder")
     marker = dest / EXPORT_MARKER
@@ -120,11 +121,12 @@ def _open_dest(dest: Path) -> Manifest:
             )
         if not marker.exists():
             atomic_write(marker, Manifest().dump())
+            fresh = True
         try:
             manifest = Manifest.parse(json.loads(marker.read_text(encoding="utf-8")))
         except json.JSONDecodeError:
             manifest = Manifest()
-        return manifest.with_journal(dest / JOURNAL)
+        return manifest.with_journal(dest / JOURNAL), fresh
     except OSError as exc:
         raise ExportError(f"{dest}: cannot write the export ({exc.strerror})") from None
 
@@ -153,13 +155,13 @@ def export(
     """
     _check_options(mode, xmp)
     dest_path = Path(os.path.abspath(dest))
-    prev = _open_dest(dest_path)
+    prev, fresh = _open_dest(dest_path)
     progress = on_progress or (lambda step, done, total: None)
     warnings = Warnings()
     try:
         no_thumb = fill_thumbnails(store, warnings, workers, lambda n, of: progress("photos", n, of))
         with store.snapshot():
-            run = _Run(store, dest_path, mode, prev, warnings, no_thumb, crops, xmp)
+            run = _Run(store, dest_path, mode, prev, warnings, no_thumb, crops, xmp, fresh)
             try:
                 run.persons(progress)
                 run.lists(progress)
@@ -186,8 +188,14 @@ def _listed(person_id: int | None, name: str | None, ignored: bool, faces: Itera
 
 
 def _write_file(path: str, data: bytes) -> None:
-    with open(path, "wb") as fh:  # claimed first: a file cut short is rewritten next time
-        fh.write(data)
+    # Claimed first: a file cut short is rewritten next time. os.open: no buffer, no tty check.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 class _Writer:
@@ -229,9 +237,11 @@ class _Run:
         no_thumb: set[int],
         crops: bool,
         xmp: str | None,
+        fresh: bool = False,
     ) -> None:
         self.store, self.dest, self.mode, self.prev = store, dest, mode, prev
         self.root = os.fspath(dest)  # paths joined as strings: a Path per file costs more than the file
+        self.fresh = fresh  # DEST was empty: nobody else's file can be in the way of ours
         self.warnings, self.no_thumb, self.crops, self.xmp = warnings, no_thumb, crops, xmp
         self.rows = store.person_rows(-1)
         self.folders = person_folders([Person(r.id, r.name) for r in self.rows])
@@ -338,12 +348,16 @@ class _Run:
     def _claim(self, sources: dict[str, Path], files: list[str]) -> set[str]:
         """Journal the entries and files not yet ours that nobody else's file is in the way
         of, before any is written; returns the files claimed."""
-        root = self.root
+        root, fresh = self.root, self.fresh
         new_entries = [
-            rel for rel in sources if rel not in self.prev.entries and not os.path.lexists(os.path.join(root, rel))
+            rel
+            for rel in sources
+            if rel not in self.prev.entries and (fresh or not os.path.lexists(os.path.join(root, rel)))
         ]
         new_files = [
-            rel for rel in files if rel not in self.prev.files and not os.path.lexists(os.path.join(root, rel))
+            rel
+            for rel in files
+            if rel not in self.prev.files and (fresh or not os.path.lexists(os.path.join(root, rel)))
         ]
         self.journal.claim("entry", new_entries)
         self.journal.claim("file", new_files)
