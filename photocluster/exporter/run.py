@@ -199,22 +199,31 @@ def _write_file(path: str, data: bytes) -> None:
 
 
 class _Writer:
-    """Writes files and places entries on a few threads while the export goes on: the
-    system calls (a million files, half a million links at a million faces) release the GIL,
-    so they overlap the Python work of the next person. At most ``limit`` jobs wait; the
-    first error is raised in the export's thread, by :meth:`submit` or :meth:`drain`."""
+    """Writes files and places entries on a thread while the export goes on: the system
+    calls (a million files, half a million links at a million faces) release the GIL, so
+    they overlap the Python work of the next person. Jobs go in batches (a person's), as a
+    future per file costs about what writing it does; at most ``limit`` batches wait. The
+    first error is raised in the export's thread, by :meth:`flush` or :meth:`drain`."""
 
-    def __init__(self, threads: int = 2, limit: int = 4096) -> None:
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="export-io")
-        self._pending: deque[Future[object]] = deque()
+    def __init__(self, limit: int = 64) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="export-io")
+        self._pending: deque[Future[None]] = deque()
+        self._batch: list[tuple[Callable[..., object], tuple[object, ...]]] = []
         self._limit = limit
 
     def submit(self, fn: Callable[..., object], *args: object) -> None:
-        self._pending.append(self._pool.submit(fn, *args))
+        self._batch.append((fn, args))
+
+    def flush(self) -> None:
+        """Hand the jobs submitted so far to the thread."""
+        if self._batch:
+            self._pending.append(self._pool.submit(_run_all, self._batch))
+            self._batch = []
         while len(self._pending) > self._limit:
             self._pending.popleft().result()
 
     def drain(self) -> None:
+        self.flush()
         while self._pending:
             self._pending.popleft().result()
 
@@ -222,6 +231,11 @@ class _Writer:
         for future in self._pending:
             future.cancel()
         self._pool.shutdown(wait=True)
+
+
+def _run_all(jobs: list[tuple[Callable[..., object], tuple[object, ...]]]) -> None:
+    for fn, args in jobs:
+        fn(*args)
 
 
 class _Run:
@@ -329,6 +343,7 @@ class _Run:
         summary = self.lists_of.summary
         for rel, html in review.person_pages(person, summary, in_place, entries, missing, first_page, unknown):
             self._page(rel, html, claimed)
+        self.io.flush()
         if person.id is not None:
             self.lists_of.add(browse.card_of_person(person), in_place, entries)
             if self.xmp:
