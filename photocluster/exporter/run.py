@@ -298,12 +298,15 @@ class _Run:
         names = unique_names(self.store.unknown_photo_paths())
         chunk = review.FACES_PER_PAGE * _PAGES_PER_CHUNK
         after, first = 0, 1
-        while first == 1 or after:
+        while True:
             faces, photos, _ = self.store.member_faces(None, embeddings=False, after=after, limit=chunk)
+            if not faces and first > 1:
+                break  # the last chunk was full; none (page 1 says so) is a chunk of its own
             members = (PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, math.nan) for f in faces)
             self.person(_listed(None, None, False, members), photos, names, first, self.unknown_faces)
-            after = faces[-1].id if len(faces) == chunk else 0
-            first += _PAGES_PER_CHUNK
+            if len(faces) < chunk:
+                break
+            after, first = faces[-1].id, first + _PAGES_PER_CHUNK
         progress("persons", total, total)
 
     def person(
@@ -328,6 +331,8 @@ class _Run:
         claimed = self._claim(sources, [rel for rel, _ in [*thumbs.values(), *chips.values()]] + page_files)
         self._folder(folder)
         for rel, source in sorted(sources.items()):
+            if rel in self.wanted:
+                continue  # a photo whose unknown faces fall in two chunks: placed with the first
             self.wanted.add(rel)
             place = place_entry(self.root, rel, source, rel in self.prev.entries, self.mode, self.placed)
             if place is None:

@@ -837,21 +837,24 @@ def test_unknown_faces_are_written_a_chunk_at_a_time(
     for k in range(7):  # seven strangers; two of them share a file name
         path = write_photo(tmp_path / "lib" / f"d{k}" / ("same.jpg" if k < 2 else f"{k}.jpg"), (k, 9, 9))
         st = path.stat()
-        face = make_face(fake_embedding(f"stranger {k}"))
-        store.save_photo(path, st.st_size, st.st_mtime_ns, f"u{k}", scan, SETTINGS, width=64, height=48, faces=[face])
-    assert recluster(store, threshold=0.6, min_size=2).unknown == 7
+        faces = [make_face(fake_embedding(f"stranger {k}"))]
+        if k == 3:  # and one photo holds two of them, whose faces fall in two chunks
+            faces.append(make_face(fake_embedding("stranger 3b"), (60, 10, 110, 60)))
+        store.save_photo(path, st.st_size, st.st_mtime_ns, f"u{k}", scan, SETTINGS, width=64, height=48, faces=faces)
+    assert recluster(store, threshold=0.6, min_size=2).unknown == 8
     monkeypatch.setattr(review, "FACES_PER_PAGE", 2)
     monkeypatch.setattr(run, "_PAGES_PER_CHUNK", 1)  # four chunks of two faces
     dest = tmp_path / "out"
     report = export(store, dest)
-    assert (report.unknown_faces, report.thumbnails, report.warnings) == (7, 7, [])
+    assert (report.unknown_faces, report.thumbnails, report.warnings) == (8, 8, [])
+    assert (report.created, report.unchanged) == (7, 0)
     index = index_of(dest)
     validate(index)
     ids = [f["id"] for f in index["unknown"]["faces"]]
-    assert ids == sorted(ids) and len(ids) == 7
+    assert ids == sorted(ids) and len(ids) == 8
     files = [f["file"] for f in index["unknown"]["faces"]]
     # Unique names across chunks: the second same.jpg is made unique, whichever chunk it is in.
-    assert len(set(files)) == 7 and "unknown/same.jpg" in files
+    assert len(set(files)) == 7 and "unknown/same.jpg" in files and files.count("unknown/3.jpg") == 2
     assert sum(f.startswith("unknown/same_") for f in files) == 1
     assert {f["file"] for f in index["unknown"]["faces"]} == entries(dest)
     assert sorted(p.name for p in (dest / "pages").glob("unknown*")) == [
@@ -872,4 +875,4 @@ def test_unknown_faces_are_written_a_chunk_at_a_time(
         "unknown-3.html",
         "unknown.html",
     ]
-    assert len(index_of(dest)["unknown"]["faces"]) == 5
+    assert len(index_of(dest)["unknown"]["faces"]) == 6
