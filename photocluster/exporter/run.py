@@ -202,33 +202,43 @@ class _Writer:
     """Writes files and places entries on a thread while the export goes on: the system
     calls (a million files, half a million links at a million faces) release the GIL, so
     they overlap the Python work of the next person. Jobs go in batches (a person's), as a
-    future per file costs about what writing it does; at most ``limit`` batches wait. The
-    first error is raised in the export's thread, by :meth:`flush` or :meth:`drain`."""
+    future per file costs about what writing it does; at most ``limit`` bytes of them wait
+    (a slow disk must not hold a library's thumbnails in memory). The first error is raised
+    in the export's thread, by :meth:`flush` or :meth:`drain`."""
 
-    def __init__(self, limit: int = 64) -> None:
+    def __init__(self, limit: int = 32 << 20) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="export-io")
-        self._pending: deque[Future[None]] = deque()
+        self._pending: deque[tuple[Future[None], int]] = deque()
         self._batch: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+        self._size = self._waiting = 0
         self._limit = limit
 
     def submit(self, fn: Callable[..., object], *args: object) -> None:
+        """Queue ``fn(*args)``; bytes and text among ``args`` count against the limit."""
         self._batch.append((fn, args))
+        self._size += sum(len(a) for a in args if isinstance(a, bytes | str)) + 256
 
     def flush(self) -> None:
         """Hand the jobs submitted so far to the thread."""
         if self._batch:
-            self._pending.append(self._pool.submit(_run_all, self._batch))
-            self._batch = []
-        while len(self._pending) > self._limit:
-            self._pending.popleft().result()
+            self._pending.append((self._pool.submit(_run_all, self._batch), self._size))
+            self._waiting += self._size
+            self._batch, self._size = [], 0
+        while self._waiting > self._limit:
+            self._wait_oldest()
 
     def drain(self) -> None:
         self.flush()
         while self._pending:
-            self._pending.popleft().result()
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        future, size = self._pending.popleft()
+        self._waiting -= size
+        future.result()
 
     def close(self) -> None:
-        for future in self._pending:
+        for future, _ in self._pending:
             future.cancel()
         self._pool.shutdown(wait=True)
 
