@@ -49,7 +49,10 @@ from photocluster.store import Store
 t = time.perf_counter()
 with Store(sys.argv[1]) as store:
     report = export(store, sys.argv[2])
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"export_s": time.perf_counter() - t, "peak_rss_mb": peak_mb(), "persons": report.persons,
+                  "cpu_user_s": usage.ru_utime, "cpu_sys_s": usage.ru_stime,
                   "unknown_faces": report.unknown_faces, "thumbnails": report.thumbnails,
                   "created": report.created, "unchanged": report.unchanged, "warnings": report.warning_count}))
 """
@@ -160,6 +163,28 @@ def build_library(
     return {"photos": n_photos, "persons": len(np.unique(person_of[person_of > 0]))}
 
 
+def fs_floor(folder: Path, sample: int = 20_000, size: int = 4400) -> tuple[float, float]:
+    """Seconds per small file written and per symlink made in ``folder``'s file system, one
+    thread, in sharded folders as the export makes them: what the disk alone costs."""
+    scratch = Path(tempfile.mkdtemp(dir=folder, prefix="fs-floor-"))
+    try:
+        data = os.urandom(size)
+        for k in range(256):
+            (scratch / f"{k:02x}").mkdir()
+        t = time.perf_counter()
+        for k in range(sample):
+            with open(scratch / f"{k % 256:02x}" / f"{k}.jpg", "wb") as fh:
+                fh.write(data)
+        per_file = (time.perf_counter() - t) / sample
+        t = time.perf_counter()
+        for k in range(sample):
+            os.symlink(f"/photos/{k // 1000:04d}/IMG_{k:07d}.jpg", scratch / f"{k % 256:02x}" / f"{k}.lnk")
+        per_link = (time.perf_counter() - t) / sample
+    finally:
+        shutil.rmtree(scratch)
+    return per_file, per_link
+
+
 def run_export(db: Path, dest: Path, source: Path | None = None) -> dict[str, object]:
     """Export in a child process; ``source``: a photocluster source tree to run instead of this one."""
     env = {**os.environ, "PYTHONPATH": str(source)} if source else None
@@ -175,6 +200,15 @@ def run_export(db: Path, dest: Path, source: Path | None = None) -> dict[str, ob
         sys.exit(f"export failed:\n{done.stderr[-3000:]}")
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def _is_tmpfs(folder: Path) -> bool:
+    best, fstype = "", ""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, point, kind = line.split()[:3]
+        if str(folder.resolve()).startswith(point) and len(point) > len(best):
+            best, fstype = point, kind
+    return fstype == "tmpfs"
 
 
 def main() -> None:
@@ -198,12 +232,19 @@ def main() -> None:
     )
     ap.add_argument("--once", action="store_true", help="no second export over the first")
     ap.add_argument("--work", type=Path, default=None, help="folder for the library and export (default: a temp dir)")
+    ap.add_argument(
+        "--dest",
+        type=Path,
+        default=None,
+        help="folder for the export only (say a tmpfs: the export without this machine's disk), default: --work",
+    )
     args = ap.parse_args()
     real = sorted(args.photos_from.glob("*.jpg"))[: args.real]
     if not real:
         sys.exit(f"no JPEG files in {args.photos_from}")
-    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp, tempfile.TemporaryDirectory(dir=args.dest) as out_tmp:
         work = Path(tmp)
+        export_dir = Path(out_tmp) if args.dest else work
         t = time.perf_counter()
         built = build_library(
             args.faces,
@@ -214,22 +255,29 @@ def main() -> None:
             stored_thumbs=not args.no_stored_thumbs,
         )
         build_s = time.perf_counter() - t
-        base = run_export(work / "library.db", work / "export-base", args.baseline) if args.baseline else None
+        base = run_export(work / "library.db", export_dir / "export-base", args.baseline) if args.baseline else None
         if base is not None:
-            shutil.rmtree(work / "export-base")
-        first = run_export(work / "library.db", work / "export")
-        again = first if args.once else run_export(work / "library.db", work / "export")
-        page_sizes = [p.stat().st_size for p in (work / "export" / "pages").glob("*.html")]
+            shutil.rmtree(export_dir / "export-base")
+        per_file, per_link = fs_floor(export_dir)
+        first = run_export(work / "library.db", export_dir / "export")
+        again = first if args.once else run_export(work / "library.db", export_dir / "export")
+        page_sizes = [p.stat().st_size for p in (export_dir / "export" / "pages").glob("*.html")]
         out = {
             "faces": args.faces,
             **built,
             "real_images": 0 if args.gone else len(real),
             "export_s": round(float(first["export_s"]), 1),  # type: ignore[arg-type]
             "peak_rss_mb": round(float(first["peak_rss_mb"]), 0),  # type: ignore[arg-type]
-            "entry_page_bytes": (work / "export" / "index.html").stat().st_size,
+            "cpu_user_s": round(float(first["cpu_user_s"]), 1),  # type: ignore[arg-type]
+            "cpu_sys_s": round(float(first["cpu_sys_s"]), 1),  # type: ignore[arg-type]
+            # The disk alone: a file per thumbnail and a link per entry, at this file system's pace.
+            "fs_floor_s": round(per_file * int(first["thumbnails"]) + per_link * int(first["created"]), 1),  # type: ignore[call-overload]
+            "fs_file_us": round(per_file * 1e6, 1),
+            "fs_link_us": round(per_link * 1e6, 1),
+            "entry_page_bytes": (export_dir / "export" / "index.html").stat().st_size,
             "largest_page_bytes": max(page_sizes, default=0),
             "pages": len(page_sizes) + 1,
-            "index_json_bytes": (work / "export" / "index.json").stat().st_size,
+            "index_json_bytes": (export_dir / "export" / "index.json").stat().st_size,
             "thumbnails": first["thumbnails"],
             "stored_thumbs": not (args.no_stored_thumbs or args.gone),
             "warnings": first["warnings"],
@@ -245,6 +293,7 @@ def main() -> None:
                 if base is not None
                 else {}
             ),
+            "export_fs": "tmpfs" if args.dest and _is_tmpfs(export_dir) else "work",
             "cpus": os.cpu_count(),
         }
         print(json.dumps(out), flush=True)  # before the temporary folder (a million files) is removed
