@@ -142,6 +142,12 @@ class Warnings(list[str]):
         for line in lines:
             self.append(line)
 
+    def merge(self, other: Warnings) -> None:
+        """Add the warnings of another part of the export: its lines kept, its count."""
+        kept = len(other)
+        self.extend(other)
+        self.total += other.total - kept
+
 
 def warn(warnings: list[str], path: str | os.PathLike[str], reason: str) -> None:
     warnings.append(f"{os.fsdecode(path)}: {reason}")

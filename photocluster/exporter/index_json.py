@@ -76,7 +76,7 @@ class IndexWriter:
 
     def __init__(self, path: Path, threshold: str | None, min_size: str | None) -> None:
         self.path = path
-        self._tmp = path.with_name(f".tmp-{path.name}")
+        self._tmp = path.with_name(f".tmp-{path.name}")  # see remove_partial
         self._fh = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._first = True  # no person written yet
         self._unknown = 0  # unknown faces written
@@ -129,8 +129,13 @@ class IndexWriter:
 
     def abort(self) -> None:
         self._fh.close()
+        self.remove_partial(self.path)
+
+    @staticmethod
+    def remove_partial(path: Path) -> None:
+        """Remove what an unfinished writer of ``path`` left."""
         with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
+            os.unlink(path.with_name(f".tmp-{path.name}"))
 
 
 JOURNAL = ".photocluster-export.journal"

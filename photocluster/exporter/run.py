@@ -42,6 +42,7 @@ from photocluster.exporter.folders import (
     CROPS_FOLDER,
     INDEX_FILE,
     MODES,
+    PAGES_FOLDER,
     REVIEW_PAGE,
     THUMBS_FOLDER,
     Placed,
@@ -57,7 +58,8 @@ from photocluster.exporter.folders import (
     unique_names,
     warn,
 )
-from photocluster.exporter.index_json import JOURNAL, IndexWriter, Journal, Manifest
+from photocluster.exporter.index_json import JOURNAL, Journal, Manifest
+from photocluster.exporter.render import PersonJob, Renderer, RendererProcess
 from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, fill_thumbnails, write_chips
 from photocluster.exporter.xmp import (
     XMP_TARGETS,
@@ -71,6 +73,9 @@ from photocluster.store import Store
 
 # The review page asks about this many pairs of persons at most (`suggest` lists more).
 SUGGESTIONS_SHOWN = 20
+# Faces from which pages and index.json are rendered by a second process (it costs a
+# second to start, and wins back about a third of the export's time at a million faces).
+_RENDER_PROCESS_FACES = 20_000
 # Pages of unknown faces read and written at a time.
 _PAGES_PER_CHUNK = 16
 
@@ -286,9 +291,12 @@ class _Run:
         self.lists_of = review.Lists(browse.summary(store, len(doubts)), doubts)
         self.io = _Writer()
         self.journal = Journal(dest)
-        self.index = IndexWriter(
-            dest / INDEX_FILE, store.get_setting("cluster.threshold"), store.get_setting("cluster.min_size")
-        )
+        self.unknown_faces = store.unknown_count()
+        faces = sum(r.faces for r in self.rows) + self.unknown_faces
+        # A second process renders pages and index.json beside this one's work, once it pays.
+        kind = RendererProcess if faces >= _RENDER_PROCESS_FACES else Renderer
+        settings = store.get_setting("cluster.threshold"), store.get_setting("cluster.min_size")
+        self.render: Renderer | RendererProcess = kind(self.root, self.lists_of.summary, *settings)
 
     # -- one person ---------------------------------------------------------------------
 
@@ -304,7 +312,6 @@ class _Run:
             self.person(_listed(row.id, row.name, row.ignored, members), photos)
             progress("persons", k, total)
         # The unknown faces (a third of a library, say) a few pages at a time, by id.
-        self.unknown_faces = self.store.unknown_count()
         names = unique_names(self.store.unknown_photo_paths())
         chunk = review.FACES_PER_PAGE * _PAGES_PER_CHUNK
         after, first = 0, 1
@@ -353,11 +360,12 @@ class _Run:
                 self.io.submit(place)
         in_place = self._write_thumbs(thumbs, claimed)
         chips_in_place = self._write_chips(person, chips, photos, claimed) if chips else {}
-        self.index.person(person, folder, entries, in_place, chips_in_place)
         missing = {rel for rel in sources if rel in self.skipped}
-        summary = self.lists_of.summary
-        for rel, html in review.person_pages(person, summary, in_place, entries, missing, first_page, unknown):
-            self._page(rel, html, claimed)
+        self._folder(PAGES_FOLDER)
+        may_write = {rel: self._page_is_ours(rel, claimed) for rel in page_files}
+        fields = {"entries": entries, "thumbs": in_place, "chips": chips_in_place, "missing": missing}
+        job = PersonJob.of(person, folder, **fields, pages=may_write, first_page=first_page, unknown=unknown)
+        self.render.person(job)
         self.io.flush()
         if person.id is not None:
             self.lists_of.add(browse.card_of_person(person), in_place, entries)
@@ -462,9 +470,12 @@ class _Run:
         self.chips += len(in_place)
         return in_place
 
+    def _page_is_ours(self, rel: str, claimed: set[str]) -> bool:
+        return review.page_is_ours(self.dest / rel, rel in self.prev.files or rel in claimed)
+
     def _page(self, rel: str, html: str, claimed: set[str]) -> None:
         path = self.dest / rel
-        if not review.page_is_ours(path, rel in self.prev.files or rel in claimed):
+        if not self._page_is_ours(rel, claimed):
             warn(self.warnings, path, "not written: a file that photocluster did not write is in the way")
             return
         if "/" in rel:
@@ -496,8 +507,10 @@ class _Run:
     def finish(self) -> None:
         """Put index.json in place, sync the sidecars, take away what is no longer wanted,
         and record what the export holds."""
+        written, warnings = self.render.close()  # index.json in place, the persons' pages written
+        self.files.update(dict.fromkeys(written, "page"))
+        self.warnings.merge(warnings)
         self.io.drain()
-        self.index.close()
         sidecars = self._sidecars()
         remove_entries(self.dest, self.prev.entries - self.wanted, self.placed)
         remove_files(self.dest, [rel for rel in self.prev.files if rel not in self.files and rel != INDEX_FILE])
@@ -523,7 +536,7 @@ class _Run:
 
     def abort(self) -> None:
         self.io.close()
-        self.index.abort()
+        self.render.abort()
         self.journal.close(remove=False)
 
     def report(self) -> ExportReport:

@@ -1,13 +1,16 @@
-"""The images an export cuts from the photos: face thumbnails for the review pages
-(``.thumbs/<shard>/<face id>_<key>.jpg``, 256 shards by key: a million faces make folders
-of about 4,000 files) and, when asked for, aligned face chips
-(``crops/<person folder>/<face id>.jpg``).
+"""The images an export cuts from the photos: the face thumbnails the store lacks, and,
+when asked for, aligned face chips (``crops/<person folder>/<face id>.jpg``).
 
-Thumbnails are small JPEG crops of the face box with a margin, cut from the photo as
-displayed (EXIF orientation applied). Each photo is decoded once for all its faces, at the
-smallest size that serves them (JPEG draft mode, see
-:func:`photocluster.detect.images.load_image`). Every file is named by a key of what it
-shows, so a re-export rewrites only the images whose photo, box or settings changed.
+A scan stores each face's thumbnail (a small JPEG of the face box with a margin, cut from
+the photo as displayed) while the photo is decoded anyway; :func:`fill_thumbnails` cuts
+the ones still missing (a library scanned before thumbnails were stored, faces found by a
+tag's second look, other thumbnail settings) and stores them too, so each is cut once.
+Each photo is decoded once for all its faces, at the smallest size that serves them (JPEG
+draft mode, see :func:`photocluster.detect.images.load_image`), by one worker process per
+core when there are many. The export writes a thumbnail as
+``.thumbs/<shard>/<face id>_<key>.jpg`` (256 shards by key: a million faces make folders of
+about 4,000 files), named by a key of what it shows, so a re-export rewrites only the
+images whose photo, box or settings changed.
 """
 
 from __future__ import annotations

@@ -876,3 +876,55 @@ def test_unknown_faces_are_written_a_chunk_at_a_time(
         "unknown.html",
     ]
     assert len(index_of(dest)["unknown"]["faces"]) == 6
+
+
+def test_a_second_process_renders_what_this_one_would(
+    store: Store, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photocluster.exporter import run
+
+    here = export(store, tmp_path / "here")
+    monkeypatch.setattr(run, "_RENDER_PROCESS_FACES", 0)  # a large library's way, on a small one
+    there = export(store, tmp_path / "there")
+    assert (there.thumbnails, there.warnings) == (here.thumbnails, here.warnings)
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes().replace(os.fsencode(root), b"<DEST>")
+            for p in root.rglob("*")
+            if p.is_file() and not p.is_symlink() and p.name != EXPORT_MARKER
+        }
+
+    assert files(tmp_path / "there") == files(tmp_path / "here")
+    # A page someone else put there is left alone and said so, from the other process too.
+    (tmp_path / "there" / "pages" / "person-2.html").unlink()
+    (tmp_path / "there" / "pages" / "person-2.html").write_text("mine")
+    manifest = json.loads((tmp_path / "there" / EXPORT_MARKER).read_text())
+    del manifest["files"]["pages/person-2.html"]
+    (tmp_path / "there" / EXPORT_MARKER).write_text(json.dumps(manifest))
+    again = export(store, tmp_path / "there")
+    assert (tmp_path / "there" / "pages" / "person-2.html").read_text() == "mine"
+    assert [w.split(": ", 1)[1] for w in again.warnings] == [
+        "not written: a file that photocluster did not write is in the way"
+    ]
+
+
+def test_a_failure_in_the_rendering_process_is_one_clear_error(
+    store: Store, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photocluster.exporter import run
+
+    monkeypatch.setattr(run, "_RENDER_PROCESS_FACES", 0)
+    dest = tmp_path / "out"
+    export(store, dest)
+    page = dest / "pages" / "person-1.html"
+    page.unlink()
+    page.mkdir()  # the page it wrote before cannot be replaced now
+    with pytest.raises(ExportError) as failed:
+        export(store, dest)
+    assert str(failed.value).startswith(f"{dest}: cannot write the export's pages (")
+    assert "\n" not in str(failed.value)
+    assert (dest / "index.json").is_file() and not (dest / ".tmp-index.json").exists()
+    page.rmdir()
+    assert export(store, dest).warnings == []
+    assert page.is_file()

@@ -1,0 +1,175 @@
+"""What an export writes of each person that needs none of its decisions: the person's block
+of ``index.json`` and its review pages. The export decides (entries placed, thumbnails in
+place, pages it may write) and hands each person over as plain data, in order; a
+:class:`Renderer` writes it here, or a :class:`RendererProcess` in a second process, so that
+at a large library rendering runs on a second core beside the export's own work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from photocluster.app import pages
+from photocluster.core.errors import ExportError
+from photocluster.core.types import Box, Person, PersonFace
+from photocluster.exporter import review
+from photocluster.exporter.folders import INDEX_FILE, Warnings, warn
+from photocluster.exporter.index_json import IndexWriter
+
+# (face id, photo id, photo path, left, top, right, bottom, confidence, distance)
+FaceRow = tuple[int, int, str, float, float, float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PersonJob:
+    """One person (or, id None, a chunk of the unknown faces) as the renderer needs it:
+    plain data, cheap to send to another process."""
+
+    person_id: int | None
+    name: str | None
+    ignored: bool
+    faces: list[FaceRow]
+    folder: str
+    entries: Mapping[int, str]  # face id -> photo entry
+    thumbs: Mapping[int, str]  # face id -> thumbnail in place
+    chips: Mapping[int, str]  # face id -> face chip in place
+    missing: set[str]  # photo entries not in place: pages link the original
+    pages: Mapping[str, bool]  # page file -> whether the export may write it
+    first_page: int = 1
+    unknown: int | None = None  # all the unknown faces, for a chunk of them
+
+    @classmethod
+    def of(cls, person: Person, folder: str, **fields: object) -> PersonJob:
+        faces: list[FaceRow] = []
+        for f in person.faces:
+            box = f.box
+            faces.append(
+                (
+                    f.face_id,
+                    f.photo_id,
+                    os.fspath(f.photo_path),
+                    box.left,
+                    box.top,
+                    box.right,
+                    box.bottom,
+                    f.confidence,
+                    f.distance,
+                )
+            )
+        return cls(person.id, person.name, person.ignored, faces, folder, **fields)  # type: ignore[arg-type]
+
+    def person(self) -> Person:
+        paths: dict[str, Path] = {}
+        faces = tuple(
+            PersonFace(fid, pid, paths.get(path) or paths.setdefault(path, Path(path)), Box(a, b, c, d), conf, dist)
+            for fid, pid, path, a, b, c, d, conf, dist in self.faces
+        )
+        return Person(self.person_id, self.name, faces, ignored=self.ignored)
+
+
+class Renderer:
+    """Writes the index.json blocks and the pages of the persons handed to it, in order."""
+
+    def __init__(self, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None) -> None:
+        self.dest = dest
+        self.summary = summary
+        self.index = IndexWriter(Path(dest) / INDEX_FILE, threshold, min_size)
+        self.written: list[str] = []
+        self.warnings = Warnings()
+
+    def person(self, job: PersonJob) -> None:
+        person = job.person()
+        self.index.person(person, job.folder, job.entries, job.thumbs, job.chips)
+        rendered = review.person_pages(
+            person, self.summary, job.thumbs, job.entries, job.missing, job.first_page, job.unknown
+        )
+        for rel, html in rendered:
+            if not job.pages.get(rel):
+                why = "not written: a file that photocluster did not write is in the way"
+                warn(self.warnings, os.path.join(self.dest, rel), why)
+                continue
+            review.write_page(Path(self.dest) / rel, html)
+            self.written.append(rel)
+
+    def close(self) -> tuple[list[str], Warnings]:
+        """Put index.json in place; returns the pages written and the warnings."""
+        self.index.close()
+        return self.written, self.warnings
+
+    def abort(self) -> None:
+        self.index.abort()
+
+
+class RendererProcess:
+    """A :class:`Renderer` in a second process, fed through a pipe (which holds the export
+    back when the renderer falls behind). Its failure is raised here, as an ExportError."""
+
+    def __init__(self, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None) -> None:
+        ctx = multiprocessing.get_context("spawn")  # the export runs a writer thread: no fork
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_serve, args=(child, dest, summary, threshold, min_size), name="photocluster-render", daemon=True
+        )
+        self._process.start()
+        child.close()
+        self.dest = dest
+
+    def person(self, job: PersonJob) -> None:
+        try:
+            self._conn.send(job)
+        except (BrokenPipeError, EOFError, ConnectionResetError):
+            self._raise_failure()
+
+    def close(self) -> tuple[list[str], Warnings]:
+        try:
+            self._conn.send(None)
+            reply = self._conn.recv()
+        except (BrokenPipeError, EOFError, ConnectionResetError):
+            self._raise_failure()
+        self._process.join()
+        if reply[0] != "done":
+            raise ExportError(f"{self.dest}: cannot write the export's pages ({reply[1]})")
+        warnings = Warnings()
+        warnings.extend(reply[2])
+        warnings.total = reply[3]
+        return reply[1], warnings
+
+    def abort(self) -> None:
+        self._process.terminate()
+        self._process.join()
+        IndexWriter.remove_partial(Path(self.dest) / INDEX_FILE)
+
+    def _raise_failure(self) -> None:
+        reason = "the rendering process stopped"
+        try:
+            if self._conn.poll(5):
+                reply = self._conn.recv()
+                reason = str(reply[1]) if reply[0] == "error" else reason
+        except (EOFError, OSError):
+            reason += " without saying why"
+        self._process.join(5)
+        raise ExportError(f"{self.dest}: cannot write the export's pages ({reason})")
+
+
+def _serve(conn: Connection, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None) -> None:
+    """The rendering process: persons until None, then the pages written and the warnings.
+    A parent that is gone (its end of the pipe closed) ends it without index.json."""
+    renderer = Renderer(dest, summary, threshold, min_size)
+    try:
+        while (job := conn.recv()) is not None:
+            renderer.person(job)
+        written, warnings = renderer.close()
+        conn.send(("done", written, list(warnings), warnings.total))
+    except EOFError:
+        renderer.abort()
+    except BaseException as exc:  # noqa: BLE001 - reported to the export, which raises it
+        renderer.abort()
+        text = f"{getattr(exc, 'strerror', None) or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": ")
+        with contextlib.suppress(OSError):
+            conn.send(("error", text))
