@@ -8,12 +8,14 @@ at a large library rendering runs on a second core beside the export's own work.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
-from collections.abc import Mapping
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from photocluster.app import pages
 from photocluster.core.errors import ExportError
@@ -106,33 +108,37 @@ class Renderer:
         self.index.abort()
 
 
+_CHILD = "from photocluster.exporter.render import main; main()"
+
+
 class RendererProcess:
-    """A :class:`Renderer` in a second process, fed through a pipe (which holds the export
-    back when the renderer falls behind). Its failure is raised here, as an ExportError."""
+    """A :class:`Renderer` in a second Python process, fed through a pipe (which holds the
+    export back when the renderer falls behind). Started as a plain ``python -c``, not
+    through multiprocessing: that would run the caller's main script again in the child.
+    Its failure is raised here, as an ExportError."""
 
     def __init__(self, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None) -> None:
-        ctx = multiprocessing.get_context("spawn")  # the export runs a writer thread: no fork
-        self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(
-            target=_serve, args=(child, dest, summary, threshold, min_size), name="photocluster-render", daemon=True
+        from_parent, to_child = os.pipe()  # (read end, write end)
+        from_child, to_parent = os.pipe()
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(from_parent), str(to_parent)],
+            pass_fds=(from_parent, to_parent),
+            stdin=subprocess.DEVNULL,
         )
-        self._process.start()
-        child.close()
+        os.close(from_parent)
+        os.close(to_parent)
+        self._send = Connection(to_child, readable=False)
+        self._recv = Connection(from_child, writable=False)
         self.dest = dest
+        self.person_start = (dest, summary, threshold, min_size)
+        self._call(lambda: self._send.send(self.person_start))
 
     def person(self, job: PersonJob) -> None:
-        try:
-            self._conn.send(job)
-        except (BrokenPipeError, EOFError, ConnectionResetError):
-            self._raise_failure()
+        self._call(lambda: self._send.send(job))
 
     def close(self) -> tuple[list[str], Warnings]:
-        try:
-            self._conn.send(None)
-            reply = self._conn.recv()
-        except (BrokenPipeError, EOFError, ConnectionResetError):
-            self._raise_failure()
-        self._process.join()
+        reply = self._call(self._finish)
+        self._process.wait()
         if reply[0] != "done":
             raise ExportError(f"{self.dest}: cannot write the export's pages ({reply[1]})")
         warnings = Warnings()
@@ -140,36 +146,55 @@ class RendererProcess:
         warnings.total = reply[3]
         return reply[1], warnings
 
+    def _finish(self) -> Any:
+        self._send.send(None)
+        return self._recv.recv()
+
     def abort(self) -> None:
-        self._process.terminate()
-        self._process.join()
+        self._process.kill()
+        self._process.wait()
         IndexWriter.remove_partial(Path(self.dest) / INDEX_FILE)
 
-    def _raise_failure(self) -> None:
-        reason = "the rendering process stopped"
+    def _call(self, step: Callable[[], Any]) -> Any:
         try:
-            if self._conn.poll(5):
-                reply = self._conn.recv()
+            return step()
+        except (BrokenPipeError, EOFError, ConnectionResetError):
+            pass
+        reason = "the rendering process stopped without saying why"
+        with contextlib.suppress(EOFError, OSError):
+            if self._recv.poll(5):
+                reply = self._recv.recv()
                 reason = str(reply[1]) if reply[0] == "error" else reason
-        except (EOFError, OSError):
-            reason += " without saying why"
-        self._process.join(5)
+        self._process.wait(5)
         raise ExportError(f"{self.dest}: cannot write the export's pages ({reason})")
 
 
-def _serve(conn: Connection, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None) -> None:
-    """The rendering process: persons until None, then the pages written and the warnings.
-    A parent that is gone (its end of the pipe closed) ends it without index.json."""
+def main() -> None:
+    """The rendering process: its pipes' descriptors come as arguments."""
+    recv = Connection(int(sys.argv[1]), writable=False)
+    send = Connection(int(sys.argv[2]), readable=False)
+    try:
+        start = recv.recv()
+    except EOFError:
+        return
+    _serve(recv, send, *start)
+
+
+def _serve(
+    recv: Connection, send: Connection, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None
+) -> None:
+    """Persons until None, then the pages written and the warnings. A parent that is gone
+    (its end of the pipe closed) ends it without index.json."""
     renderer = Renderer(dest, summary, threshold, min_size)
     try:
-        while (job := conn.recv()) is not None:
+        while (job := recv.recv()) is not None:
             renderer.person(job)
         written, warnings = renderer.close()
-        conn.send(("done", written, list(warnings), warnings.total))
+        send.send(("done", written, list(warnings), warnings.total))
     except EOFError:
         renderer.abort()
     except BaseException as exc:  # noqa: BLE001 - reported to the export, which raises it
         renderer.abort()
         text = f"{getattr(exc, 'strerror', None) or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": ")
         with contextlib.suppress(OSError):
-            conn.send(("error", text))
+            send.send(("error", text))
