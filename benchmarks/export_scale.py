@@ -53,6 +53,7 @@ import resource
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"export_s": time.perf_counter() - t, "peak_rss_mb": peak_mb(), "persons": report.persons,
                   "cpu_user_s": usage.ru_utime, "cpu_sys_s": usage.ru_stime,
+                  "renderer_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                   "unknown_faces": report.unknown_faces, "thumbnails": report.thumbnails,
                   "created": report.created, "unchanged": report.unchanged, "warnings": report.warning_count}))
 """
@@ -268,6 +269,8 @@ def main() -> None:
             "real_images": 0 if args.gone else len(real),
             "export_s": round(float(first["export_s"]), 1),  # type: ignore[arg-type]
             "peak_rss_mb": round(float(first["peak_rss_mb"]), 0),  # type: ignore[arg-type]
+            # The rendering process a large export starts (its own peak; 0 when none ran).
+            "renderer_peak_rss_mb": round(float(first["renderer_peak_rss_mb"]), 0),  # type: ignore[arg-type]
             "cpu_user_s": round(float(first["cpu_user_s"]), 1),  # type: ignore[arg-type]
             "cpu_sys_s": round(float(first["cpu_sys_s"]), 1),  # type: ignore[arg-type]
             # The disk alone: a file per thumbnail and a link per entry, at this file system's pace.
