@@ -79,6 +79,7 @@ class _Cut:
 
     written: set[str] = field(default_factory=set)
     thumbs: dict[int, bytes] = field(default_factory=dict)
+    boxes: dict[int, Box] = field(default_factory=dict)  # face id -> the box its thumbnail shows
     warnings: list[str] = field(default_factory=list)
     photos: int = 0
 
@@ -122,7 +123,8 @@ def fill_thumbnails(
 
     done = 0
     for cut in _cut_all(None, jobs(), workers or image_workers(total)):
-        store.put_thumbnails((fid, THUMB_PARAMS, jpeg) for fid, jpeg in cut.thumbs.items())
+        # Only for the box it was cut for: a scan running meanwhile may have moved the face.
+        store.put_thumbnails(((fid, THUMB_PARAMS, jpeg) for fid, jpeg in cut.thumbs.items()), cut.boxes)
         warnings.extend(cut.warnings)
         done += cut.photos
         if on_photos is not None:
@@ -196,6 +198,7 @@ def _make_images(dest: Path | None, job: ImageJob, cut: _Cut) -> None:
         return
     for fid, box in job.thumbs:
         cut.thumbs[fid] = thumbnail(image, box)
+        cut.boxes[fid] = box
     for face_id, _, rel in job.chips:
         assert dest is not None
         check_inside(dest, rel, (3,))

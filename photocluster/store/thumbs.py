@@ -9,7 +9,7 @@ new box, or deleted, loses its thumbnail (see :mod:`photocluster.store.photos`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from photocluster.core.types import Box, Photo
 from photocluster.store.connection import Database, chunks, marks
@@ -23,16 +23,24 @@ _FETCH = 4096
 class Thumbs(Database):
     """The ``face_thumbs`` table."""
 
-    def put_thumbnails(self, rows: Iterable[tuple[int, str, bytes]]) -> int:
-        """Store (face id, parameters, JPEG) rows, replacing a face's earlier thumbnail;
-        a face deleted meanwhile is skipped. Returns the rows stored."""
+    def put_thumbnails(self, rows: Iterable[tuple[int, str, bytes]], boxes: Mapping[int, Box] | None = None) -> int:
+        """Store (face id, parameters, JPEG) rows, replacing a face's earlier thumbnail; a face
+        deleted meanwhile is skipped, and so, with ``boxes`` (face id -> the box the thumbnail
+        was cut for), is a face that a scan has given another box since. Returns the rows stored."""
         stored = 0
         with self.transaction() as conn:
             for face_id, params, jpeg in rows:
+                box = boxes.get(face_id) if boxes is not None else None
+                args: tuple[float, ...]
+                if box is None:
+                    where, args = "id = ?", (face_id,)
+                else:
+                    where = "id = ? AND left = ? AND top = ? AND right = ? AND bottom = ?"
+                    args = (face_id, box.left, box.top, box.right, box.bottom)
                 cur = conn.execute(
                     "INSERT OR REPLACE INTO face_thumbs(face_id, params, jpeg) "
-                    "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?)",
-                    (face_id, params, jpeg, face_id),
+                    f"SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM faces WHERE {where})",
+                    (face_id, params, jpeg, *args),
                 )
                 stored += cur.rowcount
         return stored

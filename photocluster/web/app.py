@@ -279,7 +279,7 @@ def _store_back(store: Store, row: FaceRow, jpeg: bytes) -> None:
     if (st.st_size, st.st_mtime_ns) != (row.photo.size, row.photo.mtime_ns):
         return
     with contextlib.suppress(DatabaseError):
-        store.put_thumbnails([(row.id, THUMB_PARAMS, jpeg)])
+        store.put_thumbnails([(row.id, THUMB_PARAMS, jpeg)], {row.id: row.box})  # not if a scan moved it
 
 
 def _photo(request: Request, state: _State, links: LiveLinks) -> Response:

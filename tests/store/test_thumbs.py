@@ -65,3 +65,12 @@ def test_metadata_refresh_drops_the_photos_thumbnails(store: Store, tmp_path: Pa
     pid, (a,) = save(store, tmp_path / "a.jpg", 1, [b"A"])
     store.refresh_photo(pid, 2, 2, "sha", None, None, store.begin_scan([tmp_path], "k"))
     assert store.thumbnails([a], P) == {}
+
+
+def test_a_thumbnail_cut_for_an_old_box_is_not_stored(store: Store, tmp_path: Path) -> None:
+    _, (a, b) = save(store, tmp_path / "a.jpg", 2)
+    cut_for = {a: Box(10, 10, 40, 40), b: Box(50, 10, 80, 40)}  # b's box is what it was
+    with store.transaction() as conn:  # a scan re-found b elsewhere while the thumbnails were cut
+        conn.execute("UPDATE faces SET left = 0, right = 30 WHERE id = ?", (b,))
+    assert store.put_thumbnails([(a, P, b"A"), (b, P, b"B")], cut_for) == 1
+    assert store.thumbnails([a, b], P) == {a: b"A"}
