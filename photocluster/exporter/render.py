@@ -120,10 +120,14 @@ class RendererProcess:
     def __init__(self, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None) -> None:
         from_parent, to_child = os.pipe()  # (read end, write end)
         from_child, to_parent = os.pipe()
+        # The child imports photocluster from where this process did, whatever its sys.path.
+        here = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
         self._process = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(from_parent), str(to_parent)],
             pass_fds=(from_parent, to_parent),
             stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": path},
         )
         os.close(from_parent)
         os.close(to_parent)
