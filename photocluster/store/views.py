@@ -108,12 +108,8 @@ class Views(Database):
     def person_faces(self, person_id: int, limit: int = -1) -> tuple[list[FaceRow], np.ndarray]:
         """A person's faces in present photos, by face id, with their embeddings (n, 128);
         the first ``limit`` only, when given."""
-        rows = self.conn.execute(
-            f"SELECT {_FACE_COLS}, faces.embedding {_PRESENT} AND faces.person_id = ? ORDER BY faces.id LIMIT ?",
-            (person_id, limit),
-        ).fetchall()
-        emb = np.frombuffer(b"".join(r[-1] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
-        return [_face_row(r[:-1]) for r in rows], emb.astype(np.float32)
+        faces, photos, emb = self.member_faces(person_id, limit=limit)
+        return [FaceRow(f.id, person_id, f.box, f.confidence, photos[f.photo_id]) for f in faces], emb
 
     def member_faces(
         self, person_id: int | None, embeddings: bool = True, after: int = 0, limit: int = -1
