@@ -75,11 +75,13 @@ class ImageJob:
 
 @dataclass
 class _Cut:
-    """What a batch of jobs gave: chips written, thumbnails cut (face id -> JPEG), warnings, photos."""
+    """What a batch of jobs gave: chips written, thumbnails cut (face id -> JPEG), the faces
+    left without, warnings, photos."""
 
     written: set[str] = field(default_factory=set)
     thumbs: dict[int, bytes] = field(default_factory=dict)
     boxes: dict[int, Box] = field(default_factory=dict)  # face id -> the box its thumbnail shows
+    failed: list[int] = field(default_factory=list)  # faces whose photo could not be used
     warnings: list[str] = field(default_factory=list)
     photos: int = 0
 
@@ -126,14 +128,10 @@ def fill_thumbnails(
         # Only for the box it was cut for: a scan running meanwhile may have moved the face.
         store.put_thumbnails(((fid, THUMB_PARAMS, jpeg) for fid, jpeg in cut.thumbs.items()), cut.boxes)
         warnings.extend(cut.warnings)
+        failed.update(cut.failed)
         done += cut.photos
         if on_photos is not None:
             on_photos(done, total)
-    # A page is read after the one before was stored: what is still missing could not be cut.
-    after = 0
-    while page := store.missing_thumbnails(THUMB_PARAMS, after, _PAGE):
-        after = page[-1][0].id
-        failed.update(fid for _, faces in page for fid, _ in faces)
     return failed
 
 
@@ -193,6 +191,7 @@ def _make_images(dest: Path | None, job: ImageJob, cut: _Cut) -> None:
             problem = exc.reason
     if problem is not None:
         where = f"{os.fsdecode(job.photo.path)}: {problem}"
+        cut.failed += [fid for fid, _ in job.thumbs]
         cut.warnings += [f"thumbnail of face {fid}: not written: {where}" for fid, _ in job.thumbs]
         cut.warnings += [f"{rel}: not written: {where}" for _, _, rel in job.chips]
         return
