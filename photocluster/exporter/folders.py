@@ -149,6 +149,10 @@ class Warnings(list[str]):
         self.total += other.total - kept
 
 
+# Why a file of the export was not written over someone else's.
+IN_THE_WAY = "not written: a file that photocluster did not write is in the way"
+
+
 def warn(warnings: list[str], path: str | os.PathLike[str], reason: str) -> None:
     warnings.append(f"{os.fsdecode(path)}: {reason}")
 
@@ -186,7 +190,7 @@ def _place(entry: str, source: Path, mode: str) -> None:
 
 @dataclass
 class Placed:
-    """What :func:`place_entries` did, counted in photo entries."""
+    """What :func:`place_entry` and :func:`remove_entries` did, counted in photo entries."""
 
     created: int = 0
     updated: int = 0

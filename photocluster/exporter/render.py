@@ -21,7 +21,7 @@ from photocluster.app import pages
 from photocluster.core.errors import ExportError
 from photocluster.core.types import Box, Person, PersonFace
 from photocluster.exporter import review
-from photocluster.exporter.folders import INDEX_FILE, Warnings, warn
+from photocluster.exporter.folders import IN_THE_WAY, INDEX_FILE, Warnings, warn
 from photocluster.exporter.index_json import IndexWriter
 
 # (face id, photo id, photo path, left, top, right, bottom, confidence, distance)
@@ -93,8 +93,7 @@ class Renderer:
         )
         for rel, html in rendered:
             if not job.pages.get(rel):
-                why = "not written: a file that photocluster did not write is in the way"
-                warn(self.warnings, os.path.join(self.dest, rel), why)
+                warn(self.warnings, os.path.join(self.dest, rel), IN_THE_WAY)
                 continue
             review.write_page(Path(self.dest) / rel, html)
             self.written.append(rel)

@@ -114,6 +114,15 @@ def _prefix(rel: str) -> str:
     return "../" if "/" in rel else ""
 
 
+def person_page_files(person_id: int | None, faces: int, first: int = 1) -> list[str]:
+    """The page files of a person of ``faces`` faces; or, id None, of a chunk of that many
+    unknown faces, pages ``first`` on."""
+    count = page_count(faces, FACES_PER_PAGE)
+    if person_id is None:
+        return [unknown_file(first + k) for k in range(count)]
+    return [person_file(person_id, n) for n in range(1, count + 1)]
+
+
 def person_pages(
     person: Person,
     summary: pages.Summary,
@@ -126,11 +135,11 @@ def person_pages(
     """(file, HTML) of each page of one person, its faces most doubtful first (the listing
     has them nearest first); or, id None, of the unknown faces in ``person.faces``: pages
     ``first`` on of the ``total`` unknown faces, by id."""
+    files = person_page_files(person.id, len(person.faces), first)
     if person.id is None:
         faces = [FaceItem.of_person_face(f, None) for f in person.faces]
         total = len(faces) if total is None else total
-        for k in range(page_count(len(faces), FACES_PER_PAGE)):
-            rel = unknown_file(first + k)
+        for k, rel in enumerate(files):
             links = StaticLinks(_prefix(rel), thumbs, entries, missing)
             items = faces[k * FACES_PER_PAGE : (k + 1) * FACES_PER_PAGE]
             page = Page(items, first + k, page_count(total, FACES_PER_PAGE), total)
@@ -138,8 +147,7 @@ def person_pages(
         return
     card = card_of_person(person)
     faces = [FaceItem.of_person_face(f, person.id) for f in reversed(person.faces)]
-    for n in range(1, page_count(len(faces), FACES_PER_PAGE) + 1):
-        rel = person_file(person.id, n)
+    for n, rel in enumerate(files, start=1):
         links = StaticLinks(_prefix(rel), thumbs, entries, missing)
         yield rel, pages.person_page(links, summary, card, slice_page(faces, n, FACES_PER_PAGE))
 

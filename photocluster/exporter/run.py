@@ -40,6 +40,7 @@ from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.exporter import review
 from photocluster.exporter.folders import (
     CROPS_FOLDER,
+    IN_THE_WAY,
     INDEX_FILE,
     MODES,
     PAGES_FOLDER,
@@ -63,6 +64,7 @@ from photocluster.exporter.render import PersonJob, Renderer, RendererProcess
 from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, fill_thumbnails, write_chips
 from photocluster.exporter.xmp import (
     XMP_TARGETS,
+    Sidecar,
     plan_sidecars,
     region_name,
     sidecar_states,
@@ -278,21 +280,23 @@ class _Run:
         self.wanted: set[str] = set()  # photo entries this run asked for
         self.own: set[str] = set()  # ... of which ours and in place
         self.files: dict[str, str] = {}  # thumbnails, chips and pages in place -> content key
-        self.thumbnails = self.chips = self.unknown_faces = 0
+        self.thumbnails = self.chips = 0
         self.checked: set[str] = set()  # folders made and checked this run
         self.skipped: set[str] = set()
         # For the sidecars (only with xmp): photo -> regions, photo entries -> photo, photos.
         self.regions: dict[int, list[tuple[int, str, Box]]] = defaultdict(list)
         self.entry_photo: dict[str, int] = {}
         self.photos: dict[int, Photo] = {}
+        self.planned_sidecars: list[Sidecar] = []
+        self.sidecars: dict[str, str] = {}  # sidecars the manifest tracks after the run
         # One streaming pass over the embeddings for both the faces in doubt and the suggestions.
         self.moments = person_moments(store)
         doubts = browse.doubts(store, moments=self.moments)
         self.lists_of = review.Lists(browse.summary(store, len(doubts)), doubts)
         self.io = _Writer()
         self.journal = Journal(dest)
-        self.unknown_faces = store.unknown_count()
-        faces = sum(r.faces for r in self.rows) + self.unknown_faces
+        self.unknown_faces = self.lists_of.summary.unknown
+        faces = self.lists_of.summary.faces + self.unknown_faces
         # A second process renders pages and index.json beside this one's work, once it pays.
         kind = RendererProcess if faces >= _RENDER_PROCESS_FACES else Renderer
         settings = store.get_setting("cluster.threshold"), store.get_setting("cluster.min_size")
@@ -344,7 +348,7 @@ class _Run:
             f.face_id: self._thumb_file(f, photos[f.photo_id]) for f in person.faces if f.face_id not in self.no_thumb
         }
         chips = {f.face_id: self._chip_file(folder, f, photos[f.photo_id]) for f in person.faces if self.crops}
-        page_files = _page_names(person, first_page)
+        page_files = review.person_page_files(person.id, len(person.faces), first_page)
         claimed = self._claim(sources, [rel for rel, _ in [*thumbs.values(), *chips.values()]] + page_files)
         self._folder(folder)
         for rel, source in sorted(sources.items()):
@@ -415,7 +419,7 @@ class _Run:
         known = self.prev.files.get(rel)
         path = os.path.join(self.dest, rel)
         if known is None and rel not in claimed:
-            warn(self.warnings, path, "not written: a file that photocluster did not write is in the way")
+            warn(self.warnings, path, IN_THE_WAY)
             return None
         return not (known == key and os.path.isfile(path) and not os.path.islink(path))
 
@@ -476,7 +480,7 @@ class _Run:
     def _page(self, rel: str, html: str, claimed: set[str]) -> None:
         path = self.dest / rel
         if not self._page_is_ours(rel, claimed):
-            warn(self.warnings, path, "not written: a file that photocluster did not write is in the way")
+            warn(self.warnings, path, IN_THE_WAY)
             return
         if "/" in rel:
             self._folder(rel.rsplit("/", 1)[0])
@@ -511,14 +515,13 @@ class _Run:
         self.files.update(dict.fromkeys(written, "page"))
         self.warnings.merge(warnings)
         self.io.drain()
-        sidecars = self._sidecars()
+        self.sidecars = self._sidecars()
         remove_entries(self.dest, self.prev.entries - self.wanted, self.placed)
         remove_files(self.dest, [rel for rel in self.prev.files if rel not in self.files and rel != INDEX_FILE])
         prune_empty(self.dest)
-        atomic_write(self.dest / EXPORT_MARKER, Manifest(self.own, self.files, sidecars).chunks())
+        atomic_write(self.dest / EXPORT_MARKER, Manifest(self.own, self.files, self.sidecars).chunks())
         self.journal.close(remove=True)
         self.io.close()
-        self.sidecars = sidecars
 
     def _sidecars(self) -> dict[str, str]:
         if not self.xmp and not self.prev.sidecars:
@@ -540,7 +543,6 @@ class _Run:
         self.journal.close(remove=False)
 
     def report(self) -> ExportReport:
-        planned = getattr(self, "planned_sidecars", [])
         page = self.dest / REVIEW_PAGE
         return ExportReport(
             os.fsdecode(self.dest),
@@ -554,16 +556,8 @@ class _Run:
             self.placed.skipped,
             thumbnails=self.thumbnails,
             crops=self.chips,
-            sidecars=sum(1 for sc in planned if sc.key in self.sidecars),
+            sidecars=sum(1 for sc in self.planned_sidecars if sc.key in self.sidecars),
             review=os.fsdecode(page) if REVIEW_PAGE in self.files else "",
             warnings=list(self.warnings),
             warning_count=self.warnings.total,
         )
-
-
-def _page_names(person: Person, first: int = 1) -> list[str]:
-    """The page files of a person, or of a chunk of the unknown faces (pages ``first`` on)."""
-    count = browse.page_count(len(person.faces), review.FACES_PER_PAGE)
-    if person.id is None:
-        return [review.unknown_file(first + k) for k in range(count)]
-    return [review.person_file(person.id, n) for n in range(1, count + 1)]
