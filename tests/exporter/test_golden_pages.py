@@ -56,7 +56,13 @@ def test_static_export_pages_match_golden(store: Store, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "path"),
-    [("index", "/"), ("person-1", "/person/1"), ("person-2", "/person/2"), ("unknown", "/unknown"), ("doubt", "/doubt")],
+    [
+        ("index", "/"),
+        ("person-1", "/person/1"),
+        ("person-2", "/person/2"),
+        ("unknown", "/unknown"),
+        ("doubt", "/doubt"),
+    ],
 )
 def test_review_app_pages_match_golden(store: Store, tmp_path: Path, name: str, path: str) -> None:
     named_library(store, tmp_path / "photos")
