@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PHOTOS ?=
 
-.PHONY: install demo test lint typecheck pytest fast bench clean dlib-source
+.PHONY: install demo test lint typecheck docs docs-update pytest fast bench clean dlib-source
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,16 @@ typecheck: install
 pytest: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
-test: lint typecheck pytest
+# The docs site: fails when the generated pages (CLI help, index.json fields) are stale, or
+# when a link, an anchor or a docstring reference is broken. `make docs-update` regenerates them.
+docs: install
+	$(BIN)/python -m cogapp --check docs/*.md
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet
+
+docs-update: install
+	$(BIN)/python -m cogapp -r docs/*.md
+
+test: lint typecheck docs pytest
 
 # Unit tests only (fake embedder), for a quick loop while editing.
 fast: install
@@ -46,4 +55,4 @@ bench: install
 	$(BIN)/python benchmarks/detection_size.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache site
