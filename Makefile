@@ -33,7 +33,7 @@ pytest: install
 # The docs site: fails when the generated pages (CLI help, index.json fields) are stale, or
 # when a link, an anchor or a docstring reference is broken. `make docs-update` regenerates them.
 docs: install
-	$(BIN)/python -m cogapp --check docs/*.md
+	$(BIN)/python -m cogapp --check --verbosity=1 docs/*.md
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet
 
 docs-update: install
