@@ -289,19 +289,20 @@ def agreement(ref: list[PhotoResult], got: list[PhotoResult]) -> dict[str, Any]:
 
 def canvas_check(engine: Any, photo: Path, settings: DetectionSettings) -> dict[str, Any]:
     """The detector's input built by torch on its device against numpy's, and the two score maps."""
-    from photocluster.detect.engine.mmod import _planar_rgb, build_canvas, pyramid_up
+    from photocluster.detect.engine.pyramid import build_canvas, planar_rgb, pyramid_up
     from photocluster.detect.engine.torch_pyramid import TorchPyramid
 
     det = engine.detector
     pixels = load_image(photo, settings.max_size, enlarge=False).pixels
-    img = _planar_rgb(pixels)
+    img = planar_rgb(pixels)
     for _ in range(settings.upsample or 0):
         img = pyramid_up(img)
     t0 = time.perf_counter()
     canvas, rects = build_canvas(img, det.input)
     numpy_s = time.perf_counter() - t0
-    pyramid = TorchPyramid(det.backend, det.input, det.geometry)
-    prepared = pyramid.prepare(_planar_rgb(pixels), settings.upsample or 0)
+    pyramid = det.pyramid
+    assert isinstance(pyramid, TorchPyramid)
+    prepared = pyramid.prepare(planar_rgb(pixels), settings.upsample or 0)
     assert prepared is not None
     theirs = prepared[0].cpu().numpy()
     return {

@@ -8,6 +8,7 @@ with cosine >= 0.999 (in practice > 0.99999).
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import struct
@@ -23,7 +24,7 @@ from photocluster.detect import models
 from photocluster.detect.engine import OnnxEngine
 from photocluster.detect.engine.dlib_format import FormatError, Reader, load_network
 from photocluster.detect.engine.mmod import SPEC as MMOD_SPEC
-from photocluster.detect.engine.mmod import pyramid_up, resize_float, resize_rgb, tiled_pyramid
+from photocluster.detect.engine.pyramid import build_canvas, pyramid_up, resize_float, resize_rgb, tiled_pyramid
 from photocluster.detect.images import load_image
 
 # ---------------------------------------------------------------------------------------------
@@ -243,6 +244,59 @@ def test_engine_import_is_lazy() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# The engine's modules: every import counted, those inside functions and TYPE_CHECKING too.
+
+DETECT = Path(__file__).resolve().parents[2] / "photocluster" / "detect"
+
+
+def _imports_from(path: Path) -> list[tuple[str, str]]:
+    """(module, name) for every ``from module import name`` in the file, wherever it sits;
+    (module, "") for ``import module``."""
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found += [(node.module, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names]
+    return found
+
+
+def test_engine_modules_import_each_other_without_a_cycle() -> None:
+    package = "photocluster.detect.engine"
+    graph = {
+        f"{package}.{path.stem}": {
+            module for module, _ in _imports_from(path) if module.startswith(f"{package}.") and module != package
+        }
+        for path in (DETECT / "engine").glob("*.py")
+        if path.stem != "__init__"
+    }
+    done: set[str] = set()
+
+    def visit(module: str, stack: list[str]) -> None:
+        assert module not in stack, f"import cycle: {' -> '.join([*stack[stack.index(module) :], module])}"
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            visit(target, [*stack, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    # The detector asks its backend for the pyramid rather than which backend it is.
+    assert 'name == "torch"' not in (DETECT / "engine" / "mmod.py").read_text(encoding="utf-8")
+
+
+def test_no_private_name_is_imported_across_detect_modules() -> None:
+    private = [
+        f"{path.relative_to(DETECT)}: {module}.{name}"
+        for path in sorted(DETECT.rglob("*.py"))
+        for module, name in _imports_from(path)
+        if name.startswith("_") and not name.startswith("__")
+    ]
+    assert private == []
+
+
+# ---------------------------------------------------------------------------------------------
 # Finding the model files: face_recognition_models is located, never imported.
 
 MODEL_NAMES = {
@@ -414,8 +468,6 @@ def test_no_faces_and_grey_images(engine: OnnxEngine, dlib_models: dict[str, obj
 
 @pytest.mark.models
 def test_banded_network_run_is_exact(fixtures: Path, engine: OnnxEngine) -> None:
-    from photocluster.detect.engine.mmod import build_canvas
-
     det = engine.detector
     pixels = load_image(fixtures / "dlib-faces" / "2008_002506.jpg", 400, enlarge=False).pixels
     canvas, _ = build_canvas(pixels.transpose(2, 0, 1), det.input)

@@ -14,6 +14,10 @@ returns what dlib's python API returns for them:
 one is seen: ``torch_net``), with the detector's image pyramid built on the device
 (``torch_pyramid``) and ``detect_batch`` running several photos' canvases at once.
 
+Modules, each importing only those listed after it: ``mmod`` (the detector) and ``resnet``
+(the embedder) -> ``backend`` (onnx or torch) -> ``torch_net`` -> ``torch_pyramid`` ->
+``pyramid`` (dlib's pyramid, shared by both backends) and ``onnx_graph`` -> ``dlib_format``.
+
 Importing this package is cheap; onnx, onnxruntime or torch load, and the models are parsed,
 on the first call that needs them.
 """

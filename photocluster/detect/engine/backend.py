@@ -2,8 +2,10 @@
 
 :class:`Detector` and :class:`Embedder` hand their layer list to :func:`make_backend` and then
 only call ``run(x)``: (N, C, H, W) float32 in, the last layer's output out, as a numpy array.
-The torch backend also builds the detector's image pyramid on the GPU (``torch_pyramid``), so
-that a photo goes to the device as its uint8 pixels; the onnx backend is what it always was.
+Each backend also brings the detector's image pyramid (``pyramid(...)``), which the detector
+calls without asking which backend it has: the onnx backend builds it with numpy on the CPU
+(:class:`~.pyramid.NumpyPyramid`), the torch backend on its device (``torch_pyramid``), so that
+a photo goes to the GPU as its uint8 pixels.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from photocluster.core.errors import ModelError
-from photocluster.detect.engine.dlib_format import Layer
+from photocluster.detect.engine.dlib_format import Layer, PyramidInput
 from photocluster.detect.engine.onnx_graph import build_model, make_session
+from photocluster.detect.engine.pyramid import Geometry, NumpyPyramid, Pyramid
 
 BACKENDS = ("onnx", "torch")
 
@@ -38,6 +41,10 @@ class NetBackend(Protocol):
         """The network's output for ``x`` (N, C, H, W) float32."""
         ...
 
+    def pyramid(self, inp: PyramidInput, geometry: Geometry) -> Pyramid:
+        """The detector's image pyramid and network run, as this backend builds and runs them."""
+        ...
+
 
 class OnnxBackend:
     """The network as an ONNX graph on an onnxruntime CPU session (``threads`` intra-op threads)."""
@@ -54,6 +61,10 @@ class OnnxBackend:
     def run(self, x: np.ndarray) -> np.ndarray:
         out: np.ndarray = self.session.run(["y"], {"x": x})[0]
         return out
+
+    def pyramid(self, inp: PyramidInput, geometry: Geometry) -> Pyramid:
+        """numpy's pyramid, one photo at a time; canvases above :data:`ONNX_MAX_BAND_PIXELS` run in bands."""
+        return NumpyPyramid(self.run, inp, geometry, self.max_pixels)
 
 
 def make_backend(

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from photocluster.core.errors import ModelError
-from photocluster.detect.engine.dlib_format import AddPrev, Affine, Conv, Fc, Layer, Pool, Relu, Skip, Tag
+from photocluster.detect.engine.dlib_format import AddPrev, Affine, Conv, Fc, Layer, Pool, Relu, Skip, Tag, fold_affine
 
 OPSET = 17
 IR_VERSION = 8  # old enough for any onnxruntime that supports opset 17
@@ -22,16 +22,6 @@ IR_VERSION = 8  # old enough for any onnxruntime that supports opset 17
 class _Value:
     name: str
     shape: tuple[int, int | None, int | None]  # (channels, rows, cols); None: only known at run time
-
-
-def _fold_affine(conv: Conv, affine: Affine) -> Conv:
-    """conv followed by a per-channel affine is one conv. dlib runs them as two steps, so this
-    moves rounding by about one float32 ulp: far below what the comparisons with dlib can see."""
-    gamma = affine.gamma.reshape(-1).astype(np.float32)
-    beta = affine.beta.reshape(-1).astype(np.float32)
-    bias = conv.bias if conv.bias is not None else np.zeros_like(gamma)
-    weight = (conv.weight * gamma[:, None, None, None]).astype(np.float32)
-    return Conv(weight, (bias * gamma + beta).astype(np.float32), conv.stride, conv.padding, conv.relu)
 
 
 # onnxruntime's fast convolutions (NCHWc) work on blocks of 8 channels (16 with AVX-512);
@@ -62,7 +52,7 @@ def prepare(layers: list[Layer]) -> list[Layer]:
         layer = layers[i]
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         if isinstance(layer, Conv) and isinstance(nxt, Affine) and nxt.conv_mode:
-            out.append(_fold_affine(layer, nxt))
+            out.append(fold_affine(layer, nxt))
             i += 2
         else:
             out.append(layer)

@@ -23,8 +23,21 @@ from typing import Any
 import numpy as np
 
 from photocluster.core.errors import ModelError
-from photocluster.detect.engine.dlib_format import AddPrev, Affine, Conv, Fc, Layer, Pool, Relu, Skip, Tag
-from photocluster.detect.engine.onnx_graph import _fold_affine
+from photocluster.detect.engine.dlib_format import (
+    AddPrev,
+    Affine,
+    Conv,
+    Fc,
+    Layer,
+    Pool,
+    PyramidInput,
+    Relu,
+    Skip,
+    Tag,
+    fold_affine,
+)
+from photocluster.detect.engine.pyramid import Geometry
+from photocluster.detect.engine.torch_pyramid import TorchPyramid
 
 DEVICE_ENV = "PHOTOCLUSTER_TORCH_DEVICE"
 INSTALL_HINT = "pip install 'photocluster[gpu]'"
@@ -153,7 +166,7 @@ def _ops(layers: list[Layer]) -> tuple[list[Op], dict[str, np.ndarray]]:
         layer = layers[i]
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         if isinstance(layer, Conv) and isinstance(nxt, Affine) and nxt.conv_mode:
-            layer = _fold_affine(layer, nxt)
+            layer = fold_affine(layer, nxt)
             i += 1
         i += 1
         if isinstance(layer, Conv):
@@ -345,3 +358,7 @@ class TorchBackend:
             t = self.torch.cat([t, t.new_zeros((padded - n, *t.shape[1:]))])
         out: np.ndarray = self.run_tensor(t)[:n].float().cpu().numpy()
         return out
+
+    def pyramid(self, inp: PyramidInput, geometry: Geometry) -> TorchPyramid:
+        """The pyramid built on this backend's device, and photos' canvases run in batches."""
+        return TorchPyramid(self, inp, geometry)

@@ -1,12 +1,12 @@
 """The detector's input, built on the torch backend's device, and many photos run at once.
 
-On a GPU, building dlib's tiled image pyramid with numpy (``mmod.build_canvas``: ~4 s of CPU for
-a 1600x1200 photo upsampled once) would cost 100 times the network itself. Here the same
-bilinear resizes run as torch operations on the device, operation for operation as
-``mmod._resize`` does them (the same sampling positions, float32 products and sums in the same
-order, the same float64 tail columns and truncation to uint8), so the canvas is the numpy one
-bit for bit (checked by ``benchmarks/gpu_throughput.py``) and a photo travels to the GPU as its
-uint8 pixels.
+The torch backend's pyramid (``TorchBackend.pyramid``). On a GPU, building dlib's tiled image
+pyramid with numpy (``pyramid.build_canvas``: ~4 s of CPU for a 1600x1200 photo upsampled once)
+would cost 100 times the network itself. Here the same bilinear resizes run as torch operations
+on the device, operation for operation as ``pyramid.resize_float`` and ``resize_rgb`` do them
+(the same sampling positions, float32 products and sums in the same order, the same float64
+tail columns and truncation to uint8), so the canvas is the numpy one bit for bit (checked by
+``benchmarks/gpu_throughput.py``) and a photo travels to the GPU as its uint8 pixels.
 
 Canvases of similar sizes run as one batch: each is zero-padded at the bottom and right to a
 multiple of :data:`BUCKET` pixels, and the network zeroes every sample's cells beyond its own
@@ -18,25 +18,47 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from photocluster.detect.engine.dlib_format import PyramidInput
-from photocluster.detect.engine.mmod import _cols, _Geometry, _out_len, _rows, banded_scores, tiled_pyramid
-from photocluster.detect.engine.torch_net import TorchBackend
+from photocluster.detect.engine.pyramid import (
+    Geometry,
+    Rect,
+    Scored,
+    banded_scores,
+    col_axis,
+    lround,
+    out_len,
+    row_axis,
+    score_map,
+    tiled_pyramid,
+)
 
-Rect = tuple[int, int, int, int]
 # Canvas rows and cols are rounded up to a multiple of this for batching (and for cuDNN's
 # autotuner, which tunes once per shape).
 BUCKET = 128
 
 
+class DeviceNet(Protocol):
+    """What the pyramid needs of ``torch_net.TorchBackend`` (which builds it, so this module
+    does not import it): torch, the device, and the network on it."""
+
+    torch: Any
+    device: str
+    max_pixels: int
+
+    def run(self, x: Any) -> np.ndarray: ...
+
+    def run_tensor(self, x: Any, sizes: list[tuple[int, int]] | None = None) -> Any: ...
+
+
 class TorchPyramid:
     """dlib's pyramid_up, tiled pyramid and network, on ``backend``'s device."""
 
-    def __init__(self, backend: TorchBackend, inp: PyramidInput, geometry: _Geometry) -> None:
+    def __init__(self, backend: DeviceNet, inp: PyramidInput, geometry: Geometry) -> None:
         self.backend = backend
         self.torch = backend.torch
         self.input = inp
@@ -47,13 +69,14 @@ class TorchPyramid:
     # -- dlib's resize_image ------------------------------------------------------------------
 
     def _plan(self, h_in: int, w_in: int, h_out: int, w_out: int, double_tail: bool) -> dict[str, Any]:
-        """mmod._resize's sampling positions and weights, on the device (cached per shape)."""
+        """The resize's sampling positions and weights (``pyramid.row_axis``, ``col_axis``), on the
+        device (cached per shape)."""
         key = (h_in, w_in, h_out, w_out, double_tail)
         plan = self._plans.get(key)
         if plan is not None:
             return plan
-        rows = _rows(h_in, h_out)
-        cols, n_simd = _cols(w_in, w_out)
+        rows = row_axis(h_in, h_out)
+        cols, n_simd = col_axis(w_in, w_out)
         f32 = np.float32
         lr = cols.frac[:n_simd].astype(f32)
         t_lr: np.ndarray = cols.frac[n_simd:] if double_tail else cols.frac[n_simd:].astype(f32)
@@ -81,7 +104,7 @@ class TorchPyramid:
         return plan
 
     def resize(self, src: Any, out: Any, double_tail: bool) -> None:
-        """``mmod._resize`` on device tensors: ``src`` (C, h, w) float32 into ``out`` (C, H, W),
+        """``pyramid``'s bilinear resize on device tensors: ``src`` (C, h, w) float32 into ``out`` (C, H, W),
         float32 or uint8 (truncated, as dlib's RGB path does); views are fine."""
         p = self._plan(int(src.shape[1]), int(src.shape[2]), int(out.shape[1]), int(out.shape[2]), double_tail)
         n = p["n_simd"]
@@ -102,9 +125,7 @@ class TorchPyramid:
             out[:, :, n:] = ((1 - tb64) * upper.double() + tb64 * lower.double()).to(out.dtype)
 
     def pyramid_up(self, img: Any) -> Any:
-        """``mmod.pyramid_up`` on a (3, h, w) uint8 device tensor."""
-        from photocluster.detect.engine.mmod import lround
-
+        """``pyramid.pyramid_up`` on a (3, h, w) uint8 device tensor."""
         h, w = int(img.shape[1]), int(img.shape[2])
         right = int(lround((w - 1 + 1.25) * 2))
         bottom = int(lround((h - 1 + 0.75) * 2))
@@ -113,7 +134,7 @@ class TorchPyramid:
         return out
 
     def canvas(self, img: Any) -> tuple[Any, list[Rect]]:
-        """``mmod.build_canvas`` for a (3, h, w) uint8 device tensor: (1, 3, rows, cols) float32."""
+        """``pyramid.build_canvas`` for a (3, h, w) uint8 device tensor: (1, 3, rows, cols) float32."""
         h, w = int(img.shape[1]), int(img.shape[2])
         rects, n_rows, n_cols = tiled_pyramid(h, w, self.input.padding, self.input.outer_padding)
         canvas = self.torch.zeros((1, 3, n_rows, n_cols), dtype=self.torch.float32, device=img.device)
@@ -143,21 +164,18 @@ class TorchPyramid:
 
     # -- the network, many canvases at once ----------------------------------------------------
 
-    def scores(
-        self, images: Sequence[np.ndarray], upsample: int, run: Callable[[Any], np.ndarray]
-    ) -> list[tuple[np.ndarray, list[Rect]] | None]:
+    def scores(self, images: Sequence[np.ndarray], upsample: int) -> list[Scored | None]:
         """Each photo's score map and pyramid rectangles (None: too small), for planar uint8
-        photos. ``run``: the detector's one-canvas path, for a canvas too large for one batch
-        (it cuts it into bands)."""
+        photos. A canvas too large for one batch runs alone, cut into bands."""
         prepared = [self.prepare(img, upsample) for img in images]
-        results: list[tuple[np.ndarray, list[Rect]] | None] = [None] * len(images)
+        results: list[Scored | None] = [None] * len(images)
         buckets: dict[tuple[int, int], list[int]] = {}
         for i, item in enumerate(prepared):
             if item is None:
                 continue
             rows, cols = int(item[0].shape[2]), int(item[0].shape[3])
             if rows * cols > self.backend.max_pixels:
-                results[i] = (banded_scores(run, item[0], self.geometry, self.backend.max_pixels), item[1])
+                results[i] = (banded_scores(self._run, item[0], self.geometry, self.backend.max_pixels), item[1])
                 continue
             buckets.setdefault((-(-rows // BUCKET) * BUCKET, -(-cols // BUCKET) * BUCKET), []).append(i)
         for (rows, cols), members in buckets.items():
@@ -170,6 +188,9 @@ class TorchPyramid:
                     assert item is not None
                     results[i] = (m, item[1])
         return results
+
+    def _run(self, canvas: Any) -> np.ndarray:
+        return score_map(self.backend.run, canvas)
 
     def _run_bucket(self, canvases: list[Any], rows: int, cols: int) -> list[np.ndarray]:
         """Canvases zero-padded to ``rows`` x ``cols``, run as one batch; each output cropped
@@ -184,7 +205,7 @@ class TorchPyramid:
         out = self.backend.run_tensor(batch, sizes)[:, 0].cpu().numpy()
         geo = self.geometry
         return [
-            np.ascontiguousarray(out[k, : _out_len(r, geo), : _out_len(w, geo)], dtype=np.float32)
+            np.ascontiguousarray(out[k, : out_len(r, geo), : out_len(w, geo)], dtype=np.float32)
             for k, (r, w) in enumerate(sizes)
         ]
 
