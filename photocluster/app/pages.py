@@ -5,8 +5,12 @@ Four kinds of page, each paged: the index (persons as cards, largest first), a p
 links point (files in an export folder, or routes of the app) is a :class:`Links`'
 business; with ``Links.live`` the pages also carry the forms that correct the library
 (rename, merge the selected persons, move or remove the selected faces, ignore, answer a
-suggestion, undo). CSS inline, no script, nothing fetched from the network. Every text
-and attribute value goes through :func:`text`.
+suggestion, undo). CSS inline, no script, nothing fetched from the network.
+
+The HTML is Jinja2's, from the templates beside this module (``templates/``: ``base.html``
+and one template per page, their shared pieces in ``macros.html``), autoescaped: every value
+a template shows is escaped as :func:`text` escapes it. This module chooses what a page shows
+and asks the :class:`Links` where each link points; the templates say how it looks.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import functools
 import html
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import jinja2
 from markupsafe import Markup
@@ -29,7 +33,17 @@ if TYPE_CHECKING:
     from photocluster.app.suggest import Suggestion
     from photocluster.app.tags import Conflict
 
-__all__ = ["Links", "Summary", "distance", "doubt_page", "error_page", "index_page", "person_page", "text", "unknown_page"]
+__all__ = [
+    "Links",
+    "Summary",
+    "distance",
+    "doubt_page",
+    "error_page",
+    "index_page",
+    "person_page",
+    "text",
+    "unknown_page",
+]
 
 _EAGER = 60  # thumbnails loaded at once; later ones load as they scroll into view
 
@@ -58,10 +72,15 @@ def text(value: object) -> str:
 
 
 def _finalize(value: object) -> object:
-    """Every ``{{ value }}`` of a template goes through :func:`text` (what a macro or a block
-    renders is already HTML). Numbers have nothing to escape; Jinja's own escaping would
-    write ``"`` as ``&#34;`` and keep a file name's undecodable bytes."""
-    if type(value) is int or isinstance(value, Markup):
+    """Every ``{{ value }}`` of a template is escaped as :func:`text` escapes it: Jinja's own
+    escaping (markupsafe's) writes quotes as ``&#34;`` and ``&#39;`` and keeps a file name's
+    undecodable bytes, so a value with either goes through :func:`text` here. The others
+    (numbers, URLs, most names), and what a macro or a block renders, are left to markupsafe,
+    which gives the same bytes faster: a page shows hundreds of faces."""
+    if type(value) is str:
+        if value.isascii() and '"' not in value and "'" not in value:
+            return value
+    elif type(value) is int or isinstance(value, Markup):
         return value
     return Markup(text(value))
 
@@ -73,6 +92,30 @@ def _short(label: str, most: int = 200) -> str:
 
 def distance(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+class _Figure(NamedTuple):
+    """A face as a page's figure shows it, its links built once (a page shows hundreds):
+    ``item`` is what its caption tells about (the face, or its doubt); ``lazy``: its
+    thumbnail loads as it scrolls into view."""
+
+    item: object
+    id: int
+    photo: str
+    thumb: str | None
+    title: str
+    lazy: bool
+
+
+def _figures(links: Links, items: Sequence[Any], face: Callable[[Any], FaceItem] = lambda x: x) -> list[_Figure]:
+    """The figures of a page's ``items``, ``face(item)`` the face each one shows. Built here
+    rather than in the template: a call from a template costs several times a call from Python."""
+    out = []
+    for n, item in enumerate(items):
+        f = face(item)
+        title = f"{f.photo_path}  box {f.box.as_list()}"
+        out.append(_Figure(item, f.id, links.photo(f), links.thumb(f), title, n >= _EAGER))
+    return out
 
 
 def _pager_window(page: Page[Any]) -> list[int | None]:
@@ -103,28 +146,22 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
-    env.globals.update(
-        version=__version__,
-        eager=_EAGER,
-        distance=distance,
-        short=_short,
-        basename=os.path.basename,
-        pager_window=_pager_window,
-    )
+    # Filters rather than functions where a page calls them per face: Jinja calls a filter
+    # directly, a function through its context.
+    env.filters.update(distance=distance, short=_short, basename=os.path.basename)
+    env.globals.update(version=__version__, eager=_EAGER, pager_window=_pager_window)
     return env
 
 
-def _render(name: str, links: Links, **context: object) -> str:
-    return _environment().get_template(name).render(links=links, **context)
-
-
 def _page(name: str, links: Links, summary: Summary, message: str, **context: object) -> str:
+    """The page of template ``name``, its header telling ``summary`` (and, live, ``message``)."""
     settings = []
     if summary.threshold is not None:
         settings.append(f"threshold {summary.threshold}")
     if summary.min_size is not None:
         settings.append(f"min size {summary.min_size}")
-    return _render(name, links, summary=summary, settings=", ".join(settings), message=message, **context)
+    template = _environment().get_template(name)
+    return template.render(links=links, summary=summary, settings=", ".join(settings), message=message, **context)
 
 
 def index_page(
@@ -156,7 +193,8 @@ def index_page(
 def person_page(links: Links, summary: Summary, card: Card, faces: Page[FaceItem], message: str = "") -> str:
     """One person: name, counts and actions, then its faces, most doubtful first."""
     page_link = functools.partial(links.person, card.id)
-    return _page("person.html", links, summary, message, card=card, faces=faces, page_link=page_link)
+    figures = _figures(links, faces.items)
+    return _page("person.html", links, summary, message, card=card, faces=faces, figures=figures, page_link=page_link)
 
 
 def doubt_page(
@@ -167,12 +205,13 @@ def doubt_page(
     def person_label(pid: int) -> str:
         return labels.get(pid, f"person_{pid:04d}")
 
-    return _page("doubt.html", links, summary, message, doubts=doubts, person_label=person_label)
+    figures = _figures(links, doubts.items, lambda d: d.face)
+    return _page("doubt.html", links, summary, message, doubts=doubts, figures=figures, person_label=person_label)
 
 
 def unknown_page(links: Links, summary: Summary, faces: Page[FaceItem], message: str = "") -> str:
     """The faces in no person."""
-    return _page("unknown.html", links, summary, message, faces=faces)
+    return _page("unknown.html", links, summary, message, faces=faces, figures=_figures(links, faces.items))
 
 
 def error_page(message: str) -> str:
