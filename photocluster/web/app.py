@@ -9,7 +9,7 @@ Safety, since a page in any other tab of the browser can send requests to 127.0.
 - a state-changing request is a POST whose ``Origin`` (else ``Referer``) is the app's own;
 - no path from a request is opened: thumbnails and photos are addressed by face id and
   read from the database (a thumbnail the scan stored) or the path it holds;
-- every text on a page is escaped (:mod:`photocluster.app.pages`).
+- every text on a page is escaped (the templates of :mod:`photocluster.app.pages` autoescape).
 
 The store is opened in the server's event loop thread and every handler runs there
 (``async`` handlers that do not await): SQLite's connection stays in one thread, and
@@ -135,7 +135,7 @@ def create_app(db_path: str | os.PathLike[str], token: str) -> Starlette:
             try:
                 return handler(request, state, links)
             except PhotoclusterError as exc:
-                return HTMLResponse(_error_page(str(exc)), status_code=400 if isinstance(exc, UsageError) else 500)
+                return HTMLResponse(pages.error_page(str(exc)), status_code=400 if isinstance(exc, UsageError) else 500)
 
         return endpoint
 
@@ -155,7 +155,7 @@ def create_app(db_path: str | os.PathLike[str], token: str) -> Starlette:
 
 
 def _forbidden(why: str) -> Response:
-    return HTMLResponse(_error_page(f"Forbidden: {why}."), status_code=403)
+    return HTMLResponse(pages.error_page(f"Forbidden: {why}."), status_code=403)
 
 
 def _refused(request: Request, token: str) -> Response | None:
@@ -192,13 +192,6 @@ async def _form(request: Request) -> dict[str, list[str]] | None:
         return None
 
 
-def _error_page(message: str) -> str:
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>photocluster review</title></head>'
-        f'<body><p id="error">{pages.text(message)}</p></body></html>'
-    )
-
-
 # -- the pages ---------------------------------------------------------------------------
 
 
@@ -229,7 +222,7 @@ def _index(request: Request, state: _State, links: LiveLinks) -> Response:
 def _person(request: Request, state: _State, links: LiveLinks) -> Response:
     found = browse.person_page(state.open(), int(request.path_params["person_id"]), _number(request))
     if found is None:
-        return HTMLResponse(_error_page("No such person (merged away, or undone?)."), status_code=404)
+        return HTMLResponse(pages.error_page("No such person (merged away, or undone?)."), status_code=404)
     card, faces = found
     message = request.query_params.get("msg", "")
     return HTMLResponse(pages.person_page(links, _summary(state), card, faces, message))
@@ -312,7 +305,7 @@ def _action(request: Request, state: _State, links: LiveLinks) -> Response:
     name = str(request.path_params["name"])
     act = _ACTIONS.get(name)
     if act is None:
-        return HTMLResponse(_error_page(f"No action {name!r}."), status_code=404)
+        return HTMLResponse(pages.error_page(f"No action {name!r}."), status_code=404)
     try:
         message = act(state.open(), form)
     except PhotoclusterError as exc:

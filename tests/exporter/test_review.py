@@ -126,6 +126,33 @@ def test_pages_link_their_neighbours() -> None:
     assert 'class="pager"' not in pages.index_page(static_links(), SUMMARY, Page(cards, 1, 1, 3))
 
 
+def test_what_a_name_says_is_shown_never_run() -> None:
+    # Template syntax in a name is text; a file name that is not UTF-8 shows replacement characters.
+    card = Card(4, "{{ 7 * 7 }} {% if 1 %}x{% endif %}", 1, 1, item(1))
+    odd = item(1, 4, os.fsdecode(b"/photos/caf\xe9.jpg"))
+    page = pages.person_page(static_links(prefix="../"), SUMMARY, card, Page([odd], 1, 1, 1))
+    assert "{{ 7 * 7 }} {% if 1 %}x{% endif %}</span>" in page and "49 x" not in page
+    assert 'title="/photos/caf\ufffd.jpg  box [1, 2, 30, 40]"' in page
+    page.encode("utf-8")
+
+
+def test_the_templates_are_compiled_once_and_ship_with_the_package() -> None:
+    import tomllib
+
+    env = pages._environment()
+    assert pages._environment() is env and not env.auto_reload  # no stat() per page of an export
+    folder = Path(pages.__file__).with_name("templates")
+    names = sorted(p.name for p in folder.iterdir())
+    assert {"base.html", "macros.html", "index.html", "person.html", "doubt.html", "unknown.html"} <= set(names)
+    for name in names:
+        assert env.get_template(name) is env.get_template(name)
+    # The wheel takes the templates folder beside whichever package holds the pages.
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["*"]
+    shipped = {p.name for pattern in patterns for p in folder.parent.glob(pattern)}
+    assert shipped == set(names)
+
+
 # -- in a real browser -------------------------------------------------------------------
 
 

@@ -176,3 +176,15 @@ def test_a_redirect_never_leaves_the_app(client: TestClient) -> None:
     for back in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
         response = client.post("/action/undo", data={"token": TOKEN, "back": back}, headers={"origin": ORIGIN})
         assert response.headers["location"].startswith("/?"), back
+
+
+def test_error_pages_are_whole_pages_with_the_message_escaped(client: TestClient) -> None:
+    response = client.get("/person/999999", params={"token": TOKEN})
+    assert response.status_code == 404
+    assert response.text == (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>photocluster review</title></head>'
+        '<body><p id="error">No such person (merged away, or undone?).</p></body></html>'
+    )
+    response = client.post("/action/%3Cb%3E%22x", data={"token": TOKEN}, headers={"origin": ORIGIN})
+    assert response.status_code == 404
+    assert '<p id="error">No action &#x27;&lt;b&gt;&quot;x&#x27;.</p>' in response.text and "<b>" not in response.text
