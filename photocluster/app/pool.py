@@ -176,9 +176,18 @@ class _Pool:
             initargs=(self._settings,),
         )
 
+    def _restart(self) -> None:
+        self._executor.shutdown(wait=False)
+        self._executor = self._start()
+        self._generation += 1
+
     def submit(self, job: HasPath) -> Future[Result]:
         with sigint_held():  # submit may start a worker process
-            future = self._executor.submit(_analyse, job.path)
+            try:
+                future = self._executor.submit(_analyse, job.path)
+            except BrokenProcessPool:  # it broke since the last result came: its futures fail on their own
+                self._restart()
+                future = self._executor.submit(_analyse, job.path)
         self._generation_of[id(future)] = self._generation
         return future
 
@@ -189,9 +198,7 @@ class _Pool:
             return future.result()
         except BrokenProcessPool:
             if generation == self._generation:  # the other futures of that pool fail too
-                self._executor.shutdown(wait=False)
-                self._executor = self._start()
-                self._generation += 1
+                self._restart()
             return None
 
     def close(self) -> None:
