@@ -5,8 +5,9 @@ reuse by content, the single SQLite writer and its per-photo commits. Workers on
 detect, align and embed: a photo goes out as its path (storage every worker sees under the
 same path, the usual case) or as its bytes (``ship_bytes``), and its faces come back.
 
-A bounded number of photos is in flight (a refill window over ``as_completed``), so memory
-does not grow with the library. A worker that dies is Dask's to handle: the scheduler runs
+A bounded number of photos is in flight (the refill window over ``as_completed`` that a
+local pool shares: :func:`photocluster.app.pool.in_window`), so memory does not grow with
+the library. A worker that dies is Dask's to handle: the scheduler runs
 its photos again on another worker, and a photo that keeps killing workers (more than the
 scheduler's ``distributed.scheduler.allowed-failures``) comes back as ``KilledWorker``,
 which is recorded as a bad file. Dask is an optional dependency: ``photocluster[dask]``.
@@ -19,16 +20,16 @@ import hashlib
 import logging
 import os
 import re
-import signal
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic
 
-from photocluster.app.scan import analyse_safely
+from photocluster.app.pool import J, analyse_safely, in_window, sigint_held
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ClusterError, ImageError, PhotoclusterError, UsageError
 from photocluster.detect import faces as fc
@@ -90,12 +91,16 @@ def analyse_on_worker(path: Path, settings: DetectionSettings, data: bytes | Non
 # -- client side --------------------------------------------------------------
 
 
-class _HasPath(Protocol):
+@dataclass(frozen=True)
+class _Parcel(Generic[J]):
+    """A job on its way to a worker: its path, and its bytes where the client ships them."""
+
+    job: J
+    data: bytes | None
+
     @property
-    def path(self) -> Path: ...
-
-
-J = TypeVar("J", bound=_HasPath)
+    def path(self) -> Path:
+        return self.job.path
 
 
 @dataclass
@@ -109,32 +114,38 @@ class DaskAnalyser:
     ship_bytes: bool = False
     retries: int = 2
 
-    def analyse(self, jobs: Iterable[J], settings: DetectionSettings) -> Iterator[tuple[J, fc.Analysis | ImageError]]:
+    def analyse(
+        self, jobs: Iterable[J], settings: DetectionSettings
+    ) -> Generator[tuple[J, fc.Analysis | ImageError], None, None]:
         dd = _distributed()
-        todo = iter(jobs)
-        in_flight: dict[str, tuple[Any, J]] = {}
+        unread: deque[tuple[J, ImageError]] = deque()
+
+        def window() -> int:
+            # Asked at each refill: workers may join or leave during a scan.
+            return IN_FLIGHT_PER_THREAD * max(1, self._threads())
+
+        def submit(parcel: _Parcel[J]) -> Any:
+            return self._submit(parcel, settings)
+
         finished = dd.as_completed(loop=self.client.loop)
-        exhausted = False
-        while True:
-            window = IN_FLIGHT_PER_THREAD * max(1, self._threads())
-            while not exhausted and len(in_flight) < window:
-                job = next(todo, None)
-                if job is None:
-                    exhausted = True
-                    break
-                future = self._submit(job, settings)
-                if isinstance(future, ImageError):
-                    yield job, future
-                    continue
-                in_flight[future.key] = (future, job)
-                finished.add(future)
-            if not in_flight:
-                return
-            done = next(finished)
-            _, job = in_flight.pop(done.key)
-            result = self._result(done, job, dd)
+        for parcel, done in in_window(self._parcels(jobs, unread), submit, window, finished):
+            yield from _drain(unread)
+            result = self._result(done, parcel.path, dd)
             done.release()
-            yield job, result
+            yield parcel.job, result
+        yield from _drain(unread)
+
+    def _parcels(self, jobs: Iterable[J], unread: deque[tuple[J, ImageError]]) -> Iterator[_Parcel[J]]:
+        """Each job with its bytes (``ship_bytes``); a file that cannot be read goes to ``unread``."""
+        for job in jobs:
+            data = None
+            if self.ship_bytes:
+                try:
+                    data = job.path.read_bytes()
+                except OSError as exc:
+                    unread.append((job, ImageError(job.path, f"cannot read: {exc.strerror or type(exc).__name__}")))
+                    continue
+            yield _Parcel(job, data)
 
     def _threads(self) -> int:
         """Threads of the workers now in the cluster (they may come and go during a scan)."""
@@ -143,36 +154,35 @@ class DaskAnalyser:
         except Exception as exc:  # noqa: BLE001 - any failure of the connection
             raise ClusterError(f"lost the Dask scheduler ({_one_line(exc)})") from None
 
-    def _submit(self, job: _HasPath, settings: DetectionSettings) -> Any:
-        data = None
-        if self.ship_bytes:
-            try:
-                data = job.path.read_bytes()
-            except OSError as exc:
-                return ImageError(job.path, f"cannot read: {exc.strerror or type(exc).__name__}")
+    def _submit(self, parcel: _Parcel[J], settings: DetectionSettings) -> Any:
         return self.client.submit(
             analyse_on_worker,
-            job.path,
+            parcel.path,
             settings,
-            data,
-            key=f"{task_key(job.path)}-{uuid.uuid4().hex[:12]}",
+            parcel.data,
+            key=f"{task_key(parcel.path)}-{uuid.uuid4().hex[:12]}",
             retries=self.retries,
             pure=False,
         )
 
-    def _result(self, future: Any, job: _HasPath, dd: ModuleType) -> fc.Analysis | ImageError:
+    def _result(self, future: Any, path: Path, dd: ModuleType) -> fc.Analysis | ImageError:
         try:
             result: fc.Analysis | ImageError = future.result()
         except dd.KilledWorker:
-            return ImageError(job.path, "the analysing process crashed on this file (it stopped several Dask workers)")
+            return ImageError(path, "the analysing process crashed on this file (it stopped several Dask workers)")
         except PhotoclusterError:
             raise  # a worker without the models: the same one-line error as a local scan
         except Exception as exc:  # noqa: BLE001 - the cluster's failures, of many types
             raise ClusterError(
-                f"the Dask cluster failed while analysing {job.path} ({_one_line(exc)}); "
+                f"the Dask cluster failed while analysing {path} ({_one_line(exc)}); "
                 "the photos done are kept: run the same command to resume"
             ) from None
         return result
+
+
+def _drain(unread: deque[tuple[J, ImageError]]) -> Iterator[tuple[J, ImageError]]:
+    while unread:
+        yield unread.popleft()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -213,10 +223,9 @@ def dask_analyser(
 def _local_cluster(dd: ModuleType, workers: int) -> Any:
     n = max(1, workers)
     threads = max(1, (os.cpu_count() or 1) // n)
-    # Worker processes start with Ctrl-C blocked (see scan._sigint_held): Ctrl-C is the
+    # Worker processes start with Ctrl-C blocked (see pool.sigint_held): Ctrl-C is the
     # client's, which stops the scan and closes the cluster.
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
+    with sigint_held():
         return dd.LocalCluster(
             n_workers=n,
             threads_per_worker=threads,
@@ -224,8 +233,6 @@ def _local_cluster(dd: ModuleType, workers: int) -> Any:
             dashboard_address=":0",  # any free port: never a clash with another cluster
             silence_logs=logging.CRITICAL,
         )
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 # scheme://host:port (tcp, tls, ...) or host:port; an IPv6 host in brackets.

@@ -1,237 +1,61 @@
 """Scan orchestration: walk, skip what is known, detect the rest, record, resume.
 
-The main process owns the database (one writer); detection runs inline or in worker
-processes that each load the models once. Every photo is committed as soon as its
-result arrives, so a scan killed at any moment resumes where it stopped.
+The main process owns the database (one writer); detection runs inline, in worker
+processes that each load the models once, or on a Dask cluster (:mod:`photocluster.app.pool`,
+:mod:`photocluster.app.dask_scan`), and every result comes back through one loop here. Every
+photo is committed as soon as its result arrives, so a scan killed at any moment resumes
+where it stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from photocluster.app.pool import InlineAnalyser, PoolAnalyser, analyse_safely, sigint_held
 from photocluster.app.recognise import assign_new_faces
+from photocluster.app.scan_report import LostFace, ProgressCallback, ScanEvent, ScanReport
+from photocluster.app.sizing import default_workers
 from photocluster.app.tags import import_tags
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ConcurrentChangeError, ImageError, PathNotFoundError, ScanInterrupted
 from photocluster.core.types import Face, Photo
 from photocluster.detect import faces as fc
-from photocluster.detect.images import Fingerprint, fingerprint, taken_at_of, walk
+from photocluster.detect.images import fingerprint, taken_at_of, walk
 from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.grouping.rematch import match_faces
 from photocluster.store import Store
 
-
-@dataclass(frozen=True)
-class ScanEvent:
-    """Progress: ``kind`` is 'listing' (walk started), 'listed' (``total`` known),
-    'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be read);
-    then 'tags' (reading face tags of ``total`` photos) and 'tag' (one photo's tags read).
-    ``lost`` holds the faces found in the photo before that its new analysis did not find
-    again, when they had a person or a correction (see :class:`LostFace`)."""
-
-    kind: str
-    path: Path | None = None
-    total: int = 0
-    faces: int = 0
-    outcome: str = ""
-    reason: str = ""
-    lost: tuple[LostFace, ...] = ()
-
-
-@dataclass(frozen=True)
-class LostFace:
-    """A face of an earlier analysis that the new one did not find again, with what the
-    user or the clustering had made of it: gone with it are its person and corrections."""
-
-    path: str
-    face_id: int
-    person_id: int | None
-    name: str | None
-    corrected: bool  # pinned (merge, move) or rejected (remove)
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-    def describe(self) -> str:
-        whose = "no person" if self.person_id is None else (self.name or f"person {self.person_id}")
-        return f"face {self.face_id} ({whose}{', corrected' if self.corrected else ''}) was not found again"
-
-
-@dataclass
-class ScanReport:
-    scan_id: int
-    roots: list[str]
-    settings: str
-    dlib: str
-    engine: str
-    workers: int
-    files: int = 0
-    analysed: int = 0
-    unchanged: int = 0
-    moved: int = 0
-    duplicates: int = 0
-    metadata_only: int = 0
-    missing: int = 0
-    faces_found: int = 0
-    faces_kept: int = 0
-    faces_lost: int = 0
-    recognised: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    lost: list[LostFace] = field(default_factory=list)
-    seconds: float = 0.0
-    detect_seconds: float = 0.0
-    tags: dict[str, object] = field(default_factory=dict)  # app.tags.TagReport; empty with tags=False
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "scan_id": self.scan_id,
-            "roots": self.roots,
-            "settings": self.settings,
-            "dlib": self.dlib,
-            "engine": self.engine,
-            "workers": self.workers,
-            "files": self.files,
-            "analysed": self.analysed,
-            "unchanged": self.unchanged,
-            "moved": self.moved,
-            "duplicates": self.duplicates,
-            "metadata_only": self.metadata_only,
-            "missing": self.missing,
-            "faces_found": self.faces_found,
-            "faces_kept": self.faces_kept,
-            "faces_lost": self.faces_lost,
-            "lost_faces": [f.as_dict() for f in self.lost],
-            "recognised": self.recognised,
-            "errors": [{"path": p, "reason": r} for p, r in self.errors],
-            "error_count": len(self.errors),
-            "seconds": round(self.seconds, 2),
-            "photos_per_second": round(self.analysed / self.seconds, 3) if self.seconds > 0 else None,
-            "tags": self.tags,
-        }
-
-
-ProgressCallback = Callable[[ScanEvent], None]
-
-
-def detection_memory_bytes(settings: DetectionSettings) -> int:
-    """Rough peak memory of one process detecting at these settings (a 4:3 photo at
-    ``max_size``). Measured: dlib-bin's CNN takes ~1 GB per megapixel of (upsampled)
-    detection image (0.8 GB at 1024x731, 1.8 GB at 1600x1142, without upsampling); the
-    onnx engine ~0.2 GB plus ~0.09 GB per megapixel (0.23 GB at 1024 px, 0.88 GB at 1600 px
-    upsampled once), as it runs large inputs in bands."""
-    megapixels = settings.max_size * settings.max_size * 0.75 / 1e6
-    if settings.upsample:
-        megapixels *= 4**settings.upsample
-    if fc.resolve_engine(settings.engine) == "onnx":
-        return int((0.2 + 0.09 * megapixels) * 2**30)
-    return int((0.25 + 0.9 * megapixels) * 2**30)
-
-
-def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def default_workers(settings: DetectionSettings | None = None) -> int:
-    """With the onnx engine, one process whose models use every core as threads: about as
-    fast as a process per core (24 s against 20 s for four 12 MP photos on 2 cores) for half
-    the memory (1.0 GB against 2.0 GB in all). With dlib itself (one thread per model), one
-    process per core, at most 4, and no more than the available memory holds. The torch
-    engine: one process, which owns the GPU."""
-    settings = settings or DetectionSettings()
-    # The torch engine too: one process owns the GPU (or uses every core as threads).
-    if fc.resolve_engine(settings.engine) in ("onnx", "torch"):
-        return 1
-    n = max(1, min(4, os.cpu_count() or 1))
-    available = _available_memory()
-    if available is not None:
-        n = min(n, max(1, available // detection_memory_bytes(settings)))
-    return n
-
-
-@contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) back for a moment; it is delivered when the block ends.
-
-    Around starting worker processes: a process starts with its parent's signal mask, so a
-    worker starts with SIGINT blocked, and a Ctrl-C (which the terminal sends to every
-    process of the scan) never becomes a traceback in it, even while it is importing.
-    Around importing dlib, whose initialisation would turn a Ctrl-C into an ImportError.
-    """
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-# -- worker side --------------------------------------------------------------
-
-_worker_settings: DetectionSettings | None = None
-
-
-def _init_worker(settings: DetectionSettings) -> None:
-    global _worker_settings
-    # Ctrl-C is the parent's to handle: it stops the scan, and the workers finish the photo
-    # they are on and exit. (SIGINT is blocked since the worker started: see _sigint_held.)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    _worker_settings = settings
-    fc.set_threads(1)  # one process per core already uses every core
-    fc.warm_up(settings)
-
-
-def analyse_safely(path: Path, settings: DetectionSettings, data: bytes | None = None) -> fc.Analysis | ImageError:
-    """Analyse one file (or its bytes ``data``); any failure becomes an ImageError (returned,
-    so one odd file never stops a scan, and no traceback crosses the process boundary)."""
-    try:
-        return fc.analyze_file(path, settings, data)
-    except ImageError as exc:
-        return exc
-    except MemoryError:
-        return ImageError(path, "out of memory while analysing (try a smaller --max-size)")
-    except Exception as exc:  # noqa: BLE001 - dlib raises RuntimeError for odd inputs
-        text = str(exc).strip().splitlines()
-        return ImageError(path, f"analysis failed ({type(exc).__name__}: {text[0][:200] if text else ''})")
-
-
-def _analyse(path: Path) -> fc.Analysis | ImageError:
-    assert _worker_settings is not None
-    return analyse_safely(path, _worker_settings)
-
-
-# -- main side ----------------------------------------------------------------
+# Where they were defined before the scan's parts had modules of their own.
+__all__ = [
+    "Analyser",
+    "LostFace",
+    "ProgressCallback",
+    "ScanEvent",
+    "ScanReport",
+    "analyse_safely",
+    "default_workers",
+    "scan",
+]
 
 
 @dataclass(frozen=True)
 class _Job:
+    """A file to record: ``before`` is the id of the photo stored at its path, if any."""
+
     path: Path
-    size: int
-    mtime_ns: int
-    sha256: str
+    size: int = 0
+    mtime_ns: int = 0
+    sha256: str | None = None
     pixel_key: str | None = None
+    before: int | None = None
 
 
 class Analyser(Protocol):
@@ -242,7 +66,18 @@ class Analyser(Protocol):
 
     def analyse(
         self, jobs: Iterator[_Job], settings: DetectionSettings
-    ) -> Iterator[tuple[_Job, fc.Analysis | ImageError]]: ...
+    ) -> Generator[tuple[_Job, fc.Analysis | ImageError], None, None]: ...
+
+
+class _Shape(Protocol):
+    """What a photo's row takes from an analysis, or from the twin a copy is recorded from."""
+
+    @property
+    def width(self) -> int | None: ...
+    @property
+    def height(self) -> int | None: ...
+    @property
+    def taken_at(self) -> str | None: ...
 
 
 def scan(
@@ -264,203 +99,221 @@ def scan(
             raise PathNotFoundError(root)
     store.check_writable()
     with store.exclusive("scan"):
-        return _scan(store, root_paths, settings, workers, retry_errors, progress, analyser, tags)
+        start = time.perf_counter()
+        # dlib is imported before the scan is recorded: if it cannot be, no scan is left 'running'.
+        with sigint_held():
+            engine = fc.resolve_engine(settings.engine)
+            dlib = fc.dlib_build().describe()
+        report = ScanReport(0, [os.fsdecode(r) for r in root_paths], settings.key, dlib, engine, workers)
+        run = _ScanRun(store, settings, report, progress or (lambda event: None), retry_errors)
+        run.run(root_paths, analyser, tags, start)
+        return report
 
 
-def _scan(
-    store: Store,
-    root_paths: list[Path],
-    settings: DetectionSettings,
-    workers: int,
-    retry_errors: bool,
-    progress: ProgressCallback | None,
-    analyser: Analyser | None = None,
-    tags: bool = True,
-) -> ScanReport:
-    emit = progress or (lambda event: None)
-    start = time.perf_counter()
-    # dlib is imported before the scan is recorded: if it cannot be, no scan is left 'running'.
-    with _sigint_held():
-        engine = fc.resolve_engine(settings.engine)
-        dlib = fc.dlib_build().describe()
-    report = ScanReport(
-        scan_id=0,
-        roots=[os.fsdecode(r) for r in root_paths],
-        settings=settings.key,
-        dlib=dlib,
-        engine=engine,
-        workers=workers,
-    )
-    scan_id = report.scan_id = store.begin_scan(root_paths, settings.key)
-    unreadable: list[Path] = []
+@dataclass
+class _ScanRun:
+    """One scan under way: what every step of it reads and writes."""
 
-    def walk_error(path: Path, reason: str) -> None:
-        unreadable.append(path)
-        report.errors.append((os.fsdecode(path), reason))
-        emit(ScanEvent("error", path=path, reason=reason))
+    store: Store
+    settings: DetectionSettings
+    report: ScanReport
+    emit: ProgressCallback
+    retry_errors: bool
 
-    status = "failed"
-    try:
-        emit(ScanEvent("listing"))
-        files = list(walk(root_paths, on_error=walk_error))
-        report.files = len(files)
-        emit(ScanEvent("listed", total=len(files)))
-        jobs = _triage(store, files, settings, scan_id, retry_errors, report, emit)
-        _run_jobs(store, jobs, settings, workers, scan_id, report, emit, analyser)
-        if tags:
-            emit(ScanEvent("tags", total=len(files)))
-            read = import_tags(store, files, settings, progress=lambda path: emit(ScanEvent("tag", path=path)))
-            report.tags = read.as_dict()
-        report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
-        # Corrections that keep coming leave the new faces for the next scan or `clusters`.
-        with contextlib.suppress(ConcurrentChangeError):
-            report.recognised = assign_new_faces(store)
-        status = "completed"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise ScanInterrupted(
-            f"scan interrupted after {report.analysed} photos; what was done is kept: run the same command to resume"
-        ) from None
-    finally:
-        report.seconds = time.perf_counter() - start
-        store.end_scan(scan_id, status, report.as_dict())
-    return report
+    def run(self, root_paths: list[Path], analyser: Analyser | None, tags: bool, start: float) -> None:
+        store, report, emit = self.store, self.report, self.emit
+        scan_id = report.scan_id = store.begin_scan(root_paths, self.settings.key)
+        unreadable: list[Path] = []
 
+        def walk_error(path: Path, reason: str) -> None:
+            unreadable.append(path)
+            report.errors.append((os.fsdecode(path), reason))
+            emit(ScanEvent("error", path=path, reason=reason))
 
-def _triage(
-    store: Store,
-    files: list[Path],
-    settings: DetectionSettings,
-    scan_id: int,
-    retry_errors: bool,
-    report: ScanReport,
-    emit: ProgressCallback,
-) -> Iterator[_Job]:
-    """Settle every file that needs no detection; yield the ones that do."""
-    seen: list[int] = []
-    for path in files:
+        status = "failed"
         try:
-            st = path.stat()
-        except OSError as exc:
-            _record_error(
-                store,
-                path,
-                0,
-                0,
-                None,
-                scan_id,
-                settings,
-                "file disappeared" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror}",
-                report,
-                emit,
-            )
-            continue
-        known = store.photo_by_path(path)
-        if known is not None:
-            photo, photo_settings = known
-            same_file = photo.size == st.st_size and photo.mtime_ns == st.st_mtime_ns
-            if same_file and photo.status == "done" and photo_settings == settings.key:
-                seen.append(photo.id)
-                report.unchanged += 1
-                emit(ScanEvent("photo", path=path, outcome="unchanged"))
-                if len(seen) >= 500:
-                    store.mark_seen(seen, scan_id)
-                    seen.clear()
+            emit(ScanEvent("listing"))
+            files = list(walk(root_paths, on_error=walk_error))
+            report.files = len(files)
+            emit(ScanEvent("listed", total=len(files)))
+            self.detect(self.triage(files), analyser)
+            if tags:
+                emit(ScanEvent("tags", total=len(files)))
+                read = import_tags(store, files, self.settings, progress=lambda path: emit(ScanEvent("tag", path=path)))
+                report.tags = read.as_dict()
+            report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
+            # Corrections that keep coming leave the new faces for the next scan or `clusters`.
+            with contextlib.suppress(ConcurrentChangeError):
+                report.recognised = assign_new_faces(store)
+            status = "completed"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise ScanInterrupted(
+                f"scan interrupted after {report.analysed} photos; "
+                "what was done is kept: run the same command to resume"
+            ) from None
+        finally:
+            report.seconds = time.perf_counter() - start
+            store.end_scan(scan_id, status, report.as_dict())
+
+    def detect(self, jobs: Iterator[_Job], analyser: Analyser | None) -> None:
+        """The results loop of every way of running detection: each result recorded as it comes."""
+        if analyser is None:
+            analyser = PoolAnalyser(self.report.workers) if self.report.workers > 1 else InlineAnalyser()
+        else:
+            self.report.workers = analyser.workers
+        # Closed here, not when collected: a pool's workers stop before the scan is ended.
+        with contextlib.closing(analyser.analyse(jobs, self.settings)) as results:
+            for job, result in results:
+                self.record(job, result)
+
+    def triage(self, files: list[Path]) -> Iterator[_Job]:
+        """Settle every file that needs no detection; yield the ones that do."""
+        store, report, emit = self.store, self.report, self.emit
+        seen: list[int] = []
+        for path in files:
+            try:
+                st = path.stat()
+            except OSError as exc:
+                gone = isinstance(exc, FileNotFoundError)
+                self.error(_Job(path), "file disappeared" if gone else f"cannot read: {exc.strerror}")
                 continue
-            if same_file and photo.status == "error" and not retry_errors:
-                seen.append(photo.id)
-                report.errors.append((os.fsdecode(path), photo.error or "error"))
-                emit(ScanEvent("photo", path=path, outcome="error", reason=photo.error or ""))
+            known = store.photo_by_path(path)
+            if known is not None:
+                photo, photo_settings = known
+                same_file = photo.size == st.st_size and photo.mtime_ns == st.st_mtime_ns
+                if same_file and photo.status == "done" and photo_settings == self.settings.key:
+                    seen.append(photo.id)
+                    report.unchanged += 1
+                    emit(ScanEvent("photo", path=path, outcome="unchanged"))
+                    if len(seen) >= 500:
+                        store.mark_seen(seen, report.scan_id)
+                        seen.clear()
+                    continue
+                if same_file and photo.status == "error" and not self.retry_errors:
+                    seen.append(photo.id)
+                    report.errors.append((os.fsdecode(path), photo.error or "error"))
+                    emit(ScanEvent("photo", path=path, outcome="error", reason=photo.error or ""))
+                    continue
+            try:
+                fp = fingerprint(path)
+            except ImageError as exc:
+                self.error(_Job(path, st.st_size, st.st_mtime_ns), exc.reason)
                 continue
-        try:
-            fp = fingerprint(path)
-        except ImageError as exc:
-            _record_error(store, path, st.st_size, st.st_mtime_ns, None, scan_id, settings, exc.reason, report, emit)
-            continue
-        if known is not None and _settle_known(store, path, st, known, fp, settings, scan_id, report, emit):
-            continue
-        if _reuse_by_content(store, path, st, fp, settings, scan_id, report, emit):
-            continue
-        yield _Job(path, st.st_size, st.st_mtime_ns, fp.sha256, fp.pixel_key)
-    store.mark_seen(seen, scan_id)
+            job = _Job(path, st.st_size, st.st_mtime_ns, fp.sha256, fp.pixel_key, known[0].id if known else None)
+            if known is not None and self.settle_known(job, known):
+                continue
+            if self.reuse_by_content(job):
+                continue
+            yield job
+        store.mark_seen(seen, report.scan_id)
 
-
-def _settle_known(
-    store: Store,
-    path: Path,
-    st: os.stat_result,
-    known: tuple[Photo, str | None],
-    fp: Fingerprint,
-    settings: DetectionSettings,
-    scan_id: int,
-    report: ScanReport,
-    emit: ProgressCallback,
-) -> bool:
-    """A file analysed before at this path whose bytes, or only whose metadata, are as they
-    were: it keeps its faces without detection. False when it must be analysed again."""
-    photo, photo_settings = known
-    usable = photo_settings == settings.key and photo.width is not None and photo.status in ("done", "missing")
-    if usable and photo.sha256 == fp.sha256:
-        # Same bytes at the same path (back from missing, or only touched): keep its faces.
-        store.move_photo(photo.id, path, st.st_size, st.st_mtime_ns, scan_id)
-        report.unchanged += 1
-        emit(ScanEvent("photo", path=path, outcome="unchanged"))
-        return True
-    if usable and fp.pixel_key is not None and photo.pixel_key == fp.pixel_key:
-        # Only metadata changed (keywords, dates, ratings: an exiftool or a photo manager):
-        # the pixels, so the faces, their ids, persons and corrections, are as they were.
-        store.refresh_photo(photo.id, st.st_size, st.st_mtime_ns, fp.sha256, fp.pixel_key, taken_at_of(path), scan_id)
-        report.metadata_only += 1
-        emit(ScanEvent("photo", path=path, outcome="metadata"))
-        return True
-    return False
-
-
-def _reuse_by_content(
-    store: Store,
-    path: Path,
-    st: os.stat_result,
-    fp: Fingerprint,
-    settings: DetectionSettings,
-    scan_id: int,
-    report: ScanReport,
-    emit: ProgressCallback,
-) -> bool:
-    """A file whose bytes were analysed before keeps those faces without re-detection."""
-    twins = [p for p in store.photos_by_hash(fp.sha256, settings.key) if p.path != path]
-    if not twins:
+    def settle_known(self, job: _Job, known: tuple[Photo, str | None]) -> bool:
+        """A file analysed before at this path whose bytes, or only whose metadata, are as they
+        were: it keeps its faces without detection. False when it must be analysed again."""
+        photo, photo_settings = known
+        assert job.sha256 is not None  # a job to settle has been fingerprinted
+        usable = photo_settings == self.settings.key and photo.width is not None and photo.status in ("done", "missing")
+        scan_id = self.report.scan_id
+        if usable and photo.sha256 == job.sha256:
+            # Same bytes at the same path (back from missing, or only touched): keep its faces.
+            self.store.move_photo(photo.id, job.path, job.size, job.mtime_ns, scan_id)
+            self.report.unchanged += 1
+            self.emit(ScanEvent("photo", path=job.path, outcome="unchanged"))
+            return True
+        if usable and job.pixel_key is not None and photo.pixel_key == job.pixel_key:
+            # Only metadata changed (keywords, dates, ratings: an exiftool or a photo manager):
+            # the pixels, so the faces, their ids, persons and corrections, are as they were.
+            taken_at = taken_at_of(job.path)
+            self.store.refresh_photo(photo.id, job.size, job.mtime_ns, job.sha256, job.pixel_key, taken_at, scan_id)
+            self.report.metadata_only += 1
+            self.emit(ScanEvent("photo", path=job.path, outcome="metadata"))
+            return True
         return False
-    gone = [p for p in twins if not os.path.lexists(p.path)]
-    if gone:
-        # Moved or renamed: the photo row follows the file, faces and persons included. An
-        # earlier photo at this path (a different picture) gives way, and its faces with it.
-        known = store.photo_by_path(path)
-        lost = _lost_faces(store, path, store.photo_faces(known[0].id) if known else [], report)
-        store.move_photo(gone[0].id, path, st.st_size, st.st_mtime_ns, scan_id)
-        report.moved += 1
-        outcome = "moved"
-    else:
-        src = twins[0]
-        file = _Job(path, st.st_size, st.st_mtime_ns, fp.sha256, fp.pixel_key)
-        faces = store.photo_faces(src.id)
-        lost = _save_faces(
-            store,
-            file,
-            scan_id,
-            settings,
-            report,
-            faces,
-            width=src.width,
-            height=src.height,
-            taken_at=src.taken_at,
-            thumbnails=_twin_thumbnails(store, faces),
+
+    def reuse_by_content(self, job: _Job) -> bool:
+        """A file whose bytes were analysed before keeps those faces without re-detection."""
+        store, path = self.store, job.path
+        assert job.sha256 is not None  # a job to settle has been fingerprinted
+        twins = [p for p in store.photos_by_hash(job.sha256, self.settings.key) if p.path != path]
+        if not twins:
+            return False
+        gone = [p for p in twins if not os.path.lexists(p.path)]
+        if gone:
+            # Moved or renamed: the photo row follows the file, faces and persons included. An
+            # earlier photo at this path (a different picture) gives way, and its faces with it.
+            lost = self.lost_faces(path, store.photo_faces(job.before) if job.before is not None else [])
+            store.move_photo(gone[0].id, path, job.size, job.mtime_ns, self.report.scan_id)
+            n_faces = len(store.photo_faces(gone[0].id))
+            self.report.moved += 1
+            outcome = "moved"
+        else:
+            faces = store.photo_faces(twins[0].id)
+            lost = self.save(job, faces, twins[0], _twin_thumbnails(store, faces))
+            n_faces = len(faces)
+            self.report.duplicates += 1
+            outcome = "duplicate"
+        self.report.faces_found += n_faces
+        self.emit(ScanEvent("photo", path=path, outcome=outcome, faces=n_faces, lost=lost))
+        return True
+
+    def record(self, job: _Job, result: fc.Analysis | ImageError) -> None:
+        if isinstance(result, ImageError):
+            self.error(job, result.reason)
+            return
+        lost = self.save(job, result.faces, result, result.thumbnails)
+        self.report.analysed += 1
+        self.report.faces_found += len(result.faces)
+        self.report.detect_seconds += result.seconds
+        self.emit(ScanEvent("photo", path=job.path, outcome="analysed", faces=len(result.faces), lost=lost))
+
+    def error(self, job: _Job, reason: str) -> None:
+        self.store.save_photo(
+            job.path, job.size, job.mtime_ns, job.sha256, self.report.scan_id, self.settings.key, error=reason
         )
-        report.duplicates += 1
-        outcome = "duplicate"
-    n_faces = store.face_count(path)
-    report.faces_found += n_faces
-    emit(ScanEvent("photo", path=path, outcome=outcome, faces=n_faces, lost=lost))
-    return True
+        self.report.errors.append((os.fsdecode(job.path), reason))
+        self.emit(ScanEvent("photo", path=job.path, outcome="error", reason=reason))
+
+    def save(self, job: _Job, faces: list[Face], shape: _Shape, thumbnails: list[bytes]) -> tuple[LostFace, ...]:
+        """Store the photo of ``job`` with ``faces`` (and a thumbnail for each, or none), each
+        continuing the earlier face of that path it matches; returns the earlier faces that
+        found no match (counted in the report)."""
+        old = self.store.photo_faces(job.before) if job.before is not None else []
+        keep, lost_before = _carry_over(old, faces)
+        lost = self.lost_faces(job.path, lost_before)
+        self.store.save_photo(
+            job.path,
+            job.size,
+            job.mtime_ns,
+            job.sha256,
+            self.report.scan_id,
+            self.settings.key,
+            width=shape.width,
+            height=shape.height,
+            taken_at=shape.taken_at,
+            faces=faces,
+            keep=keep,
+            pixel_key=job.pixel_key,
+            thumbnails=thumbnails,
+            thumb_params=THUMB_PARAMS,
+        )
+        self.report.faces_kept += sum(k is not None for k in keep)
+        return lost
+
+    def lost_faces(self, path: Path, faces: list[Face]) -> tuple[LostFace, ...]:
+        """Count faces about to be dropped; describe those that had a person or a correction.
+        Called before they are deleted, while their corrections can still be read."""
+        self.report.faces_lost += len(faces)
+        ids = [f.id for f in faces if f.id is not None]
+        corrected = self.store.corrected_faces(ids)
+        names = self.store.names_of({f.person_id for f in faces if f.person_id is not None})
+        lost = tuple(
+            LostFace(os.fsdecode(path), f.id, f.person_id, names.get(f.person_id or 0), f.id in corrected)
+            for f in faces
+            if f.id is not None and (f.person_id is not None or f.id in corrected)
+        )
+        self.report.lost.extend(lost)
+        return lost
 
 
 def _twin_thumbnails(store: Store, faces: list[Face]) -> list[bytes]:
@@ -473,49 +326,9 @@ def _twin_thumbnails(store: Store, faces: list[Face]) -> list[bytes]:
     return thumbs if len(thumbs) == len(faces) else []
 
 
-def _save_faces(
-    store: Store,
-    job: _Job,
-    scan_id: int,
-    settings: DetectionSettings,
-    report: ScanReport,
-    faces: list[Face],
-    *,
-    width: int | None,
-    height: int | None,
-    taken_at: str | None,
-    thumbnails: list[bytes],
-) -> tuple[LostFace, ...]:
-    """Store the photo of ``job`` with ``faces`` (and a thumbnail for each, or none), each
-    continuing the earlier face of that path it matches; returns the earlier faces that
-    found no match (counted in ``report``)."""
-    keep, lost_before = _carry_over(store, job.path, faces)
-    lost = _lost_faces(store, job.path, lost_before, report)
-    store.save_photo(
-        job.path,
-        job.size,
-        job.mtime_ns,
-        job.sha256,
-        scan_id,
-        settings.key,
-        width=width,
-        height=height,
-        taken_at=taken_at,
-        faces=faces,
-        keep=keep,
-        pixel_key=job.pixel_key,
-        thumbnails=thumbnails,
-        thumb_params=THUMB_PARAMS,
-    )
-    report.faces_kept += sum(k is not None for k in keep)
-    return lost
-
-
-def _carry_over(store: Store, path: Path, faces: list[Face]) -> tuple[list[int | None], list[Face]]:
-    """Which earlier face of the photo at ``path`` each of ``faces`` continues (its id, or
-    None), and the earlier faces none continues (see photocluster.grouping.rematch)."""
-    known = store.photo_by_path(path)
-    old = store.photo_faces(known[0].id) if known is not None else []
+def _carry_over(old: list[Face], faces: list[Face]) -> tuple[list[int | None], list[Face]]:
+    """Which of the ``old`` faces of a photo each of ``faces`` continues (its id, or None),
+    and the old faces none continues (see photocluster.grouping.rematch)."""
     if not old or not faces:
         return [None] * len(faces), old
 
@@ -526,149 +339,3 @@ def _carry_over(store: Store, path: Path, faces: list[Face]) -> tuple[list[int |
     match = match_faces(*arrays(old), *arrays(faces)).tolist()
     continued = set(match)
     return [None if m < 0 else old[m].id for m in match], [f for k, f in enumerate(old) if k not in continued]
-
-
-def _lost_faces(store: Store, path: Path, faces: list[Face], report: ScanReport) -> tuple[LostFace, ...]:
-    """Count faces about to be dropped; describe those that had a person or a correction.
-    Called before they are deleted, while their corrections can still be read."""
-    report.faces_lost += len(faces)
-    ids = [f.id for f in faces if f.id is not None]
-    corrected = store.corrected_faces(ids)
-    names = store.names_of({f.person_id for f in faces if f.person_id is not None})
-    lost = tuple(
-        LostFace(os.fsdecode(path), f.id, f.person_id, names.get(f.person_id or 0), f.id in corrected)
-        for f in faces
-        if f.id is not None and (f.person_id is not None or f.id in corrected)
-    )
-    report.lost.extend(lost)
-    return lost
-
-
-def _record_error(
-    store: Store,
-    path: Path,
-    size: int,
-    mtime_ns: int,
-    sha: str | None,
-    scan_id: int,
-    settings: DetectionSettings,
-    reason: str,
-    report: ScanReport,
-    emit: ProgressCallback,
-) -> None:
-    store.save_photo(path, size, mtime_ns, sha, scan_id, settings.key, error=reason)
-    report.errors.append((os.fsdecode(path), reason))
-    emit(ScanEvent("photo", path=path, outcome="error", reason=reason))
-
-
-def _record(
-    store: Store,
-    job: _Job,
-    result: fc.Analysis | ImageError,
-    scan_id: int,
-    settings: DetectionSettings,
-    report: ScanReport,
-    emit: ProgressCallback,
-) -> None:
-    if isinstance(result, ImageError):
-        _record_error(
-            store, job.path, job.size, job.mtime_ns, job.sha256, scan_id, settings, result.reason, report, emit
-        )
-        return
-    lost = _save_faces(
-        store,
-        job,
-        scan_id,
-        settings,
-        report,
-        result.faces,
-        width=result.width,
-        height=result.height,
-        taken_at=result.taken_at,
-        thumbnails=result.thumbnails,
-    )
-    report.analysed += 1
-    report.faces_found += len(result.faces)
-    report.detect_seconds += result.seconds
-    emit(ScanEvent("photo", path=job.path, outcome="analysed", faces=len(result.faces), lost=lost))
-
-
-def _run_jobs(
-    store: Store,
-    jobs: Iterator[_Job],
-    settings: DetectionSettings,
-    workers: int,
-    scan_id: int,
-    report: ScanReport,
-    emit: ProgressCallback,
-    analyser: Analyser | None = None,
-) -> None:
-    if analyser is not None:
-        report.workers = analyser.workers
-        for job, result in analyser.analyse(jobs, settings):
-            _record(store, job, result, scan_id, settings, report, emit)
-        return
-    if workers <= 1:
-        fc.set_threads(os.cpu_count() or 1)
-        fc.warm_up(settings)
-        for job in jobs:
-            _record(store, job, analyse_safely(job.path, settings), scan_id, settings, report, emit)
-        return
-    # spawn, not fork: the parent runs a progress thread, and fork with threads can deadlock.
-    ctx = multiprocessing.get_context("spawn")
-
-    def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(settings,))
-
-    pool = new_pool()
-    pending: dict[Future[fc.Analysis | ImageError], _Job] = {}
-    retry: list[_Job] = []
-    crashed: set[Path] = set()
-    try:
-        exhausted = False
-        while True:
-            # Keep a couple of jobs queued per worker: enough to stay busy, bounded memory.
-            while len(pending) < 2 * workers and (retry or not exhausted):
-                next_job = retry.pop() if retry else next(jobs, None)
-                if next_job is None:
-                    exhausted = True
-                    break
-                with _sigint_held():  # submit may start a worker process
-                    pending[pool.submit(_analyse, next_job.path)] = next_job
-            if not pending:
-                break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            broken = False
-            for fut in done:
-                job = pending.pop(fut)
-                try:
-                    result = fut.result()
-                except BrokenProcessPool:
-                    # A worker died (the OOM killer, a crash in native code) and took the
-                    # pool with it. Which file did it is unknown: each job in flight gets
-                    # one more try in a fresh pool; a file that breaks it twice is recorded.
-                    broken = True
-                    if job.path in crashed:
-                        _record(
-                            store,
-                            job,
-                            ImageError(job.path, "the analysing process crashed on this file"),
-                            scan_id,
-                            settings,
-                            report,
-                            emit,
-                        )
-                    else:
-                        crashed.add(job.path)
-                        retry.append(job)
-                    continue
-                _record(store, job, result, scan_id, settings, report, emit)
-            if broken:
-                for job in pending.values():
-                    crashed.add(job.path)
-                    retry.append(job)
-                pending.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = new_pool()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)

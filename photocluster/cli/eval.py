@@ -1,6 +1,6 @@
 """``photocluster eval pairs|clusters`` and ``photocluster calibrate``: accuracy you can measure.
 
-Each command: options in, one call to :mod:`photocluster.eval.evaluate`, a rich table out (or
+Each command: options in, one call to :mod:`photocluster.eval`, a rich table out (or
 JSON with ``--json``). Scans go to a temporary database unless ``--db`` is given.
 """
 
@@ -32,7 +32,9 @@ from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, DEFAULT
 
 if TYPE_CHECKING:
     # Only for the rendering helpers' annotations: the commands import photocluster.eval when run.
-    from photocluster.eval.evaluate import CalibrationResult, ClustersResult, PairsResult
+    from photocluster.eval.calibrate import CalibrationResult
+    from photocluster.eval.clusters import ClustersResult
+    from photocluster.eval.pairs import PairsResult
 
 eval_app = typer.Typer(
     name="eval",
@@ -102,7 +104,8 @@ def eval_pairs_command(
 
     Example: photocluster eval pairs --root lfw --pairs pairs.txt --db lfw.db
     """
-    from photocluster.eval.evaluate import eval_pairs, eval_store
+    from photocluster.eval.embed import eval_store
+    from photocluster.eval.pairs import eval_pairs
 
     with handle_errors():
         settings = detection_settings(detector, max_size, upsample, engine)
@@ -151,7 +154,8 @@ def eval_clusters_command(
 
     Example: photocluster eval clusters --root faces/ --db faces.db
     """
-    from photocluster.eval.evaluate import eval_clusters, eval_store
+    from photocluster.eval.clusters import eval_clusters
+    from photocluster.eval.embed import eval_store
 
     with handle_errors():
         settings = detection_settings(detector, max_size, upsample, engine)
@@ -220,7 +224,8 @@ def calibrate_command(
     Example: photocluster calibrate --root faces/ --plot calibration.png
     """
     from photocluster.core.errors import UsageError
-    from photocluster.eval.evaluate import calibrate, eval_store
+    from photocluster.eval.calibrate import calibrate
+    from photocluster.eval.embed import eval_store
     from photocluster.eval.plot import check_destination, plot_calibration
 
     with handle_errors():

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from photocluster.app.scan import ScanReport
+from photocluster.app.scan_report import ScanReport
 from photocluster.cli.common import (
     DbOption,
     DetectorOption,

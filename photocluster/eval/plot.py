@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from photocluster.core.errors import ExportError
-from photocluster.eval.evaluate import CalibrationResult
+from photocluster.eval.calibrate import CalibrationResult
 
 WIDTH, HEIGHT = 900, 560
 _LEFT, _RIGHT, _TOP, _BOTTOM = 80, 40, 84, 70

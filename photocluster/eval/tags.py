@@ -2,7 +2,7 @@
 with the face tags they already had (:mod:`photocluster.app.tags`) as the ground truth.
 
 Every face of the library is clustered as ``photocluster clusters`` would (the same
-``plan_persons``, through :func:`photocluster.eval.evaluate.predict`), except that the
+``plan_persons``, through :func:`photocluster.eval.clusters.predict`), except that the
 tagged faces' own pins and rejections (the tags') are left out: scoring the tags against
 a clustering they bound would measure nothing. The tagged faces are then scored by name:
 pairwise and BCubed precision/recall/F1, at the default clustering and over the
@@ -22,7 +22,8 @@ import numpy as np
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import UsageError
 from photocluster.eval import metrics as mt
-from photocluster.eval.evaluate import CalibrationResult, CalibrationRow, default_thresholds, predict, recommend
+from photocluster.eval.calibrate import CalibrationResult, CalibrationRow, default_thresholds, recommend
+from photocluster.eval.clusters import predict
 from photocluster.grouping.grouper import Policy
 from photocluster.store import Store
 

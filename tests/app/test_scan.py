@@ -276,16 +276,3 @@ def test_a_second_scan_on_the_same_database_is_refused(
         assert "Traceback" not in proc.stderr
     assert fake_embedder.calls == 0
     assert scan(store, [library]).analysed == 3
-
-
-@pytest.mark.parametrize(("engine", "one_process"), [("onnx", True), ("torch", True), ("dlib", False)])
-def test_one_scanning_process_for_engines_that_use_every_core_or_the_gpu(
-    monkeypatch: pytest.MonkeyPatch, engine: str, one_process: bool
-) -> None:
-    from photocluster.app import scan as scan_module
-
-    monkeypatch.setattr(scan_module.fc, "resolve_engine", lambda _name: engine)
-    monkeypatch.setattr(scan_module.os, "cpu_count", lambda: 4)
-    monkeypatch.setattr(scan_module, "_available_memory", lambda: 64 << 30)
-    workers = scan_module.default_workers(DetectionSettings(engine=engine))
-    assert (workers == 1) == one_process

@@ -17,8 +17,10 @@ import pytest
 from PIL import Image
 
 from photocluster.core.config import DetectionSettings
-from photocluster.eval.evaluate import ClustersResult, calibrate, eval_clusters, eval_pairs
+from photocluster.eval.calibrate import calibrate
+from photocluster.eval.clusters import ClustersResult, eval_clusters
 from photocluster.eval.metrics import PRF
+from photocluster.eval.pairs import eval_pairs
 from photocluster.eval.plot import plot_calibration
 from photocluster.store import Store
 
