@@ -8,6 +8,7 @@ result arrives, so a scan killed at any moment resumes where it stopped.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -26,6 +27,7 @@ from photocluster.app.recognise import assign_new_faces
 from photocluster.app.tags import import_tags
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ConcurrentChangeError, ImageError, PathNotFoundError, ScanInterrupted
+from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.core.types import Face, Photo
 from photocluster.detect import faces as fc
 from photocluster.detect.images import Fingerprint, fingerprint, taken_at_of, walk
@@ -33,14 +35,16 @@ from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.grouping.rematch import match_faces
 from photocluster.store import Store
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ScanEvent:
-    """Progress: ``kind`` is 'listing' (walk started), 'listed' (``total`` known),
-    'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be read);
-    then 'tags' (reading face tags of ``total`` photos) and 'tag' (one photo's tags read).
-    ``lost`` holds the faces found in the photo before that its new analysis did not find
-    again, when they had a person or a correction (see :class:`LostFace`)."""
+    """What one step of a scan tells: ``kind`` is 'listing' (walk started), 'listed' (``total``
+    known), 'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be
+    read). :class:`_ScanProgress` passes them on as :class:`Progress`, a 'photo' or an 'error'
+    as its ``item``. ``lost`` holds the faces found in the photo before that its new analysis
+    did not find again, when they had a person or a correction (see :class:`LostFace`)."""
 
     kind: str
     path: Path | None = None
@@ -123,7 +127,37 @@ class ScanReport:
         }
 
 
-ProgressCallback = Callable[[ScanEvent], None]
+# How scan's steps report: each a ScanEvent, which _ScanProgress turns into the one progress shape.
+_Emit = Callable[[ScanEvent], None]
+LISTING = "Listing files"
+SCANNING = "Scanning"
+
+
+class _ScanProgress:
+    """Scan's events as :class:`Progress`: 'listing' starts the phase "Listing files", 'listed'
+    the phase "Scanning" of ``total`` files, and each 'photo' is one more of them done; a
+    'photo' or an 'error' rides along as the ``item``. Each file's outcome is logged here,
+    the one place every one of them passes."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = report_to(progress)
+        self.phase, self.done = LISTING, 0
+        self.total: int | None = None
+
+    def __call__(self, event: ScanEvent) -> None:
+        item: ScanEvent | None = event
+        if event.kind == "listing":
+            self.phase, self.done, self.total, item = LISTING, 0, None, None
+        elif event.kind == "listed":
+            self.phase, self.done, self.total, item = SCANNING, 0, event.total, None
+            log.info("%d files to scan", event.total)
+        elif event.kind == "photo":
+            self.done += 1
+        if event.reason:
+            log.info("skipped %s: %s", event.path, event.reason)
+        elif event.kind == "photo":
+            log.debug("%s: %s, %d faces", event.path, event.outcome, event.faces)
+        self.progress(Progress(self.phase, self.done, self.total, item=item))
 
 
 def detection_memory_bytes(settings: DetectionSettings) -> int:
@@ -277,12 +311,13 @@ def _scan(
     analyser: Analyser | None = None,
     tags: bool = True,
 ) -> ScanReport:
-    emit = progress or (lambda event: None)
+    emit = _ScanProgress(progress)
     start = time.perf_counter()
     # dlib is imported before the scan is recorded: if it cannot be, no scan is left 'running'.
     with _sigint_held():
         engine = fc.resolve_engine(settings.engine)
         dlib = fc.dlib_build().describe()
+    log.info("scanning with %s, the %s engine (%s), %d worker(s)", settings.key, engine, dlib, workers)
     report = ScanReport(
         scan_id=0,
         roots=[os.fsdecode(r) for r in root_paths],
@@ -308,8 +343,7 @@ def _scan(
         jobs = _triage(store, files, settings, scan_id, retry_errors, report, emit)
         _run_jobs(store, jobs, settings, workers, scan_id, report, emit, analyser)
         if tags:
-            emit(ScanEvent("tags", total=len(files)))
-            read = import_tags(store, files, settings, progress=lambda path: emit(ScanEvent("tag", path=path)))
+            read = import_tags(store, files, settings, progress=emit.progress)
             report.tags = read.as_dict()
         report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
         # Corrections that keep coming leave the new faces for the next scan or `clusters`.
@@ -334,7 +368,7 @@ def _triage(
     scan_id: int,
     retry_errors: bool,
     report: ScanReport,
-    emit: ProgressCallback,
+    emit: _Emit,
 ) -> Iterator[_Job]:
     """Settle every file that needs no detection; yield the ones that do."""
     seen: list[int] = []
@@ -394,7 +428,7 @@ def _settle_known(
     settings: DetectionSettings,
     scan_id: int,
     report: ScanReport,
-    emit: ProgressCallback,
+    emit: _Emit,
 ) -> bool:
     """A file analysed before at this path whose bytes, or only whose metadata, are as they
     were: it keeps its faces without detection. False when it must be analysed again."""
@@ -424,7 +458,7 @@ def _reuse_by_content(
     settings: DetectionSettings,
     scan_id: int,
     report: ScanReport,
-    emit: ProgressCallback,
+    emit: _Emit,
 ) -> bool:
     """A file whose bytes were analysed before keeps those faces without re-detection."""
     twins = [p for p in store.photos_by_hash(fp.sha256, settings.key) if p.path != path]
@@ -554,7 +588,7 @@ def _record_error(
     settings: DetectionSettings,
     reason: str,
     report: ScanReport,
-    emit: ProgressCallback,
+    emit: _Emit,
 ) -> None:
     store.save_photo(path, size, mtime_ns, sha, scan_id, settings.key, error=reason)
     report.errors.append((os.fsdecode(path), reason))
@@ -568,7 +602,7 @@ def _record(
     scan_id: int,
     settings: DetectionSettings,
     report: ScanReport,
-    emit: ProgressCallback,
+    emit: _Emit,
 ) -> None:
     if isinstance(result, ImageError):
         _record_error(
@@ -600,7 +634,7 @@ def _run_jobs(
     workers: int,
     scan_id: int,
     report: ScanReport,
-    emit: ProgressCallback,
+    emit: _Emit,
     analyser: Analyser | None = None,
 ) -> None:
     if analyser is not None:

@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from photocluster.app.recluster import plan_persons
-from photocluster.app.scan import ProgressCallback, ScanReport, scan
+from photocluster.app.scan import ScanReport, scan
 from photocluster.core.config import DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, DetectionSettings
 from photocluster.core.errors import ImageError, PathNotFoundError, UsageError
+from photocluster.core.progress import ProgressCallback
 from photocluster.core.types import EMBEDDING_DIM, Box, Face
 from photocluster.detect.images import load_image, walk
 from photocluster.eval import metrics as mt
