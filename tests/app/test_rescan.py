@@ -17,8 +17,8 @@ from conftest import FakeEmbedder, write_photo
 from photocluster.app.corrections import move_face, name_person, remove_face
 from photocluster.app.recluster import recluster
 from photocluster.app.scan import ScanEvent, scan
-from photocluster.core.progress import Progress
 from photocluster.core.config import DetectionSettings
+from photocluster.core.progress import Progress
 from photocluster.store import Store
 
 
