@@ -28,7 +28,9 @@ from photocluster.core.progress import Progress, ProgressCallback
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:.2f}/s" if speed else "-/s")
+        if not speed:
+            return Text("-/s")
+        return Text(f"{speed:.2f}/s" if speed < 100 else f"{speed:,.0f}/s")
 
 
 class ProgressBars:
@@ -41,7 +43,8 @@ class ProgressBars:
 
     def __init__(self) -> None:
         self.bars = Bars(
-            SpinnerColumn(),
+            # A finished phase is ticked (and its line never starts blank, as a message's indent does).
+            SpinnerColumn(finished_text="✓"),
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
