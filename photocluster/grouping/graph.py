@@ -116,22 +116,22 @@ def knn_edges(
     progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges from each face to its ``k`` nearest faces closer than ``threshold``: (i, j,
-        distance) with i < j, each pair once, indices int32.
+    distance) with i < j, each pair once, indices int32.
 
-        Capping the neighbours keeps the graph at O(n k) edges even when one person has
-        100,000 faces, and Chinese whispers needs no more than a few dozen votes per face.
-        Up to ``exact_below`` faces every distance is computed (blocked matrix products).
+    Capping the neighbours keeps the graph at O(n k) edges even when one person has
+    100,000 faces, and Chinese whispers needs no more than a few dozen votes per face.
+    Up to ``exact_below`` faces every distance is computed (blocked matrix products).
 
-        Beyond that an inverted file (k-means lists of ~``list_size`` faces) computes only
-        the distances that can matter: each face is a candidate in the ``lists_per_face``
-        lists nearest to it and looks for its neighbours among the candidates of its nearest
-        list, so the work per face stays ``lists_per_face * list_size`` distances whatever
-        the library's size. That finds nearly every neighbour of a face in a crowd (the lists
-        follow the people photographed most). A face far from every list, someone seen two or
-        three times, gets a second look: faces left without any neighbour search again among
-        the sparsely linked faces registered in their ``lists_per_lonely_face`` nearest lists.
-        ``benchmarks/cluster_scale.py`` measures the recall and the agreement with
-        every-edge clustering. ``progress`` is told the percent of the work done (phase
+    Beyond that an inverted file (k-means lists of ~``list_size`` faces) computes only
+    the distances that can matter: each face is a candidate in the ``lists_per_face``
+    lists nearest to it and looks for its neighbours among the candidates of its nearest
+    list, so the work per face stays ``lists_per_face * list_size`` distances whatever
+    the library's size. That finds nearly every neighbour of a face in a crowd (the lists
+    follow the people photographed most). A face far from every list, someone seen two or
+    three times, gets a second look: faces left without any neighbour search again among
+    the sparsely linked faces registered in their ``lists_per_lonely_face`` nearest lists.
+    ``benchmarks/cluster_scale.py`` measures the recall and the agreement with
+    every-edge clustering. ``progress`` is told the percent of the work done (phase
     :data:`NEIGHBOURS`, ``total`` 100).
     """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
