@@ -3,21 +3,25 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from photocluster.app.tags import name_from_weak_labels
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
+from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.calibration import impostor_check
 from photocluster.grouping.constraints import Constraints, build_constraints
 from photocluster.grouping.graph import knn_edges
 from photocluster.grouping.grouper import Policy, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
 from photocluster.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def recluster(
     threshold: float | None = None,
     min_size: int = DEFAULT_MIN_SIZE,
     apply: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ClusterReport:
     """Cluster every face of the present photos and store the result as persons.
 
@@ -70,11 +74,13 @@ def recluster(
     and in that person, faces removed from a person never rejoin it, and two faces of
     one photo are never one person unless the user said so. Persons keep their id (and
     name) when a new cluster is mostly their old faces. With ``apply=False`` nothing is
-    written: the report says what applying would change. ``progress`` receives a line
-    saying what is being done (a million faces take minutes).
+    written: the report says what applying would change. ``progress`` is told each step
+    (a million faces take minutes).
     """
     start = time.perf_counter()
     policy = Policy(threshold)
+    say = report_to(progress)
+    log.info("clustering: %s, clusters under %d faces are unknown", policy.as_dict()["method"], min_size)
     for _ in range(WRITE_ATTEMPTS):
         # Read before the snapshot: any correction after it, even one the snapshot saw,
         # makes the write-back below refuse (and this loop group again): never the reverse.
@@ -83,7 +89,7 @@ def recluster(
         diff = plan_diff(plan.persons, previous, store.person_names())
         if not apply:
             break
-        (progress or (lambda _text: None))("Saving persons")
+        say(Progress("Saving persons"))
         try:
             store.apply_clustering(
                 plan.persons,
@@ -100,7 +106,8 @@ def recluster(
             name_from_weak_labels(store)
             break
         except ConcurrentChangeError:
-            (progress or (lambda _text: None))("Corrections were made meanwhile: grouping again")
+            log.info("corrections were made while grouping: grouping again")
+            say(Progress("Corrections were made meanwhile: grouping again"))
     else:
         raise ConcurrentChangeError(
             f"clustering gave up: the persons were corrected {WRITE_ATTEMPTS} times while it ran; "
@@ -117,21 +124,22 @@ def plan_persons(
     store: Store,
     policy: Policy,
     min_size: int = DEFAULT_MIN_SIZE,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressCallback | None = None,
     unbound: Collection[int] = (),
 ) -> tuple[Assignment, int, int, Constraints, dict[int, int]]:
     """The persons every face would be in (nothing written): the assignment, the number of
     faces and of links, the constraints and the stored face id -> person id. The pins and
     rejections of the faces in ``unbound`` are left out (``eval tags``: the tagged faces
     grouped from their pixels alone)."""
-    say = progress or (lambda _text: None)
-    say("Reading faces")
+    say = report_to(progress)
+    say(Progress("Reading faces"))
     face_ids, emb, confidence, previous, cons = _read(store, policy.collage_radius, unbound)
     n = len(face_ids)
     i, j, d = knn_edges(
-        emb, policy.graph_radius, progress=lambda done: say(f"Finding neighbours of {n:,} faces: {done:.0%}")
+        emb, policy.graph_radius, progress=lambda event: say(replace(event, phase=f"Finding neighbours of {n:,} faces"))
     )
-    say(f"Grouping {n:,} faces ({len(i):,} links)")
+    log.info("%d faces, %d links under %.2f", n, len(i), policy.graph_radius)
+    say(Progress(f"Grouping {n:,} faces ({len(i):,} links)"))
     super_labels = group(emb, i, j, d, cons, policy, confidence)
     n_edges = len(i)
     del emb, i, j, d  # half a gigabyte at a million faces

@@ -10,6 +10,7 @@ where it stopped.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Generator, Iterator, Sequence
@@ -21,17 +22,20 @@ import numpy as np
 
 from photocluster.app.pool import InlineAnalyser, PoolAnalyser, analyse_safely, sigint_held
 from photocluster.app.recognise import assign_new_faces
-from photocluster.app.scan_report import LostFace, ProgressCallback, ScanEvent, ScanReport
+from photocluster.app.scan_report import LostFace, ScanEvent, ScanProgress, ScanReport
 from photocluster.app.sizing import default_workers
 from photocluster.app.tags import import_tags
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ConcurrentChangeError, ImageError, PathNotFoundError, ScanInterrupted
+from photocluster.core.progress import ProgressCallback
 from photocluster.core.types import Face, Photo
 from photocluster.detect import faces as fc
 from photocluster.detect.images import fingerprint, taken_at_of, walk
 from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.grouping.rematch import match_faces
 from photocluster.store import Store
+
+log = logging.getLogger(__name__)
 
 # Where they were defined before the scan's parts had modules of their own.
 __all__ = [
@@ -104,8 +108,9 @@ def scan(
         with sigint_held():
             engine = fc.resolve_engine(settings.engine)
             dlib = fc.dlib_build().describe()
+        log.info("scanning with %s, the %s engine (%s), %d worker(s)", settings.key, engine, dlib, workers)
         report = ScanReport(0, [os.fsdecode(r) for r in root_paths], settings.key, dlib, engine, workers)
-        run = _ScanRun(store, settings, report, progress or (lambda event: None), retry_errors)
+        run = _ScanRun(store, settings, report, ScanProgress(progress), retry_errors)
         run.run(root_paths, analyser, tags, start)
         return report
 
@@ -117,7 +122,7 @@ class _ScanRun:
     store: Store
     settings: DetectionSettings
     report: ScanReport
-    emit: ProgressCallback
+    emit: ScanProgress
     retry_errors: bool
 
     def run(self, root_paths: list[Path], analyser: Analyser | None, tags: bool, start: float) -> None:
@@ -138,8 +143,7 @@ class _ScanRun:
             emit(ScanEvent("listed", total=len(files)))
             self.detect(self.triage(files), analyser)
             if tags:
-                emit(ScanEvent("tags", total=len(files)))
-                read = import_tags(store, files, self.settings, progress=lambda path: emit(ScanEvent("tag", path=path)))
+                read = import_tags(store, files, self.settings, progress=emit.progress)
                 report.tags = read.as_dict()
             report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
             # Corrections that keep coming leave the new faces for the next scan or `clusters`.

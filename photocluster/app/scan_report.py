@@ -3,18 +3,22 @@ with the faces a new analysis did not find again (:class:`LostFace`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from photocluster.core.progress import Progress, ProgressCallback, report_to
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ScanEvent:
-    """Progress: ``kind`` is 'listing' (walk started), 'listed' (``total`` known),
-    'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be read);
-    then 'tags' (reading face tags of ``total`` photos) and 'tag' (one photo's tags read).
-    ``lost`` holds the faces found in the photo before that its new analysis did not find
-    again, when they had a person or a correction (see :class:`LostFace`)."""
+    """What one step of a scan tells: ``kind`` is 'listing' (walk started), 'listed' (``total``
+    known), 'photo' (one file settled, ``outcome`` says how) or 'error' (a folder could not be
+    read). :class:`ScanProgress` passes them on as :class:`Progress`, a 'photo' or an 'error'
+    as its ``item``. ``lost`` holds the faces found in the photo before that its new analysis
+    did not find again, when they had a person or a correction (see :class:`LostFace`)."""
 
     kind: str
     path: Path | None = None
@@ -97,4 +101,32 @@ class ScanReport:
         }
 
 
-ProgressCallback = Callable[[ScanEvent], None]
+LISTING = "Listing files"
+SCANNING = "Scanning"
+
+
+class ScanProgress:
+    """Scan's events as :class:`Progress`: 'listing' starts the phase "Listing files", 'listed'
+    the phase "Scanning" of ``total`` files, and each 'photo' is one more of them done; a
+    'photo' or an 'error' rides along as the ``item``. Each file's outcome is logged here,
+    the one place every one of them passes."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = report_to(progress)
+        self.phase, self.done = LISTING, 0
+        self.total: int | None = None
+
+    def __call__(self, event: ScanEvent) -> None:
+        item: ScanEvent | None = event
+        if event.kind == "listing":
+            self.phase, self.done, self.total, item = LISTING, 0, None, None
+        elif event.kind == "listed":
+            self.phase, self.done, self.total, item = SCANNING, 0, event.total, None
+            log.info("%d files to scan", event.total)
+        elif event.kind == "photo":
+            self.done += 1
+        if event.reason:
+            log.info("skipped %s: %s", event.path, event.reason)
+        elif event.kind == "photo":
+            log.debug("%s: %s, %d faces", event.path, event.outcome, event.faces)
+        self.progress(Progress(self.phase, self.done, self.total, item=item))

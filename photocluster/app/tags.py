@@ -12,10 +12,11 @@ word: they are not imported.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +24,17 @@ import numpy as np
 
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ImageError
+from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.core.types import Box
 from photocluster.detect import faces as fc
 from photocluster.detect.tags import Tag, read_tags, sources_key
 from photocluster.store import Store
 from photocluster.store.tags import NewTag, StoredTag
+
+log = logging.getLogger(__name__)
+
+# The phase :func:`import_tags` reports its progress in, one photo at a time.
+READING_TAGS = "Reading face tags"
 
 # A tag and a detected face are one face when their boxes overlap at least this much
 # (intersection over union), each face taking at most one tag, best overlaps first.
@@ -207,27 +214,33 @@ def import_tags(
     store: Store,
     paths: Iterable[Path],
     settings: DetectionSettings,
-    progress: Callable[[Path], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> TagReport:
     """Read the tags of each photo in ``paths`` the store knows (analysed, present) and
     bring what changed since the last scan into the library. A photo none of whose tag
     sources changed since it was last read (:func:`sources_key`) is not read again.
+    ``progress`` is told of each path (the event's ``item``) as it is read.
     Never raises for a file."""
     start = time.perf_counter()
     report = TagReport()
+    say = report_to(progress)
+    total = len(paths) if isinstance(paths, Sized) else None
+    done = 0
+    say(Progress(READING_TAGS, done, total))
     stored, keys = store.tagged_photo_ids(), store.tag_read_keys()
     read_keys: list[tuple[int, str]] = []
     for chunk in _chunks(paths, 500):
         present = store.present_photos(chunk)
         for path in chunk:
-            if progress is not None:
-                progress(path)
+            done += 1
+            say(Progress(READING_TAGS, done, total, item=path))
             photo_id = present.get(path)
             if photo_id is None:
                 continue  # not a photo (an error), or gone
             key = sources_key(path)
             old = store.photo_tags(photo_id) if photo_id in stored else []
             if keys.get(photo_id) == key and not any(t.status == "matched" and t.face_id is None for t in old):
+                log.debug("%s: its tag sources are unchanged, not read again", path)
                 report.unchanged += 1  # nothing it is read from changed: neither did its tags
                 _count(report, path, old)
                 continue
@@ -237,6 +250,7 @@ def import_tags(
         read_keys.clear()
     report.persons_named = name_from_weak_labels(store)
     report.seconds = time.perf_counter() - start
+    log.info("face tags: %d photos read, %d unchanged", report.photos, report.unchanged)
     return report
 
 

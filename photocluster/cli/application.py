@@ -1,4 +1,4 @@
-"""The ``photocluster`` typer app: the root options (``--version``) and every command,
+"""The ``photocluster`` typer app: the root options (``--version``, ``--verbose``) and every command,
 registered in the order ``photocluster --help`` lists them.
 
 Imports point one way: this module imports the command modules, they import
@@ -16,7 +16,7 @@ from photocluster import __version__
 from photocluster.cli import clusters, corrections, doctor, export, people, review, scan, suggest
 from photocluster.cli import eval as eval_commands
 from photocluster.cli import tags as tag_commands
-from photocluster.cli.common import out
+from photocluster.cli.common import configure_logging, out
 from photocluster.core.errors import PhotoclusterError
 
 app = typer.Typer(
@@ -69,8 +69,18 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and dlib build.")
     ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="Log what is done on stderr, before the command: -v the steps and decisions, -vv each file too.",
+            show_default=False,
+        ),
+    ] = 0,
 ) -> None:
-    pass
+    configure_logging(verbose)
 
 
 for _command in _COMMANDS:

@@ -45,7 +45,8 @@ def clusters(
 
     with handle_errors(), open_store(db) as store:
         with err.status("Clustering faces") as status:
-            report = recluster(store, threshold, min_size, apply=not plan, progress=status.update)
+            # One line that says what is being done (and how far, where that is known).
+            report = recluster(store, threshold, min_size, apply=not plan, progress=lambda p: status.update(str(p)))
         summaries = [] if plan else [row for row in store.person_summaries() if not row[5]]
     if report.names_affected:
         err.print(f"Names affected: {', '.join(report.names_affected)}", markup=False)

@@ -1,5 +1,5 @@
 """What every command shares: the consoles, the shared option types, error rendering,
-opening the database, JSON output and the scan progress display.
+opening the database, JSON output and the log lines of ``--verbose``.
 
 Exit codes: 0 done (a scan with bad files still completed), 1 could not run
 (database, export destination, models), 2 bad usage (missing path, bad option),
@@ -11,29 +11,17 @@ Imports no other module of :mod:`photocluster.cli`; every command module imports
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from photocluster.app.scan import ScanEvent
+from photocluster.core.choices import Detector, Engine
 from photocluster.core.config import DetectionSettings, resolve_db_path
 from photocluster.core.errors import PhotoclusterError
 from photocluster.store import Store, as_database_error
@@ -54,9 +42,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 PersonArg = Annotated[str, typer.Argument(help="Person id (as listed by `clusters`) or name.", show_default=False)]
 
 # The detection options of `scan`, shared with `eval` and `calibrate` (which measure what scan does).
-DetectorOption = Annotated[str, typer.Option(help="Face detector: cnn (accurate) or hog (fast, frontal only).")]
+DetectorOption = Annotated[Detector, typer.Option(help="Face detector: cnn (accurate) or hog (fast, frontal only).")]
 EngineOption = Annotated[
-    str, typer.Option(help="auto, onnx (dlib's models on onnxruntime, fast on CPUs) or dlib (dlib itself).")
+    Engine,
+    typer.Option(
+        help="What runs dlib's networks: onnx (dlib's models on onnxruntime, fast on CPUs), dlib (dlib itself), "
+        "torch (dlib's models on PyTorch, for a CUDA GPU: pip install 'photocluster[gpu]') or auto (dlib on "
+        "a CUDA GPU, else torch on one, else onnx)."
+    ),
 ]
 UpsampleOption = Annotated[
     str,
@@ -98,7 +91,7 @@ def print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
 
 
-def detection_settings(detector: str, max_size: int, upsample: str, engine: str) -> DetectionSettings:
+def detection_settings(detector: Detector, max_size: int, upsample: str, engine: Engine) -> DetectionSettings:
     """The detection options as settings (a bad value is a usage error)."""
     return DetectionSettings(detector, max_size, DetectionSettings.parse_upsample(upsample), engine)
 
@@ -110,57 +103,32 @@ def worker_count(workers: int | None, settings: DetectionSettings) -> int:
     return workers if workers is not None else default_workers(settings)
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.2f}/s" if speed else "-/s")
+class _StderrLines(logging.Handler):
+    """Each record as one line on the stderr console, unwrapped (a path stays whole), and printed
+    above a progress bar rather than through it, since the bar draws through the same console."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            err.print(self.format(record), markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging's own contract: a handler never raises
+            self.handleError(record)
 
 
-class ScanProgress:
-    """A rich progress bar on stderr, shown from the first event on (so a scan that
-    cannot start prints only its error)."""
+# The handler --verbose put on the library's loggers (replaced when commands run again in one process).
+_log_handler: logging.Handler | None = None
 
-    def __init__(self) -> None:
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("photos, {task.fields[faces]} faces"),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err,
-        )
-        self.started = False
-        self.task: TaskID | None = None
-        self.faces = 0
 
-    def __enter__(self) -> Callable[[ScanEvent], None]:
-        return self.on_event
-
-    def __exit__(self, *exc: object) -> None:
-        if self.started:
-            self.progress.stop()
-
-    def on_event(self, event: ScanEvent) -> None:
-        if not self.started:
-            self.progress.start()
-            self.started = True
-        if event.kind == "listing":
-            self.task = self.progress.add_task("Listing files", total=None, faces=0)
-        elif event.kind == "listed":
-            if self.task is not None:
-                self.progress.remove_task(self.task)
-            self.task = self.progress.add_task("Scanning", total=event.total, faces=0)
-        elif event.kind == "tags":
-            if self.task is not None:
-                self.progress.remove_task(self.task)
-            self.task = self.progress.add_task("Reading face tags", total=event.total, faces=self.faces)
-        elif event.kind in ("photo", "tag") and self.task is not None:
-            self.faces += event.faces
-            self.progress.update(self.task, advance=1, faces=self.faces)
-        for lost in event.lost:
-            # Printed as it happens: a face that took a person or a correction with it.
-            self.progress.console.print(f"{lost.path}: {lost.describe()}", markup=False)
+def configure_logging(verbose: int) -> None:
+    """The library's log lines on stderr: warnings only, -v adds INFO (what each step
+    decided), -vv DEBUG (each file). stdout is left to the result and ``--json``."""
+    global _log_handler
+    logger = logging.getLogger("photocluster")
+    if _log_handler is not None:
+        logger.removeHandler(_log_handler)
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = _StderrLines()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(level)
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    _log_handler = handler

@@ -9,11 +9,12 @@ import typer
 
 from photocluster import __version__
 from photocluster.cli.common import JsonOption, err, handle_errors, out, print_json
+from photocluster.core.choices import Engine
 from photocluster.core.config import DetectionSettings
 
 
 def doctor(
-    engine: Annotated[str, typer.Option(help="Engine to measure: auto, onnx, dlib or torch.")] = "auto",
+    engine: Annotated[Engine, typer.Option(help="Engine to measure.")] = Engine.AUTO,
     measure: Annotated[bool, typer.Option(help="Time one synthetic photo on this machine.")] = True,
     as_json: JsonOption = False,
 ) -> None:
@@ -44,7 +45,7 @@ def doctor(
             out.print(f"{key}: {value}", markup=False)
 
 
-def _diagnose(engine: str, measure: bool) -> dict[str, Any]:
+def _diagnose(engine: Engine, measure: bool) -> dict[str, Any]:
     """The report, through :mod:`photocluster.detect.faces` (the CLI never imports dlib itself)."""
     import platform
 

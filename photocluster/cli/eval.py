@@ -19,7 +19,6 @@ from photocluster.cli.common import (
     EngineOption,
     JsonOption,
     MaxSizeOption,
-    ScanProgress,
     UpsampleOption,
     detection_settings,
     err,
@@ -28,6 +27,8 @@ from photocluster.cli.common import (
     print_json,
     worker_count,
 )
+from photocluster.cli.progress import ScanProgress
+from photocluster.core.choices import Detector, Engine
 from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, DEFAULT_UPSAMPLE
 
 if TYPE_CHECKING:
@@ -88,8 +89,8 @@ def eval_pairs_command(
     pairs: Annotated[Path, typer.Option("--pairs", help="Pairs file in LFW pairs.txt format.", show_default=False)],
     threshold: ThresholdOption = DEFAULT_THRESHOLD,
     db: EvalDbOption = None,
-    detector: DetectorOption = "cnn",
-    engine: EngineOption = "auto",
+    detector: DetectorOption = Detector.CNN,
+    engine: EngineOption = Engine.AUTO,
     upsample: UpsampleOption = str(DEFAULT_UPSAMPLE),
     max_size: MaxSizeOption = DEFAULT_MAX_SIZE,
     workers: WorkersOption = None,
@@ -110,8 +111,8 @@ def eval_pairs_command(
     with handle_errors():
         settings = detection_settings(detector, max_size, upsample, engine)
         n_workers = worker_count(workers, settings)
-        with eval_store(db) as store, ScanProgress() as on_event:
-            result = eval_pairs(store, root, pairs, threshold, settings, n_workers, progress=on_event)
+        with eval_store(db) as store, ScanProgress() as progress:
+            result = eval_pairs(store, root, pairs, threshold, settings, n_workers, progress=progress)
     if as_json:
         print_json(result.as_dict())
         return
@@ -137,8 +138,8 @@ def eval_clusters_command(
     ),
     worst: Annotated[int, typer.Option(help="How many mixed clusters to list for review.", min=0)] = 5,
     db: EvalDbOption = None,
-    detector: DetectorOption = "cnn",
-    engine: EngineOption = "auto",
+    detector: DetectorOption = Detector.CNN,
+    engine: EngineOption = Engine.AUTO,
     upsample: UpsampleOption = str(DEFAULT_UPSAMPLE),
     max_size: MaxSizeOption = DEFAULT_MAX_SIZE,
     workers: WorkersOption = None,
@@ -160,9 +161,9 @@ def eval_clusters_command(
     with handle_errors():
         settings = detection_settings(detector, max_size, upsample, engine)
         n_workers = worker_count(workers, settings)
-        with eval_store(db) as store, ScanProgress() as on_event:
+        with eval_store(db) as store, ScanProgress() as progress:
             result = eval_clusters(
-                store, root, labels, threshold, settings, n_workers, worst, progress=on_event, min_size=min_size
+                store, root, labels, threshold, settings, n_workers, worst, progress=progress, min_size=min_size
             )
     if as_json:
         print_json(result.as_dict())
@@ -211,8 +212,8 @@ def calibrate_command(
     stop: Annotated[float, typer.Option(help="Largest threshold swept.", min=0.01, max=2.0)] = 0.80,
     step: Annotated[float, typer.Option(help="Step between thresholds.", min=0.001, max=1.0)] = 0.02,
     db: EvalDbOption = None,
-    detector: DetectorOption = "cnn",
-    engine: EngineOption = "auto",
+    detector: DetectorOption = Detector.CNN,
+    engine: EngineOption = Engine.AUTO,
     upsample: UpsampleOption = str(DEFAULT_UPSAMPLE),
     max_size: MaxSizeOption = DEFAULT_MAX_SIZE,
     workers: WorkersOption = None,
@@ -236,8 +237,8 @@ def calibrate_command(
         thresholds = [round(start + step * k, 6) for k in range(math.floor((stop - start) / step + 1e-6) + 1)]
         settings = detection_settings(detector, max_size, upsample, engine)
         n_workers = worker_count(workers, settings)
-        with eval_store(db) as store, ScanProgress() as on_event:
-            result = calibrate(store, root, labels, thresholds, settings, n_workers, progress=on_event)
+        with eval_store(db) as store, ScanProgress() as progress:
+            result = calibrate(store, root, labels, thresholds, settings, n_workers, progress=progress)
         if plot is not None:
             plot_calibration(result, plot)
     if as_json:

@@ -2,45 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
-
-_STEP_NAMES = {
-    "photos": "Thumbnails not stored yet (photos)",
-    "persons": "Persons: entries, thumbnails, pages",
-    "pages": "Index and doubt pages",
-}
-
-
-class ExportProgress:
-    """A progress bar on stderr: the thumbnails the store lacks (by photo), the persons, the index pages."""
-
-    def __init__(self) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-        )
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> Callable[[str, int, int], None]:
-        self.progress.start()
-        self.tasks["start"] = self.progress.add_task("Listing persons and faces", total=None)
-        return self.update
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def update(self, step: str, done: int, total: int) -> None:
-        if step not in self.tasks:
-            self.progress.update(self.tasks["start"], visible=False)
-            self.tasks[step] = self.progress.add_task(_STEP_NAMES.get(step, step), total=total)
-        self.progress.update(self.tasks[step], completed=done, total=total)
-
+from photocluster.cli.progress import ProgressBars
+from photocluster.core.choices import ExportMode, XmpTarget
 
 _SHOWN = 10  # skipped entries and warnings printed, at most; the rest are counted
 
@@ -48,16 +17,13 @@ _SHOWN = 10  # skipped entries and warnings printed, at most; the rest are count
 def export(
     dest: Annotated[Path, typer.Argument(help="Folder to write (created if needed).")] = Path("photocluster-export"),
     db: DbOption = None,
-    mode: Annotated[
-        str, typer.Option(help="How photos appear in person folders: symlink, hardlink or copy.")
-    ] = "symlink",
+    mode: Annotated[ExportMode, typer.Option(help="How photos appear in person folders.")] = ExportMode.SYMLINK,
     crops: Annotated[
         bool, typer.Option("--crops", help="Also write aligned face chips: crops/<person folder>/<face id>.jpg.")
     ] = False,
     xmp: Annotated[
-        str | None,
+        XmpTarget | None,
         typer.Option(
-            metavar="dest|originals",
             help="Also write XMP sidecars with MWG face regions (<photo>.xmp): beside the photos in DEST, "
             "or beside the originals (merged into existing sidecars, never overwriting their other content).",
             show_default=False,
@@ -73,7 +39,7 @@ def export(
     """
     from photocluster.exporter.run import export as run_export
 
-    with handle_errors(), open_store(db) as store, ExportProgress() as on_progress:
+    with handle_errors(), open_store(db) as store, ProgressBars() as on_progress:
         report = run_export(store, dest, mode, crops=crops, xmp=xmp, on_progress=on_progress)
     if as_json:
         print_json(report.as_dict())

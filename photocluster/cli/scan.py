@@ -17,7 +17,6 @@ from photocluster.cli.common import (
     EngineOption,
     JsonOption,
     MaxSizeOption,
-    ScanProgress,
     UpsampleOption,
     detection_settings,
     err,
@@ -27,14 +26,16 @@ from photocluster.cli.common import (
     print_json,
     worker_count,
 )
+from photocluster.cli.progress import ScanProgress
+from photocluster.core.choices import Detector, Engine
 from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_UPSAMPLE
 
 
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Folders or files to scan.", show_default=False)],
     db: DbOption = None,
-    detector: DetectorOption = "cnn",
-    engine: EngineOption = "auto",
+    detector: DetectorOption = Detector.CNN,
+    engine: EngineOption = Engine.AUTO,
     upsample: UpsampleOption = str(DEFAULT_UPSAMPLE),
     max_size: MaxSizeOption = DEFAULT_MAX_SIZE,
     workers: Annotated[
@@ -86,9 +87,9 @@ def scan(
                 from photocluster.app.dask_scan import dask_analyser
 
                 analyser = stack.enter_context(dask_analyser(dask, n_workers, ship_bytes))
-            on_event = stack.enter_context(ScanProgress())
+            progress = stack.enter_context(ScanProgress())
             report = run_scan(
-                store, paths, settings, n_workers, retry_errors, progress=on_event, analyser=analyser, tags=tags
+                store, paths, settings, n_workers, retry_errors, progress=progress, analyser=analyser, tags=tags
             )
     if as_json:
         print_json(report.as_dict())

@@ -10,14 +10,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from photocluster.core.choices import Detector, Engine, choice
 from photocluster.core.errors import UsageError
 
 HOME_ENV = "PHOTOCLUSTER_HOME"
 DB_NAME = "photocluster.db"
 
-DETECTORS = ("cnn", "hog")
-# torch: dlib's networks on PyTorch, for a CUDA GPU (the `gpu` extra; photocluster.detect.engine.torch_net).
-ENGINES = ("auto", "onnx", "dlib", "torch")
+# The choices' values as strings (core.choices defines them).
+DETECTORS = tuple(d.value for d in Detector)
+ENGINES = tuple(e.value for e in Engine)
 # Chosen by benchmarks/detection_size.py: see README, "Detection size".
 DEFAULT_MAX_SIZE = 1600
 # Small photos are enlarged by at most this factor before detection: enough to
@@ -85,19 +86,18 @@ class DetectionSettings:
     ``max_size``) and no pyramid upsampling (faces from ~80 px, 5% at 1600 px).
     """
 
-    detector: str = "cnn"
+    # A choice is given as its member or its string ("hog", "onnx"), and kept as the member.
+    detector: Detector | str = Detector.CNN
     max_size: int = DEFAULT_MAX_SIZE
     upsample: int | None = DEFAULT_UPSAMPLE
     # Not part of `key`: both engines give the same faces (see benchmarks/scan_throughput.py).
-    engine: str = "auto"
+    engine: Engine | str = Engine.AUTO
 
     def __post_init__(self) -> None:
-        if self.detector not in DETECTORS:
-            raise UsageError(f"--detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
+        object.__setattr__(self, "detector", choice(Detector, self.detector, "--detector"))
         if not 64 <= self.max_size <= 20000:
             raise UsageError(f"--max-size must be between 64 and 20000 pixels, got {self.max_size}")
-        if self.engine not in ENGINES:
-            raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        object.__setattr__(self, "engine", choice(Engine, self.engine, "--engine"))
         if self.upsample is not None and not 0 <= self.upsample <= 3:
             raise UsageError(f"--upsample must be 'auto' or 0 to 3, got {self.upsample}")
 

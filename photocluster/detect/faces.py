@@ -7,6 +7,7 @@ and numpy arrays as soon as dlib returns them. Models load lazily, once per proc
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from photocluster.core.types import Box, Face
 from photocluster.detect.images import DecodedImage, load_image
 from photocluster.detect.models import model_files as model_files
 from photocluster.detect.thumbnail import thumbnail
+
+log = logging.getLogger(__name__)
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -87,6 +90,7 @@ class _Models:
 
     @functools.cached_property
     def cnn(self) -> Any:
+        log.info("loading dlib's CNN face detector (%s)", model_files().detector_cnn)
         return _dlib().cnn_face_detection_model_v1(str(model_files().detector_cnn))
 
     @functools.cached_property
@@ -95,16 +99,19 @@ class _Models:
 
     @functools.cached_property
     def shape_predictor(self) -> Any:
+        log.info("loading dlib's landmark model (%s)", model_files().shape_predictor)
         return _dlib().shape_predictor(str(model_files().shape_predictor))
 
     @functools.cached_property
     def recognizer(self) -> Any:
+        log.info("loading dlib's face descriptor model (%s)", model_files().recognizer)
         return _dlib().face_recognition_model_v1(str(model_files().recognizer))
 
     @functools.cached_property
     def onnx(self) -> Any:
         from photocluster.detect.engine import OnnxEngine
 
+        log.info("loading dlib's networks on onnxruntime, %d thread(s)", _threads)
         return OnnxEngine(
             threads=_threads, detector_path=model_files().detector_cnn, recognizer_path=model_files().recognizer
         )
@@ -113,6 +120,7 @@ class _Models:
     def torch(self) -> Any:
         from photocluster.detect.engine import OnnxEngine
 
+        log.info("loading dlib's networks on PyTorch")
         return OnnxEngine(
             threads=_threads,
             detector_path=model_files().detector_cnn,
@@ -180,10 +188,14 @@ def resolve_engine(name: str = "auto") -> str:
         raise ModelError(f"unknown engine {name!r}: choose one of {', '.join(ENGINES)}")
     build = dlib_build()
     if build.cuda and build.cuda_devices > 0:
+        log.info("engine auto: dlib, built with CUDA and seeing %d GPU(s)", build.cuda_devices)
         return "dlib"
     if torch_cuda_visible():
+        log.info("engine auto: torch, which sees a CUDA GPU")
         return "torch"
-    return "onnx" if onnx_available() else "dlib"
+    chosen = "onnx" if onnx_available() else "dlib"
+    log.info("engine auto: %s (no GPU in use; onnxruntime %s)", chosen, "installed" if chosen == "onnx" else "missing")
+    return chosen
 
 
 # The smallest side (after upsampling) worth running a detector on: both detectors need

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import logging
 import mmap
 import os
 import stat
@@ -24,6 +25,8 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from photocluster.core.config import MAX_ENLARGE
 from photocluster.core.errors import ImageError
 from photocluster.core.files import file_sha256
+
+log = logging.getLogger(__name__)
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".heic", ".heif", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 # A folder holding this file was written by `photocluster export`; scans skip it.
@@ -86,6 +89,7 @@ def walk(roots: Iterable[Path], on_error: Callable[[Path, str], None] | None = N
             report(path, f"cannot read folder: {_os_reason(exc)}")
             return
         if any(e.name == EXPORT_MARKER for e in entries):
+            log.info("not scanned: %s is a photocluster export", path)
             return
         for entry in entries:
             if entry.name.startswith("."):

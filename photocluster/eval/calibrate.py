@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from photocluster.app.scan_report import ProgressCallback
 from photocluster.core.config import DEFAULT_MIN_SIZE, DetectionSettings
 from photocluster.core.errors import UsageError
+from photocluster.core.progress import ProgressCallback
 from photocluster.eval import metrics as mt
 from photocluster.eval.clusters import predict
 from photocluster.eval.datasets import read_labels

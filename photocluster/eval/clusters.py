@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from photocluster.app.recluster import plan_persons
-from photocluster.app.scan_report import ProgressCallback
 from photocluster.core.config import DEFAULT_MIN_SIZE, DetectionSettings
+from photocluster.core.progress import ProgressCallback
 from photocluster.eval import metrics as mt
 from photocluster.eval.datasets import read_labels
 from photocluster.eval.embed import labelled_faces, relative, scan_summary

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from photocluster.app.scan import scan
-from photocluster.app.scan_report import ProgressCallback, ScanReport
+from photocluster.app.scan_report import ScanReport
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import PathNotFoundError
+from photocluster.core.progress import ProgressCallback
 from photocluster.core.types import EMBEDDING_DIM, Box, Face
 from photocluster.detect.images import load_image
 from photocluster.eval.datasets import LabelledImages

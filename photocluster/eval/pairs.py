@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from photocluster.app.scan_report import ProgressCallback
 from photocluster.core.config import DEFAULT_THRESHOLD, DetectionSettings
 from photocluster.core.errors import ImageError, PathNotFoundError, UsageError
+from photocluster.core.progress import ProgressCallback
 from photocluster.eval import metrics as mt
 from photocluster.eval.datasets import read_pairs
 from photocluster.eval.embed import embed_images, fallback_face, relative, scan_summary

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from photocluster.core.choices import ExportMode
 from photocluster.core.errors import ExportError
 from photocluster.core.types import Person, Photo
 
-MODES = ("symlink", "hardlink", "copy")
+MODES = tuple(m.value for m in ExportMode)
 UNKNOWN_FOLDER = "unknown"
 CROPS_FOLDER = "crops"
 INDEX_FILE = "index.json"

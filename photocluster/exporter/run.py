@@ -19,6 +19,7 @@ read them).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections import defaultdict, deque
@@ -31,8 +32,10 @@ from photocluster.app import browse
 from photocluster.app.listing import person_moments
 from photocluster.app.suggest import suggest
 from photocluster.app.tags import tag_conflicts
-from photocluster.core.errors import ExportError, UsageError
+from photocluster.core.choices import ExportMode, XmpTarget, choice
+from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
+from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.core.types import Box, Person, PersonFace, Photo
 from photocluster.detect.faces import CHIP_PADDING, CHIP_SIZE
 from photocluster.detect.images import EXPORT_MARKER
@@ -72,6 +75,8 @@ from photocluster.exporter.xmp import (
 )
 from photocluster.grouping.doubt import distances_to_mean
 from photocluster.store import Store
+
+log = logging.getLogger(__name__)
 
 # The review page asks about this many pairs of persons at most (`suggest` lists more).
 SUGGESTIONS_SHOWN = 20
@@ -141,32 +146,34 @@ def _open_dest(dest: Path) -> tuple[Manifest, bool]:
 def export(
     store: Store,
     dest: str | os.PathLike[str],
-    mode: str = "symlink",
+    mode: ExportMode | str = ExportMode.SYMLINK,
     *,
     crops: bool = False,
-    xmp: str | None = None,
+    xmp: XmpTarget | str | None = None,
     workers: int | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ExportReport:
     """Write a folder per person (and ``unknown/``) with the photos they appear in, plus
     ``index.json`` and the review pages (``index.html``, ``pages/``) with their face thumbnails.
 
     ``crops``: also write aligned face chips, ``crops/<person folder>/<face id>.jpg``.
-    ``on_progress(step, done, total)``: called as ``"photos"`` get the thumbnails the store
-    lacks, as ``"persons"`` are written, and as the ``"pages"`` that list them are.
+    ``on_progress``: told as the photos get the thumbnails the store lacks, as the persons
+    are written, and as the pages that list them are.
     ``workers``: processes that cut missing thumbnails (None: one per core for many, this
     process alone for a few).
     ``xmp``: also write XMP sidecars with MWG face regions, ``"dest"`` (beside each photo
     entry in DEST) or ``"originals"`` (beside the originals; merged into existing ones).
     Their regions are gathered for the whole library, so ``xmp`` costs memory per face.
     """
-    _check_options(mode, xmp)
+    mode, xmp = _check_options(mode, xmp)
     dest_path = Path(os.path.abspath(dest))
+    log.info("exporting to %s: photos as %s, crops %s, XMP sidecars %s", dest_path, mode, crops, xmp or "none")
     prev, fresh = _open_dest(dest_path)
-    progress = on_progress or (lambda step, done, total: None)
+    progress = report_to(on_progress)
+    progress(Progress("Listing persons and faces"))
     warnings = Warnings()
     try:
-        no_thumb = fill_thumbnails(store, warnings, workers, lambda n, of: progress("photos", n, of))
+        no_thumb = fill_thumbnails(store, warnings, workers, progress)
         with store.snapshot():
             run = _Run(store, dest_path, mode, prev, warnings, no_thumb, crops, xmp, fresh)
             try:
@@ -181,11 +188,8 @@ def export(
     return run.report()
 
 
-def _check_options(mode: str, xmp: str | None) -> None:
-    if mode not in MODES:
-        raise UsageError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if xmp is not None and xmp not in XMP_TARGETS:
-        raise UsageError(f"--xmp must be one of {', '.join(XMP_TARGETS)}, got {xmp!r}")
+def _check_options(mode: str, xmp: str | None) -> tuple[ExportMode, XmpTarget | None]:
+    return choice(ExportMode, mode, "--mode"), None if xmp is None else choice(XmpTarget, xmp, "--xmp")
 
 
 def _listed(person_id: int | None, name: str | None, ignored: bool, faces: Iterable[PersonFace]) -> Person:
@@ -304,7 +308,7 @@ class _Run:
 
     # -- one person ---------------------------------------------------------------------
 
-    def persons(self, progress: Callable[[str, int, int], None]) -> None:
+    def persons(self, progress: ProgressCallback) -> None:
         total = len(self.rows) + 1
         for k, row in enumerate(self.rows, start=1):
             faces, photos, emb = self.store.member_faces(row.id)
@@ -314,7 +318,7 @@ class _Run:
                 for f, d in zip(faces, dist, strict=True)
             )
             self.person(_listed(row.id, row.name, row.ignored, members), photos)
-            progress("persons", k, total)
+            progress(Progress("Persons: entries, thumbnails, pages", k, total))
         # The unknown faces (a third of a library, say) a few pages at a time, by id.
         names = unique_names(self.store.unknown_photo_paths())
         chunk = review.FACES_PER_PAGE * _PAGES_PER_CHUNK
@@ -328,7 +332,7 @@ class _Run:
             if len(faces) < chunk:
                 break
             after, first = faces[-1].id, first + _PAGES_PER_CHUNK
-        progress("persons", total, total)
+        progress(Progress("Persons: entries, thumbnails, pages", total, total))
 
     def person(
         self,
@@ -497,7 +501,7 @@ class _Run:
 
     # -- the lists, the sidecars, what is left over ---------------------------------------
 
-    def lists(self, progress: Callable[[str, int, int], None]) -> None:
+    def lists(self, progress: ProgressCallback) -> None:
         """The index pages (persons as cards) and the doubt pages."""
         lists = self.lists_of
         lists.suggestions = suggest(self.store, SUGGESTIONS_SHOWN, moments=self.moments)
@@ -506,7 +510,7 @@ class _Run:
         claimed = self._claim({}, rels)
         for done, (rel, html) in enumerate(lists.render(self.skipped), start=1):
             self._page(rel, html, claimed)
-            progress("pages", done, len(rels))
+            progress(Progress("Index and doubt pages", done, len(rels)))
 
     def finish(self) -> None:
         """Put index.json in place, sync the sidecars, take away what is no longer wanted,

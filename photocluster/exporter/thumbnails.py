@@ -21,7 +21,7 @@ import itertools
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from PIL import Image
 
 from photocluster.core.errors import ImageError
 from photocluster.core.files import atomic_write
+from photocluster.core.progress import Progress, ProgressCallback
 from photocluster.core.types import Box, Photo
 from photocluster.detect.faces import CHIP_SIZE, face_chip
 from photocluster.detect.images import load_image
@@ -102,16 +103,21 @@ def image_workers(photos: int) -> int:
     return max(1, min(4, cores))
 
 
+# The phase fill_thumbnails reports its progress in.
+CUTTING = "Thumbnails not stored yet (photos)"
+
+
 def fill_thumbnails(
     store: Store,
     warnings: list[str],
     workers: int | None = None,
-    on_photos: Callable[[int, int], None] | None = None,
+    on_photos: ProgressCallback | None = None,
 ) -> set[int]:
     """Cut the thumbnails the store lacks (faces found by a tag's second look, a library
     scanned before thumbnails were stored, other thumbnail settings) from their photos,
     each photo decoded once, and store them for every later export and the review app.
-    Returns the faces left without one (their photo gone or changed: a warning each)."""
+    Returns the faces left without one (their photo gone or changed: a warning each).
+    ``on_photos`` is told as the photos are done (phase :data:`CUTTING`)."""
     total = store.missing_thumbnail_photos(THUMB_PARAMS)
     failed: set[int] = set()
     if total == 0:
@@ -131,7 +137,7 @@ def fill_thumbnails(
         failed.update(cut.failed)
         done += cut.photos
         if on_photos is not None:
-            on_photos(done, total)
+            on_photos(Progress(CUTTING, done, total))
     return failed
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from photocluster import __version__
+from photocluster.core.choices import XmpTarget
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
 from photocluster.core.types import Box, Person, Photo
@@ -381,7 +382,7 @@ def remove_regions(path: Path, delete_if_empty: bool) -> str:
 
 # -- an export's sidecars ------------------------------------------------------------
 
-XMP_TARGETS = ("dest", "originals")
+XMP_TARGETS = tuple(t.value for t in XmpTarget)
 
 
 def region_name(person: Person) -> str:

@@ -7,11 +7,13 @@ Pure functions over arrays: the same embeddings and options give the same edges.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
+from photocluster.core.progress import Progress, ProgressCallback
 from photocluster.core.vectors import sq_distance_blocks, squared_norms
+
+# The phase :func:`knn_edges` reports its progress in.
+NEIGHBOURS = "Finding neighbours"
 
 
 def edges(emb: np.ndarray, threshold: float, block: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,7 +113,7 @@ def knn_edges(
     lists_per_lonely_face: int = 12,
     seed: int = 0,
     block: int = 1024,
-    progress: Callable[[float], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges from each face to its ``k`` nearest faces closer than ``threshold``: (i, j,
     distance) with i < j, each pair once, indices int32.
@@ -129,7 +131,8 @@ def knn_edges(
     three times, gets a second look: faces left without any neighbour search again among
     the sparsely linked faces registered in their ``lists_per_lonely_face`` nearest lists.
     ``benchmarks/cluster_scale.py`` measures the recall and the agreement with
-    every-edge clustering. ``progress`` is called with the share of the work done (0-1).
+    every-edge clustering. ``progress`` is told the percent of the work done (phase
+    :data:`NEIGHBOURS`, ``total`` 100).
     """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n = len(emb)
@@ -141,11 +144,11 @@ def knn_edges(
     if n <= exact_below:
         keys = _concat(_neighbours(emb, sq, everyone, everyone, k, t2, block))
         if progress is not None:
-            progress(1.0)
+            progress(Progress(NEIGHBOURS, 100, 100))
     else:
         centres = _kmeans(emb, max(16, n // list_size), seed)
         near = _nearest_centres(emb, centres, lists_per_face)
-        keys = _concat(_search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block, progress, 0.0, 0.8))
+        keys = _concat(_search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block, progress, 0, 80))
         degree = np.zeros(n, dtype=np.int64)
         for start in range(0, len(keys), 1 << 22):
             part = keys[start : start + (1 << 22)]
@@ -154,7 +157,7 @@ def knn_edges(
         lonely = degree[sparse] == 0
         del degree
         near = _nearest_centres(emb[sparse], centres, lists_per_lonely_face)
-        more = _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block, progress, 0.8, 1.0)
+        more = _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block, progress, 80, 100)
         keys = _concat([keys, *more])
     return _pairs(keys, emb)
 
@@ -175,9 +178,9 @@ def _search(
     k: int,
     t2: float,
     block: int,
-    progress: Callable[[float], None] | None = None,
-    done_from: float = 0.0,
-    done_to: float = 1.0,
+    progress: ProgressCallback | None = None,
+    done_from: int = 0,
+    done_to: int = 100,
 ) -> list[np.ndarray]:
     """Each query's neighbours (pair keys, see :func:`_neighbours`) among the candidates registered in the query's list.
 
@@ -202,7 +205,7 @@ def _search(
         if len(rows) and len(cols):
             out += _neighbours(emb, sq, rows, cols, k, t2, block)
         if progress is not None:
-            progress(done_from + (done_to - done_from) * (c + 1) / n_lists)
+            progress(Progress(NEIGHBOURS, done_from + (done_to - done_from) * (c + 1) // n_lists, 100))
     return out
 
 

@@ -6,9 +6,12 @@ earlier version, and each must reach the current one by the same steps.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from photocluster.core.errors import DatabaseError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS: list[str] = [
     # 1: photos, faces, persons, scans, settings
@@ -193,6 +196,8 @@ def user_version(conn: sqlite3.Connection) -> int:
 def apply_migrations(conn: sqlite3.Connection) -> None:
     """Bring the database from its version to SCHEMA_VERSION; the caller holds the write lock."""
     start = user_version(conn)
+    if start < SCHEMA_VERSION:
+        log.info("database schema: version %d to %d", start, SCHEMA_VERSION)
     for number in range(start + 1, SCHEMA_VERSION + 1):
         # executescript would commit on its own; run the statements one by one instead.
         for statement in MIGRATIONS[number - 1].split(";"):

@@ -22,6 +22,7 @@ from photocluster.app.listing import persons
 from photocluster.app.recluster import recluster
 from photocluster.app.recognise import assign_new_faces
 from photocluster.core.errors import NotFoundError, UsageError
+from photocluster.core.progress import Progress
 from photocluster.grouping.constraints import is_collage
 from photocluster.grouping.constraints import same_photo_pairs as _same_photo_pairs
 from photocluster.store import Store
@@ -221,8 +222,9 @@ def test_same_photo_pairs_match_a_photo_by_photo_reference() -> None:
 
 
 def test_reclustering_says_what_it_is_doing(store: Store, people: dict[str, list[int]]) -> None:
-    said: list[str] = []
-    recluster(store, 0.6, 2, progress=said.append)
+    told: list[Progress] = []
+    recluster(store, 0.6, 2, progress=told.append)
+    said = [str(p) for p in told]
     assert said[0] == "Reading faces" and said[-1] == "Saving persons"
     assert any(line.startswith("Finding neighbours of") and line.endswith("100%") for line in said)
     assert any(line.startswith("Grouping") for line in said)

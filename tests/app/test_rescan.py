@@ -18,6 +18,7 @@ from photocluster.app.corrections import move_face, name_person, remove_face
 from photocluster.app.recluster import recluster
 from photocluster.app.scan import ScanEvent, scan
 from photocluster.core.config import DetectionSettings
+from photocluster.core.progress import Progress
 from photocluster.store import Store
 
 
@@ -105,7 +106,7 @@ def test_a_face_not_found_again_is_reported_and_its_named_person_stays_listed(
     # Ann's faces become other people: the two red photos and the moved blue one.
     for name, colour in (("red0", (20, 200, 20)), ("red1", (20, 200, 24)), ("blue0", (120, 120, 120))):
         write_photo(lib / f"{name}.jpg", colour)
-    events: list[ScanEvent] = []
+    events: list[Progress] = []
     report = scan(store, [lib], progress=events.append)
     assert (report.analysed, report.faces_kept, report.faces_lost) == (3, 0, 3)
     lost = sorted((f.face_id, f.person_id, f.name, f.corrected) for f in report.lost)
@@ -117,7 +118,8 @@ def test_a_face_not_found_again_is_reported_and_its_named_person_stays_listed(
             (corrected["blue0"], ann, "Ann", True),
         ]
     )
-    assert sorted(f.face_id for e in events for f in e.lost) == sorted(f[0] for f in lost)
+    told = [e.item for e in events if isinstance(e.item, ScanEvent)]
+    assert sorted(f.face_id for e in told for f in e.lost) == sorted(f[0] for f in lost)
     assert report.as_dict()["faces_lost"] == 3
     assert "face {} (Ann, corrected) was not found again".format(corrected["blue0"]) in [
         f.describe() for f in report.lost

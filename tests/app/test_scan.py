@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -276,3 +277,25 @@ def test_a_second_scan_on_the_same_database_is_refused(
         assert "Traceback" not in proc.stderr
     assert fake_embedder.calls == 0
     assert scan(store, [library]).analysed == 3
+
+
+def test_progress_comes_in_the_one_shape(
+    store: Store, library: Path, fake_embedder: FakeEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    from photocluster.app.scan import ScanEvent
+    from photocluster.core.progress import Progress
+
+    (library / "bad.jpg").write_text("not a photo")
+    told: list[Progress] = []
+    with caplog.at_level(logging.DEBUG, logger="photocluster"):
+        scan(store, [library], progress=told.append)
+    assert all(type(p) is Progress for p in told)
+    assert list(dict.fromkeys(p.phase for p in told)) == ["Listing files", "Scanning", "Reading face tags"]
+    scanning = [p for p in told if p.phase == "Scanning"]
+    assert [p.done for p in scanning] == [0, 1, 2, 3, 4] and {p.total for p in scanning} == {4}
+    photos = [p.item for p in scanning if isinstance(p.item, ScanEvent)]
+    assert sorted(e.outcome for e in photos) == ["analysed", "analysed", "analysed", "error"]
+    assert [p.done for p in told if p.phase == "Reading face tags"] == [0, 1, 2, 3, 4]
+    # The library logs (the CLI's --verbose shows it) and never prints or sets up handlers.
+    assert any("skipped" in r.getMessage() and "bad.jpg" in r.getMessage() for r in caplog.records)
+    assert logging.getLogger("photocluster.app.scan").handlers == []

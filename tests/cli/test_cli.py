@@ -113,7 +113,64 @@ def test_bad_options_are_usage_errors(tmp_path: Path, library: Path) -> None:
     assert run("scan", str(library), "--db", db, "--detector", "magic")[0] == 2
     assert run("scan", str(library), "--db", db, "--upsample", "lots")[0] == 2
     code, _, err = run("export", str(tmp_path / "o"), "--db", db, "--mode", "teleport")
-    assert code == 2 and "--mode must be one of symlink, hardlink, copy" in err
+    assert code == 2 and "'teleport' is not one of 'symlink', 'hardlink', 'copy'" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["scan", ".", "--engine", "cuda"], "'cuda' is not one of 'auto', 'onnx', 'dlib', 'torch'"),
+        (["scan", ".", "--detector", "CNN"], "'CNN' is not one of 'cnn', 'hog'"),
+        (["eval", "pairs", "--root", ".", "--pairs", "p", "--engine", "x"], "'x' is not one of 'auto', 'onnx'"),
+        (["doctor", "--engine", "gpu"], "'gpu' is not one of 'auto', 'onnx', 'dlib', 'torch'"),
+        (["export", "out", "--xmp", "sidecar"], "'sidecar' is not one of 'dest', 'originals'"),
+    ],
+)
+def test_a_bad_choice_is_one_error_line_exit_2(tmp_path: Path, args: list[str], said: str) -> None:
+    code, out, err = run(*args, "--db", str(tmp_path / "c.db")) if args[0] != "doctor" else run(*args)
+    assert code == 2 and out == ""
+    errors = [line for line in err.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and said in errors[0] and "Traceback" not in err
+    assert not (tmp_path / "c.db").exists()  # refused before anything ran
+
+
+def test_help_lists_every_choice_from_its_enum() -> None:
+    from photocluster.core.choices import Detector, Engine, ExportMode, XmpTarget
+
+    listed = {
+        ("scan", "--engine"): Engine,
+        ("scan", "--detector"): Detector,
+        ("eval pairs", "--engine"): Engine,
+        ("calibrate", "--detector"): Detector,
+        ("doctor", "--engine"): Engine,
+        ("export", "--mode"): ExportMode,
+        ("export", "--xmp"): XmpTarget,
+    }
+    for (command, option), kind in listed.items():
+        code, out, _ = run(*command.split(), "--help")
+        assert code == 0
+        assert f"{option} <{'|'.join(kind)}>" in out, (command, option)
+    assert "torch" in run("scan", "--help")[1]
+
+
+def test_verbose_logs_on_stderr_and_keeps_json_stdout_clean(
+    library: Path, tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    db = str(tmp_path / "v.db")
+    code, out, err = run("-v", "scan", str(library), "--db", db, "--workers", "1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["files"] == 5  # stdout is the JSON document and nothing else
+    assert "photocluster.app.scan: scanning with cnn/max1600/up1/v2" in err
+    assert "skipped " in err and "broken.jpg" in err  # -v: the file that could not be used
+    assert "DEBUG" not in err
+    code, out, err = run("-vv", "clusters", "--db", db, "--json")
+    assert code == 0 and json.loads(out)["persons"] == 1
+    assert "photocluster.app.recluster: clustering" in err
+    code, out, err = run("-vv", "scan", str(library), "--db", db, "--workers", "1", "--json")
+    assert code == 0 and json.loads(out)["unchanged"] == 4
+    assert "DEBUG" in err and "red0.jpg: unchanged, 0 faces" in err
+    code, out, err = run("scan", str(library), "--db", db, "--workers", "1", "--json")
+    assert code == 0 and "photocluster.app" not in err  # without -v: no log lines
 
 
 def test_module_entry_point_and_version() -> None:

@@ -301,7 +301,7 @@ def test_cli_export_xmp(store: Store, library: Path, tmp_path: Path) -> None:
     assert (doc["sidecars"], doc["warnings"]) == (11, [])
     result = CliRunner().invoke(app, ["export", str(tmp_path / "out"), "--db", str(store.path), "--xmp", "nearby"])
     assert result.exit_code == 2
-    assert "--xmp must be one of dest, originals" in result.stderr
+    assert "'nearby' is not one of 'dest', 'originals'" in result.stderr
 
 
 # -- Microsoft regions beside MWG's, and photocluster's own sidecars read back (issue #15) --
