@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from photocluster import __version__
+from photocluster.version import __version__
 from photocluster.cli import clusters, corrections, doctor, export, people, review, scan, suggest
 from photocluster.cli import eval as eval_commands
 from photocluster.cli import tags as tag_commands

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from photocluster import __version__
+from photocluster.version import __version__
 from photocluster.cli.common import JsonOption, err, handle_errors, out, print_json
 from photocluster.core.config import DetectionSettings
 

@@ -38,10 +38,10 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from photocluster import __version__
+from photocluster.version import __version__
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
-from photocluster.core.types import Box, Person, Photo
+from photocluster.core.types import Box, Person, Photo, person_label
 from photocluster.detect.images import exif_orientation, register_heif
 from photocluster.detect.regions import Geometry, stored_area
 from photocluster.detect.tags import rdf_struct as _struct
@@ -389,7 +389,7 @@ def region_name(person: Person) -> str:
     control characters (a sidecar holding one could never be read back, nor its regions
     updated): they become spaces; and names are read back stripped of outer spaces."""
     text = "".join(" " if unicodedata.category(ch) == "Cc" or ch in "\ufffe\uffff" else ch for ch in person.label)
-    return text.strip() or f"person_{person.id or 0:04d}"
+    return text.strip() or person_label(person.id or 0)
 
 
 def regions_of(people: list[Person]) -> dict[int, list[tuple[int, str, Box]]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.core.types import EMBEDDING_DIM, Box, Photo
+from photocluster.core.types import EMBEDDING_DIM, Box, Photo, person_label
 from photocluster.store.connection import Database, chunks, marks, path_from_key
 from photocluster.store.faces import StoredFace
 from photocluster.store.photos import _PHOTO_COLS, _photo
@@ -37,7 +37,7 @@ class PersonRow:
 
     @property
     def label(self) -> str:
-        return self.name or f"person_{self.id:04d}"
+        return person_label(self.id, self.name)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from photocluster import __version__
+from photocluster.version import __version__
 from photocluster.exporter.run import export
 from photocluster.store import Store
 from photocluster.web.app import create_app

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import fake_embedding, make_face, near, write_photo
-from photocluster import __version__
+from photocluster.version import __version__
 from photocluster.app.recluster import recluster
 from photocluster.core.errors import ExportError, UsageError
 from photocluster.exporter.folders import safe_folder_name

@@ -17,12 +17,11 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from photocluster import __version__
-from photocluster.app.browse import Card, Doubt, FaceItem, Page, Summary
+from photocluster.core.readmodel import Card, Doubt, FaceItem, Page, Summary
+from photocluster.version import __version__
 
 if TYPE_CHECKING:
-    from photocluster.app.suggest import Suggestion
-    from photocluster.app.tags import Conflict
+    from photocluster.core.readmodel import Conflict, Suggestion
 
 __all__ = ["CSS", "Links", "Summary", "distance", "doubt_page", "index_page", "person_page", "text", "unknown_page"]
 
