@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from photocluster.version import __version__
 from photocluster.cli.common import JsonOption, err, handle_errors, out, print_json
 from photocluster.core.config import DetectionSettings
+from photocluster.version import __version__
 
 
 def doctor(

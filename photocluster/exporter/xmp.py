@@ -38,7 +38,6 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from photocluster.version import __version__
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
 from photocluster.core.types import Box, Person, Photo, person_label
@@ -47,6 +46,7 @@ from photocluster.detect.regions import Geometry, stored_area
 from photocluster.detect.tags import rdf_struct as _struct
 from photocluster.detect.tags import rdf_value as _value
 from photocluster.exporter.folders import check_inside, photo_problem, warn
+from photocluster.version import __version__
 
 NS = {
     "x": "adobe:ns:meta/",
