@@ -41,7 +41,7 @@ from cluster_scale import _PEAK, synthetic
 _CHILD = (
     """
 import json, sys, time
-from photocluster.exporter.run import export
+from photocluster.app.export import export
 from photocluster.store import Store
 """
     + _PEAK

@@ -14,10 +14,9 @@ The library API, in pipeline order::
 Importing is cheap: the dlib models load on first use.
 """
 
-__version__ = "0.1.0"
-
-# Bound eagerly, after __version__. The export package is named ``exporter`` so that no
+# The export package is named ``exporter`` (and the use case ``app.export``) so that no
 # submodule import can replace the ``export`` function bound here.
+from photocluster.app.export import export
 from photocluster.app.listing import persons
 from photocluster.app.recluster import recluster
 from photocluster.app.scan import scan
@@ -25,8 +24,8 @@ from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import PhotoclusterError
 from photocluster.core.types import Box, Face, Person, PersonFace, Photo
 from photocluster.detect.faces import analyze_file
-from photocluster.exporter.run import export
 from photocluster.store import Store
+from photocluster.version import __version__
 
 __all__ = [
     "Box",

@@ -3,20 +3,23 @@
 Layers, high to low::
 
     cli
-    eval, exporter, web       (independent of each other)
-    app
+    eval, web                 (independent of each other)
+    app                       (the use cases, export among them)
+    exporter                  (the writers: folders, index.json, pages, thumbnails, XMP)
     store, grouping, detect   (independent of each other)
-    core
+    core, version
 
 A module may import its own package and any lower layer, never a higher or a sibling one;
-``core`` imports nothing from photocluster outside ``core``. ``photocluster/__init__.py`` and
-``__main__.py`` are the public API and may import anything; a layer imports from the root
-package only ``__version__`` (bound there before any import). Every ``import`` counts, at module
-level, inside functions and under ``if TYPE_CHECKING:``.
+``core`` imports nothing from photocluster outside ``core``, and ``photocluster.version``
+nothing at all. ``photocluster/__init__.py`` and ``__main__.py`` are the public API and may
+import anything; no layer imports the root package. Every ``import`` counts, at module level,
+inside functions and under ``if TYPE_CHECKING:``.
 
-No import cycle between photocluster modules (imports run when a module is imported: module
-level, not under ``TYPE_CHECKING``). ``sqlite3`` is imported only in ``photocluster.store``,
-``dlib`` only in ``photocluster.detect``; so never by the CLI.
+No import cycle between photocluster modules, counting every import that can run: at module
+level and inside functions (a lazy import closes a cycle as surely, only later), not those
+under ``TYPE_CHECKING``. No private name (``_name``) is imported from another module: what
+two modules share is public. ``sqlite3`` is imported only in ``photocluster.store``, ``dlib``
+only in ``photocluster.detect``; so never by the CLI.
 """
 
 from __future__ import annotations
@@ -32,18 +35,17 @@ SOURCE = Path(__file__).resolve().parents[1] / ROOT
 
 LAYERS: dict[str, int] = {
     "core": 0,
+    "version": 0,  # photocluster/version.py: __version__, which every layer may read
     "store": 1,
     "grouping": 1,
     "detect": 1,
-    "app": 2,
-    "eval": 3,
-    "exporter": 3,
-    "web": 3,
-    "cli": 4,
+    "exporter": 2,
+    "app": 3,
+    "eval": 4,
+    "web": 4,
+    "cli": 5,
 }
 PUBLIC_API = frozenset({ROOT, f"{ROOT}.__main__"})
-# From the root package a layer may take only what is bound before the root imports any layer.
-ROOT_NAMES_ALLOWED = frozenset({"__version__"})
 # Third-party modules only one package may import.
 CONFINED = {"sqlite3": "store", "dlib": "detect"}
 
@@ -54,6 +56,7 @@ class Import:
     line: int = 0
     runtime: bool = True  # runs when the importing module is imported (module level, not TYPE_CHECKING)
     name: str | None = None  # `from target import name`, where name is not a module
+    typing: bool = False  # under TYPE_CHECKING: never runs
 
     def describe(self) -> str:
         what = self.target if self.name is None else f"{self.name} from {self.target}"
@@ -98,34 +101,34 @@ def parse_imports(module: str, source: str, known: frozenset[str], is_package: b
     ``from package import name`` is an import of ``package.name`` when that is a module."""
     found: list[Import] = []
 
-    def visit(node: ast.AST, runtime: bool) -> None:
+    def visit(node: ast.AST, runtime: bool, typing: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Import):
-                found.extend(Import(a.name, child.lineno, runtime) for a in child.names)
+                found.extend(Import(a.name, child.lineno, runtime, typing=typing) for a in child.names)
             elif isinstance(child, ast.ImportFrom):
                 base = _base(module, is_package, child.level, child.module)
                 for alias in child.names:
                     sub = f"{base}.{alias.name}"
                     if sub in known:
-                        found.append(Import(sub, child.lineno, runtime))
+                        found.append(Import(sub, child.lineno, runtime, typing=typing))
                     else:
                         name = None if alias.name == "*" else alias.name
-                        found.append(Import(base, child.lineno, runtime, name))
+                        found.append(Import(base, child.lineno, runtime, name, typing))
             elif isinstance(child, ast.Call) and _dynamic_import(child):
                 arg = child.args[0]
                 assert isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-                found.append(Import(arg.value, child.lineno, False))
+                found.append(Import(arg.value, child.lineno, False, typing=typing))
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-                visit(child, False)
+                visit(child, False, typing)
             elif isinstance(child, ast.If) and _is_type_checking(child.test):
                 for stmt in child.body:
-                    visit(ast.Module(body=[stmt], type_ignores=[]), False)
+                    visit(ast.Module(body=[stmt], type_ignores=[]), False, True)
                 for stmt in child.orelse:
-                    visit(ast.Module(body=[stmt], type_ignores=[]), runtime)
+                    visit(ast.Module(body=[stmt], type_ignores=[]), runtime, typing)
             else:
-                visit(child, runtime)
+                visit(child, runtime, typing)
 
-    visit(ast.parse(source), True)
+    visit(ast.parse(source), True, False)
     return found
 
 
@@ -177,11 +180,10 @@ def layer_violations(graph: Graph) -> list[str]:
             if imp.target != ROOT and not imp.target.startswith(ROOT + "."):
                 continue
             if imp.target == ROOT:
-                if imp.name not in ROOT_NAMES_ALLOWED:
-                    found.append(
-                        f"{module}: {imp.describe()}: the public API (photocluster/__init__.py) imports every "
-                        f"layer; import from the module that defines it"
-                    )
+                found.append(
+                    f"{module}: {imp.describe()}: the public API (photocluster/__init__.py) imports every "
+                    f"layer; import from the module that defines it"
+                )
                 continue
             target = _package(imp.target)
             if target == own:
@@ -264,19 +266,17 @@ def _cycle_path(start: str, members: set[str], edges: Mapping[str, Sequence[str]
 
 
 def cycles(graph: Graph) -> list[str]:
-    """Import cycles between photocluster modules, from the imports that run at import time.
-    ``from photocluster import __version__`` reads what the root binds before it imports
-    anything, so it is no edge to the root."""
+    """Import cycles between photocluster modules, from every import that can run: at
+    module level and inside functions (lazy), not under TYPE_CHECKING."""
     edges: dict[str, list[str]] = {}
     lines: dict[tuple[str, str], int] = {}
     for module, imports in graph.items():
         targets = edges.setdefault(module, [])
         for imp in imports:
-            if not imp.runtime or imp.target not in graph or imp.target == module or imp.target in targets:
+            if imp.typing or imp.target not in graph or imp.target == module or imp.target in targets:
                 continue
-            if not (imp.target == ROOT and imp.name in ROOT_NAMES_ALLOWED):
-                targets.append(imp.target)
-                lines[module, imp.target] = imp.line
+            targets.append(imp.target)
+            lines[module, imp.target] = imp.line
     found = []
     for component in _components(edges):
         if len(component) > 1:
@@ -285,6 +285,22 @@ def cycles(graph: Graph) -> list[str]:
                 f"{a} (line {lines[a, b]})" if lines.get((a, b)) else a for a, b in itertools.pairwise(path)
             )
             found.append(f"import cycle among {', '.join(component)}: {steps} -> {path[-1]}")
+    return found
+
+
+def _private(name: str | None) -> bool:
+    return name is not None and name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_imports(graph: Graph) -> list[str]:
+    """``from x import _y`` where x is another photocluster module: what two modules share
+    is public (named without the underscore) in the module that defines it."""
+    found = []
+    for module, imports in sorted(graph.items()):
+        for imp in imports:
+            private = _private(imp.name) or _private(imp.target.rsplit(".", 1)[-1])
+            if imp.target.startswith(ROOT + ".") and imp.target != module and private:
+                found.append(f"{module}: {imp.describe()}: a private name of another module; make it public there")
     return found
 
 
@@ -312,6 +328,11 @@ def test_no_import_cycles() -> None:
     assert not problems, _report(problems)
 
 
+def test_no_private_name_is_imported_from_another_module() -> None:
+    problems = private_imports(package_imports())
+    assert not problems, _report(problems)
+
+
 def test_sqlite3_only_in_store_and_dlib_only_in_detect() -> None:
     problems = confined_violations(package_imports())
     assert not problems, _report(problems)
@@ -320,37 +341,67 @@ def test_sqlite3_only_in_store_and_dlib_only_in_detect() -> None:
 # --- the checker, on made-up modules (so the contract cannot pass by seeing nothing) -----
 
 
-def test_checker_reports_wrong_way_imports_cycles_and_confined_modules() -> None:
+def test_checker_reports_wrong_way_imports_cycles_private_names_and_confined_modules() -> None:
     graph: dict[str, list[Import]] = {
         "photocluster": [Import("photocluster.cli.application"), Import("photocluster.app.a")],
+        "photocluster.version": [],
         "photocluster.core.types": [Import("numpy")],
         "photocluster.core.config": [Import("photocluster.core.types"), Import("photocluster.store.db", 7)],
-        "photocluster.store.db": [Import("sqlite3"), Import("photocluster.core.types")],
+        "photocluster.store.db": [
+            Import("sqlite3"),
+            Import("photocluster.core.types"),
+            Import("photocluster.version", name="__version__"),
+            Import("photocluster.store.rows", 5, runtime=False),  # lazy, inside a function
+        ],
+        "photocluster.store.rows": [Import("photocluster.store.db", 6, name="connect")],
         "photocluster.grouping.graph": [Import("photocluster.detect.faces", 3, runtime=False)],
-        "photocluster.detect.faces": [Import("dlib", runtime=False)],
-        "photocluster.app.a": [Import("photocluster.app.b", 4), Import("photocluster", name="__version__")],
+        "photocluster.detect.faces": [
+            Import("dlib", runtime=False),
+            Import("photocluster.detect.boxes", 8, name="_scale"),
+        ],
+        "photocluster.detect.boxes": [Import("photocluster", name="__version__")],
+        "photocluster.app.a": [Import("photocluster.app.b", 4)],
         "photocluster.app.b": [Import("photocluster.app.a", 9)],
-        "photocluster.app.c": [Import("photocluster.app.d", runtime=False), Import("photocluster", name="scan")],
+        "photocluster.app.c": [
+            Import("photocluster.app.d", runtime=False, typing=True),
+            Import("photocluster", name="scan"),
+        ],
         "photocluster.app.d": [Import("photocluster.app.c")],
         "photocluster.cli.application": [Import("photocluster.eval.run"), Import("sqlite3", 12)],
-        "photocluster.eval.run": [Import("photocluster.exporter.run", 2), Import("dlib.cuda", runtime=False)],
-        "photocluster.exporter.run": [Import("photocluster.app.a")],
+        "photocluster.eval.run": [
+            Import("photocluster.exporter.run", 2),
+            Import("photocluster.web.app", 3),
+            Import("dlib.cuda", runtime=False),
+        ],
+        "photocluster.exporter.run": [Import("photocluster.app.a", 5)],
+        "photocluster.web.app": [],
         "photocluster.utils": [],
     }
     assert layer_violations(graph) == [
         "photocluster.app.c: imports scan from photocluster: the public API (photocluster/__init__.py) imports "
         "every layer; import from the module that defines it",
         "photocluster.core.config: line 7: imports photocluster.store.db: core may import only core",
-        "photocluster.eval.run: line 2: imports photocluster.exporter.run: eval may import only eval, app, core, "
-        "detect, grouping, store",
+        "photocluster.detect.boxes: imports __version__ from photocluster: the public API "
+        "(photocluster/__init__.py) imports every layer; import from the module that defines it",
+        "photocluster.eval.run: line 3: imports photocluster.web.app: eval may import only eval, app, core, "
+        "detect, exporter, grouping, store, version",
+        "photocluster.exporter.run: line 5: imports photocluster.app.a: exporter may import only exporter, core, "
+        "detect, grouping, store, version",
         "photocluster.grouping.graph: line 3: imports photocluster.detect.faces: grouping may import only "
-        "grouping, core",
+        "grouping, core, version",
         f"photocluster.utils: is in no layer (layers: {', '.join(LAYERS)})",
     ]
-    # app.c -> app.d runs only under TYPE_CHECKING: not a cycle.
+    # app.c -> app.d runs only under TYPE_CHECKING: not a cycle; store.db -> store.rows runs
+    # later (inside a function), and is one.
     assert cycles(graph) == [
         "import cycle among photocluster.app.a, photocluster.app.b: "
-        "photocluster.app.a (line 4) -> photocluster.app.b (line 9) -> photocluster.app.a"
+        "photocluster.app.a (line 4) -> photocluster.app.b (line 9) -> photocluster.app.a",
+        "import cycle among photocluster.store.db, photocluster.store.rows: "
+        "photocluster.store.db (line 5) -> photocluster.store.rows (line 6) -> photocluster.store.db",
+    ]
+    assert private_imports(graph) == [
+        "photocluster.detect.faces: line 8: imports _scale from photocluster.detect.boxes: a private name of "
+        "another module; make it public there",
     ]
     assert confined_violations(graph) == [
         "photocluster.cli.application: line 12: imports sqlite3: only photocluster.store may import sqlite3",
@@ -383,23 +434,23 @@ def later():
 """
     known = frozenset({"photocluster.cli.helpers", "photocluster.core.config", "photocluster.app.a"})
     imports = parse_imports("photocluster.cli.scan", source, known)
-    got = {(i.target, i.name, i.runtime) for i in imports}
+    got = {(i.target, i.name, i.runtime, i.typing) for i in imports}
     assert got == {
-        ("__future__", "annotations", True),
-        ("os", None, True),
-        ("sqlite3", None, True),
-        ("typing", "TYPE_CHECKING", True),
-        ("photocluster.cli.helpers", None, True),
-        ("photocluster.cli.helpers", "tool", True),
-        ("photocluster.core.config", None, True),
-        ("photocluster.core", "MISSING", True),
-        ("photocluster.store.db", "Store", False),
-        ("json", None, True),
-        ("dlib", None, True),
-        ("math", None, True),
-        ("photocluster.app.a", None, False),
-        ("importlib", None, False),
-        ("photocluster.eval.run", None, False),
+        ("__future__", "annotations", True, False),
+        ("os", None, True, False),
+        ("sqlite3", None, True, False),
+        ("typing", "TYPE_CHECKING", True, False),
+        ("photocluster.cli.helpers", None, True, False),
+        ("photocluster.cli.helpers", "tool", True, False),
+        ("photocluster.core.config", None, True, False),
+        ("photocluster.core", "MISSING", True, False),
+        ("photocluster.store.db", "Store", False, True),  # under TYPE_CHECKING: never runs
+        ("json", None, True, False),
+        ("dlib", None, True, False),
+        ("math", None, True, False),
+        ("photocluster.app.a", None, False, False),
+        ("importlib", None, False, False),
+        ("photocluster.eval.run", None, False, False),
     }
     # In a package's __init__, `from . import x` is relative to the package itself.
     assert parse_imports("photocluster.cli", "from . import helpers", known, is_package=True) == [

@@ -35,6 +35,7 @@ from typer.testing import CliRunner
 
 from conftest import FakeEmbedder, fake_embedding, make_face, near, write_photo
 from photocluster.app import scan as pipeline
+from photocluster.app.export import export, safe_folder_name
 from photocluster.app.listing import persons
 from photocluster.app.recluster import recluster
 from photocluster.app.scan import scan
@@ -43,7 +44,6 @@ from photocluster.core.config import DetectionSettings
 from photocluster.detect import faces as fc
 from photocluster.detect import images as images
 from photocluster.detect.images import DecodedImage
-from photocluster.exporter.run import export, safe_folder_name
 from photocluster.store import Store
 from photocluster.store.migrations import MIGRATIONS, SCHEMA_VERSION
 

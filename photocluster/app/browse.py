@@ -1,9 +1,10 @@
 """What the review pages show, a page at a time: persons as cards (largest first), a
 person's faces (most doubtful first), the unknown faces, and the faces most in doubt.
 
-The static export (:mod:`photocluster.exporter.run`) and the review app
-(:mod:`photocluster.web`) both build their pages from these, and render them with
-:mod:`photocluster.app.pages`. Every read is bounded: a page of persons, one person's
+The static export (:mod:`photocluster.app.export`) and the review app
+(:mod:`photocluster.web`) both build their pages from these (the types are
+:mod:`photocluster.core.readmodel`'s), and render them with
+:mod:`photocluster.exporter.pages`. Every read is bounded: a page of persons, one person's
 faces, a page of unknown faces; the faces in doubt are found streaming the library one
 person at a time (see :func:`doubts`).
 """
@@ -12,20 +13,28 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Generic, TypeVar
 
 import numpy as np
 
 from photocluster.app.listing import Moments, person_moments
 from photocluster.core.config import DEFAULT_THRESHOLD
-from photocluster.core.types import Box, Person, PersonFace
+from photocluster.core.readmodel import (
+    CARDS_PER_PAGE,
+    FACES_PER_PAGE,
+    Card,
+    Doubt,
+    FaceItem,
+    Page,
+    Summary,
+    card_of_person,
+    clamp_page,
+    cover_of,
+    page_count,
+    slice_page,
+)
 from photocluster.grouping.doubt import doubt_scores, leave_one_out_distances
 from photocluster.store import FaceRow, PersonRow, Store
 
-CARDS_PER_PAGE = 120
-FACES_PER_PAGE = 240
 DOUBTS_SHOWN = 480  # faces in doubt listed at most (the most doubtful ones)
 # Faces scored against every other person's centre when looking for doubt: the ones
 # farthest from their own person's centre. A face close to its own centre is not in doubt.
@@ -35,111 +44,48 @@ _CANDIDATES_PER_DOUBT = 8
 # of the largest persons then reads a few thousand faces, not a good part of the library.
 _COVER_SAMPLE = 256
 
-T = TypeVar("T")
+# The read model lives in core (the writers render it without importing a use case).
+__all__ = [
+    "CARDS_PER_PAGE",
+    "DOUBTS_SHOWN",
+    "FACES_PER_PAGE",
+    "Card",
+    "Doubt",
+    "FaceItem",
+    "Page",
+    "Summary",
+    "card_of",
+    "card_of_person",
+    "clamp_page",
+    "doubts",
+    "face_item",
+    "page_count",
+    "person_cards",
+    "person_page",
+    "ranked",
+    "slice_page",
+    "summary",
+    "threshold_of",
+    "unknown_page",
+]
 
 
-@dataclass(frozen=True)
-class FaceItem:
-    """A face as a page shows it. ``distance``: to its person's centre (NaN: unknown face)."""
-
-    id: int
-    person_id: int | None
-    photo_id: int
-    photo_path: Path
-    box: Box
-    distance: float
-
-    @classmethod
-    def of_row(cls, row: FaceRow, distance: float = math.nan) -> FaceItem:
-        return cls(row.id, row.person_id, row.photo.id, row.photo.path, row.box, distance)
-
-    @classmethod
-    def of_person_face(cls, face: PersonFace, person_id: int | None) -> FaceItem:
-        return cls(face.face_id, person_id, face.photo_id, face.photo_path, face.box, face.distance)
-
-
-@dataclass(frozen=True)
-class Card:
-    """A person on the index: counts and the face nearest its centre (``cover``)."""
-
-    id: int
-    name: str | None
-    faces: int
-    photos: int
-    cover: FaceItem | None
-    ignored: bool = False
-
-    @property
-    def label(self) -> str:
-        return self.name or f"person_{self.id:04d}"
-
-
-@dataclass(frozen=True)
-class Doubt:
-    """A face in doubt: the face, its person, the nearest other person and the score."""
-
-    face: FaceItem
-    nearest_person_id: int | None
-    nearest_distance: float
-    score: float
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The library in numbers, for every page's header."""
-
-    persons: int
-    faces: int  # in persons
-    unknown: int
-    doubts: int
-    threshold: float | None = None
-    min_size: int | None = None
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """Page ``number`` (from 1) of ``pages``; ``total`` items in all."""
-
-    items: list[T]
-    number: int
-    pages: int
-    total: int
-
-
-def page_count(total: int, per_page: int) -> int:
-    return max(1, math.ceil(total / per_page))
-
-
-def clamp_page(number: int, total: int, per_page: int) -> int:
-    return min(max(1, number), page_count(total, per_page))
-
-
-def slice_page(items: list[T], number: int, per_page: int) -> Page[T]:
-    number = clamp_page(number, len(items), per_page)
-    start = (number - 1) * per_page
-    return Page(items[start : start + per_page], number, page_count(len(items), per_page), len(items))
+def face_item(row: FaceRow, distance: float = math.nan) -> FaceItem:
+    """A face the store read (with its photo) as a page shows it."""
+    return FaceItem(row.id, row.person_id, row.photo.id, row.photo.path, row.box, distance)
 
 
 def ranked(rows: list[FaceRow], emb: np.ndarray) -> list[FaceItem]:
     """A person's faces, most doubtful (farthest from the mean of its other faces) first."""
     dist = leave_one_out_distances(emb).tolist() if len(rows) else []
-    items = [FaceItem.of_row(r, float(d)) for r, d in zip(rows, dist, strict=True)]
+    items = [face_item(r, float(d)) for r, d in zip(rows, dist, strict=True)]
     items.sort(key=lambda f: (-f.distance, f.id))
     return items
 
 
 def card_of(person: PersonRow, faces: list[FaceItem]) -> Card:
     """``faces`` ranked by :func:`ranked` (or nearest first): the cover is the nearest."""
-    cover = min(faces, key=lambda f: (f.distance, f.id)) if faces else None
-    return Card(person.id, person.name, person.faces, person.photos, cover, person.ignored)
-
-
-def card_of_person(person: Person) -> Card:
-    """A listed person (see :func:`photocluster.app.listing.persons`) as a card."""
-    assert person.id is not None
-    faces = [FaceItem.of_person_face(f, person.id) for f in person.faces]
-    row = PersonRow(person.id, person.name, len(person.faces), person.photo_count, person.ignored)
-    return card_of(row, faces)
+    return Card(person.id, person.name, person.faces, person.photos, cover_of(faces), person.ignored)
 
 
 def person_cards(store: Store, number: int = 1, per_page: int | None = None) -> Page[Card]:
@@ -173,7 +119,7 @@ def unknown_page(store: Store, number: int = 1, per_page: int | None = None) -> 
         total = store.unknown_count()
         number = clamp_page(number, total, per_page)
         rows = store.unknown_rows(per_page, (number - 1) * per_page)
-    return Page([FaceItem.of_row(r) for r in rows], number, page_count(total, per_page), total)
+    return Page([face_item(r) for r in rows], number, page_count(total, per_page), total)
 
 
 def summary(store: Store, doubts: int) -> Summary:
@@ -243,7 +189,7 @@ def doubts(
         if score[i] < min_score:
             break
         near = None if nearest[i] < 0 else persons[nearest[i]]
-        out.append(Doubt(FaceItem.of_row(rows[face_ids[i]], float(own[i])), near, float(nearest_d[i]), float(score[i])))
+        out.append(Doubt(face_item(rows[face_ids[i]], float(own[i])), near, float(nearest_d[i]), float(score[i])))
     return out
 
 

@@ -11,7 +11,6 @@ or two persons the user already kept apart.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,27 +18,12 @@ from photocluster.app.corrections import Correction, merge_persons, resolve_pers
 from photocluster.app.listing import Moments, person_moments
 from photocluster.core.config import SUGGEST_MAX_DISTANCE
 from photocluster.core.errors import UsageError
+from photocluster.core.readmodel import Suggestion
 from photocluster.grouping.linkage import closest_pairs_of, cluster_moments
 from photocluster.store import Store
 
-
-@dataclass(frozen=True)
-class Suggestion:
-    """Persons ``a`` and ``b`` may be one: their faces are ``distance`` apart on average."""
-
-    a: int
-    b: int
-    distance: float
-    names: tuple[str | None, str | None]
-    faces: tuple[int, int]
-    examples: tuple[str | None, str | None]
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "a": {"id": self.a, "name": self.names[0], "faces": self.faces[0], "example": self.examples[0]},
-            "b": {"id": self.b, "name": self.names[1], "faces": self.faces[1], "example": self.examples[1]},
-            "distance": round(self.distance, 4),
-        }
+# Suggestion is the read model's (core), re-exported for the callers of suggest.
+__all__ = ["Suggestion", "answer", "suggest"]
 
 
 def suggest(

@@ -25,6 +25,7 @@ import numpy as np
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ImageError
 from photocluster.core.progress import Progress, ProgressCallback, report_to
+from photocluster.core.readmodel import Conflict
 from photocluster.core.types import Box
 from photocluster.detect import faces as fc
 from photocluster.detect.tags import Tag, read_tags, sources_key
@@ -281,38 +282,6 @@ def name_from_weak_labels(store: Store, min_faces: int = 2) -> int:
 
 
 # -- what the tags say against what photocluster thinks ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A tag whose face photocluster puts with someone else: in a person of another name
-    (``kind`` "person": a correction or clustering moved it; "weak": a Takeout name), or
-    nearer the faces of another named person than those of its own name (``kind`` "model")."""
-
-    kind: str
-    path: str
-    name: str
-    face_id: int
-    person_id: int | None
-    person_name: str | None
-    distance: float | None = None
-    own_distance: float | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        d = dict(self.__dict__)
-        for k in ("distance", "own_distance"):
-            d[k] = None if d[k] is None else round(float(d[k]), 4)
-        return d
-
-    def describe(self) -> str:
-        who = self.person_name or ("no person" if self.person_id is None else f"person {self.person_id}")
-        if self.kind in ("person", "weak"):
-            tagged = "tagged" if self.kind == "person" else "named (Takeout)"
-            return f"{self.path}: face {self.face_id} is {tagged} {self.name!r} but is in {who}"
-        return (
-            f"{self.path}: face {self.face_id} is tagged {self.name!r} but looks like {who} "
-            f"({self.distance:.2f} from {who}'s faces, {self.own_distance:.2f} from {self.name}'s)"
-        )
 
 
 def _centroids(store: Store) -> tuple[dict[int, int], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

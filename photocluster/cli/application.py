@@ -12,12 +12,12 @@ from typing import Annotated
 
 import typer
 
-from photocluster import __version__
 from photocluster.cli import clusters, corrections, doctor, export, people, review, scan, suggest
 from photocluster.cli import eval as eval_commands
 from photocluster.cli import tags as tag_commands
 from photocluster.cli.common import configure_logging, out
 from photocluster.core.errors import PhotoclusterError
+from photocluster.version import __version__
 
 app = typer.Typer(
     name="photocluster",

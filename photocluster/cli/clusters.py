@@ -11,6 +11,7 @@ from rich.table import Table
 from photocluster.app.recluster import ClusterReport
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
 from photocluster.core.config import DEFAULT_MIN_SIZE
+from photocluster.core.types import person_label
 
 # A terminal table of a large library lists its largest persons (and unknown); --json has all.
 _TABLE_ROWS = 60
@@ -57,7 +58,7 @@ def clusters(
         {
             "id": pid,
             "name": name,
-            "label": "unknown" if pid is None else (name or f"person_{pid:04d}"),
+            "label": "unknown" if pid is None else person_label(pid, name),
             "faces": n_faces,
             "photos": n_photos,
             "example": os.fsdecode(example) if example else "",

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from photocluster import __version__
 from photocluster.cli.common import JsonOption, err, handle_errors, out, print_json
 from photocluster.core.choices import Engine
 from photocluster.core.config import DetectionSettings
+from photocluster.version import __version__
 
 
 def doctor(

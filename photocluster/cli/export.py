@@ -37,7 +37,7 @@ def export(
 
     Example: photocluster export ~/People --mode hardlink --xmp dest
     """
-    from photocluster.exporter.run import export as run_export
+    from photocluster.app.export import export as run_export
 
     with handle_errors(), open_store(db) as store, ProgressBars() as on_progress:
         report = run_export(store, dest, mode, crops=crops, xmp=xmp, on_progress=on_progress)

@@ -15,6 +15,12 @@ EMBEDDING_DIM = 128
 N_LANDMARKS = 5
 
 
+def person_label(person_id: int, name: str | None = None) -> str:
+    """How a person is called everywhere (folders, pages, listings, sidecars): its name, or
+    ``person_0042`` when it has none."""
+    return name or f"person_{person_id:04d}"
+
+
 def _check_array(name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float32)
     if arr.shape != shape:
@@ -132,7 +138,7 @@ class Person:
     def label(self) -> str:
         if self.id is None:
             return "unknown"
-        return self.name or f"person_{self.id:04d}"
+        return person_label(self.id, self.name)
 
     @property
     def photo_count(self) -> int:

@@ -10,7 +10,8 @@
   ``[Contacts2]`` section or from a ``contacts.xml`` in the folder or one above it.
 - Google Takeout's JSON beside a photo (``people[].name``): names without boxes.
 
-Boxes come out in displayed pixels (:mod:`photocluster.detect.regions`). Nothing is ever
+The XMP vocabulary is :mod:`photocluster.detect.xmp_codec`'s, shared with the writer of
+sidecars. Boxes come out in displayed pixels (:mod:`photocluster.detect.regions`). Nothing is ever
 written. A file that cannot be read or parsed gives a one-line warning naming it, never
 an exception: one odd sidecar must not stop a scan.
 """
@@ -36,30 +37,27 @@ from PIL import Image
 from photocluster.core.types import Box
 from photocluster.detect.images import exif_orientation, register_heif
 from photocluster.detect.regions import Geometry, displayed_box
+from photocluster.detect.xmp_codec import (
+    AREA,
+    FACE_ID,
+    MP_INFO,
+    MP_NAME,
+    MP_RECTANGLE,
+    MP_REGIONS,
+    NAME,
+    REGION_LIST,
+    REGION_URIS,
+    REGIONS,
+    TYPE,
+    mp_area,
+    number,
+    q,
+    rdf_items,
+    rdf_struct,
+    rdf_value,
+)
 
-NS = {
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "mwg-rs": "http://www.metadataworkinggroup.com/schemas/regions/",
-    "stArea": "http://ns.adobe.com/xmp/sType/Area#",
-    "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
-    "MP": "http://ns.microsoft.com/photo/1.2/",
-    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
-    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
-    # Regions photocluster's own export wrote carry a photocluster:FaceId.
-    "photocluster": "urn:photocluster:xmp:1.0/",
-}
-
-
-def q(prefix: str, name: str) -> str:
-    """The ElementTree name of ``prefix:name``."""
-    return f"{{{NS[prefix]}}}{name}"
-
-
-DESCRIPTION = q("rdf", "Description")
-LI = q("rdf", "li")
-FACE_ID = q("photocluster", "FaceId")
 SOURCES = ("mwg", "mp", "picasa", "takeout")
-_REGION_URIS = (NS["mwg-rs"].encode(), NS["MP"].encode())
 # Two tags of one name whose boxes overlap this much are one tag written twice (digiKam
 # writes MWG and Microsoft regions of each face; a sidecar may repeat the embedded ones).
 SAME_TAG_IOU = 0.5
@@ -92,39 +90,7 @@ class TagRead:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
-# -- RDF, as XMP writers spell it -------------------------------------------------------
-
-
-def rdf_struct(elem: ET.Element) -> ET.Element:
-    """The element that holds a struct's fields: a ``rdf:Description`` child, or ``elem`` itself
-    (``rdf:parseType="Resource"`` or property attributes)."""
-    desc = elem.find(DESCRIPTION)
-    return desc if desc is not None else elem
-
-
-def rdf_value(struct: ET.Element, qname: str) -> str | None:
-    """A simple field of a struct, written as an attribute or as a child element."""
-    if qname in struct.attrib:
-        return struct.attrib[qname]
-    child = struct.find(qname)
-    return None if child is None else (child.text or "").strip()
-
-
-def _items(struct: ET.Element, qname: str) -> Iterator[ET.Element]:
-    """The structs of an array field (``rdf:Bag``/``Seq``/``Alt`` of ``rdf:li``)."""
-    holder = struct.find(qname)
-    if holder is None:
-        return
-    for li in holder.iter(LI):
-        yield rdf_struct(li)
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text) if text is not None else None
-    except ValueError:
-        return None
-    return value if value is not None and value == value and abs(value) != float("inf") else None
+# -- XMP regions (the vocabulary is photocluster.detect.xmp_codec's) ---------------------
 
 
 def _clean(name: str | None) -> str:
@@ -134,15 +100,15 @@ def _clean(name: str | None) -> str:
 
 
 def _mwg(root: ET.Element, geo: Geometry, origin: str) -> Iterator[Tag]:
-    for regions in root.iter(q("mwg-rs", "Regions")):
-        for li in _items(rdf_struct(regions), q("mwg-rs", "RegionList")):
-            kind = rdf_value(li, q("mwg-rs", "Type"))
-            name = _clean(rdf_value(li, q("mwg-rs", "Name")))
-            area_el = li.find(q("mwg-rs", "Area"))
+    for regions in root.iter(REGIONS):
+        for li in rdf_items(rdf_struct(regions), REGION_LIST):
+            kind = rdf_value(li, TYPE)
+            name = _clean(rdf_value(li, NAME))
+            area_el = li.find(AREA)
             if (kind or "Face") != "Face" or not name or area_el is None:
                 continue
             area = rdf_struct(area_el)
-            x, y, w, h = (_number(rdf_value(area, q("stArea", k))) for k in ("x", "y", "w", "h"))
+            x, y, w, h = (number(rdf_value(area, q("stArea", k))) for k in ("x", "y", "w", "h"))
             if x is None or y is None or w is None or h is None or w <= 0 or h <= 0:
                 continue
             box = displayed_box(x, y, w, h, geo)
@@ -151,17 +117,16 @@ def _mwg(root: ET.Element, geo: Geometry, origin: str) -> Iterator[Tag]:
 
 
 def _mp(root: ET.Element, geo: Geometry, origin: str) -> Iterator[Tag]:
-    for info in root.iter(q("MP", "RegionInfo")):
-        for region in _items(rdf_struct(info), q("MPRI", "Regions")):
-            name = _clean(rdf_value(region, q("MPReg", "PersonDisplayName")))
-            parts = [_number(p) for p in (rdf_value(region, q("MPReg", "Rectangle")) or "").split(",")]
-            if not name or len(parts) != 4 or any(p is None for p in parts):
+    for info in root.iter(MP_INFO):
+        for region in rdf_items(rdf_struct(info), MP_REGIONS):
+            name = _clean(rdf_value(region, MP_NAME))
+            area = mp_area(rdf_value(region, MP_RECTANGLE))
+            if not name or area is None:
                 continue
-            left, top, w, h = (float(p) for p in parts if p is not None)
+            x, y, w, h = area
             if w <= 0 or h <= 0:
                 continue
-            # Microsoft gives the top-left corner; the mapping takes the centre, as MWG does.
-            box = displayed_box(left + w / 2, top + h / 2, w, h, geo)
+            box = displayed_box(x, y, w, h, geo)
             if box is not None:
                 yield Tag(name, box, "mp", origin, ours=rdf_value(region, FACE_ID) is not None)
 
@@ -405,7 +370,7 @@ def read_tags(path: Path) -> TagRead:
     except Exception as exc:  # noqa: BLE001 - the scan reports unreadable photos itself
         return TagRead((), (f"{where}: cannot read the photo's metadata for face tags ({_one_line(exc)})",))
     # Most photos carry XMP without regions: parse only a packet naming a region schema.
-    if embedded is not None and any(uri in embedded for uri in _REGION_URIS):
+    if embedded is not None and any(uri in embedded for uri in REGION_URIS):
         try:
             found.extend(regions_in_xmp(embedded, geo, where))
         except ValueError as exc:

@@ -1,15 +1,19 @@
-"""Exporter: what a library hands back: per-person folders, ``index.json``, the review
-pages, thumbnails and chips, XMP face-region sidecars. One module each, one orchestrator
-(:func:`photocluster.exporter.run.export`):
+"""Exporter: the writers of what a library hands back: per-person folders, ``index.json``,
+the review pages, thumbnails and chips, XMP face-region sidecars. One module each; the
+export itself, which decides what to write, is a use case
+(:func:`photocluster.app.export.export`):
 
 - ``folders``: the layout of DEST, safe names, placing and removing photo entries;
 - ``index_json``: ``index.json`` and the manifest of what an export wrote;
-- ``thumbnails``: face thumbnails and aligned face chips;
-- ``review``: the review pages (``index.html`` and ``pages/``; their HTML is ``app.pages``');
+- ``thumbnails``: cutting face thumbnails and aligned face chips;
+- ``pages``: the review pages as HTML, for the static export and the review app;
+- ``review``: the static export's review pages (``index.html`` and ``pages/``): their links and files;
+- ``render``: a person's block of ``index.json`` and its pages, here or in a second process;
 - ``xmp``: MWG face regions in XMP sidecars, and keeping an export's sidecars in step.
 
 The package is not named ``export``: a submodule ``photocluster.export`` would replace the
 ``photocluster.export`` function once imported.
 
-May import ``core``, ``store``, ``detect``, ``grouping`` and ``app`` (for listings).
+May import ``core``, ``store``, ``detect`` and ``grouping``; never ``app`` (the use cases
+hand the writers the read model of :mod:`photocluster.core.readmodel`).
 """

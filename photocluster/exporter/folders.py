@@ -19,7 +19,7 @@ from pathlib import Path
 
 from photocluster.core.choices import ExportMode
 from photocluster.core.errors import ExportError
-from photocluster.core.types import Person, Photo
+from photocluster.core.types import Person, Photo, person_label
 
 MODES = tuple(m.value for m in ExportMode)
 UNKNOWN_FOLDER = "unknown"
@@ -70,7 +70,7 @@ def person_folders(people: list[Person]) -> dict[int | None, str]:
     for p in people:
         if p.id is None:
             continue
-        base = safe_folder_name(p.name) if p.name else f"person_{p.id:04d}"
+        base = safe_folder_name(p.name) if p.name else person_label(p.id)
         folder = base
         if folder.lower() in used:
             folder = f"{base} ({p.id})"

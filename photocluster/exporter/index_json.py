@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photocluster import __version__
 from photocluster.core.types import Person
 from photocluster.exporter.folders import UNKNOWN_FOLDER
+from photocluster.version import __version__
 
 INDEX_SCHEMA_VERSION = 1
 

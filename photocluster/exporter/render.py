@@ -17,10 +17,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from photocluster.app import pages
 from photocluster.core.errors import ExportError
 from photocluster.core.types import Box, Person, PersonFace
-from photocluster.exporter import review
+from photocluster.exporter import pages, review
 from photocluster.exporter.folders import IN_THE_WAY, INDEX_FILE, Warnings, warn
 from photocluster.exporter.index_json import IndexWriter
 

@@ -2,12 +2,12 @@
 
 Static files, their CSS inline, no script and nothing fetched from the network: they
 open from the file system in any browser. ``index.html`` lists the persons as cards,
-largest first, a page of :data:`~photocluster.app.browse.CARDS_PER_PAGE` at a time
+largest first, a page of :data:`~photocluster.core.readmodel.CARDS_PER_PAGE` at a time
 (``pages/index-2.html`` ...), so it stays small whatever the library's size; each person
 has its page (``pages/person-<id>.html``, its faces most doubtful first, paged beyond
-:data:`~photocluster.app.browse.FACES_PER_PAGE`), and the faces most in doubt and the
+:data:`~photocluster.core.readmodel.FACES_PER_PAGE`), and the faces most in doubt and the
 unknown faces have theirs (``pages/doubt.html``, ``pages/unknown.html``). The HTML is
-:mod:`photocluster.app.pages`', which the review app serves too; this module says where
+:mod:`photocluster.exporter.pages`', which the review app serves too; this module says where
 the links of a static export point, which files it writes, and writes them.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from photocluster.app import pages
-from photocluster.app.browse import (
+from photocluster.core.files import atomic_write
+from photocluster.core.readmodel import (
     CARDS_PER_PAGE,
     FACES_PER_PAGE,
     Card,
@@ -32,13 +32,12 @@ from photocluster.app.browse import (
     page_count,
     slice_page,
 )
-from photocluster.core.files import atomic_write
 from photocluster.core.types import Person
+from photocluster.exporter import pages
 from photocluster.exporter.folders import PAGES_FOLDER, REVIEW_PAGE
 
 if TYPE_CHECKING:
-    from photocluster.app.suggest import Suggestion
-    from photocluster.app.tags import Conflict
+    from photocluster.core.readmodel import Conflict, Suggestion
 
 
 # Read at call time from here (tests page with small numbers).

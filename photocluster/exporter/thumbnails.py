@@ -1,11 +1,10 @@
-"""The images an export cuts from the photos: the face thumbnails the store lacks, and,
-when asked for, aligned face chips (``crops/<person folder>/<face id>.jpg``).
+"""The images cut from the photos: face thumbnails (:func:`cut_images` without a DEST: the
+ones the store lacks, which :func:`photocluster.app.thumbs.ensure_thumbnails` stores) and,
+when an export asks for them, aligned face chips (``crops/<person folder>/<face id>.jpg``).
 
 A scan stores each face's thumbnail (a small JPEG of the face box with a margin, cut from
-the photo as displayed) while the photo is decoded anyway; :func:`fill_thumbnails` cuts
-the ones still missing (a library scanned before thumbnails were stored, faces found by a
-tag's second look, other thumbnail settings) and stores them too, so each is cut once.
-Each photo is decoded once for all its faces, at the smallest size that serves them (JPEG
+the photo as displayed) while the photo is decoded anyway; the ones still missing are cut
+here, each photo decoded once for all its faces, at the smallest size that serves them (JPEG
 draft mode, see :func:`photocluster.detect.images.load_image`), by one worker process per
 core when there are many. The export writes a thumbnail as
 ``.thumbs/<shard>/<face id>_<key>.jpg`` (256 shards by key: a million faces make folders of
@@ -31,17 +30,15 @@ from PIL import Image
 
 from photocluster.core.errors import ImageError
 from photocluster.core.files import atomic_write
-from photocluster.core.progress import Progress, ProgressCallback
 from photocluster.core.types import Box, Photo
 from photocluster.detect.faces import CHIP_SIZE, face_chip
 from photocluster.detect.images import load_image
-from photocluster.detect.thumbnail import THUMB_PARAMS, THUMB_SIZE, thumbnail, thumbnail_scale
+from photocluster.detect.thumbnail import THUMB_SIZE, thumbnail, thumbnail_scale
 from photocluster.exporter.folders import check_inside, photo_problem
-from photocluster.store import Store
 
 CROP_QUALITY = 92
 
-__all__ = ["CROP_QUALITY", "THUMB_SIZE", "ImageJob", "content_key", "fill_thumbnails", "write_chips"]
+__all__ = ["CROP_QUALITY", "THUMB_SIZE", "Cut", "ImageJob", "content_key", "cut_images", "image_workers", "write_chips"]
 
 
 def _chip_scale(box: Box) -> float:
@@ -75,7 +72,7 @@ class ImageJob:
 
 
 @dataclass
-class _Cut:
+class Cut:
     """What a batch of jobs gave: chips written, thumbnails cut (face id -> JPEG), the faces
     left without, warnings, photos."""
 
@@ -87,11 +84,10 @@ class _Cut:
     photos: int = 0
 
 
-# Photos to cut from before worker processes pay off (each costs a second to start), photos
-# handed to a worker at a time, and photos read from the store at a time.
+# Photos to cut from before worker processes pay off (each costs a second to start), and
+# photos handed to a worker at a time.
 _POOL_MIN_PHOTOS = 2000
 _BATCH = 64
-_PAGE = 2048
 
 
 def image_workers(photos: int) -> int:
@@ -103,49 +99,11 @@ def image_workers(photos: int) -> int:
     return max(1, min(4, cores))
 
 
-# The phase fill_thumbnails reports its progress in.
-CUTTING = "Thumbnails not stored yet (photos)"
-
-
-def fill_thumbnails(
-    store: Store,
-    warnings: list[str],
-    workers: int | None = None,
-    on_photos: ProgressCallback | None = None,
-) -> set[int]:
-    """Cut the thumbnails the store lacks (faces found by a tag's second look, a library
-    scanned before thumbnails were stored, other thumbnail settings) from their photos,
-    each photo decoded once, and store them for every later export and the review app.
-    Returns the faces left without one (their photo gone or changed: a warning each).
-    ``on_photos`` is told as the photos are done (phase :data:`CUTTING`)."""
-    total = store.missing_thumbnail_photos(THUMB_PARAMS)
-    failed: set[int] = set()
-    if total == 0:
-        return failed
-
-    def jobs() -> Iterator[ImageJob]:
-        after = 0
-        while page := store.missing_thumbnails(THUMB_PARAMS, after, _PAGE):
-            after = page[-1][0].id
-            yield from (ImageJob(photo, faces) for photo, faces in page)
-
-    done = 0
-    for cut in _cut_all(None, jobs(), workers or image_workers(total)):
-        # Only for the box it was cut for: a scan running meanwhile may have moved the face.
-        store.put_thumbnails(((fid, THUMB_PARAMS, jpeg) for fid, jpeg in cut.thumbs.items()), cut.boxes)
-        warnings.extend(cut.warnings)
-        failed.update(cut.failed)
-        done += cut.photos
-        if on_photos is not None:
-            on_photos(Progress(CUTTING, done, total))
-    return failed
-
-
 def write_chips(dest: Path, jobs: list[ImageJob], warnings: list[str]) -> set[str]:
     """Cut and write the chips of ``jobs`` (one person's, here in this process); returns the
     files written."""
     written: set[str] = set()
-    for cut in _cut_all(dest, iter(jobs), 1):
+    for cut in cut_images(dest, iter(jobs), 1):
         written |= cut.written
         warnings.extend(cut.warnings)
     return written
@@ -156,9 +114,10 @@ def _batches(jobs: Iterator[ImageJob]) -> Iterator[list[ImageJob]]:
         yield batch
 
 
-def _cut_all(dest: Path | None, jobs: Iterator[ImageJob], workers: int) -> Iterator[_Cut]:
+def cut_images(dest: Path | None, jobs: Iterator[ImageJob], workers: int) -> Iterator[Cut]:
     """What each batch of jobs gave, cut here or by ``workers`` processes with a bounded
-    number of batches in flight (jobs are read as they are needed)."""
+    number of batches in flight (jobs are read as they are needed). Chips are written under
+    ``dest``; thumbnails come back in the cuts."""
     batches = _batches(jobs)
     if workers <= 1:
         for batch in batches:
@@ -166,7 +125,7 @@ def _cut_all(dest: Path | None, jobs: Iterator[ImageJob], workers: int) -> Itera
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        running: set[Future[_Cut]] = set()
+        running: set[Future[Cut]] = set()
         for batch in itertools.islice(batches, 2 * workers):
             running.add(pool.submit(_cut_batch, dest, batch))
         while running:
@@ -177,14 +136,14 @@ def _cut_all(dest: Path | None, jobs: Iterator[ImageJob], workers: int) -> Itera
                     running.add(pool.submit(_cut_batch, dest, batch))
 
 
-def _cut_batch(dest: Path | None, jobs: list[ImageJob]) -> _Cut:
-    cut = _Cut(photos=len(jobs))
+def _cut_batch(dest: Path | None, jobs: list[ImageJob]) -> Cut:
+    cut = Cut(photos=len(jobs))
     for job in jobs:
         _make_images(dest, job, cut)
     return cut
 
 
-def _make_images(dest: Path | None, job: ImageJob, cut: _Cut) -> None:
+def _make_images(dest: Path | None, job: ImageJob, cut: Cut) -> None:
     """Cut the job's thumbnails (into ``cut.thumbs``) and write its chips (under ``dest``)."""
     problem = photo_problem(job.photo)
     if problem is None:

@@ -20,6 +20,9 @@ replaced; other regions and every other property are kept.
 
 An export's sidecars (:func:`sync_sidecars`) are written beside its photo entries or beside
 the originals, and the regions of sidecars it no longer wants are taken out again.
+
+The vocabulary (namespaces, element names, RDF structs, numbers, Microsoft's rectangle) is
+:mod:`photocluster.detect.xmp_codec`'s, which reading the tags back uses too.
 """
 
 from __future__ import annotations
@@ -38,52 +41,47 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from photocluster import __version__
 from photocluster.core.choices import XmpTarget
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
-from photocluster.core.types import Box, Person, Photo
+from photocluster.core.types import Box, Person, Photo, person_label
 from photocluster.detect.images import exif_orientation, register_heif
 from photocluster.detect.regions import Geometry, stored_area
-from photocluster.detect.tags import rdf_struct as _struct
-from photocluster.detect.tags import rdf_value as _value
+from photocluster.detect.xmp_codec import (
+    ABOUT,
+    APPLIED_TO,
+    AREA,
+    ARRAYS,
+    BAG,
+    DESCRIPTION,
+    FACE_ID,
+    LI,
+    MP_INFO,
+    MP_NAME,
+    MP_RECTANGLE,
+    MP_REGIONS,
+    NAME,
+    NS,
+    PARSE_TYPE,
+    RDF,
+    REGION_LIST,
+    REGIONS,
+    TYPE,
+    XMPMETA,
+    XMPTK,
+    format_number,
+    mp_rectangle,
+    q,
+    rdf_struct,
+    rdf_value,
+)
 from photocluster.exporter.folders import check_inside, photo_problem, warn
+from photocluster.version import __version__
 
-NS = {
-    "x": "adobe:ns:meta/",
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "mwg-rs": "http://www.metadataworkinggroup.com/schemas/regions/",
-    "stArea": "http://ns.adobe.com/xmp/sType/Area#",
-    "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
-    # Marks the regions photocluster wrote, so a re-export replaces them and nothing else.
-    "photocluster": "urn:photocluster:xmp:1.0/",
-    # Microsoft's regions (Windows Photo Gallery, Windows' file properties), written beside MWG's.
-    "MP": "http://ns.microsoft.com/photo/1.2/",
-    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
-    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
-}
 SIDECAR_SUFFIX = ".xmp"
 
 _XPACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
 _XPACKET_END = '<?xpacket end="w"?>'
-
-
-def _q(prefix: str, name: str) -> str:
-    return f"{{{NS[prefix]}}}{name}"
-
-
-RDF = _q("rdf", "RDF")
-DESCRIPTION = _q("rdf", "Description")
-ABOUT = _q("rdf", "about")
-PARSE_TYPE = _q("rdf", "parseType")
-BAG = _q("rdf", "Bag")
-LI = _q("rdf", "li")
-REGIONS = _q("mwg-rs", "Regions")
-REGION_LIST = _q("mwg-rs", "RegionList")
-APPLIED_TO = _q("mwg-rs", "AppliedToDimensions")
-FACE_ID = _q("photocluster", "FaceId")
-MP_INFO = _q("MP", "RegionInfo")
-MP_REGIONS = _q("MPRI", "Regions")
 
 
 class SidecarError(ExportError):
@@ -132,32 +130,27 @@ def region(face_id: int, name: str, box: Box, geo: Geometry) -> Region:
 # -- reading and writing -----------------------------------------------------------
 
 
-def _num(value: float) -> str:
-    text = f"{round(value, 6):.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
 def _is_ours(li: ET.Element) -> bool:
     return any(el.tag == FACE_ID or FACE_ID in el.attrib for el in li.iter())
 
 
 def _our_region(li: ET.Element) -> tuple[str, ...] | None:
     """A region photocluster wrote, as comparable text (face id, name, x, y, w, h)."""
-    node = _struct(li)
-    area_el = node.find(_q("mwg-rs", "Area"))
+    node = rdf_struct(li)
+    area_el = node.find(AREA)
     if area_el is None:
         return None
-    area = _struct(area_el)
+    area = rdf_struct(area_el)
     fields = [
-        _value(node, FACE_ID),
-        _value(node, _q("mwg-rs", "Name")),
-        *(_value(area, _q("stArea", k)) for k in ("x", "y", "w", "h")),
+        rdf_value(node, FACE_ID),
+        rdf_value(node, NAME),
+        *(rdf_value(area, q("stArea", k)) for k in ("x", "y", "w", "h")),
     ]
     return tuple(f or "" for f in fields)
 
 
 def _wanted(r: Region) -> tuple[str, ...]:
-    return (str(r.face_id), r.name, _num(r.x), _num(r.y), _num(r.w), _num(r.h))
+    return (str(r.face_id), r.name, format_number(r.x), format_number(r.y), format_number(r.w), format_number(r.h))
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, resource: bool = False) -> ET.Element:
@@ -171,12 +164,12 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, resource: bool =
 
 def _region_li(bag: ET.Element, r: Region) -> None:
     li = _sub(bag, LI, resource=True)
-    area = _sub(li, _q("mwg-rs", "Area"), resource=True)
+    area = _sub(li, AREA, resource=True)
     for key, val in (("x", r.x), ("y", r.y), ("w", r.w), ("h", r.h)):
-        _sub(area, _q("stArea", key), _num(val))
-    _sub(area, _q("stArea", "unit"), "normalized")
-    _sub(li, _q("mwg-rs", "Name"), r.name)
-    _sub(li, _q("mwg-rs", "Type"), "Face")
+        _sub(area, q("stArea", key), format_number(val))
+    _sub(area, q("stArea", "unit"), "normalized")
+    _sub(li, NAME, r.name)
+    _sub(li, TYPE, "Face")
     _sub(li, FACE_ID, str(r.face_id))
 
 
@@ -186,9 +179,9 @@ def _set_dims(fields: ET.Element, width: int, height: int) -> None:
         fields.remove(old)
     dims = ET.Element(APPLIED_TO)
     dims.set(PARSE_TYPE, "Resource")
-    _sub(dims, _q("stDim", "w"), str(width))
-    _sub(dims, _q("stDim", "h"), str(height))
-    _sub(dims, _q("stDim", "unit"), "pixel")
+    _sub(dims, q("stDim", "w"), str(width))
+    _sub(dims, q("stDim", "h"), str(height))
+    _sub(dims, q("stDim", "unit"), "pixel")
     fields.insert(0, dims)
 
 
@@ -196,8 +189,8 @@ def _dims_of(fields: ET.Element) -> tuple[str, ...] | None:
     el = fields.find(APPLIED_TO)
     if el is None:
         return None
-    s = _struct(el)
-    return tuple(_value(s, _q("stDim", k)) or "" for k in ("w", "h", "unit"))
+    s = rdf_struct(el)
+    return tuple(rdf_value(s, q("stDim", k)) or "" for k in ("w", "h", "unit"))
 
 
 def _register(prefixes: dict[str, str]) -> None:
@@ -231,8 +224,8 @@ def _rdf(root: ET.Element) -> ET.Element:
 
 def _new_document() -> ET.Element:
     _register({})
-    root = ET.Element(_q("x", "xmpmeta"))
-    root.set(_q("x", "xmptk"), f"photocluster {__version__}")
+    root = ET.Element(XMPMETA)
+    root.set(XMPTK, f"photocluster {__version__}")
     ET.SubElement(root, RDF)
     return root
 
@@ -248,7 +241,7 @@ def _regions_elements(rdf: ET.Element, tag: str = REGIONS) -> tuple[ET.Element, 
     for desc in rdf.findall(DESCRIPTION):
         regions = desc.find(tag)
         if regions is not None:
-            return desc, regions, _struct(regions)
+            return desc, regions, rdf_struct(regions)
     return None
 
 
@@ -257,7 +250,7 @@ def _bag(fields: ET.Element, list_tag: str = REGION_LIST) -> ET.Element:
     if region_list is None:
         region_list = _sub(fields, list_tag)
     for child in region_list:
-        if child.tag in (BAG, _q("rdf", "Seq"), _q("rdf", "Alt")):
+        if child.tag in ARRAYS:
             return child
     return _sub(region_list, BAG)
 
@@ -270,24 +263,24 @@ def _check_file(path: Path) -> bool:
 
 
 def _mp_rectangle(r: Region) -> str:
-    """Microsoft's ``Rectangle``: left, top, width, height (normalised, the stored image, as MWG's areas)."""
-    return ", ".join(_num(v) for v in (r.x - r.w / 2, r.y - r.h / 2, r.w, r.h))
+    """Microsoft's ``Rectangle`` of a region (normalised, the stored image, as MWG's areas)."""
+    return mp_rectangle(r.x, r.y, r.w, r.h)
 
 
 def _our_mp(li: ET.Element) -> tuple[str, ...]:
-    node = _struct(li)
+    node = rdf_struct(li)
     fields = (
-        _value(node, FACE_ID),
-        _value(node, _q("MPReg", "PersonDisplayName")),
-        _value(node, _q("MPReg", "Rectangle")),
+        rdf_value(node, FACE_ID),
+        rdf_value(node, MP_NAME),
+        rdf_value(node, MP_RECTANGLE),
     )
     return tuple(f or "" for f in fields)
 
 
 def _mp_li(bag: ET.Element, r: Region) -> None:
     li = _sub(bag, LI, resource=True)
-    _sub(li, _q("MPReg", "PersonDisplayName"), r.name)
-    _sub(li, _q("MPReg", "Rectangle"), _mp_rectangle(r))
+    _sub(li, MP_NAME, r.name)
+    _sub(li, MP_RECTANGLE, _mp_rectangle(r))
     _sub(li, FACE_ID, str(r.face_id))
 
 
@@ -390,7 +383,7 @@ def region_name(person: Person) -> str:
     control characters (a sidecar holding one could never be read back, nor its regions
     updated): they become spaces; and names are read back stripped of outer spaces."""
     text = "".join(" " if unicodedata.category(ch) == "Cc" or ch in "\ufffe\uffff" else ch for ch in person.label)
-    return text.strip() or f"person_{person.id or 0:04d}"
+    return text.strip() or person_label(person.id or 0)
 
 
 def regions_of(people: list[Person]) -> dict[int, list[tuple[int, str, Box]]]:

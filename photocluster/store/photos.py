@@ -14,7 +14,8 @@ from photocluster.core.types import Face, Photo
 from photocluster.store.connection import Database, path_from_key, path_key
 from photocluster.store.faces import insert_face, update_face
 
-_PHOTO_COLS = "id, path, size, mtime_ns, sha256, width, height, taken_at, status, error, settings, pixel_key"
+# A photo's columns as photo_of_row reads them (the views and thumbnails select them too).
+PHOTO_COLS = "id, path, size, mtime_ns, sha256, width, height, taken_at, status, error, settings, pixel_key"
 
 _UPSERT_PHOTO = """
     INSERT INTO photos(path, size, mtime_ns, sha256, width, height, taken_at, status,
@@ -29,7 +30,8 @@ _UPSERT_PHOTO = """
 """
 
 
-def _photo(row: Any) -> tuple[Photo, str | None]:
+def photo_of_row(row: Any) -> tuple[Photo, str | None]:
+    """A row of PHOTO_COLS as a Photo, and the settings it was scanned with."""
     pid, key, size, mtime, sha, w, h, taken, status, error, settings, pixel_key = row
     photo = Photo(
         id=int(pid),
@@ -72,23 +74,23 @@ class Photos(Database):
             )
 
     def photo_by_path(self, path: Path) -> tuple[Photo, str | None] | None:
-        row = self.conn.execute(f"SELECT {_PHOTO_COLS} FROM photos WHERE path = ?", (path_key(path),)).fetchone()
-        return None if row is None else _photo(row)
+        row = self.conn.execute(f"SELECT {PHOTO_COLS} FROM photos WHERE path = ?", (path_key(path),)).fetchone()
+        return None if row is None else photo_of_row(row)
 
     def photos_by_hash(self, sha256: str, settings_key: str) -> list[Photo]:
         """Photos already analysed with these settings whose bytes hash to ``sha256``."""
         rows = self.conn.execute(
-            f"SELECT {_PHOTO_COLS} FROM photos WHERE sha256 = ? AND settings = ? "
+            f"SELECT {PHOTO_COLS} FROM photos WHERE sha256 = ? AND settings = ? "
             "AND status IN ('done', 'missing') AND width IS NOT NULL ORDER BY id",
             (sha256, settings_key),
         ).fetchall()
-        return [_photo(r)[0] for r in rows]
+        return [photo_of_row(r)[0] for r in rows]
 
     def photo(self, photo_id: int) -> Photo:
-        row = self.conn.execute(f"SELECT {_PHOTO_COLS} FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        row = self.conn.execute(f"SELECT {PHOTO_COLS} FROM photos WHERE id = ?", (photo_id,)).fetchone()
         if row is None:
             raise DatabaseError(f"no photo with id {photo_id}")
-        return _photo(row)[0]
+        return photo_of_row(row)[0]
 
     def mark_seen(self, photo_ids: Iterable[int], scan_id: int) -> None:
         ids = [(scan_id, i) for i in photo_ids]

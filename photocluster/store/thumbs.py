@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from photocluster.core.types import Box, Photo
 from photocluster.store.connection import Database, chunks, marks
-from photocluster.store.photos import _PHOTO_COLS, _photo
+from photocluster.store.photos import PHOTO_COLS, photo_of_row
 
-_PHOTO = ", ".join(f"photos.{c.strip()}" for c in _PHOTO_COLS.split(","))
+_PHOTO = ", ".join(f"photos.{c.strip()}" for c in PHOTO_COLS.split(","))
 # Rows fetched at a time when streaming the faces that lack a thumbnail.
 _FETCH = 4096
 
@@ -86,7 +86,7 @@ class Thumbs(Database):
                     if not out or out[-1][0].id != photo_row[0]:
                         if len(out) == photos:
                             return out
-                        out.append((_photo(photo_row)[0], []))
+                        out.append((photo_of_row(photo_row)[0], []))
                     out[-1][1].append((int(fid), Box(left, top, right, bottom)))
         finally:
             cursor.close()

@@ -12,15 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from photocluster.core.types import EMBEDDING_DIM, Box, Photo
+from photocluster.core.types import EMBEDDING_DIM, Box, Photo, person_label
 from photocluster.store.connection import Database, chunks, marks, path_from_key
 from photocluster.store.faces import StoredFace
-from photocluster.store.photos import _PHOTO_COLS, _photo
+from photocluster.store.photos import PHOTO_COLS, photo_of_row
 
 # Rows fetched at a time when streaming every face.
 _FETCH = 8192
 
-_PHOTO = ", ".join(f"photos.{c.strip()}" for c in _PHOTO_COLS.split(","))
+_PHOTO = ", ".join(f"photos.{c.strip()}" for c in PHOTO_COLS.split(","))
 _FACE_COLS = f"faces.id, faces.person_id, faces.left, faces.top, faces.right, faces.bottom, faces.confidence, {_PHOTO}"
 _PRESENT = "FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done'"
 
@@ -37,7 +37,7 @@ class PersonRow:
 
     @property
     def label(self) -> str:
-        return self.name or f"person_{self.id:04d}"
+        return person_label(self.id, self.name)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class FaceRow:
 
 def _face_row(row: Any) -> FaceRow:
     fid, person, left, top, right, bottom, conf = row[:7]
-    photo = _photo(row[7:])[0]
+    photo = photo_of_row(row[7:])[0]
     return FaceRow(int(fid), None if person is None else int(person), Box(left, top, right, bottom), float(conf), photo)
 
 
@@ -127,12 +127,12 @@ class Views(Database):
         faces: list[StoredFace] = []
         photos: dict[int, Photo] = {}
         blobs: list[bytes] = []
-        width = 6 + len(_PHOTO_COLS.split(","))
+        width = 6 + len(PHOTO_COLS.split(","))
         while rows := cursor.fetchmany(_FETCH):
             for row in rows:
                 photo = photos.get(row[6])
                 if photo is None:
-                    photo = photos[row[6]] = _photo(row[6:width])[0]
+                    photo = photos[row[6]] = photo_of_row(row[6:width])[0]
                 fid, left, top, right, bottom, conf = row[:6]
                 faces.append(StoredFace(int(fid), photo.id, photo.path, Box(left, top, right, bottom), conf, person_id))
                 if embeddings:
@@ -184,8 +184,8 @@ class Views(Database):
         """Photo id -> photo, for the given photos that exist (a query per 500 photos)."""
         out: dict[int, Photo] = {}
         for chunk in chunks(photo_ids):
-            rows = self.conn.execute(f"SELECT {_PHOTO_COLS} FROM photos WHERE id IN ({marks(chunk)})", chunk)
-            out.update((int(r[0]), _photo(r)[0]) for r in rows)
+            rows = self.conn.execute(f"SELECT {PHOTO_COLS} FROM photos WHERE id IN ({marks(chunk)})", chunk)
+            out.update((int(r[0]), photo_of_row(r)[0]) for r in rows)
         return out
 
     def person_embeddings(self, include_ignored: bool = False) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:

@@ -7,5 +7,6 @@ suggestion, undo), each through :mod:`photocluster.app.corrections` or
 - ``server``: binding 127.0.0.1, printing the URL, running uvicorn.
 
 Starlette and uvicorn are the optional extra ``review`` (``pip install 'photocluster[review]'``).
-May import ``core``, ``store``, ``detect``, ``grouping`` and ``app``; sits beside ``exporter``.
+May import ``core``, ``store``, ``detect``, ``grouping``, ``exporter`` (the pages' HTML) and
+``app``; sits beside ``eval``.
 """

@@ -9,7 +9,7 @@ Safety, since a page in any other tab of the browser can send requests to 127.0.
 - a state-changing request is a POST whose ``Origin`` (else ``Referer``) is the app's own;
 - no path from a request is opened: thumbnails and photos are addressed by face id and
   read from the database (a thumbnail the scan stored) or the path it holds;
-- every text on a page is escaped (the templates of :mod:`photocluster.app.pages` autoescape).
+- every text on a page is escaped (the templates of :mod:`photocluster.exporter.pages` autoescape).
 
 The store is opened in the server's event loop thread and every handler runs there
 (``async`` handlers that do not await): SQLite's connection stays in one thread, and
@@ -31,13 +31,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from photocluster.app import browse, corrections, pages
-from photocluster.app.browse import FaceItem
-from photocluster.app.suggest import Suggestion, answer, suggest
+from photocluster.app import browse, corrections
+from photocluster.app.suggest import answer, suggest
 from photocluster.app.tags import tag_conflicts
+from photocluster.app.thumbs import ensure_thumbnails
 from photocluster.core.errors import DatabaseError, ImageError, PhotoclusterError, UsageError
+from photocluster.core.readmodel import FaceItem, Suggestion
+from photocluster.core.types import person_label
 from photocluster.detect.thumbnail import THUMB_PARAMS, face_thumbnail
-from photocluster.store import FaceRow, Store
+from photocluster.exporter import pages
+from photocluster.store import Store
 
 SUGGESTIONS_SHOWN = 20
 _MAX_BODY = 1 << 20  # a form of a page of selected faces is a few kB
@@ -206,7 +209,7 @@ def _summary(state: _State) -> pages.Summary:
 
 
 def _labels(store: Store, ids: set[int]) -> dict[int, str]:
-    return {pid: name or f"person_{pid:04d}" for pid, name in store.names_of(ids).items()}
+    return {pid: person_label(pid, name) for pid, name in store.names_of(ids).items()}
 
 
 def _index(request: Request, state: _State, links: LiveLinks) -> Response:
@@ -244,8 +247,8 @@ def _unknown(request: Request, state: _State, links: LiveLinks) -> Response:
 
 def _thumb(request: Request, state: _State, links: LiveLinks) -> Response:
     """The face's thumbnail as the scan stored it; a face without one (scanned before
-    thumbnails were stored, or whose photo's metadata changed) gets one cut from its photo,
-    stored for the next request and the next export."""
+    thumbnails were stored, or whose photo's metadata changed) gets one cut from its photo
+    and stored for the next request and the next export (:func:`ensure_thumbnails`)."""
     face_id = int(request.path_params["face_id"])
     store = state.open()
     data = store.thumbnail(face_id, THUMB_PARAMS)
@@ -253,26 +256,19 @@ def _thumb(request: Request, state: _State, links: LiveLinks) -> Response:
         row = store.face_rows([face_id]).get(face_id)
         if row is None:
             return Response("no such face", status_code=404, media_type="text/plain")
-        try:
-            data = face_thumbnail(row.photo.path, max(row.photo.width or 0, row.photo.height or 0) or None, row.box)
-        except ImageError as exc:
-            return Response(f"no thumbnail: {exc}", status_code=404, media_type="text/plain")
-        _store_back(store, row, data)
+        # A database that cannot be written to now (another process writing) only costs a recut.
+        with contextlib.suppress(DatabaseError):
+            ensure_thumbnails(store, face_ids=[face_id])
+        data = store.thumbnail(face_id, THUMB_PARAMS)
+        if data is None:
+            # Not stored: the photo changed since its scan (its faces may no longer match:
+            # served, not kept), or it cannot be read (said so).
+            try:
+                long_side = max(row.photo.width or 0, row.photo.height or 0) or None
+                data = face_thumbnail(row.photo.path, long_side, row.box)
+            except ImageError as exc:
+                return Response(f"no thumbnail: {exc}", status_code=404, media_type="text/plain")
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
-
-
-def _store_back(store: Store, row: FaceRow, jpeg: bytes) -> None:
-    """Keep a thumbnail cut on request, when it was cut from the file the scan analysed (a
-    file changed since shows what its faces may no longer match: served, not kept). A
-    database that cannot be written to now (another process writing) only costs a recut."""
-    try:
-        st = row.photo.path.stat()
-    except OSError:
-        return
-    if (st.st_size, st.st_mtime_ns) != (row.photo.size, row.photo.mtime_ns):
-        return
-    with contextlib.suppress(DatabaseError):
-        store.put_thumbnails([(row.id, THUMB_PARAMS, jpeg)], {row.id: row.box})  # not if a scan moved it
 
 
 def _photo(request: Request, state: _State, links: LiveLinks) -> Response:

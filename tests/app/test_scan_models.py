@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from photocluster.app.export import export
 from photocluster.app.listing import persons
 from photocluster.app.recluster import recluster
 from photocluster.app.scan import scan
 from photocluster.core.config import DetectionSettings
-from photocluster.exporter.run import export
 from photocluster.store import Store
 
 from .conftest import assert_scan_thumbnails

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import exiftool_write, fake_embedding, make_face, near, rotated_photo, tag_faces
 from photocluster.app import corrections as corr
+from photocluster.app.export import export
 from photocluster.app.recluster import recluster
 from photocluster.app.tags import import_tags, match_tags, name_from_weak_labels, tag_conflicts
 from photocluster.core.config import DetectionSettings
@@ -18,7 +19,6 @@ from photocluster.core.errors import UsageError
 from photocluster.core.types import Box
 from photocluster.detect.tags import regions_in_xmp
 from photocluster.eval.tags import eval_tags
-from photocluster.exporter.run import export
 from photocluster.exporter.xmp import geometry
 from photocluster.store import Store
 

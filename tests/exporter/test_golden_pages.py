@@ -11,14 +11,13 @@ import os
 from pathlib import Path
 
 import pytest
+from app.test_export import build_library
 from starlette.testclient import TestClient
 
-from photocluster import __version__
-from photocluster.exporter.run import export
+from photocluster.app.export import export
 from photocluster.store import Store
+from photocluster.version import __version__
 from photocluster.web.app import create_app
-
-from .test_run import build_library
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "pages"
 TOKEN = "golden-token"

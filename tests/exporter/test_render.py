@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from photocluster.app.browse import Summary
 from photocluster.core.errors import ExportError
+from photocluster.core.readmodel import Summary
 from photocluster.core.types import Box, Person, PersonFace
 from photocluster.exporter.render import PersonJob, Renderer, RendererProcess
 

@@ -16,17 +16,15 @@ import pytest
 from PIL import ExifTags, Image
 
 from conftest import COLOURS, assert_not_blank, colour_library, fake_embedding, near
-from photocluster.app import pages
-from photocluster.app.browse import Card, FaceItem, Page
+from photocluster.app.export import export
 from photocluster.app.listing import faces_in_doubt
-from photocluster.app.pages import Summary
 from photocluster.app.recluster import recluster
 from photocluster.app.scan import scan
 from photocluster.core.config import DetectionSettings
+from photocluster.core.readmodel import Card, FaceItem, Page, Summary
 from photocluster.core.types import Box
-from photocluster.exporter import review
+from photocluster.exporter import pages, review
 from photocluster.exporter.review import StaticLinks
-from photocluster.exporter.run import export
 from photocluster.exporter.thumbnails import THUMB_SIZE
 from photocluster.grouping.doubt import doubtful_faces
 from photocluster.store import Store
@@ -315,7 +313,7 @@ def test_real_export_in_chromium(real_export: tuple[Store, Path], page: Any) -> 
 
 
 def test_suggestions_are_listed_as_questions_with_escaped_names() -> None:
-    from photocluster.app.suggest import Suggestion
+    from photocluster.core.readmodel import Suggestion
 
     cards = [Card(4, HOSTILE, 2, 2, item(1)), Card(9, None, 2, 2, item(5, 9))]
     labels = {c.id: c.label for c in cards}

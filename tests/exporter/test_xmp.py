@@ -14,12 +14,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import DISPLAYED, FACE, RED, TO_STORED, fake_embedding, make_face, near, red_box, rotated_photo
+from photocluster.app.export import EXPORT_MARKER, export
 from photocluster.app.recluster import recluster
 from photocluster.cli import app
 from photocluster.core.errors import UsageError
 from photocluster.core.types import Box
 from photocluster.detect.images import load_image
-from photocluster.exporter.run import EXPORT_MARKER, export
 from photocluster.exporter.xmp import Geometry, sidecar_path, stored_area
 from photocluster.store import Store
 

@@ -1,5 +1,6 @@
-"""Persons out to the file system: a folder per person, ``index.json`` and the review
-pages (``index.html`` and ``pages/``).
+"""The export use case: persons out to the file system, a folder per person,
+``index.json`` and the review pages (``index.html`` and ``pages/``), written by the
+writers of :mod:`photocluster.exporter`.
 
 An export streams the library a person at a time (largest first, the unknown faces last):
 it places the person's photo entries, writes its face thumbnails (cut once, by the scan or
@@ -32,6 +33,7 @@ from photocluster.app import browse
 from photocluster.app.listing import person_moments
 from photocluster.app.suggest import suggest
 from photocluster.app.tags import tag_conflicts
+from photocluster.app.thumbs import ensure_thumbnails
 from photocluster.core.choices import ExportMode, XmpTarget, choice
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
@@ -64,7 +66,7 @@ from photocluster.exporter.folders import (
 )
 from photocluster.exporter.index_json import JOURNAL, Journal, Manifest
 from photocluster.exporter.render import PersonJob, Renderer, RendererProcess
-from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, fill_thumbnails, write_chips
+from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, write_chips
 from photocluster.exporter.xmp import (
     XMP_TARGETS,
     Sidecar,
@@ -173,7 +175,7 @@ def export(
     progress(Progress("Listing persons and faces"))
     warnings = Warnings()
     try:
-        no_thumb = fill_thumbnails(store, warnings, workers, progress)
+        no_thumb = ensure_thumbnails(store, warnings, workers, progress)
         with store.snapshot():
             run = _Run(store, dest_path, mode, prev, warnings, no_thumb, crops, xmp, fresh)
             try:

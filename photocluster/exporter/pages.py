@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import jinja2
 from markupsafe import Markup
 
-from photocluster import __version__
-from photocluster.app.browse import Card, Doubt, FaceItem, Page, Summary
+from photocluster.core import types
+from photocluster.core.readmodel import Card, Doubt, FaceItem, Page, Summary
+from photocluster.version import __version__
 
 if TYPE_CHECKING:
-    from photocluster.app.suggest import Suggestion
-    from photocluster.app.tags import Conflict
+    from photocluster.core.readmodel import Conflict, Suggestion
 
 __all__ = [
     "Links",
@@ -203,7 +203,7 @@ def doubt_page(
     """The faces most in doubt, most doubtful first."""
 
     def person_label(pid: int) -> str:
-        return labels.get(pid, f"person_{pid:04d}")
+        return labels.get(pid, types.person_label(pid))
 
     figures = _figures(links, doubts.items, lambda d: d.face)
     return _page("doubt.html", links, summary, message, doubts=doubts, figures=figures, person_label=person_label)

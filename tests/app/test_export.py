@@ -1,4 +1,4 @@
-"""Export: a folder per person, index.json, idempotent re-exports, safe names."""
+"""The export use case: a folder per person, index.json, idempotent re-exports, thumbnails, chips."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from conftest import fake_embedding, make_face, near, write_photo
-from photocluster import __version__
+from photocluster.app.export import EXPORT_MARKER, export
 from photocluster.app.recluster import recluster
 from photocluster.core.errors import ExportError, UsageError
 from photocluster.exporter.folders import safe_folder_name
-from photocluster.exporter.run import EXPORT_MARKER, export
 from photocluster.store import Store
+from photocluster.version import __version__
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "index.json"
 SETTINGS = "cnn/max1600/upauto/v1"
@@ -311,54 +311,6 @@ def test_export_folders_are_skipped_by_scans(store: Store, library: Path, tmp_pa
 
 
 # -- names -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("Alice", "Alice"),
-        ("/", "_"),
-        ("..", "_"),
-        (".", "_"),
-        ("", "_"),
-        ("\x00", "_"),
-        ("a\x00b", "a b"),
-        ("a/b\\c", "a_b_c"),
-        ("../../etc", "_.._etc"),
-        ("line\nbreak\ttab\x1b[31m", "line break tab [31m"),
-        ("  spaced   out  ", "spaced out"),
-        ("CON", "_CON"),
-        ("con.txt", "_con.txt"),
-        ("lpt1", "_lpt1"),
-        ("unknown", "_unknown"),
-        ("index.json", "_index.json"),
-        ("<script>", "_script_"),
-        ('a:b*c?d"e|f', "a_b_c_d_e_f"),
-        ("Zoë", "Zoë"),
-        ("Zoe\u0308", "Zoë"),  # NFC
-    ],
-)
-def test_safe_folder_name(name: str, expected: str) -> None:
-    assert safe_folder_name(name) == expected
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["/", "..", ".", "\x00", "\x00..\x00", "x" * 300, "é" * 300, "😀" * 300, ". . .", "a" * 99 + " .b", "<script>"],
-)
-def test_safe_folder_name_is_one_usable_path_component(name: str, tmp_path: Path) -> None:
-    safe = safe_folder_name(name)
-    assert safe not in ("", ".", "..")
-    assert "/" not in safe and "\x00" not in safe
-    assert len(safe) <= 100
-    assert len(safe.encode("utf-8")) <= 255
-    (tmp_path / safe).mkdir()  # the file system takes it
-    assert [p.name for p in tmp_path.iterdir()] == [safe]
-
-
-def test_long_names_are_cut_to_100_characters() -> None:
-    assert safe_folder_name("x" * 300) == "x" * 100
-    assert safe_folder_name("a" * 99 + " b") == "a" * 99
 
 
 NASTY = ["../../escape", "/", "..", ".", "\x00", "CON", "<script>", "a/../../b", "x" * 300, "😀" * 300]
@@ -781,7 +733,7 @@ def test_thumbnails_come_from_the_store_and_missing_ones_are_stored(
 _KILLED = """
 import os, sys
 from photocluster.exporter import review
-from photocluster.exporter.run import export
+from photocluster.app.export import export
 from photocluster.store import Store
 
 written = review.write_page
@@ -831,7 +783,8 @@ def test_an_export_killed_half_way_orphans_nothing(store: Store, library: Path, 
 def test_unknown_faces_are_written_a_chunk_at_a_time(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from photocluster.exporter import review, run
+    from photocluster.app import export as use_case
+    from photocluster.exporter import review
 
     scan = store.begin_scan([tmp_path], SETTINGS)
     for k in range(7):  # seven strangers; two of them share a file name
@@ -843,7 +796,7 @@ def test_unknown_faces_are_written_a_chunk_at_a_time(
         store.save_photo(path, st.st_size, st.st_mtime_ns, f"u{k}", scan, SETTINGS, width=64, height=48, faces=faces)
     assert recluster(store, threshold=0.6, min_size=2).unknown == 8
     monkeypatch.setattr(review, "FACES_PER_PAGE", 2)
-    monkeypatch.setattr(run, "_PAGES_PER_CHUNK", 1)  # four chunks of two faces
+    monkeypatch.setattr(use_case, "_PAGES_PER_CHUNK", 1)  # four chunks of two faces
     dest = tmp_path / "out"
     report = export(store, dest)
     assert (report.unknown_faces, report.thumbnails, report.warnings) == (8, 8, [])
@@ -881,10 +834,10 @@ def test_unknown_faces_are_written_a_chunk_at_a_time(
 def test_a_second_process_renders_what_this_one_would(
     store: Store, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from photocluster.exporter import run
+    from photocluster.app import export as use_case
 
     here = export(store, tmp_path / "here")
-    monkeypatch.setattr(run, "_RENDER_PROCESS_FACES", 0)  # a large library's way, on a small one
+    monkeypatch.setattr(use_case, "_RENDER_PROCESS_FACES", 0)  # a large library's way, on a small one
     there = export(store, tmp_path / "there")
     assert (there.thumbnails, there.warnings) == (here.thumbnails, here.warnings)
 
@@ -912,9 +865,9 @@ def test_a_second_process_renders_what_this_one_would(
 def test_a_failure_in_the_rendering_process_is_one_clear_error(
     store: Store, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from photocluster.exporter import run
+    from photocluster.app import export as use_case
 
-    monkeypatch.setattr(run, "_RENDER_PROCESS_FACES", 0)
+    monkeypatch.setattr(use_case, "_RENDER_PROCESS_FACES", 0)
     dest = tmp_path / "out"
     export(store, dest)
     page = dest / "pages" / "person-1.html"

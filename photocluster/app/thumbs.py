@@ -1,0 +1,77 @@
+"""Every face's thumbnail in the store, cut once: the one place that cuts the thumbnails
+the store lacks and stores them back, for the export and for the review app.
+
+A scan stores each face's thumbnail while the photo is decoded anyway; some are still
+missing (a library scanned before thumbnails were stored, faces found by a tag's second
+look, other thumbnail settings). :func:`ensure_thumbnails` cuts those from their photos,
+each photo decoded once (:func:`photocluster.exporter.thumbnails.cut_images`), and stores
+them for every later export and review. A thumbnail is stored only when cut from the file
+the scan analysed, and only for the box it was cut for (a scan running meanwhile may have
+moved the face).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from photocluster.core.progress import Progress, ProgressCallback
+from photocluster.detect.thumbnail import THUMB_PARAMS
+from photocluster.exporter.thumbnails import ImageJob, cut_images, image_workers
+from photocluster.store import Store
+
+# Photos read from the store at a time.
+_PAGE = 2048
+# The phase ensure_thumbnails reports its progress in.
+CUTTING = "Thumbnails not stored yet (photos)"
+
+
+def ensure_thumbnails(
+    store: Store,
+    warnings: list[str] | None = None,
+    workers: int | None = None,
+    on_photos: ProgressCallback | None = None,
+    face_ids: Sequence[int] | None = None,
+) -> set[int]:
+    """Cut and store the thumbnails the store lacks: of every face of the library's present
+    photos, or of ``face_ids`` only. ``workers``: processes that cut them (None: one per
+    core for many photos, this process for a few); ``on_photos``: told of the photos cut
+    from so far (phase :data:`CUTTING`). Returns the faces left without one (their photo gone or changed since its
+    scan: a line each in ``warnings``)."""
+    if face_ids is None:
+        total = store.missing_thumbnail_photos(THUMB_PARAMS)
+        jobs: Iterator[ImageJob] = _missing(store)
+    else:
+        listed = _jobs_of(store, face_ids)
+        total, jobs = len(listed), iter(listed)
+    failed: set[int] = set()
+    if total == 0:
+        return failed
+    done = 0
+    for cut in cut_images(None, jobs, workers or image_workers(total)):
+        store.put_thumbnails(((fid, THUMB_PARAMS, jpeg) for fid, jpeg in cut.thumbs.items()), cut.boxes)
+        if warnings is not None:
+            warnings.extend(cut.warnings)
+        failed.update(cut.failed)
+        done += cut.photos
+        if on_photos is not None:
+            on_photos(Progress(CUTTING, done, total))
+    return failed
+
+
+def _missing(store: Store) -> Iterator[ImageJob]:
+    """The photos with a face without a thumbnail, a page at a time (nothing left open
+    while the thumbnails of the page before are stored)."""
+    after = 0
+    while page := store.missing_thumbnails(THUMB_PARAMS, after, _PAGE):
+        after = page[-1][0].id
+        yield from (ImageJob(photo, faces) for photo, faces in page)
+
+
+def _jobs_of(store: Store, face_ids: Sequence[int]) -> list[ImageJob]:
+    """The given faces without a thumbnail, by photo."""
+    have = store.thumbnails(face_ids, THUMB_PARAMS)
+    rows = store.face_rows([f for f in face_ids if f not in have])
+    jobs: dict[int, ImageJob] = {}
+    for row in rows.values():
+        jobs.setdefault(row.photo.id, ImageJob(row.photo)).thumbs.append((row.id, row.box))
+    return list(jobs.values())
