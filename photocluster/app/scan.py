@@ -16,9 +16,7 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
+from typing import Protocol, TypedDict, Unpack
 
 from photocluster.app.pool import InlineAnalyser, PoolAnalyser, analyse_safely, sigint_held
 from photocluster.app.recognise import assign_new_faces
@@ -32,7 +30,7 @@ from photocluster.core.types import Face, Photo
 from photocluster.detect import faces as fc
 from photocluster.detect.images import fingerprint, taken_at_of, walk
 from photocluster.detect.thumbnail import THUMB_PARAMS
-from photocluster.grouping.rematch import match_faces
+from photocluster.grouping.rematch import carry_over
 from photocluster.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +41,7 @@ __all__ = [
     "LostFace",
     "ProgressCallback",
     "ScanEvent",
+    "ScanOptions",
     "ScanReport",
     "analyse_safely",
     "default_workers",
@@ -84,19 +83,26 @@ class _Shape(Protocol):
     def taken_at(self) -> str | None: ...
 
 
+class ScanOptions(TypedDict, total=False):
+    """How a scan runs, beside what it scans and with which settings."""
+
+    workers: int  # processes that detect (1: this process)
+    retry_errors: bool  # analyse again the files that failed before
+    progress: ProgressCallback | None
+    analyser: Analyser | None  # who detects: None, the local pool; a DaskAnalyser, a cluster
+    tags: bool  # read the face tags in or beside the photos
+
+
 def scan(
     store: Store,
     roots: Sequence[str | os.PathLike[str]],
     settings: DetectionSettings | None = None,
-    workers: int = 1,
-    retry_errors: bool = False,
-    progress: ProgressCallback | None = None,
-    analyser: Analyser | None = None,
-    tags: bool = True,
+    **options: Unpack[ScanOptions],
 ) -> ScanReport:
     """Find, analyse and record every photo under ``roots``. See the module doc. With
     ``tags``, the face tags already in or beside the photos are read (:mod:`photocluster.app.tags`)."""
     settings = settings or DetectionSettings()
+    workers = options.get("workers", 1)
     root_paths = [Path(os.path.abspath(r)) for r in roots]
     for root in root_paths:
         if not os.path.lexists(root):
@@ -110,8 +116,9 @@ def scan(
             dlib = fc.dlib_build().describe()
         log.info("scanning with %s, the %s engine (%s), %d worker(s)", settings.key, engine, dlib, workers)
         report = ScanReport(0, [os.fsdecode(r) for r in root_paths], settings.key, dlib, engine, workers)
-        run = _ScanRun(store, settings, report, ScanProgress(progress), retry_errors)
-        run.run(root_paths, analyser, tags, start)
+        progress = ScanProgress(options.get("progress"))
+        run = _ScanRun(store, settings, report, progress, options.get("retry_errors", False))
+        run.run(root_paths, options.get("analyser"), options.get("tags", True), start)
         return report
 
 
@@ -283,7 +290,7 @@ class _ScanRun:
         continuing the earlier face of that path it matches; returns the earlier faces that
         found no match (counted in the report)."""
         old = self.store.photo_faces(job.before) if job.before is not None else []
-        keep, lost_before = _carry_over(old, faces)
+        keep, lost_before = carry_over(old, faces)
         lost = self.lost_faces(job.path, lost_before)
         self.store.save_photo(
             job.path,
@@ -328,18 +335,3 @@ def _twin_thumbnails(store: Store, faces: list[Face]) -> list[bytes]:
     stored = store.thumbnails([i for i in ids if i is not None], THUMB_PARAMS)
     thumbs = [stored[i] for i in ids if i is not None and i in stored]
     return thumbs if len(thumbs) == len(faces) else []
-
-
-def _carry_over(old: list[Face], faces: list[Face]) -> tuple[list[int | None], list[Face]]:
-    """Which of the ``old`` faces of a photo each of ``faces`` continues (its id, or None),
-    and the old faces none continues (see photocluster.grouping.rematch)."""
-    if not old or not faces:
-        return [None] * len(faces), old
-
-    def arrays(fs: list[Face]) -> tuple[np.ndarray, np.ndarray]:
-        boxes = np.array([[f.box.left, f.box.top, f.box.right, f.box.bottom] for f in fs], dtype=np.float64)
-        return boxes, np.stack([f.embedding for f in fs])
-
-    match = match_faces(*arrays(old), *arrays(faces)).tolist()
-    continued = set(match)
-    return [None if m < 0 else old[m].id for m in match], [f for k, f in enumerate(old) if k not in continued]

@@ -89,7 +89,14 @@ def scan(
                 analyser = stack.enter_context(dask_analyser(dask, n_workers, ship_bytes))
             progress = stack.enter_context(ScanProgress())
             report = run_scan(
-                store, paths, settings, n_workers, retry_errors, progress=progress, analyser=analyser, tags=tags
+                store,
+                paths,
+                settings,
+                workers=n_workers,
+                retry_errors=retry_errors,
+                progress=progress,
+                analyser=analyser,
+                tags=tags,
             )
     if as_json:
         print_json(report.as_dict())

@@ -104,7 +104,7 @@ def embed_images(
             raise PathNotFoundError(path) from None
         scanned_as.append(first_name.setdefault((st.st_dev, st.st_ino), path))
     # The labels are the truth here: face tags in the images must not pin faces to persons.
-    report = scan(store, list(first_name.values()), settings, workers, progress=progress, tags=False)
+    report = scan(store, list(first_name.values()), settings, workers=workers, progress=progress, tags=False)
     vectors = np.zeros((len(paths), EMBEDDING_DIM), dtype=np.float32)
     found = np.zeros(len(paths), dtype=bool)
     face_ids = np.full(len(paths), -1, dtype=np.int64)

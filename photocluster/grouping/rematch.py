@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from photocluster.core.types import Face
+
 # Chosen by measurement (benchmarks/rescan.py match, 37 fixture photos over 1024 px and the
 # group photos): the same face detected at --max-size 1024 instead of 1600 overlaps its old
 # box at IoU 0.59-0.96 (median 0.82) and lies 0.02-0.42 (median 0.06) from its old
@@ -68,3 +70,18 @@ def match_faces(
         out[m] = o
         taken_old.add(o)
     return out
+
+
+def carry_over(old: list[Face], faces: list[Face]) -> tuple[list[int | None], list[Face]]:
+    """Which of the ``old`` faces of a photo each of ``faces`` continues (its id, or None),
+    and the old faces none continues (:func:`match_faces` on their boxes and descriptors)."""
+    if not old or not faces:
+        return [None] * len(faces), old
+
+    def arrays(fs: list[Face]) -> tuple[np.ndarray, np.ndarray]:
+        boxes = np.array([[f.box.left, f.box.top, f.box.right, f.box.bottom] for f in fs], dtype=np.float64)
+        return boxes, np.stack([f.embedding for f in fs])
+
+    match = match_faces(*arrays(old), *arrays(faces)).tolist()
+    continued = set(match)
+    return [None if m < 0 else old[m].id for m in match], [f for k, f in enumerate(old) if k not in continued]

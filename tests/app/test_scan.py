@@ -299,3 +299,20 @@ def test_progress_comes_in_the_one_shape(
     # The library logs (the CLI's --verbose shows it) and never prints or sets up handlers.
     assert any("skipped" in r.getMessage() and "bad.jpg" in r.getMessage() for r in caplog.records)
     assert logging.getLogger("photocluster.app.scan").handlers == []
+
+
+def test_the_scan_module_stays_small_and_its_functions_take_few_parameters() -> None:
+    """One job per module, and state travels in one object, not through long parameter lists."""
+    import ast
+
+    from photocluster.app import scan as scan_module
+
+    source = Path(scan_module.__file__).read_text(encoding="utf-8")
+    assert len(source.splitlines()) < 350
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            args = node.args
+            names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+            names = [n for n in names if n not in ("self", "cls")]
+            names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+            assert len(names) <= 5, f"{node.name} takes {len(names)} parameters"
