@@ -82,6 +82,12 @@ def handle_errors() -> Iterator[None]:
         raise typer.Exit(translated.exit_code) from None
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, in the plural unless it is one: "1 photo", "2 photos", "0 faces"
+    (``many`` for a word whose plural is not ``word + "s"``: "person", "persons")."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 def open_store(db: Path | None) -> Store:
     """The database ``--db`` names, else the default one."""
     return Store(resolve_db_path(db))

@@ -30,6 +30,7 @@ def name(
 ) -> None:
     """Give a person a name. Names survive re-clustering and new scans.
 
+    \b
     Example: photocluster name 3 "Aunt Rose"
     """
     from photocluster.app.corrections import name_person
@@ -46,6 +47,7 @@ def merge(
 ) -> None:
     """Merge persons into the first one, for good (later clusterings keep them together).
 
+    \b
     Example: photocluster merge 3 7 12
     """
     from photocluster.app.corrections import merge_persons
@@ -57,6 +59,7 @@ def merge(
 def move(face: FaceArg, person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Move a face to a person, for good; it never rejoins the person it leaves.
 
+    \b
     Example: photocluster move 1042 "Aunt Rose"
     """
     from photocluster.app.corrections import move_face
@@ -68,6 +71,7 @@ def move(face: FaceArg, person: PersonArg, db: DbOption = None, as_json: JsonOpt
 def remove(face: FaceArg, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Take a face out of its person: it becomes unknown and never rejoins that person.
 
+    \b
     Example: photocluster remove 1042
     """
     from photocluster.app.corrections import remove_face
@@ -84,6 +88,7 @@ def ignore(
 ) -> None:
     """Hide a person (strangers in the background) from listings and exports.
 
+    \b
     Example: photocluster ignore 15
     """
     from photocluster.app.corrections import ignore_person
@@ -95,6 +100,7 @@ def ignore(
 def undo(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Revert the latest correction (name, merge, move, remove, ignore).
 
+    \b
     Example: photocluster undo
     """
     from photocluster.app.corrections import undo as run_undo
@@ -114,6 +120,7 @@ def history(
 ) -> None:
     """List the corrections made, newest first.
 
+    \b
     Example: photocluster history --limit 10
     """
     import datetime as dt

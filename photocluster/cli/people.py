@@ -10,12 +10,23 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from photocluster.cli.common import DbOption, JsonOption, PersonArg, err, handle_errors, open_store, out, print_json
+from photocluster.cli.common import (
+    DbOption,
+    JsonOption,
+    PersonArg,
+    err,
+    handle_errors,
+    open_store,
+    out,
+    plural,
+    print_json,
+)
 
 
 def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -> None:
     """List a person's faces, most doubtful (farthest from the person's centre) first.
 
+    \b
     Example: photocluster faces "Aunt Rose"
     """
     from photocluster.app.corrections import resolve_person
@@ -37,7 +48,9 @@ def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"person {pid}: {len(rows)} faces, most doubtful first")
+    name = found[0].name if found else None
+    who_ = f"{name} (person {pid})" if name else f"person {pid}"
+    table = Table(title=f"{who_}: {plural(len(rows), 'face')}, most doubtful first")
     for col in ("Face", "Distance", "Photo"):
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -50,6 +63,7 @@ def who(
 ) -> None:
     """The people in a photo already scanned.
 
+    \b
     Example: photocluster who ~/Pictures/2024/beach.jpg
     """
     from photocluster.app.recognise import who as run_who
@@ -74,6 +88,7 @@ def find(
 ) -> None:
     """Who is this? For each face in IMAGE, the closest persons and their photos.
 
+    \b
     Example: photocluster find ~/Downloads/party.jpg --top 5
     """
     from photocluster.app.recognise import find as run_find

@@ -69,6 +69,7 @@ def scan(
 ) -> None:
     """Detect, align and embed every face under PATHS. Incremental and resumable.
 
+    \b
     Example: photocluster scan ~/Pictures --workers 2
     Example: photocluster scan /nas/photos --dask tcp://nas:8786
     """
@@ -167,6 +168,7 @@ def _one_line_path(path: str) -> str:
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show the database in use, what it holds, and the dlib build.
 
+    \b
     Example: photocluster status --json
     """
     from photocluster.detect.faces import dlib_build
@@ -189,4 +191,5 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
         print_json(doc)
         return
     for k, v in doc.items():
-        out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)
+        if v is not None:  # no threshold set (the defaults), never clustered
+            out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)

@@ -32,6 +32,7 @@ def suggest(
     (the same person) or here with --ask, where "no" records that the two are different
     people; both show in `history` and `undo` reverts them.
 
+    \b
     Example: photocluster suggest --ask
     """
     from photocluster.app.suggest import suggest as find
