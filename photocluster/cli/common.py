@@ -88,6 +88,22 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
+
+
+def can_ask() -> bool:
+    """Whether a person is there to answer a question: stdin is a terminal (not a pipe, a
+    script or a cron job, where a command that would ask refuses instead)."""
+    return sys.stdin.isatty()
+
+
+def when(at: float) -> str:
+    """A timestamp as local date and time, to the second."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def open_store(db: Path | None) -> Store:
     """The database ``--db`` names, else the default one."""
     return Store(resolve_db_path(db))
