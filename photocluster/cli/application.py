@@ -45,6 +45,7 @@ _COMMANDS: tuple[Callable[..., None], ...] = (
     corrections.history,
     suggest.suggest,
     people.faces,
+    people.photos,
     people.who,
     people.find,
     tag_commands.tags,

@@ -136,6 +136,15 @@ class _StderrLines(logging.Handler):
             self.handleError(record)
 
 
+# How many -v the root options had: some commands say more with them.
+_verbosity = 0
+
+
+def verbosity() -> int:
+    """How many ``-v`` were given (0: none)."""
+    return _verbosity
+
+
 # The handler --verbose put on the library's loggers (replaced when commands run again in one process).
 _log_handler: logging.Handler | None = None
 
@@ -143,7 +152,8 @@ _log_handler: logging.Handler | None = None
 def configure_logging(verbose: int) -> None:
     """The library's log lines on stderr: warnings only, -v adds INFO (what each step
     decided), -vv DEBUG (each file). stdout is left to the result and ``--json``."""
-    global _log_handler
+    global _log_handler, _verbosity
+    _verbosity = verbose
     logger = logging.getLogger("photocluster")
     if _log_handler is not None:
         logger.removeHandler(_log_handler)

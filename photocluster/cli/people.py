@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from photocluster.cli.common import (
     DbOption,
@@ -55,6 +56,38 @@ def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r["face"]), f"{r['distance']:.3f}", str(r["photo"]))
+    out.print(table)
+
+
+def photos(
+    no_faces: Annotated[
+        bool, typer.Option("--no-faces", help="Only the photos in which no face was found (one path a line).")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the scanned photos and how many faces each has, by path.
+
+    A photo without a face may be a landscape, or a face too small, blurred, turned away
+    or sideways: `photocluster scan` lists the first few of these after each scan.
+
+    \b
+    Example: photocluster photos --no-faces
+    """
+    with handle_errors(), open_store(db) as store:
+        rows = [(p, 0) for p in store.photos_without_faces()] if no_faces else store.photo_face_counts()
+    if as_json:
+        print_json([{"photo": os.fsdecode(p), "faces": n} for p, n in rows])
+        return
+    if no_faces:
+        for path, _ in rows:
+            out.print(Text(os.fsdecode(path)))
+        return
+    table = Table(title=f"{plural(len(rows), 'photo')}, {plural(sum(n for _, n in rows), 'face')}")
+    table.add_column("Faces", justify="right")
+    table.add_column("Photo", overflow="fold")
+    for path, n in rows:
+        table.add_row(str(n), Text(os.fsdecode(path)))
     out.print(table)
 
 

@@ -73,7 +73,7 @@ def test_scan_table_and_bad_file_report(library: Path, tmp_path: Path, fake_embe
     code, out, err = run("scan", str(library), "--db", str(tmp_path / "t.db"), "--workers", "1")
     assert code == 0
     assert "Faces found" in out and "Bad files" in out
-    assert "1 file(s) could not be used:" in err
+    assert "1 file could not be used:" in err
     assert "broken.jpg: not a readable image" in err
 
 
