@@ -273,7 +273,7 @@ def test_the_cli_lists_each_bad_file_on_one_line(
     result = CliRunner().invoke(app, ["scan", str(corpus.root), "--db", str(tmp_path / "c.db"), "--workers", "1"])
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
-    start = lines.index(f"{len(corpus.errors)} file(s) could not be used:")
+    start = lines.index(f"{len(corpus.errors)} files could not be used:")
     # A newline and a byte that is not UTF-8, in a file name, are shown escaped.
     shown = {path: path.replace("\n", "\\n").replace("\udcff", "\\xff") for path in corpus.errors}
     assert shown[os.fsdecode(corpus.root / os.fsdecode(b"broken\nname\xff.jpg"))] == (

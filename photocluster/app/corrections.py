@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from photocluster.core.errors import NotFoundError, UsageError
+from photocluster.core.errors import NameTakenError, NotFoundError, UsageError
 from photocluster.store import Store
 
 
@@ -19,6 +19,7 @@ class Correction:
     command: str
     person_id: int | None
     faces: int
+    note: str = ""  # what became of the names, in words (merge)
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -49,11 +50,16 @@ def _face(store: Store, face_id: int) -> tuple[int, int | None]:
     return row
 
 
-def name_person(store: Store, person: str, name: str) -> Correction:
+def name_person(store: Store, person: str, name: str, *, duplicate: bool = False) -> Correction:
+    """Name a person. A name another person has already raises :class:`NameTakenError`
+    (they may be one person: merge them), unless ``duplicate``: two people of one name."""
     pid = resolve_person(store, person)
     clean = " ".join(name.split())
     if not clean:
         raise UsageError("a name cannot be empty")
+    holders = [p for p in store.persons_named(clean) if p != pid]
+    if holders and not duplicate:
+        raise NameTakenError(pid, store.names_of(holders[:1]).get(holders[0]) or clean, holders)
     command = f"name {pid} {clean!r}"
     store.rename_person(pid, clean, command=command)
     return Correction(command, pid, len(store.person_face_ids(pid)))
@@ -68,8 +74,23 @@ def merge_persons(store: Store, target: str, others: list[str]) -> Correction:
     if not sources:
         raise UsageError("merge needs at least one other person")
     command = f"merge {tid} {' '.join(map(str, sources))}"
+    names = store.names_of([tid, *sources])
     faces = store.merge_persons(tid, sources, command=command)
-    return Correction(command, tid, faces)
+    return Correction(command, tid, faces, _merge_note(tid, sources, names))
+
+
+def _merge_note(target: int, sources: list[int], names: dict[int, str | None]) -> str:
+    """Which name stays and which go, as the merge decides: the target's, else the first
+    among the others'."""
+    joined = " and ".join(f"person {s}" for s in sources)
+    head = f"{joined} joined person {target}"
+    giver = target if names.get(target) else next((s for s in sources if names.get(s)), None)
+    if giver is None:
+        return f"{head} (none of them had a name)"
+    kept = names[giver]
+    head += f"; the name {kept!r} stays" + ("" if giver == target else f" (person {giver}'s)")
+    gone = [f"{names[s]!r} (person {s})" for s in sources if names.get(s) and names[s] != kept]
+    return head + (f", {' and '.join(gone)} {'goes' if len(gone) == 1 else 'go'}" if gone else "")
 
 
 def move_face(store: Store, face_id: int, person: str) -> Correction:
@@ -101,10 +122,59 @@ def ignore_person(store: Store, person: str, ignored: bool = True) -> Correction
     return Correction(command, pid, faces)
 
 
-def undo(store: Store) -> str:
-    command = store.undo()
-    if command is None:
-        raise NotFoundError("nothing to undo")
+@dataclass(frozen=True)
+class LoggedCorrection:
+    """One correction of the log: its number (``undo ID``), when it was made, its command."""
+
+    id: int
+    at: float
+    command: str
+    undone: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def to_undo(store: Store, correction_id: int | None = None) -> LoggedCorrection:
+    """The correction :func:`undo` would revert: ``correction_id``, or the latest one not
+    undone yet. Raises, saying why, when there is none or it cannot be undone: it is
+    already undone, or a later correction changed the same persons or faces since."""
+    entry = store.correction_entry(correction_id)
+    if entry is None:
+        if correction_id is None:
+            raise NotFoundError("nothing to undo: every correction is undone, or none was made")
+        raise NotFoundError(f"no correction #{correction_id} (see `photocluster history`)")
+    found = LoggedCorrection(*entry)
+    if found.undone:
+        raise UsageError(f"correction #{found.id} ({found.command}) is already undone")
+    blockers = store.undo_blockers(found.id)
+    if blockers:
+        later = ", ".join(f"#{cid} ({command})" for cid, command in blockers)
+        raise UsageError(
+            f"correction #{found.id} ({found.command}) cannot be undone while later corrections of the same "
+            f"persons or faces stand: undo {later} first"
+        )
+    return found
+
+
+def undone_since(store: Store, correction: LoggedCorrection) -> list[LoggedCorrection]:
+    """The corrections after ``correction`` that are undone already, newest first: the
+    ones a person may expect ``undo`` to revert again."""
+    return [
+        LoggedCorrection(cid, at, command, undone)
+        for cid, at, command, undone in store.history_after(correction.id)
+        if undone
+    ]
+
+
+def undo(store: Store, correction_id: int | None = None) -> str:
+    """Revert correction ``correction_id``, or the latest one not undone yet; returns its
+    command. Raises as :func:`to_undo` does when it cannot."""
+    found = to_undo(store, correction_id)
+    command = store.undo(found.id)
+    if command is None:  # undone or built upon meanwhile, by another process
+        to_undo(store, found.id)
+        raise UsageError(f"correction #{found.id} changed meanwhile: nothing was undone")
     return command
 
 

@@ -152,6 +152,9 @@ class _ScanRun:
             if tags:
                 read = import_tags(store, files, self.settings, progress=emit.progress)
                 report.tags = read.as_dict()
+                if report.no_faces and read.second_look:  # a tag's second look found one
+                    kept = store.photos_without_faces([Path(p) for p in report.no_faces])
+                    report.no_faces = [os.fsdecode(p) for p in kept]
             report.missing = store.mark_missing(scan_id, root_paths, keep_under=unreadable)
             # Corrections that keep coming leave the new faces for the next scan or `clusters`.
             with contextlib.suppress(ConcurrentChangeError):
@@ -263,6 +266,7 @@ class _ScanRun:
             lost = self.save(job, faces, twins[0], _twin_thumbnails(store, faces))
             n_faces = len(faces)
             self.report.duplicates += 1
+            self.report.duplicate_of.append((os.fsdecode(path), os.fsdecode(twins[0].path)))
             outcome = "duplicate"
         self.report.faces_found += n_faces
         self.emit(ScanEvent("photo", path=path, outcome=outcome, faces=n_faces, lost=lost))
@@ -275,6 +279,8 @@ class _ScanRun:
         lost = self.save(job, result.faces, result, result.thumbnails)
         self.report.analysed += 1
         self.report.faces_found += len(result.faces)
+        if not result.faces:
+            self.report.no_faces.append(os.fsdecode(job.path))
         self.report.detect_seconds += result.seconds
         self.emit(ScanEvent("photo", path=job.path, outcome="analysed", faces=len(result.faces), lost=lost))
 

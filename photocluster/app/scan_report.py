@@ -68,6 +68,9 @@ class ScanReport:
     faces_lost: int = 0
     recognised: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    # (file, the file analysed before with the same bytes, whose faces it shares)
+    duplicate_of: list[tuple[str, str]] = field(default_factory=list)
+    no_faces: list[str] = field(default_factory=list)  # photos analysed now in which no face was found
     lost: list[LostFace] = field(default_factory=list)
     seconds: float = 0.0
     detect_seconds: float = 0.0
@@ -86,9 +89,11 @@ class ScanReport:
             "unchanged": self.unchanged,
             "moved": self.moved,
             "duplicates": self.duplicates,
+            "duplicate_of": [{"path": p, "same_as": q} for p, q in self.duplicate_of],
             "metadata_only": self.metadata_only,
             "missing": self.missing,
             "faces_found": self.faces_found,
+            "no_faces": self.no_faces,
             "faces_kept": self.faces_kept,
             "faces_lost": self.faces_lost,
             "lost_faces": [f.as_dict() for f in self.lost],

@@ -11,19 +11,26 @@ or two persons the user already kept apart.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
 from photocluster.app.corrections import Correction, merge_persons, resolve_person
 from photocluster.app.listing import Moments, person_moments
+from photocluster.app.thumbs import ensure_thumbnails
 from photocluster.core.config import SUGGEST_MAX_DISTANCE
 from photocluster.core.errors import UsageError
 from photocluster.core.readmodel import Suggestion
+from photocluster.detect.thumbnail import THUMB_PARAMS
+from photocluster.exporter.contact_sheet import PairRow, Side, pair_sheet
 from photocluster.grouping.linkage import closest_pairs_of, cluster_moments
 from photocluster.store import Store
 
 # Suggestion is the read model's (core), re-exported for the callers of suggest.
-__all__ = ["Suggestion", "answer", "suggest"]
+__all__ = ["SHEET_FACES", "Suggestion", "answer", "contact_sheet", "suggest"]
+
+# Faces of each person a contact sheet shows.
+SHEET_FACES = 5
 
 
 def suggest(
@@ -93,3 +100,36 @@ def answer(store: Store, a: str, b: str, same: bool) -> Correction:
     command = f"apart {pa} {pb}"
     faces = store.keep_apart(pa, pb, command=command)
     return Correction(command, pa, faces)
+
+
+def contact_sheet(store: Store, pairs: Sequence[tuple[int, Suggestion]], faces: int = SHEET_FACES) -> bytes:
+    """A PNG of each (number, suggestion) of ``pairs``: its two persons' faces side by side
+    (up to ``faces`` each, spread over the person's faces), labelled with the number the
+    question asks by. Thumbnails the store lacks are cut first and stored; a face whose
+    photo is gone since its scan is a grey square."""
+    chosen = {pid: _spread(store.person_face_ids(pid), faces) for _, s in pairs for pid in (s.a, s.b)}
+    wanted = [f for ids in chosen.values() for f in ids]
+    ensure_thumbnails(store, warnings=[], face_ids=wanted)
+    thumbs = store.thumbnails(wanted, THUMB_PARAMS)
+
+    def side(pid: int, name: str | None, count: int) -> Side:
+        label = f"person {pid}" + (f" ({name})" if name else "") + f", {count} face{'' if count == 1 else 's'}"
+        return Side(label, [thumbs.get(f) for f in chosen[pid]])
+
+    rows = [
+        PairRow(
+            f"#{n}: the same person? (distance {s.distance:.3f})",
+            side(s.a, s.names[0], s.faces[0]),
+            side(s.b, s.names[1], s.faces[1]),
+        )
+        for n, s in pairs
+    ]
+    return pair_sheet(rows, faces)
+
+
+def _spread(face_ids: list[int], count: int) -> list[int]:
+    """Up to ``count`` of ``face_ids``, evenly spread (photos of several occasions rather
+    than one burst)."""
+    if len(face_ids) <= count:
+        return face_ids
+    return [face_ids[round(k * (len(face_ids) - 1) / (count - 1))] for k in range(count)] if count > 1 else face_ids[:1]

@@ -22,7 +22,7 @@ from photocluster.version import __version__
 app = typer.Typer(
     name="photocluster",
     help="Find every face in a photo library and group the faces by person.\n\n"
-    "Example: photocluster scan ~/Pictures && photocluster clusters && photocluster export ~/People",
+    "\b\nExample: photocluster scan ~/Pictures && photocluster clusters && photocluster export ~/People",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -45,6 +45,7 @@ _COMMANDS: tuple[Callable[..., None], ...] = (
     corrections.history,
     suggest.suggest,
     people.faces,
+    people.photos,
     people.who,
     people.find,
     tag_commands.tags,

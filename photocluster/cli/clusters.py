@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from photocluster.app.recluster import ClusterReport
-from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
+from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, plural, print_json
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.types import person_label
 
@@ -40,6 +40,7 @@ def clusters(
     photo are never one person. Persons keep their id and name when most of their faces
     stay together.
 
+    \b
     Example: photocluster clusters --min-size 3 --plan
     """
     from photocluster.app.recluster import recluster
@@ -68,6 +69,9 @@ def clusters(
     if as_json:
         print_json({**report.as_dict(), "persons_list": rows})
         return
+    if report.faces == 0:
+        out.print("No faces to group yet: run `photocluster scan PATH` first (a folder of photos).")
+        return
     _print_persons(report, rows)
 
 
@@ -86,7 +90,7 @@ def _print_plan(report: ClusterReport, as_json: bool) -> None:
     if as_json:
         print_json(report.as_dict())
         return
-    out.print(f"Plan (nothing applied): {report.persons} persons, {report.unknown} unknown faces")
+    out.print(f"Plan (nothing applied): {plural(report.persons, 'person')}, {plural(report.unknown, 'unknown face')}")
     for k, v in _changes(report).items():
         out.print(f"  {k}: {v}")
     for old, new in report.merged:
@@ -103,7 +107,10 @@ def _operating_point(report: ClusterReport) -> str:
 
 
 def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
-    table = Table(title=f"{report.persons} persons, {report.unknown} unknown faces ({_operating_point(report)})")
+    table = Table(
+        title=f"{plural(report.persons, 'person')}, {plural(report.unknown, 'unknown face')} "
+        f"({_operating_point(report)})"
+    )
     for col in ("Person", "Name", "Faces", "Photos", "Example"):
         table.add_column(col, overflow="fold")
     shown = rows if len(rows) <= _TABLE_ROWS else [*rows[: _TABLE_ROWS - 1], rows[-1]]
@@ -117,7 +124,7 @@ def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
         )
     out.print(table)
     if len(shown) < len(rows):
-        out.print(f"... {len(rows) - len(shown)} smaller persons not shown (all are in --json)")
+        out.print(f"... {plural(len(rows) - len(shown), 'smaller person')} not shown (all are in --json)")
     out.print(", ".join(f"{k}: {v}" for k, v in _changes(report).items()))
     check = report.operating_point.get("check")
     if isinstance(check, dict) and check.get("same_photo_pairs"):

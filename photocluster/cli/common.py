@@ -82,6 +82,28 @@ def handle_errors() -> Iterator[None]:
         raise typer.Exit(translated.exit_code) from None
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, in the plural unless it is one: "1 photo", "2 photos", "0 faces"
+    (``many`` for a word whose plural is not ``word + "s"``: "person", "persons")."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking.")]
+
+
+def can_ask() -> bool:
+    """Whether a person is there to answer a question: stdin is a terminal (not a pipe, a
+    script or a cron job, where a command that would ask refuses instead)."""
+    return sys.stdin.isatty()
+
+
+def when(at: float) -> str:
+    """A timestamp as local date and time, to the second."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def open_store(db: Path | None) -> Store:
     """The database ``--db`` names, else the default one."""
     return Store(resolve_db_path(db))
@@ -114,6 +136,15 @@ class _StderrLines(logging.Handler):
             self.handleError(record)
 
 
+# How many -v the root options had: some commands say more with them.
+_verbosity = 0
+
+
+def verbosity() -> int:
+    """How many ``-v`` were given (0: none)."""
+    return _verbosity
+
+
 # The handler --verbose put on the library's loggers (replaced when commands run again in one process).
 _log_handler: logging.Handler | None = None
 
@@ -121,7 +152,8 @@ _log_handler: logging.Handler | None = None
 def configure_logging(verbose: int) -> None:
     """The library's log lines on stderr: warnings only, -v adds INFO (what each step
     decided), -vv DEBUG (each file). stdout is left to the result and ``--json``."""
-    global _log_handler
+    global _log_handler, _verbosity
+    _verbosity = verbose
     logger = logging.getLogger("photocluster")
     if _log_handler is not None:
         logger.removeHandler(_log_handler)

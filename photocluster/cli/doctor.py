@@ -21,6 +21,7 @@ def doctor(
     """Show the dlib build, the engine in use, onnxruntime's execution providers, PyTorch and
     its CUDA device (the torch engine), the model files and what a photo costs here.
 
+    \b
     Example: photocluster doctor --engine dlib
     """
     with handle_errors():

@@ -24,6 +24,7 @@ from photocluster.cli.common import (
     err,
     handle_errors,
     out,
+    plural,
     print_json,
     worker_count,
 )
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 eval_app = typer.Typer(
     name="eval",
     help="Measure accuracy on labelled images, with the same pipeline and defaults as scan and clusters.\n\n"
-    "Example: photocluster eval pairs --root lfw --pairs pairs.txt",
+    "\b\nExample: photocluster eval pairs --root lfw --pairs pairs.txt",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -78,7 +79,7 @@ def _fmt(value: float, digits: int = 4) -> str:
 def _print_missing(no_face: tuple[str, ...], unreadable: tuple[tuple[str, str], ...]) -> None:
     if no_face:
         shown = ", ".join(no_face[:10]) + (f", ... ({len(no_face) - 10} more, see --json)" if len(no_face) > 10 else "")
-        out.print(f"No face found in {len(no_face)} image(s): {shown}", markup=False)
+        out.print(f"No face found in {plural(len(no_face), 'image')}: {shown}", markup=False)
     for path, reason in unreadable[:10]:
         err.print(f"  could not use {path}: {reason}", markup=False)
 
@@ -103,6 +104,7 @@ def eval_pairs_command(
     centre. Every figure comes twice: strict (a pair with an image where no face was found
     counts as wrong) and with a fallback (such an image is embedded from a centred box).
 
+    \b
     Example: photocluster eval pairs --root lfw --pairs pairs.txt --db lfw.db
     """
     from photocluster.eval.embed import eval_store
@@ -153,6 +155,7 @@ def eval_clusters_command(
     too but not scored. An image without a face, or whose face stays unknown, is a cluster
     of its own.
 
+    \b
     Example: photocluster eval clusters --root faces/ --db faces.db
     """
     from photocluster.eval.clusters import eval_clusters
@@ -183,6 +186,7 @@ def eval_tags_command(
     clustering on the tagged faces (grouped from their pixels, the tags' pins left out), at
     the default clustering and over a threshold sweep.
 
+    \b
     Example: photocluster scan ~/Pictures && photocluster eval tags
     """
     from photocluster.cli.common import open_store
@@ -222,6 +226,7 @@ def calibrate_command(
     """Sweep the clustering threshold on labelled images: precision, recall and F1
     (pairwise and BCubed) per threshold, and a recommended threshold.
 
+    \b
     Example: photocluster calibrate --root faces/ --plot calibration.png
     """
     from photocluster.core.errors import UsageError

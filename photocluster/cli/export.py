@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
+from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, plural, print_json
 from photocluster.cli.progress import ProgressBars
 from photocluster.core.choices import ExportMode, XmpTarget
 
@@ -35,6 +35,7 @@ def export(
     review pages: index.html (the persons, largest first) and pages/ (each person's faces,
     the faces most in doubt, the unknown faces), paged and with thumbnails; they open offline.
 
+    \b
     Example: photocluster export ~/People --mode hardlink --xmp dest
     """
     from photocluster.app.export import export as run_export
@@ -45,15 +46,16 @@ def export(
         print_json(report.as_dict())
         return
     out.print(
-        f"Exported {report.persons} persons and {report.unknown_faces} unknown faces to {report.dest} "
+        f"Exported {plural(report.persons, 'person')} and {plural(report.unknown_faces, 'unknown face')} "
+        f"to {report.dest} "
         f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged)",
         markup=False,
     )
-    extras = [f"{report.thumbnails} thumbnails"]
+    extras = [plural(report.thumbnails, "thumbnail")]
     if crops:
-        extras.append(f"{report.crops} face chips")
+        extras.append(plural(report.crops, "face chip"))
     if xmp:
-        extras.append(f"{report.sidecars} XMP sidecars ({xmp})")
+        extras.append(f"{plural(report.sidecars, 'XMP sidecar')} ({xmp})")
     review = f"; review page: {report.review}" if report.review else ""
     out.print(", ".join(extras) + review, markup=False)
     # A count and the first few: a library on a disk that is gone has one per photo.

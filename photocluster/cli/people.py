@@ -9,13 +9,25 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from photocluster.cli.common import DbOption, JsonOption, PersonArg, err, handle_errors, open_store, out, print_json
+from photocluster.cli.common import (
+    DbOption,
+    JsonOption,
+    PersonArg,
+    err,
+    handle_errors,
+    open_store,
+    out,
+    plural,
+    print_json,
+)
 
 
 def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -> None:
     """List a person's faces, most doubtful (farthest from the person's centre) first.
 
+    \b
     Example: photocluster faces "Aunt Rose"
     """
     from photocluster.app.corrections import resolve_person
@@ -37,11 +49,45 @@ def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -
     if as_json:
         print_json(rows)
         return
-    table = Table(title=f"person {pid}: {len(rows)} faces, most doubtful first")
+    name = found[0].name if found else None
+    who_ = f"{name} (person {pid})" if name else f"person {pid}"
+    table = Table(title=f"{who_}: {plural(len(rows), 'face')}, most doubtful first")
     for col in ("Face", "Distance", "Photo"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r["face"]), f"{r['distance']:.3f}", str(r["photo"]))
+    out.print(table)
+
+
+def photos(
+    no_faces: Annotated[
+        bool, typer.Option("--no-faces", help="Only the photos in which no face was found (one path a line).")
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the scanned photos and how many faces each has, by path.
+
+    A photo without a face may be a landscape, or a face too small, blurred, turned away
+    or sideways: `photocluster scan` lists the first few of these after each scan.
+
+    \b
+    Example: photocluster photos --no-faces
+    """
+    with handle_errors(), open_store(db) as store:
+        rows = [(p, 0) for p in store.photos_without_faces()] if no_faces else store.photo_face_counts()
+    if as_json:
+        print_json([{"photo": os.fsdecode(p), "faces": n} for p, n in rows])
+        return
+    if no_faces:
+        for path, _ in rows:
+            out.print(Text(os.fsdecode(path)))
+        return
+    table = Table(title=f"{plural(len(rows), 'photo')}, {plural(sum(n for _, n in rows), 'face')}")
+    table.add_column("Faces", justify="right")
+    table.add_column("Photo", overflow="fold")
+    for path, n in rows:
+        table.add_row(str(n), Text(os.fsdecode(path)))
     out.print(table)
 
 
@@ -50,6 +96,7 @@ def who(
 ) -> None:
     """The people in a photo already scanned.
 
+    \b
     Example: photocluster who ~/Pictures/2024/beach.jpg
     """
     from photocluster.app.recognise import who as run_who
@@ -74,6 +121,7 @@ def find(
 ) -> None:
     """Who is this? For each face in IMAGE, the closest persons and their photos.
 
+    \b
     Example: photocluster find ~/Downloads/party.jpg --top 5
     """
     from photocluster.app.recognise import find as run_find

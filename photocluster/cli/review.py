@@ -25,6 +25,7 @@ def review(
     ignore strangers, answer "same person?", undo. Serves 127.0.0.1 only; the first line
     printed is the address, with a token that every request must carry. Ctrl-C stops it.
 
+    \b
     Example: photocluster review --port 8765
     """
     with handle_errors():

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from photocluster.app.scan_report import ScanReport
 from photocluster.cli.common import (
@@ -23,7 +24,9 @@ from photocluster.cli.common import (
     handle_errors,
     open_store,
     out,
+    plural,
     print_json,
+    verbosity,
     worker_count,
 )
 from photocluster.cli.progress import ScanProgress
@@ -69,6 +72,7 @@ def scan(
 ) -> None:
     """Detect, align and embed every face under PATHS. Incremental and resumable.
 
+    \b
     Example: photocluster scan ~/Pictures --workers 2
     Example: photocluster scan /nas/photos --dask tcp://nas:8786
     """
@@ -104,31 +108,65 @@ def scan(
     _print_report(report)
 
 
+# Files listed after a scan (duplicates, photos without a face), the first few of each.
+_LISTED = 5
+
+
 def _print_report(report: ScanReport) -> None:
+    """The summary: the counts that say something (zeros left out; the settings and the
+    engine with -v), the duplicates and the photos without a face, what to do next."""
     table = Table(title="Scan", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
-    rows = [
-        ("Files", report.files),
-        ("Analysed", report.analysed),
-        ("Unchanged", report.unchanged),
-        ("Moved or renamed", report.moved),
-        ("Duplicates", report.duplicates),
-        ("Metadata only", f"{report.metadata_only} (same pixels: not analysed again)"),
-        ("Missing now", report.missing),
-        ("Faces found", report.faces_found),
-        ("Faces kept", f"{report.faces_kept} found again in photos analysed again (ids, persons kept)"),
-        ("Faces lost", f"{report.faces_lost} not found again ({len(report.lost)} had a person or a correction)"),
-        ("Recognised", f"{report.recognised} faces joined named persons"),
+    moved, metadata, kept, lost = report.moved, report.metadata_only, report.faces_kept, report.faces_lost
+    rows: list[tuple[str, str, bool]] = [
+        ("Files", f"{report.files:,}", True),
+        ("Analysed", f"{report.analysed:,}", True),
+        ("Unchanged", f"{report.unchanged:,}", report.unchanged > 0),
+        ("Moved or renamed", f"{moved:,} (faces and persons kept)", moved > 0),
+        ("Duplicates", f"{report.duplicates:,} (same bytes as another photo: listed below)", report.duplicates > 0),
+        ("Metadata only", f"{metadata:,} (same pixels: not analysed again)", metadata > 0),
+        ("Missing now", f"{report.missing:,} (gone from disk since the last scan)", report.missing > 0),
+        ("Faces found", f"{report.faces_found:,}", True),
+        ("Faces kept", f"{report.faces_kept:,} found again in photos analysed again (ids, persons kept)", kept > 0),
+        (
+            "Faces lost",
+            f"{report.faces_lost:,} not found again ({len(report.lost)} had a person or a correction)",
+            lost > 0,
+        ),
+        ("Recognised", f"{plural(report.recognised, 'face')} joined named persons", report.recognised > 0),
+        ("No face", f"{plural(len(report.no_faces), 'photo')} (listed below)", bool(report.no_faces)),
         *_tag_rows(report.tags),
-        ("Bad files", len(report.errors)),
-        ("Time", f"{report.seconds:.1f} s"),
-        ("Settings", f"{report.settings}, {report.workers} worker(s)"),
-        ("Engine", f"{report.engine} ({report.dlib})"),
+        ("Bad files", f"{len(report.errors):,} (listed on stderr)", bool(report.errors)),
+        ("Time", f"{report.seconds:.1f} s", True),
     ]
-    for k, v in rows:
-        table.add_row(k, str(v))
+    if verbosity() > 0:
+        rows.append(("Settings", f"{report.settings}, {plural(report.workers, 'worker')}", True))
+        rows.append(("Engine", f"{report.engine} ({report.dlib})", True))
+    for k, v, shown in rows:
+        if shown:
+            table.add_row(k, Text(v))
     out.print(table)
+    if report.duplicate_of:
+        out.print("Duplicates (the same file as a photo analysed before, whose faces they share):")
+        for path, same_as in report.duplicate_of[:_LISTED]:
+            out.print(Text(f"  {_one_line_path(path)}: the same as {_one_line_path(same_as)}"))
+        if len(report.duplicate_of) > _LISTED:
+            out.print(f"  ... and {len(report.duplicate_of) - _LISTED:,} more (see --json)")
+    if report.no_faces:
+        out.print(f"No face found in {plural(len(report.no_faces), 'photo')} (too small, blurred, turned away?):")
+        for path in report.no_faces[:_LISTED]:
+            out.print(Text(f"  {_one_line_path(path)}"))
+        more = f"... and {len(report.no_faces) - _LISTED:,} more: " if len(report.no_faces) > _LISTED else ""
+        out.print(f"  {more}`photocluster photos --no-faces` lists every photo without a face")
+    _print_notes(report)
+    if report.faces_found or report.moved or report.missing:
+        out.print("Next: `photocluster clusters` groups the faces by person.")
+    elif report.files == 0:
+        out.print("No photos found there (JPEG, PNG, HEIC, ... files).")
+
+
+def _print_notes(report: ScanReport) -> None:
     notes = report.tags.get("warnings") if report.tags else None
     for note in notes[:20] if isinstance(notes, list) else []:
         err.print(f"warning: {_one_line_path(str(note))}", markup=False)
@@ -136,23 +174,32 @@ def _print_report(report: ScanReport) -> None:
     for tag in unmatched[:20] if isinstance(unmatched, list) else []:
         err.print(f"no face found where {tag['name']!r} is tagged: {_one_line_path(tag['path'])}", markup=False)
     if report.errors:
-        err.print(f"{len(report.errors)} file(s) could not be used:")
+        err.print(f"{plural(len(report.errors), 'file')} could not be used:")
         for path, reason in report.errors[:50]:
             err.print(f"  {_one_line_path(path)}: {reason}", markup=False)
         if len(report.errors) > 50:
             err.print(f"  ... and {len(report.errors) - 50} more (see --json)")
 
 
-def _tag_rows(tags: dict[str, object]) -> list[tuple[str, object]]:
-    if not tags:
+def _tag_rows(tags: dict[str, object]) -> list[tuple[str, str, bool]]:
+    """The face tags read, when there were any: how many found their face."""
+    count = tags.get("tags") if tags else None
+    if not isinstance(count, int) or count == 0:
         return []
     unmatched = tags.get("unmatched")
+    parts = [f"{tags['matched']} on a face"]
+    if tags.get("found_on_second_look"):
+        parts[0] += f" ({tags['found_on_second_look']} on a second look)"
+    if isinstance(unmatched, list) and unmatched:
+        parts.append(f"{len(unmatched)} without one")
+    if tags.get("weak"):
+        parts.append(f"{tags['weak']} weak")
     return [
         (
             "Face tags",
-            f"{tags['tags']} in {tags['tagged_photos']} photos: {tags['matched']} on a face "
-            f"({tags['found_on_second_look']} on a second look), {len(unmatched) if isinstance(unmatched, list) else 0}"
-            f" without one, {tags['weak']} weak (see photocluster tags)",
+            f"{count} in {plural(int(tags['tagged_photos']), 'photo')}: {', '.join(parts)} "  # type: ignore[call-overload]
+            "(see photocluster tags)",
+            True,
         )
     ]
 
@@ -174,6 +221,7 @@ def _one_line_path(path: str) -> str:
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show the database in use, what it holds, and the dlib build.
 
+    \b
     Example: photocluster status --json
     """
     from photocluster.detect.faces import dlib_build
@@ -196,4 +244,5 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
         print_json(doc)
         return
     for k, v in doc.items():
-        out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)
+        if v is not None:  # no threshold set (the defaults), never clustered
+            out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
+from photocluster.cli import pictures
+from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, plural, print_json
 
 if TYPE_CHECKING:
     from photocluster.app.suggest import Suggestion
@@ -20,18 +24,30 @@ def _who(person: int, name: str | None) -> str:
 
 def suggest(
     limit: Annotated[int, typer.Option(help="How many pairs to list, most likely first.", min=1)] = 20,
-    ask: Annotated[bool, typer.Option("--ask", help="Ask about each pair in turn: y (same), n (two people), s, q.")] = (
-        False
-    ),
+    ask: Annotated[
+        bool,
+        typer.Option("--ask", help="Ask about each pair in turn: y (the same person), n (two people), s (skip), q."),
+    ] = False,
+    show: Annotated[
+        bool,
+        typer.Option(
+            help="With --ask: show each pair's faces (a contact sheet opened in the image viewer, and inline in "
+            "kitty, Ghostty, iTerm2 or WezTerm). --no-show only prints the sheet's path."
+        ),
+    ] = True,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List pairs of persons that may be one person, most likely first.
 
     Never two persons who share a photo or that you kept apart. Answer with `merge A B`
-    (the same person) or here with --ask, where "no" records that the two are different
-    people; both show in `history` and `undo` reverts them.
+    (the same person), here with --ask, or in the review app (`photocluster review`
+    lists the same pairs with their faces). With --ask, the faces of both persons of each
+    pair are written to a contact sheet (a PNG) that opens in the image viewer, and drawn
+    in terminals that can; "no" records that the two are different people. Both answers
+    show in `history`, and `undo` reverts them.
 
+    \b
     Example: photocluster suggest --ask
     """
     from photocluster.app.suggest import suggest as find
@@ -42,8 +58,8 @@ def suggest(
             print_json([s.as_dict() for s in found])
             return
         _table(found)
-        if ask:
-            _ask(store, found)
+        if ask and found:
+            _ask(store, found, show)
 
 
 def _table(found: list[Suggestion]) -> None:
@@ -56,34 +72,88 @@ def _table(found: list[Suggestion]) -> None:
     for n, s in enumerate(found, start=1):
         table.add_row(
             str(n),
-            _who(s.a, s.names[0]),
+            Text(_who(s.a, s.names[0])),
             str(s.faces[0]),
-            _who(s.b, s.names[1]),
+            Text(_who(s.b, s.names[1])),
             str(s.faces[1]),
             f"{s.distance:.3f}",
-            "\n".join(e or "" for e in s.examples),
+            Text("\n".join(e or "" for e in s.examples)),
         )
     out.print(table)
 
 
-def _ask(store: Store, found: list[Suggestion]) -> None:
-    from photocluster.app.suggest import answer
+_ANSWERS = {"y": "y", "yes": "y", "n": "n", "no": "n", "s": "s", "skip": "s", "": "s", "q": "q", "quit": "q"}
 
+
+def _ask(store: Store, found: list[Suggestion], show: bool) -> None:
+    """Each pair in turn: its faces shown, the question asked until it is answered, and
+    at the end, what was merged and what was kept apart."""
+    from photocluster.app.suggest import answer, contact_sheet
+
+    numbered = list(enumerate(found, start=1))
+    sheet = Path(tempfile.mkdtemp(prefix="photocluster-suggest-")) / "pairs.png"
+    sheet.write_bytes(contact_sheet(store, numbered))
+    opened = show and pictures.open_in_viewer(sheet)
+    err.print(
+        Text(f"The faces of each pair, numbered as asked: {sheet}" + (" (opened)" if opened else ""), style="bold")
+    )
+    merged: list[str] = []
+    apart: list[str] = []
+    skipped = 0
     gone: set[int] = set()
-    for s in found:
+    for n, s in numbered:
         if s.a in gone or s.b in gone:
+            skipped += 1
             continue  # merged away by an earlier answer
-        reply = typer.prompt(
-            f"Same person? {_who(s.a, s.names[0])} and {_who(s.b, s.names[1])} [y/n/s(kip)/q(uit)]",
-            default="s",
-            err=True,
-        )
-        choice = reply.strip().lower()[:1]
+        if show:
+            pictures.show_inline(contact_sheet(store, [(n, s)]))
+        choice = _answer(f"#{n} of {len(found)}: the same person? {_who(s.a, s.names[0])} and {_who(s.b, s.names[1])}")
         if choice == "q":
+            skipped += sum(1 for m, _ in numbered if m >= n)
             break
-        if choice not in ("y", "n"):
+        if choice == "s":
+            skipped += 1
             continue
         result = answer(store, str(s.a), str(s.b), same=choice == "y")
         if choice == "y":
             gone.add(s.b)
-        err.print(f"Done: {result.command}. `photocluster undo` reverts it.", markup=False)
+            merged.append(result.note or result.command)
+        else:
+            apart.append(f"person {s.a} and person {s.b}")
+        err.print(Text(f"Done: {result.command}."))
+    _summary(merged, apart, skipped)
+
+
+def _answer(question: str) -> str:
+    """y, n, s or q: asked again until the answer is one of them (or stdin ends: q)."""
+    while True:
+        try:
+            reply = typer.prompt(f"{question} [y/n/s/q]", default="s", show_default=False, err=True)
+        except typer.Abort:
+            err.print()
+            return "q"
+        choice = _ANSWERS.get(reply.strip().lower())
+        if choice is not None:
+            return choice
+        err.print(
+            Text(
+                f"{reply.strip()!r}? Answer y (the same person: merge them), n (two people: keep them apart), "
+                "s (skip this pair) or q (stop asking)."
+            )
+        )
+
+
+def _summary(merged: list[str], apart: list[str], skipped: int) -> None:
+    """What the answers did, after the last question."""
+    if not merged and not apart:
+        out.print(f"Nothing changed ({plural(skipped, 'pair')} skipped).")
+        return
+    out.print(f"Merged {plural(len(merged), 'pair')}:" if merged else "Merged nothing.")
+    for line in merged:
+        out.print(Text(f"  {line}"))
+    out.print(f"Kept apart {plural(len(apart), 'pair')}:" if apart else "Kept nothing apart.")
+    for line in apart:
+        out.print(Text(f"  {line}"))
+    if skipped:
+        out.print(f"Skipped {plural(skipped, 'pair')}.")
+    out.print("`photocluster history` lists these answers; `photocluster undo` reverts the latest.")

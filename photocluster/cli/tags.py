@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from photocluster.cli.common import DbOption, JsonOption, handle_errors, open_store, out, print_json
+from photocluster.cli.common import DbOption, JsonOption, handle_errors, open_store, out, plural, print_json
 
 
 def tags(
@@ -24,6 +24,7 @@ def tags(
     """List the face tags scan read (MWG and Microsoft regions, Picasa, Google Takeout): the
     face each names and the person that face is in now; then the conflicts.
 
+    \b
     Example: photocluster tags --conflicts
     """
     from photocluster.app.tags import tag_conflicts, tag_listing
@@ -36,7 +37,7 @@ def tags(
         print_json(doc if conflicts else {"tags": rows, **doc})
         return
     if not conflicts:
-        table = Table(title=f"{len(rows)} face tags")
+        table = Table(title=plural(len(rows), "face tag"))
         for col in ("Name", "Source", "Status", "Face", "Person now", "Photo"):
             table.add_column(col, overflow="fold")
         for r in rows:
@@ -47,6 +48,6 @@ def tags(
     if not found:
         out.print("No conflicts: every tagged face is with the person of its name.")
         return
-    out.print(f"{len(found)} conflict(s):")
+    out.print(f"{plural(len(found), 'conflict')}:")
     for c in found:
         out.print(f"  {c.describe()}", markup=False)

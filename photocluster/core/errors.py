@@ -30,6 +30,18 @@ class NotFoundError(UsageError):
     """A person, face or photo the user named does not exist."""
 
 
+class NameTakenError(UsageError):
+    """A name given to a person that another person already has: one person photographed
+    twice (merge them), or two people of one name (name both knowingly)."""
+
+    def __init__(self, person_id: int, name: str, holders: list[int]) -> None:
+        who = " and ".join(f"person {p}" for p in holders)
+        super().__init__(f"{who} {'is' if len(holders) == 1 else 'are'} already named {name!r}")
+        self.person_id = person_id
+        self.name = name
+        self.holders = holders
+
+
 class DatabaseError(PhotoclusterError):
     """The database cannot be opened, created or written."""
 

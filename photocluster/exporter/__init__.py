@@ -9,7 +9,8 @@ export itself, which decides what to write, is a use case
 - ``pages``: the review pages as HTML, for the static export and the review app;
 - ``review``: the static export's review pages (``index.html`` and ``pages/``): their links and files;
 - ``render``: a person's block of ``index.json`` and its pages, here or in a second process;
-- ``xmp``: MWG face regions in XMP sidecars, and keeping an export's sidecars in step.
+- ``xmp``: MWG face regions in XMP sidecars, and keeping an export's sidecars in step;
+- ``contact_sheet``: two persons' faces side by side, a row per pair, as a PNG (``suggest --ask``).
 
 The package is not named ``export``: a submodule ``photocluster.export`` would replace the
 ``photocluster.export`` function once imported.

@@ -109,6 +109,23 @@ def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
         )
 
 
+def _blockers(conn: sqlite3.Connection, correction_id: int) -> list[tuple[int, str]]:
+    row = conn.execute("SELECT before FROM corrections WHERE id = ?", (correction_id,)).fetchone()
+    if row is None:
+        return []
+    mine = json.loads(row[0])
+    persons, faces = set(mine["person_ids"]), set(mine["face_ids"])
+    later = conn.execute(
+        "SELECT id, command, before FROM corrections WHERE id > ? AND undone = 0 ORDER BY id", (correction_id,)
+    )
+    out = []
+    for cid, command, before in later:
+        theirs = json.loads(before)
+        if persons.intersection(theirs["person_ids"]) or faces.intersection(theirs["face_ids"]):
+            out.append((int(cid), str(command)))
+    return out
+
+
 class Corrections(Database):
     """The ``corrections`` log, and the corrections themselves. Each named correction
     takes ``command``, the text that ``history`` shows and ``undo`` returns."""
@@ -213,19 +230,49 @@ class Corrections(Database):
         )
         return {(min(p, q), max(p, q)) for p, q in rows if p != q}
 
-    def undo(self) -> str | None:
-        """Revert the latest correction not yet undone; returns its command, or None."""
+    def undo(self, correction_id: int | None = None) -> str | None:
+        """Revert correction ``correction_id`` (None: the latest one not yet undone); returns
+        its command, or None when there is none to revert. A correction that is already
+        undone, or that a later one (not undone) changed the same persons or faces after,
+        is left as it is: :meth:`undo_blockers` says which."""
+        args: tuple[int, ...]
         with self.transaction() as conn:
-            row = conn.execute(
-                "SELECT id, command, before FROM corrections WHERE undone = 0 ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-            if row is None:
+            if correction_id is None:
+                sql, args = "SELECT id, command, before FROM corrections WHERE undone = 0 ORDER BY id DESC LIMIT 1", ()
+            else:
+                sql, args = "SELECT id, command, before FROM corrections WHERE undone = 0 AND id = ?", (correction_id,)
+            row = conn.execute(sql, args).fetchone()
+            if row is None or (correction_id is not None and _blockers(conn, correction_id)):
                 return None
             cid, command, before = row
             _restore(conn, json.loads(before))
             conn.execute("UPDATE corrections SET undone = 1 WHERE id = ?", (cid,))
             bump_generation(conn)
             return str(command)
+
+    def correction_entry(self, correction_id: int | None = None) -> tuple[int, float, str, bool] | None:
+        """(id, at, command, undone) of correction ``correction_id``, or (None) of the one
+        :meth:`undo` reverts next; None when there is no such correction."""
+        args: tuple[int, ...]
+        if correction_id is None:
+            sql, args = "SELECT id, at, command, undone FROM corrections WHERE undone = 0 ORDER BY id DESC LIMIT 1", ()
+        else:
+            sql, args = "SELECT id, at, command, undone FROM corrections WHERE id = ?", (correction_id,)
+        row = self.conn.execute(sql, args).fetchone()
+        return None if row is None else (int(row[0]), float(row[1]), str(row[2]), bool(row[3]))
+
+    def undo_blockers(self, correction_id: int) -> list[tuple[int, str]]:
+        """(id, command) of the later corrections, not undone, that changed persons or faces
+        that correction ``correction_id`` changed: undoing it first would put back rows
+        they rely on."""
+        return _blockers(self.conn, correction_id)
+
+    def history_after(self, correction_id: int) -> list[tuple[int, float, str, bool]]:
+        """(id, at, command, undone) of the corrections made after ``correction_id``, newest first."""
+        rows = self.conn.execute(
+            "SELECT id, at, command, undone FROM corrections WHERE id > ? ORDER BY id DESC", (correction_id,)
+        ).fetchall()
+        return [(int(i), float(at), str(c), bool(u)) for i, at, c, u in rows]
 
     def history(self, limit: int = 50) -> list[tuple[int, float, str, bool]]:
         rows = self.conn.execute(

@@ -231,6 +231,30 @@ class Photos(Database):
             args = (scan_id,)
         return [(path_from_key(bytes(k)), str(e)) for k, e in self.conn.execute(sql + " ORDER BY path", args)]
 
+    def photo_face_counts(self) -> list[tuple[Path, int]]:
+        """(path, faces found) of every scanned photo present, by path."""
+        rows = self.conn.execute(
+            "SELECT path, (SELECT COUNT(*) FROM faces WHERE faces.photo_id = photos.id) FROM photos "
+            "WHERE status = 'done' ORDER BY path"
+        )
+        return [(path_from_key(bytes(k)), int(n)) for k, n in rows]
+
+    def photos_without_faces(self, paths: Sequence[Path] | None = None) -> list[Path]:
+        """The scanned photos, present, in which no face was found, by path (of ``paths``
+        only, when given)."""
+        sql = (
+            "SELECT path FROM photos WHERE status = 'done' "
+            "AND NOT EXISTS (SELECT 1 FROM faces WHERE faces.photo_id = photos.id)"
+        )
+        if paths is None:
+            return [path_from_key(bytes(k)) for (k,) in self.conn.execute(sql + " ORDER BY path")]
+        out: list[Path] = []
+        for path in paths:
+            row = self.conn.execute(sql + " AND path = ?", (path_key(path),)).fetchone()
+            if row is not None:
+                out.append(path)
+        return out
+
     def counts(self) -> dict[str, int]:
         out = {"done": 0, "error": 0, "missing": 0}
         for status, n in self.conn.execute("SELECT status, COUNT(*) FROM photos GROUP BY status"):

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import fake_embedding, near
 from photocluster.app.corrections import undo
 from photocluster.app.recluster import recluster
-from photocluster.app.suggest import answer, suggest
-from photocluster.cli import app
+from photocluster.app.suggest import answer, contact_sheet, suggest
+from photocluster.cli import app, pictures
+from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.store import Store
 
 from .conftest import add_photo
@@ -97,3 +101,63 @@ def test_the_command_lists_and_asks(store: Store, split: Faces, tmp_path: Path) 
     history = runner.invoke(app, ["history", "--db", db, "--json"])
     assert "apart" in history.stdout
     assert json.loads(runner.invoke(app, ["suggest", "--db", db, "--json"]).stdout) == []
+
+
+def _thumb(color: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (128, 128), color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def coloured(store: Store, split: Faces) -> Faces:
+    """Ann's first part with red thumbnails, her second with blue ones; Bob's never cut."""
+    rows = [(f, THUMB_PARAMS, _thumb((220, 0, 0))) for f in split["ann1"]]
+    rows += [(f, THUMB_PARAMS, _thumb((0, 0, 220))) for f in split["ann2"]]
+    store.put_thumbnails(rows)
+    return split
+
+
+def test_the_contact_sheet_shows_both_persons_side_by_side(store: Store, coloured: Faces) -> None:
+    s = suggest(store)[0]
+    reds = {_person_of(store, f) for f in coloured["ann1"]}
+    with Image.open(io.BytesIO(contact_sheet(store, [(1, s)]))) as sheet:
+        pixels = np.asarray(sheet.convert("RGB")).astype(int)
+    half = pixels.shape[1] // 2
+    red = (pixels[..., 0] > 180) & (pixels[..., 2] < 60)
+    blue = (pixels[..., 2] > 180) & (pixels[..., 0] < 60)
+    left, right = (red, blue) if s.a in reds else (blue, red)
+    # Three faces each (all each person has), on its own side only.
+    assert left[:, :half].sum() > 3 * 80 * 80 and left[:, half:].sum() == 0
+    assert right[:, half:].sum() > 3 * 80 * 80 and right[:, :half].sum() == 0
+
+
+def test_ask_shows_the_faces_asks_again_and_ends_with_a_summary(
+    store: Store, coloured: Faces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[Path] = []
+    monkeypatch.setattr(pictures, "open_in_viewer", lambda path: opened.append(path) or True)
+    s = suggest(store)[0]
+    asked = CliRunner().invoke(app, ["suggest", "--db", str(store.path), "--ask"], input="maybe\ny\n")
+    assert asked.exit_code == 0, asked.output
+    err = asked.stderr
+    assert f"The faces of each pair, numbered as asked: {opened[0]} (opened)" in err
+    assert opened[0].read_bytes().startswith(b"\x89PNG")
+    # An answer that is not one is asked again (it used to be taken as "skip").
+    assert "'maybe'? Answer y (the same person: merge them)" in err
+    assert err.count("#1 of 1: the same person?") == 2
+    assert asked.stdout.endswith(
+        "Merged 1 pair:\n"
+        f"  person {s.b} joined person {s.a} (none of them had a name)\n"
+        "Kept nothing apart.\n"
+        "`photocluster history` lists these answers; `photocluster undo` reverts the latest.\n"
+    )
+    assert suggest(store) == []
+
+
+def test_ask_quit_changes_nothing(store: Store, coloured: Faces) -> None:
+    asked = CliRunner().invoke(app, ["suggest", "--db", str(store.path), "--ask", "--no-show"], input="q\n")
+    assert asked.exit_code == 0, asked.output
+    assert asked.stdout.endswith("Nothing changed (1 pair skipped).\n")
+    assert "(opened)" not in asked.stderr
+    assert len(suggest(store)) == 1

@@ -42,6 +42,21 @@ def test_every_command_has_help_with_an_example() -> None:
         assert "Example: photocluster " + name in out, f"{name} --help has no example"
 
 
+def test_each_example_of_the_help_is_a_line_of_its_own() -> None:
+    """Two examples are never run into one line by the help's paragraph wrapping."""
+    code, out, _ = run("scan", "--help")
+    assert code == 0
+    lines = [line.strip() for line in out.splitlines()]
+    assert "Example: photocluster scan ~/Pictures --workers 2" in lines
+    assert "Example: photocluster scan /nas/photos --dask tcp://nas:8786" in lines
+    group = get_command(app)
+    for name in sorted(group.commands):  # type: ignore[attr-defined]
+        out = run(name, "--help")[1]
+        said = [line.strip() for line in out.splitlines() if "Example:" in line]
+        assert said and all(line.startswith("Example: photocluster ") for line in said), name
+        assert all(line.count("Example:") == 1 for line in said), name
+
+
 def test_scan_clusters_export_json(library: Path, tmp_path: Path, fake_embedder: FakeEmbedder) -> None:
     db = str(tmp_path / "cli.db")
     code, out, err = run("scan", str(library), "--db", db, "--workers", "1", "--json")
@@ -73,7 +88,7 @@ def test_scan_table_and_bad_file_report(library: Path, tmp_path: Path, fake_embe
     code, out, err = run("scan", str(library), "--db", str(tmp_path / "t.db"), "--workers", "1")
     assert code == 0
     assert "Faces found" in out and "Bad files" in out
-    assert "1 file(s) could not be used:" in err
+    assert "1 file could not be used:" in err
     assert "broken.jpg: not a readable image" in err
 
 

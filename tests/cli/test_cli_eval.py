@@ -124,7 +124,7 @@ def test_eval_pairs_table(lfw: Path, tmp_path: Path, embedder: SmallPhotosHaveNo
     assert "8 pairs (4 same, 4 different) on 7 images; no face found in 1" in out
     assert "Strict" in out and "With fallback" in out and "Accuracy at 0.6" in out
     assert "0.6250" in out and "1.0000" in out
-    assert "No face found in 1 image(s): cat/cat_0002.jpg" in out
+    assert "No face found in 1 image: cat/cat_0002.jpg" in out
 
 
 def test_eval_clusters_json(lfw: Path, tmp_path: Path, embedder: SmallPhotosHaveNoFace) -> None:
