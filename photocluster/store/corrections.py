@@ -32,7 +32,7 @@ def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Itera
         "person_ids": pids,
         "face_ids": fids,
         "persons": _rows(
-            conn, "SELECT id, name, created_at, ignored, curated FROM persons WHERE id IN ({marks})", pids
+            conn, "SELECT id, name, created_at, ignored, curated, born FROM persons WHERE id IN ({marks})", pids
         ),
         "assignments": _rows(conn, "SELECT id, person_id FROM faces WHERE id IN ({marks})", fids),
         "pins": _rows(conn, "SELECT face_id, person_id FROM pins WHERE face_id IN ({marks})", fids)
@@ -89,6 +89,9 @@ def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
                 "INSERT INTO persons(id, name, created_at, ignored, curated) VALUES (?, ?, ?, ?, ?)",
                 (pid, name, created, ignored, curated or 0),
             )
+        # Logged before schema 6, a row has no `born`: the birth date stays as it is.
+        if len(rest) > 1:
+            conn.execute("UPDATE persons SET born = ? WHERE id = ?", (rest[1], pid))
     # Persons the correction created did not exist before it: they go.
     snap_ids = {p[0] for p in before["persons"]}
     for pid in pids:
@@ -149,6 +152,12 @@ class Corrections(Database):
                         f"UPDATE faces SET person_id = ? WHERE person_id IN ({marks(chunk)})", (target, *chunk)
                     )
                 conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (target,))
+                # A birth date is the person's, whichever part of the merge it was given to.
+                conn.execute(
+                    f"UPDATE persons SET born = (SELECT born FROM persons WHERE id IN ({marks(everyone)}) "
+                    "AND born IS NOT NULL ORDER BY id = ? DESC LIMIT 1) WHERE id = ?",
+                    (*everyone, target, target),
+                )
                 pinned = [(f, target) for f in faces]
                 conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", pinned)
                 conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", pinned)

@@ -346,6 +346,7 @@ def _faces(store: Store, form: dict[str, list[str]]) -> str:
     if not target:
         return "Not done: say which person to move the faces to."
     pid = corrections.resolve_person(store, target)
+    corrections.check_ages(store, pid, chosen)  # none moved when one cannot be
     for face_id in chosen:
         corrections.move_face(store, face_id, str(pid))
     return f"Done: moved {len(chosen)} face(s) to person {pid}."
@@ -361,6 +362,13 @@ def _answer(store: Store, form: dict[str, list[str]]) -> str:
     return f"Done: {done.command}."
 
 
+def _born(store: Store, form: dict[str, list[str]]) -> str:
+    born = _one(form, "born")
+    done = corrections.set_born(store, _one(form, "person"), born or None)
+    left = f", {done.faces} face(s) dated before it left the person" if done.faces else ""
+    return f"Done: {done.command}{left}."
+
+
 def _undo(store: Store, form: dict[str, list[str]]) -> str:
     return f"Undone: {corrections.undo(store)}."
 
@@ -371,5 +379,6 @@ _ACTIONS: dict[str, Callable[[Store, dict[str, list[str]]], str]] = {
     "faces": _faces,
     "ignore": _ignore,
     "answer": _answer,
+    "born": _born,
     "undo": _undo,
 }
