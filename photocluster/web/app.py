@@ -362,13 +362,6 @@ def _answer(store: Store, form: dict[str, list[str]]) -> str:
     return f"Done: {done.command}."
 
 
-def _born(store: Store, form: dict[str, list[str]]) -> str:
-    born = _one(form, "born")
-    done = corrections.set_born(store, _one(form, "person"), born or None)
-    left = f", {done.faces} face(s) dated before it left the person" if done.faces else ""
-    return f"Done: {done.command}{left}."
-
-
 def _undo(store: Store, form: dict[str, list[str]]) -> str:
     return f"Undone: {corrections.undo(store)}."
 
@@ -379,6 +372,5 @@ _ACTIONS: dict[str, Callable[[Store, dict[str, list[str]]], str]] = {
     "faces": _faces,
     "ignore": _ignore,
     "answer": _answer,
-    "born": _born,
     "undo": _undo,
 }
