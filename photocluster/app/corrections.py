@@ -108,18 +108,22 @@ def ignore_person(store: Store, person: str, ignored: bool = True) -> Correction
     return Correction(command, pid, faces)
 
 
-def check_ages(store: Store, person_id: int, face_ids: list[int], born: dt.date | None = None) -> None:
+def check_ages(store: Store, person_id: int, face_ids: list[int], born: tuple[int, dt.date] | None = None) -> None:
     """Refuse (:class:`UsageError`) to put in the person a face photographed before its
-    birth (``born``, else the person's own birth date), naming the photo and both dates."""
-    born = born or store.birth_of(person_id)
+    birth, naming the photo and both dates. ``born``: (the person whose birth it is, the
+    date), when not the person's own."""
+    if born is None:
+        own = store.birth_of(person_id)
+        born = None if own is None else (person_id, own)
     if born is None:
         return
+    owner, birth = born
     for fid, (path, day) in sorted(store.face_days(face_ids).items()):
-        if day < born:
-            who = person_label(person_id, store.names_of([person_id]).get(person_id))
+        if day < birth:
+            who = person_label(owner, store.names_of([owner]).get(owner))
             raise UsageError(
                 f"{os.fsdecode(path)}: face {fid} is in a photo taken {day.isoformat()}, "
-                f"before {who} was born ({born.isoformat()}); not done"
+                f"before {who} was born ({birth.isoformat()}); not done"
             )
 
 
@@ -131,9 +135,9 @@ def _check_merge_ages(store: Store, target: int, sources: list[int]) -> None:
         dates = ", ".join(f"person {p} born {b.isoformat()}" for p, b in births.items())
         raise UsageError(f"cannot merge persons with different birth dates ({dates})")
     if births:
-        born = next(iter(births.values()))
+        owner, born = next(iter(births.items()))
         for pid in [target, *sources]:
-            check_ages(store, pid, store.person_face_ids(pid), born)
+            check_ages(store, pid, store.person_face_ids(pid), (owner, born))
 
 
 def set_born(store: Store, person: str, born: str | None) -> Correction:
