@@ -10,16 +10,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
+from exporter.test_golden_pages import GOLDEN as GOLDEN_PAGES
+from exporter.test_golden_pages import ORIGIN, TOKEN, named_library, normalise
+from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from app.test_export import GOLDEN as GOLDEN_INDEX
+from app.test_export import build_library, validate
 from conftest import FakeEmbedder, exiftool_write, write_photo
+from photocluster.app.corrections import set_born
+from photocluster.app.export import export
 from photocluster.cli import app
 from photocluster.core.ages import Age, age_at, parse_birth, photo_day
 from photocluster.core.errors import UsageError
-from photocluster.store import Store
+from photocluster.store import Store, path_key
+from photocluster.version import __version__
+from photocluster.web.app import create_app
 
 runner = CliRunner()
 KID = (200, 40, 40)
@@ -75,7 +85,7 @@ def family(tmp_path: Path, fake_embedder: FakeEmbedder) -> tuple[Path, Path, int
 
 
 def test_the_scan_stores_the_exif_date_exiftool_wrote(family: tuple[Path, Path, int]) -> None:
-    db, root, _ = family
+    db, _root, _ = family
     with Store(db) as store:
         days = {p.name: d for _, (p, d) in store.face_days(f.id for f, _ in store.faces()).items()}
     assert days["before0.jpg"] == dt.date(2015, 3, 1)
@@ -118,7 +128,7 @@ def test_a_face_dated_before_the_birth_cannot_be_moved_in(family: tuple[Path, Pa
 
 
 def test_merge_with_a_person_dated_before_the_birth_is_refused(family: tuple[Path, Path, int]) -> None:
-    db, root, pid = family
+    db, _root, pid = family
     run(db, "born", str(pid), BIRTH)
     run(db, "clusters")  # the two early photos: a person of their own (identical descriptors)
     other = persons_of(db)["before0.jpg"]
@@ -277,15 +287,15 @@ def test_born_names_a_person_by_name_and_refuses_an_unknown_one(family: tuple[Pa
 def test_faces_lists_the_age_at_each_photo(family: tuple[Path, Path, int]) -> None:
     db, _, pid = family
     code, out, _ = run(db, "faces", str(pid), "--json")
-    assert '"age"' not in out and '"taken"' not in out  # no birth date: no age
+    assert code == 0 and '"age"' not in out and '"taken"' not in out  # no birth date: no age
     run(db, "born", str(pid), BIRTH)
-    code, out, _ = run(db, "faces", str(pid), "--json")
+    _, out, _ = run(db, "faces", str(pid), "--json")
     rows = {Path(r["photo"]).name: r for r in json.loads(out)}
     assert rows["after0.jpg"]["taken"] == "2018-06-20" and rows["after0.jpg"]["age"]["text"] == "5 d"
     assert rows["after1.jpg"]["age"] == {"years": 1, "months": 4, "text": "1 y 4 m"}
     assert rows["after3.jpg"]["age"] == {"years": 5, "months": 6, "text": "5 y 6 m"}
     code, out, _ = run(db, "faces", str(pid))
-    assert f"born {BIRTH}" in out and "1 y 4 m" in out and "3 y 1 m" in out
+    assert code == 0 and f"born {BIRTH}" in out and "1 y 4 m" in out and "3 y 1 m" in out
 
 
 # -- the dates and ages themselves --------------------------------------------------------
@@ -320,3 +330,86 @@ def test_parse_birth() -> None:
     assert parse_birth("2020-01-01", today=dt.date(2020, 1, 1)) == dt.date(2020, 1, 1)
     with pytest.raises(UsageError, match="in the future"):
         parse_birth("2020-01-02", today=dt.date(2020, 1, 1))
+
+
+# -- index.json and the pages: golden, but for the person with a birth date ---------------
+
+# Alice (person 1 of the golden library) and the days her photos were taken.
+ALICE_BORN = "2019-11-20"
+ALICE_DAYS = {
+    "2020/IMG_0001.jpg": ("2020-03-01", {"years": 0, "months": 3, "text": "3 m"}),
+    "2021/IMG_0001.jpg": ("2021-07-04", {"years": 1, "months": 7, "text": "1 y 7 m"}),
+    "2021/beach.png": ("2021-08-01", {"years": 1, "months": 8, "text": "1 y 8 m"}),
+    "2022/alice.jpg": ("2022-12-25", {"years": 3, "months": 1, "text": "3 y 1 m"}),
+}
+_AGE_MARKUP = re.compile(
+    r' · born <span class="born">[0-9-]+</span>| <span class="age" title="taken [0-9-]+">[^<]*</span>'
+)
+
+
+def date_the_golden_library(store: Store, root: Path) -> None:
+    """The golden library's photos with EXIF dates (as a scan stores them), Alice born."""
+    with store.transaction() as conn:
+        for name, (day, _) in ALICE_DAYS.items():
+            conn.execute("UPDATE photos SET taken_at = ? WHERE path = ?", (f"{day}T12:00:00", path_key(root / name)))
+    set_born(store, "1", ALICE_BORN)
+
+
+def test_index_json_is_the_golden_one_plus_the_birth_date_and_ages(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    build_library(store, root)
+    date_the_golden_library(store, root)
+    with store.transaction() as conn:
+        conn.execute("UPDATE persons SET name = 'Zoë <Z>' WHERE id = 2")
+    dest = tmp_path / "out"
+    export(store, dest)
+    text = (dest / "index.json").read_text(encoding="utf-8").replace(str(tmp_path), "<TMP>")
+    doc = json.loads(text.replace(f'"version": "{__version__}"', '"version": "<VERSION>"'))
+    validate(doc)
+    alice = doc["persons"][0]
+    assert alice["id"] == 1 and alice["born"] == ALICE_BORN
+    got = {f["photo"].removeprefix("<TMP>/photos/"): (f.pop("taken"), f.pop("age")) for f in alice["faces"]}
+    assert got == ALICE_DAYS
+    del alice["born"]
+    # Everything else is the golden document, and no other person or face has a date.
+    assert doc == json.loads(GOLDEN_INDEX.read_text(encoding="utf-8"))
+
+
+def test_pages_are_the_golden_ones_plus_the_ages_of_the_person_with_a_birth_date(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    named_library(store, root)
+    date_the_golden_library(store, root)
+    dest = tmp_path / "out"
+    export(store, dest)
+    alice = normalise((dest / "pages" / "person-1.html").read_text(encoding="utf-8"), tmp_path)
+    assert f'· born <span class="born">{ALICE_BORN}</span>' in alice
+    for day, age in ALICE_DAYS.values():
+        assert f'<span class="age" title="taken {day}">{age["text"]}</span>' in alice
+    golden = GOLDEN_PAGES / "static"
+    assert _AGE_MARKUP.sub("", alice) == (golden / "pages__person-1.html").read_text(encoding="utf-8")
+    for rel in ("index.html", "pages/person-2.html", "pages/doubt.html", "pages/unknown.html"):
+        page = normalise((dest / rel).read_text(encoding="utf-8"), tmp_path)
+        assert page == (golden / rel.replace("/", "__")).read_text(encoding="utf-8"), rel
+    # The review app's page of the person: the same ages.
+    with TestClient(create_app(store.path, TOKEN), base_url=ORIGIN, follow_redirects=False) as client:
+        live = normalise(client.get("/person/1", params={"token": TOKEN}).text, tmp_path)
+        assert _AGE_MARKUP.sub("", live) == (GOLDEN_PAGES / "review" / "person-1.html").read_text(encoding="utf-8")
+        assert live != _AGE_MARKUP.sub("", live)
+        for day, age in ALICE_DAYS.values():
+            assert f'<span class="age" title="taken {day}">{age["text"]}</span>' in live
+
+
+def test_the_review_app_refuses_to_move_faces_dated_before_the_birth(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    named_library(store, root)
+    date_the_golden_library(store, root)
+    with store.transaction() as conn:  # Bob's photos: 2010, before Alice was born
+        conn.execute("UPDATE photos SET taken_at = '2010-01-01T10:00:00' WHERE taken_at IS NULL")
+    bob = [f for f, _ in store.faces() if f.person_id == 2]
+    with TestClient(create_app(store.path, TOKEN), base_url=ORIGIN, follow_redirects=False) as client:
+        form = {"token": TOKEN, "do": "move", "person": "1", "face": [str(f.id) for f in bob]}
+        response = client.post("/action/faces", data=form, headers={"origin": ORIGIN})
+        assert response.status_code == 303
+        message = response.headers["location"]
+        assert "Not+done" in message and "2010-01-01" in message and ALICE_BORN in message
+    assert {f.person_id for f, _ in store.faces() if f.id in {b.id for b in bob}} == {2}  # none moved
