@@ -413,3 +413,38 @@ def test_the_review_app_refuses_to_move_faces_dated_before_the_birth(store: Stor
         message = response.headers["location"]
         assert "Not+done" in message and "2010-01-01" in message and ALICE_BORN in message
     assert {f.person_id for f, _ in store.faces() if f.id in {b.id for b in bob}} == {2}  # none moved
+
+
+# -- the real models, on real faces ---------------------------------------------------------
+
+
+@pytest.mark.models
+def test_real_faces_dated_before_the_birth_never_join_the_person(fixtures: Path, tmp_path: Path) -> None:
+    """One man's photos (dlib's John Salley), dated by exiftool: three before the birth date
+    given, five after; then two more, one each side, recognised by the scan."""
+    johns = sorted((fixtures / "dlib-johns" / "John_Salley").glob("*.jpg"))
+    root = tmp_path / "photos"
+    root.mkdir()
+    dates = ["2005:01:01 10:00:00"] * 3 + ["2012:01:01 10:00:00"] * 5
+    for k, (src, when) in enumerate(zip(johns[:8], dates, strict=True)):
+        exiftool_write("-o", root / f"{k}.jpg", f"-DateTimeOriginal={when}", src)
+    db = tmp_path / "lib.db"
+    scanned(db, root)
+    run(db, "clusters")
+    people = persons_of(db)
+    pid = people["5.jpg"]
+    assert pid is not None and sum(p == pid for p in people.values()) >= 6  # one man, before the fact
+    code, _, err = run(db, "born", str(pid), "2010-01-01")
+    assert code == 0, err
+    run(db, "name", str(pid), "John")
+    for args in (["clusters"], ["clusters", "--threshold", "0.6"]):
+        run(db, *args)
+        people = persons_of(db)
+        assert not {"0.jpg", "1.jpg", "2.jpg"} & {n for n, p in people.items() if p == pid}, args
+        assert sum(p == pid for p in people.values()) >= 4
+    exiftool_write("-o", root / "new-early.jpg", "-DateTimeOriginal=2006:06:06 10:00:00", johns[8])
+    exiftool_write("-o", root / "new-late.jpg", "-DateTimeOriginal=2016:06:06 10:00:00", johns[9])
+    scanned(db, root)
+    people = persons_of(db)
+    assert people["new-early.jpg"] != pid
+    assert people["new-late.jpg"] == pid
