@@ -1,6 +1,7 @@
 """Birth dates (``persons.born``) and the photo dates they are compared with.
 
-A birth date is a fact: no face in a photo taken before it can be the person's. The
+A birth date is a fact: no face in a photo taken before it can be the person's (setting
+one is a correction: :meth:`photocluster.store.corrections.Corrections.set_birth`). The
 dates of photos are :func:`photocluster.core.ages.photo_day` of what the scan stored
 (EXIF date, else the file's mtime); the constraints they make are
 :func:`photocluster.grouping.constraints.born_rejections`.
@@ -16,7 +17,6 @@ import numpy as np
 
 from photocluster.core.ages import photo_day
 from photocluster.store.connection import Database, chunks, marks, path_from_key
-from photocluster.store.corrections import _face_ids_of, _logged
 
 
 class Births(Database):
@@ -83,22 +83,3 @@ class Births(Database):
             if days:
                 out[int(pid)] = min(days)
         return out
-
-    def set_birth(self, person_id: int, born: dt.date | None, *, command: str) -> list[int]:
-        """Give the person a birth date (None: none). Its faces in photos taken before the
-        birth leave it (and lose their pin to it), in the same correction: undo puts them
-        back with the date as it was. Returns the faces taken out."""
-        with self.transaction() as conn:
-            faces = _face_ids_of(conn, [person_id])
-            early = [] if born is None else sorted(f for f, (_, day) in self.face_days(faces).items() if day < born)
-            with _logged(conn, command, [person_id], early):
-                conn.execute(
-                    "UPDATE persons SET born = ?, curated = 1 WHERE id = ?",
-                    (None if born is None else born.isoformat(), person_id),
-                )
-                for chunk in chunks(early):
-                    conn.execute(f"UPDATE faces SET person_id = NULL WHERE id IN ({marks(chunk)})", chunk)
-                    conn.execute(
-                        f"DELETE FROM pins WHERE person_id = ? AND face_id IN ({marks(chunk)})", (person_id, *chunk)
-                    )
-        return early

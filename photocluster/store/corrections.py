@@ -7,6 +7,7 @@ what make a correction outlive re-clustering; see :mod:`photocluster.app.reclust
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import time
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from photocluster.core.ages import photo_day
 from photocluster.store.connection import Database, bump_generation, chunks, marks
 
 
@@ -197,6 +199,29 @@ class Corrections(Database):
                     "INSERT OR IGNORE INTO pins(face_id, person_id) VALUES (?, ?)", [(f, person_id) for f in faces]
                 )
         return len(faces)
+
+    def set_birth(self, person_id: int, born: dt.date | None, *, command: str) -> list[int]:
+        """Give the person a birth date (None: none). Its faces in photos taken before the
+        birth leave it (and lose their pin to it), in the same correction: undo puts them
+        back with the date as it was. Returns the faces taken out."""
+        with self.transaction() as conn:
+            early: list[int] = []
+            if born is not None:
+                rows = conn.execute(
+                    "SELECT faces.id, photos.taken_at, photos.mtime_ns FROM faces "
+                    "JOIN photos ON photos.id = faces.photo_id WHERE faces.person_id = ? ORDER BY faces.id",
+                    (person_id,),
+                )
+                early = [int(f) for f, taken, mtime in rows if photo_day(taken, mtime) < born]
+            with _logged(conn, command, [person_id], early):
+                day = None if born is None else born.isoformat()
+                conn.execute("UPDATE persons SET born = ?, curated = 1 WHERE id = ?", (day, person_id))
+                for chunk in chunks(early):
+                    conn.execute(f"UPDATE faces SET person_id = NULL WHERE id IN ({marks(chunk)})", chunk)
+                    conn.execute(
+                        f"DELETE FROM pins WHERE person_id = ? AND face_id IN ({marks(chunk)})", (person_id, *chunk)
+                    )
+        return early
 
     def keep_apart(self, a: int, b: int, *, command: str) -> int:
         """Persons ``a`` and ``b`` are two people: each face of one is never the other's (a
