@@ -159,13 +159,14 @@ def _read(
         # id matching only ever look at faces of present photos.
         has_person = person_ids >= 0
         previous = dict(zip(face_ids[has_person].tolist(), person_ids[has_person].tolist(), strict=True))
-        pins, rejections = store.pins(), store.rejections()
+        pins, rejections, facts = store.pins(), store.rejections(), _facts(store)
         if unbound:
             free = set(unbound)
             pins = {f: p for f, p in pins.items() if f not in free}
             rejections = [(f, p) for f, p in rejections if f not in free]
+            facts = [(f, p) for f, p in facts if f not in free]
             previous = {f: p for f, p in previous.items() if f not in free}
-        cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, pins, rejections, _facts(store))
+        cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, pins, rejections, facts)
     return face_ids, emb, confidence, previous, cons
 
 
