@@ -185,6 +185,11 @@ MIGRATIONS: list[str] = [
         jpeg BLOB NOT NULL
     );
     """,
+    # 6 (born): a person's birth date (YYYY-MM-DD), a fact the user gives: no face in a
+    # photo taken before it can be that person's (see photocluster.core.ages).
+    """
+    ALTER TABLE persons ADD COLUMN born TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

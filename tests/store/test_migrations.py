@@ -85,7 +85,7 @@ def test_a_version_2_database_migrates_with_its_rows_indexes_and_keys(tmp_path: 
     db = tmp_path / "v2.db"
     v2_database(db)
     with Store(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         assert store.all_tags() == []  # migration 4: the face tags table
         assert store.face_persons() == {2: 3, 5: 8, 6: 3}
         assert (store.person_names(), store.ignored_persons()) == ({3: "Ann", 8: None}, {8})
