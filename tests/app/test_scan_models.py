@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import rgba_png
 from photocluster.app.listing import persons
 from photocluster.app.recluster import recluster
 from photocluster.app.scan import scan
@@ -99,7 +100,7 @@ def test_rescan_rename_and_export_on_real_photos(fixtures: Path, tmp_path: Path)
     for rel in ("obama/obama.jpg", "obama/obama2.jpg", "biden/biden2.jpg"):
         (lib / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, lib / rel)
-    shutil.copy2(fixtures / "face_recognition-tests" / "32bit.png", lib / "obama" / "32bit.png")
+    rgba_png(src / "obama" / "obama2.jpg", lib / "obama" / "32bit.png")
     settings = DetectionSettings(max_size=512)
     with Store(tmp_path / "lib.db") as store:
         first = scan(store, [lib], settings)

@@ -220,7 +220,9 @@ def test_knn_train_at_a_loose_threshold_lists_the_mixed_clusters(
 # -- deepface: the repo's own same/different pairs ------------------------------------
 
 
-def test_deepface_master_pairs_in_lfw_format(fixtures: Path, tmp_path: Path) -> None:
+@pytest.mark.shared_fixtures
+def test_deepface_master_pairs_in_lfw_format(shared_fixtures: Path, tmp_path: Path) -> None:
+    fixtures = shared_fixtures  # the whole deepface subset and its pair files
     folder = fixtures / "deepface-dataset"
     with open(fixtures / "labels.csv", newline="") as fh:
         identity = {r["relative_path"]: r["identity"] for r in csv.DictReader(fh)}
