@@ -33,7 +33,7 @@ from photocluster.core.errors import ImageError, PathNotFoundError, UsageError
 from photocluster.core.types import EMBEDDING_DIM, Box, Face
 from photocluster.detect.images import load_image, walk
 from photocluster.eval import metrics as mt
-from photocluster.grouping.grouper import Policy
+from photocluster.grouping.grouper import Method, Policy
 from photocluster.store import Store
 
 DEFAULT_FAR = 1e-3
@@ -647,15 +647,16 @@ def eval_clusters(
     worst: int = DEFAULT_WORST,
     progress: ProgressCallback | None = None,
     min_size: int = DEFAULT_MIN_SIZE,
+    method: Method | str = Method.TWO_STAGE,
 ) -> ClustersResult:
-    """Cluster the scanned faces exactly as ``photocluster clusters`` does (``threshold``
-    None: its default) and compare each labelled image's face with its identity. An image
+    """Cluster the scanned faces exactly as ``photocluster clusters --threshold T --method M``
+    does (``threshold`` None: its default) and compare each labelled image's face with its identity. An image
     without a face, or whose face stays unknown, is a cluster of its own."""
     start = time.perf_counter()
     if threshold is not None:
         _check_threshold(threshold)
     data = _labelled_faces(store, root, labels, settings, workers, progress)
-    policy = Policy(threshold)
+    policy = Policy.at(threshold, method)
     pred = predict(store, data.embedded.face_ids, policy, min_size)
     truth = data.identity_ids
     sizes = np.bincount(pred)
@@ -754,6 +755,7 @@ class CalibrationResult:
     skipped_labels: int
     scan: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
+    method: str = Method.TWO_STAGE  # the method swept (the default row is always the default)
 
     @property
     def best(self) -> CalibrationRow:
@@ -766,6 +768,7 @@ class CalibrationResult:
             "images": self.images,
             "identities": self.identities,
             "recommended": self.recommended,
+            "method": str(self.method),
             "rows": [r.as_dict() for r in self.rows],
             "default": self.default.as_dict(),
             "no_face_count": len(self.no_face),
@@ -800,9 +803,10 @@ def calibrate(
     workers: int = 1,
     progress: ProgressCallback | None = None,
     min_size: int = DEFAULT_MIN_SIZE,
+    method: Method | str = Method.TWO_STAGE,
 ) -> CalibrationResult:
-    """Pairwise and BCubed precision/recall of ``clusters --threshold T`` for each threshold
-    T, and of the default clustering, each through the code ``clusters`` runs."""
+    """Pairwise and BCubed precision/recall of ``clusters --threshold T --method M`` for each
+    threshold T, and of the default clustering, each through the code ``clusters`` runs."""
     start = time.perf_counter()
     ts = sorted(set(thresholds if thresholds is not None else default_thresholds()))
     if not ts:
@@ -812,7 +816,8 @@ def calibrate(
     data = _labelled_faces(store, root, labels, settings, workers, progress)
 
     def row(threshold: float | None) -> CalibrationRow:
-        pred = predict(store, data.embedded.face_ids, Policy(threshold), min_size)
+        policy = Policy() if threshold is None else Policy.at(threshold, method)
+        pred = predict(store, data.embedded.face_ids, policy, min_size)
         return CalibrationRow(
             threshold=math.nan if threshold is None else threshold,
             clusters=len(np.unique(pred)),
@@ -834,4 +839,5 @@ def calibrate(
         skipped_labels=data.labelled.skipped,
         scan=_scan_summary(data.embedded.report),
         seconds=time.perf_counter() - start,
+        method=str(Method(method)),
     )

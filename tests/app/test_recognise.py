@@ -54,7 +54,7 @@ def test_same_photo_rule_on_group_photos(fixtures: Path, tmp_path: Path) -> None
     ]
     with Store(tmp_path / "rule.db") as store:
         scan(store, photos, SMALL, workers=2)
-        report = recluster(store, 0.6, 1)
+        report = recluster(store, 0.6, 1, method="whispers")
         assert report.same_photo_separations >= 1 + 3
         by_photo: dict[str, list[int | None]] = {}
         for person in persons(store):
@@ -91,7 +91,7 @@ def _recognise_new_photos(fixtures: Path, tmp_path: Path, expected: dict[str, li
     shutil.copytree(fixtures / "face_recognition-knn" / "train", lib / "train")
     with Store(tmp_path / "knn.db") as store:
         scan(store, [lib / "train"], MEDIUM, workers=2)
-        recluster(store, 0.6, 1)
+        recluster(store, 0.6, 1, method="whispers")
         for person in persons(store, include_unknown=False):
             (folder,) = {f.photo_path.parent.name for f in person.faces}
             name_person(store, str(person.id), folder)
