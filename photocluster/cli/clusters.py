@@ -9,7 +9,16 @@ import typer
 from rich.table import Table
 
 from photocluster.app.recluster import ClusterReport
-from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
+from photocluster.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    handle_errors,
+    open_store,
+    out,
+    print_json,
+    result_shown,
+)
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.types import person_label
 
@@ -49,8 +58,13 @@ def clusters(
             # One line that says what is being done (and how far, where that is known).
             report = recluster(store, threshold, min_size, apply=not plan, progress=lambda p: status.update(str(p)))
         summaries = [] if plan else [row for row in store.person_summaries() if not row[5]]
+    with result_shown():
+        _print_result(report, summaries, plan, as_json)
+
+
+def _print_result(report: ClusterReport, summaries: list[Any], plan: bool, as_json: bool) -> None:
     if report.names_affected:
-        err.print(f"Names affected: {', '.join(report.names_affected)}", markup=False)
+        err.print(f"Names affected: {', '.join(report.names_affected)}")
     if plan:
         _print_plan(report, as_json)
         return
@@ -125,5 +139,4 @@ def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
         said = ", ".join(f"{v:.2%} closer than the {k} threshold" for k, v in shares.items())
         out.print(
             f"Self-check on {check['same_photo_pairs']:,} pairs of faces sharing a photo (two people each): {said}",
-            markup=False,
         )

@@ -10,16 +10,26 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from photocluster.cli.common import DbOption, JsonOption, PersonArg, handle_errors, open_store, out, print_json
-
-FaceArg = Annotated[int, typer.Argument(help="Face id (as listed by `faces` or the review page).", show_default=False)]
+from photocluster.cli.common import (
+    DbOption,
+    FaceArg,
+    JsonOption,
+    PersonArg,
+    handle_errors,
+    id_parser,
+    open_store,
+    out,
+    print_json,
+    result_shown,
+)
 
 
 def _correction(result: Any, as_json: bool) -> None:
-    if as_json:
-        print_json(result.as_dict())
-    else:
-        out.print(f"Done: {result.command} ({result.faces} face(s)). `photocluster undo` reverts it.", markup=False)
+    with result_shown():
+        if as_json:
+            print_json(result.as_dict())
+        else:
+            out.print(f"Done: {result.command} ({result.faces} face(s)). `photocluster undo` reverts it.")
 
 
 def name(
@@ -101,15 +111,18 @@ def undo(db: DbOption = None, as_json: JsonOption = False) -> None:
 
     with handle_errors(), open_store(db) as store:
         command = run_undo(store)
-    if as_json:
-        print_json({"undone": command})
-    else:
-        out.print(f"Undone: {command}", markup=False)
+    with result_shown():
+        if as_json:
+            print_json({"undone": command})
+        else:
+            out.print(f"Undone: {command}")
 
 
 def history(
     db: DbOption = None,
-    limit: Annotated[int, typer.Option(help="How many corrections to show.", min=1)] = 50,
+    limit: Annotated[
+        int, typer.Option(help="How many corrections to show.", parser=id_parser("a count", 1), metavar="INTEGER")
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List the corrections made, newest first.

@@ -63,7 +63,7 @@ def who(
         out.print("No faces in this photo.")
     for r in rows:
         label = r["name"] or (f"person {r['person']}" if r["person"] is not None else "unknown")
-        out.print(f"face {r['face']} at {r['box']}: {label}", markup=False)
+        out.print(f"face {r['face']} at {r['box']}: {label}")
 
 
 def find(
@@ -86,8 +86,8 @@ def find(
     if not found:
         out.print("No face found in this image.")
     for k, f in enumerate(found):
-        out.print(f"face {k} at {f.box.as_list(0)}:", markup=False)
+        out.print(f"face {k} at {f.box.as_list(0)}:")
         for m in f.matches:
             who_ = m.name or f"person {m.person_id}"
             verdict = "match" if m.is_match else "no match"
-            out.print(f"  {who_}: distance {m.distance:.3f} ({verdict}), e.g. {', '.join(m.photos[:3])}", markup=False)
+            out.print(f"  {who_}: distance {m.distance:.3f} ({verdict}), e.g. {', '.join(m.photos[:3])}")

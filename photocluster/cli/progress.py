@@ -22,6 +22,7 @@ from rich.text import Text
 
 from photocluster.app.scan import ScanEvent
 from photocluster.cli.common import err
+from photocluster.cli.render import safe_text
 from photocluster.core.progress import Progress, ProgressCallback
 
 
@@ -31,6 +32,17 @@ class _RateColumn(ProgressColumn):
         if not speed:
             return Text("-/s")
         return Text(f"{speed:.2f}/s" if speed < 100 else f"{speed:,.0f}/s")
+
+
+class _Field(ProgressColumn):
+    """A task's description or one of its fields, as :func:`~photocluster.cli.render.visible` text."""
+
+    def __init__(self, field: str | None = None) -> None:
+        super().__init__()
+        self.field = field
+
+    def render(self, task: Task) -> Text:
+        return safe_text(task.description if self.field is None else task.fields.get(self.field, ""))
 
 
 class ProgressBars:
@@ -45,10 +57,10 @@ class ProgressBars:
         self.bars = Bars(
             # A finished phase is ticked (and its line never starts blank, as a message's indent does).
             SpinnerColumn(finished_text="✓"),
-            TextColumn("{task.description}"),
+            _Field(),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
+            _Field("note"),
             _RateColumn(),
             TimeElapsedColumn(),
             TextColumn("ETA"),
@@ -101,7 +113,7 @@ class ScanProgress(ProgressBars):
             return
         self.faces += item.faces
         for lost in item.lost:
-            self.bars.console.print(f"{lost.path}: {lost.describe()}", markup=False)
+            self.bars.console.print(f"{lost.path}: {lost.describe()}")
 
     def note(self) -> str:
         return f"photos, {self.faces} faces"

@@ -24,9 +24,11 @@ from photocluster.cli.common import (
     open_store,
     out,
     print_json,
+    result_shown,
     worker_count,
 )
 from photocluster.cli.progress import ScanProgress
+from photocluster.cli.render import visible
 from photocluster.core.choices import Detector, Engine
 from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_UPSAMPLE
 
@@ -91,10 +93,11 @@ def scan(
             report = run_scan(
                 store, paths, settings, n_workers, retry_errors, progress=progress, analyser=analyser, tags=tags
             )
-    if as_json:
-        print_json(report.as_dict())
-        return
-    _print_report(report)
+    with result_shown():
+        if as_json:
+            print_json(report.as_dict())
+            return
+        _print_report(report)
 
 
 def _print_report(report: ScanReport) -> None:
@@ -124,14 +127,14 @@ def _print_report(report: ScanReport) -> None:
     out.print(table)
     notes = report.tags.get("warnings") if report.tags else None
     for note in notes[:20] if isinstance(notes, list) else []:
-        err.print(f"warning: {_one_line_path(str(note))}", markup=False)
+        err.print(f"warning: {visible(str(note))}")
     unmatched = report.tags.get("unmatched") if report.tags else None
     for tag in unmatched[:20] if isinstance(unmatched, list) else []:
-        err.print(f"no face found where {tag['name']!r} is tagged: {_one_line_path(tag['path'])}", markup=False)
+        err.print(f"no face found where {tag['name']!r} is tagged: {visible(tag['path'])}")
     if report.errors:
         err.print(f"{len(report.errors)} file(s) could not be used:")
         for path, reason in report.errors[:50]:
-            err.print(f"  {_one_line_path(path)}: {reason}", markup=False)
+            err.print(f"  {visible(path)}: {reason}")
         if len(report.errors) > 50:
             err.print(f"  ... and {len(report.errors) - 50} more (see --json)")
 
@@ -148,20 +151,6 @@ def _tag_rows(tags: dict[str, object]) -> list[tuple[str, object]]:
             f" without one, {tags['weak']} weak (see photocluster tags)",
         )
     ]
-
-
-def _one_line_path(path: str) -> str:
-    """A file name as one line of text: control characters (a newline in a name), invisible
-    ones and bytes that are not UTF-8 are shown as escapes (``\\n``, ``\\u202e``, ``\\xff``)."""
-    out = []
-    for ch in path:
-        if ch.isprintable():
-            out.append(ch)
-        elif "\udc80" <= ch <= "\udcff":  # a byte os.fsdecode could not decode
-            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
-        else:
-            out.append(ascii(ch)[1:-1])
-    return "".join(out)
 
 
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
@@ -189,4 +178,4 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
         print_json(doc)
         return
     for k, v in doc.items():
-        out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)
+        out.print(f"{k.replace('_', ' ').capitalize()}: {v}")

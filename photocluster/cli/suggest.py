@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
+from photocluster.cli.render import lines, visible
 
 if TYPE_CHECKING:
     from photocluster.app.suggest import Suggestion
@@ -61,7 +62,7 @@ def _table(found: list[Suggestion]) -> None:
             _who(s.b, s.names[1]),
             str(s.faces[1]),
             f"{s.distance:.3f}",
-            "\n".join(e or "" for e in s.examples),
+            lines(e or "" for e in s.examples),
         )
     out.print(table)
 
@@ -74,7 +75,7 @@ def _ask(store: Store, found: list[Suggestion]) -> None:
         if s.a in gone or s.b in gone:
             continue  # merged away by an earlier answer
         reply = typer.prompt(
-            f"Same person? {_who(s.a, s.names[0])} and {_who(s.b, s.names[1])} [y/n/s(kip)/q(uit)]",
+            visible(f"Same person? {_who(s.a, s.names[0])} and {_who(s.b, s.names[1])} [y/n/s(kip)/q(uit)]"),
             default="s",
             err=True,
         )
@@ -86,4 +87,4 @@ def _ask(store: Store, found: list[Suggestion]) -> None:
         result = answer(store, str(s.a), str(s.b), same=choice == "y")
         if choice == "y":
             gone.add(s.b)
-        err.print(f"Done: {result.command}. `photocluster undo` reverts it.", markup=False)
+        err.print(f"Done: {result.command}. `photocluster undo` reverts it.")

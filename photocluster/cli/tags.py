@@ -49,4 +49,4 @@ def tags(
         return
     out.print(f"{len(found)} conflict(s):")
     for c in found:
-        out.print(f"  {c.describe()}", markup=False)
+        out.print(f"  {c.describe()}")
