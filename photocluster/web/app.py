@@ -45,7 +45,7 @@ from photocluster.app.suggest import answer, suggest
 from photocluster.app.tags import tag_conflicts
 from photocluster.core.errors import DatabaseError, ImageError, PhotoclusterError, UsageError
 from photocluster.core.ids import is_id, parse_id
-from photocluster.core.readmodel import FaceItem, Suggestion
+from photocluster.core.readmodel import FaceItem, Page, Suggestion, Summary
 from photocluster.core.types import person_label
 from photocluster.detect.thumbnail import THUMB_PARAMS, face_thumbnail
 from photocluster.exporter import pages
@@ -63,8 +63,9 @@ class LiveLinks:
 
     live = True
 
-    def __init__(self, form_token: str) -> None:
+    def __init__(self, form_token: str, here: str = "/") -> None:
         self.token = form_token
+        self.here = here  # the page being shown, where its forms come back to
 
     def _to(self, path: str, **params: object) -> str:
         query = {k: v for k, v in params.items() if v not in (None, 1)}
@@ -126,7 +127,6 @@ def create_app(db_path: str | os.PathLike[str], gate: Gate) -> Starlette:
     """The review app over the database at ``db_path``; requests must carry the session
     cookie of ``gate`` (given for a launch code of ``gate``), forms its form token."""
     state = _State(Path(db_path))
-    links = LiveLinks(gate.form_token)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -151,7 +151,7 @@ def create_app(db_path: str | os.PathLike[str], gate: Gate) -> Starlette:
                     return _forbidden("the form does not carry this run's token")
                 request.state.form = form
             try:
-                return handler(request, state, links)
+                return handler(request, state, LiveLinks(gate.form_token, _here(request)))
             except PhotoclusterError as exc:
                 return _page(str(exc), 400 if isinstance(exc, UsageError) else 500)
 
@@ -205,16 +205,25 @@ def _refused(request: Request, gate: Gate) -> Response | None:
         return _forbidden("this server answers to 127.0.0.1 only")
     if not gate.session(request.cookies.get(cookie_name(port))):
         return _forbidden("open the address that photocluster review printed (this browser has no session)")
-    if request.method == "POST":
-        own = f"http://{request.headers['host']}"
-        origin = request.headers.get("origin")
-        referer = request.headers.get("referer")
-        if origin is not None:
-            if origin != own:
-                return _forbidden("the request comes from another site")
-        elif referer is None or not (referer == own or referer.startswith(own + "/")):
-            return _forbidden("the request does not say it comes from this app")
+    if request.method == "POST" and not _from_this_app(request):
+        return _forbidden("the request does not say it comes from this app")
     return None
+
+
+def _from_this_app(request: Request) -> bool:
+    """Whether a POST comes from one of the app's own pages: its ``Origin`` is the app's;
+    or, where the browser withholds it (``Referrer-Policy: no-referrer`` makes a form's
+    Origin ``null``), the browser's own ``Sec-Fetch-Site`` says same-origin, or else the
+    Referer is one of the app's addresses."""
+    own = f"http://{request.headers['host']}"
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        return origin == own
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    referer = request.headers.get("referer", "")
+    return referer == own or referer.startswith(own + "/")
 
 
 def _launch(request: Request, gate: Gate) -> Response:
@@ -247,7 +256,8 @@ def content_security_policy() -> str:
     """What the pages need and nothing more: their one inline style sheet (by its hash),
     images from the app (thumbnails, photos) and data: URLs, forms posted to the app; no
     script, no frame, no other site."""
-    styles = re.findall(r"<style>(.*?)</style>", pages.error_page(""), flags=re.DOTALL)
+    sample = pages.unknown_page(LiveLinks(""), Summary(0, 0, 0, 0), Page([], 1, 1, 0))
+    styles = re.findall(r"<style>(.*?)</style>", sample, flags=re.DOTALL)
     hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in styles)
     style = hashes or "'none'"
     return (
@@ -396,6 +406,12 @@ def _photo(request: Request, state: _State, links: LiveLinks) -> Response:
 
 
 # -- the actions -------------------------------------------------------------------------
+
+
+def _here(request: Request) -> str:
+    """The path and query of a page request, without its message."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "msg"]
+    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
 
 
 def _back(request: Request, form: dict[str, list[str]], links: LiveLinks) -> str:
