@@ -214,9 +214,9 @@ def test_the_cli_writes_text_only_through_the_safe_console() -> None:
                 problems.append(f"{where}: markup=")
             if name == "Text" and not all(_numbers_only(a) for a in node.args):
                 problems.append(f"{where}: Text() of a value (use safe_text)")
-            if name in _WRITERS and isinstance(node.func, ast.Attribute) and node.args:
-                if not _safe_argument(node.args[0]):
-                    problems.append(f"{where}: {name}() of a value not passed through visible()")
+            writes = name in _WRITERS and isinstance(node.func, ast.Attribute) and node.args
+            if writes and not _safe_argument(node.args[0]):
+                problems.append(f"{where}: {name}() of a value not passed through visible()")
             if isinstance(node.func, ast.Name) and node.func.id == "print":
                 problems.append(f"{where}: print()")
     assert problems == []
