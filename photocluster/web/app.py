@@ -137,6 +137,7 @@ def create_app(db_path: str | os.PathLike[str], gate: Gate) -> Starlette:
         finally:
             if state.store is not None:
                 state.store.close()
+                state.store = None
 
     def guarded(handler: Callable[[Request, _State, LiveLinks], Response]) -> Callable[[Request], object]:
         async def endpoint(request: Request) -> Response:
