@@ -89,6 +89,8 @@ UpsampleOption = Annotated[
         "instead (cheaper, faces from 80 px)."
     ),
 ]
+# More processes than any machine runs usefully (a bigger number is a typo, or 2**64).
+MAX_WORKERS = 1024
 MaxSizeOption = Annotated[int, typer.Option(help="Longest side, in pixels, that photos are detected at.")]
 
 

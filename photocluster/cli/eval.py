@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from photocluster.cli.common import (
+    MAX_WORKERS,
     DetectorOption,
     EngineOption,
     JsonOption,
@@ -68,7 +69,8 @@ EvalDbOption = Annotated[
     ),
 ]
 WorkersOption = Annotated[
-    int | None, typer.Option(help="Processes detecting in parallel (default: one per core, at most 4).")
+    int | None,
+    typer.Option(help="Processes detecting in parallel (default: one per core, at most 4).", min=1, max=MAX_WORKERS),
 ]
 
 

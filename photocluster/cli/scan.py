@@ -12,6 +12,7 @@ from rich.table import Table
 
 from photocluster.app.scan_report import ScanReport
 from photocluster.cli.common import (
+    MAX_WORKERS,
     DbOption,
     DetectorOption,
     EngineOption,
@@ -44,7 +45,9 @@ def scan(
         int | None,
         typer.Option(
             help="Processes detecting in parallel (default: onnx engine: 1, using every core; dlib: one per core, "
-            "at most 4, as memory allows)."
+            "at most 4, as memory allows).",
+            min=1,
+            max=MAX_WORKERS,
         ),
     ] = None,
     retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,

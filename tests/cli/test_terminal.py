@@ -133,6 +133,8 @@ BIG = str(1 << 63)
         ["history", "--limit", BIG],
         ["history", "--limit", "²"],
         ["history", "--limit", "١"],
+        ["scan", ".", "--workers", BIG],
+        ["suggest", "--limit", "١"],
     ],
 )
 def test_ids_that_are_no_ids_are_one_usage_line(db: str, args: list[str]) -> None:
