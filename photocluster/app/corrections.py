@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from photocluster.core.ages import parse_birth
 from photocluster.core.errors import NameTakenError, NotFoundError, UsageError
+from photocluster.core.ids import MAX_ID, is_id, parse_id
 from photocluster.core.types import person_label
 from photocluster.store import Store
 
@@ -30,16 +32,21 @@ class Correction:
 
 
 def resolve_person(store: Store, ref: str) -> int:
-    """A person given by id (``12``, ``person_0012``) or by name (case-insensitive)."""
+    """A person given by id (``12``, ``person_0012``) or by name (case-insensitive).
+
+    Digits that are no id (``²``, ``2**63``) are a name, if a person has it, else a
+    :class:`UsageError` saying why they are no id."""
     text = ref.strip()
     digits = text.removeprefix("person_")
-    if digits.isdigit():
+    if is_id(digits):
         pid = int(digits)
         if store.person_exists(pid):
             return pid
         if text == digits and not store.persons_named(text):
             raise NotFoundError(f"no person with id {pid}")
     found = store.persons_named(text)
+    if not found and digits.isdigit():
+        parse_id(digits, "a person id")  # raises: why these digits are no id
     if not found:
         raise NotFoundError(f"no person named {text!r} (use an id from `photocluster clusters`)")
     if len(found) > 1:
@@ -47,7 +54,14 @@ def resolve_person(store: Store, ref: str) -> int:
     return found[0]
 
 
+def face_id_of(ref: str | int) -> int:
+    """A face id typed by a person (see :func:`photocluster.core.ids.parse_id`)."""
+    return ref if isinstance(ref, int) else parse_id(ref, "a face id")
+
+
 def _face(store: Store, face_id: int) -> tuple[int, int | None]:
+    if not 0 <= face_id <= MAX_ID:
+        raise NotFoundError(f"no face with id {face_id}")
     row = store.face_row(face_id)
     if row is None:
         raise NotFoundError(f"no face with id {face_id}")
@@ -101,24 +115,56 @@ def _merge_note(target: int, sources: list[int], names: dict[int, str | None]) -
 def move_face(store: Store, face_id: int, person: str) -> Correction:
     """The face is ``person``'s, for good; it will not rejoin the person it leaves. Refused
     when its photo was taken before the person's birth."""
-    _, current = _face(store, face_id)
+    return move_faces(store, [face_id], person)
+
+
+def move_faces(store: Store, face_ids: Sequence[int], person: str) -> Correction:
+    """The faces are ``person``'s, for good: one correction (``undo`` reverts all of it),
+    all or nothing (every face is checked, its date against a birth date too, before any
+    moves). Faces already there stay."""
+    current = _faces_of(store, face_ids)
     pid = resolve_person(store, person)
-    if current == pid:
-        raise UsageError(f"face {face_id} is already in person {pid}")
-    check_ages(store, pid, [face_id])
-    command = f"move {face_id} {pid}"
-    store.move_face(face_id, pid, current, command=command)
-    return Correction(command, pid, 1)
+    moving = {f: p for f, p in current.items() if p != pid}
+    check_ages(store, pid, list(moving))  # none moves when one cannot
+    if not moving:
+        raise UsageError(f"{_face_words(list(current))} already in person {pid}")
+    command = f"move {_id_list(moving)} {pid}"
+    store.move_faces(moving, pid, command=command)
+    return Correction(command, pid, len(moving))
 
 
 def remove_face(store: Store, face_id: int) -> Correction:
     """The face becomes unknown and never rejoins the person it was in."""
-    _, current = _face(store, face_id)
-    if current is None:
-        raise UsageError(f"face {face_id} is not in any person")
-    command = f"remove {face_id}"
-    store.remove_face(face_id, current, command=command)
-    return Correction(command, current, 1)
+    return remove_faces(store, [face_id])
+
+
+def remove_faces(store: Store, face_ids: Sequence[int]) -> Correction:
+    """The faces become unknown and never rejoin the persons they were in: one correction,
+    all or nothing. Faces already in no person stay as they are."""
+    current = _faces_of(store, face_ids)
+    leaving = {f: p for f, p in current.items() if p is not None}
+    if not leaving:
+        raise UsageError(f"{_face_words(list(current))} not in any person")
+    command = f"remove {_id_list(leaving)}"
+    store.remove_faces(leaving, command=command)
+    persons = set(leaving.values())
+    return Correction(command, persons.pop() if len(persons) == 1 else None, len(leaving))
+
+
+def _faces_of(store: Store, face_ids: Sequence[int]) -> dict[int, int | None]:
+    """Each face's person now, every face checked first (the first unknown id raises)."""
+    ids = list(dict.fromkeys(face_ids))
+    if not ids:
+        raise UsageError("select one face or more")
+    return {f: _face(store, f)[1] for f in ids}
+
+
+def _face_words(ids: list[int]) -> str:
+    return f"face {ids[0]} is" if len(ids) == 1 else f"faces {_id_list(ids)} are"
+
+
+def _id_list(ids: Iterable[int]) -> str:
+    return ",".join(map(str, ids))
 
 
 def ignore_person(store: Store, person: str, ignored: bool = True) -> Correction:

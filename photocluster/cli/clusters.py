@@ -9,7 +9,17 @@ import typer
 from rich.table import Table
 
 from photocluster.app.recluster import ClusterReport
-from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, plural, print_json
+from photocluster.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    handle_errors,
+    open_store,
+    out,
+    plural,
+    print_json,
+    result_shown,
+)
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.types import person_label
 from photocluster.grouping.grouper import Method
@@ -68,8 +78,13 @@ def clusters(
                 store, threshold, min_size, apply=not plan, progress=lambda p: status.update(str(p)), method=method
             )
         summaries = [] if plan else [row for row in store.person_summaries() if not row[5]]
+    with result_shown():
+        _print_result(report, summaries, plan, as_json)
+
+
+def _print_result(report: ClusterReport, summaries: list[Any], plan: bool, as_json: bool) -> None:
     if report.names_affected:
-        err.print(f"Names affected: {', '.join(report.names_affected)}", markup=False)
+        err.print(f"Names affected: {', '.join(report.names_affected)}")
     if plan:
         _print_plan(report, as_json)
         return
@@ -155,5 +170,4 @@ def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
         said = ", ".join(f"{v:.2%} closer than the {k} threshold ({t:.3g})" for k, (v, t) in _shares(check).items())
         out.print(
             f"Self-check on {check['same_photo_pairs']:,} pairs of faces sharing a photo (two people each): {said}",
-            markup=False,
         )

@@ -5,7 +5,8 @@ Exit codes: 0 done (a scan with bad files still completed), 1 could not run
 (database, export destination, models), 2 bad usage (missing path, bad option),
 130 interrupted (work done so far is kept).
 
-Imports no other module of :mod:`photocluster.cli`; every command module imports this one.
+Imports no other module of :mod:`photocluster.cli` but :mod:`~photocluster.cli.render`; every
+command module imports this one.
 """
 
 from __future__ import annotations
@@ -13,21 +14,23 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from photocluster.cli.render import SafeConsole, visible
 from photocluster.core.choices import Detector, Engine
 from photocluster.core.config import DetectionSettings, resolve_db_path
 from photocluster.core.errors import PhotoclusterError
+from photocluster.core.ids import parse_id
 from photocluster.store import Store, as_database_error
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Every string printed through these is plain text with control characters shown (see render).
+out = SafeConsole(soft_wrap=True)
+err = SafeConsole(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     Path | None,
@@ -39,6 +42,34 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def id_parser(what: str, minimum: int = 0) -> Callable[[str], int]:
+    """A typer ``parser`` for an id or a count: :func:`~photocluster.core.ids.parse_id`'s
+    ASCII digits within SQLite's integer, at least ``minimum``, else a usage error (exit 2)."""
+
+    def parse(value: str | int) -> int:
+        if isinstance(value, int):  # a default
+            return value
+        try:
+            number = parse_id(value, what)
+        except PhotoclusterError as exc:
+            raise typer.BadParameter(visible(exc)) from None
+        if number < minimum:
+            raise typer.BadParameter(f"{what} must be {minimum} or more, not {number}")
+        return number
+
+    return parse
+
+
+FaceArg = Annotated[
+    int,
+    typer.Argument(
+        help="Face id (as listed by `faces` or the review page).",
+        show_default=False,
+        parser=id_parser("a face id"),
+    ),
+]
 PersonArg = Annotated[str, typer.Argument(help="Person id (as listed by `clusters`) or name.", show_default=False)]
 
 # The detection options of `scan`, shared with `eval` and `calibrate` (which measure what scan does).
@@ -58,6 +89,8 @@ UpsampleOption = Annotated[
         "instead (cheaper, faces from 80 px)."
     ),
 ]
+# More processes than any machine runs usefully (a bigger number is a typo, or 2**64).
+MAX_WORKERS = 1024
 MaxSizeOption = Annotated[int, typer.Option(help="Longest side, in pixels, that photos are detected at.")]
 
 
@@ -67,7 +100,7 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except PhotoclusterError as exc:
-        err.print(f"Error: {exc}", markup=False)
+        err.print(f"Error: {exc}")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("Interrupted.")
@@ -78,7 +111,7 @@ def handle_errors() -> Iterator[None]:
         translated = as_database_error(exc)
         if translated is None:
             raise
-        err.print(f"Error: {translated}", markup=False)
+        err.print(f"Error: {translated}")
         raise typer.Exit(translated.exit_code) from None
 
 
@@ -102,6 +135,20 @@ def when(at: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@contextmanager
+def result_shown() -> Iterator[None]:
+    """Around printing a result that was already applied (a clustering, a correction): a
+    failure to print it (a closed pipe, a bug) is one line and exit 1, never a traceback
+    that hides that the work was done."""
+    try:
+        yield
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the result is stored; say so in one line
+        err.print(f"Error: done and saved, but the result could not be printed ({type(exc).__name__}: {exc})")
+        raise typer.Exit(1) from None
 
 
 def open_store(db: Path | None) -> Store:
@@ -131,7 +178,7 @@ class _StderrLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            err.print(self.format(record), markup=False, highlight=False, soft_wrap=True)
+            err.print(self.format(record), soft_wrap=True)
         except Exception:  # noqa: BLE001 - logging's own contract: a handler never raises
             self.handleError(record)
 

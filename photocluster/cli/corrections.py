@@ -9,39 +9,39 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from photocluster.cli.common import (
     DbOption,
+    FaceArg,
     JsonOption,
     PersonArg,
     YesOption,
     can_ask,
     err,
     handle_errors,
+    id_parser,
     open_store,
     out,
     plural,
     print_json,
+    result_shown,
     when,
 )
+from photocluster.cli.render import safe_text, visible
 
 if TYPE_CHECKING:
     from photocluster.app.corrections import Correction
     from photocluster.core.errors import NameTakenError
     from photocluster.store import Store
 
-FaceArg = Annotated[int, typer.Argument(help="Face id (as listed by `faces` or the review page).", show_default=False)]
-
 
 def _correction(result: Correction, as_json: bool) -> None:
-    if as_json:
-        print_json(result.as_dict())
-        return
-    note = f": {result.note}" if result.note else ""
-    out.print(
-        f"Done: {result.command} ({plural(result.faces, 'face')}){note}. `photocluster undo` reverts it.", markup=False
-    )
+    with result_shown():
+        if as_json:
+            print_json(result.as_dict())
+            return
+        note = f": {result.note}" if result.note else ""
+        out.print(f"Done: {result.command} ({plural(result.faces, 'face')}){note}. `photocluster undo` reverts it.")
 
 
 def name(
@@ -95,10 +95,10 @@ def _name_taken(store: Store, taken: NameTakenError, merge_them: bool) -> Correc
                 f"{taken}: if it is the same person, `photocluster merge {holder} {pid}` makes them one "
                 "(or add --merge); --duplicate names both"
             )
-        err.print(f"P{str(taken)[1:]}.", markup=False)
+        err.print(f"P{str(taken)[1:]}.")
         question = f"Is person {pid} the same person? Merge it into person {holder} ({taken.name})"
-        if not typer.confirm(question, default=False, err=True):
-            err.print(f"Nothing changed (--duplicate names person {pid} {taken.name!r} too).", markup=False)
+        if not typer.confirm(visible(question), default=False, err=True):
+            err.print(f"Nothing changed (--duplicate names person {pid} {taken.name!r} too).")
             raise typer.Exit(1)
     return merge_persons(store, str(holder), [str(pid)])
 
@@ -185,11 +185,12 @@ def born(
         if clear == (date is not None):
             raise UsageError("give a birth date (YYYY-MM-DD) or --clear, not both")
         result = set_born(store, person, None if clear else date)
-    if as_json:
-        print_json(result.as_dict())
-        return
-    left = f", {result.faces} face(s) dated before it left the person" if result.faces else ""
-    out.print(f"Done: {result.command}{left}. `photocluster undo` reverts it.", markup=False)
+    with result_shown():
+        if as_json:
+            print_json(result.as_dict())
+            return
+        left = f", {plural(result.faces, 'face')} dated before it left the person" if result.faces else ""
+        out.print(f"Done: {result.command}{left}. `photocluster undo` reverts it.")
 
 
 def undo(
@@ -225,20 +226,23 @@ def undo(
             skipped = undone_since(store, found) if correction is None else []
             if skipped:
                 said = ", ".join(f"#{c.id} {c.command}" for c in skipped)
-                err.print(f"Already undone since: {said}.", markup=False)
-            if not typer.confirm(f"Undo {what}?", default=False, err=True):
+                err.print(f"Already undone since: {said}.")
+            if not typer.confirm(visible(f"Undo {what}?"), default=False, err=True):
                 err.print("Nothing undone.")
                 raise typer.Exit(1)
         command = run_undo(store, found.id)
-    if as_json:
-        print_json({"undone": command, "id": found.id})
-    else:
-        out.print(f"Undone: #{found.id} {command}", markup=False)
+    with result_shown():
+        if as_json:
+            print_json({"undone": command, "id": found.id})
+        else:
+            out.print(f"Undone: #{found.id} {command}")
 
 
 def history(
     db: DbOption = None,
-    limit: Annotated[int, typer.Option(help="How many corrections to show.", min=1)] = 50,
+    limit: Annotated[
+        int, typer.Option(help="How many corrections to show.", parser=id_parser("a count", 1), metavar="INTEGER")
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List the corrections made, newest first, and the one `undo` reverts next.
@@ -262,5 +266,5 @@ def history(
     next_undo = next((r["id"] for r in rows if not r["undone"]), None)
     for r in rows:
         state = "undone" if r["undone"] else "<- next undo" if r["id"] == next_undo else ""
-        table.add_row(str(r["id"]), when(float(r["at"])), Text(str(r["command"])), state)  # type: ignore[arg-type]
+        table.add_row(str(r["id"]), when(float(r["at"])), safe_text(r["command"]), state)  # type: ignore[arg-type]
     out.print(table)

@@ -33,17 +33,14 @@ def doctor(
         if key == "models":
             out.print("models:")
             for name, info in value.items():
-                out.print(
-                    f"  {name}: {info['path']} ({info['bytes']} bytes, sha256 {info['sha256'][:16]}...)", markup=False
-                )
+                out.print(f"  {name}: {info['path']} ({info['bytes']} bytes, sha256 {info['sha256'][:16]}...)")
         elif key == "measured":
             out.print(
                 f"measured: {value['seconds']} s for a {value['photo']} photo; about "
                 f"{value['estimated_seconds_per_photo_at_defaults']} s per photo at the defaults",
-                markup=False,
             )
         else:
-            out.print(f"{key}: {value}", markup=False)
+            out.print(f"{key}: {value}")
 
 
 def _diagnose(engine: Engine, measure: bool) -> dict[str, Any]:

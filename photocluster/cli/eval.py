@@ -17,6 +17,7 @@ from rich.table import Table
 from photocluster.cli.clusters import MethodOption
 from photocluster.cli.clusters import ThresholdOption as ClustersThresholdOption
 from photocluster.cli.common import (
+    MAX_WORKERS,
     DetectorOption,
     EngineOption,
     JsonOption,
@@ -31,6 +32,7 @@ from photocluster.cli.common import (
     worker_count,
 )
 from photocluster.cli.progress import ScanProgress
+from photocluster.cli.render import lines
 from photocluster.core.choices import Detector, Engine
 from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, DEFAULT_UPSAMPLE
 from photocluster.grouping.grouper import Method
@@ -71,7 +73,8 @@ EvalDbOption = Annotated[
     ),
 ]
 WorkersOption = Annotated[
-    int | None, typer.Option(help="Processes detecting in parallel (default: one per core, at most 4).")
+    int | None,
+    typer.Option(help="Processes detecting in parallel (default: one per core, at most 4).", min=1, max=MAX_WORKERS),
 ]
 
 
@@ -82,9 +85,9 @@ def _fmt(value: float, digits: int = 4) -> str:
 def _print_missing(no_face: tuple[str, ...], unreadable: tuple[tuple[str, str], ...]) -> None:
     if no_face:
         shown = ", ".join(no_face[:10]) + (f", ... ({len(no_face) - 10} more, see --json)" if len(no_face) > 10 else "")
-        out.print(f"No face found in {plural(len(no_face), 'image')}: {shown}", markup=False)
+        out.print(f"No face found in {plural(len(no_face), 'image')}: {shown}")
     for path, reason in unreadable[:10]:
-        err.print(f"  could not use {path}: {reason}", markup=False)
+        err.print(f"  could not use {path}: {reason}")
 
 
 @eval_app.command("pairs")
@@ -205,7 +208,6 @@ def eval_tags_command(
         f"{result.calibration.images} tagged faces of {result.calibration.identities} names in {result.photos} "
         f"photos ({result.unmatched} tags without a face, {result.weak} weak labels and {result.ambiguous} faces "
         "with two names not scored)",
-        markup=False,
     )
     _print_calibration(result.calibration, None)
 
@@ -261,7 +263,6 @@ def _print_pairs(result: PairsResult, pairs: Path, threshold: float) -> None:
     out.print(
         f"{result.pairs} pairs ({result.same_pairs} same, {result.different_pairs} different) on {result.images} "
         f"images; no face found in {len(result.no_face)}; settings {result.scan.get('settings')}",
-        markup=False,
     )
     table = Table(title=f"Verification ({os.fsdecode(pairs)})")
     table.add_column("Figure")
@@ -285,7 +286,6 @@ def _print_pairs(result: PairsResult, pairs: Path, threshold: float) -> None:
         out.print(
             f"Note: with {result.different_pairs} different pairs, TAR at FAR {result.far:g} "
             "is TAR with no false accept at all.",
-            markup=False,
         )
     _print_missing(result.no_face, result.unreadable)
 
@@ -323,7 +323,7 @@ def _print_clusters(result: ClustersResult) -> None:
             mixed.add_row(
                 str(m.size),
                 ", ".join(f"{name} ({n})" for name, n in m.identities),
-                "\n".join(f"{path} ({identity})" for path, identity in m.files),
+                lines(f"{path} ({identity})" for path, identity in m.files),
             )
         out.print(mixed)
     else:
@@ -356,15 +356,13 @@ def _print_calibration(result: CalibrationResult, plot: Path | None) -> None:
         f"Default clustering (clusters with no --threshold): {d.clusters} clusters, pairwise P/R/F1 "
         f"{_fmt(d.pairwise.precision, 3)}/{_fmt(d.pairwise.recall, 3)}/{_fmt(d.pairwise.f1, 3)}, BCubed P/R/F1 "
         f"{_fmt(d.bcubed.precision, 3)}/{_fmt(d.bcubed.recall, 3)}/{_fmt(d.bcubed.f1, 3)}",
-        markup=False,
     )
     best = result.best
     out.print(
         f"Recommended threshold: {best.threshold:g} (BCubed F1 {best.bcubed.f1:.3f}, pairwise F1 "
         f"{best.pairwise.f1:.3f}): photocluster clusters --threshold {best.threshold:g}"
-        + ("" if result.method == Method.TWO_STAGE else f" --method {result.method}"),
-        markup=False,
+        + ("" if result.method == Method.TWO_STAGE else f" --method {result.method}")
     )
     if plot is not None:
-        out.print(f"Plot written to {os.fsdecode(plot)}", markup=False)
+        out.print(f"Plot written to {os.fsdecode(plot)}")
     _print_missing(result.no_face, result.unreadable)

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, plural, print_json
+from photocluster.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    handle_errors,
+    open_store,
+    out,
+    plural,
+    print_json,
+    result_shown,
+)
 from photocluster.cli.progress import ProgressBars
 from photocluster.core.choices import ExportMode, XmpTarget
+
+if TYPE_CHECKING:
+    from photocluster.app.export import ExportReport
 
 _SHOWN = 10  # skipped entries and warnings printed, at most; the rest are counted
 
@@ -42,6 +55,11 @@ def export(
 
     with handle_errors(), open_store(db) as store, ProgressBars() as on_progress:
         report = run_export(store, dest, mode, crops=crops, xmp=xmp, on_progress=on_progress)
+    with result_shown():
+        _print_report(report, crops, xmp, as_json)
+
+
+def _print_report(report: ExportReport, crops: bool, xmp: XmpTarget | None, as_json: bool) -> None:
     if as_json:
         print_json(report.as_dict())
         return
@@ -49,7 +67,6 @@ def export(
         f"Exported {plural(report.persons, 'person')} and {plural(report.unknown_faces, 'unknown face')} "
         f"to {report.dest} "
         f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged)",
-        markup=False,
     )
     extras = [plural(report.thumbnails, "thumbnail")]
     if crops:
@@ -57,15 +74,13 @@ def export(
     if xmp:
         extras.append(f"{plural(report.sidecars, 'XMP sidecar')} ({xmp})")
     review = f"; review page: {report.review}" if report.review else ""
-    out.print(", ".join(extras) + review, markup=False)
+    out.print(", ".join(extras) + review)
     # A count and the first few: a library on a disk that is gone has one per photo.
     for rel in report.skipped[:_SHOWN]:
-        err.print(
-            f"  skipped {rel}: a file that photocluster did not write is in the way, or the photo is gone", markup=False
-        )
+        err.print(f"  skipped {rel}: a file that photocluster did not write is in the way, or the photo is gone")
     if len(report.skipped) > _SHOWN:
-        err.print(f"  ... {len(report.skipped) - _SHOWN} more photo entries skipped", markup=False)
+        err.print(f"  ... {len(report.skipped) - _SHOWN} more photo entries skipped")
     for warning in report.warnings[:_SHOWN]:
-        err.print(f"  {warning}", markup=False)
+        err.print(f"  {warning}")
     if report.warning_count > _SHOWN:
-        err.print(f"  ... {report.warning_count} warnings in all (the first {_SHOWN} shown)", markup=False)
+        err.print(f"  ... {report.warning_count} warnings in all (the first {_SHOWN} shown)")

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from photocluster.cli.common import (
     DbOption,
@@ -22,6 +21,7 @@ from photocluster.cli.common import (
     plural,
     print_json,
 )
+from photocluster.cli.render import safe_text, visible
 
 
 def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -> None:
@@ -88,13 +88,13 @@ def photos(
         return
     if no_faces:
         for path, _ in rows:
-            out.print(Text(os.fsdecode(path)))
+            out.print(visible(path))
         return
     table = Table(title=f"{plural(len(rows), 'photo')}, {plural(sum(n for _, n in rows), 'face')}")
     table.add_column("Faces", justify="right")
     table.add_column("Photo", overflow="fold")
     for path, n in rows:
-        table.add_row(str(n), Text(os.fsdecode(path)))
+        table.add_row(str(n), safe_text(path))
     out.print(table)
 
 
@@ -117,7 +117,7 @@ def who(
         out.print("No faces in this photo.")
     for r in rows:
         label = r["name"] or (f"person {r['person']}" if r["person"] is not None else "unknown")
-        out.print(f"face {r['face']} at {r['box']}: {label}", markup=False)
+        out.print(f"face {r['face']} at {r['box']}: {label}")
 
 
 def find(
@@ -141,8 +141,8 @@ def find(
     if not found:
         out.print("No face found in this image.")
     for k, f in enumerate(found):
-        out.print(f"face {k} at {f.box.as_list(0)}:", markup=False)
+        out.print(f"face {k} at {f.box.as_list(0)}:")
         for m in f.matches:
             who_ = m.name or f"person {m.person_id}"
             verdict = "match" if m.is_match else "no match"
-            out.print(f"  {who_}: distance {m.distance:.3f} ({verdict}), e.g. {', '.join(m.photos[:3])}", markup=False)
+            out.print(f"  {who_}: distance {m.distance:.3f} ({verdict}), e.g. {', '.join(m.photos[:3])}")

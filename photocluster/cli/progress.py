@@ -16,15 +16,16 @@ from rich.progress import (
     SpinnerColumn,
     Task,
     TaskID,
-    TextColumn,
     TimeElapsedColumn,
 )
 from rich.progress import Progress as Bars
+from rich.table import Column
 from rich.text import Text
 
 from photocluster.app.scan import ScanEvent
 from photocluster.app.scan_report import SCANNING
 from photocluster.cli.common import err
+from photocluster.cli.render import safe_text
 from photocluster.core.progress import Progress, ProgressCallback
 
 
@@ -56,6 +57,18 @@ class _EtaColumn(ProgressColumn):
         return Text(f"ETA {hours}:{minutes:02d}:{seconds:02d}")
 
 
+class _Field(ProgressColumn):
+    """A task's description or one of its fields, as :func:`~photocluster.cli.render.visible` text."""
+
+    def __init__(self, field: str | None = None) -> None:
+        # One line per bar, however narrow the terminal: a long phase name is cut, not wrapped.
+        super().__init__(table_column=Column(no_wrap=True, overflow="ellipsis"))
+        self.field = field
+
+    def render(self, task: Task) -> Text:
+        return safe_text(task.description if self.field is None else task.fields.get(self.field, ""))
+
+
 class ProgressBars:
     """A bar per phase on stderr, shown from the first event on (so a command that cannot
     start prints only its error). A phase whose size was never known (listing files) goes
@@ -70,10 +83,10 @@ class ProgressBars:
         self.bars = Bars(
             # A finished phase is ticked (and its line never starts blank, as a message's indent does).
             SpinnerColumn(finished_text="✓"),
-            TextColumn("{task.description}"),
+            _Field(),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"),
+            _Field("note"),
             _RateColumn(),
             TimeElapsedColumn(),
             _EtaColumn(),
@@ -144,7 +157,7 @@ class ScanProgress(ProgressBars):
         self.faces += item.faces
         self.analysed += item.outcome == "analysed"
         for lost in item.lost:
-            self.bars.console.print(f"{lost.path}: {lost.describe()}", markup=False)
+            self.bars.console.print(f"{lost.path}: {lost.describe()}")
 
     def fields(self, event: Progress) -> dict[str, Any]:
         fields = super().fields(event)

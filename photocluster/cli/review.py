@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from photocluster.cli.common import DbOption, err, handle_errors
+from photocluster.cli.render import visible
 from photocluster.core.config import resolve_db_path
 from photocluster.core.errors import UsageError
 
@@ -24,7 +25,8 @@ def review(
 ) -> None:
     """Review and correct the persons in your browser: rename, merge, move or remove faces,
     ignore strangers, answer "same person?", undo. Serves 127.0.0.1 only; the first line
-    printed is the address, with a token that every request must carry. Ctrl-C stops it.
+    printed is a launch address, good once, that gives a browser this run's session (the
+    browser opened for you gets a launch address of its own). Ctrl-C stops it.
 
     \b
     Example: photocluster review --port 8765
@@ -38,11 +40,11 @@ def review(
             raise UsageError(f"{path}: no database here yet (run photocluster scan first, or give --db)")
         from photocluster.web.server import bind, open_browser_soon
 
-        server = bind(path, port)
-        sys.stdout.write(server.url + "\n")
+        server = bind(path, port)  # checks the database first: a bad one is one line, exit 1
+        sys.stdout.write(visible(server.url) + "\n")
         sys.stdout.flush()
         if not no_browser:
-            open_browser_soon(server.url)
+            open_browser_soon(server)
         err.print("Serving the review app; Ctrl-C stops it.")
         with contextlib.suppress(KeyboardInterrupt):
             server.serve()

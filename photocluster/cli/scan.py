@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from photocluster.app.scan_report import ScanReport
 from photocluster.cli.common import (
+    MAX_WORKERS,
     DbOption,
     DetectorOption,
     EngineOption,
@@ -26,10 +26,12 @@ from photocluster.cli.common import (
     out,
     plural,
     print_json,
+    result_shown,
     verbosity,
     worker_count,
 )
 from photocluster.cli.progress import ScanProgress
+from photocluster.cli.render import safe_text, visible
 from photocluster.core.choices import Detector, Engine
 from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_UPSAMPLE
 
@@ -45,7 +47,9 @@ def scan(
         int | None,
         typer.Option(
             help="Processes detecting in parallel (default: onnx engine: 1, using every core; dlib: one per core, "
-            "at most 4, as memory allows)."
+            "at most 4, as memory allows).",
+            min=1,
+            max=MAX_WORKERS,
         ),
     ] = None,
     retry_errors: Annotated[bool, typer.Option(help="Try again files that failed before, even if unchanged.")] = False,
@@ -102,10 +106,11 @@ def scan(
                 analyser=analyser,
                 tags=tags,
             )
-    if as_json:
-        print_json(report.as_dict())
-        return
-    _print_report(report)
+    with result_shown():
+        if as_json:
+            print_json(report.as_dict())
+            return
+        _print_report(report)
 
 
 # Files listed after a scan (duplicates, photos without a face), the first few of each.
@@ -145,18 +150,18 @@ def _print_report(report: ScanReport) -> None:
         rows.append(("Engine", f"{report.engine} ({report.dlib})", True))
     for k, v, shown in rows:
         if shown:
-            table.add_row(k, Text(v))
+            table.add_row(k, safe_text(v))
     out.print(table)
     if report.duplicate_of:
         out.print("Duplicates (the same file as a photo analysed before, whose faces they share):")
         for path, same_as in report.duplicate_of[:_LISTED]:
-            out.print(Text(f"  {_one_line_path(path)}: the same as {_one_line_path(same_as)}"))
+            out.print(f"  {visible(path)}: the same as {visible(same_as)}")
         if len(report.duplicate_of) > _LISTED:
             out.print(f"  ... and {len(report.duplicate_of) - _LISTED:,} more (see --json)")
     if report.no_faces:
         out.print(f"No face found in {plural(len(report.no_faces), 'photo')} (too small, blurred, turned away?):")
         for path in report.no_faces[:_LISTED]:
-            out.print(Text(f"  {_one_line_path(path)}"))
+            out.print(f"  {visible(path)}")
         more = f"... and {len(report.no_faces) - _LISTED:,} more: " if len(report.no_faces) > _LISTED else ""
         out.print(f"  {more}`photocluster photos --no-faces` lists every photo without a face")
     _print_notes(report)
@@ -169,14 +174,14 @@ def _print_report(report: ScanReport) -> None:
 def _print_notes(report: ScanReport) -> None:
     notes = report.tags.get("warnings") if report.tags else None
     for note in notes[:20] if isinstance(notes, list) else []:
-        err.print(f"warning: {_one_line_path(str(note))}", markup=False)
+        err.print(f"warning: {visible(str(note))}")
     unmatched = report.tags.get("unmatched") if report.tags else None
     for tag in unmatched[:20] if isinstance(unmatched, list) else []:
-        err.print(f"no face found where {tag['name']!r} is tagged: {_one_line_path(tag['path'])}", markup=False)
+        err.print(f"no face found where {tag['name']!r} is tagged: {visible(tag['path'])}")
     if report.errors:
         err.print(f"{plural(len(report.errors), 'file')} could not be used:")
         for path, reason in report.errors[:50]:
-            err.print(f"  {_one_line_path(path)}: {reason}", markup=False)
+            err.print(f"  {visible(path)}: {reason}")
         if len(report.errors) > 50:
             err.print(f"  ... and {len(report.errors) - 50} more (see --json)")
 
@@ -202,20 +207,6 @@ def _tag_rows(tags: dict[str, object]) -> list[tuple[str, str, bool]]:
             True,
         )
     ]
-
-
-def _one_line_path(path: str) -> str:
-    """A file name as one line of text: control characters (a newline in a name), invisible
-    ones and bytes that are not UTF-8 are shown as escapes (``\\n``, ``\\u202e``, ``\\xff``)."""
-    out = []
-    for ch in path:
-        if ch.isprintable():
-            out.append(ch)
-        elif "\udc80" <= ch <= "\udcff":  # a byte os.fsdecode could not decode
-            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
-        else:
-            out.append(ascii(ch)[1:-1])
-    return "".join(out)
 
 
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
@@ -245,4 +236,4 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
         return
     for k, v in doc.items():
         if v is not None:  # no threshold set (the defaults), never clustered
-            out.print(f"{k.replace('_', ' ').capitalize()}: {v}", markup=False)
+            out.print(f"{k.replace('_', ' ').capitalize()}: {v}")

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from photocluster.cli import pictures
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, plural, print_json
+from photocluster.cli.render import lines, safe_text, visible
 
 if TYPE_CHECKING:
     from photocluster.app.suggest import Suggestion
@@ -72,12 +72,12 @@ def _table(found: list[Suggestion]) -> None:
     for n, s in enumerate(found, start=1):
         table.add_row(
             str(n),
-            Text(_who(s.a, s.names[0])),
+            safe_text(_who(s.a, s.names[0])),
             str(s.faces[0]),
-            Text(_who(s.b, s.names[1])),
+            safe_text(_who(s.b, s.names[1])),
             str(s.faces[1]),
             f"{s.distance:.3f}",
-            Text("\n".join(e or "" for e in s.examples)),
+            lines(e or "" for e in s.examples),
         )
     out.print(table)
 
@@ -95,7 +95,7 @@ def _ask(store: Store, found: list[Suggestion], show: bool) -> None:
     sheet.write_bytes(contact_sheet(store, numbered))
     opened = show and pictures.open_in_viewer(sheet)
     err.print(
-        Text(f"The faces of each pair, numbered as asked: {sheet}" + (" (opened)" if opened else ""), style="bold")
+        safe_text(f"The faces of each pair, numbered as asked: {sheet}" + (" (opened)" if opened else ""), style="bold")
     )
     merged: list[str] = []
     apart: list[str] = []
@@ -120,7 +120,7 @@ def _ask(store: Store, found: list[Suggestion], show: bool) -> None:
             merged.append(result.note or result.command)
         else:
             apart.append(f"person {s.a} and person {s.b}")
-        err.print(Text(f"Done: {result.command}."))
+        err.print(f"Done: {result.command}.")
     _summary(merged, apart, skipped)
 
 
@@ -128,7 +128,7 @@ def _answer(question: str) -> str:
     """y, n, s or q: asked again until the answer is one of them (or stdin ends: q)."""
     while True:
         try:
-            reply = typer.prompt(f"{question} [y/n/s/q]", default="s", show_default=False, err=True)
+            reply = typer.prompt(visible(f"{question} [y/n/s/q]"), default="s", show_default=False, err=True)
         except typer.Abort:
             err.print()
             return "q"
@@ -136,10 +136,8 @@ def _answer(question: str) -> str:
         if choice is not None:
             return choice
         err.print(
-            Text(
-                f"{reply.strip()!r}? Answer y (the same person: merge them), n (two people: keep them apart), "
-                "s (skip this pair) or q (stop asking)."
-            )
+            f"{reply.strip()!r}? Answer y (the same person: merge them), n (two people: keep them apart), "
+            "s (skip this pair) or q (stop asking)."
         )
 
 
@@ -150,10 +148,10 @@ def _summary(merged: list[str], apart: list[str], skipped: int) -> None:
         return
     out.print(f"Merged {plural(len(merged), 'pair')}:" if merged else "Merged nothing.")
     for line in merged:
-        out.print(Text(f"  {line}"))
+        out.print(f"  {line}")
     out.print(f"Kept apart {plural(len(apart), 'pair')}:" if apart else "Kept nothing apart.")
     for line in apart:
-        out.print(Text(f"  {line}"))
+        out.print(f"  {line}")
     if skipped:
         out.print(f"Skipped {plural(skipped, 'pair')}.")
     out.print("`photocluster history` lists these answers; `photocluster undo` reverts the latest.")

@@ -50,4 +50,4 @@ def tags(
         return
     out.print(f"{plural(len(found), 'conflict')}:")
     for c in found:
-        out.print(f"  {c.describe()}", markup=False)
+        out.print(f"  {c.describe()}")

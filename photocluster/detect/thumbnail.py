@@ -58,9 +58,10 @@ def thumbnail(image: DecodedImage, box: Box) -> bytes:
     return out.getvalue()
 
 
-def face_thumbnail(path: Path, long_side: int | None, box: Box) -> bytes:
+def face_thumbnail(path: Path, long_side: int | None, box: Box, data: bytes | None = None) -> bytes:
     """The thumbnail of one face of the photo at ``path`` (``long_side``: its longer side
-    as displayed, when known), decoded no larger than the thumbnail needs."""
+    as displayed, when known), decoded no larger than the thumbnail needs. ``data``: the
+    photo's bytes, read already (``path`` then only names it in errors)."""
     scale = thumbnail_scale(box)
     max_size = math.ceil(long_side * scale) + 1 if long_side else 1 << 20
-    return thumbnail(load_image(path, max_size, enlarge=False), box)
+    return thumbnail(load_image(path, max_size, enlarge=False, data=data), box)

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -186,23 +186,37 @@ class Corrections(Database):
 
     def move_face(self, face_id: int, person_id: int, from_person: int | None, *, command: str) -> None:
         """The face is ``person_id``'s for good, and never again ``from_person``'s."""
-        persons = [person_id] if from_person is None else [person_id, from_person]
-        with self.correction(command, persons, [face_id]) as conn:
-            conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
+        self.move_faces({face_id: from_person}, person_id, command=command)
+
+    def move_faces(self, moves: Mapping[int, int | None], person_id: int, *, command: str) -> None:
+        """Each face (of ``moves``: face id -> the person it leaves, or None) is ``person_id``'s
+        for good, and never again the person it leaves: one correction, one transaction."""
+        persons = {person_id, *(p for p in moves.values() if p is not None)}
+        with self.correction(command, persons, moves) as conn:
             conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (person_id,))
-            conn.execute("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
-            conn.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id))
-            if from_person is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person)
-                )
+            for face_id, from_person in moves.items():
+                conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
+                conn.execute("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
+                conn.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id))
+                if from_person is not None:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person)
+                    )
 
     def remove_face(self, face_id: int, from_person: int, *, command: str) -> None:
         """The face is in no person, and never again ``from_person``'s."""
-        with self.correction(command, [from_person], [face_id]) as conn:
-            conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
-            conn.execute("DELETE FROM pins WHERE face_id = ?", (face_id,))
-            conn.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person))
+        self.remove_faces({face_id: from_person}, command=command)
+
+    def remove_faces(self, removals: Mapping[int, int], *, command: str) -> None:
+        """Each face (of ``removals``: face id -> its person) is in no person, and never again
+        that person's: one correction, one transaction."""
+        with self.correction(command, set(removals.values()), removals) as conn:
+            for face_id, from_person in removals.items():
+                conn.execute("UPDATE faces SET person_id = NULL WHERE id = ?", (face_id,))
+                conn.execute("DELETE FROM pins WHERE face_id = ?", (face_id,))
+                conn.execute(
+                    "INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person)
+                )
 
     def set_person_ignored(self, person_id: int, ignored: bool, *, command: str) -> int:
         """Flag a person (not) ignored and pin its faces to it; returns how many faces it has."""

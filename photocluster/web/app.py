@@ -1,15 +1,21 @@
 """The review app as a Starlette application: the review pages, live from the database,
 with forms that correct the library.
 
-Safety, since a page in any other tab of the browser can send requests to 127.0.0.1:
+Safety, since a page in any other tab of the browser, and any local user, can send
+requests to 127.0.0.1 (the model is in docs/review.md):
 
-- every request carries the token (``?token=`` or a form field) or gets 403; the token is
-  random per run and compared in constant time;
+- every request carries this run's session cookie or gets 403; a browser gets it from a
+  launch address, once (see :mod:`photocluster.web.auth`); no secret is ever in a URL;
 - the ``Host`` must be the address served (no DNS rebinding);
-- a state-changing request is a POST whose ``Origin`` (else ``Referer``) is the app's own;
-- no path from a request is opened: thumbnails and photos are addressed by face id and
-  read from the database (a thumbnail the scan stored) or the path it holds;
-- every text on a page is escaped (the templates of :mod:`photocluster.exporter.pages` autoescape).
+- a state-changing request is a POST whose ``Origin`` (else ``Referer``) is the app's own,
+  with the form token; an action is one correction, all or nothing;
+- ids in paths and forms are parsed by :func:`photocluster.core.ids.parse_id`: a bad one
+  is a 404 or "Not done", never a 500;
+- no path from a request is opened: thumbnails and photos are addressed by face id, and a
+  photo is read only if it is still the regular file scanned (:mod:`photocluster.web.photos`);
+- every text on a page is escaped (the templates of :mod:`photocluster.exporter.pages`
+  autoescape), and every response carries headers that forbid framing, scripts, other
+  sites' resources, referrers, sniffing and caching (:func:`secure_headers`).
 
 The store is opened in the server's event loop thread and every handler runs there
 (``async`` handlers that do not await): SQLite's connection stays in one thread, and
@@ -18,9 +24,11 @@ requests are served one at a time, which is what one person reviewing needs.
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import hmac
+import hashlib
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,35 +36,40 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from photocluster.app import browse, corrections
 from photocluster.app.suggest import answer, suggest
 from photocluster.app.tags import tag_conflicts
-from photocluster.app.thumbs import ensure_thumbnails
 from photocluster.core.errors import DatabaseError, ImageError, PhotoclusterError, UsageError
-from photocluster.core.readmodel import FaceItem, Suggestion
+from photocluster.core.ids import is_id, parse_id
+from photocluster.core.readmodel import FaceItem, Page, Suggestion, Summary
 from photocluster.core.types import person_label
 from photocluster.detect.thumbnail import THUMB_PARAMS, face_thumbnail
 from photocluster.exporter import pages
 from photocluster.store import Store
+from photocluster.web.auth import Gate, Launch, cookie_name
+from photocluster.web.photos import media_type, read_scanned
 
 SUGGESTIONS_SHOWN = 20
 _MAX_BODY = 1 << 20  # a form of a page of selected faces is a few kB
 
 
 class LiveLinks:
-    """Links between the app's routes, each carrying the token."""
+    """Links between the app's routes (no secret in any: the session is a cookie); forms
+    carry the form token."""
 
     live = True
 
-    def __init__(self, token: str) -> None:
-        self.token = token
+    def __init__(self, form_token: str, here: str = "/") -> None:
+        self.token = form_token
+        self.here = here  # the page being shown, where its forms come back to
 
     def _to(self, path: str, **params: object) -> str:
-        query = {k: v for k, v in params.items() if v not in (None, 1) or k == "token"}
-        return f"{path}?{urlencode({**query, 'token': self.token})}"
+        query = {k: v for k, v in params.items() if v not in (None, 1)}
+        return f"{path}?{urlencode(query)}" if query else path
 
     def thumb(self, face: FaceItem) -> str | None:
         return self._to(f"/thumb/{face.id}")
@@ -83,7 +96,6 @@ class LiveLinks:
 @dataclass
 class _State:
     db_path: Path
-    token: str
     store: Store | None = None
     doubts: tuple[int, list[browse.Doubt]] | None = None  # (generation, doubts)
     suggestions: tuple[int, list[Suggestion]] | None = None  # (generation, suggestions)
@@ -111,75 +123,178 @@ class _State:
         return self.suggestions[1]
 
 
-def create_app(db_path: str | os.PathLike[str], token: str) -> Starlette:
-    """The review app over the database at ``db_path``; requests must carry ``token``."""
-    state = _State(Path(db_path), token)
-    links = LiveLinks(token)
+def create_app(db_path: str | os.PathLike[str], gate: Gate) -> Starlette:
+    """The review app over the database at ``db_path``; requests must carry the session
+    cookie of ``gate`` (given for a launch code of ``gate``), forms its form token."""
+    state = _State(Path(db_path))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        state.open()
+        # The store opens with the first request (in the loop's thread); the command checked
+        # the database before serving, and a request that cannot open it gets an error page.
         try:
             yield
         finally:
             if state.store is not None:
                 state.store.close()
+                state.store = None
 
     def guarded(handler: Callable[[Request, _State, LiveLinks], Response]) -> Callable[[Request], object]:
         async def endpoint(request: Request) -> Response:
-            refused = _refused(request, token)
+            refused = _refused(request, gate)
             if refused is not None:
                 return refused
             if request.method == "POST":
                 form = await _form(request)
-                if form is None or not hmac.compare_digest(form.get("token", [""])[0], token):
+                if form is None:
+                    return _page("Bad request: the form could not be read.", 400)
+                if not gate.form(form.get("token", [""])[0]):
                     return _forbidden("the form does not carry this run's token")
                 request.state.form = form
             try:
-                return handler(request, state, links)
+                return handler(request, state, LiveLinks(gate.form_token, _here(request)))
             except PhotoclusterError as exc:
-                return HTMLResponse(pages.error_page(str(exc)), status_code=400 if isinstance(exc, UsageError) else 500)
+                return _page(str(exc), 400 if isinstance(exc, UsageError) else 500)
 
         return endpoint
 
+    async def launch(request: Request) -> Response:
+        return _launch(request, gate)
+
     routes = [
         Route("/", guarded(_index)),
-        Route("/person/{person_id:int}", guarded(_person)),
+        Route("/launch", launch),
+        Route("/person/{person_id}", guarded(_person)),
         Route("/doubt", guarded(_doubt)),
         Route("/unknown", guarded(_unknown)),
-        Route("/thumb/{face_id:int}", guarded(_thumb)),
-        Route("/photo/{face_id:int}", guarded(_photo)),
+        Route("/thumb/{face_id}", guarded(_thumb)),
+        Route("/photo/{face_id}", guarded(_photo)),
         Route("/action/{name:str}", guarded(_action), methods=["POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(SecureHeaders, csp=content_security_policy())
+    return app
 
 
 # -- the checks ------------------------------------------------------------------------
 
+# The Host header of a request for this server: its name, and the port it was reached on.
+_HOST = re.compile(r"(?:127\.0\.0\.1|localhost)(?::([0-9]{1,5}))?")
+
+
+def _page(message: str, status: int) -> Response:
+    return HTMLResponse(pages.error_page(message), status_code=status)
+
 
 def _forbidden(why: str) -> Response:
-    return HTMLResponse(pages.error_page(f"Forbidden: {why}."), status_code=403)
+    return _page(f"Forbidden: {why}.", 403)
 
 
-def _refused(request: Request, token: str) -> Response | None:
-    """403 unless the request is for this server by name and carries the token; a POST
-    must also come from one of the app's own pages."""
-    host = request.headers.get("host", "")
-    if urlsplit(f"//{host}").hostname not in ("127.0.0.1", "localhost"):
-        return _forbidden("this server answers to 127.0.0.1 only")
-    if request.method == "POST":
-        own = f"{request.url.scheme}://{host}"
-        origin = request.headers.get("origin")
-        referer = request.headers.get("referer")
-        if origin is not None:
-            if origin != own:
-                return _forbidden("the request comes from another site")
-        elif referer is None or not (referer == own or referer.startswith(own + "/")):
-            return _forbidden("the request does not say it comes from this app")
+def _port(request: Request) -> int | None:
+    """The port of a request for this server by name (no DNS rebinding), else None."""
+    found = _HOST.fullmatch(request.headers.get("host", ""))
+    if found is None:
         return None
-    if not hmac.compare_digest(request.query_params.get("token", ""), token):
-        return _forbidden("the address does not carry this run's token")
+    return int(found.group(1) or 80)
+
+
+def _refused(request: Request, gate: Gate) -> Response | None:
+    """403 unless the request is for this server by name and carries the session cookie;
+    a POST must also come from one of the app's own pages."""
+    port = _port(request)
+    if port is None:
+        return _forbidden("this server answers to 127.0.0.1 only")
+    if not gate.session(request.cookies.get(cookie_name(port))):
+        return _forbidden("open the address that photocluster review printed (this browser has no session)")
+    if request.method == "POST" and not _from_this_app(request):
+        return _forbidden("the request does not say it comes from this app")
     return None
+
+
+def _from_this_app(request: Request) -> bool:
+    """Whether a POST comes from one of the app's own pages: its ``Origin`` is the app's;
+    or, where the browser withholds it (``Referrer-Policy: no-referrer`` makes a form's
+    Origin ``null``), the browser's own ``Sec-Fetch-Site`` says same-origin, or else the
+    Referer is one of the app's addresses."""
+    own = f"http://{request.headers['host']}"
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        return origin == own
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site == "same-origin"
+    referer = request.headers.get("referer", "")
+    return referer == own or referer.startswith(own + "/")
+
+
+def _launch(request: Request, gate: Gate) -> Response:
+    """A launch address: its code, good once, becomes the session cookie and the browser
+    goes on to ``/`` (the code leaves the address bar and the history's last entry)."""
+    port = _port(request)
+    if port is None:
+        return _forbidden("this server answers to 127.0.0.1 only")
+    if request.method != "GET":
+        return _page("Not allowed.", 405)
+    home = RedirectResponse("/", status_code=303)
+    if gate.session(request.cookies.get(cookie_name(port))):
+        return home  # this browser has its session already
+    outcome = gate.exchange(request.query_params.get("code", ""))
+    if outcome is Launch.USED:
+        return _forbidden(
+            "this launch address was used already (each is good once); use the browser that opened it, "
+            "or run photocluster review again"
+        )
+    if outcome is not Launch.OK:
+        return _forbidden("this launch address is unknown or expired: run photocluster review again")
+    home.set_cookie(cookie_name(port), gate.token, httponly=True, samesite="strict", path="/")
+    return home
+
+
+# -- the headers -----------------------------------------------------------------------
+
+
+def content_security_policy() -> str:
+    """What the pages need and nothing more: their one inline style sheet (by its hash),
+    images from the app (thumbnails, photos) and data: URLs, forms posted to the app; no
+    script, no frame, no other site."""
+    sample = pages.unknown_page(LiveLinks(""), Summary(0, 0, 0, 0), Page([], 1, 1, 0))
+    styles = re.findall(r"<style>(.*?)</style>", sample, flags=re.DOTALL)
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in styles)
+    style = hashes or "'none'"
+    return (
+        f"default-src 'none'; img-src 'self' data:; style-src {style}; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+class SecureHeaders:
+    """ASGI middleware: the security headers on every response (pages, images, redirects,
+    errors from the router), whatever the handler set."""
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", csp.encode()),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", b"no-store"),
+            (b"cross-origin-resource-policy", b"same-origin"),
+        ]
+        self.names = {name for name, _ in self.headers}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self.names]
+                message = {**message, "headers": kept + self.headers}
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
 
 
 async def _form(request: Request) -> dict[str, list[str]] | None:
@@ -200,7 +315,17 @@ async def _form(request: Request) -> dict[str, list[str]] | None:
 
 def _number(request: Request) -> int:
     value = request.query_params.get("page", "1")
-    return int(value) if value.isdigit() and len(value) < 9 else 1
+    return int(value) if is_id(value) and len(value) < 9 else 1
+
+
+def _path_id(request: Request, key: str) -> int | None:
+    """An id in the request's path, or None (no such face or person: a 404)."""
+    value = str(request.path_params[key])
+    return int(value) if is_id(value) else None
+
+
+def _not_found(what: str) -> Response:
+    return Response(f"no such {what}", status_code=404, media_type="text/plain")
 
 
 def _summary(state: _State) -> pages.Summary:
@@ -223,7 +348,8 @@ def _index(request: Request, state: _State, links: LiveLinks) -> Response:
 
 
 def _person(request: Request, state: _State, links: LiveLinks) -> Response:
-    found = browse.person_page(state.open(), int(request.path_params["person_id"]), _number(request))
+    person_id = _path_id(request, "person_id")
+    found = None if person_id is None else browse.person_page(state.open(), person_id, _number(request))
     if found is None:
         return HTMLResponse(pages.error_page("No such person (merged away, or undone?)."), status_code=404)
     card, faces = found
@@ -247,39 +373,46 @@ def _unknown(request: Request, state: _State, links: LiveLinks) -> Response:
 
 def _thumb(request: Request, state: _State, links: LiveLinks) -> Response:
     """The face's thumbnail as the scan stored it; a face without one (scanned before
-    thumbnails were stored, or whose photo's metadata changed) gets one cut from its photo
-    and stored for the next request and the next export (:func:`ensure_thumbnails`)."""
-    face_id = int(request.path_params["face_id"])
+    thumbnails were stored, or whose photo's metadata changed) gets one cut from its photo,
+    if that is still the file scanned, and stored for the next request and the next export."""
+    face_id = _path_id(request, "face_id")
     store = state.open()
-    data = store.thumbnail(face_id, THUMB_PARAMS)
+    data = None if face_id is None else store.thumbnail(face_id, THUMB_PARAMS)
     if data is None:
-        row = store.face_rows([face_id]).get(face_id)
+        row = None if face_id is None else store.face_rows([face_id]).get(face_id)
         if row is None:
-            return Response("no such face", status_code=404, media_type="text/plain")
+            return _not_found("face")
+        photo = read_scanned(row.photo)
+        if photo is None:
+            return _not_found("thumbnail: the photo is not the file scanned (changed, moved or replaced)")
+        try:
+            long_side = max(row.photo.width or 0, row.photo.height or 0) or None
+            data = face_thumbnail(row.photo.path, long_side, row.box, data=photo)
+        except ImageError as exc:
+            return _not_found(f"thumbnail: {exc.reason}")
         # A database that cannot be written to now (another process writing) only costs a recut.
         with contextlib.suppress(DatabaseError):
-            ensure_thumbnails(store, face_ids=[face_id])
-        data = store.thumbnail(face_id, THUMB_PARAMS)
-        if data is None:
-            # Not stored: the photo changed since its scan (its faces may no longer match:
-            # served, not kept), or it cannot be read (said so).
-            try:
-                long_side = max(row.photo.width or 0, row.photo.height or 0) or None
-                data = face_thumbnail(row.photo.path, long_side, row.box)
-            except ImageError as exc:
-                return Response(f"no thumbnail: {exc}", status_code=404, media_type="text/plain")
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+            store.put_thumbnails([(row.id, THUMB_PARAMS, data)], {row.id: row.box})
+    return Response(data, media_type="image/jpeg")
 
 
 def _photo(request: Request, state: _State, links: LiveLinks) -> Response:
-    face_id = int(request.path_params["face_id"])
-    row = state.open().face_rows([face_id]).get(face_id)
-    if row is None or not row.photo.path.is_file():
-        return Response("no such photo", status_code=404, media_type="text/plain")
-    return FileResponse(row.photo.path)
+    """The photo a face is in, if its path is still the regular file scanned, else 404."""
+    face_id = _path_id(request, "face_id")
+    row = None if face_id is None else state.open().face_rows([face_id]).get(face_id)
+    data = None if row is None else read_scanned(row.photo)
+    if row is None or data is None:
+        return _not_found("photo")
+    return Response(data, media_type=media_type(row.photo))
 
 
 # -- the actions -------------------------------------------------------------------------
+
+
+def _here(request: Request) -> str:
+    """The path and query of a page request, without its message."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "msg"]
+    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
 
 
 def _back(request: Request, form: dict[str, list[str]], links: LiveLinks) -> str:
@@ -316,8 +449,9 @@ def _one(form: dict[str, list[str]], key: str) -> str:
     return values[0].strip()
 
 
-def _ids(form: dict[str, list[str]], key: str) -> list[int]:
-    return [int(v) for v in form.get(key, []) if v.strip().isdigit()]
+def _ids(form: dict[str, list[str]], key: str, what: str) -> list[int]:
+    """Every id of the form's ``key``, each checked (one bad: :class:`UsageError`, nothing done)."""
+    return list(dict.fromkeys(parse_id(v, what) for v in form.get(key, [])))
 
 
 def _rename(store: Store, form: dict[str, list[str]]) -> str:
@@ -326,7 +460,7 @@ def _rename(store: Store, form: dict[str, list[str]]) -> str:
 
 
 def _merge(store: Store, form: dict[str, list[str]]) -> str:
-    chosen = _ids(form, "persons")
+    chosen = _ids(form, "persons", "a person id")
     if len(chosen) < 2:
         return "Not done: select two persons or more to merge."
     done = corrections.merge_persons(store, str(chosen[0]), [str(p) for p in chosen[1:]])
@@ -334,22 +468,19 @@ def _merge(store: Store, form: dict[str, list[str]]) -> str:
 
 
 def _faces(store: Store, form: dict[str, list[str]]) -> str:
-    chosen = _ids(form, "face")
+    """Remove or move the selected faces: one correction (one undo), all or nothing."""
+    chosen = _ids(form, "face", "a face id")
     if not chosen:
         return "Not done: select one face or more."
     what = _one(form, "do")
     if what == "remove":
-        for face_id in chosen:
-            corrections.remove_face(store, face_id)
-        return f"Done: removed {len(chosen)} face(s) from their person."
+        done = corrections.remove_faces(store, chosen)
+        return f"Done: removed {done.faces} face(s) from their person."
     target = _one(form, "person")
     if not target:
         return "Not done: say which person to move the faces to."
-    pid = corrections.resolve_person(store, target)
-    corrections.check_ages(store, pid, chosen)  # none moved when one cannot be
-    for face_id in chosen:
-        corrections.move_face(store, face_id, str(pid))
-    return f"Done: moved {len(chosen)} face(s) to person {pid}."
+    done = corrections.move_faces(store, chosen, target)
+    return f"Done: moved {done.faces} face(s) to person {done.person_id}."
 
 
 def _ignore(store: Store, form: dict[str, list[str]]) -> str:

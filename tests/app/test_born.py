@@ -30,6 +30,7 @@ from photocluster.core.errors import UsageError
 from photocluster.store import Store, path_key
 from photocluster.version import __version__
 from photocluster.web.app import create_app
+from photocluster.web.auth import Gate, cookie_name
 
 runner = CliRunner()
 KID = (200, 40, 40)
@@ -96,7 +97,7 @@ def test_born_takes_the_earlier_faces_out_and_clustering_keeps_them_out(family: 
     db, _, pid = family
     code, out, err = run(db, "born", str(pid), BIRTH)
     assert code == 0, err
-    assert f"born {pid} {BIRTH}" in out and "2 face(s) dated before it left the person" in out
+    assert f"born {pid} {BIRTH}" in out and "2 faces dated before it left the person" in out
     people = persons_of(db)
     assert {n for n, p in people.items() if p == pid} == {f"after{k}.jpg" for k in range(4)}
     # Identical descriptors, and yet: every run keeps the photos dated before the birth out.
@@ -179,7 +180,7 @@ def test_a_photo_without_exif_date_is_dated_by_its_file(tmp_path: Path, fake_emb
     pid = persons_of(db)["after0.jpg"]
     assert pid is not None and persons_of(db)["scanned-print.jpg"] == pid
     code, out, _ = run(db, "born", str(pid), BIRTH)
-    assert code == 0 and "1 face(s)" in out
+    assert code == 0 and "1 face dated before" in out
     assert persons_of(db)["scanned-print.jpg"] is None
 
 
@@ -391,12 +392,19 @@ def test_pages_are_the_golden_ones_plus_the_ages_of_the_person_with_a_birth_date
         page = normalise((dest / rel).read_text(encoding="utf-8"), tmp_path)
         assert page == (golden / rel.replace("/", "__")).read_text(encoding="utf-8"), rel
     # The review app's page of the person: the same ages.
-    with TestClient(create_app(store.path, TOKEN), base_url=ORIGIN, follow_redirects=False) as client:
-        live = normalise(client.get("/person/1", params={"token": TOKEN}).text, tmp_path)
+    with review_client(store) as client:
+        live = normalise(client.get("/person/1").text, tmp_path)
         assert _AGE_MARKUP.sub("", live) == (GOLDEN_PAGES / "review" / "person-1.html").read_text(encoding="utf-8")
         assert live != _AGE_MARKUP.sub("", live)
         for day, age in ALICE_DAYS.values():
             assert f'<span class="age" title="taken {day}">{age["text"]}</span>' in live
+
+
+def review_client(store: Store) -> TestClient:
+    """The review app as the golden pages see it: the session cookie set, the form token TOKEN."""
+    client = TestClient(create_app(store.path, Gate(TOKEN, TOKEN)), base_url=ORIGIN, follow_redirects=False)
+    client.cookies.set(cookie_name(int(ORIGIN.rsplit(":", 1)[1])), TOKEN)
+    return client
 
 
 def test_the_review_app_refuses_to_move_faces_dated_before_the_birth(store: Store, tmp_path: Path) -> None:
@@ -406,7 +414,7 @@ def test_the_review_app_refuses_to_move_faces_dated_before_the_birth(store: Stor
     with store.transaction() as conn:  # Bob's photos: 2010, before Alice was born
         conn.execute("UPDATE photos SET taken_at = '2010-01-01T10:00:00' WHERE taken_at IS NULL")
     bob = [f for f, _ in store.faces() if f.person_id == 2]
-    with TestClient(create_app(store.path, TOKEN), base_url=ORIGIN, follow_redirects=False) as client:
+    with review_client(store) as client:
         form = {"token": TOKEN, "do": "move", "person": "1", "face": [str(f.id) for f in bob]}
         response = client.post("/action/faces", data=form, headers={"origin": ORIGIN})
         assert response.status_code == 303

@@ -18,6 +18,7 @@ from photocluster.app.export import export
 from photocluster.store import Store
 from photocluster.version import __version__
 from photocluster.web.app import create_app
+from photocluster.web.auth import Gate, cookie_name
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "pages"
 TOKEN = "golden-token"
@@ -65,7 +66,8 @@ def test_static_export_pages_match_golden(store: Store, tmp_path: Path) -> None:
 )
 def test_review_app_pages_match_golden(store: Store, tmp_path: Path, name: str, path: str) -> None:
     named_library(store, tmp_path / "photos")
-    with TestClient(create_app(store.path, TOKEN), base_url=ORIGIN, follow_redirects=False) as client:
-        response = client.get(path, params={"token": TOKEN})
+    with TestClient(create_app(store.path, Gate(TOKEN, TOKEN)), base_url=ORIGIN, follow_redirects=False) as client:
+        client.cookies.set(cookie_name(int(ORIGIN.rsplit(":", 1)[1])), TOKEN)
+        response = client.get(path)
         assert response.status_code == 200, response.text
         check(f"review/{name}.html", normalise(response.text, tmp_path))

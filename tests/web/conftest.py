@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,16 +37,37 @@ def person_of(store: Store, face_id: int) -> int | None:
     return row[1]
 
 
-@pytest.fixture
-def server(store: Store, library: dict[str, list[int]]) -> Iterator[Server]:
-    """The review app on a free port of 127.0.0.1, served from a thread of this process."""
-    running = bind(store.path, 0)
+@contextlib.contextmanager
+def serving(db: Path, **options: Any) -> Iterator[Server]:
+    """The review app (``bind``'s ``options``) on a free port of 127.0.0.1, from a thread."""
+    running = bind(db, 0, **options)
     thread = threading.Thread(target=running.serve, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not running.started:
         assert thread.is_alive() and time.monotonic() < deadline, "the review app did not start"
         time.sleep(0.02)
-    yield running
-    running.stop()
-    thread.join(timeout=20)
+    try:
+        yield running
+    finally:
+        running.stop()
+        thread.join(timeout=20)
+
+
+@pytest.fixture
+def server(store: Store, library: dict[str, list[int]]) -> Iterator[Server]:
+    """The review app on a free port of 127.0.0.1, served from a thread of this process."""
+    with serving(store.path) as running:
+        yield running
+
+
+def session_cookie(server: Server) -> str:
+    """A ``Cookie`` header of this run's session, from one of its launch addresses."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+    try:
+        connection.request("GET", server.launch_url().split(str(server.port), 1)[1])
+        response = connection.getresponse()
+        assert response.status == 303, response.status
+        return str(response.getheader("set-cookie")).split(";")[0]
+    finally:
+        connection.close()

@@ -17,37 +17,55 @@ from photocluster.app.corrections import history
 from photocluster.detect.thumbnail import THUMB_PARAMS, THUMB_SIZE
 from photocluster.store import Store
 from photocluster.web.app import create_app
+from photocluster.web.auth import Gate, cookie_name
 
 from .conftest import person_of
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-session-0123456789"
+FORM = "test-form-0123456789"
 ORIGIN = "http://127.0.0.1:8765"
 HOSTILE = "<script>alert(1)</script> & \"Bob\" 'B'"
 
 
+def new_client(store: Store) -> TestClient:
+    """A client of the app with this run's session cookie, as a launch address gives it."""
+    client = TestClient(create_app(store.path, Gate(TOKEN, FORM)), base_url=ORIGIN, follow_redirects=False)
+    client.cookies.set(cookie_name(8765), TOKEN)
+    return client
+
+
 @pytest.fixture
 def client(store: Store, library: dict[str, list[int]]) -> Iterator[TestClient]:
-    with TestClient(create_app(store.path, TOKEN), base_url=ORIGIN, follow_redirects=False) as c:
+    with new_client(store) as c:
         yield c
 
 
 def get(client: TestClient, path: str, **params: object) -> str:
-    response = client.get(path, params={**params, "token": TOKEN})
+    response = client.get(path, params=params)
     assert response.status_code == 200, response.text
     return response.text
 
 
 def post(client: TestClient, action: str, data: dict[str, object], **headers: str) -> int:
     headers = {"origin": ORIGIN, **headers}
-    response = client.post(f"/action/{action}", data={"token": TOKEN, **data}, headers=headers)
+    response = client.post(f"/action/{action}", data={"token": FORM, **data}, headers=headers)
     return response.status_code
 
 
 @pytest.mark.parametrize("path", ["/", "/person/1", "/doubt", "/unknown", "/thumb/1", "/photo/1"])
-def test_every_request_needs_the_token(client: TestClient, path: str) -> None:
-    assert client.get(path).status_code == 403
-    assert client.get(path, params={"token": "wrong"}).status_code == 403
-    assert client.get(path, params={"token": TOKEN}).status_code == 200
+def test_every_request_needs_the_session_cookie(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 200
+    # Not in the address (the token of earlier versions is no way in), not another value.
+    stranger = TestClient(client.app, base_url=ORIGIN, follow_redirects=False)
+    assert stranger.get(path).status_code == 403
+    assert stranger.get(path, params={"token": TOKEN}).status_code == 403
+    for wrong in ("wrong", "\u00e9", "%C3%A9", TOKEN + "x", TOKEN[:-1], "\x00"):
+        cookie = f"{cookie_name(8765)}={wrong}".encode()
+        assert stranger.get(path, headers={"cookie": cookie}).status_code == 403, wrong  # type: ignore[dict-item]
+    # The cookie of the app on another port is not this app's.
+    other = TestClient(client.app, base_url="http://127.0.0.1:9999", follow_redirects=False)
+    other.cookies.set(cookie_name(8765), TOKEN)
+    assert other.get(path).status_code == 403
 
 
 def test_only_the_local_host_name_is_answered(client: TestClient) -> None:
@@ -62,10 +80,10 @@ def test_changes_need_the_token_and_the_apps_own_origin(store: Store, client: Te
     assert post(client, "rename", form, origin="http://evil.example") == 403
     assert post(client, "rename", form, origin="null") == 403
     # Neither Origin nor Referer: refused; a Referer of another site: refused.
-    no_origin = client.post("/action/rename", data={"token": TOKEN, **form})
+    no_origin = client.post("/action/rename", data={"token": FORM, **form})
     assert no_origin.status_code == 403
     assert (
-        client.post("/action/rename", data={"token": TOKEN, **form}, headers={"referer": "http://evil/"}).status_code
+        client.post("/action/rename", data={"token": FORM, **form}, headers={"referer": "http://evil/"}).status_code
         == 403
     )
     bad_token = client.post("/action/rename", data={"token": "x", **form}, headers={"origin": ORIGIN})
@@ -73,7 +91,7 @@ def test_changes_need_the_token_and_the_apps_own_origin(store: Store, client: Te
     assert client.get("/action/rename", params={"token": TOKEN, **form}).status_code == 405
     assert store.person_names()[pid] is None and history(store) == []
     # The same form from the app's own page is done, recorded, and undoable from the CLI.
-    assert post(client, "rename", form, referer=f"{ORIGIN}/person/{pid}?token={TOKEN}") == 303
+    assert post(client, "rename", form, referer=f"{ORIGIN}/person/{pid}") == 303
     assert store.person_names()[pid] == "Mallory"
     assert [h["command"] for h in history(store)] == [f"name {pid} 'Mallory'"]
 
@@ -108,28 +126,28 @@ def test_thumbnails_are_cut_from_the_photo_the_database_names(
     client: TestClient, library: dict[str, list[int]], tmp_path: Path
 ) -> None:
     face = library["alice"][0]
-    response = client.get(f"/thumb/{face}", params={"token": TOKEN})
+    response = client.get(f"/thumb/{face}")
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     with Image.open(io.BytesIO(response.content)) as im:
         assert im.size == (THUMB_SIZE, THUMB_SIZE)
         r, g, b = im.convert("RGB").getpixel((THUMB_SIZE // 2, THUMB_SIZE // 2))  # type: ignore[misc]
         assert r > 150 and g < 90 and b < 90  # Alice's photo is red
-    photo = client.get(f"/photo/{face}", params={"token": TOKEN})
+    photo = client.get(f"/photo/{face}")
     assert photo.status_code == 200 and photo.content == (tmp_path / "photos" / "alice0.jpg").read_bytes()
     # Addressed by face id only: a path in the request opens nothing.
     for path in ("/thumb/999999", "/thumb/..%2F..%2Fetc%2Fpasswd", "/photo/abc", "/static/../../etc/passwd"):
-        assert client.get(path, params={"token": TOKEN}).status_code == 404, path
+        assert client.get(path).status_code == 404, path
 
 
 def test_a_stored_thumbnail_is_served_as_it_is(store: Store, client: TestClient, library: dict[str, list[int]]) -> None:
     face = library["bob"][0]
     assert store.put_thumbnails([(face, THUMB_PARAMS, b"the scan's own bytes")]) == 1
-    response = client.get(f"/thumb/{face}", params={"token": TOKEN})
+    response = client.get(f"/thumb/{face}")
     assert response.status_code == 200 and response.content == b"the scan's own bytes"
     # Cut with other parameters: not this app's thumbnail; one is cut from the photo.
     other = library["bob"][1]
     store.put_thumbnails([(other, "64/0.3/85", b"old size")])
-    assert client.get(f"/thumb/{other}", params={"token": TOKEN}).content.startswith(b"\xff\xd8")
+    assert client.get(f"/thumb/{other}").content.startswith(b"\xff\xd8")
 
 
 def test_a_thumbnail_cut_on_request_is_stored_for_the_next_one(
@@ -137,17 +155,17 @@ def test_a_thumbnail_cut_on_request_is_stored_for_the_next_one(
 ) -> None:
     face = library["carol"][0]
     assert store.thumbnail(face, THUMB_PARAMS) is None  # recorded without one
-    cut = client.get(f"/thumb/{face}", params={"token": TOKEN}).content
+    cut = client.get(f"/thumb/{face}").content
     assert store.thumbnail(face, THUMB_PARAMS) == cut
     photo = tmp_path / "photos" / "carol0.jpg"
     photo.unlink()  # served from the store now: the photo is not read again
-    assert client.get(f"/thumb/{face}", params={"token": TOKEN}).content == cut
-    # A photo changed since its scan: its thumbnail is served, not kept (the faces were
-    # found in other pixels; the next scan cuts the right one).
+    assert client.get(f"/thumb/{face}").content == cut
+    # A photo changed since its scan is not the file scanned: no thumbnail is cut from it
+    # (its faces were found in other pixels; the next scan cuts the right one).
     changed = library["carol"][1]
     write_photo(tmp_path / "photos" / "carol1.jpg", (10, 10, 10), size=(96, 96))
-    response = client.get(f"/thumb/{changed}", params={"token": TOKEN})
-    assert response.status_code == 200 and store.thumbnail(changed, THUMB_PARAMS) is None
+    response = client.get(f"/thumb/{changed}")
+    assert response.status_code == 404 and store.thumbnail(changed, THUMB_PARAMS) is None
 
 
 def test_remove_ignore_answer_and_undo_through_the_corrections(
@@ -155,7 +173,7 @@ def test_remove_ignore_answer_and_undo_through_the_corrections(
 ) -> None:
     alice, bob, carol = (person_of(store, library[w][0]) for w in ("alice", "bob", "carol"))
     face = library["alice"][1]
-    assert post(client, "faces", {"face": face, "do": "remove", "back": f"/person/{alice}?token={TOKEN}"}) == 303
+    assert post(client, "faces", {"face": face, "do": "remove", "back": f"/person/{alice}"}) == 303
     assert person_of(store, face) is None
     assert post(client, "ignore", {"person": carol}) == 303
     assert carol in store.ignored_persons()
@@ -167,24 +185,24 @@ def test_remove_ignore_answer_and_undo_through_the_corrections(
         assert post(client, "undo", {}) == 303
     assert person_of(store, face) == alice and carol not in store.ignored_persons() and not store.kept_apart()
     # Nothing left to undo: said on the page, not an error page.
-    response = client.post("/action/undo", data={"token": TOKEN}, headers={"origin": ORIGIN})
+    response = client.post("/action/undo", data={"token": FORM}, headers={"origin": ORIGIN})
     assert response.status_code == 303 and "nothing+to+undo" in response.headers["location"]
     assert "nothing to undo" in get(client, "/", msg="Not done: nothing to undo")
 
 
 def test_a_redirect_never_leaves_the_app(client: TestClient) -> None:
     for back in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
-        response = client.post("/action/undo", data={"token": TOKEN, "back": back}, headers={"origin": ORIGIN})
+        response = client.post("/action/undo", data={"token": FORM, "back": back}, headers={"origin": ORIGIN})
         assert response.headers["location"].startswith("/?"), back
 
 
 def test_error_pages_are_whole_pages_with_the_message_escaped(client: TestClient) -> None:
-    response = client.get("/person/999999", params={"token": TOKEN})
+    response = client.get("/person/999999")
     assert response.status_code == 404
     assert response.text == (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>photocluster review</title></head>'
         '<body><p id="error">No such person (merged away, or undone?).</p></body></html>'
     )
-    response = client.post("/action/%3Cb%3E%22x", data={"token": TOKEN}, headers={"origin": ORIGIN})
+    response = client.post("/action/%3Cb%3E%22x", data={"token": FORM}, headers={"origin": ORIGIN})
     assert response.status_code == 404
     assert '<p id="error">No action &#x27;&lt;b&gt;&quot;x&#x27;.</p>' in response.text and "<b>" not in response.text

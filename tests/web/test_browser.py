@@ -1,6 +1,7 @@
 """The review app in a real browser (Playwright driving Debian's chromium): rename a
 person, merge two, move a face and undo, all from the page; then the database and the
-page agree. Also `photocluster review` itself: the URL first, the token required."""
+page agree; the pages are styled under the app's Content-Security-Policy. Also `photocluster
+review` itself: a launch address first, good once, and no secret on the browser's command line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -35,8 +37,15 @@ def test_rename_merge_move_and_undo_from_the_page(
 ) -> None:
     alice, bob, carol = (person_of(store, library[w][0]) for w in ("alice", "bob", "carol"))
     assert alice is not None and bob is not None and carol is not None
-    page.goto(server.url)
+    blocked: list[str] = []
+    page.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None)
+    home = f"http://127.0.0.1:{server.port}/"
+    page.goto(server.url)  # the launch address: the session cookie, then the plain address
+    assert page.url == home
     assert card_ids(page) == [alice, bob, carol]  # largest first
+    # The inline style sheet is allowed by its hash: the page is styled, nothing was blocked.
+    assert page.evaluate("getComputedStyle(document.body).paddingLeft") == "24px"
+    assert blocked == []
     sizes = page.locator("img").evaluate_all("els => els.map(e => [e.complete, e.naturalWidth])")
     assert sizes and all(done and width == 128 for done, width in sizes)
     assert_not_blank(page.screenshot())
@@ -51,7 +60,7 @@ def test_rename_merge_move_and_undo_from_the_page(
     assert store.person_names()[bob] == "Robert <B>"
 
     # Move one of Alice's faces to Carol, from Alice's page.
-    page.goto(server.url)
+    page.goto(home)
     page.locator(f'article.card[data-person-id="{alice}"] .name').click()
     moved = library["alice"][2]
     page.check(f'figure[data-face-id="{moved}"] input[name="face"]')
@@ -61,7 +70,7 @@ def test_rename_merge_move_and_undo_from_the_page(
     assert moved not in faces_on(page) and person_of(store, moved) == carol
 
     # Merge Bob into Alice: select both on the index.
-    page.goto(server.url)
+    page.goto(home)
     page.check(f'input[name="persons"][value="{alice}"]')
     page.check(f'input[name="persons"][value="{bob}"]')
     page.click("#merge")
@@ -78,6 +87,7 @@ def test_rename_merge_move_and_undo_from_the_page(
     assert person_of(store, moved) == alice
     assert [h["undone"] for h in history(store)] == [True, True, False]  # merge, move undone; the name stays
     assert_not_blank(page.screenshot())
+    assert blocked == []
 
 
 def test_the_doubt_and_unknown_pages(store: Store, library: dict[str, list[int]], server: Server, page: Any) -> None:
@@ -89,26 +99,73 @@ def test_the_doubt_and_unknown_pages(store: Store, library: dict[str, list[int]]
     assert page.locator("script").count() == 0
 
 
-def test_the_command_prints_the_url_first_and_wants_the_token(store: Store, library: dict[str, list[int]]) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "photocluster", "review", "--no-browser", "--db", str(store.path)]
+def _browser_recorder(tmp_path: Path) -> tuple[Path, Path]:
+    """A BROWSER for Python's webbrowser: a script that writes its command line to a file."""
+    argv = tmp_path / "browser-argv.txt"
+    script = tmp_path / "browser.sh"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$0" "$@" > {argv}.part && mv {argv}.part {argv}\n')
+    script.chmod(0o755)
+    return script, argv
+
+
+def _session(url: str) -> tuple[int, str]:
+    """Open a launch address without following the redirect: (status, Set-Cookie)."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    try:
+        with urllib.request.build_opener(NoRedirect).open(url, timeout=20) as response:
+            return response.status, response.headers.get("set-cookie", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("set-cookie", "")
+
+
+def test_the_browser_gets_a_launch_code_never_the_session_token(
+    store: Store, library: dict[str, list[int]], tmp_path: Path
+) -> None:
+    browser, argv_file = _browser_recorder(tmp_path)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "BROWSER": str(browser)}
+    cmd = [sys.executable, "-m", "photocluster", "review", "--db", str(store.path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_-]{32}", url), url
-        with urllib.request.urlopen(url, timeout=20) as response:
+        printed = proc.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/launch\?code=[A-Za-z0-9_-]{32}", printed), printed
+        deadline = time.monotonic() + 30
+        while not argv_file.exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the browser was not started"
+            time.sleep(0.05)
+        argv = argv_file.read_text().splitlines()
+        launched = argv[-1]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/launch\?code=[A-Za-z0-9_-]{32}", launched), argv
+        assert launched != printed  # a code of its own
+
+        status, cookie = _session(launched)
+        assert status == 303 and "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        token = cookie.split(";")[0].split("=", 1)[1]
+        assert len(token) >= 32
+        # The session token is on no command line and in no address; the launch code is dead.
+        assert all(token not in arg for arg in argv) and token not in printed
+        assert _session(launched)[0] == 403
+        # The printed address is good once too, and gives the same session.
+        assert _session(printed)[1].split(";")[0].endswith(token)
+        assert _session(printed)[0] == 403
+        home = printed.split("/launch")[0] + "/"
+        request = urllib.request.Request(home, headers={"Cookie": cookie.split(";")[0]})
+        with urllib.request.urlopen(request, timeout=20) as response:
             assert response.status == 200 and b"Faces by person" in response.read()
-        bare = url.split("?")[0]
         try:
-            urllib.request.urlopen(bare, timeout=20)
-            raise AssertionError("served without the token")
+            urllib.request.urlopen(home, timeout=20)
+            raise AssertionError("served without the session cookie")
         except urllib.error.HTTPError as exc:
             assert exc.code == 403
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+        _, stderr = proc.communicate(timeout=20)
     assert proc.returncode in (0, 130)
+    assert "used a second time" in stderr  # each launch address used twice is reported
 
 
 def test_the_command_says_how_to_install_the_app(tmp_path: Path, monkeypatch: Any) -> None:
