@@ -54,7 +54,7 @@ class _EtaColumn(ProgressColumn):
             return Text("ETA -:--:--")
         minutes, seconds = divmod(int(left), 60)
         hours, minutes = divmod(minutes, 60)
-        return Text(f"ETA {hours}:{minutes:02d}:{seconds:02d}")
+        return safe_text(f"ETA {hours}:{minutes:02d}:{seconds:02d}")
 
 
 class _Field(ProgressColumn):
