@@ -27,12 +27,13 @@ from __future__ import annotations
 import configparser
 import functools
 import hashlib
+import itertools
 import json
 import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,8 @@ MAX_JSON_DEPTH = 64
 # A Takeout JSON is a few KB: a smaller cap than other side files keeps its depth check short.
 TAKEOUT_MAX_BYTES = 1024 * 1024
 MAX_TAGS_PER_PHOTO = 500
+# Regions of a kind (MWG, Microsoft) looked at in one XMP packet, named faces or not.
+MAX_REGION_ITEMS = 4 * MAX_TAGS_PER_PHOTO
 MAX_NAME_CHARS = 200
 
 
@@ -115,48 +118,72 @@ def _clean(name: str | None) -> str:
     return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
-def _mwg(root: ET.Element, geo: Geometry, origin: str) -> Iterator[Tag]:
-    for regions in root.iter(REGIONS):
-        for li in rdf_items(rdf_struct(regions), REGION_LIST):
-            kind = rdf_value(li, TYPE)
-            name = _clean(rdf_value(li, NAME))
-            area_el = li.find(AREA)
-            if (kind or "Face") != "Face" or not name or area_el is None:
-                continue
-            area = rdf_struct(area_el)
-            x, y, w, h = (number(rdf_value(area, q("stArea", k))) for k in ("x", "y", "w", "h"))
-            if x is None or y is None or w is None or h is None or w <= 0 or h <= 0:
-                continue
-            box = displayed_box(x, y, w, h, geo)
-            if box is not None:
-                yield Tag(name, box, "mwg", origin, ours=rdf_value(li, FACE_ID) is not None)
+def _items(root: ET.Element, holder: str, list_name: str) -> Iterator[ET.Element]:
+    """The structs of every ``list_name`` array in a ``holder`` (``mwg-rs:Regions``, ``MP:RegionInfo``)."""
+    for found in root.iter(holder):
+        yield from rdf_items(rdf_struct(found), list_name)
 
 
-def _mp(root: ET.Element, geo: Geometry, origin: str) -> Iterator[Tag]:
-    for info in root.iter(MP_INFO):
-        for region in rdf_items(rdf_struct(info), MP_REGIONS):
-            name = _clean(rdf_value(region, MP_NAME))
-            area = mp_area(rdf_value(region, MP_RECTANGLE))
-            if not name or area is None:
-                continue
-            x, y, w, h = area
-            if w <= 0 or h <= 0:
-                continue
-            box = displayed_box(x, y, w, h, geo)
-            if box is not None:
-                yield Tag(name, box, "mp", origin, ours=rdf_value(region, FACE_ID) is not None)
+def _mwg(items: Iterable[ET.Element], geo: Geometry, origin: str) -> Iterator[Tag]:
+    for li in items:
+        kind = rdf_value(li, TYPE)
+        name = _clean(rdf_value(li, NAME))
+        area_el = li.find(AREA)
+        if (kind or "Face") != "Face" or not name or area_el is None:
+            continue
+        area = rdf_struct(area_el)
+        x, y, w, h = (number(rdf_value(area, q("stArea", k))) for k in ("x", "y", "w", "h"))
+        if x is None or y is None or w is None or h is None or w <= 0 or h <= 0:
+            continue
+        box = displayed_box(x, y, w, h, geo)
+        if box is not None:
+            yield Tag(name, box, "mwg", origin, ours=rdf_value(li, FACE_ID) is not None)
+
+
+def _mp(items: Iterable[ET.Element], geo: Geometry, origin: str) -> Iterator[Tag]:
+    for region in items:
+        name = _clean(rdf_value(region, MP_NAME))
+        area = mp_area(rdf_value(region, MP_RECTANGLE))
+        if not name or area is None:
+            continue
+        x, y, w, h = area
+        if w <= 0 or h <= 0:
+            continue
+        box = displayed_box(x, y, w, h, geo)
+        if box is not None:
+            yield Tag(name, box, "mp", origin, ours=rdf_value(region, FACE_ID) is not None)
 
 
 def regions_in_xmp(data: bytes, geo: Geometry, origin: str) -> list[Tag]:
-    """The named face regions (MWG and Microsoft) of one XMP packet. Raises ValueError
-    with a one-line reason when it is not XML."""
+    """The named face regions (MWG and Microsoft) of one XMP packet, from its first
+    ``MAX_REGION_ITEMS`` regions of each kind. Raises ValueError with a one-line reason
+    when it is not XML."""
+    return _regions(data, geo, origin)[0]
+
+
+def _regions(data: bytes, geo: Geometry, origin: str) -> tuple[list[Tag], bool]:
+    """:func:`regions_in_xmp`, and whether regions past ``MAX_REGION_ITEMS`` were left
+    unread. Bounded work: lists nested in lists are walked again by each list above them."""
     try:
         root = SafeET.fromstring(data.rstrip(b"\x00 \r\n\t"))
     except DefusedXmlException as exc:
         raise ValueError(f"XMP refused: it declares entities or a DTD ({type(exc).__name__})") from None
     except (ET.ParseError, ValueError) as exc:
         raise ValueError(f"not valid XMP ({_one_line(exc)})") from None
-    return [*_mwg(root, geo, origin), *_mp(root, geo, origin)]
+    tags: list[Tag] = []
+    cut = False
+    for holder, list_name, read in ((REGIONS, REGION_LIST, _mwg), (MP_INFO, MP_REGIONS, _mp)):
+        items = list(itertools.islice(_items(root, holder, list_name), MAX_REGION_ITEMS + 1))
+        cut = cut or len(items) > MAX_REGION_ITEMS
+        tags.extend(read(items[:MAX_REGION_ITEMS], geo, origin))
+    return tags, cut
+
+
+def _xmp_tags(data: bytes, geo: Geometry, origin: str, found: list[Tag], notes: list[str]) -> None:
+    tags, cut = _regions(data, geo, origin)
+    found.extend(tags)
+    if cut:
+        notes.append(f"{origin}: more than {MAX_REGION_ITEMS} regions of a kind: the rest skipped")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -421,12 +448,12 @@ def _read_tags(path: Path) -> TagRead:
         notes.append(f"{where}: embedded face tags skipped: the XMP packet is over {SIDE_FILE_MAX_BYTES} bytes")
     elif embedded is not None and any(uri in embedded for uri in REGION_URIS):
         try:
-            found.extend(regions_in_xmp(embedded, geo, where))
+            _xmp_tags(embedded, geo, where, found, notes)
         except ValueError as exc:
             notes.append(f"{where}: embedded face tags skipped: {exc}")
     for sidecar in sidecars(path):
         try:
-            found.extend(regions_in_xmp(read_regular(sidecar), geo, os.fsdecode(sidecar)))
+            _xmp_tags(read_regular(sidecar), geo, os.fsdecode(sidecar), found, notes)
         except (OSError, ValueError) as exc:
             notes.append(f"{os.fsdecode(sidecar)}: face tags skipped: {_one_line(exc)}")
     picasa, picasa_notes = _picasa(path, geo)
