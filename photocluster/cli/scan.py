@@ -59,6 +59,7 @@ def scan(
         typer.Option(
             help="With --dask: seconds the scheduler has to answer before the scan gives up (default: 10).",
             min=0.001,
+            metavar="<seconds>",
             show_default=False,
         ),
     ] = None,
