@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from photocluster.detect.images import DecodedImage
 from photocluster.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 PHOTOS = REPO / "tests" / "photos"
@@ -349,3 +352,65 @@ def assert_not_blank(png: bytes) -> None:
     colours = np.unique(pixels.reshape(-1, 3), axis=0)
     assert len(colours) > 50, f"screenshot has only {len(colours)} colours"
     assert pixels.std() > 8, f"screenshot pixel deviation {pixels.std():.1f}"
+
+
+# -- hostile files: FIFOs, devices, huge files ----------------------------------------------
+
+HANG_GUARD_S = 120  # a bound on hanging, not a speed figure
+
+
+def without_hanging(fn: Callable[[], T], fifos: Iterable[Path] = (), seconds: float = HANG_GUARD_S) -> T:
+    """``fn()``, run in a thread as a guard against a hang: if it has not returned after
+    ``seconds``, each FIFO in ``fifos`` is opened for writing (which frees a reader stuck on
+    it) and the test fails. Its exception, if any, is raised here."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        for fifo in fifos:
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(30)
+        pytest.fail(f"still running after {seconds} s: blocked on a FIFO or reading without end")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def sparse_file(path: Path, size: int) -> Path:
+    """A file of ``size`` bytes that takes no room on disk (zeros, written by truncate)."""
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    return path
+
+
+XMP_NS = (
+    'xmlns:x="adobe:ns:meta/" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+    'xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/" '
+    'xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#"'
+)
+
+
+def mwg_sidecar(names: list[str], kind: str = "Face", per_row: int = 100) -> bytes:
+    """An XMP sidecar with an MWG region per name: ``per_row`` side by side along the top of
+    the photo, then the next row (each region 0.8/``per_row`` wide, normalised)."""
+    side = 0.8 / per_row
+    items = "".join(
+        f'<rdf:li rdf:parseType="Resource"><mwg-rs:Name>{name}</mwg-rs:Name><mwg-rs:Type>{kind}</mwg-rs:Type>'
+        f'<mwg-rs:Area stArea:x="{(k % per_row + 0.5) / per_row}" stArea:y="{(k // per_row + 0.5) / per_row}" '
+        f'stArea:w="{side}" stArea:h="{side}" stArea:unit="normalized"/></rdf:li>'
+        for k, name in enumerate(names)
+    )
+    return (
+        f'<x:xmpmeta {XMP_NS}><rdf:RDF><rdf:Description rdf:about=""><mwg-rs:Regions rdf:parseType="Resource">'
+        f"<mwg-rs:RegionList><rdf:Bag>{items}</rdf:Bag></mwg-rs:RegionList></mwg-rs:Regions>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    ).encode()

@@ -182,7 +182,7 @@ def corpus(tmp_path: Path) -> Corpus:
 def simulate_trouble(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
     """Permission denied (tests run as root, where chmod denies nothing) and files that go
     away while the scan runs, at the calls the scan makes."""
-    real_open, real_scandir = builtins.open, os.scandir
+    real_open, real_os_open, real_scandir = builtins.open, os.open, os.scandir
     real_walk, real_fingerprint = images.walk, images.fingerprint
 
     def denied(path: object) -> PermissionError:
@@ -192,6 +192,12 @@ def simulate_trouble(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
         if isinstance(file, str | bytes | os.PathLike) and os.fsdecode(file) == str(corpus.unreadable_file):
             raise denied(file)
         return real_open(file, *args, **kwargs)
+
+    def guarded_os_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        # Photos are opened with os.open (core.files.open_regular: never blocking on a FIFO).
+        if isinstance(path, str | bytes | os.PathLike) and os.fsdecode(path) == str(corpus.unreadable_file):
+            raise denied(path)
+        return real_os_open(path, *args, **kwargs)
 
     def guarded_scandir(path: Any = ".") -> Any:
         if isinstance(path, str | bytes | os.PathLike) and os.fsdecode(path) == str(corpus.unreadable_folder):
@@ -209,6 +215,7 @@ def simulate_trouble(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
         return fingerprint
 
     monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_os_open)
     monkeypatch.setattr(os, "scandir", guarded_scandir)
     monkeypatch.setattr(pipeline, "walk", walk_then_vanish)
     monkeypatch.setattr(pipeline, "fingerprint", hash_then_vanish)

@@ -15,6 +15,7 @@ which is recorded as a bad file. Dask is an optional dependency: ``photocluster[
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -23,7 +24,7 @@ import re
 import threading
 import uuid
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Coroutine, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -32,10 +33,12 @@ from typing import Any, Generic
 from photocluster.app.pool import J, analyse_safely, in_window, sigint_held
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ClusterError, ImageError, PhotoclusterError, UsageError
+from photocluster.core.files import RefusedFileError, open_regular
 from photocluster.detect import faces as fc
 
 INSTALL_HINT = "--dask needs Dask distributed, which is not installed: pip install 'photocluster[dask]'"
-# How long the client waits for the scheduler to answer, then for a first worker to join.
+# How long the client waits for the scheduler to answer (``timeout`` of dask_analyser,
+# ``scan --dask-timeout``), then for a first worker to join.
 CONNECT_TIMEOUT_S = 10
 WORKERS_TIMEOUT_S = 60
 # Photos in flight per worker thread: one running, one queued behind it (its bytes or its
@@ -141,7 +144,11 @@ class DaskAnalyser:
             data = None
             if self.ship_bytes:
                 try:
-                    data = job.path.read_bytes()
+                    with open_regular(job.path) as fh:  # a FIFO in the photo's place never blocks
+                        data = fh.read()
+                except RefusedFileError as exc:
+                    unread.append((job, ImageError(job.path, str(exc))))
+                    continue
                 except OSError as exc:
                     unread.append((job, ImageError(job.path, f"cannot read: {exc.strerror or type(exc).__name__}")))
                     continue
@@ -192,14 +199,24 @@ def _one_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def dask_analyser(
-    address: str, workers: int = 1, ship_bytes: bool = False, allowed_failures: int | None = None
+    address: str,
+    workers: int = 1,
+    ship_bytes: bool = False,
+    allowed_failures: int | None = None,
+    timeout: float | None = None,
 ) -> Iterator[DaskAnalyser]:
     """Connect to the Dask scheduler at ``address`` (``tcp://host:8786``), or with
     ``"local"`` start a LocalCluster of ``workers`` processes on this machine (the cores
     shared among them as threads), and close what was started on the way out.
 
     ``allowed_failures``: how many workers a photo may stop before it is recorded as bad
-    (the LocalCluster's scheduler; a remote scheduler has its own setting)."""
+    (the LocalCluster's scheduler; a remote scheduler has its own setting). ``timeout``:
+    seconds the scheduler has to answer (default ``CONNECT_TIMEOUT_S``); whatever listens
+    at ``address`` (nothing, an HTTP server, a scheme Dask lacks) fails within it as one
+    :class:`ClusterError`."""
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    if not timeout > 0:
+        raise UsageError(f"the Dask connection timeout must be more than 0 seconds, got {timeout}")
     dd = _distributed()
     import dask
 
@@ -209,7 +226,7 @@ def dask_analyser(
         stack.enter_context(_logs_quiet())
         if address == "local":
             address = stack.enter_context(_local_cluster(dd, workers)).scheduler_address
-        client = stack.enter_context(_connect(dd, address))
+        client = stack.enter_context(_connect(dd, address, timeout))
         try:
             client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
         except (TimeoutError, OSError):
@@ -239,17 +256,96 @@ def _local_cluster(dd: ModuleType, workers: int) -> Any:
 _ADDRESS = re.compile(r"^([a-z][a-z0-9+.-]*://)?(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):[0-9]{1,5}$")
 
 
-def _connect(dd: ModuleType, address: str) -> Any:
+def _connect(dd: ModuleType, address: str, timeout: float) -> Any:
     # Checked here: a Client given a malformed address fails only after its timeout, twice.
     if not _ADDRESS.match(address):
         raise UsageError(f"--dask {address!r}: expected a scheduler address like tcp://host:8786, or 'local'")
+    _probe(dd, address, timeout)
+    # Built in two steps so that a Client whose start fails can still be closed here: left
+    # to the garbage collector, it prints a traceback from its __del__ long after the error.
+    client = dd.Client.__new__(dd.Client)
     try:
-        return dd.Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-    except (OSError, TimeoutError, ValueError):
+        client.__init__(address, timeout=timeout, set_as_default=False)
+    except Exception as exc:  # noqa: BLE001 - the scheduler went away since the probe, or worse
+        _discard(client)
+        raise ClusterError(f"cannot connect to the Dask scheduler at {address} ({_one_line(exc)})") from None
+    return client
+
+
+def _discard(client: Any) -> None:
+    """Close a Client that failed to start, quietly, so that its __del__ has nothing to do."""
+    with contextlib.suppress(Exception):
+        client.close(timeout=2)
+    with contextlib.suppress(Exception):
+        client.status = "closed"
+        client._loop_runner.stop()
+
+
+# What a scheme Dask knows needs when connecting with it fails outright.
+_SCHEME_NEEDS = {
+    "tls": "tls:// needs the client's certificates in Dask's configuration: distributed.comm.tls",
+    "wss": "wss:// needs the client's certificates in Dask's configuration: distributed.comm.tls",
+    "ucx": "ucx:// needs UCX support for Dask installed (distributed-ucxx)",
+}
+
+
+def _probe(dd: ModuleType, address: str, timeout: float) -> None:
+    """Ask whatever listens at ``address`` who it is, Dask's way, within ``timeout`` seconds:
+    a Client alone waits without end on a server that accepts the connection and never
+    answers (an HTTP server), and leaves a traceback for later on a scheme it cannot use."""
+    waited = f"{timeout:g} s"
+    try:
+        reply = _run_with_deadline(_identity(dd, address, timeout), timeout)
+    except TimeoutError:
         raise ClusterError(
-            f"cannot reach the Dask scheduler at {address} (waited {CONNECT_TIMEOUT_S} s): "
+            f"no Dask scheduler answered at {address} within {waited}: does something else listen on that port?"
+        ) from None
+    except OSError:
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address} (waited {waited}): "
             "is `dask scheduler` running there, and the port open?"
         ) from None
+    except Exception as exc:  # noqa: BLE001 - an unknown or unusable scheme, TLS without its settings
+        scheme = address.partition("://")[0] if "://" in address else "tcp"
+        why = _SCHEME_NEEDS.get(scheme, _one_line(exc))
+        raise ClusterError(f"cannot connect to the Dask scheduler at {address} ({why})") from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise ClusterError(f"{address} answered, but not as a Dask scheduler")
+
+
+async def _identity(dd: ModuleType, address: str, timeout: float) -> object:
+    """The scheduler's answer to ``identity``, over a connection set up as a Client's is
+    (Dask's configured security: tls:// with its certificates)."""
+    args = dd.Security().get_connection_args("client")
+    comm = await dd.comm.connect(address, timeout=timeout, **args)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def _run_with_deadline(coro: Coroutine[Any, Any, object], timeout: float) -> object:
+    """Run ``coro`` on an event loop of its own (in a thread: the caller may be in one
+    already) and return its result; TimeoutError after ``timeout`` seconds."""
+    outcome: list[object] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(asyncio.run(asyncio.wait_for(coro, timeout)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="photocluster-dask-probe", daemon=True)
+    thread.start()
+    # wait_for ends the coroutine at the deadline; the margin covers its cancellation.
+    thread.join(timeout + 5)
+    if thread.is_alive():
+        raise TimeoutError
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 @contextlib.contextmanager

@@ -137,15 +137,18 @@ class _ScanRun:
         scan_id = report.scan_id = store.begin_scan(root_paths, self.settings.key)
         unreadable: list[Path] = []
 
-        def walk_error(path: Path, reason: str) -> None:
-            unreadable.append(path)
+        def walk_skip(path: Path, reason: str) -> None:
             report.errors.append((os.fsdecode(path), reason))
             emit(ScanEvent("error", path=path, reason=reason))
+
+        def walk_error(path: Path, reason: str) -> None:
+            unreadable.append(path)  # what is under it is not missing: it could not be seen
+            walk_skip(path, reason)
 
         status = "failed"
         try:
             emit(ScanEvent("listing"))
-            files = list(walk(root_paths, on_error=walk_error))
+            files = list(walk(root_paths, on_error=walk_error, on_skip=walk_skip))
             report.files = len(files)
             emit(ScanEvent("listed", total=len(files)))
             self.detect(self.triage(files), analyser)

@@ -3,8 +3,9 @@
 Each photo's tags (:mod:`photocluster.detect.tags`) are matched to its detected faces by
 overlap. A matched tag names a person and pins the face there (the store keeps a user's
 later correction over it); two names in one photo keep their faces apart. A tagged region
-without a detected face gets a second look at a higher upsampling; if that finds nothing
-either, the tag is kept and reported. A Takeout name (no box) on a photo of one face is a
+without a detected face gets a second look at a higher upsampling (at most
+``MAX_SECOND_LOOKS`` a photo: each costs a detection); if that finds nothing either, or the
+photo had its share, the tag is kept and reported. A Takeout name (no box) on a photo of one face is a
 weak label: it names the person that face ends up in only when the person's weak labels
 agree. Regions photocluster's own export wrote are its clustering, not the person's
 word: they are not imported.
@@ -26,8 +27,9 @@ from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ImageError
 from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.core.readmodel import Conflict
-from photocluster.core.types import Box
+from photocluster.core.types import Box, Face
 from photocluster.detect import faces as fc
+from photocluster.detect.images import DecodedImage
 from photocluster.detect.tags import Tag, read_tags, sources_key
 from photocluster.store import Store
 from photocluster.store.tags import NewTag, StoredTag
@@ -47,6 +49,9 @@ READING_TAGS = "Reading face tags"
 MATCH_IOU = 0.3
 # A face the second look finds that overlaps an already detected face this much is that face.
 SAME_FACE_IOU = 0.5
+# Second looks a photo gets at most: each is a detection at a higher upsampling (seconds on a
+# large photo), and a sidecar may tag any number of regions.
+MAX_SECOND_LOOKS = 8
 
 
 def match_tags(tags: list[Box], faces: list[Box], min_iou: float = MATCH_IOU) -> list[int]:
@@ -86,6 +91,15 @@ class TagReport:
     unmatched: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    _said: set[str] = field(default_factory=set, repr=False)
+
+    def warn(self, lines: Iterable[str]) -> None:
+        """Add warnings, each once: a folder's file (Picasa's) that cannot be read says so
+        once, not once per photo."""
+        for line in lines:
+            if line not in self._said:
+                self._said.add(line)
+                self.warnings.append(line)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -120,13 +134,27 @@ def _unchanged(old: list[StoredTag], new: list[Tag]) -> bool:
     return True
 
 
-def _second_look(
-    store: Store, path: Path, photo_id: int, tag: Tag, settings: DetectionSettings, taken: set[int]
-) -> int | None:
+@dataclass
+class _SecondLooks:
+    """The second looks at one photo: the photo decoded once, and how many were taken."""
+
+    path: Path
+    settings: DetectionSettings
+    taken: int = 0
+    image: DecodedImage | None = None
+
+    def find(self, region: Box) -> Face | None:
+        self.taken += 1
+        if self.image is None:
+            self.image = fc.second_look_image(self.path, self.settings)
+        return fc.find_in_region(self.path, region, self.settings, image=self.image)
+
+
+def _second_look(store: Store, looks: _SecondLooks, photo_id: int, tag: Tag, taken: set[int]) -> int | None:
     """The face found in the tagged region on a second look: a face the scan had (its box
     just overlaps the tag too little) when no other tag has it, else a new face, stored."""
     assert tag.box is not None
-    face = fc.find_in_region(path, tag.box, settings)
+    face = looks.find(tag.box)
     if face is None:
         return None
     for known in store.photo_faces(photo_id):
@@ -143,19 +171,28 @@ def _settle(
     match = match_tags([t.box for t in boxed if t.box is not None], [f.box for f in faces])
     settled: list[NewTag] = []
     taken = {faces[k].id for k in match if k >= 0 and faces[k].id is not None}
+    looks, not_looked = _SecondLooks(path, settings), 0
     for tag, k in zip(boxed, match, strict=True):
         face_id = faces[k].id if k >= 0 else None
-        if face_id is None:
+        if face_id is None and looks.taken >= MAX_SECOND_LOOKS:
+            not_looked += 1
+        elif face_id is None:
             try:
-                face_id = _second_look(store, path, photo_id, tag, settings, {f for f in taken if f is not None})
+                face_id = _second_look(store, looks, photo_id, tag, {f for f in taken if f is not None})
             except Exception as exc:  # noqa: BLE001 - ImageError, or dlib's RuntimeError: the scan goes on
                 text = str(exc) if isinstance(exc, ImageError) else f"{os.fsdecode(path)}: {type(exc).__name__}"
                 report.warnings.append(f"{text} (second look at the face tagged {tag.name!r})")
+                looks.taken = MAX_SECOND_LOOKS  # the photo cannot be decoded: no more tries
             if face_id is not None:
                 report.second_look += 1
                 taken.add(face_id)
         settled.append(
             NewTag(tag.name, tag.source, tag.origin, tag.box, "matched" if face_id else "unmatched", face_id)
+        )
+    if not_looked:
+        report.warnings.append(
+            f"{os.fsdecode(path)}: {not_looked} tagged region(s) without a detected face had no second look "
+            f"(at most {MAX_SECOND_LOOKS} a photo)"
         )
     names = [t for t in tags if t.box is None]
     for tag in names:
@@ -187,7 +224,7 @@ def _read_photo(
     """Read the photo's tags; when they differ from ``old`` (as stored), settle and store them."""
     read = read_tags(path)
     report.photos += 1
-    report.warnings.extend(read.warnings)
+    report.warn(read.warnings)
     tags = [t for t in read.tags if not t.ours]
     report.own_regions += len(read.tags) - len(tags)
     now = old

@@ -61,6 +61,15 @@ def scan(
             show_default=False,
         ),
     ] = None,
+    dask_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="With --dask: seconds the scheduler has to answer before the scan gives up (default: 10).",
+            min=0.001,
+            metavar="<seconds>",
+            show_default=False,
+        ),
+    ] = None,
     ship_bytes: Annotated[
         bool,
         typer.Option(help="With --dask: send each photo's bytes to the workers (they do not see PATHS)."),
@@ -88,13 +97,15 @@ def scan(
         n_workers = worker_count(workers, settings)
         if ship_bytes and dask is None:
             raise UsageError("--ship-bytes sends photos to Dask workers: use it with --dask")
+        if dask_timeout is not None and dask is None:
+            raise UsageError("--dask-timeout is how long a Dask scheduler has to answer: use it with --dask")
         with contextlib.ExitStack() as stack:
             store = stack.enter_context(open_store(db))
             analyser = None
             if dask is not None:
                 from photocluster.app.dask_scan import dask_analyser
 
-                analyser = stack.enter_context(dask_analyser(dask, n_workers, ship_bytes))
+                analyser = stack.enter_context(dask_analyser(dask, n_workers, ship_bytes, timeout=dask_timeout))
             progress = stack.enter_context(ScanProgress())
             report = run_scan(
                 store,

@@ -432,12 +432,20 @@ def measure_cost(settings: DetectionSettings, width: int = 1600, height: int = 1
     )
 
 
-def find_in_region(path: Path, region: Box, settings: DetectionSettings, margin: float = 0.5) -> Face | None:
+def second_look_image(path: Path, settings: DetectionSettings) -> DecodedImage:
+    """The photo decoded for :func:`find_in_region` (once for all the regions of a photo)."""
+    return load_image(path, settings.max_size, enlarge=settings.upsample is None)
+
+
+def find_in_region(
+    path: Path, region: Box, settings: DetectionSettings, margin: float = 0.5, image: DecodedImage | None = None
+) -> Face | None:
     """A second look where a person tagged a face the scan did not find: the tagged region
     (``region``, displayed pixels) and ``margin`` of its size around it, detected one
     upsampling step above ``settings`` (small and blurred faces are what the first pass
-    misses). The detection that overlaps the region most, or None."""
-    image = load_image(path, settings.max_size, enlarge=settings.upsample is None)
+    misses). The detection that overlaps the region most, or None. ``image``: the photo as
+    :func:`second_look_image` decodes it, when the caller has it already."""
+    image = second_look_image(path, settings) if image is None else image
     det = region.scaled(image.scale)
     h, w = image.pixels.shape[:2]
     left, top = max(0, int(det.left - margin * det.width)), max(0, int(det.top - margin * det.height))

@@ -24,7 +24,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from photocluster.core.config import MAX_ENLARGE
 from photocluster.core.errors import ImageError
-from photocluster.core.files import file_sha256
+from photocluster.core.files import RefusedFileError, file_kind, file_sha256, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,20 @@ def is_photo_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in EXTENSIONS
 
 
-def walk(roots: Iterable[Path], on_error: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
+def walk(
+    roots: Iterable[Path],
+    on_error: Callable[[Path, str], None] | None = None,
+    on_skip: Callable[[Path, str], None] | None = None,
+) -> Iterator[Path]:
     """Yield photo files under ``roots`` in a stable order.
 
     Follows symlinked folders but never enters a folder twice (so symlink loops
     end), skips hidden files and folders and photocluster export folders. Folders that
-    cannot be read are reported through ``on_error`` and skipped.
+    cannot be read are reported through ``on_error`` and skipped. A photo's name on
+    something that is not a regular file (a FIFO, a device, a socket, or a symlink to one)
+    is reported through ``on_skip`` (default: ``on_error``) and never opened.
     """
+    skip = on_skip if on_skip is not None else on_error
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int]] = set()
 
@@ -109,6 +116,8 @@ def walk(roots: Iterable[Path], on_error: Callable[[Path, str], None] | None = N
                 yield from visit_dir(child, child_st)
             elif stat.S_ISREG(child_st.st_mode) and is_photo_name(entry.name):
                 yield from visit_file(child, child_st)
+            elif is_photo_name(entry.name) and skip is not None:
+                skip(child, f"not a regular file ({file_kind(child_st.st_mode)}): not read")
 
     for root in roots:
         try:
@@ -120,9 +129,13 @@ def walk(roots: Iterable[Path], on_error: Callable[[Path, str], None] | None = N
             yield from visit_dir(root, st)
         elif stat.S_ISREG(st.st_mode):
             yield from visit_file(root, st)
+        elif skip is not None:
+            skip(root, f"not a regular file ({file_kind(st.st_mode)}): not read")
 
 
 def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, RefusedFileError):
+        return str(exc)
     if exc.errno in (errno.EACCES, errno.EPERM):
         return "permission denied"
     if exc.errno == errno.ENOENT:
@@ -198,7 +211,7 @@ def fingerprint(path: Path) -> Fingerprint:
     photo needs no new detection. One read of the file, mapped: the key costs little more
     than the SHA-256 (benchmarks/rescan.py, "keys")."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             if os.fstat(fh.fileno()).st_size == 0:
                 return Fingerprint(hashlib.sha256(b"").hexdigest(), None)
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -220,7 +233,7 @@ def fingerprint(path: Path) -> Fingerprint:
 def _orientation_of(path: Path) -> int | None:
     """The EXIF orientation as decoding applies it (None: the file cannot be parsed)."""
     try:
-        with warnings.catch_warnings(), Image.open(path) as im:
+        with warnings.catch_warnings(), open_regular(path) as fh, Image.open(fh) as im:
             warnings.simplefilter("ignore")
             return exif_orientation(im.getexif())
     except Exception:  # noqa: BLE001 - no key is the safe answer: the photo is analysed
@@ -230,7 +243,7 @@ def _orientation_of(path: Path) -> int | None:
 def taken_at_of(path: Path) -> str | None:
     """The EXIF date a photo was taken (see :func:`_taken_at`), read from its header only."""
     try:
-        with warnings.catch_warnings(), Image.open(path) as im:
+        with warnings.catch_warnings(), open_regular(path) as fh, Image.open(fh) as im:
             warnings.simplefilter("ignore")
             return _taken_at(im.getexif())
     except Exception:  # noqa: BLE001 - a broken header only costs us the date
@@ -274,6 +287,8 @@ def load_image(path: Path, max_size: int, enlarge: bool = True, data: bytes | No
             return _load(path, max_size, enlarge, data)
     except ImageError:
         raise
+    except RefusedFileError as exc:
+        raise ImageError(path, str(exc)) from None
     except Image.DecompressionBombError as exc:
         raise ImageError(path, f"image too large to decode safely ({exc})") from None
     except UnidentifiedImageError:
@@ -300,7 +315,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _load(path: Path, max_size: int, enlarge: bool, data: bytes | None) -> DecodedImage:
-    with Image.open(path if data is None else io.BytesIO(data)) as im:
+    # Opened only as a regular file: a photo replaced by a FIFO since the walk never blocks.
+    with open_regular(path) if data is None else io.BytesIO(data) as fh, Image.open(fh) as im:
         stored_w, stored_h = im.size
         if stored_w < 1 or stored_h < 1:
             raise ImageError(path, "image has no pixels")

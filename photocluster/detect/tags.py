@@ -14,6 +14,12 @@ The XMP vocabulary is :mod:`photocluster.detect.xmp_codec`'s, shared with the wr
 sidecars. Boxes come out in displayed pixels (:mod:`photocluster.detect.regions`). Nothing is ever
 written. A file that cannot be read or parsed gives a one-line warning naming it, never
 an exception: one odd sidecar must not stop a scan.
+
+Anything beside a photo is untrusted and read with bounds
+(:func:`photocluster.core.files.read_regular`): only a regular file, of at most
+``SIDE_FILE_MAX_BYTES`` (``TAKEOUT_MAX_BYTES`` for a Takeout JSON; a FIFO never blocks the
+scan, a link to /dev/zero is never read), JSON nested at most ``MAX_JSON_DEPTH`` deep, at
+most ``MAX_TAGS_PER_PHOTO`` tags kept per photo, names cut at ``MAX_NAME_CHARS``.
 """
 
 from __future__ import annotations
@@ -21,19 +27,22 @@ from __future__ import annotations
 import configparser
 import functools
 import hashlib
+import itertools
 import json
 import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from PIL import Image
 
+from photocluster.core.files import SIDE_FILE_MAX_BYTES, open_regular, read_regular
 from photocluster.core.types import Box
 from photocluster.detect.images import exif_orientation, register_heif
 from photocluster.detect.regions import Geometry, displayed_box
@@ -61,6 +70,15 @@ SOURCES = ("mwg", "mp", "picasa", "takeout")
 # Two tags of one name whose boxes overlap this much are one tag written twice (digiKam
 # writes MWG and Microsoft regions of each face; a sidecar may repeat the embedded ones).
 SAME_TAG_IOU = 0.5
+# Bounds on what one photo's tags may cost (see the module doc): a real Takeout JSON is
+# nested 4 deep; a crowded group photo has a few dozen tagged faces, not hundreds.
+MAX_JSON_DEPTH = 64
+# A Takeout JSON is a few KB: a smaller cap than other side files keeps its depth check short.
+TAKEOUT_MAX_BYTES = 1024 * 1024
+MAX_TAGS_PER_PHOTO = 500
+# Regions of a kind (MWG, Microsoft) looked at in one XMP packet, named faces or not.
+MAX_REGION_ITEMS = 4 * MAX_TAGS_PER_PHOTO
+MAX_NAME_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -94,53 +112,78 @@ class TagRead:
 
 
 def _clean(name: str | None) -> str:
-    """A name on one line, spaces collapsed; lone surrogates (JSON allows ``\\udcff``) become
-    U+FFFD, as names are stored as text."""
-    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in " ".join((name or "").split()))
+    """A name on one line, spaces collapsed, at most ``MAX_NAME_CHARS`` long; lone surrogates
+    (JSON allows ``\\udcff``) become U+FFFD, as names are stored as text."""
+    text = " ".join((name or "")[: MAX_NAME_CHARS * 4].split())[:MAX_NAME_CHARS].strip()
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
-def _mwg(root: ET.Element, geo: Geometry, origin: str) -> Iterator[Tag]:
-    for regions in root.iter(REGIONS):
-        for li in rdf_items(rdf_struct(regions), REGION_LIST):
-            kind = rdf_value(li, TYPE)
-            name = _clean(rdf_value(li, NAME))
-            area_el = li.find(AREA)
-            if (kind or "Face") != "Face" or not name or area_el is None:
-                continue
-            area = rdf_struct(area_el)
-            x, y, w, h = (number(rdf_value(area, q("stArea", k))) for k in ("x", "y", "w", "h"))
-            if x is None or y is None or w is None or h is None or w <= 0 or h <= 0:
-                continue
-            box = displayed_box(x, y, w, h, geo)
-            if box is not None:
-                yield Tag(name, box, "mwg", origin, ours=rdf_value(li, FACE_ID) is not None)
+def _items(root: ET.Element, holder: str, list_name: str) -> Iterator[ET.Element]:
+    """The structs of every ``list_name`` array in a ``holder`` (``mwg-rs:Regions``, ``MP:RegionInfo``)."""
+    for found in root.iter(holder):
+        yield from rdf_items(rdf_struct(found), list_name)
 
 
-def _mp(root: ET.Element, geo: Geometry, origin: str) -> Iterator[Tag]:
-    for info in root.iter(MP_INFO):
-        for region in rdf_items(rdf_struct(info), MP_REGIONS):
-            name = _clean(rdf_value(region, MP_NAME))
-            area = mp_area(rdf_value(region, MP_RECTANGLE))
-            if not name or area is None:
-                continue
-            x, y, w, h = area
-            if w <= 0 or h <= 0:
-                continue
-            box = displayed_box(x, y, w, h, geo)
-            if box is not None:
-                yield Tag(name, box, "mp", origin, ours=rdf_value(region, FACE_ID) is not None)
+def _mwg(items: Iterable[ET.Element], geo: Geometry, origin: str) -> Iterator[Tag]:
+    for li in items:
+        kind = rdf_value(li, TYPE)
+        name = _clean(rdf_value(li, NAME))
+        area_el = li.find(AREA)
+        if (kind or "Face") != "Face" or not name or area_el is None:
+            continue
+        area = rdf_struct(area_el)
+        x, y, w, h = (number(rdf_value(area, q("stArea", k))) for k in ("x", "y", "w", "h"))
+        if x is None or y is None or w is None or h is None or w <= 0 or h <= 0:
+            continue
+        box = displayed_box(x, y, w, h, geo)
+        if box is not None:
+            yield Tag(name, box, "mwg", origin, ours=rdf_value(li, FACE_ID) is not None)
+
+
+def _mp(items: Iterable[ET.Element], geo: Geometry, origin: str) -> Iterator[Tag]:
+    for region in items:
+        name = _clean(rdf_value(region, MP_NAME))
+        area = mp_area(rdf_value(region, MP_RECTANGLE))
+        if not name or area is None:
+            continue
+        x, y, w, h = area
+        if w <= 0 or h <= 0:
+            continue
+        box = displayed_box(x, y, w, h, geo)
+        if box is not None:
+            yield Tag(name, box, "mp", origin, ours=rdf_value(region, FACE_ID) is not None)
 
 
 def regions_in_xmp(data: bytes, geo: Geometry, origin: str) -> list[Tag]:
-    """The named face regions (MWG and Microsoft) of one XMP packet. Raises ValueError
-    with a one-line reason when it is not XML."""
+    """The named face regions (MWG and Microsoft) of one XMP packet, from its first
+    ``MAX_REGION_ITEMS`` regions of each kind. Raises ValueError with a one-line reason
+    when it is not XML."""
+    return _regions(data, geo, origin)[0]
+
+
+def _regions(data: bytes, geo: Geometry, origin: str) -> tuple[list[Tag], bool]:
+    """:func:`regions_in_xmp`, and whether regions past ``MAX_REGION_ITEMS`` were left
+    unread. Bounded work: lists nested in lists are walked again by each list above them."""
     try:
         root = SafeET.fromstring(data.rstrip(b"\x00 \r\n\t"))
     except DefusedXmlException as exc:
         raise ValueError(f"XMP refused: it declares entities or a DTD ({type(exc).__name__})") from None
     except (ET.ParseError, ValueError) as exc:
         raise ValueError(f"not valid XMP ({_one_line(exc)})") from None
-    return [*_mwg(root, geo, origin), *_mp(root, geo, origin)]
+    tags: list[Tag] = []
+    cut = False
+    for holder, list_name, read in ((REGIONS, REGION_LIST, _mwg), (MP_INFO, MP_REGIONS, _mp)):
+        items = list(itertools.islice(_items(root, holder, list_name), MAX_REGION_ITEMS + 1))
+        cut = cut or len(items) > MAX_REGION_ITEMS
+        tags.extend(read(items[:MAX_REGION_ITEMS], geo, origin))
+    return tags, cut
+
+
+def _xmp_tags(data: bytes, geo: Geometry, origin: str, found: list[Tag], notes: list[str]) -> None:
+    tags, cut = _regions(data, geo, origin)
+    found.extend(tags)
+    if cut:
+        notes.append(f"{origin}: more than {MAX_REGION_ITEMS} regions of a kind: the rest skipped")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -154,9 +197,9 @@ def _one_line(exc: BaseException) -> str:
 def photo_xmp(path: Path) -> tuple[Geometry, bytes | None]:
     """The photo's stored size, EXIF orientation and embedded XMP packet, from its header."""
     register_heif()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), open_regular(path) as fh:
         warnings.simplefilter("ignore")
-        with Image.open(path) as im:
+        with Image.open(fh) as im:
             geo = Geometry(im.size[0], im.size[1], exif_orientation(im.getexif()))
             xmp = im.info.get("xmp")
     if isinstance(xmp, str):
@@ -202,8 +245,27 @@ def takeout_json(path: Path, names: frozenset[str] | None = None) -> Path | None
     return None
 
 
+def _json_depth(data: bytes) -> int:
+    """How deep the arrays and objects of JSON text nest (strings skipped), without parsing
+    it: a check in linear time before :func:`json.loads`, which recurses."""
+    bare = np.frombuffer(_JSON_STRING.sub(b"", data), dtype=np.uint8)
+    steps = ((bare == ord("[")) | (bare == ord("{"))).astype(np.int32)
+    steps -= (bare == ord("]")) | (bare == ord("}"))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+# A JSON string, written so that the regex engine runs through it without backtracking.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
 def _takeout(json_path: Path) -> list[Tag]:
-    doc = json.loads(json_path.read_bytes())
+    data = read_regular(json_path, TAKEOUT_MAX_BYTES)
+    if _json_depth(data) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} deep")
+    try:
+        doc = json.loads(data)
+    except RecursionError:  # not reached below MAX_JSON_DEPTH; a guard all the same
+        raise ValueError("nested too deep") from None
     people = doc.get("people") if isinstance(doc, dict) else None
     if not isinstance(people, list):
         return []
@@ -224,6 +286,7 @@ class PicasaFolder:
     path: Path
     faces: dict[str, list[tuple[str, str]]]
     contacts: dict[str, str]
+    notes: tuple[str, ...] = ()
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -240,7 +303,7 @@ def _picasa_folder(ini: Path, _stamp: tuple[int, int]) -> PicasaFolder:
     # Read once per folder (and again only when the file changes): a scan asks per photo.
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read_string(ini.read_bytes().decode("utf-8", errors="replace"))
+    parser.read_string(read_regular(ini).decode("utf-8", errors="replace"))
     faces: dict[str, list[tuple[str, str]]] = {}
     contacts: dict[str, str] = {}
     for section in parser.sections():
@@ -258,7 +321,8 @@ def _picasa_folder(ini: Path, _stamp: tuple[int, int]) -> PicasaFolder:
                 found.append((m.group(1), cid.strip()))
         if found:
             faces[section] = found
-    return PicasaFolder(ini, faces, {**_contacts_xml(ini.parent), **contacts})
+    names, notes = _contacts_xml(ini.parent)
+    return PicasaFolder(ini, faces, {**names, **contacts}, notes)
 
 
 def _contacts_file(folder: Path) -> Path | None:
@@ -270,20 +334,21 @@ def _contacts_file(folder: Path) -> Path | None:
     return None
 
 
-def _contacts_xml(folder: Path) -> dict[str, str]:
-    """The names in Picasa's ``contacts.xml`` (``<contact id=".." name=".."/>``), if any."""
+def _contacts_xml(folder: Path) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The names in Picasa's ``contacts.xml`` (``<contact id=".." name=".."/>``), if any, and
+    a warning when it cannot be read (it only costs the names)."""
     candidate = _contacts_file(folder)
     if candidate is None:
-        return {}
+        return {}, ()
     try:
-        root = SafeET.fromstring(candidate.read_bytes())
-    except Exception:  # noqa: BLE001 - a broken contacts file only costs the names
-        return {}
+        root = SafeET.fromstring(read_regular(candidate))
+    except Exception as exc:  # noqa: BLE001 - a broken contacts file only costs the names
+        return {}, (f"{os.fsdecode(candidate)}: Picasa's contact names skipped: {_one_line(exc)}",)
     return {
         c.get("id", ""): _clean(c.get("name") or c.get("display"))
         for c in root.iter("contact")
         if c.get("id") and _clean(c.get("name") or c.get("display"))
-    }
+    }, ()
 
 
 def rect64_area(hex_text: str) -> tuple[float, float, float, float]:
@@ -302,7 +367,7 @@ def _picasa(path: Path, geo: Geometry) -> tuple[list[Tag], list[str]]:
         return [], []
     try:
         folder = _picasa_folder(ini, stamp)
-    except (OSError, configparser.Error) as exc:
+    except (OSError, ValueError, configparser.Error) as exc:
         return [], [f"{os.fsdecode(ini)}: cannot read Picasa's face tags ({_one_line(exc)})"]
     tags, unnamed = [], 0
     for rect, cid in folder.faces.get(path.name, []):
@@ -313,7 +378,9 @@ def _picasa(path: Path, geo: Geometry) -> tuple[list[Tag], list[str]]:
             tags.append(Tag(name, box, "picasa", os.fsdecode(ini)))
         elif not name:
             unnamed += 1
-    notes = [f"{os.fsdecode(ini)}: {unnamed} face(s) of {path.name} name a contact not found"] if unnamed else []
+    notes = list(folder.notes)
+    if unnamed:
+        notes.append(f"{os.fsdecode(ini)}: {unnamed} face(s) of {path.name} name a contact not found")
     return tags, notes
 
 
@@ -362,6 +429,13 @@ def _dedupe(tags: list[Tag]) -> tuple[Tag, ...]:
 
 def read_tags(path: Path) -> TagRead:
     """Every face tag of the photo at ``path``, from all the places above; never raises."""
+    try:
+        return _read_tags(path)
+    except Exception as exc:  # noqa: BLE001 - a failure not foreseen below costs this photo's tags only
+        return TagRead((), (f"{os.fsdecode(path)}: face tags skipped ({type(exc).__name__}: {_one_line(exc)})",))
+
+
+def _read_tags(path: Path) -> TagRead:
     found: list[Tag] = []
     notes: list[str] = []
     where = os.fsdecode(path)
@@ -370,14 +444,16 @@ def read_tags(path: Path) -> TagRead:
     except Exception as exc:  # noqa: BLE001 - the scan reports unreadable photos itself
         return TagRead((), (f"{where}: cannot read the photo's metadata for face tags ({_one_line(exc)})",))
     # Most photos carry XMP without regions: parse only a packet naming a region schema.
-    if embedded is not None and any(uri in embedded for uri in REGION_URIS):
+    if embedded is not None and len(embedded) > SIDE_FILE_MAX_BYTES:
+        notes.append(f"{where}: embedded face tags skipped: the XMP packet is over {SIDE_FILE_MAX_BYTES} bytes")
+    elif embedded is not None and any(uri in embedded for uri in REGION_URIS):
         try:
-            found.extend(regions_in_xmp(embedded, geo, where))
+            _xmp_tags(embedded, geo, where, found, notes)
         except ValueError as exc:
             notes.append(f"{where}: embedded face tags skipped: {exc}")
     for sidecar in sidecars(path):
         try:
-            found.extend(regions_in_xmp(sidecar.read_bytes(), geo, os.fsdecode(sidecar)))
+            _xmp_tags(read_regular(sidecar), geo, os.fsdecode(sidecar), found, notes)
         except (OSError, ValueError) as exc:
             notes.append(f"{os.fsdecode(sidecar)}: face tags skipped: {_one_line(exc)}")
     picasa, picasa_notes = _picasa(path, geo)
@@ -389,4 +465,9 @@ def read_tags(path: Path) -> TagRead:
             found.extend(_takeout(json_path))
         except (OSError, ValueError, AttributeError) as exc:
             notes.append(f"{os.fsdecode(json_path)}: Takeout names skipped: {_one_line(exc)}")
+    if len(found) > MAX_TAGS_PER_PHOTO:
+        notes.append(
+            f"{where}: {len(found) - MAX_TAGS_PER_PHOTO} face tags skipped (at most {MAX_TAGS_PER_PHOTO} a photo)"
+        )
+        found = found[:MAX_TAGS_PER_PHOTO]
     return TagRead(_dedupe(found), tuple(notes))

@@ -78,12 +78,20 @@ def rdf_value(struct: ET.Element, qname: str) -> str | None:
 
 
 def rdf_items(struct: ET.Element, qname: str) -> Iterator[ET.Element]:
-    """The structs of an array field (``rdf:Bag``/``Seq``/``Alt`` of ``rdf:li``)."""
+    """The structs of an array field (``rdf:Bag``/``Seq``/``Alt`` of ``rdf:li``; an ``rdf:li``
+    right under the field is taken too). Only those: a list nested in an item is not this
+    list's, and never walking below the items keeps the work linear in the packet however
+    deep a hostile one nests."""
     holder = struct.find(qname)
     if holder is None:
         return
-    for li in holder.iter(LI):
-        yield rdf_struct(li)
+    for child in holder:
+        if child.tag == LI:
+            yield rdf_struct(child)
+        elif child.tag in ARRAYS:
+            for li in child:
+                if li.tag == LI:
+                    yield rdf_struct(li)
 
 
 # -- numbers ------------------------------------------------------------------------------

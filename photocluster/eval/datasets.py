@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photocluster.core.errors import PathNotFoundError, UsageError
+from photocluster.core.files import read_regular
 from photocluster.detect.images import walk
+
+# A pairs or labels file is read whole: LFW's pairs.txt is 100 KB, a label CSV of a million
+# images some 100 MB.
+TEXT_FILE_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,8 @@ def _read_text(path: Path, what: str) -> str:
     if not os.path.lexists(path):
         raise PathNotFoundError(path)
     try:
-        return path.read_text(encoding="utf-8-sig")
+        # A FIFO or a device named as the file is refused, not waited on or read without end.
+        return read_regular(path, TEXT_FILE_MAX_BYTES).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: the {what} is not UTF-8 text") from None
     except OSError as exc:

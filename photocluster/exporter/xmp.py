@@ -43,7 +43,7 @@ from PIL import Image, UnidentifiedImageError
 
 from photocluster.core.choices import XmpTarget
 from photocluster.core.errors import ExportError
-from photocluster.core.files import atomic_write
+from photocluster.core.files import atomic_write, read_regular
 from photocluster.core.types import Box, Person, Photo, person_label
 from photocluster.detect.images import exif_orientation, register_heif
 from photocluster.detect.regions import Geometry, stored_area
@@ -202,9 +202,11 @@ def _register(prefixes: dict[str, str]) -> None:
 
 def _parse(path: Path) -> ET.Element:
     try:
-        data = path.read_bytes()
+        data = read_regular(path)  # never blocks on a FIFO, never more than a side file's cap
     except OSError as exc:
-        raise SidecarError(f"{os.fsdecode(path)}: cannot read the sidecar ({exc.strerror})") from None
+        raise SidecarError(
+            f"{os.fsdecode(path)}: cannot read the sidecar ({exc.strerror or exc}); left alone"
+        ) from None
     try:
         prefixes = {p: u for _, (p, u) in ET.iterparse(io.BytesIO(data), events=("start-ns",))}  # type: ignore[misc]
         root = ET.fromstring(data)

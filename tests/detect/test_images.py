@@ -665,3 +665,60 @@ def test_files_without_a_pixel_key_have_a_hash(tmp_path: Path) -> None:
     assert images.fingerprint(truncated).pixel_key is None
     with pytest.raises(ImageError, match=r"nope\.jpg"):
         images.fingerprint(tmp_path / "nope.jpg")
+
+
+def test_walk_reports_photo_names_on_fifos_devices_and_sockets_and_never_opens_them(tmp_path: Path) -> None:
+    import socket
+
+    from conftest import without_hanging
+
+    good = touch(tmp_path / "a.jpg")
+    os.mkfifo(tmp_path / "fifo.jpg")
+    os.mkfifo(tmp_path / "pipe")  # not a photo's name: not a photo, not reported
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock.png"))
+    sock.close()
+    errors: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
+    found = list(
+        walk(
+            [tmp_path, tmp_path / "fifo.jpg"],
+            on_error=lambda p, r: errors.append((p.name, r)),
+            on_skip=lambda p, r: skipped.append((p.name, r)),
+        )
+    )
+    assert found == [good] and errors == []
+    assert skipped == [
+        ("fifo.jpg", "not a regular file (a FIFO): not read"),
+        ("sock.png", "not a regular file (a socket): not read"),
+        ("zero.jpg", "not a regular file (a character device): not read"),
+        ("fifo.jpg", "not a regular file (a FIFO): not read"),  # given as a root
+    ]
+    # Without on_skip, they go to on_error.
+    assert len([r for _, r in without_hanging(lambda: _walk_errors(tmp_path))]) == 3
+
+
+def _walk_errors(root: Path) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    list(walk([root], on_error=lambda p, r: errors.append((p.name, r))))
+    return errors
+
+
+@pytest.mark.parametrize("make", ["fifo", "zero"])
+def test_a_photo_replaced_by_a_fifo_or_a_device_after_the_walk_is_refused_without_blocking(
+    tmp_path: Path, make: str
+) -> None:
+    from conftest import without_hanging
+
+    path = tmp_path / "p.jpg"
+    if make == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    reason = "not a regular file (a FIFO)" if make == "fifo" else "not a regular file (a character device)"
+    for step in (lambda: load_image(path, 100), lambda: images.fingerprint(path), lambda: images.file_hash(path)):
+        with pytest.raises(ImageError) as caught:
+            without_hanging(step, fifos=[path])
+        assert caught.value.reason == reason
+    assert without_hanging(lambda: images.taken_at_of(path), fifos=[path]) is None

@@ -67,3 +67,20 @@ def test_read_labels_from_a_csv(tmp_path: Path) -> None:
     labels.write_text("relative_path,identity\nx/a.jpg,ann\nmissing.jpg,bob\ngone.jpg,bob\n")
     with pytest.raises(UsageError, match=r"missing\.jpg: no such image \(named on line 3 of .*\) \(and 1 more\)"):
         read_labels(tmp_path, labels)
+
+
+def test_a_pairs_or_labels_file_that_is_a_fifo_or_a_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    from conftest import without_hanging
+
+    os.mkfifo(tmp_path / "pairs.txt")
+    (tmp_path / "labels.csv").symlink_to("/dev/zero")
+    with pytest.raises(UsageError) as caught:
+        without_hanging(lambda: read_pairs(tmp_path / "pairs.txt", tmp_path), fifos=[tmp_path / "pairs.txt"])
+    assert str(caught.value) == f"{tmp_path}/pairs.txt: cannot read the pairs file (not a regular file (a FIFO))"
+    with pytest.raises(UsageError) as caught:
+        without_hanging(lambda: read_labels(tmp_path, tmp_path / "labels.csv"))
+    assert str(caught.value) == (
+        f"{tmp_path}/labels.csv: cannot read the labels file (not a regular file (a character device))"
+    )
