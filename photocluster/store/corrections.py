@@ -109,6 +109,13 @@ def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
         )
 
 
+def _anchor(conn: sqlite3.Connection, person_id: int, faces: Sequence[int]) -> None:
+    """Pin ``faces`` to the person (its anchor): every later clustering keeps them in it."""
+    pinned = [(f, person_id) for f in faces]
+    conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", pinned)
+    conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", pinned)
+
+
 class Corrections(Database):
     """The ``corrections`` log, and the corrections themselves. Each named correction
     takes ``command``, the text that ``history`` shows and ``undo`` returns."""
@@ -123,10 +130,18 @@ class Corrections(Database):
             yield conn
 
     def rename_person(self, person_id: int, name: str, *, command: str) -> None:
-        # A name binds no face: a clustering computed meanwhile is still right (it never
-        # deletes a named person), so naming persons during a long `clusters` costs nothing.
-        with self.correction(command, [person_id], [], regroups=False) as conn:
-            conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, person_id))
+        """Name the person, and pin its faces to it: the faces it has when named are its
+        anchor, which no later clustering takes from it (a narrow ``--min-size``, a loose
+        ``--threshold``); only the user's move or remove does.
+
+        The generation stays: a clustering computed meanwhile is written unless it takes
+        one of these faces away (then it groups again, see ``apply_clustering``), so naming
+        persons during a long `clusters` usually costs nothing."""
+        with self.transaction() as conn:
+            faces = _face_ids_of(conn, [person_id])
+            with _logged(conn, command, [person_id], faces, regroups=False):
+                conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, person_id))
+                _anchor(conn, person_id, faces)
 
     def merge_persons(self, target: int, sources: Sequence[int], *, command: str) -> int:
         """Every face of ``target`` and ``sources`` becomes ``target``'s, pinned there; the
@@ -157,17 +172,21 @@ class Corrections(Database):
         return len(faces)
 
     def move_face(self, face_id: int, person_id: int, from_person: int | None, *, command: str) -> None:
-        """The face is ``person_id``'s for good, and never again ``from_person``'s."""
+        """The face is ``person_id``'s for good, and never again ``from_person``'s. The
+        person it joins is corrected: its faces as they are now, the moved one included,
+        are its anchor (pinned), so the face joins them rather than claiming the person
+        for itself."""
         persons = [person_id] if from_person is None else [person_id, from_person]
-        with self.correction(command, persons, [face_id]) as conn:
-            conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
-            conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (person_id,))
-            conn.execute("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
-            conn.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id))
-            if from_person is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person)
-                )
+        with self.transaction() as conn:
+            faces = _face_ids_of(conn, [person_id])
+            with _logged(conn, command, persons, [face_id, *faces]):
+                conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
+                conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (person_id,))
+                _anchor(conn, person_id, [*faces, face_id])
+                if from_person is not None:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person)
+                    )
 
     def remove_face(self, face_id: int, from_person: int, *, command: str) -> None:
         """The face is in no person, and never again ``from_person``'s."""

@@ -449,10 +449,11 @@ def state(store: Store) -> tuple[object, ...]:
 
 
 def test_rename_person_is_logged_and_undone(store: Store, tmp_path: Path) -> None:
-    _, p = three_persons(store, tmp_path)
+    f, p = three_persons(store, tmp_path)
     before = state(store)
     store.rename_person(p[0], "Ann", command="name Ann")
     assert store.person_names()[p[0]] == "Ann"
+    assert store.pins() == {f[0]: p[0], f[1]: p[0]}  # its faces when named: its anchor
     assert [(c, u) for _, _, c, u in store.history()] == [("name Ann", False)]
     assert store.undo() == "name Ann"
     assert state(store) == before
@@ -485,11 +486,12 @@ def test_move_and_remove_face_pin_and_reject(store: Store, tmp_path: Path) -> No
     before = state(store)
     store.move_face(f[0], p[1], p[0], command="move")
     assert store.face_persons()[f[0]] == p[1]
-    assert store.pins() == {f[0]: p[1]}
+    # The person it joins is corrected: its faces as they are now are its anchor.
+    assert store.pins() == {f[0]: p[1], f[2]: p[1], f[3]: p[1]}
     assert store.rejections() == [(f[0], p[0])]
     store.remove_face(f[0], p[1], command="remove")
     assert f[0] not in store.face_persons()
-    assert store.pins() == {}
+    assert store.pins() == {f[2]: p[1], f[3]: p[1]}
     assert sorted(store.rejections()) == sorted([(f[0], p[0]), (f[0], p[1])])
     # Moving a face back where it was rejected lifts that rejection.
     store.move_face(f[0], p[0], None, command="move back")
