@@ -10,7 +10,6 @@ from pathlib import Path
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.store.connection import Database, bump_generation, chunks, marks, path_from_key, read_generation
 
-
 # How many persons a clustering emptied each face remembers (the latest), see Persons.retired.
 RETIRED_PER_FACE = 4
 
