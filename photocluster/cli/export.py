@@ -46,7 +46,8 @@ def export(
         return
     out.print(
         f"Exported {report.persons} persons and {report.unknown_faces} unknown faces to {report.dest} "
-        f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged)",
+        f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged"
+        + (f", {report.kept} kept as you changed them)" if report.kept else ")"),
         markup=False,
     )
     extras = [f"{report.thumbnails} thumbnails"]
