@@ -761,8 +761,8 @@ def test_a_version_1_database_is_migrated_and_usable(tmp_path: Path) -> None:
         assert (ids.tolist(), photo_ids.tolist()) == ([1, 2, 3, 4], [1, 2, 3, 4])
         assert np.array_equal(emb, np.stack(vectors).astype(np.float32))
         assert store.photo(1).path == tmp_path / "0.jpg"
-        # New in version 2, with its defaults.
-        assert (store.person_names(), store.ignored_persons(), store.pins()) == ({7: "Ann"}, set(), {})
+        # New in version 2, with its defaults; version 6 pins a named person's faces (its anchor).
+        assert (store.person_names(), store.ignored_persons(), store.pins()) == ({7: "Ann"}, set(), {1: 7, 2: 7})
         assert store.history() == []
         # Usable: clustering keeps Ann's id and name and gives her the third photo of her.
         report = recluster(store, 0.6, 2, method="whispers")

@@ -67,6 +67,7 @@ from photocluster.exporter.folders import (
 )
 from photocluster.exporter.index_json import JOURNAL, Journal, Manifest
 from photocluster.exporter.render import PersonJob, Renderer, RendererProcess
+from photocluster.exporter.stamps import EDITED, same_size_and_mtime, stamp, still_ours
 from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, write_chips
 from photocluster.exporter.xmp import (
     XMP_TARGETS,
@@ -98,7 +99,9 @@ class ExportReport:
     """What an export did. ``created`` .. ``skipped`` count photo entries in person folders;
     ``thumbnails``, ``crops`` and ``sidecars`` count what the export holds after the run;
     ``warnings`` are the first ``"path: reason"`` lines for thumbnails, chips, sidecars or
-    pages not written; ``warning_count`` counts them all."""
+    pages not written; ``warning_count`` counts them all. ``kept``: files of the export the
+    user changed since photocluster wrote them (photo entries, thumbnails, chips, pages,
+    index.json), left as they are and no longer photocluster's (each with a warning)."""
 
     dest: str
     mode: str
@@ -115,6 +118,7 @@ class ExportReport:
     review: str = ""
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0
+    kept: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -292,6 +296,7 @@ class _Run:
         self.thumbnails = self.chips = 0
         self.checked: set[str] = set()  # folders made and checked this run
         self.skipped: set[str] = set()
+        self.kept_files: set[str] = set()  # files of ours the user changed since: theirs now
         # For the sidecars (only with xmp): photo -> regions, photo entries -> photo, photos.
         self.regions: dict[int, list[tuple[int, str, Box]]] = defaultdict(list)
         self.entry_photo: dict[str, int] = {}
@@ -304,12 +309,14 @@ class _Run:
         self.lists_of = review.Lists(browse.summary(store, len(doubts)), doubts)
         self.io = _Writer()
         self.journal = Journal(dest)
+        self.journal.claim("rewrite", [INDEX_FILE])
         self.unknown_faces = self.lists_of.summary.unknown
         faces = self.lists_of.summary.faces + self.unknown_faces
         # A second process renders pages and index.json beside this one's work, once it pays.
         kind = RendererProcess if faces >= _RENDER_PROCESS_FACES else Renderer
         settings = store.get_setting("cluster.threshold"), store.get_setting("cluster.min_size")
-        self.render: Renderer | RendererProcess = kind(self.root, self.lists_of.summary, *settings)
+        write_index = not self._edited(INDEX_FILE)
+        self.render: Renderer | RendererProcess = kind(self.root, self.lists_of.summary, *settings, write_index)
 
     # -- one person ---------------------------------------------------------------------
 
@@ -365,22 +372,31 @@ class _Run:
         page_files = review.person_page_files(person.id, len(person.faces), first_page)
         claimed = self._claim(sources, [rel for rel, _ in [*thumbs.values(), *chips.values()]] + page_files)
         self._folder(folder)
+        rewrites: list[str] = []
         for rel, source in sorted(sources.items()):
             if rel in self.wanted:
                 continue  # a photo whose unknown faces fall in two chunks: placed with the first
             self.wanted.add(rel)
-            place = place_entry(self.root, rel, source, rel in self.prev.entries, self.mode, self.placed)
+            ours = self.prev.stamps.get(rel, "") if rel in self.prev.entries else None
+            place = place_entry(self.root, rel, source, ours, self.mode, self.placed)
             if place is None:
                 self.skipped.add(rel)
                 continue
+            if place is False:
+                continue  # the user changed it: theirs now, left as it is
             self.own.add(rel)
             if callable(place):
+                if ours is not None:
+                    rewrites.append(rel)
                 self.io.submit(place)
+        may_write = {rel: self._page_is_ours(rel, claimed) for rel in page_files}
+        self.journal.claim(
+            "rewrite", rewrites + [rel for rel in page_files if may_write[rel] and rel in self.prev.files]
+        )
         in_place = self._write_thumbs(thumbs, claimed)
         chips_in_place = self._write_chips(person, chips, photos, claimed) if chips else {}
         missing = {rel for rel in sources if rel in self.skipped}
         self._folder(PAGES_FOLDER)
-        may_write = {rel: self._page_is_ours(rel, claimed) for rel in page_files}
         fields = {"entries": entries, "thumbs": in_place, "chips": chips_in_place, "missing": missing}
         job = PersonJob.of(person, folder, **fields, pages=may_write, first_page=first_page, unknown=unknown)
         self.render.person(job)
@@ -435,6 +451,8 @@ class _Run:
         if known is None and rel not in claimed:
             warn(self.warnings, path, IN_THE_WAY)
             return None
+        if known is not None and self._edited(rel):
+            return None
         return not (known == key and os.path.isfile(path) and not os.path.islink(path))
 
     def _write_thumbs(self, thumbs: dict[int, tuple[str, str]], claimed: set[str]) -> dict[int, str]:
@@ -448,6 +466,7 @@ class _Run:
                 self.files[rel] = key
             elif todo:
                 need[fid] = (rel, key)
+        self.journal.claim("rewrite", [rel for rel, _ in need.values() if rel in self.prev.files])
         if need:
             data = self.store.thumbnails(list(need), THUMB_PARAMS)
             for fid, (rel, key) in need.items():
@@ -477,6 +496,9 @@ class _Run:
             elif todo:
                 job = jobs.setdefault(f.photo_id, ImageJob(photos[f.photo_id]))
                 job.chips.append((f.face_id, f.box, rel))
+        self.journal.claim(
+            "rewrite", [rel for job in jobs.values() for _, _, rel in job.chips if rel in self.prev.files]
+        )
         for job in jobs.values():
             # Chips are aligned by the landmarks, which the store has and the listing does not.
             job.landmarks = {int(f.id or 0): f.landmarks for f in self.store.photo_faces(job.photo.id)}
@@ -488,13 +510,30 @@ class _Run:
         self.chips += len(in_place)
         return in_place
 
-    def _page_is_ours(self, rel: str, claimed: set[str]) -> bool:
+    def _edited(self, rel: str) -> bool:
+        """Whether the file ``rel`` of ours was changed by the user since it was written
+        (then it is theirs: kept, with a warning, and no longer in the manifest)."""
+        if rel in self.kept_files:
+            return True
+        recorded = self.prev.stamps.get(rel)
+        if recorded is None or still_ours(os.path.join(self.root, rel), recorded):
+            return False
+        self.kept_files.add(rel)
+        warn(self.warnings, os.path.join(self.root, rel), EDITED)
+        return True
+
+    def _page_is_ours(self, rel: str, claimed: set[str]) -> bool | None:
+        """Whether the export may write the page (None: the user changed it, kept)."""
+        if rel in self.prev.files and self._edited(rel):
+            return None
         return review.page_is_ours(self.dest / rel, rel in self.prev.files or rel in claimed)
 
     def _page(self, rel: str, html: str, claimed: set[str]) -> None:
         path = self.dest / rel
-        if not self._page_is_ours(rel, claimed):
-            warn(self.warnings, path, IN_THE_WAY)
+        ours = self._page_is_ours(rel, claimed)
+        if not ours:
+            if ours is not None:
+                warn(self.warnings, path, IN_THE_WAY)
             return
         if "/" in rel:
             self._folder(rel.rsplit("/", 1)[0])
@@ -518,6 +557,7 @@ class _Run:
         lists.conflicts = tag_conflicts(self.store)
         rels = lists.files()
         claimed = self._claim({}, rels)
+        self.journal.claim("rewrite", [rel for rel in rels if rel in self.prev.files and rel not in self.kept_files])
         for done, (rel, html) in enumerate(lists.render(self.skipped), start=1):
             self._page(rel, html, claimed)
             progress(Progress("Index and doubt pages", done, len(rels)))
@@ -530,12 +570,30 @@ class _Run:
         self.warnings.merge(warnings)
         self.io.drain()
         self.sidecars = self._sidecars()
-        remove_entries(self.dest, self.prev.entries - self.wanted, self.placed)
-        remove_files(self.dest, [rel for rel in self.prev.files if rel not in self.files and rel != INDEX_FILE])
+        remove_entries(self.dest, self.prev.entries - self.wanted, self.placed, self.prev.stamps)
+        for rel, why in self.placed.kept:
+            warn(self.warnings, os.path.join(self.root, rel), why)
+        gone = [rel for rel in self.prev.files if rel not in self.files and rel != INDEX_FILE]
+        remove_files(self.dest, [rel for rel in gone if not self._edited(rel)])
         prune_empty(self.dest)
-        atomic_write(self.dest / EXPORT_MARKER, Manifest(self.own, self.files, self.sidecars).chunks())
+        manifest = Manifest(self.own, self.files, self.sidecars, self._stamps())
+        atomic_write(self.dest / EXPORT_MARKER, manifest.chunks())
         self.journal.close(remove=True)
         self.io.close()
+
+    def _stamps(self) -> dict[str, str]:
+        """What the export holds now, entry and file by file: the stamps of the entries as
+        placed; a file's stamp as before when its size and mtime are, else read anew."""
+        stamps = {rel: self.placed.stamps[rel] for rel in self.own if rel in self.placed.stamps}
+        index = [] if INDEX_FILE in self.kept_files else [INDEX_FILE]
+        for rel in [*self.files, *index]:
+            recorded = self.prev.stamps.get(rel)
+            path = os.path.join(self.root, rel)
+            if recorded is not None and same_size_and_mtime(path, recorded):
+                stamps[rel] = recorded
+            elif (now := stamp(path)) is not None:
+                stamps[rel] = now
+        return stamps
 
     def _sidecars(self) -> dict[str, str]:
         if not self.xmp and not self.prev.sidecars:
@@ -574,4 +632,5 @@ class _Run:
             review=os.fsdecode(page) if REVIEW_PAGE in self.files else "",
             warnings=list(self.warnings),
             warning_count=self.warnings.total,
+            kept=len(self.placed.kept) + len(self.kept_files),
         )

@@ -39,6 +39,7 @@ class ClusterReport:
     seconds: float
     applied: bool = True
     created: tuple[int, ...] = ()
+    revived: tuple[int, ...] = ()  # ids an earlier run emptied, given back to their faces
     merged: tuple[tuple[int, int], ...] = ()
     split: tuple[int, ...] = ()
     removed: tuple[int, ...] = ()
@@ -51,7 +52,7 @@ class ClusterReport:
     def as_dict(self) -> dict[str, object]:
         d = dict(self.__dict__)
         d["seconds"] = round(self.seconds, 3)
-        d["created"] = list(self.created)
+        d["created"], d["revived"] = list(self.created), list(self.revived)
         d["merged"] = [{"person": a, "into": b} for a, b in self.merged]
         d["split"], d["removed"], d["names_affected"] = list(self.split), list(self.removed), list(self.names_affected)
         return d
@@ -75,10 +76,13 @@ def recluster(
     Chinese whispers). Both are stored, so recognition, ``find``, ``suggest`` and the doubt
     measure later compare at the same operating point.
 
-    The user's corrections bind: faces pinned to a person (merge, move) stay together
-    and in that person, faces removed from a person never rejoin it, and two faces of
-    one photo are never one person unless the user said so. Persons keep their id (and
-    name) when a new cluster is mostly their old faces. With ``apply=False`` nothing is
+    The user's corrections bind: the faces a person had when the user named or last
+    corrected it (name, merge, move, ignore) stay together and in that person, whatever
+    ``min_size`` or ``threshold``; faces removed from a person never rejoin it, and two
+    faces of one photo are never one person unless the user said so. Other persons keep
+    their id when a new cluster is mostly their faces, and take it back when a later run
+    finds the faces an exploratory run scattered (see
+    :mod:`photocluster.grouping.identity`). With ``apply=False`` nothing is
     written: the report says what applying would change. ``progress`` is told each step
     (a million faces take minutes).
     """
@@ -106,6 +110,7 @@ def recluster(
                     "cluster.at": repr(time.time()),
                 },
                 generation=generation,
+                revived=plan.revived,
             )
             # Takeout names (weak labels) name the persons whose faces now agree on one.
             name_from_weak_labels(store)
@@ -138,7 +143,7 @@ def plan_persons(
     grouped from their pixels alone)."""
     say = report_to(progress)
     say(Progress("Reading faces"))
-    face_ids, emb, confidence, previous, cons = _read(store, policy.collage_radius, unbound)
+    face_ids, emb, confidence, previous, retired, cons = _read(store, policy.collage_radius, unbound)
     n = len(face_ids)
     i, j, d = knn_edges(
         emb, policy.graph_radius, progress=lambda event: say(replace(event, phase=f"Finding neighbours of {n:,} faces"))
@@ -148,13 +153,15 @@ def plan_persons(
     super_labels = group(emb, i, j, d, cons, policy, confidence)
     n_edges = len(i)
     del emb, i, j, d  # half a gigabyte at a million faces
-    return assign_persons(face_ids, super_labels, cons, previous, min_size), n, n_edges, cons, previous
+    plan = assign_persons(face_ids, super_labels, cons, previous, min_size, retired)
+    return plan, n, n_edges, cons, previous
 
 
 def _read(
     store: Store, threshold: float, unbound: Collection[int] = ()
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int], Constraints]:
-    """Face ids, embeddings, detector confidences, face id -> current person, and the constraints."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int], dict[int, list[int]], Constraints]:
+    """Face ids, embeddings, detector confidences, face id -> current person, face id -> the
+    persons an earlier run emptied, and the constraints."""
     # One snapshot: the faces, their persons and the corrections as of one moment, even
     # while a scan commits photos (its new faces join on the next run).
     with store.snapshot():
@@ -164,7 +171,7 @@ def _read(
         # id matching only ever look at faces of present photos.
         has_person = person_ids >= 0
         previous = dict(zip(face_ids[has_person].tolist(), person_ids[has_person].tolist(), strict=True))
-        pins, rejections, facts = store.pins(), store.rejections(), _facts(store)
+        pins, rejections, facts, retired = store.pins(), store.rejections(), _facts(store), store.retired()
         if unbound:
             free = set(unbound)
             pins = {f: p for f, p in pins.items() if f not in free}
@@ -172,7 +179,7 @@ def _read(
             facts = [(f, p) for f, p in facts if f not in free]
             previous = {f: p for f, p in previous.items() if f not in free}
         cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, pins, rejections, facts)
-    return face_ids, emb, confidence, previous, cons
+    return face_ids, emb, confidence, previous, retired, cons
 
 
 def _facts(store: Store) -> list[tuple[int, int]]:
@@ -209,6 +216,7 @@ def _report(
         seconds=seconds,
         applied=applied,
         created=diff.created,
+        revived=plan.revived,
         merged=diff.merged,
         split=diff.split,
         removed=diff.removed,

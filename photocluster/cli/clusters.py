@@ -57,9 +57,10 @@ def clusters(
 ) -> None:
     """Group the scanned faces by person and store the persons.
 
-    Your corrections (name, merge, move, remove, ignore) are kept; two faces of one
-    photo are never one person. Persons keep their id and name when most of their faces
-    stay together.
+    Your corrections (name, merge, move, remove, ignore) are kept: a person you named or
+    corrected keeps the faces it had then, whatever --min-size or --threshold; two faces
+    of one photo are never one person. Persons keep their id when most of their faces
+    stay together, and get it back after a narrow run.
 
     --threshold is the operating point on dlib's pair scale (0.6, the default: dlib's
     threshold for two faces); lower splits more, higher joins more.
@@ -111,6 +112,7 @@ def _print_result(report: ClusterReport, summaries: list[Any], plan: bool, as_js
 def _changes(report: ClusterReport) -> dict[str, int]:
     return {
         "created": len(report.created),
+        "ids given back": len(report.revived),
         "merged": len(report.merged),
         "split": len(report.split),
         "removed": len(report.removed),

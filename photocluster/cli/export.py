@@ -66,7 +66,8 @@ def _print_report(report: ExportReport, crops: bool, xmp: XmpTarget | None, as_j
     out.print(
         f"Exported {plural(report.persons, 'person')} and {plural(report.unknown_faces, 'unknown face')} "
         f"to {report.dest} "
-        f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged)",
+        f"({report.created} new, {report.updated} updated, {report.removed} removed, {report.unchanged} unchanged"
+        + (f", {report.kept} kept as you changed them)" if report.kept else ")"),
     )
     extras = [plural(report.thumbnails, "thumbnail")]
     if crops:

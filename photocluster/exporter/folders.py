@@ -10,16 +10,16 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shutil
 import stat
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from photocluster.core.choices import ExportMode
 from photocluster.core.errors import ExportError
 from photocluster.core.types import Person, Photo, person_label
+from photocluster.exporter.stamps import EDITED, UNSTAMPED, copy_hashed, stamp, still_ours
 
 MODES = tuple(m.value for m in ExportMode)
 UNKNOWN_FOLDER = "unknown"
@@ -174,10 +174,12 @@ def _same(entry: str, st: os.stat_result, source: Path, mode: str) -> bool:
         return False
 
 
-def _place(entry: str, source: Path, mode: str) -> None:
+def _place(entry: str, source: Path, mode: str) -> str:
+    """Place the entry; returns its stamp (:mod:`photocluster.exporter.stamps`)."""
     if mode == "symlink":
         os.symlink(source, entry)
-    elif mode == "hardlink":
+        return "l:" + os.fsdecode(source)
+    if mode == "hardlink":
         try:
             os.link(source, entry)
         except OSError as exc:
@@ -185,29 +187,36 @@ def _place(entry: str, source: Path, mode: str) -> None:
                 f"{entry}: cannot hardlink to {source} ({exc.strerror}); "
                 "hardlinks need DEST on the same filesystem: use --mode symlink or copy"
             ) from None
-    else:
-        shutil.copy2(source, entry)
+        return stamp(entry, "") or ""  # the original is never read in this mode
+    return copy_hashed(source, entry)
 
 
 @dataclass
 class Placed:
-    """What :func:`place_entry` and :func:`remove_entries` did, counted in photo entries."""
+    """What :func:`place_entry` and :func:`remove_entries` did, counted in photo entries.
+    ``kept``: entries of ours the user changed since, left as they are; ``stamps``: the
+    stamp of each entry of ours in place (filled as they are placed)."""
 
     created: int = 0
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)  # (entry, why)
+    stamps: dict[str, str] = field(default_factory=dict)
 
 
 def place_entry(
-    dest: str, rel: str, source: Path, ours: bool, mode: str, done: Placed
+    dest: str, rel: str, source: Path, ours: str | None, mode: str, done: Placed
 ) -> Callable[[], None] | bool | None:
     """Decide the photo entry ``rel`` (``folder/file``) of ``source``, counting it in ``done``:
-    missing, it is to be added; ``ours`` (an earlier export wrote it) and stale, replaced;
-    someone else's file in the way, or the original gone, skipped. Returns what places it (a
-    call the caller makes, perhaps on another thread), True when it is in place already, or
-    None when skipped. ``check_inside`` for ``rel`` is the caller's (once per folder)."""
+    missing, it is to be added; ours (``ours``: its stamp as an earlier export recorded it,
+    "" when that export recorded none) and stale, replaced; ours but changed since it was
+    written (the user edited the copy, put another file or link there), kept; someone
+    else's file in the way, or the original gone, skipped. Returns what places it (a call
+    the caller makes, perhaps on another thread), True when it is in place already, False
+    when it is kept as the user's, or None when skipped. ``check_inside`` for ``rel`` is the
+    caller's (once per folder)."""
     entry = os.path.join(dest, rel)  # strings: a Path per entry costs more than placing it
     try:
         st: os.stat_result | None = os.lstat(entry)
@@ -216,32 +225,59 @@ def place_entry(
     if st is not None:
         if _same(entry, st, source, mode):
             done.unchanged += 1
+            done.stamps[rel] = ours or stamp(entry, "") or ""
             return True
-        if not ours:
+        if ours is None:
             done.skipped.append(rel)
             return None
+        why = _not_ours_now(entry, st, ours)
+        if why:
+            done.kept.append((rel, why))
+            return False
         done.updated += 1
-        return functools.partial(_replace, entry, source, mode)
+        return functools.partial(_replace, entry, source, mode, rel, done.stamps)
     if not os.path.lexists(source):
         done.skipped.append(rel)
         return None
     done.created += 1
-    return functools.partial(_place, entry, source, mode)
+    return functools.partial(_placing, entry, source, mode, rel, done.stamps)
 
 
-def _replace(entry: str, source: Path, mode: str) -> None:
+def _not_ours_now(entry: str, st: os.stat_result, recorded: str) -> str | None:
+    """Why the entry of ours at ``entry`` (``st``: its lstat) is the user's now, or None."""
+    if recorded:
+        return None if still_ours(entry, recorded) else EDITED
+    # An older export recorded no stamp: only a link (no content of anyone's) is taken as ours.
+    return None if stat.S_ISLNK(st.st_mode) else UNSTAMPED
+
+
+def _placing(entry: str, source: Path, mode: str, rel: str, stamps: dict[str, str]) -> None:
+    stamps[rel] = _place(entry, source, mode)
+
+
+def _replace(entry: str, source: Path, mode: str, rel: str, stamps: dict[str, str]) -> None:
     os.unlink(entry)
-    _place(entry, source, mode)
+    _placing(entry, source, mode, rel, stamps)
 
 
-def remove_entries(dest: Path, rels: Iterable[str], done: Placed) -> None:
-    """Take out photo entries of ours that are no longer wanted."""
+def remove_entries(dest: Path, rels: Iterable[str], done: Placed, stamps: Mapping[str, str]) -> None:
+    """Take out photo entries of ours that are no longer wanted; one the user changed since
+    it was written (``stamps``: as written) is the user's: kept, in ``done.kept``."""
     for rel in sorted(rels):
         check_inside(dest, rel)
         entry = dest / rel
-        if entry.is_symlink() or entry.is_file():
-            entry.unlink()
-            done.removed += 1
+        try:
+            st = os.lstat(entry)
+        except FileNotFoundError:
+            continue
+        if not (stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode)):
+            continue
+        why = _not_ours_now(os.fspath(entry), st, stamps.get(rel, ""))
+        if why:
+            done.kept.append((rel, why))
+            continue
+        entry.unlink()
+        done.removed += 1
 
 
 def remove_files(dest: Path, rels: Iterable[str]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from photocluster.core.ages import age_at
 from photocluster.core.types import Person
 from photocluster.exporter.folders import UNKNOWN_FOLDER
+from photocluster.exporter.stamps import CLAIMED
 from photocluster.version import __version__
 
 INDEX_SCHEMA_VERSION = 1
@@ -165,8 +166,9 @@ class Journal:
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def claim(self, kind: str, items: Iterable[str], state: str = "") -> None:
-        """``kind``: "entry" (photo entries), "file" (thumbnails, chips, pages) or "sidecar"
-        (with ``state``). One line per call, flushed before any of them is written: a line
+        """``kind``: "entry" (photo entries), "file" (thumbnails, chips, pages), "sidecar"
+        (with ``state``) or "rewrite" (entries and files of ours about to be written again:
+        their stamps no longer hold). One line per call, flushed before any of them is written: a line
         cut short by a kill claims files none of which was written yet."""
         rels = list(items)
         if rels:
@@ -187,11 +189,14 @@ class Manifest:
     review page, each with the key of its content. ``sidecars``: XMP sidecars holding our
     regions, relative to DEST or absolute (beside an original), each ``"created"`` (it may
     be deleted once nothing else is in it) or ``"merged"`` (it existed: only our regions go).
+    ``stamps``: entry or file -> what was written there (:mod:`photocluster.exporter.stamps`),
+    so that one the user changed since is kept; a manifest of an older version has none.
     """
 
     entries: set[str] = field(default_factory=set)
     files: dict[str, str] = field(default_factory=dict)
     sidecars: dict[str, str] = field(default_factory=dict)
+    stamps: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, doc: object) -> Manifest:
@@ -210,6 +215,7 @@ class Manifest:
             {e for e in entries if isinstance(e, str)} if isinstance(entries, list) else set(),
             mapping("files"),
             mapping("sidecars"),
+            mapping("stamps"),
         )
 
     def dump(self) -> str:
@@ -236,6 +242,8 @@ class Manifest:
         yield from mapping(self.files)
         yield ', "sidecars": '
         yield from mapping(self.sidecars)
+        yield ', "stamps": '
+        yield from mapping(self.stamps)
         yield "}"
 
     def with_journal(self, path: Path) -> Manifest:
@@ -255,8 +263,11 @@ class Manifest:
                     continue
                 if kind == "entry":
                     self.entries.add(rel)
+                    self.stamps.setdefault(rel, CLAIMED)
                 elif kind == "file":
                     self.files.setdefault(rel, "")
                 elif kind == "sidecar":
                     self.sidecars.setdefault(rel, state)
+                elif kind == "rewrite":
+                    self.stamps[rel] = CLAIMED
         return self

@@ -41,7 +41,7 @@ class PersonJob:
     thumbs: Mapping[int, str]  # face id -> thumbnail in place
     chips: Mapping[int, str]  # face id -> face chip in place
     missing: set[str]  # photo entries not in place: pages link the original
-    pages: Mapping[str, bool]  # page file -> whether the export may write it
+    pages: Mapping[str, bool | None]  # page file -> whether the export may write it (None: the user's, kept)
     first_page: int = 1
     unknown: int | None = None  # all the unknown faces, for a chunk of them
     born: str | None = None  # the person's birth date (YYYY-MM-DD), if given
@@ -82,10 +82,19 @@ class PersonJob:
 class Renderer:
     """Writes the index.json blocks and the pages of the persons handed to it, in order."""
 
-    def __init__(self, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None) -> None:
+    def __init__(
+        self,
+        dest: str,
+        summary: pages.Summary,
+        threshold: str | None,
+        min_size: str | None,
+        write_index: bool = True,
+    ) -> None:
         self.dest = dest
         self.summary = summary
         self.index = IndexWriter(Path(dest) / INDEX_FILE, threshold, min_size)
+        # False: the user changed index.json since it was written; it stays as they left it.
+        self.write_index = write_index
         self.written: list[str] = []
         self.warnings = Warnings()
 
@@ -96,15 +105,20 @@ class Renderer:
             person, self.summary, job.thumbs, job.entries, job.missing, job.first_page, job.unknown
         )
         for rel, html in rendered:
-            if not job.pages.get(rel):
-                warn(self.warnings, os.path.join(self.dest, rel), IN_THE_WAY)
+            allowed = job.pages.get(rel, False)
+            if not allowed:
+                if allowed is not None:  # None: the user's page, which the export warned of
+                    warn(self.warnings, os.path.join(self.dest, rel), IN_THE_WAY)
                 continue
             review.write_page(Path(self.dest) / rel, html)
             self.written.append(rel)
 
     def close(self) -> tuple[list[str], Warnings]:
         """Put index.json in place; returns the pages written and the warnings."""
-        self.index.close()
+        if self.write_index:
+            self.index.close()
+        else:
+            self.index.abort()
         return self.written, self.warnings
 
     def abort(self) -> None:
@@ -120,7 +134,14 @@ class RendererProcess:
     through multiprocessing: that would run the caller's main script again in the child.
     Its failure is raised here, as an ExportError."""
 
-    def __init__(self, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None) -> None:
+    def __init__(
+        self,
+        dest: str,
+        summary: pages.Summary,
+        threshold: str | None,
+        min_size: str | None,
+        write_index: bool = True,
+    ) -> None:
         from_parent, to_child = os.pipe()  # (read end, write end)
         from_child, to_parent = os.pipe()
         # The child imports photocluster from where this process did, whatever its sys.path.
@@ -137,7 +158,7 @@ class RendererProcess:
         self._send = Connection(to_child, readable=False)
         self._recv = Connection(from_child, writable=False)
         self.dest = dest
-        self.person_start = (dest, summary, threshold, min_size)
+        self.person_start = (dest, summary, threshold, min_size, write_index)
         self._call(lambda: self._send.send(self.person_start))
 
     def person(self, job: PersonJob) -> None:
@@ -188,11 +209,17 @@ def main() -> None:
 
 
 def _serve(
-    recv: Connection, send: Connection, dest: str, summary: pages.Summary, threshold: str | None, min_size: str | None
+    recv: Connection,
+    send: Connection,
+    dest: str,
+    summary: pages.Summary,
+    threshold: str | None,
+    min_size: str | None,
+    write_index: bool = True,
 ) -> None:
     """Persons until None, then the pages written and the warnings. A parent that is gone
     (its end of the pipe closed) ends it without index.json."""
-    renderer = Renderer(dest, summary, threshold, min_size)
+    renderer = Renderer(dest, summary, threshold, min_size, write_index)
     try:
         while (job := recv.recv()) is not None:
             renderer.person(job)

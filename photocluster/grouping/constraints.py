@@ -127,7 +127,7 @@ def build_constraints(
     ``face_ids`` (photos gone) are ignored.
     """
     index = {int(f): k for k, f in enumerate(face_ids.tolist())}
-    pinned = _pinned_faces(index, current, pins)
+    pinned = _pinned_faces(index, pins)
     super_of = collapse(len(face_ids), [np.array(v) for v in pinned.values()])
     person_of_super = {int(super_of[v[0]]): p for p, v in pinned.items()}
     # Two faces in one photo are two people, unless the user put them together (mirrors),
@@ -167,20 +167,15 @@ def born_rejections(face_ids: np.ndarray, days: np.ndarray, births: Mapping[int,
     return out
 
 
-def _pinned_faces(
-    index: Mapping[int, int], current: Mapping[int, int], pins: Mapping[int, int]
-) -> dict[int, list[int]]:
-    """Person -> indices of the faces bound to it."""
+def _pinned_faces(index: Mapping[int, int], pins: Mapping[int, int]) -> dict[int, list[int]]:
+    """Person -> indices of the faces bound to it: its pins, the faces it had when the user
+    last named or corrected it (its anchor). The faces a clustering added since are not
+    bound: a loose exploratory run that gave a named person a stranger's faces does not
+    keep them there for good; the next run groups them again around the anchor."""
     pinned: dict[int, list[int]] = {}
     for fid, pid in pins.items():
         if fid in index:
             pinned.setdefault(pid, []).append(index[fid])
-    # A person the user corrected is curated: its current faces stay with its pinned ones
-    # (a face moved in joins the person's faces rather than claiming the person for itself).
-    # Its members then change only by the user's hand or by new faces joining.
-    for fid, pid in current.items():
-        if pid in pinned and fid in index:
-            pinned[pid].append(index[fid])
     return pinned
 
 

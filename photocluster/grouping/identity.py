@@ -1,12 +1,17 @@
-"""Which person each cluster is: new clusters take the ids (and names) of the persons
-they mostly continue, and what a new assignment changes against the stored one.
+"""Which person each cluster is, and what a new assignment changes against the stored one.
+
+A cluster is, in this order: the person whose anchor it holds (the faces pinned to a
+person when the user last named or corrected it: they bind, whatever the cluster's
+size), the person whose present faces it mostly continues, or the person an earlier run
+emptied whose faces it finds together again (a narrow ``--min-size`` or a loose
+``--threshold`` costs no id: the next run gives it back); else a new person.
 
 Pure functions over arrays and dicts; the caller reads and writes the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +31,7 @@ class Assignment:
 
     persons: dict[int, int | None]
     new_persons: tuple[int, ...]
+    revived: tuple[int, ...] = ()  # ids of persons an earlier run emptied, given back to their faces
 
 
 @dataclass(frozen=True)
@@ -41,22 +47,26 @@ class PlanDiff:
     names_affected: tuple[str, ...] = ()  # names of the persons merged, split or removed
 
 
-def match_to_previous(face_ids: np.ndarray, labels: np.ndarray, previous: Mapping[int, int]) -> dict[int, int]:
+def match_to_previous(
+    face_ids: np.ndarray, labels: np.ndarray, previous: Mapping[int, int | Sequence[int]]
+) -> dict[int, int]:
     """Map new cluster labels to earlier person ids, so ids and names survive re-clustering.
 
-    ``previous`` is face id -> person id from the last run. Pairs (label, person) are
-    taken greedily by decreasing shared faces; each label takes at most one person and
-    each person goes to at most one label (when a person splits, its id stays with the
-    larger part). Returns label -> person id for the matched labels.
+    ``previous`` is face id -> person id from the last run (or several candidate ids per
+    face). Pairs (label, person) are taken greedily by decreasing shared faces; each label
+    takes at most one person and each person goes to at most one label (when a person
+    splits, its id stays with the larger part). Returns label -> person id for the
+    matched labels.
     """
     overlap: dict[tuple[int, int], int] = {}
     for fid, label in zip(face_ids.tolist(), labels.tolist(), strict=True):
         if label == UNKNOWN:
             continue
-        person = previous.get(fid)
-        if person is None:
+        persons = previous.get(fid)
+        if persons is None:
             continue
-        overlap[(label, person)] = overlap.get((label, person), 0) + 1
+        for person in (persons,) if isinstance(persons, (int, np.integer)) else persons:
+            overlap[(label, person)] = overlap.get((label, person), 0) + 1
     result: dict[int, int] = {}
     used: set[int] = set()
     for (label, person), _shared in sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -73,14 +83,17 @@ def assign_persons(
     constraints: Constraints,
     previous: Mapping[int, int],
     min_size: int = DEFAULT_MIN_SIZE,
+    retired: Mapping[int, Sequence[int]] | None = None,
 ) -> Assignment:
     """Person ids for faces labelled by :func:`~photocluster.grouping.whispers.collapsed_whispers`.
 
     ``super_labels`` holds one label per super-node of ``constraints``; ``previous`` is
-    face id -> person id as stored. A label with pinned faces is the pinned person,
-    whatever its size; other labels under ``min_size`` faces are unknown; the rest keep
-    the id of the person they continue (:func:`match_to_previous`) or become new persons.
-    A face never goes back to a person the user took it out of.
+    face id -> person id as stored; ``retired`` face id -> persons an earlier run emptied
+    (that exist no more). A label with pinned faces is the pinned person, whatever its
+    size; other labels under ``min_size`` faces are unknown; the rest keep the id of the
+    person they continue (:func:`match_to_previous`), else take back the id of a retired
+    person whose faces they hold (listed in ``revived``), else become new persons. A face
+    never goes back to a person the user took it out of.
     """
     n = len(face_ids)
     super_labels = keep_apart(super_labels, constraints.cannot)
@@ -91,6 +104,8 @@ def assign_persons(
         small = (sizes[labels] < min_size) & ~np.isin(labels, list(pinned_label))
         labels = np.where(small, UNKNOWN, labels)
     matched = _match_ids(face_ids, labels, pinned_label, previous)
+    revived = _match_retired(face_ids, labels, matched, retired or {})
+    matched.update(revived)
     new_labels = sorted({int(x) for x in labels.tolist()} - set(matched) - {UNKNOWN})
     placeholders = {label: -(k + 1) for k, label in enumerate(new_labels)}
     persons: dict[int, int | None] = {}
@@ -99,7 +114,8 @@ def assign_persons(
         if person is not None and person in constraints.rejected.get(k, ()):
             person = None
         persons[fid] = person
-    return Assignment(persons, tuple(placeholders.values()))
+    kept = {p for p in persons.values() if p is not None}
+    return Assignment(persons, tuple(placeholders.values()), tuple(sorted(p for p in revived.values() if p in kept)))
 
 
 def _match_ids(
@@ -112,6 +128,18 @@ def _match_ids(
     matched = match_to_previous(face_ids, unpinned, {f: p for f, p in previous.items() if p not in claimed})
     matched.update(pinned_label)
     return matched
+
+
+def _match_retired(
+    face_ids: np.ndarray, labels: np.ndarray, matched: Mapping[int, int], retired: Mapping[int, Sequence[int]]
+) -> dict[int, int]:
+    """Label -> the id of a person an earlier run emptied, for labels that continue no
+    present person and hold faces that person had."""
+    if not retired:
+        return {}
+    taken = set(matched.values())
+    rest = np.where(np.isin(labels, list(matched)), UNKNOWN, labels)
+    return match_to_previous(face_ids, rest, {f: [p for p in ps if p not in taken] for f, ps in retired.items()})
 
 
 def plan_diff(

@@ -131,6 +131,13 @@ def _blockers(conn: sqlite3.Connection, correction_id: int) -> list[tuple[int, s
     return out
 
 
+def _anchor(conn: sqlite3.Connection, person_id: int, faces: Sequence[int]) -> None:
+    """Pin ``faces`` to the person (its anchor): every later clustering keeps them in it."""
+    pinned = [(f, person_id) for f in faces]
+    conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", pinned)
+    conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", pinned)
+
+
 class Corrections(Database):
     """The ``corrections`` log, and the corrections themselves. Each named correction
     takes ``command``, the text that ``history`` shows and ``undo`` returns."""
@@ -145,10 +152,18 @@ class Corrections(Database):
             yield conn
 
     def rename_person(self, person_id: int, name: str, *, command: str) -> None:
-        # A name binds no face: a clustering computed meanwhile is still right (it never
-        # deletes a named person), so naming persons during a long `clusters` costs nothing.
-        with self.correction(command, [person_id], [], regroups=False) as conn:
-            conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, person_id))
+        """Name the person, and pin its faces to it: the faces it has when named are its
+        anchor, which no later clustering takes from it (a narrow ``--min-size``, a loose
+        ``--threshold``); only the user's move or remove does.
+
+        The generation stays: a clustering computed meanwhile is written unless it takes
+        one of these faces away (then it groups again, see ``apply_clustering``), so naming
+        persons during a long `clusters` usually costs nothing."""
+        with self.transaction() as conn:
+            faces = _face_ids_of(conn, [person_id])
+            with _logged(conn, command, [person_id], faces, regroups=False):
+                conn.execute("UPDATE persons SET name = ? WHERE id = ?", (name, person_id))
+                _anchor(conn, person_id, faces)
 
     def merge_persons(self, target: int, sources: Sequence[int], *, command: str) -> int:
         """Every face of ``target`` and ``sources`` becomes ``target``'s, pinned there; the
@@ -190,18 +205,19 @@ class Corrections(Database):
 
     def move_faces(self, moves: Mapping[int, int | None], person_id: int, *, command: str) -> None:
         """Each face (of ``moves``: face id -> the person it leaves, or None) is ``person_id``'s
-        for good, and never again the person it leaves: one correction, one transaction."""
+        for good, and never again the person it leaves: one correction, one transaction. The
+        person they join is corrected: its faces as they are now, the moved ones included,
+        are its anchor (pinned), so the faces join them rather than claiming the person."""
         persons = {person_id, *(p for p in moves.values() if p is not None)}
-        with self.correction(command, persons, moves) as conn:
-            conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (person_id,))
-            for face_id, from_person in moves.items():
-                conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
-                conn.execute("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", (face_id, person_id))
-                conn.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", (face_id, person_id))
-                if from_person is not None:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, from_person)
-                    )
+        with self.transaction() as conn:
+            faces = _face_ids_of(conn, [person_id])
+            with _logged(conn, command, persons, [*moves, *faces]):
+                conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (person_id,))
+                for face_id in moves:
+                    conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (person_id, face_id))
+                _anchor(conn, person_id, [*faces, *moves])
+                left = [(f, p) for f, p in moves.items() if p is not None]
+                conn.executemany("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", left)
 
     def remove_face(self, face_id: int, from_person: int, *, command: str) -> None:
         """The face is in no person, and never again ``from_person``'s."""

@@ -190,6 +190,25 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE persons ADD COLUMN born TEXT;
     """,
+    # 7 (names): a person's identity follows its faces across any sequence of runs. The
+    # faces a person had when the user last named or corrected it are pinned to it (its
+    # anchor): until now a corrected person's current faces were bound at each run, and a
+    # named one's not at all, so they are pinned here as they are now. `retired`: the faces
+    # of the persons a clustering emptied (a narrow `--min-size`, a loose `--threshold`),
+    # so that a later run that finds them together again gives them their earlier id.
+    """
+    INSERT OR IGNORE INTO pins(face_id, person_id)
+        SELECT faces.id, faces.person_id FROM faces JOIN persons ON persons.id = faces.person_id
+        WHERE persons.name IS NOT NULL OR persons.ignored = 1
+           OR persons.id IN (SELECT DISTINCT person_id FROM pins);
+    CREATE TABLE retired (
+        face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+        person_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (face_id, person_id)
+    );
+    CREATE INDEX retired_person ON retired(person_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

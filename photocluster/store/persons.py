@@ -10,6 +10,9 @@ from pathlib import Path
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.store.connection import Database, bump_generation, chunks, marks, path_from_key, read_generation
 
+# How many persons a clustering emptied each face remembers (the latest), see Persons.retired.
+RETIRED_PER_FACE = 4
+
 
 class Persons(Database):
     """The ``persons``, ``pins`` and ``rejections`` tables, and ``faces.person_id``."""
@@ -99,32 +102,56 @@ class Persons(Database):
         cur = conn.execute("INSERT INTO persons(name, created_at) VALUES (?, ?)", (name, time.time()))
         return int(cur.lastrowid or 0)
 
+    def retired(self) -> dict[int, list[int]]:
+        """Face id -> the persons (latest first) that a clustering emptied while the face was
+        theirs, and that do not exist now: a later run that finds those faces together again
+        gives them back that id (:func:`~photocluster.grouping.identity.assign_persons`)."""
+        rows = self.conn.execute(
+            "SELECT face_id, person_id FROM retired WHERE person_id NOT IN (SELECT id FROM persons) "
+            "ORDER BY face_id, at DESC, person_id"
+        )
+        out: dict[int, list[int]] = {}
+        for f, p in rows:
+            out.setdefault(int(f), []).append(int(p))
+        return out
+
     def apply_clustering(
         self,
         assignment: dict[int, int | None],
         new_persons: Sequence[int],
         settings: dict[str, str],
         generation: int | None = None,
+        revived: Sequence[int] = (),
     ) -> dict[int, int]:
         """Persist a clustering: ``assignment`` maps face id -> person id or a placeholder.
 
         Placeholders are the negative numbers in ``new_persons``; each gets a fresh person
-        id. Faces not in ``assignment`` keep their person: those of missing photos, and
-        those a scan added since the assignment was computed. Persons left without any
-        face are deleted, unless the user named, ignored or corrected them. Returns
-        placeholder -> new person id.
+        id. ``revived`` are ids of persons an earlier clustering emptied (:meth:`retired`)
+        that the assignment gives back to their faces: they exist again. Faces not in
+        ``assignment`` keep their person: those of missing photos, and those a scan added
+        since the assignment was computed. Persons left without any face are deleted,
+        unless the user named, ignored or corrected them; their faces remember them
+        (:meth:`retired`). Returns placeholder -> new person id.
 
         ``generation`` is :meth:`generation` as of the snapshot the assignment was computed
         from: when who is whom changed since (a correction, another clustering, recognition),
-        nothing is written and :class:`ConcurrentChangeError` is raised.
+        nothing is written and :class:`ConcurrentChangeError` is raised. So it is too when
+        the assignment takes a face away from the person it is pinned to (a person named
+        meanwhile: naming pins its faces without changing the generation).
         """
         now = time.time()
         with self.transaction() as conn:
             _check_generation(conn, generation, "clustering")
+            _check_pins(conn, assignment)
             created = {}
             for placeholder in new_persons:
                 cur = conn.execute("INSERT INTO persons(name, created_at) VALUES (NULL, ?)", (now,))
                 created[placeholder] = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT OR IGNORE INTO persons(id, name, created_at) VALUES (?, NULL, ?)", [(p, now) for p in revived]
+            )
+            for chunk in chunks(sorted(revived)):
+                conn.execute(f"DELETE FROM retired WHERE person_id IN ({marks(chunk)})", chunk)
             # Only the faces whose person changes are written: a re-run that moves a few
             # faces rewrites a few rows, not the whole table (each row holds an embedding).
             current = dict(conn.execute("SELECT id, person_id FROM faces"))
@@ -136,11 +163,27 @@ class Persons(Database):
                     if f in current and current[f] != (target := None if p is None else created.get(p, p))
                 ),
             )
-            conn.execute(
-                "DELETE FROM persons WHERE name IS NULL AND ignored = 0 AND curated = 0 "
-                "AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL) "
-                "AND id NOT IN (SELECT person_id FROM pins)"
-            )
+            emptied = {
+                int(i)
+                for (i,) in conn.execute(
+                    "SELECT id FROM persons WHERE name IS NULL AND ignored = 0 AND curated = 0 "
+                    "AND id NOT IN (SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL) "
+                    "AND id NOT IN (SELECT person_id FROM pins)"
+                )
+            }
+            if emptied:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO retired(face_id, person_id, at) VALUES (?, ?, ?)",
+                    [(f, p, now) for f, p in current.items() if p in emptied],
+                )
+                for chunk in chunks(sorted(emptied)):
+                    conn.execute(f"DELETE FROM persons WHERE id IN ({marks(chunk)})", chunk)
+                # A face remembers the last few persons it lost, not every exploratory run.
+                conn.execute(
+                    "DELETE FROM retired WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() OVER "
+                    "(PARTITION BY face_id ORDER BY at DESC, person_id DESC) AS k FROM retired) WHERE k > ?)",
+                    (RETIRED_PER_FACE,),
+                )
             self.set_settings(conn, settings)
             bump_generation(conn)
         return created
@@ -162,6 +205,17 @@ class Persons(Database):
             self.set_settings(conn, settings)
             if assignment:
                 bump_generation(conn)
+
+
+def _check_pins(conn: sqlite3.Connection, assignment: Mapping[int, int | None]) -> None:
+    """Inside the write transaction: refuse an assignment that takes a pinned face (a
+    person's anchor) away from its person. A clustering keeps the pins it read; one
+    added since (a name given meanwhile) may not be kept, and the grouping runs again."""
+    for f, p in conn.execute("SELECT face_id, person_id FROM pins"):
+        if f in assignment and assignment[f] != p:
+            raise ConcurrentChangeError(
+                f"person {p} was named or corrected while the clustering was computed; nothing was written"
+            )
 
 
 def _check_generation(conn: sqlite3.Connection, expected: int | None, what: str) -> None:

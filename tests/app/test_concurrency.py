@@ -77,7 +77,7 @@ def test_a_move_made_while_clusters_runs_survives(
     recluster(store, 0.6, 1, method="whispers")
     assert len(calls) == 2  # grouped again, from the corrected state
     assert person(store, moved) == b
-    assert store.pins() == {moved: b}
+    assert store.pins() == dict.fromkeys([moved, *people["B"]], b)
 
 
 def test_a_name_given_while_clusters_runs_needs_no_second_grouping(
@@ -88,6 +88,18 @@ def test_a_name_given_while_clusters_runs_needs_no_second_grouping(
     recluster(store, 0.6, 1, method="whispers")
     assert len(calls) == 1
     assert store.person_names()[a] == "Ann"
+
+
+def test_a_name_given_while_a_narrow_run_computes_keeps_its_faces(
+    store: Store, people: dict[str, list[int]], during_clusters: Callable[..., list[int]]
+) -> None:
+    # The plan (min-size 5) leaves A unknown; A is named meanwhile, which pins its faces:
+    # the write-back refuses the plan and the grouping runs again, with the pins.
+    a = person(store, people["A"][0])
+    calls = during_clusters(lambda other: name_person(other, str(a), "Ann"))
+    recluster(store, min_size=5)
+    assert len(calls) == 2
+    assert {person(store, f) for f in people["A"]} == {a} and store.person_names()[a] == "Ann"
 
 
 def test_a_remove_made_while_clusters_runs_survives(

@@ -104,10 +104,11 @@ def test_undo_reverts_in_order_and_history_records(store: Store, people: dict[st
     assert undo(store) == f"remove {people['A'][0]}"
     assert undo(store) == f"merge {a} {b}"
     assert store.face_persons() == before
-    assert store.pins() == {} and store.rejections() == []
+    # The name's anchor stays: Ann's faces as they were when she was named.
+    assert store.pins() == dict.fromkeys(people["A"], a) and store.rejections() == []
     assert store.person_names()[a] == "Ann" and store.person_names()[b] is None
     assert undo(store) == f"name {a} 'Ann'"
-    assert store.person_names()[a] is None
+    assert store.person_names()[a] is None and store.pins() == {}
     with pytest.raises(NotFoundError, match="nothing to undo"):
         undo(store)
     assert [h["undone"] for h in history(store)] == [True, True, True]

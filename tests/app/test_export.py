@@ -873,6 +873,10 @@ def test_a_failure_in_the_rendering_process_is_one_clear_error(
     page = dest / "pages" / "person-1.html"
     page.unlink()
     page.mkdir()  # the page it wrote before cannot be replaced now
+    # ... and the manifest (as an older version wrote it) has no stamp to tell it is not ours.
+    manifest = json.loads((dest / EXPORT_MARKER).read_text())
+    del manifest["stamps"]["pages/person-1.html"]
+    (dest / EXPORT_MARKER).write_text(json.dumps(manifest))
     with pytest.raises(ExportError) as failed:
         export(store, dest)
     assert str(failed.value).startswith(f"{dest}: cannot write the export's pages (")

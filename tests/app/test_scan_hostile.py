@@ -98,7 +98,7 @@ def test_the_cli_prints_one_line_per_hostile_file_and_exits_0(tmp_path: Path, fa
     lines = [line for line in result.stderr.splitlines() if not line.startswith("✓ ")]  # progress
     assert lines == [
         *(f"warning: {w}" for w in warnings),
-        "2 file(s) could not be used:",
+        "2 files could not be used:",
         *(f"  {path}: {reason}" for path, reason in bad),
     ]
 

@@ -170,6 +170,31 @@ def test_dest_sidecars_are_idempotent_and_removed_with_their_option(
     assert json.loads((dest / EXPORT_MARKER).read_text())["sidecars"] == {}
 
 
+def test_a_dest_sidecar_the_user_added_to_keeps_their_part(store: Store, library: Path, tmp_path: Path) -> None:
+    # A sidecar is merged into, never written over: what the user added (a keyword, with
+    # exiftool as any XMP editor would) survives a re-export, and the sidecar outlives our
+    # regions when they go.
+    dest = tmp_path / "out"
+    export(store, dest, xmp="dest")
+    sidecar = next(dest.rglob("o1.jpg.xmp"))
+    done = subprocess.run(
+        [shutil.which("exiftool") or "exiftool", "-q", "-overwrite_original", "-XMP-dc:Subject=mine", sidecar],
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    with store.transaction() as conn:
+        conn.execute(f"UPDATE persons SET name = 'Zoe' WHERE id = {person_of(store, 'o1.jpg')}")
+    export(store, dest, xmp="dest")  # the entry moves to Zoe/: its old sidecar is stale
+    [doc] = exiftool("-XMP:all", sidecar)
+    assert doc["Subject"] in ("mine", ["mine"]) and "RegionInfo" not in doc  # our regions went, the keyword stayed
+    [doc] = exiftool("-XMP:all", dest / "Zoe" / "o1.jpg.xmp")
+    assert [r["Name"] for r in doc["RegionInfo"]["RegionList"]] == ["Zoe"]  # type: ignore[index]
+    export(store, dest)  # no sidecars asked for: ours go, the user's stays
+    assert not (dest / "Zoe" / "o1.jpg.xmp").exists()
+    assert exiftool("-XMP-dc:Subject", sidecar)[0]["Subject"] in ("mine", ["mine"])
+
+
 FOREIGN = """<?xpacket begin='\ufeff' id='W5M0MpCehiHzreSzNTczkc9d'?>
 <x:xmpmeta xmlns:x='adobe:ns:meta/' x:xmptk='Image::ExifTool 12.57'>
 <rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>

@@ -103,6 +103,22 @@ def test_a_face_never_goes_back_to_a_person_it_was_taken_out_of() -> None:
     assert plan.persons == {1: 4, 2: 4, 3: None}
 
 
+def test_a_label_that_continues_no_present_person_takes_back_a_retired_id() -> None:
+    # Faces 10-12 were person 5 until a narrow run emptied it; 13-14 were persons 7 then 8
+    # (both emptied since); 15-16 are in person 9 now, and were person 6 before a loose run
+    # merged 6 into 9; label 3 continues person 9 (more of its faces).
+    face_ids = np.array([10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 3, 3, 3])
+    previous = {15: 9, 16: 9, 17: 9, 18: 9, 19: 9}
+    retired = {10: [5], 11: [5], 12: [5], 13: [8, 7], 14: [7], 15: [6], 16: [6]}
+    plan = assign_persons(face_ids, labels, constraints(10), previous, min_size=2, retired=retired)
+    assert plan.persons == {10: 5, 11: 5, 12: 5, 13: 7, 14: 7, 15: 6, 16: 6, 17: 9, 18: 9, 19: 9}
+    assert plan.revived == (5, 6, 7) and plan.new_persons == ()
+    # A retired id given back only where its label is a person: not to unknown faces.
+    small = assign_persons(face_ids, labels, constraints(10), previous, min_size=4, retired=retired)
+    assert small.revived == () and small.persons[10] is None
+
+
 def test_min_size_one_keeps_everyone() -> None:
     plan = assign_persons(np.array([5, 6]), np.array([0, 1]), constraints(2), {}, min_size=1)
     assert plan.persons == {5: -1, 6: -2}

@@ -31,11 +31,13 @@ def test_set_birth_takes_the_earlier_faces_out_and_undo_puts_them_back(tmp_path:
         assert store.set_birth(3, dt.date(2000, 1, 1), command="born 3 2000-01-01") == [2]
         assert store.face_persons() == {5: 8, 6: 3}
         assert store.birth_of(3) == dt.date(2000, 1, 1)
+        migrated = store.pins()  # the anchors migration 7 gave the named persons, face 2 no longer one of them
+        assert 2 not in migrated
         assert store.first_days() == {3: dt.date(2005, 5, 5), 8: dt.date(1999, 5, 5)}
         assert store.undo() == "born 3 2000-01-01"
         assert store.face_persons() == {2: 3, 5: 8, 6: 3} and store.birth_of(3) is None
         # The pin of a face to the person goes with it.
         assert store.set_birth(3, dt.date(2006, 1, 1), command="born 3 2006-01-01") == [2, 6]
-        assert store.pins() == {}
+        assert 6 not in store.pins() and 2 not in store.pins()
         store.undo()
-        assert store.pins() == {6: 3}
+        assert store.pins().get(6) == 3

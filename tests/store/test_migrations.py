@@ -85,11 +85,13 @@ def test_a_version_2_database_migrates_with_its_rows_indexes_and_keys(tmp_path: 
     db = tmp_path / "v2.db"
     v2_database(db)
     with Store(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         assert store.all_tags() == []  # migration 4: the face tags table
         assert store.face_persons() == {2: 3, 5: 8, 6: 3}
         assert (store.person_names(), store.ignored_persons()) == ({3: "Ann", 8: None}, {8})
-        assert (store.pins(), store.rejections()) == ({6: 3}, [(9, 3)])
+        # Migration 6: a named or ignored person's faces are its anchor (pinned), as the
+        # faces of a person with a pin were bound at each clustering before.
+        assert (store.pins(), store.rejections()) == ({2: 3, 5: 8, 6: 3}, [(9, 3)])
         assert [f.embedding.tobytes() for f in store.photo_faces(2)] == [
             fake_embedding(6).tobytes(),
             fake_embedding(9).tobytes(),
@@ -116,7 +118,7 @@ def test_a_version_2_database_migrates_with_its_rows_indexes_and_keys(tmp_path: 
         assert dict(store.conn.execute("SELECT id, curated FROM persons")) == {3: 1, 8: 0}
         # The foreign keys act: a photo's faces go with it, and their pins and rejections.
         store.conn.execute("DELETE FROM photos WHERE id = 2")
-        assert (store.pins(), store.rejections()) == ({}, [])
+        assert (store.pins(), store.rejections()) == ({2: 3, 5: 8}, [])
         # A correction logged before the migration still undoes.
         assert store.undo() == "move 6 3"
         # Ids above every id the database held, even those of rows deleted just now.

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import fake_embedding, make_face
-from photocluster.core.errors import DatabaseError, SchemaVersionError
+from photocluster.core.errors import ConcurrentChangeError, DatabaseError, SchemaVersionError
 from photocluster.core.types import Box, Face
 from photocluster.store import Store, path_from_key, path_key
 from photocluster.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from photocluster.store.persons import RETIRED_PER_FACE
 
 SETTINGS = "cnn/max1600/upauto/v1"
 
@@ -449,10 +450,11 @@ def state(store: Store) -> tuple[object, ...]:
 
 
 def test_rename_person_is_logged_and_undone(store: Store, tmp_path: Path) -> None:
-    _, p = three_persons(store, tmp_path)
+    f, p = three_persons(store, tmp_path)
     before = state(store)
     store.rename_person(p[0], "Ann", command="name Ann")
     assert store.person_names()[p[0]] == "Ann"
+    assert store.pins() == {f[0]: p[0], f[1]: p[0]}  # its faces when named: its anchor
     assert [(c, u) for _, _, c, u in store.history()] == [("name Ann", False)]
     assert store.undo() == "name Ann"
     assert state(store) == before
@@ -485,11 +487,12 @@ def test_move_and_remove_face_pin_and_reject(store: Store, tmp_path: Path) -> No
     before = state(store)
     store.move_face(f[0], p[1], p[0], command="move")
     assert store.face_persons()[f[0]] == p[1]
-    assert store.pins() == {f[0]: p[1]}
+    # The person it joins is corrected: its faces as they are now are its anchor.
+    assert store.pins() == {f[0]: p[1], f[2]: p[1], f[3]: p[1]}
     assert store.rejections() == [(f[0], p[0])]
     store.remove_face(f[0], p[1], command="remove")
     assert f[0] not in store.face_persons()
-    assert store.pins() == {}
+    assert store.pins() == {f[2]: p[1], f[3]: p[1]}
     assert sorted(store.rejections()) == sorted([(f[0], p[0]), (f[0], p[1])])
     # Moving a face back where it was rejected lifts that rejection.
     store.move_face(f[0], p[0], None, command="move back")
@@ -542,3 +545,35 @@ def test_a_result_computed_before_a_correction_is_not_written(store: Store, tmp_
     assert store.generation() == generation + 2
     store.apply_clustering({first: None}, [], {}, generation=generation + 2)
     assert store.generation() == generation + 3
+
+
+def test_a_person_a_clustering_empties_is_remembered_by_its_faces_and_can_come_back(
+    store: Store, tmp_path: Path
+) -> None:
+    f, p = three_persons(store, tmp_path)
+    store.rename_person(p[2], "Cy", command="name")
+    # A run leaves p[0] and p[1] without faces: they go, their faces remember them; the
+    # named p[2] is never emptied, so never remembered.
+    store.apply_clustering(dict.fromkeys(f[:4]), [], {})
+    assert set(store.person_names()) == {p[2]}
+    assert store.retired() == {f[0]: [p[0]], f[1]: [p[0]], f[2]: [p[1]], f[3]: [p[1]]}
+    # A later run gives p[0] back: it exists again, and is no longer remembered.
+    store.apply_clustering({f[0]: p[0], f[1]: p[0]}, [], {}, revived=[p[0]])
+    assert store.face_persons() == {f[0]: p[0], f[1]: p[0], f[4]: p[2], f[5]: p[2]}
+    assert store.retired() == {f[2]: [p[1]], f[3]: [p[1]]}
+    # A face remembers the last few persons it lost, the latest first.
+    lost = []
+    for _ in range(RETIRED_PER_FACE + 2):
+        (new,) = store.apply_clustering({f[2]: -1}, [-1], {}).values()
+        store.apply_clustering({f[2]: None}, [], {})
+        lost.append(new)
+    assert store.retired()[f[2]] == lost[::-1][:RETIRED_PER_FACE]
+
+
+def test_a_clustering_that_takes_a_pinned_face_from_its_person_is_refused(store: Store, tmp_path: Path) -> None:
+    f, p = three_persons(store, tmp_path)
+    store.rename_person(p[0], "Ann", command="name")
+    before = state(store)
+    with pytest.raises(ConcurrentChangeError, match=f"person {p[0]} was named or corrected"):
+        store.apply_clustering({f[0]: None, f[2]: None}, [], {})
+    assert state(store) == before
