@@ -32,7 +32,9 @@ def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Itera
         "person_ids": pids,
         "face_ids": fids,
         "persons": _rows(
-            conn, "SELECT id, name, created_at, ignored, curated FROM persons WHERE id IN ({marks})", pids
+            conn,
+            "SELECT id, name, created_at, ignored, curated, cover_face_id FROM persons WHERE id IN ({marks})",
+            pids,
         ),
         "assignments": _rows(conn, "SELECT id, person_id FROM faces WHERE id IN ({marks})", fids),
         "pins": _rows(conn, "SELECT face_id, person_id FROM pins WHERE face_id IN ({marks})", fids)
@@ -44,12 +46,15 @@ def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Itera
 @contextmanager
 def _logged(
     conn: sqlite3.Connection, command: str, person_ids: Iterable[int], face_ids: Iterable[int], *, regroups: bool = True
-) -> Iterator[None]:
+) -> Iterator[dict[str, Any]]:
     """Inside a transaction: the body's changes, logged with the rows as they were before.
     When they change who is whom (``regroups``: all but a rename), the generation is
-    bumped, so that a clustering or recognition computed meanwhile is not written over them."""
+    bumped, so that a clustering or recognition computed meanwhile is not written over them.
+
+    The body gets the record to log: rows it creates (a person: append its id to
+    ``person_ids``; a face: to ``face_ids`` and ``added_faces``) are gone again after undo."""
     before = _before(conn, person_ids, face_ids)
-    yield
+    yield before
     conn.execute(
         "INSERT INTO corrections(at, command, before) VALUES (?, ?, ?)",
         (time.time(), command, json.dumps(before)),
@@ -70,6 +75,8 @@ def _face_ids_of(conn: sqlite3.Connection, person_ids: Sequence[int]) -> list[in
 def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
     """Put back the rows a correction logged, dropping what it added since."""
     pids, fids = before["person_ids"], before["face_ids"]
+    # Faces the correction added (drawn by the user) did not exist before it: they go.
+    conn.executemany("DELETE FROM faces WHERE id = ?", [(f,) for f in before.get("added_faces", [])])
     for chunk in chunks(fids):
         conn.execute(f"DELETE FROM pins WHERE face_id IN ({marks(chunk)})", chunk)
         conn.execute(f"DELETE FROM rejections WHERE face_id IN ({marks(chunk)})", chunk)
@@ -79,16 +86,19 @@ def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
     for pid, name, created, ignored, *rest in before["persons"]:
         # Logged before schema 3, a row has no `curated`: the person stays as curated as it is.
         curated = rest[0] if rest else None
-        if pid in existing:
-            conn.execute(
-                "UPDATE persons SET name = ?, ignored = ?, curated = coalesce(?, curated) WHERE id = ?",
-                (name, ignored, curated, pid),
-            )
-        else:
+        # Logged before the cover was chosen by the user (schema 6): the cover stays as it is.
+        keep_cover = len(rest) < 2
+        cover = None if keep_cover else rest[1]
+        if pid not in existing:
             conn.execute(
                 "INSERT INTO persons(id, name, created_at, ignored, curated) VALUES (?, ?, ?, ?, ?)",
                 (pid, name, created, ignored, curated or 0),
             )
+        conn.execute(
+            "UPDATE persons SET name = ?, ignored = ?, curated = coalesce(?, curated), "
+            "cover_face_id = CASE WHEN ? THEN cover_face_id ELSE (SELECT id FROM faces WHERE id = ?) END WHERE id = ?",
+            (name, ignored, curated, keep_cover, cover, pid),
+        )
     # Persons the correction created did not exist before it: they go.
     snap_ids = {p[0] for p in before["persons"]}
     for pid in pids:
