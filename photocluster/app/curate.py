@@ -25,8 +25,8 @@ from photocluster.app.browse import face_item, threshold_of
 from photocluster.app.corrections import Correction, resolve_person
 from photocluster.core.config import LINK_THRESHOLD, DetectionSettings
 from photocluster.core.errors import NameTakenError, NotFoundError, UsageError
-from photocluster.core.readmodel import FaceItem
-from photocluster.core.types import Box, Photo
+from photocluster.core.readmodel import Candidate, PhotoFace, PhotoView
+from photocluster.core.types import Box, Photo, person_label
 from photocluster.core.vectors import blocked_knn
 from photocluster.grouping.doubt import leave_one_out_distances
 from photocluster.store import Store
@@ -44,6 +44,8 @@ QUEUE_RADIUS = 0.6
 # Members of a person this far from the mean of its other faces are asked about.
 MEMBER_DOUBT = 0.4
 QUEUE_MAX = 500
+# The long side of a photo as its page shows it (pixels).
+PREVIEW_SIZE = 1600
 
 
 @dataclass(frozen=True)
@@ -194,20 +196,6 @@ def choose_cover(store: Store, person: str, face_id: int | None) -> Correction:
 # -- the confirm queue ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A face that may be the person's: ``member`` (in it, not pinned: is it really?) or not
-    (in no person: is it?). ``distance``: to the person's centre (for a member, the centre
-    of its other faces); ``affected``: the faces an answer likely moves (this one and the
-    queue's faces close to it); ``priority``: how much an answer is expected to change."""
-
-    face: FaceItem
-    member: bool
-    distance: float
-    affected: int
-    priority: float
-
-
 def confirm_queue(store: Store, person_id: int, skipped: Collection[int] = ()) -> list[Candidate]:
     """The faces most likely the person's that no one confirmed yet, the answers that change
     the most first.
@@ -304,3 +292,38 @@ def search_persons(store: Store, query: str, limit: int = 20) -> list[tuple[int,
             hits.append((1, f, pid, name))
     hits.sort()
     return [(pid, name) for _, _, pid, name in hits[:limit]]
+
+
+# -- a photo's page ---------------------------------------------------------------------
+
+
+def photo_view(store: Store, photo_id: int) -> PhotoView:
+    """A scanned photo and its faces (by position, left to right), for its page."""
+    found, _ = find_photo(store, photo_id)
+    faces = store.photo_faces(photo_id)
+    rows = store.face_rows(f.id for f in faces if f.id is not None)
+    drawn = store.added_faces(photo_id)
+    names = store.names_of({f.person_id for f in faces if f.person_id is not None})
+    items = []
+    for f in sorted(faces, key=lambda f: (f.box.left, f.box.top, f.id or 0)):
+        if f.id is None or f.id not in rows:
+            continue
+        label = None if f.person_id is None else person_label(f.person_id, names.get(f.person_id))
+        items.append(PhotoFace(face_item(rows[f.id]), f.person_id, label, f.id in drawn))
+    return PhotoView(found.id, found.path, found.width or 0, found.height or 0, items)
+
+
+def photo_preview(store: Store, photo_id: int, long_side: int = PREVIEW_SIZE) -> bytes:
+    """The photo as displayed (EXIF orientation applied, as its face boxes are), a JPEG of
+    ``long_side`` pixels at most: what its page shows, whatever the file's format."""
+    import io
+
+    from PIL import Image
+
+    from photocluster.detect.images import load_image
+
+    found, _ = find_photo(store, photo_id)
+    image = load_image(found.path, long_side, enlarge=False)
+    out = io.BytesIO()
+    Image.fromarray(image.pixels).save(out, "JPEG", quality=85)
+    return out.getvalue()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -41,6 +41,7 @@ from photocluster.core.types import person_label
 from photocluster.detect.thumbnail import THUMB_PARAMS, face_thumbnail
 from photocluster.exporter import pages
 from photocluster.store import Store
+from photocluster.web import curate
 
 SUGGESTIONS_SHOWN = 20
 _MAX_BODY = 1 << 20  # a form of a page of selected faces is a few kB
@@ -62,6 +63,10 @@ class LiveLinks:
         return self._to(f"/thumb/{face.id}")
 
     def photo(self, face: FaceItem) -> str:
+        """A face's photo: its page in the app (the boxes of its faces, a box to draw)."""
+        return self.photo_page(face.photo_id)
+
+    def photo_file(self, face: FaceItem) -> str:
         return self._to(f"/photo/{face.id}")
 
     def index(self, number: int = 1) -> str:
@@ -78,6 +83,26 @@ class LiveLinks:
 
     def action(self, name: str) -> str:
         return f"/action/{name}"
+
+    # The curation pages (photocluster.web.curate).
+
+    def photo_page(self, photo_id: int) -> str:
+        return self._to(f"/photos/{photo_id}")
+
+    def image(self, photo_id: int) -> str:
+        return self._to(f"/image/{photo_id}")
+
+    def confirm(self, person_id: int, skip: Sequence[int] = (), view: str = "") -> str:
+        return self._to(f"/person/{person_id}/confirm", skip=",".join(map(str, skip)) or None, view=view or None)
+
+    def search(self, query: str = "") -> str:
+        return self._to("/search", q=query or None)
+
+    def script(self) -> str:
+        return self._to("/static/curate.js")
+
+    def style(self) -> str:
+        return self._to("/static/curate.css")
 
 
 @dataclass
@@ -150,6 +175,7 @@ def create_app(db_path: str | os.PathLike[str], token: str) -> Starlette:
         Route("/thumb/{face_id:int}", guarded(_thumb)),
         Route("/photo/{face_id:int}", guarded(_photo)),
         Route("/action/{name:str}", guarded(_action), methods=["POST"]),
+        *curate.routes(guarded),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -372,4 +398,5 @@ _ACTIONS: dict[str, Callable[[Store, dict[str, list[str]]], str]] = {
     "ignore": _ignore,
     "answer": _answer,
     "undo": _undo,
+    **curate.ACTIONS,
 }
