@@ -46,9 +46,7 @@ def get(client: TestClient, path: str, **params: object) -> str:
 
 def post(client: TestClient, action: str, data: dict[str, object], back: str = "/") -> str:
     """The message the app redirects with after ``action``."""
-    response = client.post(
-        f"/action/{action}", data={"token": TOKEN, "back": back, **data}, headers={"origin": ORIGIN}
-    )
+    response = client.post(f"/action/{action}", data={"token": TOKEN, "back": back, **data}, headers={"origin": ORIGIN})
     assert response.status_code == 303, response.text
     return parse_qs(urlsplit(response.headers["location"]).query)["msg"][0]
 
@@ -99,7 +97,10 @@ def test_split_from_a_person_page_makes_a_new_person(
     chosen = library["alice"][2:]
     said = post(client, "split", {"face": chosen, "new_name": "Alicia"}, f"/person/{alice}")
     new = person_of(store, chosen[0])
-    assert said == f"Done: split {alice} {chosen[0]} {chosen[1]} 'Alicia': faces {chosen[0]}, {chosen[1]} are person {new} now."
+    assert (
+        said
+        == f"Done: split {alice} {chosen[0]} {chosen[1]} 'Alicia': faces {chosen[0]}, {chosen[1]} are person {new} now."
+    )
     assert store.person_names()[new] == "Alicia" and person_of(store, library["alice"][0]) == alice
     assert post(client, "split", {}) == "Not done: select the faces of the other person first."
     assert post(client, "split", {"face": library["stranger"]}).startswith("Not done: face")

@@ -194,4 +194,7 @@
     const person = byId("add-person");
     if (person) on("p", () => person.focus());
   }
+
+  // The keys work from now on (what a test waits for before it types).
+  document.documentElement.dataset.keys = "ready";
 })();
