@@ -136,6 +136,12 @@ def _blockers(conn: sqlite3.Connection, correction_id: int) -> list[tuple[int, s
     return out
 
 
+# For the other families of corrections (store.curation): a correction logged for undo, and
+# the faces of persons read under the write lock.
+logged = _logged
+face_ids_of = _face_ids_of
+
+
 class Corrections(Database):
     """The ``corrections`` log, and the corrections themselves. Each named correction
     takes ``command``, the text that ``history`` shows and ``undo`` returns."""

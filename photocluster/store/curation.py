@@ -12,7 +12,7 @@ import numpy as np
 
 from photocluster.core.types import Box, Face, Photo
 from photocluster.store.connection import Database, chunks, marks
-from photocluster.store.corrections import _face_ids_of, _logged
+from photocluster.store.corrections import face_ids_of, logged
 from photocluster.store.faces import insert_face
 from photocluster.store.photos import PHOTO_COLS, photo_of_row
 
@@ -36,7 +36,7 @@ class Curation(Database):
         Returns its id; undo deletes it (and the new person)."""
         with self.transaction() as conn:
             persons = [] if person_id is None else [person_id]
-            with _logged(conn, command, persons, []) as before:
+            with logged(conn, command, persons, []) as before:
                 if person_id is None and new_name is not None:
                     cur = conn.execute("INSERT INTO persons(name, created_at) VALUES (?, ?)", (new_name, time.time()))
                     person_id = int(cur.lastrowid or 0)
@@ -74,10 +74,10 @@ class Curation(Database):
         of either is never the other's (rejections each way: the cannot-links every later
         clustering keeps until the two are merged again). Returns the new person's id."""
         with self.transaction() as conn:
-            faces = _face_ids_of(conn, [person_id])
+            faces = face_ids_of(conn, [person_id])
             moving = sorted(set(face_ids))
             staying = [f for f in faces if f not in set(moving)]
-            with _logged(conn, command, [person_id], faces) as before:
+            with logged(conn, command, [person_id], faces) as before:
                 cur = conn.execute(
                     "INSERT INTO persons(name, created_at, curated) VALUES (?, ?, 1)", (name, time.time())
                 )
@@ -101,7 +101,7 @@ class Curation(Database):
 
     def set_cover(self, person_id: int, face_id: int | None, *, command: str) -> None:
         """The face a person's card shows (None: the best one, chosen for it)."""
-        with self.transaction() as conn, _logged(conn, command, [person_id], [], regroups=False):
+        with self.transaction() as conn, logged(conn, command, [person_id], [], regroups=False):
             conn.execute("UPDATE persons SET cover_face_id = ? WHERE id = ?", (face_id, person_id))
 
     def chosen_covers(self, person_ids: Iterable[int]) -> dict[int, int]:
@@ -133,7 +133,7 @@ class Curation(Database):
 
     def reject_face(self, face_id: int, person_id: int, *, command: str) -> None:
         """ "No, not this person": the face is never ``person_id``'s (taken out of it if it was in it)."""
-        with self.transaction() as conn, _logged(conn, command, [person_id], [face_id]):
+        with self.transaction() as conn, logged(conn, command, [person_id], [face_id]):
             conn.execute("UPDATE faces SET person_id = NULL WHERE id = ? AND person_id = ?", (face_id, person_id))
             conn.execute("DELETE FROM pins WHERE face_id = ? AND person_id = ?", (face_id, person_id))
             conn.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", (face_id, person_id))

@@ -10,9 +10,9 @@ inline handler: a strict Content-Security-Policy holds).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -25,13 +25,21 @@ from photocluster.exporter import pages
 from photocluster.store import Store
 
 if TYPE_CHECKING:
-    from photocluster.web.app import LiveLinks, _State
+    from photocluster.web.app import LiveLinks
+
+
+class _State(Protocol):
+    """What the handlers use of the app's state (:class:`photocluster.web.app`'s)."""
+
+    def open(self) -> Store: ...
+    def current_doubts(self) -> Sequence[object]: ...
+
 
 QUEUE_SHOWN = 48  # faces of the confirm queue on its page (as a grid)
 _STATIC = {"curate.js": "text/javascript; charset=utf-8", "curate.css": "text/css; charset=utf-8"}
 _STATIC_DIR = Path(__file__).with_name("static")
 
-Handler = Callable[[Request, "_State", "LiveLinks"], Response]
+Handler = Callable[[Request, _State, "LiveLinks"], Response]
 
 
 def routes(guarded: Callable[[Handler], Any]) -> list[Route]:
