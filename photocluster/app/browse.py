@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import heapq
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from photocluster.app.listing import Moments, person_moments
+from photocluster.core.ages import photo_day
 from photocluster.core.config import DEFAULT_THRESHOLD
 from photocluster.core.readmodel import (
     CARDS_PER_PAGE,
@@ -74,7 +76,8 @@ __all__ = [
 
 def face_item(row: FaceRow, distance: float = math.nan) -> FaceItem:
     """A face the store read (with its photo) as a page shows it."""
-    return FaceItem(row.id, row.person_id, row.photo.id, row.photo.path, row.box, distance)
+    taken = photo_day(row.photo.taken_at, row.photo.mtime_ns).isoformat()
+    return FaceItem(row.id, row.person_id, row.photo.id, row.photo.path, row.box, distance, taken)
 
 
 def ranked(rows: list[FaceRow], emb: np.ndarray) -> list[FaceItem]:
@@ -140,7 +143,8 @@ def person_page(
         if row is None:
             return None
         faces = ranked(*store.person_faces(person_id))
-        card = card_of(row, faces, store)
+        born = store.birth_of(person_id)
+        card = replace(card_of(row, faces, store), born=None if born is None else born.isoformat())
     return card, slice_page(faces, number, per_page)
 
 

@@ -1,4 +1,4 @@
-"""The user's corrections: name, merge, move, remove, ignore, undo.
+"""The user's corrections: name, merge, move, remove, ignore, born, undo.
 
 Each is one transaction, recorded with the rows it changed (``photocluster history``,
 ``photocluster undo``), and binds every later clustering through pins (this face is this
@@ -8,9 +8,13 @@ each lives in :mod:`photocluster.store.corrections`.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from dataclasses import dataclass
 
+from photocluster.core.ages import parse_birth
 from photocluster.core.errors import NameTakenError, NotFoundError, UsageError
+from photocluster.core.types import person_label
 from photocluster.store import Store
 
 
@@ -73,6 +77,7 @@ def merge_persons(store: Store, target: str, others: list[str]) -> Correction:
     sources = [s for s in dict.fromkeys(sources) if s != tid]
     if not sources:
         raise UsageError("merge needs at least one other person")
+    _check_merge_ages(store, tid, sources)
     command = f"merge {tid} {' '.join(map(str, sources))}"
     names = store.names_of([tid, *sources])
     faces = store.merge_persons(tid, sources, command=command)
@@ -94,11 +99,13 @@ def _merge_note(target: int, sources: list[int], names: dict[int, str | None]) -
 
 
 def move_face(store: Store, face_id: int, person: str) -> Correction:
-    """The face is ``person``'s, for good; it will not rejoin the person it leaves."""
+    """The face is ``person``'s, for good; it will not rejoin the person it leaves. Refused
+    when its photo was taken before the person's birth."""
     _, current = _face(store, face_id)
     pid = resolve_person(store, person)
     if current == pid:
         raise UsageError(f"face {face_id} is already in person {pid}")
+    check_ages(store, pid, [face_id])
     command = f"move {face_id} {pid}"
     store.move_face(face_id, pid, current, command=command)
     return Correction(command, pid, 1)
@@ -120,6 +127,49 @@ def ignore_person(store: Store, person: str, ignored: bool = True) -> Correction
     command = f"{'ignore' if ignored else 'unignore'} {pid}"
     faces = store.set_person_ignored(pid, ignored, command=command)
     return Correction(command, pid, faces)
+
+
+def check_ages(store: Store, person_id: int, face_ids: list[int], born: tuple[int, dt.date] | None = None) -> None:
+    """Refuse (:class:`UsageError`) to put in the person a face photographed before its
+    birth, naming the photo and both dates. ``born``: (the person whose birth it is, the
+    date), when not the person's own."""
+    if born is None:
+        own = store.birth_of(person_id)
+        born = None if own is None else (person_id, own)
+    if born is None:
+        return
+    owner, birth = born
+    for fid, (path, day) in sorted(store.face_days(face_ids).items()):
+        if day < birth:
+            who = person_label(owner, store.names_of([owner]).get(owner))
+            raise UsageError(
+                f"{os.fsdecode(path)}: face {fid} is in a photo taken {day.isoformat()}, "
+                f"before {who} was born ({birth.isoformat()}); not done"
+            )
+
+
+def _check_merge_ages(store: Store, target: int, sources: list[int]) -> None:
+    """Persons with different birth dates are two people; with one birth date among them,
+    no face of the merge may be dated before it."""
+    births = {p: b for p in [target, *sources] if (b := store.birth_of(p)) is not None}
+    if len(set(births.values())) > 1:
+        dates = ", ".join(f"person {p} born {b.isoformat()}" for p, b in births.items())
+        raise UsageError(f"cannot merge persons with different birth dates ({dates})")
+    if births:
+        owner, born = next(iter(births.items()))
+        for pid in [target, *sources]:
+            check_ages(store, pid, store.person_face_ids(pid), (owner, born))
+
+
+def set_born(store: Store, person: str, born: str | None) -> Correction:
+    """The person was born on ``born`` (``YYYY-MM-DD``; None: forget it). A fact every later
+    clustering, recognition, suggestion and correction keeps: no face in a photo taken before
+    it is theirs. Its faces dated before it leave the person now (``faces`` counts them)."""
+    pid = resolve_person(store, person)
+    day = None if born is None else parse_birth(born)
+    command = f"born {pid} {'--clear' if day is None else day.isoformat()}"
+    taken_out = store.set_birth(pid, day, command=command)
+    return Correction(command, pid, len(taken_out))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from photocluster.app.listing import person_moments
 from photocluster.app.suggest import suggest
 from photocluster.app.tags import tag_conflicts
 from photocluster.app.thumbs import ensure_thumbnails
+from photocluster.core.ages import photo_day
 from photocluster.core.choices import ExportMode, XmpTarget, choice
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
@@ -194,10 +195,12 @@ def _check_options(mode: str, xmp: str | None) -> tuple[ExportMode, XmpTarget | 
     return choice(ExportMode, mode, "--mode"), None if xmp is None else choice(XmpTarget, xmp, "--xmp")
 
 
-def _listed(person_id: int | None, name: str | None, ignored: bool, faces: Iterable[PersonFace]) -> Person:
+def _listed(
+    person_id: int | None, name: str | None, ignored: bool, faces: Iterable[PersonFace], born: str | None = None
+) -> Person:
     """A person as the listing gives it: faces nearest its centre first (the unknown faces by id)."""
     ordered = sorted(faces, key=lambda f: (f.distance, f.face_id)) if person_id is not None else list(faces)
-    return Person(person_id, name, tuple(ordered), ignored=ignored)
+    return Person(person_id, name, tuple(ordered), ignored=ignored, born=born)
 
 
 def _write_file(path: str, data: bytes) -> None:
@@ -312,14 +315,19 @@ class _Run:
 
     def persons(self, progress: ProgressCallback) -> None:
         total = len(self.rows) + 1
+        births = self.store.births()
         for k, row in enumerate(self.rows, start=1):
             faces, photos, emb = self.store.member_faces(row.id)
             dist = distances_to_mean(emb).tolist()
+            born = births.get(row.id)
+            # The day of each photo, for the ages: only for a person with a birth date.
+            days = {p: photo_day(ph.taken_at, ph.mtime_ns).isoformat() for p, ph in photos.items()} if born else {}
             members = (
-                PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, d)
+                PersonFace(f.id, f.photo_id, f.photo_path, f.box, f.confidence, d, days.get(f.photo_id))
                 for f, d in zip(faces, dist, strict=True)
             )
-            self.person(_listed(row.id, row.name, row.ignored, members), photos)
+            listed = _listed(row.id, row.name, row.ignored, members, born.isoformat() if born else None)
+            self.person(listed, photos)
             progress(Progress("Persons: entries, thumbnails, pages", k, total))
         # The unknown faces (a third of a library, say) a few pages at a time, by id.
         names = unique_names(self.store.unknown_photo_paths())

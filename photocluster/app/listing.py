@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
+from photocluster.core.ages import Age, age_at
 from photocluster.core.config import DEFAULT_THRESHOLD
 from photocluster.core.types import Person, PersonFace
 from photocluster.grouping.doubt import DoubtfulFace, distances_to_mean, doubtful_faces
@@ -64,6 +67,17 @@ def persons(store: Store, include_unknown: bool = True, include_ignored: bool = 
     if include_unknown and unknown is not None:
         out.append(unknown)
     return out
+
+
+def face_ages(
+    store: Store, person_id: int, face_ids: list[int]
+) -> tuple[dt.date | None, dict[int, tuple[dt.date, Age | None]]]:
+    """The person's birth date and, when it has one, face id -> (the day its photo was
+    taken, the person's age that day)."""
+    born = store.birth_of(person_id)
+    if born is None:
+        return None, {}
+    return born, {f: (day, age_at(born, day)) for f, (_, day) in store.face_days(face_ids).items()}
 
 
 def faces_in_doubt(store: Store, limit: int = 30, min_score: float = 0.75) -> list[DoubtfulFace]:

@@ -15,7 +15,7 @@ from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.calibration import impostor_check
-from photocluster.grouping.constraints import Constraints, build_constraints
+from photocluster.grouping.constraints import Constraints, born_rejections, build_constraints
 from photocluster.grouping.graph import knn_edges
 from photocluster.grouping.grouper import Policy, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
@@ -159,14 +159,25 @@ def _read(
         # id matching only ever look at faces of present photos.
         has_person = person_ids >= 0
         previous = dict(zip(face_ids[has_person].tolist(), person_ids[has_person].tolist(), strict=True))
-        pins, rejections = store.pins(), store.rejections()
+        pins, rejections, facts = store.pins(), store.rejections(), _facts(store)
         if unbound:
             free = set(unbound)
             pins = {f: p for f, p in pins.items() if f not in free}
             rejections = [(f, p) for f, p in rejections if f not in free]
+            facts = [(f, p) for f, p in facts if f not in free]
             previous = {f: p for f, p in previous.items() if f not in free}
-        cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, pins, rejections)
+        cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, pins, rejections, facts)
     return face_ids, emb, confidence, previous, cons
+
+
+def _facts(store: Store) -> list[tuple[int, int]]:
+    """(face id, person id) pairs that cannot be: a face in a photo taken before the
+    person's birth (the photos read in the caller's snapshot)."""
+    births = store.births()
+    if not births:
+        return []
+    ids, days = store.active_face_days()
+    return born_rejections(ids, days, {p: b.toordinal() for p, b in births.items()})
 
 
 def _report(

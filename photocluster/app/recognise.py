@@ -39,8 +39,8 @@ def _vote(neighbour_persons: np.ndarray, neighbour_dist: np.ndarray, threshold: 
 
 def assign_new_faces(store: Store, threshold: float | None = None, k: int = KNN) -> int:
     """New faces in no person join a *named* person when most of their k nearest named
-    faces within the threshold are that person's. Respects removals and the same-photo
-    rule. Returns how many faces were assigned.
+    faces within the threshold are that person's. Respects removals, birth dates and the
+    same-photo rule. Returns how many faces were assigned.
 
     "New" means added since the last call (a watermark in the settings), so a scan of a
     few photos in a library of a million faces compares a few faces, not every face that
@@ -89,12 +89,17 @@ def _recognise(store: Store, after: int, threshold: float, k: int) -> dict[int, 
         for fid, pid in store.rejections():
             rejected.setdefault(fid, set()).add(pid)
         taken = store.persons_in_photos(loose_photos.tolist())
+        # A face in a photo taken before a person's birth is not theirs, however alike.
+        births = store.births()
+        days = store.photo_days(loose_photos.tolist()) if births else {}
         for row, (face_id, photo_id) in enumerate(zip(loose_ids.tolist(), loose_photos.tolist(), strict=True)):
             vote = _vote(base_person[idx[row]], dist[row], threshold)
             if vote is None:
                 continue
             person = vote[0]
             if person in rejected.get(face_id, ()) or (photo_id, person) in taken:
+                continue
+            if person in births and days[photo_id] < births[person]:
                 continue
             taken.add((photo_id, person))
             assignment[face_id] = person

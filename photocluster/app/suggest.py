@@ -5,7 +5,8 @@ some of those are one person photographed in two conditions. Comparing each pers
 its nearest persons (by average distance between their faces) lists them for a person to
 answer: yes merges the two, no records that they are two people. Both are corrections
 (``history``, ``undo``). Never suggested: two persons sharing a photo, an ignored person,
-or two persons the user already kept apart.
+two persons the user already kept apart, or a person and one with a face photographed
+before its birth (``photocluster born``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def suggest(
     with store.snapshot():
         persons, n, sums, sq = moments or person_moments(store)
         photo_ids, person_ids = store.photo_persons()
-        apart = store.kept_apart()
+        apart = store.kept_apart() | _impossible_ages(store)
         summaries = {row[0]: row for row in store.person_summaries() if row[0] is not None}
     k = len(persons)
     # Faces of ignored persons are not in the moments: their rows drop out here.
@@ -82,6 +83,18 @@ def _sharing_a_photo(photo_ids: np.ndarray, labels: np.ndarray, k: int) -> np.nd
         x, y = np.triu_indices(count, 1)
         keys.append(np.minimum(members[x], members[y]) * k + np.maximum(members[x], members[y]))
     return np.unique(np.concatenate(keys))
+
+
+def _impossible_ages(store: Store) -> set[tuple[int, int]]:
+    """Pairs of persons (low id first) that cannot be one: one has a face in a photo taken
+    before the other's birth, or both have birth dates and they differ."""
+    births = store.births()
+    if not births:
+        return set()
+    first = store.first_days()
+    pairs = {(min(p, q), max(p, q)) for p, born in births.items() for q, day in first.items() if day < born and p != q}
+    pairs |= {(p, q) for p, a in births.items() for q, b in births.items() if p < q and a != b}
+    return pairs
 
 
 def _keys(pairs: set[tuple[int, int]], persons: np.ndarray, k: int) -> np.ndarray:

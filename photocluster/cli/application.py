@@ -41,6 +41,7 @@ _COMMANDS: tuple[Callable[..., None], ...] = (
     corrections.move,
     corrections.remove,
     corrections.ignore,
+    corrections.born,
     curate.add_face,
     corrections.undo,
     corrections.history,

@@ -1,4 +1,4 @@
-"""The corrections: ``name``, ``merge``, ``move``, ``remove``, ``ignore``, ``undo`` and ``history``.
+"""The corrections: ``name``, ``merge``, ``move``, ``remove``, ``ignore``, ``born``, ``undo`` and ``history``.
 
 Each is kept by later clusterings and scans, and ``undo`` reverts the latest one.
 """
@@ -163,6 +163,35 @@ def ignore(
         _correction(ignore_person(store, person, ignored=not undo_it), as_json)
 
 
+def born(
+    person: PersonArg,
+    date: Annotated[
+        str | None, typer.Argument(metavar="YYYY-MM-DD", help="The birth date.", show_default=False)
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Forget the person's birth date.")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a person's birth date: no face in a photo taken before it is theirs (EXIF date, else
+    the file's). Clustering, recognition, suggest and move keep it; pages, `faces` and index.json
+    show the age at each photo. Faces of the person dated before it leave the person.
+
+    Example: photocluster born "Emma" 2019-05-31
+    """
+    from photocluster.app.corrections import set_born
+    from photocluster.core.errors import UsageError
+
+    with handle_errors(), open_store(db) as store:
+        if clear == (date is not None):
+            raise UsageError("give a birth date (YYYY-MM-DD) or --clear, not both")
+        result = set_born(store, person, None if clear else date)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    left = f", {result.faces} face(s) dated before it left the person" if result.faces else ""
+    out.print(f"Done: {result.command}{left}. `photocluster undo` reverts it.", markup=False)
+
+
 def undo(
     correction: Annotated[
         int | None,
@@ -174,7 +203,7 @@ def undo(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Revert a correction (name, merge, move, remove, ignore, a "no" to suggest): the latest
+    """Revert a correction (name, merge, move, remove, ignore, born, a "no" to suggest): the latest
     one not undone yet, or correction ID. Says which one and asks first (--yes does not ask;
     without a terminal to ask on, --yes is needed). A correction that later ones changed the
     same persons or faces after is reverted only once they are undone.

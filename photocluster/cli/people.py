@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -31,12 +31,13 @@ def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -
     Example: photocluster faces "Aunt Rose"
     """
     from photocluster.app.corrections import resolve_person
-    from photocluster.app.listing import persons
+    from photocluster.app.listing import face_ages, persons
 
     with handle_errors(), open_store(db) as store:
         pid = resolve_person(store, person)
         found = [p for p in persons(store, include_unknown=False, include_ignored=True) if p.id == pid]
-    rows = [
+        born, ages = face_ages(store, pid, [f.face_id for p in found for f in p.faces])
+    rows: list[dict[str, Any]] = [
         {
             "face": f.face_id,
             "photo": os.fsdecode(f.photo_path),
@@ -46,16 +47,22 @@ def faces(person: PersonArg, db: DbOption = None, as_json: JsonOption = False) -
         for p in found
         for f in sorted(p.faces, key=lambda f: (-f.distance, f.face_id))
     ]
+    if born is not None:  # the day of each photo and the age in it
+        for r in rows:
+            day, age = ages[r["face"]]
+            r["taken"], r["age"] = day.isoformat(), None if age is None else age.as_dict()
     if as_json:
         print_json(rows)
         return
     name = found[0].name if found else None
     who_ = f"{name} (person {pid})" if name else f"person {pid}"
-    table = Table(title=f"{who_}: {plural(len(rows), 'face')}, most doubtful first")
-    for col in ("Face", "Distance", "Photo"):
+    born_text = "" if born is None else f", born {born.isoformat()}"
+    table = Table(title=f"{who_}: {plural(len(rows), 'face')}{born_text}, most doubtful first")
+    for col in ("Face", "Distance", *(("Taken", "Age") if born else ()), "Photo"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r["face"]), f"{r['distance']:.3f}", str(r["photo"]))
+        dated = (r["taken"], r["age"]["text"] if r["age"] else "") if born else ()
+        table.add_row(str(r["face"]), f"{r['distance']:.3f}", *dated, str(r["photo"]))
     out.print(table)
 
 

@@ -32,10 +32,11 @@ class FaceItem:
     photo_path: Path
     box: Box
     distance: float
+    taken: str | None = None  # the day its photo was taken (YYYY-MM-DD), for the age shown
 
     @classmethod
     def of_person_face(cls, face: PersonFace, person_id: int | None) -> FaceItem:
-        return cls(face.face_id, person_id, face.photo_id, face.photo_path, face.box, face.distance)
+        return cls(face.face_id, person_id, face.photo_id, face.photo_path, face.box, face.distance, face.taken)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Card:
     photos: int
     cover: FaceItem | None
     ignored: bool = False
+    born: str | None = None  # birth date (YYYY-MM-DD): the person's page gives the age at each photo
 
     @property
     def label(self) -> str:
@@ -63,7 +65,7 @@ def card_of_person(person: Person) -> Card:
     """A listed person (see :func:`photocluster.app.listing.persons`) as a card."""
     assert person.id is not None
     cover = cover_of([FaceItem.of_person_face(f, person.id) for f in person.faces])
-    return Card(person.id, person.name, len(person.faces), person.photo_count, cover, person.ignored)
+    return Card(person.id, person.name, len(person.faces), person.photo_count, cover, person.ignored, person.born)
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,7 @@ class PersonFace:
     box: Box
     confidence: float
     distance: float
+    taken: str | None = None  # the day its photo was taken (YYYY-MM-DD), when the person has a birth date
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class Person:
     name: str | None
     faces: tuple[PersonFace, ...] = field(default_factory=tuple)
     ignored: bool = False
+    born: str | None = None  # birth date (YYYY-MM-DD), see `photocluster born`
 
     @property
     def label(self) -> str:

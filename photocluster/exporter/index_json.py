@@ -6,12 +6,14 @@ in DEST (and beside the originals), which makes a re-export touch only its own f
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from photocluster.core.ages import age_at
 from photocluster.core.types import Person
 from photocluster.exporter.folders import UNKNOWN_FOLDER
 from photocluster.version import __version__
@@ -53,7 +55,7 @@ def _faces_block(head: Mapping[str, object], faces: list[dict[str, object]], ind
 def _face_docs(
     person: Person, entries: Mapping[int, str], thumbnails: Mapping[int, str], crops: Mapping[int, str]
 ) -> list[dict[str, object]]:
-    return [
+    docs: list[dict[str, object]] = [
         {
             "id": f.face_id,
             "photo": os.fsdecode(f.photo_path),
@@ -66,6 +68,14 @@ def _face_docs(
         }
         for f in person.faces
     ]
+    if person.born:
+        # The day of each photo and the age in it: only for a person with a birth date.
+        born = dt.date.fromisoformat(person.born)
+        for doc, f in zip(docs, person.faces, strict=True):
+            age = age_at(born, dt.date.fromisoformat(f.taken)) if f.taken else None
+            doc["taken"] = f.taken
+            doc["age"] = None if age is None else age.as_dict()
+    return docs
 
 
 class IndexWriter:
@@ -104,6 +114,8 @@ class IndexWriter:
             assert self._unknown == 0, "persons come before the unknown faces"
             doc = {"id": person.id, "name": person.name, "folder": folder, "face_count": len(person.faces)}
             doc["photo_count"] = person.photo_count
+            if person.born:
+                doc["born"] = person.born
             self._fh.write(("\n    " if self._first else ",\n    ") + _faces_block(doc, faces, "    "))
             self._first = False
             return

@@ -27,6 +27,7 @@ import jinja2
 from markupsafe import Markup
 
 from photocluster.core import types
+from photocluster.core.ages import age_label
 from photocluster.core.readmodel import Card, Doubt, FaceItem, Page, Summary
 from photocluster.version import __version__
 
@@ -110,6 +111,11 @@ def distance(value: float | None) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
 
+def age(taken: str | None, born: str | None) -> str:
+    """The age (``3 y 4 m``) at a photo taken on ``taken`` of a person born on ``born``."""
+    return age_label(born, taken) or ""
+
+
 class _Figure(NamedTuple):
     """A face as a page's figure shows it, its links built once (a page shows hundreds):
     ``item`` is what its caption tells about (the face, or its doubt); ``lazy``: its
@@ -164,7 +170,7 @@ def _environment() -> jinja2.Environment:
     )
     # Filters rather than functions where a page calls them per face: Jinja calls a filter
     # directly, a function through its context.
-    env.filters.update(distance=distance, short=_short, basename=os.path.basename)
+    env.filters.update(distance=distance, short=_short, basename=os.path.basename, age=age)
     env.globals.update(version=__version__, eager=_EAGER, pager_window=_pager_window)
     return env
 

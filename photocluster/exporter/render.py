@@ -23,8 +23,8 @@ from photocluster.exporter import pages, review
 from photocluster.exporter.folders import IN_THE_WAY, INDEX_FILE, Warnings, warn
 from photocluster.exporter.index_json import IndexWriter
 
-# (face id, photo id, photo path, left, top, right, bottom, confidence, distance)
-FaceRow = tuple[int, int, str, float, float, float, float, float, float]
+# (face id, photo id, photo path, left, top, right, bottom, confidence, distance, day taken or None)
+FaceRow = tuple[int, int, str, float, float, float, float, float, float, str | None]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class PersonJob:
     pages: Mapping[str, bool]  # page file -> whether the export may write it
     first_page: int = 1
     unknown: int | None = None  # all the unknown faces, for a chunk of them
+    born: str | None = None  # the person's birth date (YYYY-MM-DD), if given
 
     @classmethod
     def of(cls, person: Person, folder: str, **fields: object) -> PersonJob:
@@ -61,17 +62,21 @@ class PersonJob:
                     box.bottom,
                     f.confidence,
                     f.distance,
+                    f.taken,
                 )
             )
+        fields.setdefault("born", person.born)
         return cls(person.id, person.name, person.ignored, faces, folder, **fields)  # type: ignore[arg-type]
 
     def person(self) -> Person:
         paths: dict[str, Path] = {}
         faces = tuple(
-            PersonFace(fid, pid, paths.get(path) or paths.setdefault(path, Path(path)), Box(a, b, c, d), conf, dist)
-            for fid, pid, path, a, b, c, d, conf, dist in self.faces
+            PersonFace(
+                fid, pid, paths.get(path) or paths.setdefault(path, Path(path)), Box(a, b, c, d), conf, dist, taken
+            )
+            for fid, pid, path, a, b, c, d, conf, dist, taken in self.faces
         )
-        return Person(self.person_id, self.name, faces, ignored=self.ignored)
+        return Person(self.person_id, self.name, faces, ignored=self.ignored, born=self.born)
 
 
 class Renderer:

@@ -115,12 +115,16 @@ def build_constraints(
     current: Mapping[int, int],
     pins: Mapping[int, int],
     rejections: Iterable[tuple[int, int]],
+    facts: Iterable[tuple[int, int]] = (),
 ) -> Constraints:
     """The user's corrections and the same-photo rule, as must/cannot links between nodes.
 
     ``current`` is face id -> person id as stored now, ``pins`` face id -> the person the
     user put it in, ``rejections`` (face id, person id) for faces the user took out of a
-    person. Faces not in ``face_ids`` (photos gone) are ignored.
+    person. ``facts`` are (face id, person id) pairs that cannot be, whatever the faces
+    look like (:func:`born_rejections`): kept like rejections, but linked to a few anchor
+    faces of the person only, since they may be a good part of the library. Faces not in
+    ``face_ids`` (photos gone) are ignored.
     """
     index = {int(f): k for k, f in enumerate(face_ids.tolist())}
     pinned = _pinned_faces(index, current, pins)
@@ -137,11 +141,30 @@ def build_constraints(
     pairs = list(itertools.combinations(sorted(person_of_super), 2))
     a, b = [x for x, _ in pairs], [y for _, y in pairs]
     ra, rb, rejected = _rejection_links(index, super_of, person_of_super, current, rejections)
+    if facts:
+        fa, fb, impossible = _rejection_links(index, super_of, person_of_super, current, facts, FACT_ANCHORS)
+        ra, rb = ra + fa, rb + fb
+        for k, persons in impossible.items():
+            rejected.setdefault(k, set()).update(persons)
     cannot = (
         np.concatenate([na[apart], np.array(a + ra, dtype=np.int64)]),
         np.concatenate([nb[apart], np.array(b + rb, dtype=np.int64)]),
     )
     return Constraints(super_of, person_of_super, cannot, int(np.count_nonzero(apart)), rejected, distances)
+
+
+# Faces of a person that each of its impossible faces (a photo before its birth) is kept
+# apart from while grouping; the pinned faces of the person count as one.
+FACT_ANCHORS = 16
+
+
+def born_rejections(face_ids: np.ndarray, days: np.ndarray, births: Mapping[int, int]) -> list[tuple[int, int]]:
+    """(face id, person id) for every face in a photo taken (``days``: day ordinals, one per
+    face) before the person's birth (``births``: person id -> day ordinal): it cannot be theirs."""
+    out: list[tuple[int, int]] = []
+    for pid, born in sorted(births.items()):
+        out.extend((int(f), pid) for f in face_ids[days < born].tolist())
+    return out
 
 
 def _pinned_faces(
@@ -167,12 +190,16 @@ def _rejection_links(
     person_of_super: Mapping[int, int],
     current: Mapping[int, int],
     rejections: Iterable[tuple[int, int]],
+    anchors: int | None = None,
 ) -> tuple[list[int], list[int], dict[int, set[int]]]:
     """The cannot-links (a, b) of the faces taken out of a person, and face index -> the
     persons it was taken out of.
 
     A face taken out of a person stays apart from that person's faces (as they are now),
-    so neither it nor anything pinned with it drags the person along.
+    so neither it nor anything pinned with it drags the person along. With ``anchors``,
+    from the person's pinned faces and at most that many of its other faces, spread over
+    them (the final check in :func:`~photocluster.grouping.identity.assign_persons` keeps
+    the face out of the person whatever the grouping did).
     """
     super_of_person = {p: s for s, p in person_of_super.items()}
     a: list[int] = []
@@ -190,6 +217,9 @@ def _rejection_links(
         rejected.setdefault(index[fid], set()).add(pid)
         node = int(super_of[index[fid]])
         partners = {int(super_of[k]) for k in members.get(pid, [])}
+        if anchors is not None and len(partners) > anchors:
+            spread = sorted(partners)
+            partners = set(spread[:: -(-len(spread) // anchors)])
         if pid in super_of_person:
             partners.add(super_of_person[pid])
         partners.discard(node)

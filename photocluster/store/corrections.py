@@ -7,6 +7,7 @@ what make a correction outlive re-clustering; see :mod:`photocluster.app.reclust
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import time
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from photocluster.core.ages import photo_day
 from photocluster.store.connection import Database, bump_generation, chunks, marks
 
 
@@ -33,7 +35,7 @@ def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Itera
         "face_ids": fids,
         "persons": _rows(
             conn,
-            "SELECT id, name, created_at, ignored, curated, cover_face_id FROM persons WHERE id IN ({marks})",
+            "SELECT id, name, created_at, ignored, curated, born, cover_face_id FROM persons WHERE id IN ({marks})",
             pids,
         ),
         "assignments": _rows(conn, "SELECT id, person_id FROM faces WHERE id IN ({marks})", fids),
@@ -86,19 +88,24 @@ def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
     for pid, name, created, ignored, *rest in before["persons"]:
         # Logged before schema 3, a row has no `curated`: the person stays as curated as it is.
         curated = rest[0] if rest else None
-        # Logged before the cover was chosen by the user (schema 6): the cover stays as it is.
-        keep_cover = len(rest) < 2
-        cover = None if keep_cover else rest[1]
-        if pid not in existing:
+        if pid in existing:
+            conn.execute(
+                "UPDATE persons SET name = ?, ignored = ?, curated = coalesce(?, curated) WHERE id = ?",
+                (name, ignored, curated, pid),
+            )
+        else:
             conn.execute(
                 "INSERT INTO persons(id, name, created_at, ignored, curated) VALUES (?, ?, ?, ?, ?)",
                 (pid, name, created, ignored, curated or 0),
             )
-        conn.execute(
-            "UPDATE persons SET name = ?, ignored = ?, curated = coalesce(?, curated), "
-            "cover_face_id = CASE WHEN ? THEN cover_face_id ELSE (SELECT id FROM faces WHERE id = ?) END WHERE id = ?",
-            (name, ignored, curated, keep_cover, cover, pid),
-        )
+        # Logged before schema 6, a row has no `born`: the birth date stays as it is.
+        if len(rest) > 1:
+            conn.execute("UPDATE persons SET born = ? WHERE id = ?", (rest[1], pid))
+        # Logged before schema 7 (curation), no cover chosen by the user: the cover stays as it is.
+        if len(rest) > 2:
+            conn.execute(
+                "UPDATE persons SET cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?", (rest[2], pid)
+            )
     # Persons the correction created did not exist before it: they go.
     snap_ids = {p[0] for p in before["persons"]}
     for pid in pids:
@@ -182,6 +189,12 @@ class Corrections(Database):
                         f"UPDATE faces SET person_id = ? WHERE person_id IN ({marks(chunk)})", (target, *chunk)
                     )
                 conn.execute("UPDATE persons SET curated = 1 WHERE id = ?", (target,))
+                # A birth date is the person's, whichever part of the merge it was given to.
+                conn.execute(
+                    f"UPDATE persons SET born = (SELECT born FROM persons WHERE id IN ({marks(everyone)}) "
+                    "AND born IS NOT NULL ORDER BY id = ? DESC LIMIT 1) WHERE id = ?",
+                    (*everyone, target, target),
+                )
                 pinned = [(f, target) for f in faces]
                 conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", pinned)
                 conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", pinned)
@@ -221,6 +234,29 @@ class Corrections(Database):
                     "INSERT OR IGNORE INTO pins(face_id, person_id) VALUES (?, ?)", [(f, person_id) for f in faces]
                 )
         return len(faces)
+
+    def set_birth(self, person_id: int, born: dt.date | None, *, command: str) -> list[int]:
+        """Give the person a birth date (None: none). Its faces in photos taken before the
+        birth leave it (and lose their pin to it), in the same correction: undo puts them
+        back with the date as it was. Returns the faces taken out."""
+        with self.transaction() as conn:
+            early: list[int] = []
+            if born is not None:
+                rows = conn.execute(
+                    "SELECT faces.id, photos.taken_at, photos.mtime_ns FROM faces "
+                    "JOIN photos ON photos.id = faces.photo_id WHERE faces.person_id = ? ORDER BY faces.id",
+                    (person_id,),
+                )
+                early = [int(f) for f, taken, mtime in rows if photo_day(taken, mtime) < born]
+            with _logged(conn, command, [person_id], early):
+                day = None if born is None else born.isoformat()
+                conn.execute("UPDATE persons SET born = ?, curated = 1 WHERE id = ?", (day, person_id))
+                for chunk in chunks(early):
+                    conn.execute(f"UPDATE faces SET person_id = NULL WHERE id IN ({marks(chunk)})", chunk)
+                    conn.execute(
+                        f"DELETE FROM pins WHERE person_id = ? AND face_id IN ({marks(chunk)})", (person_id, *chunk)
+                    )
+        return early
 
     def keep_apart(self, a: int, b: int, *, command: str) -> int:
         """Persons ``a`` and ``b`` are two people: each face of one is never the other's (a

@@ -185,7 +185,12 @@ MIGRATIONS: list[str] = [
         jpeg BLOB NOT NULL
     );
     """,
-    # 6 (curation): faces the user drew on a photo the detector missed (`added`: a scan of
+    # 6 (born): a person's birth date (YYYY-MM-DD), a fact the user gives: no face in a
+    # photo taken before it can be that person's (see photocluster.core.ages).
+    """
+    ALTER TABLE persons ADD COLUMN born TEXT;
+    """,
+    # 7 (curation): faces the user drew on a photo the detector missed (`added`: a scan of
     # the photo keeps them, however its detection changes), and each person's cover face as
     # the user chose it (NULL: the best face is chosen for it).
     """

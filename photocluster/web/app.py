@@ -372,6 +372,7 @@ def _faces(store: Store, form: dict[str, list[str]]) -> str:
     if not target:
         return "Not done: say which person to move the faces to."
     pid = corrections.resolve_person(store, target)
+    corrections.check_ages(store, pid, chosen)  # none moved when one cannot be
     for face_id in chosen:
         corrections.move_face(store, face_id, str(pid))
     return f"Done: moved {len(chosen)} face(s) to person {pid}."
