@@ -35,6 +35,7 @@ from photocluster.core.readmodel import (
     slice_page,
 )
 from photocluster.grouping.doubt import doubt_scores, leave_one_out_distances
+from photocluster.grouping.quality import face_quality
 from photocluster.store import FaceRow, PersonRow, Store
 
 DOUBTS_SHOWN = 480  # faces in doubt listed at most (the most doubtful ones)
@@ -42,8 +43,8 @@ DOUBTS_SHOWN = 480  # faces in doubt listed at most (the most doubtful ones)
 # farthest from their own person's centre. A face close to its own centre is not in doubt.
 _CANDIDATES_PER_DOUBT = 8
 
-# A card's cover is the face nearest the centre of the person's first faces (by id): a page
-# of the largest persons then reads a few thousand faces, not a good part of the library.
+# A card's cover is chosen among the person's first faces (by id): a page of the largest
+# persons then reads a few thousand faces, not a good part of the library.
 _COVER_SAMPLE = 256
 
 # The read model lives in core (the writers render it without importing a use case).
@@ -59,6 +60,7 @@ __all__ = [
     "card_of",
     "card_of_person",
     "clamp_page",
+    "cover",
     "doubts",
     "face_item",
     "page_count",
@@ -86,9 +88,37 @@ def ranked(rows: list[FaceRow], emb: np.ndarray) -> list[FaceItem]:
     return items
 
 
-def card_of(person: PersonRow, faces: list[FaceItem]) -> Card:
-    """``faces`` ranked by :func:`ranked` (or nearest first): the cover is the nearest."""
-    return Card(person.id, person.name, person.faces, person.photos, cover_of(faces), person.ignored)
+def card_of(person: PersonRow, faces: list[FaceItem], store: Store | None = None) -> Card:
+    """``faces`` ranked by :func:`ranked` (or nearest first). The cover: with ``store``, as
+    :func:`cover` chooses it; else the nearest face."""
+    front = cover(store, person.id, faces) if store is not None else cover_of(faces)
+    return Card(person.id, person.name, person.faces, person.photos, front, person.ignored)
+
+
+def cover(store: Store, person_id: int, faces: list[FaceItem]) -> FaceItem | None:
+    """A person's cover: the face the user chose, while it is still among ``faces``; else the
+    best of ``faces`` by :func:`~photocluster.grouping.quality.face_quality` (frontal, large,
+    confidently detected), ties going to the face nearest the person's centre."""
+    if not faces:
+        return None
+    chosen = store.chosen_covers([person_id]).get(person_id)
+    if chosen is not None:
+        for f in faces:
+            if f.id == chosen:
+                return f
+        row = store.face_rows([chosen]).get(chosen)  # not among the faces read for a card
+        if row is not None and row.photo.status == "done":
+            return face_item(row)
+    geometry = store.face_geometry(f.id for f in faces)
+    known = [f for f in faces if f.id in geometry]
+    if not known:
+        return min(faces, key=lambda f: (f.distance, f.id))
+    boxes = np.array([geometry[f.id][0].as_list(3) for f in known])
+    conf = np.array([geometry[f.id][1] for f in known])
+    points = np.stack([geometry[f.id][2] for f in known])
+    quality = np.round(face_quality(boxes, conf, points), 6).tolist()
+    best = min(range(len(known)), key=lambda k: (-quality[k], known[k].distance, known[k].id))
+    return known[best]
 
 
 def person_cards(store: Store, number: int = 1, per_page: int | None = None) -> Page[Card]:
@@ -98,7 +128,7 @@ def person_cards(store: Store, number: int = 1, per_page: int | None = None) -> 
         total = store.person_count()
         number = clamp_page(number, total, per_page)
         rows = store.person_rows(per_page, (number - 1) * per_page)
-        cards = [card_of(p, ranked(*store.person_faces(p.id, _COVER_SAMPLE))) for p in rows]
+        cards = [card_of(p, ranked(*store.person_faces(p.id, _COVER_SAMPLE)), store) for p in rows]
     return Page(cards, number, page_count(total, per_page), total)
 
 
@@ -114,7 +144,7 @@ def person_page(
             return None
         faces = ranked(*store.person_faces(person_id))
         born = store.birth_of(person_id)
-    card = replace(card_of(row, faces), born=None if born is None else born.isoformat())
+        card = replace(card_of(row, faces, store), born=None if born is None else born.isoformat())
     return card, slice_page(faces, number, per_page)
 
 

@@ -300,6 +300,9 @@ class _ScanRun:
         found no match (counted in the report)."""
         old = self.store.photo_faces(job.before) if job.before is not None else []
         keep, lost_before = carry_over(old, faces)
+        # The faces the user drew stay with the photo (see Store.save_photo): not lost.
+        drawn = self.store.added_faces(job.before) if job.before is not None else set()
+        lost_before = [f for f in lost_before if f.id not in drawn]
         lost = self.lost_faces(job.path, lost_before)
         self.store.save_photo(
             job.path,

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from photocluster.cli import clusters, corrections, doctor, export, people, review, scan, suggest
+from photocluster.cli import clusters, corrections, curate, doctor, export, people, review, scan, suggest
 from photocluster.cli import eval as eval_commands
 from photocluster.cli import tags as tag_commands
 from photocluster.cli.common import configure_logging, out
@@ -42,6 +42,7 @@ _COMMANDS: tuple[Callable[..., None], ...] = (
     corrections.remove,
     corrections.ignore,
     corrections.born,
+    curate.add_face,
     corrections.undo,
     corrections.history,
     suggest.suggest,

@@ -163,3 +163,40 @@ class Conflict:
             f"{self.path}: face {self.face_id} is tagged {self.name!r} but looks like {who} "
             f"({self.distance:.2f} from {who}'s faces, {self.own_distance:.2f} from {self.name}'s)"
         )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A face of a person's confirm queue ("is this X?"): ``member`` (in the person, not
+    pinned: is it really?) or not (in no person: is it?). ``distance``: to the person's centre
+    (for a member, the centre of its other faces); ``affected``: the faces an answer likely
+    moves (this one and the queue's faces close to it); ``priority``: how much an answer is
+    expected to change (see :func:`photocluster.app.curate.confirm_queue`)."""
+
+    face: FaceItem
+    member: bool
+    distance: float
+    affected: int
+    priority: float
+
+
+@dataclass(frozen=True)
+class PhotoFace:
+    """A face on a photo's page: the face, its person (id and label; None: unknown) and
+    whether the user drew it."""
+
+    face: FaceItem
+    person_id: int | None
+    person_label: str | None
+    added: bool
+
+
+@dataclass(frozen=True)
+class PhotoView:
+    """A photo's page: the photo (its size as displayed) and its faces."""
+
+    id: int
+    path: Path
+    width: int
+    height: int
+    faces: list[PhotoFace]

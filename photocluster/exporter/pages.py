@@ -32,16 +32,20 @@ from photocluster.core.readmodel import Card, Doubt, FaceItem, Page, Summary
 from photocluster.version import __version__
 
 if TYPE_CHECKING:
-    from photocluster.core.readmodel import Conflict, Suggestion
+    from photocluster.core.readmodel import Candidate, Conflict, PhotoView, Suggestion
 
 __all__ = [
+    "CurationLinks",
     "Links",
     "Summary",
+    "confirm_page",
     "distance",
     "doubt_page",
     "error_page",
     "index_page",
     "person_page",
+    "photo_page",
+    "search_page",
     "text",
     "unknown_page",
 ]
@@ -63,6 +67,18 @@ class Links(Protocol):
     def doubt(self, number: int = 1) -> str: ...
     def unknown(self, number: int = 1) -> str: ...
     def action(self, name: str) -> str: ...
+
+
+class CurationLinks(Links, Protocol):
+    """The review app's links to its curation pages (not in a static export): a photo's page
+    and its image, a person's confirm queue, the search, the app's script."""
+
+    def photo_page(self, photo_id: int) -> str: ...
+    def image(self, photo_id: int) -> str: ...
+    def photo_file(self, face: FaceItem) -> str: ...
+    def confirm(self, person_id: int, skip: Sequence[int] = (), view: str = "") -> str: ...
+    def search(self, query: str = "") -> str: ...
+    def script(self) -> str: ...
 
 
 def text(value: object) -> str:
@@ -201,6 +217,49 @@ def person_page(links: Links, summary: Summary, card: Card, faces: Page[FaceItem
     page_link = functools.partial(links.person, card.id)
     figures = _figures(links, faces.items)
     return _page("person.html", links, summary, message, card=card, faces=faces, figures=figures, page_link=page_link)
+
+
+def photo_page(links: CurationLinks, summary: Summary, photo: PhotoView, message: str = "") -> str:
+    """A photo with its faces' boxes (live only): draw a box to add a face the scan missed."""
+    figures = _figures(links, [f.face for f in photo.faces])
+    items = dict(zip([f.id for f in figures], photo.faces, strict=True))
+    return _page("photo.html", links, summary, message, photo=photo, figures=figures, items=items)
+
+
+def confirm_page(
+    links: CurationLinks,
+    summary: Summary,
+    card: Card,
+    queue: Page[Candidate],
+    skipped: Sequence[int] = (),
+    one: bool = False,
+    message: str = "",
+) -> str:
+    """A person's confirm queue ("is this X?"), the answers that change the most first:
+    one face at a time (``one``) or a grid; yes, no or skip each."""
+    figures = _figures(links, queue.items, lambda c: c.face)
+    back = links.confirm(card.id, skipped, "one" if one else "")
+    skips = {c.face.id: links.confirm(card.id, [*skipped, c.face.id], "one" if one else "") for c in queue.items}
+    return _page(
+        "confirm.html",
+        links,
+        summary,
+        message,
+        card=card,
+        queue=queue,
+        figures=figures[:1] if one else figures,
+        back=back,
+        skips=skips,
+        one=one,
+        skipped=skipped,
+    )
+
+
+def search_page(
+    links: CurationLinks, summary: Summary, query: str, found: Sequence[tuple[int, str]], message: str = ""
+) -> str:
+    """The persons whose name starts with ``query`` (a word of it, case and accents ignored)."""
+    return _page("search.html", links, summary, message, query=query, found=found)
 
 
 def doubt_page(

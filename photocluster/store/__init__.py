@@ -4,7 +4,7 @@ One connection/transaction object (:mod:`photocluster.store.connection`) with nu
 migrations (:mod:`photocluster.store.migrations`), and one module per table family:
 :mod:`~photocluster.store.photos`, :mod:`~photocluster.store.faces`,
 :mod:`~photocluster.store.persons`, :mod:`~photocluster.store.corrections`,
-:mod:`~photocluster.store.births`,
+:mod:`~photocluster.store.births`, :mod:`~photocluster.store.curation`,
 :mod:`~photocluster.store.tags`, :mod:`~photocluster.store.thumbs`, and the paged reads of the review pages,
 :mod:`~photocluster.store.views`. Imports only
 ``core``; nothing outside this package imports ``sqlite3``.
@@ -13,6 +13,7 @@ migrations (:mod:`photocluster.store.migrations`), and one module per table fami
 from photocluster.store.births import Births
 from photocluster.store.connection import as_database_error, path_from_key, path_key
 from photocluster.store.corrections import Corrections
+from photocluster.store.curation import Curation
 from photocluster.store.faces import Faces, StoredFace
 from photocluster.store.persons import Persons
 from photocluster.store.photos import Photos
@@ -21,7 +22,7 @@ from photocluster.store.thumbs import Thumbs
 from photocluster.store.views import FaceRow, PersonRow, Views
 
 
-class Store(Photos, Faces, Persons, Corrections, Births, Tags, Thumbs, Views):
+class Store(Photos, Faces, Persons, Corrections, Births, Curation, Tags, Thumbs, Views):
     """A photocluster database. Use as a context manager, or call :meth:`close`.
 
     Each base holds the statements of one table family; all of them share the one

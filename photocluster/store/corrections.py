@@ -34,7 +34,9 @@ def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Itera
         "person_ids": pids,
         "face_ids": fids,
         "persons": _rows(
-            conn, "SELECT id, name, created_at, ignored, curated, born FROM persons WHERE id IN ({marks})", pids
+            conn,
+            "SELECT id, name, created_at, ignored, curated, born, cover_face_id FROM persons WHERE id IN ({marks})",
+            pids,
         ),
         "assignments": _rows(conn, "SELECT id, person_id FROM faces WHERE id IN ({marks})", fids),
         "pins": _rows(conn, "SELECT face_id, person_id FROM pins WHERE face_id IN ({marks})", fids)
@@ -46,12 +48,15 @@ def _before(conn: sqlite3.Connection, person_ids: Iterable[int], face_ids: Itera
 @contextmanager
 def _logged(
     conn: sqlite3.Connection, command: str, person_ids: Iterable[int], face_ids: Iterable[int], *, regroups: bool = True
-) -> Iterator[None]:
+) -> Iterator[dict[str, Any]]:
     """Inside a transaction: the body's changes, logged with the rows as they were before.
     When they change who is whom (``regroups``: all but a rename), the generation is
-    bumped, so that a clustering or recognition computed meanwhile is not written over them."""
+    bumped, so that a clustering or recognition computed meanwhile is not written over them.
+
+    The body gets the record to log: rows it creates (a person: append its id to
+    ``person_ids``; a face: to ``face_ids`` and ``added_faces``) are gone again after undo."""
     before = _before(conn, person_ids, face_ids)
-    yield
+    yield before
     conn.execute(
         "INSERT INTO corrections(at, command, before) VALUES (?, ?, ?)",
         (time.time(), command, json.dumps(before)),
@@ -72,6 +77,8 @@ def _face_ids_of(conn: sqlite3.Connection, person_ids: Sequence[int]) -> list[in
 def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
     """Put back the rows a correction logged, dropping what it added since."""
     pids, fids = before["person_ids"], before["face_ids"]
+    # Faces the correction added (drawn by the user) did not exist before it: they go.
+    conn.executemany("DELETE FROM faces WHERE id = ?", [(f,) for f in before.get("added_faces", [])])
     for chunk in chunks(fids):
         conn.execute(f"DELETE FROM pins WHERE face_id IN ({marks(chunk)})", chunk)
         conn.execute(f"DELETE FROM rejections WHERE face_id IN ({marks(chunk)})", chunk)
@@ -94,6 +101,11 @@ def _restore(conn: sqlite3.Connection, before: dict[str, Any]) -> None:
         # Logged before schema 6, a row has no `born`: the birth date stays as it is.
         if len(rest) > 1:
             conn.execute("UPDATE persons SET born = ? WHERE id = ?", (rest[1], pid))
+        # Logged before schema 7 (curation), no cover chosen by the user: the cover stays as it is.
+        if len(rest) > 2:
+            conn.execute(
+                "UPDATE persons SET cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?", (rest[2], pid)
+            )
     # Persons the correction created did not exist before it: they go.
     snap_ids = {p[0] for p in before["persons"]}
     for pid in pids:
@@ -136,6 +148,12 @@ def _anchor(conn: sqlite3.Connection, person_id: int, faces: Sequence[int]) -> N
     pinned = [(f, person_id) for f in faces]
     conn.executemany("INSERT OR REPLACE INTO pins(face_id, person_id) VALUES (?, ?)", pinned)
     conn.executemany("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", pinned)
+
+
+# For the other families of corrections (store.curation): a correction logged for undo, and
+# the faces of persons read under the write lock.
+logged = _logged
+face_ids_of = _face_ids_of
 
 
 class Corrections(Database):

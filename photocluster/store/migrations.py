@@ -209,6 +209,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX retired_person ON retired(person_id);
     """,
+    # 8 (curation): faces the user drew on a photo the detector missed (`added`: a scan of
+    # the photo keeps them, however its detection changes), and each person's cover face as
+    # the user chose it (NULL: the best face is chosen for it).
+    """
+    ALTER TABLE faces ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE persons ADD COLUMN cover_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

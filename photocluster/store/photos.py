@@ -123,8 +123,9 @@ class Photos(Database):
         ``keep`` says, for each of ``faces``, which earlier face of this photo it continues
         (its id; None: a face not seen before): that row takes the new box and descriptor
         and keeps its id, its person, and the user's pins and rejections. The earlier faces
-        no new face continues are deleted. An error keeps every earlier face, hidden with
-        the photo until it is analysed again (as for a missing photo).
+        no new face continues are deleted, but for those the user drew (``added``), which
+        stay. An error keeps every earlier face, hidden with the photo until it is analysed
+        again (as for a missing photo).
         ``thumbnails``: a JPEG per face, cut with ``thumb_params`` (see
         :mod:`photocluster.store.thumbs`); a face continued without one loses its old one.
         """
@@ -143,12 +144,15 @@ class Photos(Database):
             photo_id = int(conn.execute("SELECT id FROM photos WHERE path = ?", (key,)).fetchone()[0])
             if error is not None:
                 return photo_id
-            earlier = {int(f) for (f,) in conn.execute("SELECT id FROM faces WHERE photo_id = ?", (photo_id,))}
+            rows = conn.execute("SELECT id, added FROM faces WHERE photo_id = ?", (photo_id,)).fetchall()
+            earlier = {int(f) for f, _ in rows}
             continued: list[int | None] = []
             for f in keep or [None] * len(faces):
                 # An id of another photo's face, or one given twice, is a new face.
                 continued.append(f if f in earlier and f not in continued else None)
-            gone = sorted(earlier - {f for f in continued if f is not None})
+            # A face the user drew stays, whatever the detector finds now.
+            drawn = {int(f) for f, added in rows if added}
+            gone = sorted(earlier - drawn - {f for f in continued if f is not None})
             conn.executemany("DELETE FROM faces WHERE id = ?", [(f,) for f in gone])
             for k, (face, face_id) in enumerate(zip(faces, continued, strict=True)):
                 if face_id is None:

@@ -29,7 +29,7 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -50,6 +50,7 @@ from photocluster.core.types import person_label
 from photocluster.detect.thumbnail import THUMB_PARAMS, face_thumbnail
 from photocluster.exporter import pages
 from photocluster.store import Store
+from photocluster.web import curate
 from photocluster.web.auth import Gate, Launch, cookie_name
 from photocluster.web.photos import media_type, read_scanned
 
@@ -75,6 +76,10 @@ class LiveLinks:
         return self._to(f"/thumb/{face.id}")
 
     def photo(self, face: FaceItem) -> str:
+        """A face's photo: its page in the app (the boxes of its faces, a box to draw)."""
+        return self.photo_page(face.photo_id)
+
+    def photo_file(self, face: FaceItem) -> str:
         return self._to(f"/photo/{face.id}")
 
     def index(self, number: int = 1) -> str:
@@ -91,6 +96,26 @@ class LiveLinks:
 
     def action(self, name: str) -> str:
         return f"/action/{name}"
+
+    # The curation pages (photocluster.web.curate).
+
+    def photo_page(self, photo_id: int) -> str:
+        return self._to(f"/photos/{photo_id}")
+
+    def image(self, photo_id: int) -> str:
+        return self._to(f"/image/{photo_id}")
+
+    def confirm(self, person_id: int, skip: Sequence[int] = (), view: str = "") -> str:
+        return self._to(f"/person/{person_id}/confirm", skip=",".join(map(str, skip)) or None, view=view or None)
+
+    def search(self, query: str = "") -> str:
+        return self._to("/search", q=query or None)
+
+    def script(self) -> str:
+        return self._to("/static/curate.js")
+
+    def style(self) -> str:
+        return self._to("/static/curate.css")
 
 
 @dataclass
@@ -170,6 +195,7 @@ def create_app(db_path: str | os.PathLike[str], gate: Gate) -> Starlette:
         Route("/thumb/{face_id}", guarded(_thumb)),
         Route("/photo/{face_id}", guarded(_photo)),
         Route("/action/{name:str}", guarded(_action), methods=["POST"]),
+        *curate.routes(guarded),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(SecureHeaders, csp=content_security_policy())
@@ -254,16 +280,17 @@ def _launch(request: Request, gate: Gate) -> Response:
 
 
 def content_security_policy() -> str:
-    """What the pages need and nothing more: their one inline style sheet (by its hash),
-    images from the app (thumbnails, photos) and data: URLs, forms posted to the app; no
-    script, no frame, no other site."""
+    """What the pages need and nothing more: their one inline style sheet (by its hash) and
+    the app's own style sheet and script files (``/static/``: keys, drawing a box, search
+    suggestions fetched from the app), images from the app (thumbnails, photos) and data:
+    URLs, forms posted to the app; no inline script, no frame, no other site."""
     sample = pages.unknown_page(LiveLinks(""), Summary(0, 0, 0, 0), Page([], 1, 1, 0))
     styles = re.findall(r"<style>(.*?)</style>", sample, flags=re.DOTALL)
     hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in styles)
     style = hashes or "'none'"
     return (
-        f"default-src 'none'; img-src 'self' data:; style-src {style}; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        f"default-src 'none'; img-src 'self' data:; style-src 'self' {style}; script-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 
 
@@ -504,4 +531,5 @@ _ACTIONS: dict[str, Callable[[Store, dict[str, list[str]]], str]] = {
     "ignore": _ignore,
     "answer": _answer,
     "undo": _undo,
+    **curate.ACTIONS,
 }

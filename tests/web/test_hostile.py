@@ -53,8 +53,9 @@ def secured(headers: http.client.HTTPMessage | dict[str, str] | object) -> bool:
         and "frame-ancestors 'none'" in csp
         and "default-src 'none'" in csp
         and "img-src 'self' data:" in csp
-        and "script-src" not in csp
+        and "script-src 'self';" in csp  # the app's own script file only: no inline script, no other site
         and "'unsafe-inline'" not in csp
+        and "'unsafe-eval'" not in csp
     )
 
 
