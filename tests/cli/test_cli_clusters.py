@@ -108,7 +108,7 @@ def test_the_self_check_counts_the_same_photo_pairs_in_crowded_regions(tmp_path:
 
         def photo(name: str, kids: list[int]) -> None:
             boxes = [(0, 0, 40, 40), (50, 0, 90, 40)]
-            faces = [make_face((centres[k] + 0.08 * unit(1)[0]).astype(np.float32), boxes[n]) for n, k in enumerate(kids)]
+            faces = [make_face((centres[k] + 0.08 * unit(1)[0]).astype(np.float32), box) for k, box in zip(kids, boxes)]
             store.save_photo(tmp_path / name, 1, 1, name, scan_id, "fake", width=100, height=100, faces=faces)
 
         for k in range(200):
