@@ -108,7 +108,8 @@ def test_the_self_check_counts_the_same_photo_pairs_in_crowded_regions(tmp_path:
 
         def photo(name: str, kids: list[int]) -> None:
             boxes = [(0, 0, 40, 40), (50, 0, 90, 40)][: len(kids)]
-            faces = [make_face((centres[k] + 0.08 * unit(1)[0]).astype(np.float32), b) for k, b in zip(kids, boxes, strict=True)]
+            embs = [(centres[k] + 0.08 * unit(1)[0]).astype(np.float32) for k in kids]
+            faces = [make_face(e, b) for e, b in zip(embs, boxes, strict=True)]
             store.save_photo(tmp_path / name, 1, 1, name, scan_id, "fake", width=100, height=100, faces=faces)
 
         for k in range(200):
