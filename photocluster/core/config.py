@@ -59,8 +59,8 @@ ATTACH_MARGIN = 0.04
 # sigma the distance to the CROWD_K-th nearest other first-stage cluster. Chosen on the
 # development halves of the age-gap set and LFW (docs/accuracy.md, "Children and ages").
 CROWD_K = 20
-CROWD_SCALE = 0.56
-CROWD_POWER = 3.0
+CROWD_SCALE = 0.55
+CROWD_POWER = 3.5
 CROWD_FLOOR = 0.5
 # `suggest` lists pairs of persons closer than this on average (the pair threshold: beyond
 # it two faces are more likely two people).

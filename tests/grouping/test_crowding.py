@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from photocluster.core.config import CROWD_FLOOR, CROWD_POWER, CROWD_SCALE
 from photocluster.eval.metrics import pairwise
 from photocluster.grouping.constraints import build_constraints
 from photocluster.grouping.crowding import crowding_factor, factor_from_scale, kth_other_cluster
@@ -82,7 +83,7 @@ def test_whispers_does_not_adapt_and_the_policy_says_so() -> None:
     assert Policy.at(0.6, "whispers").adapts is False
     assert Policy.at(0.6, "whispers").as_dict().get("crowding") is None
     assert Policy().adapts and Policy.at(0.5).adapts
-    assert Policy().as_dict()["crowding"] == {"k": 20, "scale": 0.56, "power": 3.0, "floor": 0.5}
+    assert Policy().as_dict()["crowding"] == {"k": 20, "scale": 0.55, "power": 3.5, "floor": 0.5}
     emb, _, _ = _children_and_adults()
     _, factor = _run(emb, Policy.at(0.6, "whispers"))
     assert factor is None
@@ -103,7 +104,7 @@ def test_the_kth_other_cluster_counts_each_cluster_once_at_its_nearest_face() ->
     f = factor_from_scale(np.array([0.2, 0.5, 0.56, 0.7]), 0.56, 3.0, 0.5)
     assert f.tolist() == pytest.approx([0.5, (0.5 / 0.56) ** 3, 1.0, 1.0])
     assert crowding_factor(5, i, j, d, labels, 0.6, k=1).tolist() == pytest.approx(
-        factor_from_scale(np.array([0.2, 0.3, 0.2, 0.4, 0.5]), 0.56, 3.0, 0.5).tolist()
+        factor_from_scale(np.array([0.2, 0.3, 0.2, 0.4, 0.5]), CROWD_SCALE, CROWD_POWER, CROWD_FLOOR).tolist()
     )
 
 
