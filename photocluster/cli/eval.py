@@ -54,7 +54,8 @@ LabelsOption = Annotated[
     Path | None,
     typer.Option(
         "--labels",
-        help="CSV of relative_path,identity (paths relative to --root). Default: one folder per person.",
+        help="CSV of relative_path,identity (paths relative to --root); more columns (age_group) give "
+        "`eval clusters` figures per group. Default: one folder per person.",
         show_default=False,
     ),
 ]
