@@ -89,13 +89,13 @@ def test_bald_guys_collage_gives_four_persons(fixtures: Path, tmp_path: Path) ->
         report = scan(store, [fixtures / "dlib-faces" / "bald_guys.jpg"])  # the defaults
         assert report.faces_found == 25  # SOURCES.md: dlib finds 25 faces in the collage
         recluster(store, min_size=2)
-        default = {f.id: p.id for p in persons(store) for f in p.faces}
+        default = {f.face_id: p.id for p in persons(store) for f in p.faces}
         people = [p for p in persons(store) if p.id is not None]
         assert len(people) == 4
         assert sum(len(p.faces) for p in people) >= report.faces_found - 1
         # The design's command, `clusters --threshold 0.6`: the default method's operating point.
         recluster(store, 0.6, min_size=2)
-        assert {f.id: p.id for p in persons(store) for f in p.faces} == default
+        assert {f.face_id: p.id for p in persons(store) for f in p.faces} == default
         recluster(store, 0.6, min_size=2, method="whispers")
         assert len([p for p in persons(store) if p.id is not None]) == 4
 
