@@ -47,15 +47,17 @@ def kth_other_cluster(
     out = np.full(n, radius, dtype=np.float64)
     if n == 0 or len(i) == 0 or k < 1:
         return out
-    labels = np.asarray(labels, dtype=np.int64)
-    between = np.flatnonzero(labels[i] != labels[j])
+    # int32 labels and a mask: tens of millions of links at a million faces.
+    labels = np.asarray(labels, dtype=np.int32)
+    between = labels[i] != labels[j]
     ii, jj, dd = i[between], j[between], np.asarray(d, dtype=np.float32)[between]
+    del between
     for lo in range(0, n, block):
         hi = min(lo + block, n)
         from_i = (ii >= lo) & (ii < hi)
         from_j = (jj >= lo) & (jj < hi)
         face = np.concatenate([ii[from_i], jj[from_j]]).astype(np.int64) - lo
-        other = labels[np.concatenate([jj[from_i], ii[from_j]])]
+        other = labels[np.concatenate([jj[from_i], ii[from_j]])].astype(np.int64)
         dist = np.concatenate([dd[from_i], dd[from_j]])
         # Per face and other cluster, its nearest face first; keep that one.
         order = np.lexsort((dist, other, face))
