@@ -314,6 +314,8 @@ def _print_clusters(result: ClustersResult) -> None:
     out.print(table)
     if result.groups:
         _print_groups(result)
+    for column in result.not_groups:
+        out.print(f"Column {column!r} has too many values to be groups: no figures per group for it.", markup=False)
     if result.worst:
         mixed = Table(title="Clusters mixing identities (largest first)")
         for col in ("Size", "Identities", "Files"):

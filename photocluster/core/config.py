@@ -60,7 +60,7 @@ ATTACH_MARGIN = 0.04
 # development halves of the age-gap set and LFW (docs/accuracy.md, "Children and ages").
 CROWD_K = 20
 CROWD_SCALE = 0.55
-CROWD_POWER = 3.5
+CROWD_POWER = 3.25
 CROWD_FLOOR = 0.5
 # `suggest` lists pairs of persons closer than this on average (the pair threshold: beyond
 # it two faces are more likely two people).

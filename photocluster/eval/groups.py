@@ -20,6 +20,15 @@ import numpy as np
 from photocluster.eval import metrics as mt
 from photocluster.eval.figures import json_number
 
+# A column with more values than this is not a grouping (an image id, a file name): skipped.
+MAX_GROUPS = 12
+
+
+def is_grouping(values: tuple[str, ...]) -> bool:
+    """Whether a column's values form groups worth figures of their own: at most
+    :data:`MAX_GROUPS` distinct non-empty values (their pairs are reported too)."""
+    return 0 < len({v for v in values if v}) <= MAX_GROUPS
+
 
 @dataclass(frozen=True)
 class GroupFigures:

@@ -83,7 +83,7 @@ def test_whispers_does_not_adapt_and_the_policy_says_so() -> None:
     assert Policy.at(0.6, "whispers").adapts is False
     assert Policy.at(0.6, "whispers").as_dict().get("crowding") is None
     assert Policy().adapts and Policy.at(0.5).adapts
-    assert Policy().as_dict()["crowding"] == {"k": 20, "scale": 0.55, "power": 3.5, "floor": 0.5}
+    assert Policy().as_dict()["crowding"] == {"k": 20, "scale": 0.55, "power": 3.25, "floor": 0.5}
     emb, _, _ = _children_and_adults()
     _, factor = _run(emb, Policy.at(0.6, "whispers"))
     assert factor is None
