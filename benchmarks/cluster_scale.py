@@ -5,14 +5,17 @@ distances inside an identity ~0.3-0.5, between identities ~0.8-1.1, 30% singleto
 
     python benchmarks/cluster_scale.py --faces 1000000
     python benchmarks/cluster_scale.py --faces 20000 --exact --dlib
+    python benchmarks/cluster_scale.py --faces 100000 --two-stage
 
 Prints the time and peak memory (the high-water mark of a child process that only loads the
 embeddings and clusters them), pairwise and BCubed F against the synthetic truth, the edge
 recall (share of the exact 32-nearest edges found, over 2,000 random faces), and optionally
 the agreement with clustering on every edge under the threshold (``--exact``) and with
 dlib's own ``chinese_whispers_clustering`` (``--dlib``, which compares every pair: keep n
-small). ``--with-db`` times the real ``photocluster clusters`` command on a library database
-of N faces instead (``--runs`` times: the first creates persons, the next keep them).
+small). ``--two-stage`` also times the default two-stage grouping on the same edges, with and
+without the crowding factor (grouping/crowding.py), and gives the ratio. ``--with-db`` times
+the real ``photocluster clusters`` command on a library database of N faces instead
+(``--runs`` times: the first creates persons, the next keep them).
 """
 
 from __future__ import annotations
@@ -85,7 +88,24 @@ t_edges = time.perf_counter() - t
 labels = cl.chinese_whispers(len(emb), i, j)
 t_total = time.perf_counter() - t
 np.savez(sys.argv[3], labels=labels, i=i, j=j)
-print(json.dumps({"edges": int(len(i)), "edges_s": t_edges, "total_s": t_total, "peak_rss_mb": peak_mb()}))
+out = {"edges": int(len(i)), "edges_s": t_edges, "total_s": t_total, "peak_rss_mb": peak_mb()}
+if len(sys.argv) > 4:  # --two-stage: the default grouping on the same edges, crowding off then on
+    from dataclasses import replace
+    i, j, d = cl.knn_edges(emb, cl.Policy().graph_radius)
+    n = len(emb)
+    cons = cl.build_constraints(np.arange(n), np.arange(n), emb, cl.Policy().collage_radius, {}, {}, [])
+    for name, policy in (("no_crowding", replace(cl.Policy(), crowding=False)), ("crowding", cl.Policy())):
+        t = time.perf_counter()
+        cl.group(emb, i, j, d, cons, policy)
+        out[f"group_{name}_s"] = time.perf_counter() - t
+    from photocluster.grouping.grouper import crowding
+    t = time.perf_counter()
+    factor = crowding(i, j, d, cons, cl.Policy())
+    out["crowding_factor_s"] = time.perf_counter() - t
+    out["faces_with_factor_under_1"] = int(np.count_nonzero(factor < 1))
+    out["group_ratio"] = out["group_crowding_s"] / out["group_no_crowding_s"]
+    out["peak_rss_mb"] = peak_mb()
+print(json.dumps(out))
 """
 )
 
@@ -206,6 +226,11 @@ def main() -> None:
     ap.add_argument(
         "--with-db", action="store_true", help="time `photocluster clusters` itself on a database of N faces"
     )
+    ap.add_argument(
+        "--two-stage",
+        action="store_true",
+        help="also time the default two-stage grouping with and without the crowding factor",
+    )
     ap.add_argument("--runs", type=int, default=2, help="with --with-db: how many times to run the command")
     ap.add_argument(
         "--baseline",
@@ -226,7 +251,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "emb.npy", emb)
         proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(Path(tmp) / "emb.npy"), str(args.threshold), str(Path(tmp) / "out.npz")],
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                str(Path(tmp) / "emb.npy"),
+                str(args.threshold),
+                str(Path(tmp) / "out.npz"),
+                *(["two-stage"] if args.two_stage else []),
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -234,7 +267,7 @@ def main() -> None:
         child = json.loads(proc.stdout)
         out = np.load(Path(tmp) / "out.npz")
         labels, found_i, found_j = out["labels"], out["i"], out["j"]
-    result.update({k: round(v, 1) if isinstance(v, float) else v for k, v in child.items()})
+    result.update({k: round(v, 2) if isinstance(v, float) else v for k, v in child.items()})
     print(json.dumps(result), flush=True)  # the expensive part, shown before the comparisons
     result["pairwise_f_vs_truth"] = round(pairwise(truth, labels).f1, 4)
     result["bcubed_f_vs_truth"] = round(bcubed(truth, labels).f1, 4)

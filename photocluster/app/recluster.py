@@ -14,10 +14,10 @@ from photocluster.app.tags import name_from_weak_labels
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.core.progress import Progress, ProgressCallback, report_to
-from photocluster.grouping.calibration import impostor_check
+from photocluster.grouping.calibration import ImpostorCheck, impostor_check
 from photocluster.grouping.constraints import Constraints, born_rejections, build_constraints
 from photocluster.grouping.graph import knn_edges
-from photocluster.grouping.grouper import Method, Policy, group
+from photocluster.grouping.grouper import Method, Policy, crowding, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
 from photocluster.store import Store
 
@@ -94,7 +94,7 @@ def recluster(
         # Read before the snapshot: any correction after it, even one the snapshot saw,
         # makes the write-back below refuse (and this loop group again): never the reverse.
         generation = store.generation()
-        plan, n, n_edges, cons, previous = plan_persons(store, policy, min_size, progress)
+        plan, n, n_edges, cons, previous, check = plan_persons(store, policy, min_size, progress)
         diff = plan_diff(plan.persons, previous, store.person_names())
         if not apply:
             break
@@ -123,7 +123,7 @@ def recluster(
             f"clustering gave up: the persons were corrected {WRITE_ATTEMPTS} times while it ran; "
             "run `photocluster clusters` again when the corrections are done"
         )
-    return _report(policy, min_size, n, n_edges, cons, plan, diff, apply, time.perf_counter() - start)
+    return _report(policy, min_size, n, n_edges, cons, check, plan, diff, apply, time.perf_counter() - start)
 
 
 # How many times the grouping is done again when corrections keep coming while it runs.
@@ -136,9 +136,10 @@ def plan_persons(
     min_size: int = DEFAULT_MIN_SIZE,
     progress: ProgressCallback | None = None,
     unbound: Collection[int] = (),
-) -> tuple[Assignment, int, int, Constraints, dict[int, int]]:
+) -> tuple[Assignment, int, int, Constraints, dict[int, int], ImpostorCheck]:
     """The persons every face would be in (nothing written): the assignment, the number of
-    faces and of links, the constraints and the stored face id -> person id. The pins and
+    faces and of links, the constraints, the stored face id -> person id and the self-check
+    of the same-photo pairs against the thresholds (in crowded regions, as tightened there). The pins and
     rejections of the faces in ``unbound`` are left out (``eval tags``: the tagged faces
     grouped from their pixels alone)."""
     say = report_to(progress)
@@ -150,11 +151,16 @@ def plan_persons(
     )
     log.info("%d faces, %d links under %.2f", n, len(i), policy.graph_radius)
     say(Progress(f"Grouping {n:,} faces ({len(i):,} links)"))
-    super_labels = group(emb, i, j, d, cons, policy, confidence)
+    factor = crowding(i, j, d, cons, policy)
+    super_labels = group(emb, i, j, d, cons, policy, confidence, factor)
     n_edges = len(i)
     del emb, i, j, d  # half a gigabyte at a million faces
+    pa, pb = cons.same_photo_faces
+    check = impostor_check(
+        cons.same_photo_distances, policy.thresholds, None if factor is None else np.minimum(factor[pa], factor[pb])
+    )
     plan = assign_persons(face_ids, super_labels, cons, previous, min_size, retired)
-    return plan, n, n_edges, cons, previous
+    return plan, n, n_edges, cons, previous, check
 
 
 def _read(
@@ -198,6 +204,7 @@ def _report(
     n_faces: int,
     n_edges: int,
     cons: Constraints,
+    check: ImpostorCheck,
     plan: Assignment,
     diff: PlanDiff,
     applied: bool,
@@ -226,6 +233,6 @@ def _report(
         same_photo_separations=cons.same_photo_separations,
         operating_point={
             **policy.as_dict(),
-            "check": impostor_check(cons.same_photo_distances, policy.thresholds).as_dict(),
+            "check": check.as_dict(),
         },
     )

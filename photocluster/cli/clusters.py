@@ -173,3 +173,12 @@ def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
         out.print(
             f"Self-check on {check['same_photo_pairs']:,} pairs of faces sharing a photo (two people each): {said}",
         )
+        crowded = check.get("crowded_pairs")
+        if crowded is not None:
+            under = check.get("crowded_closer_than", {})
+            said = ", ".join(f"{n:,} closer than the {k} threshold as tightened there" for k, n in under.items())
+            out.print(
+                f"  of them {crowded:,} in crowded regions (thresholds tightened for a face)"
+                + (f": {said}" if crowded else ""),
+                markup=False,
+            )

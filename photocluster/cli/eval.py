@@ -57,7 +57,8 @@ LabelsOption = Annotated[
     Path | None,
     typer.Option(
         "--labels",
-        help="CSV of relative_path,identity (paths relative to --root). Default: one folder per person.",
+        help="CSV of relative_path,identity (paths relative to --root); more columns (age_group) give "
+        "`eval clusters` figures per group. Default: one folder per person.",
         show_default=False,
     ),
 ]
@@ -308,6 +309,7 @@ def _print_clusters(result: ClustersResult) -> None:
         ("Pairwise precision / recall / F1", f"{_fmt(p.precision)} / {_fmt(p.recall)} / {_fmt(p.f1)}"),
         ("BCubed precision / recall / F1", f"{_fmt(b.precision)} / {_fmt(b.recall)} / {_fmt(b.f1)}"),
         ("NMI", _fmt(result.nmi)),
+        ("Persons (2+ images) / mixing people", f"{result.persons} / {result.persons_mixing}"),
         ("No face found", str(len(result.no_face))),
     ]
     if result.skipped_labels:
@@ -315,6 +317,10 @@ def _print_clusters(result: ClustersResult) -> None:
     for row in rows:
         table.add_row(*row)
     out.print(table)
+    if result.groups:
+        _print_groups(result)
+    for column in result.not_groups:
+        out.print(f"Column {column!r} has too many values to be groups: no figures per group for it.", markup=False)
     if result.worst:
         mixed = Table(title="Clusters mixing identities (largest first)")
         for col in ("Size", "Identities", "Files"):
@@ -329,6 +335,28 @@ def _print_clusters(result: ClustersResult) -> None:
     else:
         out.print("No cluster mixes identities.")
     _print_missing(result.no_face, result.unreadable)
+
+
+def _print_groups(result: ClustersResult) -> None:
+    for column in dict.fromkeys(g.column for g in result.groups):
+        table = Table(
+            title=f"Per {column}",
+            caption="a-b: the pairs across a and b. Persons: of 2+ images, holding the group's "
+            "(a-b: both groups'); mixing: of 2+ people (a-b: an image of each, of different people)",
+        )
+        for col in ("Group", "Images", "Pairwise P / R / F1", "BCubed P / R / F1", "Persons", "Mixing"):
+            table.add_column(col, justify="left" if col == "Group" else "right")
+        for g in (g for g in result.groups if g.column == column):
+            p, b = g.pairwise, g.bcubed
+            table.add_row(
+                g.group,
+                str(g.images),
+                " / ".join(_fmt(v, 3) for v in (p.precision, p.recall, p.f1)),
+                " / ".join(_fmt(v, 3) for v in (b.precision, b.recall, b.f1)),
+                str(g.persons),
+                str(g.mixing),
+            )
+        out.print(table)
 
 
 def _print_calibration(result: CalibrationResult, plot: Path | None) -> None:

@@ -53,6 +53,15 @@ CLEAR_MERGE_MARGIN = 0.06
 # detections found in the fixtures and the LFW sample, and 1.0% of true faces (bystanders).
 MIN_CONFIDENCE = 0.35
 ATTACH_MARGIN = 0.04
+# Where the descriptor space is crowded (children's faces: dlib packs them together), every
+# threshold of the default clustering is multiplied by a factor s in [CROWD_FLOOR, 1] per
+# face (grouping/crowding.py): s = clip((sigma / CROWD_SCALE) ** CROWD_POWER, CROWD_FLOOR, 1),
+# sigma the distance to the CROWD_K-th nearest other first-stage cluster. Chosen on the
+# development halves of the age-gap set and LFW (docs/accuracy.md, "Children and ages").
+CROWD_K = 20
+CROWD_SCALE = 0.55
+CROWD_POWER = 3.25
+CROWD_FLOOR = 0.5
 # `suggest` lists pairs of persons closer than this on average (the pair threshold: beyond
 # it two faces are more likely two people).
 SUGGEST_MAX_DISTANCE = 0.6

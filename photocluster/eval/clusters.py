@@ -18,6 +18,7 @@ from photocluster.eval import metrics as mt
 from photocluster.eval.datasets import read_labels
 from photocluster.eval.embed import labelled_faces, relative, scan_summary
 from photocluster.eval.figures import check_threshold, json_number
+from photocluster.eval.groups import GroupFigures, group_figures, is_grouping
 from photocluster.grouping.grouper import Method, Policy
 from photocluster.store import Store
 
@@ -60,6 +61,10 @@ class ClustersResult:
     skipped_labels: int
     scan: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
+    persons: int = 0  # clusters of two or more labelled images
+    persons_mixing: int = 0  # of them, those holding two or more identities
+    groups: tuple[GroupFigures, ...] = ()  # per value of the labels' group columns (age_group), and across
+    not_groups: tuple[str, ...] = ()  # extra columns with too many values to be groups (an image id)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -74,6 +79,10 @@ class ClustersResult:
             "pairwise": {k: json_number(v) for k, v in self.pairwise.as_dict().items()},
             "bcubed": {k: json_number(v) for k, v in self.bcubed.as_dict().items()},
             "nmi": json_number(self.nmi),
+            "persons": self.persons,
+            "persons_mixing": self.persons_mixing,
+            "groups": [g.as_dict() for g in self.groups],
+            "columns_not_groups": list(self.not_groups),
             "mixed_clusters": [m.as_dict() for m in self.worst],
             "no_face_count": len(self.no_face),
             "no_face": list(self.no_face),
@@ -141,6 +150,14 @@ def eval_clusters(
             MixedCluster(len(members), tuple(sorted(ids.items(), key=lambda kv: (-kv[1], kv[0]))), tuple(files))
         )
     mixed.sort(key=lambda m: (-m.size, -len(m.identities), m.files[0][0]))
+    columns = data.labelled.groups
+    groups = [
+        figures
+        for column, values in columns.items()
+        if is_grouping(values)
+        for figures in group_figures(column, values, truth, pred)
+    ]
+    not_groups = tuple(column for column, values in columns.items() if not is_grouping(values))
     return ClustersResult(
         root=os.fsdecode(root_path),
         labels=None if labels is None else os.fsdecode(labels),
@@ -159,4 +176,8 @@ def eval_clusters(
         skipped_labels=data.labelled.skipped,
         scan=scan_summary(data.embedded.report),
         seconds=time.perf_counter() - start,
+        persons=int(np.count_nonzero(sizes >= 2)),
+        persons_mixing=len(mixed),
+        groups=tuple(groups),
+        not_groups=not_groups,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from photocluster.core.errors import PathNotFoundError, UsageError
@@ -114,18 +114,22 @@ def read_pairs(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> Pa
 @dataclass(frozen=True)
 class LabelledImages:
     """Images with one identity each. ``skipped`` counts CSV rows that do not name exactly
-    one person (``<unlabeled>``, ``<no_face>``, ``a;b``)."""
+    one person (``<unlabeled>``, ``<no_face>``, ``a;b``). ``groups``: the CSV's extra columns
+    (``age_group``: young / adult, say), column name -> one value per image."""
 
     root: Path
     paths: tuple[Path, ...]
     identities: tuple[str, ...]
     skipped: int = 0
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def read_labels(root: str | os.PathLike[str], labels: str | os.PathLike[str] | None = None) -> LabelledImages:
     """Identities from ``labels`` (a CSV of ``relative_path,identity``, paths relative to
-    ``root``, an optional header row) or else from folder names: every image under
-    ``root/<identity>/``. Raises UsageError for a malformed row or a missing image."""
+    ``root``, an optional header row; further columns, such as ``age_group``, are groups the
+    figures are also given for, named by the header, else ``group``, ``group2``...) or else
+    from folder names: every image under ``root/<identity>/``. Raises UsageError for a
+    malformed row or a missing image."""
     root = Path(root)
     if not os.path.isdir(root):
         raise PathNotFoundError(root) if not os.path.lexists(root) else UsageError(f"{root}: not a folder")
@@ -161,17 +165,29 @@ def _labels_from_csv(root: Path, labels: Path) -> LabelledImages:
     text = _read_text(labels, "labels file")
     paths: list[Path] = []
     identities: list[str] = []
+    group_values: list[list[str]] = []
+    group_names: list[str] | None = None
+    width = 0
     seen: dict[Path, int] = {}
     skipped = 0
     missing: list[tuple[Path, int]] = []
     for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
         if not row or all(not cell.strip() for cell in row):
             continue
-        if len(row) != 2:
-            raise UsageError(f"{labels}:{lineno}: expected 'relative_path,identity', got {','.join(row)!r}")
-        rel, identity = row[0].strip(), row[1].strip()
-        if lineno == 1 and (rel.lower(), identity.lower()) == ("relative_path", "identity"):
-            continue
+        cells = [cell.strip() for cell in row]
+        if group_names is None:
+            # The first row sets the columns: relative_path, identity, then any groups.
+            if len(cells) < 2:
+                raise UsageError(f"{labels}:{lineno}: expected 'relative_path,identity', got {','.join(row)!r}")
+            width = len(cells)
+            if (cells[0].lower(), cells[1].lower()) == ("relative_path", "identity"):
+                group_names = _group_names(labels, lineno, cells[2:])
+                continue
+            group_names = [f"group{k + 1}" if k else "group" for k in range(width - 2)]
+        if len(cells) != width:
+            expected = "relative_path,identity" + "".join(f",{g}" for g in group_names)
+            raise UsageError(f"{labels}:{lineno}: expected '{expected}' like the first row, got {','.join(row)!r}")
+        rel, identity = cells[0], cells[1]
         if not rel:
             raise UsageError(f"{labels}:{lineno}: empty path")
         if not _one_identity(identity):
@@ -185,10 +201,21 @@ def _labels_from_csv(root: Path, labels: Path) -> LabelledImages:
             missing.append((path, lineno))
         paths.append(path)
         identities.append(identity)
+        group_values.append(cells[2:])
     if missing:
         first, line = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise UsageError(f"{first}: no such image (named on line {line} of {labels}){more}")
     if not paths:
         raise UsageError(f"{labels}: no row names an image with one identity")
-    return LabelledImages(root, tuple(paths), tuple(identities), skipped)
+    groups = {name: tuple(v[k] for v in group_values) for k, name in enumerate(group_names or [])}
+    return LabelledImages(root, tuple(paths), tuple(identities), skipped, groups)
+
+
+def _group_names(labels: Path, lineno: int, names: list[str]) -> list[str]:
+    for name in names:
+        if not name:
+            raise UsageError(f"{labels}:{lineno}: a column of the header has no name")
+    if len(set(names)) < len(names):
+        raise UsageError(f"{labels}:{lineno}: a column name is used twice in the header")
+    return names

@@ -265,3 +265,57 @@ def kfold_accuracy(distance: np.ndarray, same: np.ndarray, folds: np.ndarray, pr
         return KFold(float("nan"), float("nan"), (), ())
     arr = np.asarray(accs)
     return KFold(float(arr.mean()), float(arr.std()), tuple(accs), tuple(thresholds))
+
+
+def _dense(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class index, cluster index and (cluster, class) cell key of each item, int64."""
+    truth, pred = _labels(truth, pred)
+    _, t = np.unique(truth, return_inverse=True)
+    _, p = np.unique(pred, return_inverse=True)
+    t, p = t.reshape(-1).astype(np.int64), p.reshape(-1).astype(np.int64)
+    n_t = int(t.max()) + 1 if len(t) else 1
+    return t, p, p * n_t + t
+
+
+def _count_among(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """For each item, how many items of ``among`` (a mask) share its key."""
+    present, counts = np.unique(keys[among], return_counts=True)
+    if not len(present):
+        return np.zeros(len(keys), dtype=np.int64)
+    at = np.minimum(np.searchsorted(present, keys), len(present) - 1)
+    out: np.ndarray = np.where(present[at] == keys, counts[at], 0).astype(np.int64)
+    return out
+
+
+def cross_pairwise(truth: np.ndarray, pred: np.ndarray, side: np.ndarray) -> PRF:
+    """:func:`pairwise` over the pairs with one item on each side of ``side`` (a bool per
+    item: young vs adult, say): of the cross pairs put in one cluster, the share that are
+    one identity, and of the cross pairs of one identity, the share put in one cluster."""
+    t, p, cell = _dense(truth, pred)
+    side = np.asarray(side, dtype=bool)
+    a = side
+
+    def cross(keys: np.ndarray) -> int:
+        return int(np.sum(_count_among(keys, ~side)[a]))
+
+    together, claimed, true = cross(cell), cross(p), cross(t)
+    prec = together / claimed if claimed else 1.0
+    rec = together / true if true else 1.0
+    return PRF(prec, rec, f1(prec, rec))
+
+
+def cross_bcubed(truth: np.ndarray, pred: np.ndarray, side: np.ndarray) -> PRF:
+    """:func:`bcubed` with each item compared only with the items on the other side of
+    ``side``: its precision is the share of its cluster's other-side items that are its
+    identity (items whose cluster has none are left out), its recall the share of its
+    identity's other-side items in its cluster (items whose identity has none are left
+    out). Averaged over the items counted; 1.0 when none is."""
+    t, p, cell = _dense(truth, pred)
+    side = np.asarray(side, dtype=bool)
+    other_cell = np.where(side, _count_among(cell, ~side), _count_among(cell, side))
+    other_cluster = np.where(side, _count_among(p, ~side), _count_among(p, side))
+    other_class = np.where(side, _count_among(t, ~side), _count_among(t, side))
+    has_p, has_r = other_cluster > 0, other_class > 0
+    prec = float(np.mean(other_cell[has_p] / other_cluster[has_p])) if has_p.any() else 1.0
+    rec = float(np.mean(other_cell[has_r] / other_class[has_r])) if has_r.any() else 1.0
+    return PRF(prec, rec, f1(prec, rec))

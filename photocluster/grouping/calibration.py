@@ -5,6 +5,11 @@ same-photo rule already leaves out). Every photo with several faces therefore gi
 pairs known to be *different* people, photographed by this user, with this camera, at
 this detection size. The share of those pairs closer than a threshold estimates how
 often that threshold links two strangers in this library, with no labels at all.
+
+Where the default clustering tightens its thresholds (crowded regions of the descriptor
+space: children's faces, :mod:`~photocluster.grouping.crowding`), the pairs with a face
+there are also counted against the thresholds *as tightened*: siblings photographed
+together are the best evidence of how close two different children get in this library.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ class ImpostorCheck:
     below: dict[str, float]  # threshold name -> share of the pairs closer than it
     closest: float | None  # the smallest distance between two people of one photo
     thresholds: dict[str, float] = field(default_factory=dict)  # the thresholds, by name
+    # Pairs with a face whose thresholds are tightened (crowding factor < 1), and how many of
+    # them are closer than each threshold as tightened for the pair (None: no crowding rule).
+    crowded_pairs: int | None = None
+    crowded_below: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -29,13 +38,26 @@ class ImpostorCheck:
             "share_closer_than": {k: round(v, 6) for k, v in self.below.items()},
             "closest": None if self.closest is None else round(self.closest, 4),
             "thresholds": {k: round(v, 6) for k, v in self.thresholds.items()},
+            "crowded_pairs": self.crowded_pairs,
+            "crowded_closer_than": dict(self.crowded_below),
         }
 
 
-def impostor_check(distances: np.ndarray, thresholds: dict[str, float]) -> ImpostorCheck:
-    """The share of ``distances`` (same-photo pairs) under each named threshold."""
+def impostor_check(
+    distances: np.ndarray, thresholds: dict[str, float], pair_factor: np.ndarray | None = None
+) -> ImpostorCheck:
+    """The share of ``distances`` (same-photo pairs) under each named threshold; with
+    ``pair_factor`` (per pair, the smaller crowding factor of its two faces), also the pairs
+    in crowded regions (factor < 1) and how many fall under each threshold times the factor."""
     d = np.asarray(distances, dtype=np.float64)
+    crowded_pairs: int | None = None
+    crowded_below: dict[str, int] = {}
+    if pair_factor is not None:
+        f = np.asarray(pair_factor, dtype=np.float64)
+        crowded = f < 1.0
+        crowded_pairs = int(np.count_nonzero(crowded))
+        crowded_below = {k: int(np.count_nonzero(d[crowded] < t * f[crowded])) for k, t in thresholds.items()}
     if len(d) == 0:
-        return ImpostorCheck(0, {k: 0.0 for k in thresholds}, None, dict(thresholds))
+        return ImpostorCheck(0, {k: 0.0 for k in thresholds}, None, dict(thresholds), crowded_pairs, crowded_below)
     below = {k: float(np.count_nonzero(d < t)) / len(d) for k, t in thresholds.items()}
-    return ImpostorCheck(len(d), below, float(d.min()), dict(thresholds))
+    return ImpostorCheck(len(d), below, float(d.min()), dict(thresholds), crowded_pairs, crowded_below)

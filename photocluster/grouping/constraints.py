@@ -28,6 +28,10 @@ class Constraints:
     rejected: dict[int, set[int]]  # face index -> persons it may not join
     # Descriptor distance of each same-photo pair: two different people (self-calibration).
     same_photo_distances: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    # The faces (indices) of each of those pairs, in the same order.
+    same_photo_faces: tuple[np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    )
 
 
 def keep_apart(labels: np.ndarray, cannot: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -150,7 +154,7 @@ def build_constraints(
         np.concatenate([na[apart], np.array(a + ra, dtype=np.int64)]),
         np.concatenate([nb[apart], np.array(b + rb, dtype=np.int64)]),
     )
-    return Constraints(super_of, person_of_super, cannot, int(np.count_nonzero(apart)), rejected, distances)
+    return Constraints(super_of, person_of_super, cannot, int(np.count_nonzero(apart)), rejected, distances, (pa, pb))
 
 
 # Faces of a person that each of its impossible faces (a photo before its birth) is kept

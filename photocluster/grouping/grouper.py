@@ -12,7 +12,11 @@ Two methods (:class:`Method`):
   their average distance, which a few impostor pairs cannot pull down. Its operating
   point ``threshold`` is on dlib's pair scale: 0.6 (the default) is the tuned thresholds
   as they are, and every threshold of the method moves with it in proportion
-  (``T / 0.6``): lower is stricter, higher looser (:meth:`Policy.at`).
+  (``T / 0.6``): lower is stricter, higher looser (:meth:`Policy.at`). Where the
+  descriptor space is crowded (children's faces), each face's thresholds are further
+  multiplied by its crowding factor (:mod:`~photocluster.grouping.crowding`): links,
+  ejection, merges (the two clusters' mean factors, the smaller), clear merges and the
+  attachment of weak faces all ask more there.
 - ``whispers``: plain Chinese whispers over every link shorter than ``threshold``.
 """
 
@@ -27,6 +31,10 @@ from photocluster.core.config import (
     ATTACH_MARGIN,
     CLEAR_MERGE_MARGIN,
     CLEAR_MERGE_THRESHOLD,
+    CROWD_FLOOR,
+    CROWD_K,
+    CROWD_POWER,
+    CROWD_SCALE,
     DEFAULT_THRESHOLD,
     LINK_THRESHOLD,
     MERGE_SMALL_PENALTY,
@@ -34,6 +42,7 @@ from photocluster.core.config import (
     MIN_CONFIDENCE,
 )
 from photocluster.grouping.constraints import Constraints
+from photocluster.grouping.crowding import crowding_factor
 from photocluster.grouping.linkage import attach, eject_outliers, merge_by_linkage
 from photocluster.grouping.whispers import canonical_labels, collapsed_whispers
 
@@ -63,6 +72,12 @@ class Policy:
     clear_merge: float | None = CLEAR_MERGE_THRESHOLD
     clear_margin: float = CLEAR_MERGE_MARGIN
     eject: bool = True
+    # Thresholds scaled per face where faces crowd (grouping/crowding.py); two-stage only.
+    crowding: bool = True
+    crowd_k: int = CROWD_K
+    crowd_scale: float = CROWD_SCALE
+    crowd_power: float = CROWD_POWER
+    crowd_floor: float = CROWD_FLOOR
 
     @classmethod
     def at(cls, threshold: float | None = None, method: Method | str = Method.TWO_STAGE) -> Policy:
@@ -71,13 +86,14 @@ class Policy:
         ``two-stage``: every distance threshold of the method (link, merge, radius, the
         clear-merge threshold and margin, the small-cluster penalty, the attach margin)
         is multiplied by ``threshold / 0.6``, so 0.6 is exactly the default and 0.5 is
-        each of them a sixth stricter. ``whispers``: ``threshold`` is the link threshold.
+        each of them a sixth stricter. The crowding factor multiplies them on top, as at
+        0.6. ``whispers``: ``threshold`` is the link threshold, the same everywhere.
         """
         method = Method(method)
         if threshold is not None and not 0 < threshold <= 2:
             raise ValueError(f"threshold must be in (0, 2], got {threshold}")
         if method is Method.WHISPERS:
-            return cls(threshold=DEFAULT_THRESHOLD if threshold is None else threshold, method=method)
+            return cls(threshold=DEFAULT_THRESHOLD if threshold is None else threshold, method=method, crowding=False)
         policy = cls(threshold=threshold)
         if threshold is None:
             return policy
@@ -97,6 +113,11 @@ class Policy:
     @property
     def whispers(self) -> bool:
         return self.method is Method.WHISPERS
+
+    @property
+    def adapts(self) -> bool:
+        """Whether thresholds are scaled per face where faces crowd."""
+        return self.crowding and not self.whispers
 
     @property
     def operating_point(self) -> float:
@@ -146,6 +167,14 @@ class Policy:
             "attach_margin": self.attach_margin,
             "min_confidence": self.min_confidence,
             "eject": self.eject,
+            "crowding": {
+                "k": self.crowd_k,
+                "scale": self.crowd_scale,
+                "power": self.crowd_power,
+                "floor": self.crowd_floor,
+            }
+            if self.adapts
+            else None,
             "why": "strict links keep strangers apart, average-linkage merging rejoins a person's parts; "
             "every threshold scaled by threshold / 0.6",
         }
@@ -159,6 +188,7 @@ def group(
     cons: Constraints,
     policy: Policy,
     confidence: np.ndarray | None = None,
+    factor: np.ndarray | None = None,
 ) -> np.ndarray:
     """One label per super-node of ``cons`` (see :func:`~photocluster.grouping.whispers.collapse`)
     for faces ``emb`` joined by neighbour edges (i, j) of length ``d``, all shorter than
@@ -167,16 +197,45 @@ def group(
     Faces whose detector ``confidence`` is under ``policy.min_confidence`` (and that the
     user did not pin) take part in no link and no merge: they only join a person that is
     clearly nearest (:func:`~photocluster.grouping.linkage.attach`), else stay alone.
+
+    ``factor``: each face's crowding factor when already computed (:func:`crowding`, which
+    is called here otherwise when the policy adapts).
     """
+    if factor is None:
+        factor = crowding(i, j, d, cons, policy)
     weak = _weak_faces(cons, policy, confidence)
     if weak is None:
-        return _cluster(emb, i, j, d, cons, policy)
+        return _cluster(emb, i, j, d, cons, policy, factor)
     keep = ~(weak[i] | weak[j])
-    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy)
+    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy, factor)
     if len(super_labels):
-        _attach_weak(emb, super_labels, weak, i[~keep], j[~keep], cons, policy)
+        _attach_weak(emb, super_labels, weak, i[~keep], j[~keep], cons, policy, factor)
         super_labels = canonical_labels(super_labels)
     return super_labels
+
+
+def crowding(i: np.ndarray, j: np.ndarray, d: np.ndarray, cons: Constraints, policy: Policy) -> np.ndarray | None:
+    """Each face's crowding factor in [floor, 1] (:mod:`~photocluster.grouping.crowding`),
+    read from the first stage's clusters (Chinese whispers over the links shorter than
+    ``policy.link``, every face taking part), or None when the policy does not adapt."""
+    if not policy.adapts:
+        return None
+    n = len(cons.super_of)
+    strong = d < policy.link
+    stage1 = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot)
+    labels = stage1[cons.super_of] if n else np.zeros(0, dtype=np.int64)
+    return crowding_factor(
+        n,
+        i,
+        j,
+        d,
+        labels,
+        policy.graph_radius,
+        k=policy.crowd_k,
+        scale=policy.crowd_scale,
+        power=policy.crowd_power,
+        floor=policy.crowd_floor,
+    )
 
 
 def _weak_faces(cons: Constraints, policy: Policy, confidence: np.ndarray | None) -> np.ndarray | None:
@@ -189,12 +248,19 @@ def _weak_faces(cons: Constraints, policy: Policy, confidence: np.ndarray | None
 
 
 def _cluster(
-    emb: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray, cons: Constraints, policy: Policy
+    emb: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    d: np.ndarray,
+    cons: Constraints,
+    policy: Policy,
+    factor: np.ndarray | None = None,
 ) -> np.ndarray:
     if policy.whispers:
         keep = d < policy.link_threshold
         return collapsed_whispers(i[keep], j[keep], cons.super_of, cons.cannot)
-    strong = d < policy.link
+    # Where faces crowd, a link must be shorter by the smaller factor of its two faces.
+    strong = d < (policy.link if factor is None else policy.link * np.minimum(factor[i], factor[j]))
     super_labels = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot)
     if len(super_labels) == 0:
         return super_labels
@@ -203,7 +269,7 @@ def _cluster(
     face_labels = super_labels[cons.super_of]
     _, rep = np.unique(cons.super_of, return_index=True)  # each super-node's first face
     if policy.eject:
-        face_labels = _eject(emb, face_labels, cons, policy.merge)
+        face_labels = _eject(emb, face_labels, cons, policy.merge if factor is None else policy.merge * factor)
     cannot = (rep[cons.cannot[0]], rep[cons.cannot[1]])
     merged = merge_by_linkage(
         emb,
@@ -215,11 +281,12 @@ def _cluster(
         small_penalty=policy.small_penalty,
         clear_threshold=policy.clear_merge,
         clear_margin=policy.clear_margin,
+        scale=factor,
     )
     return canonical_labels(merged[rep])
 
 
-def _eject(emb: np.ndarray, face_labels: np.ndarray, cons: Constraints, threshold: float) -> np.ndarray:
+def _eject(emb: np.ndarray, face_labels: np.ndarray, cons: Constraints, threshold: float | np.ndarray) -> np.ndarray:
     """:func:`~photocluster.grouping.linkage.eject_outliers` for the faces that may leave: those
     alone in their super-node and not pinned (the user's groups and pins stay whole)."""
     free = np.bincount(cons.super_of)[cons.super_of] == 1
@@ -235,6 +302,7 @@ def _attach_weak(
     j: np.ndarray,
     cons: Constraints,
     policy: Policy,
+    factor: np.ndarray | None = None,
 ) -> None:
     """Give each weak face the label of the person it clearly belongs to (in place); (i, j)
     are the edges that touch a weak face."""
@@ -249,7 +317,9 @@ def _attach_weak(
     forbidden = np.unique(
         np.concatenate([fa[fa >= 0] * k + super_labels[cb[fa >= 0]], fb[fb >= 0] * k + super_labels[ca[fb >= 0]]])
     )
-    threshold = policy.link_threshold if policy.whispers else policy.merge
+    threshold: float | np.ndarray = policy.link_threshold if policy.whispers else policy.merge
+    if factor is not None:
+        threshold = threshold * factor[faces]  # the face's own factor
     penalty = 0.0 if policy.whispers else policy.small_penalty
     chosen = attach(emb, labels, faces, i, j, threshold, penalty, policy.attach_margin, forbidden)
     joined = chosen >= 0

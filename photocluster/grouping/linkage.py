@@ -84,7 +84,7 @@ class _Moments:
 def eject_outliers(
     emb: np.ndarray,
     labels: np.ndarray,
-    threshold: float,
+    threshold: float | np.ndarray,
     movable: np.ndarray | None = None,
     rounds: int = 3,
     chunk: int = 1 << 16,
@@ -99,9 +99,11 @@ def eject_outliers(
     removal changes the others' averages, hence a few ``rounds``. Clusters of two faces are
     left alone: their one distance is the link itself. ``movable`` (one bool per face) limits
     who may leave; the others stay and keep counting in their cluster's averages.
+    ``threshold`` may be one per face (the default clustering's, scaled where faces crowd).
     """
     labels = np.array(labels, dtype=np.int64)
     emb = np.asarray(emb)
+    limit = np.square(np.broadcast_to(np.asarray(threshold, dtype=np.float64), labels.shape))
     for _ in range(rounds):
         k = int(labels.max()) + 1 if len(labels) else 0
         mom = _Moments.of(emb, labels, k)
@@ -114,7 +116,7 @@ def eject_outliers(
             own = np.einsum("ij,ij->i", x, x)
             cross = np.einsum("ij,ij->i", x, mom.s[labels[idx]], dtype=np.float64) - own
             msd = own + (mom.sq[labels[idx]] - own - 2.0 * cross) / others[idx]
-            far[idx] = msd >= threshold * threshold
+            far[idx] = msd >= limit[idx]
         if movable is not None:
             far &= movable
         if not far.any():
@@ -206,6 +208,7 @@ def merge_by_linkage(
     small_penalty: float = 0.0,
     clear_threshold: float | None = None,
     clear_margin: float = 0.0,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster labels after merging, by average linkage, the clusters of ``labels`` (one
     per face of ``emb``) whose faces are closer than ``threshold`` (root mean squared
@@ -224,12 +227,18 @@ def merge_by_linkage(
     merged (after a merge, the pair binds the merged cluster). ``eligible`` (one bool per
     cluster label) leaves the other clusters as they are. Returns labels in 0..k-1 where
     a merged cluster takes the smallest of its labels.
+
+    ``scale`` (one factor in (0, 1] per face, :mod:`~photocluster.grouping.crowding`) asks
+    more where faces crowd: two clusters are judged against ``threshold`` and
+    ``clear_threshold`` times the smaller of their mean factors (kept as a sum per cluster,
+    summed on each merge).
     """
     labels = np.asarray(labels, dtype=np.int64)
     k = int(labels.max()) + 1 if len(labels) else 0
     if k == 0 or len(i) == 0:
         return labels
     mom = _Moments.of(np.asarray(emb), labels, k)
+    factor_sum = None if scale is None else np.bincount(labels, weights=scale, minlength=k)
     root = np.arange(k, dtype=np.int64)
     pairs = _edge_pairs(labels, i, j, k)
     if eligible is not None:
@@ -242,17 +251,21 @@ def merge_by_linkage(
             break
         pa, pb, dist = _near(mom, pairs, k, reach)
         size_penalty = (small_penalty / np.sqrt(mom.n[pa] + mom.n[pb] - 1.0)).astype(np.float32)
-        allowed = dist < threshold - size_penalty
+        # The crowding factor of the pair: the smaller of the two clusters' means (1: none).
+        m = 1.0 if factor_sum is None else np.minimum(factor_sum[pa] / mom.n[pa], factor_sum[pb] / mom.n[pb])
+        allowed = dist < threshold * m - size_penalty
         if clear_threshold is not None:
             clear = _runner_up(pa, pb, dist, mom.n) - dist >= clear_margin
-            allowed |= clear & (dist < clear_threshold - size_penalty)
-        del size_penalty
+            allowed |= clear & (dist < clear_threshold * m - size_penalty)
+        del size_penalty, m
         if not allowed.any():
             break
         chosen = np.flatnonzero(allowed)[_reciprocal(pa[allowed], pb[allowed], dist[allowed], k)]
         del allowed, dist
         into, gone = pa[chosen], pb[chosen]  # pa < pb: the smaller label survives
         mom.merge(into, gone)
+        if factor_sum is not None:
+            factor_sum[into] += factor_sum[gone]
         root[gone] = into
         pairs = _pair_keys(root[pa], root[pb], k)
         del pa, pb
@@ -323,7 +336,7 @@ def attach(
     faces: np.ndarray,
     i: np.ndarray,
     j: np.ndarray,
-    threshold: float,
+    threshold: float | np.ndarray,
     small_penalty: float = 0.0,
     margin: float = 0.0,
     forbidden: np.ndarray | None = None,
@@ -336,7 +349,8 @@ def attach(
     The faces of ``faces`` neither count in a cluster nor make one: this is how faces too
     doubtful to be linked (junk detections, strangers in the background) join a person
     only when the person is unambiguous. ``forbidden`` holds keys ``face * k + label``
-    (k = number of labels) that must not be chosen (cannot-links).
+    (k = number of labels) that must not be chosen (cannot-links). ``threshold`` may be one
+    per face of ``faces`` (scaled where faces crowd).
     """
     labels = np.asarray(labels, dtype=np.int64)
     out = np.full(len(faces), -1, dtype=np.int64)
@@ -356,7 +370,12 @@ def attach(
     face, cluster = keys // k, keys % k
     size = mom.n[cluster]
     dist = mom.face_distance(np.asarray(emb)[face], cluster)
-    ok = (size >= 2) & (dist < threshold - small_penalty / np.sqrt(size))
+    position = np.full(len(labels), -1, dtype=np.int64)
+    position[faces] = np.arange(len(faces))
+    limit = np.asarray(threshold, dtype=np.float64)
+    if limit.ndim:
+        limit = limit[position[face]]
+    ok = (size >= 2) & (dist < limit - small_penalty / np.sqrt(size))
     face, cluster, dist = face[ok], cluster[ok], dist[ok]
     order = np.lexsort((dist, face))
     face, cluster, dist = face[order], cluster[order], dist[order]
@@ -364,7 +383,5 @@ def attach(
     has_next = np.r_[face[1:] == face[:-1], False] if len(face) else np.zeros(0, dtype=bool)
     runner_up = np.where(has_next, np.r_[dist[1:], np.inf], np.inf)
     chosen = first & (runner_up - dist >= margin)
-    position = np.full(len(labels), -1, dtype=np.int64)
-    position[faces] = np.arange(len(faces))
     out[position[face[chosen]]] = cluster[chosen]
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -87,3 +88,43 @@ def test_an_unknown_method_is_refused_in_one_line(db: Path) -> None:
     result = runner.invoke(app, ["clusters", "--db", str(db), "--method", "single"])
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert "two-stage" in result.stderr and "whispers" in result.stderr
+
+
+def test_the_self_check_counts_the_same_photo_pairs_in_crowded_regions(tmp_path: Path) -> None:
+    """Children packed as dlib packs them (200 of them, two photos each, ~0.49 apart), 20
+    photos of two siblings together: at the plain thresholds most sibling pairs would merge;
+    the self-check counts them in the crowded region, against the thresholds as tightened."""
+    rng = np.random.default_rng(0)
+
+    def unit(n: int) -> np.ndarray:
+        x = rng.normal(size=(n, 128))
+        out: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
+
+    centres = 0.6 * unit(1)[0] + 0.34 * unit(200)
+    path = tmp_path / "kids.db"
+    with Store(path) as store:
+        scan_id = store.begin_scan([tmp_path], "fake")
+
+        def photo(name: str, kids: list[int]) -> None:
+            boxes = [(0, 0, 40, 40), (50, 0, 90, 40)][: len(kids)]
+            embs = [(centres[k] + 0.08 * unit(1)[0]).astype(np.float32) for k in kids]
+            faces = [make_face(e, b) for e, b in zip(embs, boxes, strict=True)]
+            store.save_photo(tmp_path / name, 1, 1, name, scan_id, "fake", width=100, height=100, faces=faces)
+
+        for k in range(200):
+            photo(f"kid{k}a.jpg", [k])
+            photo(f"kid{k}b.jpg", [k])
+        for k in range(0, 40, 2):
+            photo(f"siblings{k}.jpg", [k, k + 1])
+    doc = json.loads(_clusters(path, "--json"))
+    check = doc["operating_point"]["check"]
+    assert check["same_photo_pairs"] == 20 and doc["persons"] >= 190  # the children stay apart
+    assert check["share_closer_than"]["merge"] > 0.5  # at the plain merge threshold, most would be one
+    assert check["crowded_pairs"] >= 15 and check["crowded_closer_than"] == {"link": 0, "merge": 0}
+    out = " ".join(_clusters(path).split())
+    assert f"of them {check['crowded_pairs']} in crowded regions (thresholds tightened for a face)" in out
+    assert "0 closer than the link threshold as tightened there, 0 closer than the merge threshold" in out
+    whispers = json.loads(_clusters(path, "--method", "whispers", "--json"))["operating_point"]["check"]
+    assert whispers["crowded_pairs"] is None
+    assert "crowded regions" not in " ".join(_clusters(path, "--method", "whispers").split())

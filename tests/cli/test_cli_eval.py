@@ -256,3 +256,44 @@ def test_plot_destination_that_cannot_be_written_is_exit_1(
     code, _, err = run("calibrate", "--root", str(lfw), "--workers", "1", "--plot", str(blocker / "p.png"))
     assert code == 1 and err.startswith(f"Error: {blocker / 'p.png'}: cannot write the plot")
     assert embedder.calls == 0  # refused before scanning
+
+
+def test_eval_clusters_gives_figures_per_age_group(tmp_path: Path, embedder: SmallPhotosHaveNoFace) -> None:
+    """A labels CSV with an age_group column (the age-gap set's layout) is read, and the
+    figures come per group: within young, within adult, and across (a child with an
+    unrelated adult is a person mixing people across the groups)."""
+    root = tmp_path / "ages"
+    yellow = (200, 200, 20)
+    rows = [  # (path, identity, group, colour): one colour is one person for the fake embedder
+        ("kid_a/1.jpg", "kid_a", "young", RED),
+        ("kid_a/2.jpg", "kid_a", "young", RED),
+        ("kid_b/1.jpg", "kid_b", "young", RED),  # two children in one person
+        ("adult_a/1.jpg", "adult_a", "adult", GREEN),
+        ("adult_a/2.jpg", "adult_a", "adult", GREEN),
+        ("adult_c/1.jpg", "adult_c", "adult", BLUE),
+        ("kid_d/1.jpg", "kid_d", "young", BLUE),  # a child with an unrelated adult
+        ("eve/young.jpg", "eve", "young", yellow),
+        ("eve/adult.jpg", "eve", "adult", yellow),  # one person across ages: right
+    ]
+    for path, _, _, colour in rows:
+        write_photo(root / path, colour)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("relative_path,identity,age_group\n" + "".join(f"{p},{i},{g}\n" for p, i, g, _ in rows))
+    code, out, err = run("eval", "clusters", "--root", str(root), "--labels", str(labels), "--workers", "1", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["persons"], doc["persons_mixing"]) == (4, 2)
+    groups = {g["group"]: g for g in doc["groups"]}
+    assert set(groups) == {"adult", "young", "adult-young"} and {g["column"] for g in doc["groups"]} == {"age_group"}
+    young, adult, cross = groups["young"], groups["adult"], groups["adult-young"]
+    assert (young["images"], young["persons"], young["persons_mixing"]) == (5, 3, 2)
+    assert young["pairwise"]["precision"] == pytest.approx(1 / 3) and young["pairwise"]["recall"] == 1.0
+    assert (adult["images"], adult["persons"], adult["persons_mixing"]) == (4, 3, 1)
+    assert adult["pairwise"]["f1"] == 1.0 and adult["bcubed"]["f1"] == 1.0
+    assert (cross["images"], cross["persons"], cross["persons_mixing"]) == (9, 2, 1)
+    assert cross["pairwise"]["precision"] == 0.5 and cross["pairwise"]["recall"] == 1.0
+    assert cross["bcubed"]["precision"] == 0.5 and cross["bcubed"]["recall"] == 1.0
+    code, out, err = run("eval", "clusters", "--root", str(root), "--labels", str(labels), "--workers", "1")
+    assert code == 0, err
+    assert "Per age_group" in out and "adult-young" in out
+    assert "Persons (2+ images) / mixing people" in out

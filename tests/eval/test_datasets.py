@@ -84,3 +84,24 @@ def test_a_pairs_or_labels_file_that_is_a_fifo_or_a_device_is_refused_without_bl
     assert str(caught.value) == (
         f"{tmp_path}/labels.csv: cannot read the labels file (not a regular file (a character device))"
     )
+
+
+def test_read_labels_with_group_columns(tmp_path: Path) -> None:
+    """A third column (age_group, as in the age-gap set's labels.csv) is a group, named by
+    the header (``group`` without one); rows must have the first row's columns."""
+    write_photo(tmp_path / "x" / "a.jpg", (1, 2, 3))
+    write_photo(tmp_path / "b.jpg", (1, 2, 3))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("relative_path,identity,age_group\nx/a.jpg,ann,young\nb.jpg,bob,adult\nc.jpg,<no_face>,\n")
+    labelled = read_labels(tmp_path, labels)
+    assert labelled.identities == ("ann", "bob") and labelled.groups == {"age_group": ("young", "adult")}
+    labels.write_text("x/a.jpg,ann,young,f\nb.jpg,bob,adult,m\n")
+    assert read_labels(tmp_path, labels).groups == {"group": ("young", "adult"), "group2": ("f", "m")}
+    labels.write_text("relative_path,identity\nx/a.jpg,ann\nb.jpg,bob\n")
+    assert read_labels(tmp_path, labels).groups == {}
+    labels.write_text("relative_path,identity,age_group\nx/a.jpg,ann,young\nb.jpg,bob\n")
+    with pytest.raises(UsageError, match=r"labels\.csv:3: expected 'relative_path,identity,age_group' like the first"):
+        read_labels(tmp_path, labels)
+    labels.write_text("relative_path,identity,\nx/a.jpg,ann,young\n")
+    with pytest.raises(UsageError, match=r"labels\.csv:1: a column of the header has no name"):
+        read_labels(tmp_path, labels)

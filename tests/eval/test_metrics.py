@@ -150,3 +150,18 @@ def test_verification_input_errors() -> None:
         mt.roc_auc(np.zeros(2), np.array([True]))
     with pytest.raises(ValueError, match=r"folds must have shape \(2,\)"):
         mt.kfold_accuracy(np.zeros(2), np.array([True, False]), np.zeros(3))
+
+
+def test_cross_group_pairs_by_hand() -> None:
+    """Pairs with one item on each side only: x (side A) with y (side B)."""
+    truth = np.array([0, 1, 2, 2, 3, 3])
+    pred = np.array([5, 5, 6, 6, 7, 8])
+    side = np.array([True, False, True, False, True, False])
+    # Cross pairs claimed: (0,1) wrong, (2,3) right; true cross pairs: (2,3), (4,5).
+    assert mt.cross_pairwise(truth, pred, side) == mt.PRF(0.5, 0.5, 0.5)
+    # Precision over items 0-3 (their clusters hold the other side): 0, 0, 1, 1; recall
+    # over items 2-5 (their identity is on both sides): 1, 1, 0, 0.
+    assert mt.cross_bcubed(truth, pred, side) == mt.PRF(0.5, 0.5, 0.5)
+    nobody = np.ones(6, dtype=bool)
+    assert mt.cross_pairwise(truth, pred, nobody) == mt.PRF(1.0, 1.0, 1.0)
+    assert mt.cross_bcubed(truth, pred, nobody) == mt.PRF(1.0, 1.0, 1.0)
