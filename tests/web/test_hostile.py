@@ -12,6 +12,7 @@ import http.client
 import os
 import socket
 import sqlite3
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -355,17 +356,31 @@ def test_review_refuses_a_bad_database_before_serving(store: Store, spoil: objec
     assert "Serving" not in result.stderr and "http://" not in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files")
+def _read_only(paths: list[Path], on: bool) -> None:
+    """Make ``paths`` read-only for this process, root included: root ignores file modes,
+    so as root the files are made immutable (``chattr +i``), which binds root too."""
+    if os.geteuid() != 0:
+        for p in paths:
+            p.chmod((0o555 if p.is_dir() else 0o444) if on else 0o755)
+        return
+    subprocess.run(["chattr", "+i" if on else "-i", *map(str, paths)], check=True, capture_output=True)
+
+
 def test_review_refuses_a_read_only_database(store: Store, tmp_path: Path) -> None:
     path = Path(store.path)
     store.close()
-    path.chmod(0o444)
-    tmp_path.chmod(0o555)
+    for leftover in tmp_path.glob(path.name + "-*"):  # no -wal or -shm left to write into
+        leftover.unlink()
+    _read_only([path, tmp_path], on=True)
     try:
+        with pytest.raises(OSError):  # the files are read-only for this very process
+            path.open("ab").close()
         result = CliRunner().invoke(cli, ["review", "--no-browser", "--db", str(path)])
     finally:
-        tmp_path.chmod(0o755)
-    assert result.exit_code == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+        _read_only([path, tmp_path], on=False)
+    assert result.exit_code == 1, (result.stdout, result.stderr, result.exception)
+    assert result.stdout == "" and result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert "Serving" not in result.stderr and "http://" not in result.stderr
 
 
 def test_no_page_holds_the_session_token(client: TestClient, library: dict[str, list[int]]) -> None:
