@@ -17,30 +17,34 @@ from photocluster.core.types import Box, Face
 from photocluster.detect import faces as faces_module
 from photocluster.detect.images import DecodedImage
 from photocluster.store import Store
+from photocluster.web.app import content_security_policy
 from photocluster.web.server import Server
 
 from .conftest import person_of
 
-# What a hardened app may send: scripts only from the app's own files, no inline script or
-# handler. Every page is served with it here, and a violation fails the test.
-CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'"
+POLICY = content_security_policy()  # what the app sends with every response
 
 
 @pytest.fixture
 def strict(page: Any) -> Iterator[Any]:
-    """The tab, every response of the app carrying :data:`CSP`; fails on a CSP violation or a
-    script error."""
+    """The tab; every page of the app must come with the app's own Content-Security-Policy
+    (scripts and style sheets from the app's files only, no inline script or handler), and a
+    CSP violation or a script error fails the test."""
     problems: list[str] = []
+    pages_seen: list[str] = []
 
-    def add_csp(route: Any) -> None:
-        response = route.fetch(max_redirects=0)
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
+    def check(response: Any) -> None:
+        if response.request.resource_type != "document" or not response.url.startswith("http://127.0.0.1:"):
+            return
+        pages_seen.append(response.url)
+        if response.headers.get("content-security-policy") != POLICY:
+            problems.append(f"{response.url}: not the app's policy")
 
-    page.route(re.compile(r"^http://127\.0\.0\.1:\d+/"), add_csp)
+    page.on("response", check)
     page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     yield page
-    assert problems == []
+    assert pages_seen and problems == []
 
 
 @pytest.fixture
@@ -58,7 +62,11 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Box]:
 
 
 def open_app(page: Any, server: Server, path: str) -> None:
-    page.goto(server.url.replace("/?", f"{path}?", 1))
+    """A launch address first (the session cookie), then the page at ``path``: no secret in it."""
+    page.goto(server.launch_url())
+    home = f"http://127.0.0.1:{server.port}"
+    assert page.url == f"{home}/"
+    page.goto(f"{home}{path}")
     ready(page)
 
 

@@ -19,12 +19,9 @@ from photocluster.core.types import Box, Face
 from photocluster.detect import faces as faces_module
 from photocluster.detect.images import DecodedImage
 from photocluster.store import Store
-from photocluster.web.app import create_app
 
 from .conftest import person_of
-
-TOKEN = "test-token-0123456789"
-ORIGIN = "http://127.0.0.1:8765"
+from .test_app import FORM, ORIGIN, TOKEN, new_client
 
 
 @pytest.fixture
@@ -34,19 +31,22 @@ def client(store: Store, library: dict[str, list[int]], monkeypatch: pytest.Monk
         return Face(box=box, confidence=0.0, landmarks=face.landmarks, embedding=face.embedding)
 
     monkeypatch.setattr(faces_module, "embed_box", embed_box)
-    with TestClient(create_app(store.path, TOKEN), base_url=ORIGIN, follow_redirects=False) as c:
+    with new_client(store) as c:
         yield c
 
 
 def get(client: TestClient, path: str, **params: object) -> str:
-    response = client.get(path, params={**params, "token": TOKEN})
+    response = client.get(path, params=params)
     assert response.status_code == 200, response.text
+    # No secret in any link or address: the session is the cookie, forms carry the form token.
+    assert not re.search(r"[?&;]token=", response.text) and TOKEN not in response.text
+    assert "token" not in response.url.query.decode()
     return response.text
 
 
 def post(client: TestClient, action: str, data: dict[str, object], back: str = "/") -> str:
     """The message the app redirects with after ``action``."""
-    response = client.post(f"/action/{action}", data={"token": TOKEN, "back": back, **data}, headers={"origin": ORIGIN})
+    response = client.post(f"/action/{action}", data={"token": FORM, "back": back, **data}, headers={"origin": ORIGIN})
     assert response.status_code == 303, response.text
     return parse_qs(urlsplit(response.headers["location"]).query)["msg"][0]
 
@@ -62,21 +62,25 @@ def test_a_photo_page_shows_its_faces_boxes_and_the_image_as_displayed(
     page = get(client, f"/photos/{photo_id(store, face)}")
     assert f'data-face-id="{face}" data-box="24.0,24.0,72.0,72.0"' in page
     assert 'data-width="96" data-height="96"' in page and 'id="add-face" disabled' in page
-    image = client.get(f"/image/{photo_id(store, face)}", params={"token": TOKEN})
+    image = client.get(f"/image/{photo_id(store, face)}")
     assert image.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(image.content)).size == (96, 96)
-    assert client.get("/photos/999", params={"token": TOKEN}).status_code == 404
-    assert client.get("/image/999", params={"token": TOKEN}).status_code == 404
-    assert client.get(f"/photos/{photo_id(store, face)}").status_code == 403  # the token, as everywhere
+    assert client.get("/photos/999").status_code == 404
+    assert client.get("/image/999").status_code == 404
+    # The session cookie, as everywhere; a token in the address is no way in.
+    stranger = TestClient(client.app, base_url=ORIGIN, follow_redirects=False)
+    for path in (f"/photos/{photo_id(store, face)}", f"/image/{photo_id(store, face)}"):
+        assert stranger.get(path).status_code == 403
+        assert stranger.get(path, params={"token": TOKEN}).status_code == 403
     # Every face on a person's page links to its photo's page.
-    assert f'href="/photos/{photo_id(store, face)}?token=' in get(client, f"/person/{person_of(store, face)}")
+    assert f'href="/photos/{photo_id(store, face)}"' in get(client, f"/person/{person_of(store, face)}")
 
 
 def test_a_face_drawn_on_the_photo_page_is_added_and_undone(
     store: Store, client: TestClient, library: dict[str, list[int]]
 ) -> None:
     photo = photo_id(store, library["stranger"][0])
-    back = f"/photos/{photo}?token={TOKEN}"
+    back = f"/photos/{photo}"
     said = post(client, "add-face", {"photo": photo, "box": "2,2,40,40", "person": "Alice"}, back)
     assert said.startswith(f"Done: add-face {photo} 2,2,40,40 'Alice' (face ")
     (added,) = store.added_faces(photo)
@@ -135,7 +139,7 @@ def test_the_confirm_queue_counts_down_as_it_is_answered(
     page = get(client, f"/person/{alice}/confirm")
     assert '<span id="remaining">3</span> faces to confirm' in page
     first = int(re.findall(r'figure class="face candidate current" data-face-id="(\d+)"', page)[0])
-    back = f"/person/{alice}/confirm?token={TOKEN}"
+    back = f"/person/{alice}/confirm"
     assert post(client, "confirm", {"person": alice, "face": first, "answer": "yes"}, back) == (
         f"Done: confirm {first} {alice}."
     )
@@ -153,7 +157,7 @@ def test_the_confirm_queue_counts_down_as_it_is_answered(
     assert post(client, "confirm", {"person": alice, "face": rest[1], "answer": "maybe"}, back) == (
         "Not done: answer yes or no."
     )
-    assert client.get("/person/999/confirm", params={"token": TOKEN}).status_code == 404
+    assert client.get("/person/999/confirm").status_code == 404
 
 
 def test_search_finds_a_person_from_any_page(store: Store, client: TestClient, library: dict[str, list[int]]) -> None:
@@ -162,18 +166,25 @@ def test_search_finds_a_person_from_any_page(store: Store, client: TestClient, l
     name_person(store, str(bob), "Zoe Brown")
     for page in ("/", "/doubt", "/unknown", f"/person/{alice}"):
         assert 'id="search"' in get(client, page)
-    one = client.get("/search", params={"q": "MART", "token": TOKEN})
-    assert one.status_code == 303 and one.headers["location"].startswith(f"/person/{alice}?")
+    one = client.get("/search", params={"q": "MART"})
+    assert one.status_code == 303 and one.headers["location"] == f"/person/{alice}"
     both = get(client, "/search", q="zoe")
     assert both.index("Zoe Brown") < both.index("Zoé Martin")
-    suggested = client.get("/search.json", params={"q": "zo", "token": TOKEN}).json()
-    assert [p["name"] for p in suggested] == ["Zoe Brown", "Zoé Martin"]
+    suggested = client.get("/search.json", params={"q": "zo"}).json()
+    assert [(p["name"], p["url"]) for p in suggested] == [
+        ("Zoe Brown", f"/person/{bob}"),
+        ("Zoé Martin", f"/person/{alice}"),
+    ]
     assert "No person's name starts with" in get(client, "/search", q="nobody")
 
 
 def test_the_script_and_style_sheet_are_served_and_nothing_else(client: TestClient) -> None:
-    script = client.get("/static/curate.js", params={"token": TOKEN})
+    script = client.get("/static/curate.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
-    assert client.get("/static/curate.css", params={"token": TOKEN}).headers["content-type"].startswith("text/css")
-    assert client.get("/static/app.py", params={"token": TOKEN}).status_code == 404
-    assert client.get("/static/..%2Fapp.py", params={"token": TOKEN}).status_code == 404
+    assert client.get("/static/curate.css").headers["content-type"].startswith("text/css")
+    assert client.get("/static/app.py").status_code == 404
+    assert client.get("/static/..%2Fapp.py").status_code == 404
+    # Behind the session cookie like every other address.
+    stranger = TestClient(client.app, base_url=ORIGIN, follow_redirects=False)
+    assert stranger.get("/static/curate.js").status_code == 403
+    assert stranger.get("/search.json", params={"q": "zo"}).status_code == 403
