@@ -85,6 +85,12 @@ class SafeConsole(Console):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+        # rich freezes COLUMNS/LINES as they are when the console is made (at import, here);
+        # read them when printing instead, so the width is the terminal's of the moment.
+        if "width" not in kwargs:
+            self._width = None
+        if "height" not in kwargs:
+            self._height = None
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
         kwargs.update(markup=False, emoji=False)

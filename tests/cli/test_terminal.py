@@ -224,3 +224,15 @@ def test_the_cli_writes_text_only_through_the_safe_console() -> None:
             if isinstance(node.func, ast.Name) and node.func.id == "print":
                 problems.append(f"{where}: print()")
     assert problems == []
+
+
+def test_the_consoles_take_the_width_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COLUMNS is read when printing, not frozen when the console was made (a command run
+    in a narrow terminal at import would otherwise fold every later table)."""
+    from photocluster.cli.render import SafeConsole
+
+    monkeypatch.setenv("COLUMNS", "33")
+    console = SafeConsole()
+    monkeypatch.setenv("COLUMNS", "400")
+    assert console.width == 400 and out.width == 400
+    assert SafeConsole(width=50).width == 50
