@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   - install, then scan, cluster and export sample photos
+#   make demo   - install, then scan, cluster and export the sample photos in tests/photos
 #   make test   - install, then lint, type-check and run the tests
 PYTHON ?= python3
 VENV ?= .venv

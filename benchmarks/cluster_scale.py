@@ -172,7 +172,7 @@ def clusters_command(
                     "--db",
                     str(db),
                     "--json",
-                    *([] if threshold is None else ["--threshold", str(threshold)]),
+                    *([] if threshold is None else ["--method", "whispers", "--threshold", str(threshold)]),
                 ],
                 capture_output=True,
                 text=True,
@@ -211,7 +211,8 @@ def main() -> None:
         "--baseline",
         type=float,
         default=None,
-        help="with --with-db: also run `clusters --threshold T` on the same library (the single-threshold baseline)",
+        help="with --with-db: also run `clusters --method whispers --threshold T` on the same library "
+        "(the single-threshold baseline)",
     )
     args = ap.parse_args()
     emb, truth = synthetic(args.faces)

@@ -37,10 +37,10 @@ from photocluster.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 POLICIES = {
-    "threshold 0.60 (old default)": Policy(0.6),
-    "threshold 0.45": Policy(0.45),
-    "threshold 0.42": Policy(0.42),
-    "threshold 0.40": Policy(0.40),
+    "whispers at 0.60 (old default)": Policy.at(0.6, "whispers"),
+    "whispers at 0.45": Policy.at(0.45, "whispers"),
+    "whispers at 0.42": Policy.at(0.42, "whispers"),
+    "whispers at 0.40": Policy.at(0.40, "whispers"),
     "two-stage, no small-cluster rule, no quality, no clear merges, no ejection": Policy(
         small_penalty=0.0, min_confidence=0.0, clear_merge=None, eject=False
     ),

@@ -1,25 +1,12 @@
 #!/usr/bin/env bash
 # The main job on sample photos: scan, cluster, export. Usage: scripts/demo.sh [PHOTO_FOLDER]
-# Sample photos, in order: the folder given; ../shared/fixtures/face_recognition-knn beside
-# the checkout; else the test photos shipped in face_recognition 1.3.0's source package on PyPI.
+# Sample photos: the folder given, else the photos shipped in tests/photos (76 photos of about
+# 15 people, a few photos each, a group photo and a collage; tests/photos/SOURCES.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.demo
 mkdir -p "$out"
-photos="${1:-}"
-if [ -z "$photos" ]; then
-    fixtures="${PHOTOCLUSTER_FIXTURES:-../shared/fixtures}"
-    if [ -d "$fixtures/face_recognition-knn" ]; then
-        photos="$fixtures/face_recognition-knn"
-    else
-        photos="$out/samples/face_recognition-1.3.0/tests/test_images"
-        if [ ! -d "$photos" ]; then
-            echo "Fetching sample photos (face_recognition 1.3.0 source package, PyPI)..."
-            python -m pip download --quiet --no-binary :all: --no-deps --dest "$out/samples" face_recognition==1.3.0
-            tar -xzf "$out"/samples/face_recognition-1.3.0.tar.gz -C "$out/samples"
-        fi
-    fi
-fi
+photos="${1:-tests/photos}"
 db="$out/photocluster.db"
 echo "== photocluster scan $photos"
 photocluster scan "$photos" --db "$db"
@@ -28,4 +15,15 @@ photocluster clusters --db "$db"
 echo "== photocluster export $out/People"
 photocluster export "$out/People" --db "$db"
 echo
-echo "Done: one folder per person in $out/People, index in $out/People/index.json"
+python - "$out/People" "$db" <<'PY'
+import json, sys
+from pathlib import Path
+
+dest, db = Path(sys.argv[1]), sys.argv[2]
+index = json.loads((dest / "index.json").read_text())
+persons, unknown = index["persons"], index["unknown"]["faces"]
+sizes = ", ".join(str(p["face_count"]) for p in persons)
+print(f"Found {len(persons)} persons (faces each: {sizes}) and {len(unknown)} unknown faces.")
+print(f"Export: {dest}/ (one folder per person, unknown/, index.json); open {dest}/index.html")
+print(f"Correct them in the browser: photocluster review --db {db}")
+PY

@@ -23,8 +23,75 @@ from photocluster.store import Store
 REPO = Path(__file__).resolve().parent.parent
 
 
+PHOTOS = REPO / "tests" / "photos"
+"""The photos shipped with the repository (see its SOURCES.md): every real-model test runs on them."""
+
+
 def fixtures_dir() -> Path:
+    """The larger fixture set, optional: beside the checkout, or where PHOTOCLUSTER_FIXTURES says."""
     return Path(os.environ.get("PHOTOCLUSTER_FIXTURES", REPO.parent / "shared" / "fixtures"))
+
+
+def shared_fixtures_present() -> bool:
+    return (fixtures_dir() / "labels.csv").is_file()
+
+
+def _photo_count(root: Path) -> int:
+    with open(root / "labels.csv", newline="") as fh:
+        return sum(1 for _ in fh) - 1
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    shared = fixtures_dir()
+    present = f"present at {shared} ({_photo_count(shared)} photos)" if shared_fixtures_present() else "absent"
+    return f"photo sets: shipped (tests/photos, {_photo_count(PHOTOS)} photos); shared fixtures: {present}"
+
+
+_NEEDS_SHARED: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``shared_fixtures`` run only when the larger set is there; without it they
+    are deselected (never errored, never skipped silently) and the summary names them."""
+    if shared_fixtures_present():
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("shared_fixtures") else keep).append(item)
+    if drop:
+        _NEEDS_SHARED[:] = [item.nodeid for item in drop]
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist the workers collect: hand their list to the controller's summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["needs_shared"] = list(_NEEDS_SHARED)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    for nodeid in getattr(node, "workeroutput", {}).get("needs_shared", []):
+        if nodeid not in _NEEDS_SHARED:
+            _NEEDS_SHARED.append(nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    shared = fixtures_dir()
+    shipped = f"shipped (tests/photos, {_photo_count(PHOTOS)} photos)"
+    if shared_fixtures_present():
+        terminalreporter.write_line(f"photo sets: {shipped} and shared fixtures ({shared}): both ran", bold=True)
+        return
+    terminalreporter.write_line(
+        f"photo sets: {shipped} ran; shared fixtures absent at {shared} (set PHOTOCLUSTER_FIXTURES): "
+        f"{len(_NEEDS_SHARED)} test(s) that need them were deselected",
+        yellow=True,
+        bold=True,
+    )
+    for nodeid in _NEEDS_SHARED:
+        terminalreporter.write_line(f"  deselected, needs the shared fixtures: {nodeid}")
 
 
 @pytest.fixture(autouse=True)
@@ -37,10 +104,19 @@ def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
-    """The labelled photos beside the checkout. Missing fixtures fail: they never skip."""
+    """The labelled photos shipped in tests/photos (same layout and labels.csv format as the
+    larger set). Missing ones fail: they never skip."""
+    if not (PHOTOS / "labels.csv").is_file():
+        pytest.fail(f"the shipped test photos are missing at {PHOTOS}")
+    return PHOTOS
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> Path:
+    """The larger fixture set; only for tests marked ``shared_fixtures`` (deselected without it)."""
     root = fixtures_dir()
     if not (root / "labels.csv").is_file():
-        pytest.fail(f"fixture photos not found at {root} (set PHOTOCLUSTER_FIXTURES)")
+        pytest.fail(f"shared fixture photos not found at {root}: mark the test shared_fixtures")
     return root
 
 
@@ -107,6 +183,15 @@ def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
     fake = FakeEmbedder()
     monkeypatch.setattr(faces_module, "analyze_pixels", fake)
     return fake
+
+
+def rgba_png(src: Path, dest: Path) -> Path:
+    """``src`` stored again as a 32-bit RGBA PNG (as face_recognition's ``32bit.png`` is its
+    ``obama2.jpg``): a format edge case made from a shipped photo."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        im.convert("RGBA").save(dest, "PNG")
+    return dest
 
 
 def write_photo(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (64, 48), **save: object) -> Path:

@@ -672,7 +672,7 @@ def test_hostile_names_stay_text_and_inside_dest_with_every_option(store: Store,
         store.save_photo(
             path, st.st_size, st.st_mtime_ns, f"sha{k}", scan_id, "fake", width=64, height=48, faces=[face]
         )
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     ((person_id, _),) = store.person_names().items()
     parent = tmp_path / "exports"
     dest = parent / "People"
@@ -758,7 +758,7 @@ def test_a_version_1_database_is_migrated_and_usable(tmp_path: Path) -> None:
         assert (store.person_names(), store.ignored_persons(), store.pins()) == ({7: "Ann"}, set(), {})
         assert store.history() == []
         # Usable: clustering keeps Ann's id and name and gives her the third photo of her.
-        report = recluster(store, 0.6, 2)
+        report = recluster(store, 0.6, 2, method="whispers")
         assert (report.persons, report.unknown) == (1, 1)
         assert [(p.id, p.name, sorted(f.face_id for f in p.faces)) for p in persons(store)] == [
             (7, "Ann", [1, 2, 3]),

@@ -17,7 +17,7 @@ from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.calibration import impostor_check
 from photocluster.grouping.constraints import Constraints, build_constraints
 from photocluster.grouping.graph import knn_edges
-from photocluster.grouping.grouper import Policy, group
+from photocluster.grouping.grouper import Method, Policy, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
 from photocluster.store import Store
 
@@ -63,12 +63,17 @@ def recluster(
     min_size: int = DEFAULT_MIN_SIZE,
     apply: bool = True,
     progress: ProgressCallback | None = None,
+    method: Method | str = Method.TWO_STAGE,
 ) -> ClusterReport:
     """Cluster every face of the present photos and store the result as persons.
 
-    ``threshold=None`` (the default) clusters in two stages that hold in a library of
-    thousands of people (:mod:`photocluster.grouping.grouper`); a threshold given links
-    every pair of faces closer than it (plain Chinese whispers).
+    ``method="two-stage"`` (the default) clusters in two stages that hold in a library of
+    thousands of people (:mod:`photocluster.grouping.grouper`); ``threshold`` is its
+    operating point on dlib's pair scale (None: 0.6, the tuned default; lower is stricter,
+    higher looser: every threshold of the method moves in proportion).
+    ``method="whispers"`` links every pair of faces closer than ``threshold`` (plain
+    Chinese whispers). Both are stored, so recognition, ``find``, ``suggest`` and the doubt
+    measure later compare at the same operating point.
 
     The user's corrections bind: faces pinned to a person (merge, move) stay together
     and in that person, faces removed from a person never rejoin it, and two faces of
@@ -78,7 +83,7 @@ def recluster(
     (a million faces take minutes).
     """
     start = time.perf_counter()
-    policy = Policy(threshold)
+    policy = Policy.at(threshold, method)
     say = report_to(progress)
     log.info("clustering: %s, clusters under %d faces are unknown", policy.as_dict()["method"], min_size)
     for _ in range(WRITE_ATTEMPTS):
@@ -96,7 +101,7 @@ def recluster(
                 list(plan.new_persons),
                 {
                     "cluster.threshold": "" if threshold is None else repr(threshold),
-                    "cluster.method": str(policy.as_dict()["method"]),
+                    "cluster.method": str(policy.method),
                     "cluster.min_size": str(min_size),
                     "cluster.at": repr(time.time()),
                 },

@@ -12,24 +12,35 @@ from photocluster.app.recluster import ClusterReport
 from photocluster.cli.common import DbOption, JsonOption, err, handle_errors, open_store, out, print_json
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.types import person_label
+from photocluster.grouping.grouper import Method
 
 # A terminal table of a large library lists its largest persons (and unknown); --json has all.
 _TABLE_ROWS = 60
 
+ThresholdOption = Annotated[
+    float | None,
+    typer.Option(
+        help="The operating point on dlib's pair scale (dlib compares two faces at 0.6, the default): lower "
+        "is stricter, higher looser. two-stage: every threshold of the method moves in proportion "
+        "(T / 0.6); whispers: the link threshold.",
+        min=0.01,
+        max=2.0,
+        show_default=False,
+    ),
+]
+MethodOption = Annotated[
+    Method,
+    typer.Option(
+        help="two-stage: strict links, then clusters merged by average distance (holds with thousands of "
+        "people); whispers: plain Chinese whispers over every link shorter than --threshold.",
+    ),
+]
+
 
 def clusters(
     db: DbOption = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            help="Link every pair of faces closer than this (plain Chinese whispers; dlib compares two faces "
-            "at 0.6). Default: two stages that hold with thousands of people (strict links, then clusters "
-            "merged by average distance).",
-            min=0.0,
-            max=2.0,
-            show_default=False,
-        ),
-    ] = None,
+    threshold: ThresholdOption = None,
+    method: MethodOption = Method.TWO_STAGE,
     min_size: Annotated[int, typer.Option(help="Smaller clusters are 'unknown'.", min=1)] = DEFAULT_MIN_SIZE,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change, without applying it.")] = False,
     as_json: JsonOption = False,
@@ -40,14 +51,21 @@ def clusters(
     photo are never one person. Persons keep their id and name when most of their faces
     stay together.
 
-    Example: photocluster clusters --min-size 3 --plan
+    --threshold is the operating point on dlib's pair scale (0.6, the default: dlib's
+    threshold for two faces); lower splits more, higher joins more.
+
+    Example: photocluster clusters --threshold 0.55 --plan
+
+    Plain Chinese whispers at one threshold: photocluster clusters --method whispers --threshold 0.5
     """
     from photocluster.app.recluster import recluster
 
     with handle_errors(), open_store(db) as store:
         with err.status("Clustering faces") as status:
             # One line that says what is being done (and how far, where that is known).
-            report = recluster(store, threshold, min_size, apply=not plan, progress=lambda p: status.update(str(p)))
+            report = recluster(
+                store, threshold, min_size, apply=not plan, progress=lambda p: status.update(str(p)), method=method
+            )
         summaries = [] if plan else [row for row in store.person_summaries() if not row[5]]
     if report.names_affected:
         err.print(f"Names affected: {', '.join(report.names_affected)}", markup=False)
@@ -97,9 +115,15 @@ def _print_plan(report: ClusterReport, as_json: bool) -> None:
 
 def _operating_point(report: ClusterReport) -> str:
     op = report.operating_point
-    if op.get("method") == "two-stage":
-        return f"two-stage: links < {op['link']}, merged below {op['merge']} on average"
-    return f"threshold {report.threshold}"
+    if op.get("method") == Method.TWO_STAGE:
+        return f"two-stage at {op['threshold']:g}: links < {op['link']:.3g}, merged below {op['merge']:.3g} on average"
+    return f"whispers: links < {op['threshold']:g}"
+
+
+def _shares(check: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Threshold name -> (share of the same-photo pairs closer than it, its value)."""
+    values = check.get("thresholds", {})
+    return {k: (v, values.get(k, float("nan"))) for k, v in check["share_closer_than"].items()}
 
 
 def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
@@ -121,8 +145,7 @@ def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
     out.print(", ".join(f"{k}: {v}" for k, v in _changes(report).items()))
     check = report.operating_point.get("check")
     if isinstance(check, dict) and check.get("same_photo_pairs"):
-        shares = check["share_closer_than"]
-        said = ", ".join(f"{v:.2%} closer than the {k} threshold" for k, v in shares.items())
+        said = ", ".join(f"{v:.2%} closer than the {k} threshold ({t:.3g})" for k, (v, t) in _shares(check).items())
         out.print(
             f"Self-check on {check['same_photo_pairs']:,} pairs of faces sharing a photo (two people each): {said}",
             markup=False,

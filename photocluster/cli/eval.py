@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from photocluster.cli.clusters import MethodOption
+from photocluster.cli.clusters import ThresholdOption as ClustersThresholdOption
 from photocluster.cli.common import (
     DetectorOption,
     EngineOption,
@@ -30,6 +32,7 @@ from photocluster.cli.common import (
 from photocluster.cli.progress import ScanProgress
 from photocluster.core.choices import Detector, Engine
 from photocluster.core.config import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, DEFAULT_THRESHOLD, DEFAULT_UPSAMPLE
+from photocluster.grouping.grouper import Method
 
 if TYPE_CHECKING:
     # Only for the rendering helpers' annotations: the commands import photocluster.eval when run.
@@ -123,16 +126,8 @@ def eval_pairs_command(
 def eval_clusters_command(
     root: RootOption,
     labels: LabelsOption = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            help="As clusters --threshold: plain Chinese whispers at this threshold. Default: the default "
-            "two-stage clustering of clusters.",
-            min=0.0,
-            max=2.0,
-            show_default=False,
-        ),
-    ] = None,
+    threshold: ClustersThresholdOption = None,
+    method: MethodOption = Method.TWO_STAGE,
     min_size: Annotated[int, typer.Option(help="As clusters --min-size: smaller clusters are unknown.", min=1)] = (
         DEFAULT_MIN_SIZE
     ),
@@ -163,7 +158,16 @@ def eval_clusters_command(
         n_workers = worker_count(workers, settings)
         with eval_store(db) as store, ScanProgress() as progress:
             result = eval_clusters(
-                store, root, labels, threshold, settings, n_workers, worst, progress=progress, min_size=min_size
+                store,
+                root,
+                labels,
+                threshold,
+                settings,
+                n_workers,
+                worst,
+                progress=progress,
+                min_size=min_size,
+                method=method,
             )
     if as_json:
         print_json(result.as_dict())
@@ -211,6 +215,7 @@ def calibrate_command(
     start: Annotated[float, typer.Option(help="Smallest threshold swept.", min=0.01, max=2.0)] = 0.30,
     stop: Annotated[float, typer.Option(help="Largest threshold swept.", min=0.01, max=2.0)] = 0.80,
     step: Annotated[float, typer.Option(help="Step between thresholds.", min=0.001, max=1.0)] = 0.02,
+    method: MethodOption = Method.TWO_STAGE,
     db: EvalDbOption = None,
     detector: DetectorOption = Detector.CNN,
     engine: EngineOption = Engine.AUTO,
@@ -238,7 +243,7 @@ def calibrate_command(
         settings = detection_settings(detector, max_size, upsample, engine)
         n_workers = worker_count(workers, settings)
         with eval_store(db) as store, ScanProgress() as progress:
-            result = calibrate(store, root, labels, thresholds, settings, n_workers, progress=progress)
+            result = calibrate(store, root, labels, thresholds, settings, n_workers, progress=progress, method=method)
         if plot is not None:
             plot_calibration(result, plot)
     if as_json:
@@ -281,7 +286,12 @@ def _print_pairs(result: PairsResult, pairs: Path, threshold: float) -> None:
 
 
 def _print_clusters(result: ClustersResult) -> None:
-    title = "the default two-stage clustering" if result.threshold is None else f"threshold {result.threshold:g}"
+    op = result.operating_point
+    title = (
+        "the default two-stage clustering"
+        if result.threshold is None
+        else f"{op['method']} at threshold {result.threshold:g}"
+    )
     table = Table(title=f"Clustering ({title})", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -346,7 +356,8 @@ def _print_calibration(result: CalibrationResult, plot: Path | None) -> None:
     best = result.best
     out.print(
         f"Recommended threshold: {best.threshold:g} (BCubed F1 {best.bcubed.f1:.3f}, pairwise F1 "
-        f"{best.pairwise.f1:.3f}): photocluster clusters --threshold {best.threshold:g}",
+        f"{best.pairwise.f1:.3f}): photocluster clusters --threshold {best.threshold:g}"
+        + ("" if result.method == Method.TWO_STAGE else f" --method {result.method}"),
         markup=False,
     )
     if plot is not None:

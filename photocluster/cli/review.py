@@ -13,7 +13,8 @@ from photocluster.cli.common import DbOption, err, handle_errors
 from photocluster.core.config import resolve_db_path
 from photocluster.core.errors import UsageError
 
-INSTALL_HINT = "the review app needs Starlette and uvicorn: pip install 'photocluster[review]'"
+# Both come with photocluster; they are missing only after `pip install --no-deps`.
+INSTALL_HINT = "the review app needs Starlette and uvicorn, which photocluster installs: pip install starlette uvicorn"
 
 
 def review(

@@ -19,7 +19,7 @@ from photocluster.eval.clusters import predict
 from photocluster.eval.datasets import read_labels
 from photocluster.eval.embed import labelled_faces, scan_summary
 from photocluster.eval.figures import check_threshold, json_number
-from photocluster.grouping.grouper import Policy
+from photocluster.grouping.grouper import Method, Policy
 from photocluster.store import Store
 
 
@@ -61,6 +61,7 @@ class CalibrationResult:
     skipped_labels: int
     scan: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
+    method: str = Method.TWO_STAGE  # the method swept (the default row is always the default)
 
     @property
     def best(self) -> CalibrationRow:
@@ -73,6 +74,7 @@ class CalibrationResult:
             "images": self.images,
             "identities": self.identities,
             "recommended": self.recommended,
+            "method": str(self.method),
             "rows": [r.as_dict() for r in self.rows],
             "default": self.default.as_dict(),
             "no_face_count": len(self.no_face),
@@ -107,9 +109,10 @@ def calibrate(
     workers: int = 1,
     progress: ProgressCallback | None = None,
     min_size: int = DEFAULT_MIN_SIZE,
+    method: Method | str = Method.TWO_STAGE,
 ) -> CalibrationResult:
-    """Pairwise and BCubed precision/recall of ``clusters --threshold T`` for each threshold
-    T, and of the default clustering, each through the code ``clusters`` runs."""
+    """Pairwise and BCubed precision/recall of ``clusters --threshold T --method M`` for each
+    threshold T, and of the default clustering, each through the code ``clusters`` runs."""
     start = time.perf_counter()
     ts = sorted(set(thresholds if thresholds is not None else default_thresholds()))
     if not ts:
@@ -119,7 +122,8 @@ def calibrate(
     data = labelled_faces(store, read_labels(root, labels), settings, workers, progress)
 
     def row(threshold: float | None) -> CalibrationRow:
-        pred = predict(store, data.embedded.face_ids, Policy(threshold), min_size)
+        policy = Policy() if threshold is None else Policy.at(threshold, method)
+        pred = predict(store, data.embedded.face_ids, policy, min_size)
         return CalibrationRow(
             threshold=math.nan if threshold is None else threshold,
             clusters=len(np.unique(pred)),
@@ -141,4 +145,5 @@ def calibrate(
         skipped_labels=data.labelled.skipped,
         scan=scan_summary(data.embedded.report),
         seconds=time.perf_counter() - start,
+        method=str(Method(method)),
     )

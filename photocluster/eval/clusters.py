@@ -18,7 +18,7 @@ from photocluster.eval import metrics as mt
 from photocluster.eval.datasets import read_labels
 from photocluster.eval.embed import labelled_faces, relative, scan_summary
 from photocluster.eval.figures import check_threshold, json_number
-from photocluster.grouping.grouper import Policy
+from photocluster.grouping.grouper import Method, Policy
 from photocluster.store import Store
 
 DEFAULT_WORST = 5
@@ -112,15 +112,16 @@ def eval_clusters(
     worst: int = DEFAULT_WORST,
     progress: ProgressCallback | None = None,
     min_size: int = DEFAULT_MIN_SIZE,
+    method: Method | str = Method.TWO_STAGE,
 ) -> ClustersResult:
-    """Cluster the scanned faces exactly as ``photocluster clusters`` does (``threshold``
-    None: its default) and compare each labelled image's face with its identity. An image
+    """Cluster the scanned faces exactly as ``photocluster clusters --threshold T --method M``
+    does (``threshold`` None: its default) and compare each labelled image's face with its identity. An image
     without a face, or whose face stays unknown, is a cluster of its own."""
     start = time.perf_counter()
     if threshold is not None:
         check_threshold(threshold)
     data = labelled_faces(store, read_labels(root, labels), settings, workers, progress)
-    policy = Policy(threshold)
+    policy = Policy.at(threshold, method)
     pred = predict(store, data.embedded.face_ids, policy, min_size)
     truth = data.identity_ids
     sizes = np.bincount(pred)

@@ -24,7 +24,7 @@ from photocluster.core.errors import UsageError
 from photocluster.eval import metrics as mt
 from photocluster.eval.calibrate import CalibrationResult, CalibrationRow, default_thresholds, recommend
 from photocluster.eval.clusters import predict
-from photocluster.grouping.grouper import Policy
+from photocluster.grouping.grouper import Method, Policy
 from photocluster.store import Store
 
 
@@ -75,8 +75,14 @@ def tagged_faces(store: Store) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     return faces, np.asarray(ids, dtype=np.int64).reshape(-1), skipped
 
 
-def eval_tags(store: Store, thresholds: Sequence[float] | None = None, min_size: int = DEFAULT_MIN_SIZE) -> TagsResult:
-    """Score the clustering on the tagged faces (see the module doc). Raises UsageError
+def eval_tags(
+    store: Store,
+    thresholds: Sequence[float] | None = None,
+    min_size: int = DEFAULT_MIN_SIZE,
+    method: Method | str = Method.TWO_STAGE,
+) -> TagsResult:
+    """Score the clustering on the tagged faces (see the module doc), at each threshold of
+    ``method`` and at the default. Raises UsageError
     when the tags name fewer than two people (nothing to tell apart)."""
     start = time.perf_counter()
     faces, truth, skipped = tagged_faces(store)
@@ -89,7 +95,8 @@ def eval_tags(store: Store, thresholds: Sequence[float] | None = None, min_size:
     ts = sorted(set(thresholds if thresholds is not None else default_thresholds()))
 
     def row(threshold: float | None) -> CalibrationRow:
-        pred = predict(store, faces, Policy(threshold), min_size, unbound)
+        policy = Policy() if threshold is None else Policy.at(threshold, method)
+        pred = predict(store, faces, policy, min_size, unbound)
         return CalibrationRow(
             threshold=math.nan if threshold is None else threshold,
             clusters=len(np.unique(pred)),

@@ -2,21 +2,24 @@
 label per super-node. ``photocluster clusters`` and ``photocluster eval`` both call
 :func:`group`, so what eval measures is what users get.
 
-Two operating points:
+Two methods (:class:`Method`):
 
-- the default, two stages: Chinese whispers over the links shorter than a strict
+- ``two-stage``, the default: Chinese whispers over the links shorter than a strict
   threshold, then average-linkage merging of the clusters
   (:mod:`~photocluster.grouping.linkage`). A single threshold right for comparing two
   faces (0.6) chains thousands of people together in a large library; a strict one
   splits people photographed in many conditions. The second stage rejoins the parts by
-  their average distance, which a few impostor pairs cannot pull down.
-- ``threshold`` given: plain Chinese whispers over every link shorter than it, the
-  behaviour of ``clusters --threshold``.
+  their average distance, which a few impostor pairs cannot pull down. Its operating
+  point ``threshold`` is on dlib's pair scale: 0.6 (the default) is the tuned thresholds
+  as they are, and every threshold of the method moves with it in proportion
+  (``T / 0.6``): lower is stricter, higher looser (:meth:`Policy.at`).
+- ``whispers``: plain Chinese whispers over every link shorter than ``threshold``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 import numpy as np
 
@@ -35,11 +38,22 @@ from photocluster.grouping.linkage import attach, eject_outliers, merge_by_linka
 from photocluster.grouping.whispers import canonical_labels, collapsed_whispers
 
 
-@dataclass(frozen=True)
+class Method(StrEnum):
+    """How faces are grouped (``clusters --method``)."""
+
+    TWO_STAGE = "two-stage"
+    WHISPERS = "whispers"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Policy:
-    """How faces are grouped. ``threshold=None``: the default two-stage clustering."""
+    """How faces are grouped. ``Policy()``: the default two-stage clustering at its tuned
+    thresholds; :meth:`Policy.at` gives the policy of an operating point (``clusters
+    --threshold T --method M``). ``threshold``: the operating point asked for (None: the
+    default), on dlib's pair scale."""
 
     threshold: float | None = None
+    method: Method = Method.TWO_STAGE
     link: float = LINK_THRESHOLD
     merge: float = MERGE_THRESHOLD
     radius: float = DEFAULT_THRESHOLD
@@ -50,40 +64,90 @@ class Policy:
     clear_margin: float = CLEAR_MERGE_MARGIN
     eject: bool = True
 
+    @classmethod
+    def at(cls, threshold: float | None = None, method: Method | str = Method.TWO_STAGE) -> Policy:
+        """The policy of operating point ``threshold`` on dlib's pair scale (None: 0.6).
+
+        ``two-stage``: every distance threshold of the method (link, merge, radius, the
+        clear-merge threshold and margin, the small-cluster penalty, the attach margin)
+        is multiplied by ``threshold / 0.6``, so 0.6 is exactly the default and 0.5 is
+        each of them a sixth stricter. ``whispers``: ``threshold`` is the link threshold.
+        """
+        method = Method(method)
+        if threshold is not None and not 0 < threshold <= 2:
+            raise ValueError(f"threshold must be in (0, 2], got {threshold}")
+        if method is Method.WHISPERS:
+            return cls(threshold=DEFAULT_THRESHOLD if threshold is None else threshold, method=method)
+        policy = cls(threshold=threshold)
+        if threshold is None:
+            return policy
+        s = threshold / DEFAULT_THRESHOLD
+        clear = None if policy.clear_merge is None else policy.clear_merge * s
+        return replace(
+            policy,
+            link=policy.link * s,
+            merge=policy.merge * s,
+            radius=policy.radius * s,
+            small_penalty=policy.small_penalty * s,
+            attach_margin=policy.attach_margin * s,
+            clear_merge=clear,
+            clear_margin=policy.clear_margin * s,
+        )
+
+    @property
+    def whispers(self) -> bool:
+        return self.method is Method.WHISPERS
+
+    @property
+    def operating_point(self) -> float:
+        """The operating point on dlib's pair scale: what recognition, ``find`` and the
+        doubt measure compare one face with a person at."""
+        return DEFAULT_THRESHOLD if self.threshold is None else self.threshold
+
+    @property
+    def link_threshold(self) -> float:
+        """Plain whispers: faces closer than this are linked."""
+        return self.operating_point
+
     @property
     def graph_radius(self) -> float:
         """Neighbours farther than this are never linked nor compared."""
-        return self.radius if self.threshold is None else self.threshold
+        return self.link_threshold if self.whispers else self.radius
 
     @property
     def collage_radius(self) -> float:
         """Faces of one photo this close are one person shown several times (a collage)."""
-        return self.merge if self.threshold is None else self.threshold
+        return self.link_threshold if self.whispers else self.merge
 
     @property
     def thresholds(self) -> dict[str, float]:
         """The thresholds that decide, by name (for the self-calibration check)."""
-        if self.threshold is not None:
-            return {"threshold": self.threshold}
+        if self.whispers:
+            return {"link": self.link_threshold}
         return {"link": self.link, "merge": self.merge}
 
     def as_dict(self) -> dict[str, object]:
-        if self.threshold is not None:
+        if self.whispers:
             return {
-                "method": "single threshold",
-                "threshold": self.threshold,
+                "method": str(self.method),
+                "threshold": self.link_threshold,
                 "min_confidence": self.min_confidence,
-                "why": "--threshold given: Chinese whispers over every link shorter than it",
+                "why": "--method whispers: Chinese whispers over every link shorter than the threshold",
             }
         return {
-            "method": "two-stage",
+            "method": str(self.method),
+            "threshold": self.operating_point,
             "link": self.link,
             "merge": self.merge,
             "small_penalty": self.small_penalty,
             "radius": self.radius,
+            "clear_merge": self.clear_merge,
+            "clear_margin": self.clear_margin,
+            "attach_margin": self.attach_margin,
             "min_confidence": self.min_confidence,
             "eject": self.eject,
-            "why": "default: strict links keep strangers apart, average-linkage merging rejoins a person's parts",
+            "why": "strict links keep strangers apart, average-linkage merging rejoins a person's parts; "
+            "every threshold scaled by threshold / 0.6",
         }
 
 
@@ -127,8 +191,8 @@ def _weak_faces(cons: Constraints, policy: Policy, confidence: np.ndarray | None
 def _cluster(
     emb: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray, cons: Constraints, policy: Policy
 ) -> np.ndarray:
-    if policy.threshold is not None:
-        keep = d < policy.threshold
+    if policy.whispers:
+        keep = d < policy.link_threshold
         return collapsed_whispers(i[keep], j[keep], cons.super_of, cons.cannot)
     strong = d < policy.link
     super_labels = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot)
@@ -185,8 +249,8 @@ def _attach_weak(
     forbidden = np.unique(
         np.concatenate([fa[fa >= 0] * k + super_labels[cb[fa >= 0]], fb[fb >= 0] * k + super_labels[ca[fb >= 0]]])
     )
-    threshold = policy.merge if policy.threshold is None else policy.threshold
-    penalty = policy.small_penalty if policy.threshold is None else 0.0
+    threshold = policy.link_threshold if policy.whispers else policy.merge
+    penalty = 0.0 if policy.whispers else policy.small_penalty
     chosen = attach(emb, labels, faces, i, j, threshold, penalty, policy.attach_margin, forbidden)
     joined = chosen >= 0
     super_labels[cons.super_of[faces[joined]]] = chosen[joined]

@@ -6,7 +6,7 @@ suggestion, undo), each through :mod:`photocluster.app.corrections` or
 - ``app``: the Starlette application (routes, the token and same-origin checks);
 - ``server``: binding 127.0.0.1, printing the URL, running uvicorn.
 
-Starlette and uvicorn are the optional extra ``review`` (``pip install 'photocluster[review]'``).
+Starlette and uvicorn come with the default install (the extra ``review`` is an empty alias).
 May import ``core``, ``store``, ``detect``, ``grouping``, ``exporter`` (the pages' HTML) and
 ``app``; sits beside ``eval``.
 """

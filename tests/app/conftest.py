@@ -47,7 +47,7 @@ def people(store: Store, tmp_path: Path) -> dict[str, list[int]]:
             faces.setdefault(ident, []).extend(
                 add_photo(store, tmp_path / f"{ident}{k}.jpg", [near(centre, 0.2, f"{ident}{k}")])
             )
-    recluster(store, 0.6, 1)
+    recluster(store, 0.6, 1, method="whispers")
     return faces
 
 

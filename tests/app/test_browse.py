@@ -33,7 +33,7 @@ def test_a_persons_faces_most_doubtful_first(store: Store, tmp_path: Path) -> No
     centre = fake_embedding("P")
     ids = [add_photo(store, tmp_path / f"p{k}.jpg", [near(centre, 0.1, k)])[0] for k in range(4)]
     odd = add_photo(store, tmp_path / "odd.jpg", [near(centre, 0.45, "odd")])[0]
-    recluster(store, 0.6, 1)
+    recluster(store, 0.6, 1, method="whispers")
     pid = store.face_row(odd)[1]  # type: ignore[index]
     assert pid is not None
     found = browse.person_page(store, pid, 1, per_page=2)
@@ -58,7 +58,7 @@ def test_doubts_match_the_whole_library_ranking(store: Store, tmp_path: Path) ->
     for k in range(5):
         first.setdefault("a", add_photo(store, tmp_path / f"a{k}.jpg", [near(a, 0.2, f"a{k}")])[0])
         first.setdefault("b", add_photo(store, tmp_path / f"b{k}.jpg", [near(b, 0.2, f"b{k}")])[0])
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     alice, bob = (store.face_row(first[x])[1] for x in "ab")  # type: ignore[index]
     # One of Bob's faces put with Alice: the most doubtful face.
     stray = add_photo(store, tmp_path / "stray.jpg", [near(b, 0.25, "x")])[0]

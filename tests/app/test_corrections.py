@@ -46,7 +46,7 @@ def test_name_survives_reclustering_and_new_faces(store: Store, people: dict[str
     pid = person_of(store, people["A"][0])
     name_person(store, str(pid), "  Ann   Smith ")
     add_photo(store, tmp_path / "A-new.jpg", [near(fake_embedding("A"), 0.2, "new")])
-    report = recluster(store, 0.6, 1)
+    report = recluster(store, 0.6, 1, method="whispers")
     assert resolve_person(store, "ann smith") == pid
     (ann,) = [p for p in persons(store) if p.name == "Ann Smith"]
     assert ann.id == pid and len(ann.faces) == 5
@@ -58,7 +58,7 @@ def test_merge_sticks_across_reclustering(store: Store, people: dict[str, list[i
     name_person(store, str(c), "Cee")
     merge_persons(store, str(b), [str(c)])
     assert members(store) == [set(people["A"]), set(people["B"]) | set(people["C"])]
-    recluster(store, 0.6, 1)
+    recluster(store, 0.6, 1, method="whispers")
     assert members(store) == [set(people["A"]), set(people["B"]) | set(people["C"])]
     (merged,) = [p for p in persons(store) if p.id == b]
     assert merged.name == "Cee"  # the target had no name: it takes the merged one's
@@ -79,7 +79,7 @@ def test_move_and_remove_stick(store: Store, people: dict[str, list[int]]) -> No
         # ...and moving one face to B did not drag the rest of A along.
         assert {f.face_id for p in persons(store) if p.id == a for f in p.faces} == set(people["A"][2:])
         assert {f.face_id for p in persons(store) if p.id == b for f in p.faces} >= {moved, *people["B"]}
-        recluster(store, 0.6, 1)
+        recluster(store, 0.6, 1, method="whispers")
     with pytest.raises(UsageError, match="already in person"):
         move_face(store, moved, str(b))
 
@@ -87,7 +87,7 @@ def test_move_and_remove_stick(store: Store, people: dict[str, list[int]]) -> No
 def test_ignore_hides_a_person_until_asked(store: Store, people: dict[str, list[int]]) -> None:
     c = person_of(store, people["C"][0])
     ignore_person(store, str(c))
-    recluster(store, 0.6, 1)
+    recluster(store, 0.6, 1, method="whispers")
     assert c not in {p.id for p in persons(store)}
     assert c in {p.id for p in persons(store, include_ignored=True)}
     ignore_person(store, str(c), ignored=False)
@@ -129,13 +129,13 @@ def test_two_faces_of_one_photo_are_never_one_person(store: Store, tmp_path: Pat
     others = add_photo(store, tmp_path / "x.jpg", [near(centre, 0.1, 3)]) + add_photo(
         store, tmp_path / "y.jpg", [near(centre, 0.1, 4)]
     )
-    report = recluster(store, 0.6, 1)
+    report = recluster(store, 0.6, 1, method="whispers")
     assert report.same_photo_separations == 1
     assert person_of(store, pair[0]) != person_of(store, pair[1])
     assert len({person_of(store, f) for f in others}) == 1
     # The user says both are the same person: merging overrides the rule.
     merge_persons(store, str(person_of(store, pair[0])), [str(person_of(store, pair[1]))])
-    recluster(store, 0.6, 1)
+    recluster(store, 0.6, 1, method="whispers")
     assert person_of(store, pair[0]) == person_of(store, pair[1])
 
 
@@ -143,7 +143,7 @@ def test_a_collage_is_exempt_from_the_same_photo_rule(store: Store, tmp_path: Pa
     centre = fake_embedding("collage")
     faces = add_photo(store, tmp_path / "collage.jpg", [near(centre, 0.15, k) for k in range(4)])
     add_photo(store, tmp_path / "pair.jpg", [near(centre, 0.15, "p1"), near(centre, 0.15, "p2")])
-    report = recluster(store, 0.6, 1)
+    report = recluster(store, 0.6, 1, method="whispers")
     assert report.same_photo_separations == 1  # only the pair photo's two faces
     assert len({person_of(store, f) for f in faces}) == 1
 
@@ -155,9 +155,9 @@ def test_plan_reports_exactly_what_applying_does(store: Store, people: dict[str,
     add_photo(store, tmp_path / "new.jpg", [near(fake_embedding("D"), 0.1, "d1")])
     add_photo(store, tmp_path / "new2.jpg", [near(fake_embedding("D"), 0.1, "d2")])
     before = store.face_persons()
-    plan = recluster(store, 0.6, 2, apply=False)
+    plan = recluster(store, 0.6, 2, apply=False, method="whispers")
     assert store.face_persons() == before
-    applied = recluster(store, 0.6, 2)
+    applied = recluster(store, 0.6, 2, method="whispers")
     strip = lambda r: {k: v for k, v in r.as_dict().items() if k not in ("seconds", "applied")}  # noqa: E731
     assert strip(plan) == strip(applied)
     assert applied.faces_new == 2 and len(applied.created) == 1
@@ -187,7 +187,7 @@ def test_recognition_looks_only_at_faces_added_since_it_last_ran(
     assert assign_new_faces(store, 0.6) == 1
     assert person_of(store, late[0]) == a
     assert person_of(store, early[0]) is None  # left to the next `clusters`
-    assert recluster(store, 0.6, 2).faces_new >= 0 and person_of(store, early[0]) == a
+    assert recluster(store, 0.6, 2, method="whispers").faces_new >= 0 and person_of(store, early[0]) == a
 
 
 def test_recognition_respects_removals(store: Store, people: dict[str, list[int]]) -> None:
@@ -223,7 +223,7 @@ def test_same_photo_pairs_match_a_photo_by_photo_reference() -> None:
 
 def test_reclustering_says_what_it_is_doing(store: Store, people: dict[str, list[int]]) -> None:
     told: list[Progress] = []
-    recluster(store, 0.6, 2, progress=told.append)
+    recluster(store, 0.6, 2, progress=told.append, method="whispers")
     said = [str(p) for p in told]
     assert said[0] == "Reading faces" and said[-1] == "Saving persons"
     assert any(line.startswith("Finding neighbours of") and line.endswith("100%") for line in said)

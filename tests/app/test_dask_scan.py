@@ -77,7 +77,7 @@ def library(fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     for k, src in enumerate(johns):
         shutil.copy2(src, lib / f"{k:02d}.jpg")
     shutil.copy2(fixtures / "face_recognition-examples" / "two_people.jpg", lib / "two_people.jpg")
-    shutil.copy2(fixtures / "face_recognition-tests" / "obama3.jpg", lib / "obama3.jpg")
+    shutil.copy2(fixtures / "face_recognition-examples" / "obama_small.jpg", lib / "obama_small.jpg")
     return lib
 
 

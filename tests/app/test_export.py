@@ -46,7 +46,7 @@ def build_library(store: Store, root: Path) -> None:
             for n, person in enumerate(people)
         ]
         store.save_photo(path, st.st_size, st.st_mtime_ns, f"sha{k}", scan, SETTINGS, width=64, height=48, faces=faces)
-    report = recluster(store, threshold=0.6, min_size=2)
+    report = recluster(store, threshold=0.6, min_size=2, method="whispers")
     assert (report.persons, report.unknown) == (2, 1)
 
 
@@ -259,7 +259,7 @@ def test_entries_of_deleted_originals_are_skipped(store: Store, library: Path, t
 def test_people_who_leave_are_removed(store: Store, library: Path, tmp_path: Path) -> None:
     dest = tmp_path / "out"
     export(store, dest)
-    recluster(store, threshold=0.6, min_size=5)  # nobody has 5 faces: all unknown
+    recluster(store, threshold=0.6, min_size=5, method="whispers")  # nobody has 5 faces: all unknown
     report = export(store, dest)
     assert report.persons == 0
     assert report.unknown_faces == 8
@@ -794,7 +794,7 @@ def test_unknown_faces_are_written_a_chunk_at_a_time(
         if k == 3:  # and one photo holds two of them, whose faces fall in two chunks
             faces.append(make_face(fake_embedding("stranger 3b"), (60, 10, 110, 60)))
         store.save_photo(path, st.st_size, st.st_mtime_ns, f"u{k}", scan, SETTINGS, width=64, height=48, faces=faces)
-    assert recluster(store, threshold=0.6, min_size=2).unknown == 8
+    assert recluster(store, threshold=0.6, min_size=2, method="whispers").unknown == 8
     monkeypatch.setattr(review, "FACES_PER_PAGE", 2)
     monkeypatch.setattr(use_case, "_PAGES_PER_CHUNK", 1)  # four chunks of two faces
     dest = tmp_path / "out"

@@ -41,9 +41,11 @@ def test_the_detector_finds_the_two_junk_faces(junk: Store) -> None:
     assert sorted(name for _, name in weak) == ["bald_guys.jpg", "img23.jpg"]
 
 
-@pytest.mark.parametrize("threshold", [None, 0.6])
-def test_junk_faces_stay_unknown_and_the_collage_gives_four_persons(junk: Store, threshold: float | None) -> None:
-    recluster(junk, threshold)
+@pytest.mark.parametrize(("threshold", "method"), [(None, "two-stage"), (0.6, "two-stage"), (0.6, "whispers")])
+def test_junk_faces_stay_unknown_and_the_collage_gives_four_persons(
+    junk: Store, threshold: float | None, method: str
+) -> None:
+    recluster(junk, threshold, method=method)
     faces = _faces(junk)
     assert all(person is None for _, conf, person, _ in faces if conf < MIN_CONFIDENCE)
     collage = Counter(person for _, conf, person, name in faces if name == "bald_guys.jpg" and conf >= MIN_CONFIDENCE)

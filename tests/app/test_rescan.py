@@ -39,7 +39,7 @@ def corrected(store: Store, tmp_path: Path, fake_embedder: FakeEmbedder) -> dict
     for k in range(3):
         write_photo(lib / f"blue{k}.jpg", (20, 20, 200 + 4 * k))
     scan(store, [lib])
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     ids = {f.photo_path.stem: f.id for f, _ in store.faces()}
     ann = store.face_persons()[ids["red0"]]
     name_person(store, str(ann), "Ann")
@@ -66,7 +66,7 @@ def test_a_metadata_edit_is_not_analysed_again_and_keeps_everything(
     assert known is not None and known[0].taken_at == "2021-07-04T15:30:09"
     assert known[0].size == moved.stat().st_size
     assert state(store) == before
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     assert state(store) == before
     # Unchanged since: the next scan reads nothing.
     assert scan(store, [tmp_path / "lib"]).unchanged == 6
@@ -95,7 +95,7 @@ def test_a_photo_analysed_again_keeps_its_faces_ids_persons_and_corrections(
     expected = {"pixels": 3, "settings": 6, "retry": 1}[change]
     assert (report.analysed, report.faces_kept, report.faces_lost) == (expected, expected, 0)
     assert state(store) == before
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     assert state(store) == before
 
 
@@ -124,7 +124,7 @@ def test_a_face_not_found_again_is_reported_and_its_named_person_stays_listed(
     assert "face {} (Ann, corrected) was not found again".format(corrected["blue0"]) in [
         f.describe() for f in report.lost
     ]
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     # The name stays, listed with no face, and the removed face's rejection too.
     assert store.person_names()[ann] == "Ann"
     assert (ann, "Ann", 0, 0, None, False) in store.person_summaries()
@@ -140,6 +140,6 @@ def test_a_corrected_unnamed_person_is_never_deleted_for_having_no_face(
     write_photo(tmp_path / "lib" / "blue1.jpg", (120, 120, 120))
     report = scan(store, [tmp_path / "lib"])
     assert report.faces_lost == 1
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     assert bob in store.person_names()
     assert (bob, None, 0, 0, None, False) in store.person_summaries()

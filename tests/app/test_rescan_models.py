@@ -47,7 +47,7 @@ def test_a_metadata_edit_and_a_new_max_size_keep_name_move_and_remove(fixtures: 
     with Store(db) as store:
         first = scan(store, [lib], SMALL)
         assert (first.analysed, first.faces_found, first.errors) == (9, 9, [])
-        recluster(store, 0.6, 1)
+        recluster(store, 0.6, 1, method="whispers")
         face_of = {f"{f.photo_path.parent.name}/{f.photo_path.name}": f.id for f, _ in store.faces()}
         persons = store.face_persons()
         obama = persons[face_of["obama/obama.jpg"]]
@@ -56,7 +56,7 @@ def test_a_metadata_edit_and_a_new_max_size_keep_name_move_and_remove(fixtures: 
         move_face(store, moved, "Barack")
         removed = face_of["obama/obama2.jpg"]
         remove_face(store, removed)
-        recluster(store, 0.6, 1)
+        recluster(store, 0.6, 1, method="whispers")
         before = state(store)
         assert before[0][moved] == obama and before[0].get(removed) != obama
         assert before[1] == {moved: obama} and (removed, obama) in before[2]
@@ -66,7 +66,7 @@ def test_a_metadata_edit_and_a_new_max_size_keep_name_move_and_remove(fixtures: 
         report = scan(store, [lib], SMALL)
         assert state(store) == before
         assert (report.analysed, report.metadata_only, report.faces_lost) == (0, 1, 0)
-        recluster(store, 0.6, 1)
+        recluster(store, 0.6, 1, method="whispers")
         assert state(store) == before
 
     # Another --max-size: every photo is analysed again, and every face found again.
@@ -76,5 +76,5 @@ def test_a_metadata_edit_and_a_new_max_size_keep_name_move_and_remove(fixtures: 
     assert (doc["analysed"], doc["faces_kept"], doc["faces_lost"], doc["lost_faces"]) == (9, 9, 0, [])
     with Store(db) as store:
         assert state(store) == before
-        recluster(store, 0.6, 1)
+        recluster(store, 0.6, 1, method="whispers")
         assert state(store) == before

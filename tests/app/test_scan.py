@@ -238,7 +238,7 @@ def test_named_person_survives_its_photos_going_missing_and_coming_back(
         write_photo(lib / f"red{k}.jpg", (200, 20, 40 + 4 * k))
     write_photo(lib / "blue.jpg", (20, 20, 200))
     scan(store, [lib])
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     (person,) = [p for p in persons(store) if p.id is not None]
     store.conn.execute("UPDATE persons SET name = 'Ann' WHERE id = ?", (person.id,))
     hidden = tmp_path / "elsewhere"
@@ -246,12 +246,12 @@ def test_named_person_survives_its_photos_going_missing_and_coming_back(
     lib.mkdir()
     write_photo(lib / "blue.jpg", (20, 20, 200))
     scan(store, [lib])
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     assert [p.name for p in persons(store) if p.id is not None] == []
     for k in range(3):
         (hidden / f"red{k}.jpg").rename(lib / f"red{k}.jpg")
     scan(store, [lib])
-    report = recluster(store, 0.6, 2)
+    report = recluster(store, 0.6, 2, method="whispers")
     assert [(p.id, p.name, len(p.faces)) for p in persons(store) if p.id is not None] == [(person.id, "Ann", 3)]
     assert report.kept_ids == 1
 

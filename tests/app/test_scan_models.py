@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import rgba_png
 from photocluster.app.export import export
 from photocluster.app.listing import persons
 from photocluster.app.recluster import recluster
@@ -43,7 +44,7 @@ def johns(fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def test_johns_give_five_pure_persons_of_eleven(johns: Store, fixtures: Path) -> None:
-    report = recluster(johns, 0.6, 2)
+    report = recluster(johns, 0.6, 2, method="whispers")
     assert report.faces == 55
     table = labels(fixtures)
     people = [p for p in persons(johns) if p.id is not None]
@@ -56,9 +57,9 @@ def test_johns_give_five_pure_persons_of_eleven(johns: Store, fixtures: Path) ->
 
 
 def test_clustering_is_deterministic(johns: Store) -> None:
-    recluster(johns, 0.6, 2)
+    recluster(johns, 0.6, 2, method="whispers")
     first = johns.face_persons()
-    again = recluster(johns, 0.6, 2)
+    again = recluster(johns, 0.6, 2, method="whispers")
     assert johns.face_persons() == first
     assert (again.kept_ids, again.new_persons) == (5, 0)
 
@@ -68,7 +69,7 @@ def test_knn_train_gives_one_person_per_folder(fixtures: Path, tmp_path: Path) -
     with Store(tmp_path / "knn.db") as store:
         report = scan(store, [train], DetectionSettings(max_size=640), workers=2)
         assert (report.files, report.faces_found, report.errors) == (9, 9, [])
-        recluster(store, 0.6, min_size=1)
+        recluster(store, 0.6, min_size=1, method="whispers")
         folders_of_person: dict[int | None, set[str]] = defaultdict(set)
         for person in persons(store):
             for face in person.faces:
@@ -87,10 +88,16 @@ def test_bald_guys_collage_gives_four_persons(fixtures: Path, tmp_path: Path) ->
     with Store(tmp_path / "bald.db") as store:
         report = scan(store, [fixtures / "dlib-faces" / "bald_guys.jpg"])  # the defaults
         assert report.faces_found == 25  # SOURCES.md: dlib finds 25 faces in the collage
-        recluster(store, 0.6, min_size=2)
+        recluster(store, min_size=2)
+        default = {f.id: p.id for p in persons(store) for f in p.faces}
         people = [p for p in persons(store) if p.id is not None]
         assert len(people) == 4
         assert sum(len(p.faces) for p in people) >= report.faces_found - 1
+        # The design's command, `clusters --threshold 0.6`: the default method's operating point.
+        recluster(store, 0.6, min_size=2)
+        assert {f.id: p.id for p in persons(store) for f in p.faces} == default
+        recluster(store, 0.6, min_size=2, method="whispers")
+        assert len([p for p in persons(store) if p.id is not None]) == 4
 
 
 def test_rescan_rename_and_export_on_real_photos(fixtures: Path, tmp_path: Path) -> None:
@@ -99,7 +106,7 @@ def test_rescan_rename_and_export_on_real_photos(fixtures: Path, tmp_path: Path)
     for rel in ("obama/obama.jpg", "obama/obama2.jpg", "biden/biden2.jpg"):
         (lib / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, lib / rel)
-    shutil.copy2(fixtures / "face_recognition-tests" / "32bit.png", lib / "obama" / "32bit.png")
+    rgba_png(src / "obama" / "obama2.jpg", lib / "obama" / "32bit.png")
     settings = DetectionSettings(max_size=512)
     with Store(tmp_path / "lib.db") as store:
         first = scan(store, [lib], settings)
@@ -111,7 +118,7 @@ def test_rescan_rename_and_export_on_real_photos(fixtures: Path, tmp_path: Path)
         third = scan(store, [lib], settings)
         assert (third.analysed, third.moved, third.missing) == (0, 1, 0)
         assert assert_scan_thumbnails(store, settings) == thumbs
-        recluster(store, 0.6, 2)
+        recluster(store, 0.6, 2, method="whispers")
         result = export(store, tmp_path / "out")
         index = json.loads((tmp_path / "out" / "index.json").read_text())
         assert [len(p["faces"]) for p in index["persons"]] == [3]

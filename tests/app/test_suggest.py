@@ -39,7 +39,7 @@ def split(store: Store, tmp_path: Path) -> dict[str, list[int]]:
         ],
         "bob": [f for k in range(3) for f in add_photo(store, tmp_path / f"c{k}.jpg", [near(bob, 0.1, f"c{k}")])],
     }
-    recluster(store, 0.25, 2)
+    recluster(store, 0.25, 2, method="whispers")
     persons = {name: {_person_of(store, f) for f in ids} for name, ids in faces.items()}
     assert all(len(p) == 1 and None not in p for p in persons.values())
     assert len({next(iter(p)) for p in persons.values()}) == 3
@@ -57,7 +57,7 @@ def test_yes_merges_and_undo_splits_again(store: Store, split: Faces) -> None:
     s = suggest(store)[0]
     answer(store, str(s.a), str(s.b), same=True)
     assert {_person_of(store, f) for f in split["ann1"] + split["ann2"]} == {s.a}
-    recluster(store, 0.25, 2)  # the merge binds later clusterings
+    recluster(store, 0.25, 2, method="whispers")  # the merge binds later clusterings
     assert {_person_of(store, f) for f in split["ann1"] + split["ann2"]} == {s.a}
     assert suggest(store) == []
     undo(store)
@@ -68,11 +68,11 @@ def test_no_keeps_them_apart_even_at_a_loose_threshold_and_is_never_asked_again(
     s = suggest(store)[0]
     answer(store, str(s.a), str(s.b), same=False)
     assert suggest(store) == []
-    recluster(store, 0.9, 2)  # loose enough to join Ann's two parts, but for the "no"
+    recluster(store, 0.9, 2, method="whispers")  # loose enough to join Ann's two parts, but for the "no"
     assert _person_of(store, split["ann1"][0]) != _person_of(store, split["ann2"][0])
     assert None not in {_person_of(store, f) for f in split["ann1"] + split["ann2"]}
     undo(store)
-    recluster(store, 0.9, 2)
+    recluster(store, 0.9, 2, method="whispers")
     assert _person_of(store, split["ann1"][0]) == _person_of(store, split["ann2"][0])
 
 
@@ -80,7 +80,7 @@ def test_persons_sharing_a_photo_are_never_suggested(store: Store, tmp_path: Pat
     ann = fake_embedding("ann")
     for k in range(3):
         add_photo(store, tmp_path / f"p{k}.jpg", [near(ann, 0.1, f"x{k}"), near(near(ann, 0.3, "twin"), 0.1, f"y{k}")])
-    recluster(store, 0.25, 2)
+    recluster(store, 0.25, 2, method="whispers")
     assert len({f.person_id for p in range(1, 4) for f in store.photo_faces(p)}) == 2
     assert suggest(store) == []
 

@@ -80,7 +80,7 @@ def test_tags_name_persons_pin_faces_and_keep_two_names_apart(store: Store, tmp_
     assert (again.changed_photos, again.tags) == (0, 2)
     assert len(store.all_tags()) == 2 and len(store.pins()) == 2 and len(store.rejections()) == 2
     # Clustering keeps the tags' word.
-    recluster(store, 0.6, 1)
+    recluster(store, 0.6, 1, method="whispers")
     assert {t.name: t.person_name for t in store.all_tags()} == {"Ann": "Ann", "Ben": "Ben"}
     # A photo of an existing name joins that person (names compare without case).
     solo = tmp_path / "solo.jpg"
@@ -97,7 +97,7 @@ def test_a_later_correction_wins_over_the_tag(store: Store, tmp_path: Path) -> N
     tag_faces(a, [("Ann", LEFT)])
     tag_faces(b, [("Ann", LEFT)])
     import_tags(store, [a, b], SETTINGS)
-    recluster(store, 0.6, 1)
+    recluster(store, 0.6, 1, method="whispers")
     other = corr.resolve_person(store, "Ann")
     # The user says face a is someone else, and face b is not Ann.
     with store.transaction() as conn:
@@ -154,7 +154,7 @@ def test_takeout_names_are_weak_labels_that_name_a_person_when_they_agree(store:
     report = import_tags(store, [*faces, pair], SETTINGS)
     assert (report.weak, report.matched, store.pins()) == (5, 0, {})  # weak labels pin nothing
     assert (report.unplaced, report.unmatched) == (1, [])
-    recluster(store, 0.6, 1)  # clustering names the persons whose weak labels agree
+    recluster(store, 0.6, 1, method="whispers")  # clustering names the persons whose weak labels agree
     named = {n for n in store.person_names().values() if n}
     assert named == {"Eve"}
     assert name_from_weak_labels(store) == 0  # once
@@ -170,7 +170,7 @@ def test_conflict_when_the_model_puts_a_tagged_face_with_another_name(store: Sto
     [odd_face] = add(store, odd, [("ben", LEFT)])  # looks like Ben
     tag_faces(odd, [("Ann", LEFT)])  # tagged Ann
     import_tags(store, [*paths, odd], SETTINGS)
-    recluster(store, 0.6, 1)
+    recluster(store, 0.6, 1, method="whispers")
     [conflict] = tag_conflicts(store)
     assert (conflict.kind, conflict.face_id, conflict.name, conflict.person_name) == ("model", odd_face, "Ann", "Ben")
     assert "looks like Ben" in conflict.describe()
@@ -188,7 +188,7 @@ def test_eval_tags_scores_the_clustering_without_the_tags_pins(store: Store, tmp
         add(store, paths[-1], [(who, LEFT)])
         tag_faces(paths[-1], [(who.title(), LEFT)])
     import_tags(store, paths, SETTINGS)
-    clean = eval_tags(store, thresholds=[0.3, 0.6])
+    clean = eval_tags(store, thresholds=[0.3, 0.6], method="whispers")
     assert (clean.calibration.images, clean.calibration.identities) == (5, 2)
     assert clean.calibration.default.bcubed.f1 == pytest.approx(1.0)
     # A face tagged Ann that looks like Ben: pinned to Ann, yet scored as the pixels say.
@@ -196,7 +196,7 @@ def test_eval_tags_scores_the_clustering_without_the_tags_pins(store: Store, tmp
     add(store, odd, [("ben", LEFT)])
     tag_faces(odd, [("Ann", LEFT)])
     import_tags(store, [odd], SETTINGS)
-    result = eval_tags(store, thresholds=[0.3, 0.6])
+    result = eval_tags(store, thresholds=[0.3, 0.6], method="whispers")
     assert result.calibration.default.pairwise.f1 < 1.0
     assert [r.threshold for r in result.calibration.rows] == [0.3, 0.6]
     doc = result.as_dict()
@@ -221,7 +221,7 @@ def test_tags_pins_clusters_export_and_back(store: Store, tmp_path: Path) -> Non
         add(store, path, [("ann", LEFT), ("ben", RIGHT)], orientation, tags=[("Ann", LEFT), ("Ben", RIGHT)])
         expected[path.name] = {"Ann": LEFT, "Ben": RIGHT}
     import_tags(store, sorted(library.glob("*.jpg")), SETTINGS)
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     dest = tmp_path / "out"
     export(store, dest, xmp="dest")
     for person in ("Ann", "Ben"):
@@ -237,7 +237,7 @@ def test_regions_photocluster_wrote_are_not_imported(store: Store, tmp_path: Pat
     library = tmp_path / "photos"
     for k in range(2):
         add(store, library / f"p{k}.jpg", [("ann", LEFT)])
-    recluster(store, 0.6, 2)
+    recluster(store, 0.6, 2, method="whispers")
     export(store, tmp_path / "out", xmp="originals")
     assert (library / "p0.jpg.xmp").is_file()
     report = import_tags(store, sorted(library.glob("*.jpg")), SETTINGS)

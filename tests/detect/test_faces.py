@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
+from conftest import rgba_png
 from photocluster.core.config import DetectionSettings
 from photocluster.detect import faces as fc
 from photocluster.detect.images import load_image
@@ -36,8 +37,9 @@ def test_model_files_come_from_the_package() -> None:
     assert all(p.is_file() and p.stat().st_size > 10_000 for p in files.values())
 
 
-def test_rgba_png_gives_one_face(fixtures: Path) -> None:
-    analysis = fc.analyze_file(fixtures / "face_recognition-tests" / "32bit.png", SMALL)
+def test_rgba_png_gives_one_face(fixtures: Path, tmp_path: Path) -> None:
+    png = rgba_png(fixtures / "face_recognition-knn" / "train" / "obama" / "obama2.jpg", tmp_path / "32bit.png")
+    analysis = fc.analyze_file(png, SMALL)
     assert (analysis.width, analysis.height) == (626, 1200)
     assert len(analysis.faces) == 1
     face = analysis.faces[0]

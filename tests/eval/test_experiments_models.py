@@ -10,6 +10,7 @@ import csv
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_johns_calibration_recommends_the_middle_of_the_perfect_range(
     johns: tuple[Store, ClustersResult], fixtures: Path, tmp_path: Path
 ) -> None:
     store, _ = johns
-    result = calibrate(store, fixtures / "dlib-johns", workers=2)
+    result = calibrate(store, fixtures / "dlib-johns", workers=2, method="whispers")
     assert result.scan["analysed"] == 0  # the scan of the fixture above is reused
     rows = {r.threshold: r for r in result.rows}
     assert rows[0.3].pairwise.precision == 1.0 and rows[0.3].pairwise.recall < 0.9  # splits people
@@ -86,6 +87,21 @@ def test_johns_calibration_recommends_the_middle_of_the_perfect_range(
     orange = np.all(np.abs(pixels - (255, 127, 14)) < 30, axis=1).sum()
     red = np.all(np.abs(pixels - (214, 39, 40)) < 30, axis=1).sum()
     assert blue > 200 and orange > 200 and red > 50
+
+
+def test_johns_sweep_of_the_default_method_is_the_default_at_0_6(
+    johns: tuple[Store, ClustersResult], fixtures: Path
+) -> None:
+    store, default = johns
+    result = calibrate(store, fixtures / "dlib-johns", thresholds=[0.3, 0.5, 0.6, 0.7], workers=2)
+    rows = {r.threshold: r for r in result.rows}
+    assert result.method == "two-stage"
+    assert rows[0.6] == replace(result.default, threshold=0.6)
+    assert rows[0.6].pairwise == default.pairwise == PERFECT
+    assert rows[0.3].pairwise.precision == 1.0 and rows[0.3].clusters > 5  # stricter: splits people
+    at = eval_clusters(store, fixtures / "dlib-johns", threshold=0.6, workers=2)
+    assert at.pairwise == default.pairwise and at.clusters == default.clusters
+    assert at.operating_point["threshold"] == 0.6 and at.operating_point["link"] == default.operating_point["link"]
 
 
 def test_johns_lfw_pairs_with_folds_from_the_file(
@@ -206,6 +222,7 @@ def test_knn_train_at_a_loose_threshold_lists_the_mixed_clusters(
         store,
         fixtures / "face_recognition-knn" / "train",
         threshold=1.0,
+        method="whispers",
         settings=DetectionSettings(max_size=640),
         workers=2,
     )
@@ -222,7 +239,9 @@ def test_knn_train_at_a_loose_threshold_lists_the_mixed_clusters(
 # -- deepface: the repo's own same/different pairs ------------------------------------
 
 
-def test_deepface_master_pairs_in_lfw_format(fixtures: Path, tmp_path: Path) -> None:
+@pytest.mark.shared_fixtures
+def test_deepface_master_pairs_in_lfw_format(shared_fixtures: Path, tmp_path: Path) -> None:
+    fixtures = shared_fixtures  # the whole deepface subset and its pair files
     folder = fixtures / "deepface-dataset"
     with open(fixtures / "labels.csv", newline="") as fh:
         identity = {r["relative_path"]: r["identity"] for r in csv.DictReader(fh)}

@@ -182,7 +182,7 @@ def exported(store: Store, tmp_path: Path) -> Path:
     Alice: a wrong one for the page to show first."""
     root = tmp_path / "photos"
     colour_library(store, root)
-    recluster(store, threshold=0.6, min_size=2)
+    recluster(store, threshold=0.6, min_size=2, method="whispers")
     people = {f.photo_path.name: f.person_id for f, _ in store.faces()}
     with store.transaction() as conn:
         conn.execute("UPDATE persons SET name = ? WHERE id = ?", (HOSTILE, people["bob0.jpg"]))
@@ -283,7 +283,7 @@ def real_export(fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with Store(tmp / "real.db") as store:
         report = scan(store, [photos], DetectionSettings(max_size=512), workers=1)
         assert (report.faces_found, report.errors) == (3, [])
-        recluster(store, threshold=0.6, min_size=2)
+        recluster(store, threshold=0.6, min_size=2, method="whispers")
         yield store, tmp
 
 

@@ -77,7 +77,7 @@ def library(store: Store, tmp_path: Path) -> Path:
     save(store, scan, rotated_photo(root / "bob.jpg", 1, (90, 10, 130, 60)), [("bob", (90, 10, 130, 60))])
     group = rotated_photo(root / "group.jpg", 6)
     save(store, scan, group, [("zoe", FACE), ("bob", (100.0, 30.0, 140.0, 80.0))])
-    recluster(store, threshold=0.6, min_size=2)
+    recluster(store, threshold=0.6, min_size=2, method="whispers")
     with store.transaction() as conn:
         conn.execute(f"UPDATE persons SET name = 'Zoë <Z> & co' WHERE id = {person_of(store, 'o1.jpg')}")
     return root
@@ -249,7 +249,7 @@ def test_originals_sidecars_merge_and_never_clobber(store: Store, library: Path,
     assert doc["Subject"] == ["holiday"]
 
     # Persons gone: our regions leave; files we created go, the foreign one stays as it was meant.
-    recluster(store, threshold=0.6, min_size=50)
+    recluster(store, threshold=0.6, min_size=50, method="whispers")
     report = export(store, dest, xmp="originals")
     assert report.sidecars == 0
     assert sorted(p.name for p in library.glob("*.xmp")) == ["group.jpg.xmp", "o2.jpg.xmp", "o3.jpg.xmp"]
@@ -269,7 +269,7 @@ def test_our_regions_leave_a_merged_sidecar_clean(store: Store, library: Path, t
     export(store, dest, xmp="originals")
     [doc] = exiftool("-XMP:all", library / "o1.jpg.xmp")
     assert doc["Title"] == "Beach" and doc["RegionInfo"]["RegionList"][0]["Name"] == "Zoë <Z> & co"  # type: ignore[index]
-    recluster(store, threshold=0.6, min_size=50)
+    recluster(store, threshold=0.6, min_size=50, method="whispers")
     export(store, dest, xmp="originals")
     [doc] = exiftool("-XMP:all", library / "o1.jpg.xmp")
     assert doc["Title"] == "Beach"
@@ -347,6 +347,6 @@ def test_removing_our_regions_takes_the_microsoft_ones_too(store: Store, library
     dest = tmp_path / "out"
     export(store, dest, xmp="originals")
     assert "RegionInfoMP" in exiftool("-XMP-MP:all", library / "o1.jpg.xmp")[0]
-    recluster(store, threshold=0.6, min_size=50)
+    recluster(store, threshold=0.6, min_size=50, method="whispers")
     export(store, dest, xmp="originals")
     assert not (library / "o1.jpg.xmp").exists()  # photocluster created it, and nothing else is in it

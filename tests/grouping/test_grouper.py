@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from photocluster.eval.metrics import pairwise
 from photocluster.grouping.constraints import build_constraints
@@ -51,19 +54,48 @@ def _chain(n: int = 30, step: float = 0.55, seed: int = 0) -> np.ndarray:
 
 def test_a_chain_of_look_alikes_is_one_person_at_a_single_threshold_but_not_by_default() -> None:
     emb = _chain()
-    assert len(np.unique(_run(emb, Policy(0.6)))) == 1
+    assert len(np.unique(_run(emb, Policy.at(0.6, "whispers")))) == 1
     assert len(np.unique(_run(emb, Policy()))) == len(emb)
+    # --threshold 0.6 is the default method's operating point: the chain stays apart.
+    assert len(np.unique(_run(emb, Policy.at(0.6)))) == len(emb)
+
+
+def test_the_operating_point_0_6_is_the_default_exactly() -> None:
+    assert replace(Policy.at(0.6), threshold=None) == Policy()
+    assert Policy.at(None) == Policy() and Policy.at(None).operating_point == 0.6
+    emb, _ = _crowd(seed=3)
+    assert np.array_equal(_run(emb, Policy.at(0.6)), _run(emb, Policy()))
+
+
+def test_every_threshold_of_the_default_method_moves_with_the_operating_point() -> None:
+    base, strict, loose = Policy(), Policy.at(0.5), Policy.at(0.7)
+    for name in ("link", "merge", "radius", "small_penalty", "attach_margin", "clear_merge", "clear_margin"):
+        b, s, lo = getattr(base, name), getattr(strict, name), getattr(loose, name)
+        assert s == pytest.approx(b * 0.5 / 0.6) and lo == pytest.approx(b * 0.7 / 0.6), name
+    assert strict.min_confidence == base.min_confidence  # a detector score, not a distance
+    assert strict.as_dict()["threshold"] == 0.5 and strict.as_dict()["method"] == "two-stage"
+    with pytest.raises(TypeError):
+        Policy(0.6)  # type: ignore[misc]  # an operating point goes through Policy.at
+    with pytest.raises(ValueError):
+        Policy.at(0.6, "single")
+
+
+def test_stricter_operating_points_never_give_fewer_persons_on_a_crowd() -> None:
+    emb, _ = _crowd(seed=4)
+    counts = [len(np.unique(_run(emb, Policy.at(t)))) for t in (0.45, 0.55, 0.6, 0.65)]
+    assert counts == sorted(counts, reverse=True), counts
+    assert counts[2] == len(np.unique(_run(emb, Policy())))
 
 
 def test_a_threshold_given_is_plain_chinese_whispers() -> None:
     emb, _ = _crowd(seed=1)
-    policy = Policy(0.5)
+    policy = Policy.at(0.5, "whispers")
     ids = np.arange(len(emb))
     cons = build_constraints(ids, ids, emb, 0.5, {}, {}, [])
     i, j, d = knn_edges(emb, 0.5)
     expected = collapsed_whispers(i, j, cons.super_of, cons.cannot)
     assert np.array_equal(group(emb, i, j, d, cons, policy), expected)
-    assert policy.as_dict()["method"] == "single threshold"
+    assert policy.as_dict()["method"] == "whispers" and policy.thresholds == {"link": 0.5}
 
 
 def test_faces_of_one_photo_stay_apart_through_the_merge_stage() -> None:

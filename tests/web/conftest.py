@@ -21,7 +21,7 @@ def library(store: Store, tmp_path: Path) -> dict[str, list[int]]:
     """Face ids by who is in the photo (see ``colour_library``), clustered: three persons
     and a stranger's face in no person."""
     colour_library(store, tmp_path / "photos")
-    recluster(store, threshold=0.6, min_size=2)
+    recluster(store, threshold=0.6, min_size=2, method="whispers")
     faces: dict[str, list[int]] = {}
     for face, _ in store.faces():
         faces.setdefault(re.sub(r"\d+\.jpg$", "", face.photo_path.name), []).append(face.id)

@@ -122,4 +122,4 @@ def test_the_command_says_how_to_install_the_app(tmp_path: Path, monkeypatch: An
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
     result = CliRunner().invoke(app, ["review", "--no-browser", "--db", str(tmp_path / "x.db")])
     assert result.exit_code == 2
-    assert "pip install 'photocluster[review]'" in result.stderr
+    assert "pip install starlette uvicorn" in result.stderr
