@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from photocluster.core.progress import Progress, ProgressCallback
 from photocluster.core.vectors import sq_distance_blocks, squared_norms
+from photocluster.grouping.arrays import unique_sorted
 
 # The phase :func:`knn_edges` reports its progress in.
 NEIGHBOURS = "Finding neighbours"
@@ -104,6 +105,19 @@ def _neighbours(
     squared threshold ``t2``, as pair keys ``min * n + max`` (int64: 8 bytes an edge)."""
     out = []
     n = len(emb)
+    for a, b in _neighbour_pairs(emb, sq, rows, cols, k, t2, block):
+        key = np.minimum(a, b)
+        key *= n
+        key += np.maximum(a, b)
+        out.append(key)
+    return out
+
+
+def _neighbour_pairs(
+    emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(row, neighbour) face indices (int64) of each of ``rows``' ``k`` nearest of ``cols``
+    (sorted) under the squared threshold ``t2``, a block of rows at a time."""
     # |r|^2 is the same along a row: it moves the row's bound, not its ranking.
     for start, d2 in sq_distance_blocks(emb[rows], emb[cols], block, base_sq=sq[cols], ranking=True):
         r = rows[start : start + len(d2)]
@@ -112,12 +126,7 @@ def _neighbours(
         own = np.flatnonzero(cols[pos] == r)
         d2[own, pos[own]] = np.inf
         br, bc = _top_k_within(d2, k, t2 - sq[r])
-        a, b = r[br].astype(np.int64), cols[bc].astype(np.int64)
-        key = np.minimum(a, b)
-        key *= n
-        key += np.maximum(a, b)
-        out.append(key)
-    return out
+        yield r[br].astype(np.int64), cols[bc].astype(np.int64)
 
 
 def _pairs(keys: np.ndarray, emb: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -311,3 +320,112 @@ def _nearest_centres(
     blocks = [slice(start, start + block) for start in range(0, len(x), block)]
     parts = list((pmap or map)(nearest, blocks))
     return np.concatenate(parts) if parts else np.empty((0, m), dtype=np.int32)
+
+
+def query_edges(
+    emb: np.ndarray,
+    queries: np.ndarray,
+    threshold: float,
+    k: int = 32,
+    expand: np.ndarray | None = None,
+    lists_per_face: int = 3,
+    lists_per_lonely_face: int = 12,
+    exact_below: int = 20_000_000,
+    seed: int = 0,
+    block: int = 1024,
+    workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges from each face of ``queries`` (sorted indices) to its ``k`` nearest faces of
+    ``emb`` closer than ``threshold``: (i, j, distance) with i < j, each pair once, indices
+    int32, as :func:`knn_edges` finds them for those faces. ``expand`` (one bool per face):
+    the faces of it found as neighbours have their own neighbours searched too.
+
+    For the faces added to a clustered library: a few thousand faces searched among a
+    million. Up to ``exact_below`` distances every one is computed; beyond that the faces
+    are put in the list of their nearest k-means centre, with about ``sqrt(lists_per_face *
+    len(queries))`` lists (assigning every face and searching the queries then cost about
+    the same), and each query looks in its ``lists_per_face`` nearest lists, or its
+    ``lists_per_lonely_face`` nearest when those hold no neighbour.
+    """
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    n = len(emb)
+    queries = np.asarray(queries, dtype=np.int64)
+    t2 = threshold * threshold
+    if n < 2 or len(queries) == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
+    sq = squared_norms(emb)
+    everyone = np.arange(n)
+    with _parallel(default_workers() if workers is None else workers) as pmap:
+        if len(queries) * n <= exact_below:
+
+            def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                chunks = np.array_split(q, max(1, len(q) // block))
+                return _gather_pairs(pmap(lambda rows: _pair_list(emb, sq, rows, everyone, k, t2, block), chunks))
+
+        else:
+            n_lists = int(np.clip(np.sqrt(lists_per_face * len(queries)), 16, max(16, n // 64)))
+            centres = _kmeans(emb, n_lists, seed, pmap=pmap)
+            home = _nearest_centres(emb, centres, 1, pmap=pmap)[:, 0]
+            members = np.argsort(home, kind="stable")  # each list's faces in increasing order
+            bounds = np.searchsorted(home[members], np.arange(len(centres) + 1))
+
+            def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                m = lists_per_lonely_face if lonely else lists_per_face
+                near = _nearest_centres(emb[q], centres, m, pmap=pmap)
+                flat = near.reshape(-1)
+                by_list = np.argsort(flat, kind="stable")
+                qb = np.searchsorted(flat[by_list], np.arange(len(centres) + 1))
+                owner = q[by_list // near.shape[1]]
+                tasks = [(owner[qb[c] : qb[c + 1]], members[bounds[c] : bounds[c + 1]]) for c in range(len(centres))]
+                return _gather_pairs(
+                    pmap(lambda t: _pair_list(emb, sq, t[0], t[1], k, t2, block) if len(t[0]) else [], tasks)
+                )
+
+        a, b = search(queries)
+        found = np.zeros(n, dtype=bool)
+        found[a] = True
+        lonely = queries[~found[queries]]
+        if len(lonely) and len(queries) * n > exact_below:
+            la, lb = search(lonely, lonely=True)
+            a, b = np.concatenate([a, la]), np.concatenate([b, lb])
+        if expand is not None:
+            seen = np.zeros(n, dtype=bool)
+            seen[queries] = True
+            more = np.unique(b[expand[b] & ~seen[b]])
+            if len(more):
+                ma, mb = search(more)
+                a, b = np.concatenate([a, ma]), np.concatenate([b, mb])
+        a, b = _nearest_k(emb, a, b, k)
+    key = np.minimum(a, b) * n + np.maximum(a, b)
+    return _pairs(key, emb)
+
+
+def _pair_list(
+    emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    return list(_neighbour_pairs(emb, sq, rows, cols, k, t2, block))
+
+
+def _gather_pairs(parts: Iterator[list[tuple[np.ndarray, np.ndarray]]]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [p for part in parts for p in part]
+    if not pairs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
+
+
+def _nearest_k(emb: np.ndarray, a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of the (query, neighbour) pairs, each query's ``k`` nearest distinct neighbours (a
+    query searched in several lists has up to ``k`` from each)."""
+    n = len(emb)
+    key = unique_sorted(a * n + b)
+    a, b = key // n, key % n
+    d = np.empty(len(a), dtype=np.float32)
+    for start in range(0, len(a), 1 << 16):
+        d[start : start + (1 << 16)] = squared_norms(
+            emb[a[start : start + (1 << 16)]] - emb[b[start : start + (1 << 16)]]
+        )
+    order = np.lexsort((b, d, a))
+    a, b = a[order], b[order]
+    rank = np.arange(len(a)) - np.searchsorted(a, a, side="left")
+    keep = rank < k
+    return a[keep], b[keep]

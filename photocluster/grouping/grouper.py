@@ -159,6 +159,7 @@ def group(
     cons: Constraints,
     policy: Policy,
     confidence: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
     """One label per super-node of ``cons`` (see :func:`~photocluster.grouping.whispers.collapse`)
     for faces ``emb`` joined by neighbour edges (i, j) of length ``d``, all shorter than
@@ -167,12 +168,18 @@ def group(
     Faces whose detector ``confidence`` is under ``policy.min_confidence`` (and that the
     user did not pin) take part in no link and no merge: they only join a person that is
     clearly nearest (:func:`~photocluster.grouping.linkage.attach`), else stay alone.
+
+    ``fixed`` (one bool per super-node) marks the super-nodes that stay as they are: each
+    keeps a label of its own, none joins another, nor is a face taken out of one; the
+    other faces may join them by the same rules as they join each other. That is how an
+    incremental run places new faces among the persons it keeps
+    (:mod:`~photocluster.grouping.incremental`).
     """
     weak = _weak_faces(cons, policy, confidence)
     if weak is None:
-        return _cluster(emb, i, j, d, cons, policy)
+        return _cluster(emb, i, j, d, cons, policy, fixed)
     keep = ~(weak[i] | weak[j])
-    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy)
+    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy, fixed)
     if len(super_labels):
         _attach_weak(emb, super_labels, weak, i[~keep], j[~keep], cons, policy)
         super_labels = canonical_labels(super_labels)
@@ -189,21 +196,32 @@ def _weak_faces(cons: Constraints, policy: Policy, confidence: np.ndarray | None
 
 
 def _cluster(
-    emb: np.ndarray, i: np.ndarray, j: np.ndarray, d: np.ndarray, cons: Constraints, policy: Policy
+    emb: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    d: np.ndarray,
+    cons: Constraints,
+    policy: Policy,
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
     if policy.whispers:
         keep = d < policy.link_threshold
-        return collapsed_whispers(i[keep], j[keep], cons.super_of, cons.cannot)
+        return collapsed_whispers(i[keep], j[keep], cons.super_of, cons.cannot, fixed)
     strong = d < policy.link
-    super_labels = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot)
+    super_labels = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot, fixed)
     if len(super_labels) == 0:
         return super_labels
     # The second stage works on faces; a super-node's constraints bind through any one of
     # its faces, since all its faces share its label.
     face_labels = super_labels[cons.super_of]
-    _, rep = np.unique(cons.super_of, return_index=True)  # each super-node's first face
+    rep = _first_faces(cons.super_of)  # each super-node's first face
+    fixed_faces = None if fixed is None else np.asarray(fixed, dtype=bool)[cons.super_of]
     if policy.eject:
-        face_labels = _eject(emb, face_labels, cons, policy.merge)
+        face_labels = _eject(emb, face_labels, cons, policy.merge, fixed_faces)
+    held = None
+    if fixed_faces is not None:
+        held = np.zeros(int(face_labels.max()) + 1, dtype=bool)
+        held[face_labels[fixed_faces]] = True
     cannot = (rep[cons.cannot[0]], rep[cons.cannot[1]])
     merged = merge_by_linkage(
         emb,
@@ -215,15 +233,28 @@ def _cluster(
         small_penalty=policy.small_penalty,
         clear_threshold=policy.clear_merge,
         clear_margin=policy.clear_margin,
+        fixed=held,
     )
     return canonical_labels(merged[rep])
 
 
-def _eject(emb: np.ndarray, face_labels: np.ndarray, cons: Constraints, threshold: float) -> np.ndarray:
+def _first_faces(super_of: np.ndarray) -> np.ndarray:
+    """Each super-node's first face (``super_of`` numbers them 0..s-1)."""
+    first = np.full(int(super_of.max()) + 1 if len(super_of) else 0, len(super_of), dtype=np.int64)
+    np.minimum.at(first, super_of.astype(np.intp), np.arange(len(super_of), dtype=np.int64))
+    return first
+
+
+def _eject(
+    emb: np.ndarray, face_labels: np.ndarray, cons: Constraints, threshold: float, fixed: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`~photocluster.grouping.linkage.eject_outliers` for the faces that may leave: those
-    alone in their super-node and not pinned (the user's groups and pins stay whole)."""
+    alone in their super-node and not pinned (the user's groups and pins stay whole), nor
+    ``fixed`` (one bool per face)."""
     free = np.bincount(cons.super_of)[cons.super_of] == 1
     free &= ~np.isin(cons.super_of, np.fromiter(cons.person_of_super, dtype=np.int64))
+    if fixed is not None:
+        free &= ~fixed
     return eject_outliers(emb, face_labels, threshold, movable=free)
 
 

@@ -109,15 +109,16 @@ def eject_outliers(
         others = mom.n[labels] - 1.0
         far = np.zeros(len(labels), dtype=bool)
         # A chunk of faces at a time: a float64 copy of a million descriptors is a gigabyte.
+        candidates = others >= 2
+        if movable is not None:
+            candidates &= movable
         for lo in range(0, len(labels), chunk):
-            idx = lo + np.flatnonzero(others[lo : lo + chunk] >= 2)
+            idx = lo + np.flatnonzero(candidates[lo : lo + chunk])
             x = emb[idx].astype(np.float64)
             own = np.einsum("ij,ij->i", x, x)
             cross = np.einsum("ij,ij->i", x, mom.s[labels[idx]], dtype=np.float64) - own
             msd = own + (mom.sq[labels[idx]] - own - 2.0 * cross) / others[idx]
             far[idx] = msd >= threshold * threshold
-        if movable is not None:
-            far &= movable
         if not far.any():
             break
         labels[far] = k + np.arange(int(far.sum()))
@@ -214,16 +215,20 @@ def _after_merges(
     root: np.ndarray,
     forbidden: np.ndarray,
     reach: float,
+    held: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The candidate pairs (a, b, distance) after a round of merges, in pair-key order:
     only the pairs of a cluster just merged are renamed and measured again; every other
-    pair keeps its distance (its two clusters did not change)."""
+    pair keeps its distance (its two clusters did not change). Pairs of two ``held``
+    clusters go."""
     k = len(root)
     changed = np.zeros(k, dtype=bool)
     changed[into] = True
     changed[gone] = True
     touched = changed[pa] | changed[pb]
     fresh = _pair_keys(root[pa[touched]], root[pb[touched]], k)
+    if held is not None:
+        fresh = fresh[~(held[fresh // k] & held[fresh % k])]
     fa, fb, fd = _near(mom, np.setdiff1d(fresh, forbidden, assume_unique=True), k, reach)
     keep = ~touched
     pa, pb, dist = np.concatenate([pa[keep], fa]), np.concatenate([pb[keep], fb]), np.concatenate([dist[keep], fd])
@@ -245,6 +250,7 @@ def merge_by_linkage(
     small_penalty: float = 0.0,
     clear_threshold: float | None = None,
     clear_margin: float = 0.0,
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster labels after merging, by average linkage, the clusters of ``labels`` (one
     per face of ``emb``) whose faces are closer than ``threshold`` (root mean squared
@@ -273,6 +279,9 @@ def merge_by_linkage(
     pairs = _edge_pairs(labels, i, j, k)
     if eligible is not None:
         pairs = pairs[eligible[pairs // k] & eligible[pairs % k]]
+    held = None if fixed is None else np.asarray(fixed, dtype=bool).copy()
+    if held is not None:
+        pairs = pairs[~(held[pairs // k] & held[pairs % k])]
     forbidden = _pair_keys(labels[cannot[0]], labels[cannot[1]], k) if cannot is not None else np.zeros(0, np.int64)
     reach = max(threshold, clear_threshold or 0.0)
     pa, pb, dist = _near(mom, np.setdiff1d(pairs, forbidden, assume_unique=True), k, reach)
@@ -293,8 +302,10 @@ def merge_by_linkage(
         into, gone = pa[chosen], pb[chosen]  # pa < pb: the smaller label survives
         mom.merge(into, gone)
         root[gone] = into
+        if held is not None:
+            held[into] |= held[gone]
         forbidden = _pair_keys(root[forbidden // k], root[forbidden % k], k)
-        pa, pb, dist = _after_merges(mom, pa, pb, dist, into, gone, root, forbidden, reach)
+        pa, pb, dist = _after_merges(mom, pa, pb, dist, into, gone, root, forbidden, reach, held)
     # Each round points a gone label at a survivor that may itself be gone later.
     while True:
         nxt = root[root]
