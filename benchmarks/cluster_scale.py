@@ -143,10 +143,12 @@ class Library:
         repeat = np.ones(len(emb), dtype=bool)
         repeat[first] = False
         photo_of[repeat] = len(emb) + np.arange(np.count_nonzero(repeat))
+        # Photos in a random order (the moved faces' photos among the rest), numbered 1...
+        _, photo_of = np.unique(photo_of, return_inverse=True)
+        photo_of = rng.permutation(int(photo_of.max()) + 1)[photo_of.reshape(-1)]
         by_photo = np.argsort(photo_of, kind="stable")
-        _, photo = np.unique(photo_of[by_photo], return_inverse=True)
         faces = face_order[by_photo]
-        return cls(emb[faces], truth[faces], photo.reshape(-1) + 1)
+        return cls(emb[faces], truth[faces], photo_of[by_photo] + 1)
 
     def cut(self, share: float) -> int:
         """The number of faces of the first photos that hold ``share`` of the faces."""
