@@ -16,7 +16,7 @@ from photocluster.core.errors import ConcurrentChangeError
 from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.calibration import ImpostorCheck, impostor_check
 from photocluster.grouping.constraints import Constraints, born_rejections, build_constraints
-from photocluster.grouping.graph import knn_edges, query_edges
+from photocluster.grouping.graph import knn_edges, query_neighbourhoods
 from photocluster.grouping.grouper import Method, Policy, crowding, crowding_of_new, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
 from photocluster.grouping.incremental import incremental_constraints, place
@@ -161,6 +161,12 @@ INCREMENTAL = "incremental"
 # New faces above this share of the library make a run full: an incremental run keeps
 # every person as it is, and a library that grew by half deserves its persons redrawn.
 FULL_ABOVE = 0.2
+
+# How many nearest faces an incremental run reads a new face's crowding factor from: a
+# full run's graph links a face to its 32 nearest and to the faces that have it among
+# theirs. With only its own 32, a child photographed twice among children photographed
+# twice sees 16 other clusters, not the 20 the factor counts to, and is not tightened.
+CROWD_NEIGHBOURS = 64
 
 # The setting holding the highest face id the last clustering saw.
 FACES_UPTO = "cluster.faces_upto"
@@ -317,7 +323,11 @@ def _plan_incremental(
     loose = (lib.person_ids < 0) & ~pinned
     queries = np.flatnonzero(new)
     say(Progress(f"Finding neighbours of {len(queries):,} new faces"))
-    i, j, d = query_edges(lib.emb, queries, policy.graph_radius, expand=loose)
+    # The grouping's edges, and for the crowding factor the wider neighbourhoods a full
+    # run's graph gives a face (its nearest, and the faces it is among the nearest of).
+    (i, j, d), around = query_neighbourhoods(
+        lib.emb, queries, policy.graph_radius, wide=CROWD_NEIGHBOURS if policy.adapts else 0, expand=loose
+    )
     free = new.copy()
     reached = np.zeros(n, dtype=bool)
     reached[i] = True
@@ -341,7 +351,8 @@ def _plan_incremental(
         "%d new faces, %d faces placed, %d links under %.2f", len(queries), int(free.sum()), len(i), policy.graph_radius
     )
     say(Progress(f"Placing {int(free.sum()):,} faces ({len(i):,} links)"))
-    factor = crowding_of_new(i, j, d, cons, policy, fixed, free)
+    factor = crowding_of_new(i, j, d, cons, policy, fixed, free, around)
+    del around
     super_labels = group(lib.emb, i, j, d, cons, policy, lib.confidence, factor, fixed=fixed)
     check = _check(cons, policy, factor)
     return place(lib.face_ids, super_labels, cons, free, min_size), len(i), cons, check

@@ -347,12 +347,58 @@ def query_edges(
     the same), and each query looks in its ``lists_per_face`` nearest lists, or its
     ``lists_per_lonely_face`` nearest when those hold no neighbour.
     """
+    edges, _ = query_neighbourhoods(
+        emb,
+        queries,
+        threshold,
+        k,
+        0,
+        expand,
+        lists_per_face=lists_per_face,
+        lists_per_lonely_face=lists_per_lonely_face,
+        exact_below=exact_below,
+        seed=seed,
+        block=block,
+        workers=workers,
+    )
+    return edges
+
+
+_Edges = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def query_neighbourhoods(
+    emb: np.ndarray,
+    queries: np.ndarray,
+    threshold: float,
+    k: int = 32,
+    wide: int = 0,
+    expand: np.ndarray | None = None,
+    lists_per_face: int = 3,
+    lists_per_lonely_face: int = 12,
+    exact_below: int = 20_000_000,
+    seed: int = 0,
+    block: int = 1024,
+    workers: int | None = None,
+) -> tuple[_Edges, _Edges]:
+    """:func:`query_edges` (the edges to each searched face's ``k`` nearest) and, in the
+    same search, the edges to each searched face's ``wide`` nearest (0: none, empty arrays;
+    at most ``k``: the first edges again).
+
+    The wide neighbourhood is what a full run's graph shows of a face beyond its own
+    ``k`` nearest: there, the faces that have it among *their* ``k`` nearest link to it too,
+    and the crowding factor (:mod:`~photocluster.grouping.crowding`) counts the clusters
+    over all of its links. Which faces are searched (``expand``, the lonely ones) depends
+    on the ``k`` nearest only, so the first edges are those of :func:`query_edges`.
+    """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n = len(emb)
     queries = np.asarray(queries, dtype=np.int64)
     t2 = threshold * threshold
+    none = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
     if n < 2 or len(queries) == 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
+        return none, none
+    reach = max(k, wide)
     sq = squared_norms(emb)
     everyone = np.arange(n)
     with _parallel(default_workers() if workers is None else workers) as pmap:
@@ -360,7 +406,7 @@ def query_edges(
 
             def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
                 chunks = np.array_split(q, max(1, len(q) // block))
-                return _gather_pairs(pmap(lambda rows: _pair_list(emb, sq, rows, everyone, k, t2, block), chunks))
+                return _gather_pairs(pmap(lambda rows: _pair_list(emb, sq, rows, everyone, reach, t2, block), chunks))
 
         else:
             n_lists = int(np.clip(np.sqrt(lists_per_face * len(queries)), 16, max(16, n // 64)))
@@ -378,7 +424,7 @@ def query_edges(
                 owner = q[by_list // near.shape[1]]
                 tasks = [(owner[qb[c] : qb[c + 1]], members[bounds[c] : bounds[c + 1]]) for c in range(len(centres))]
                 return _gather_pairs(
-                    pmap(lambda t: _pair_list(emb, sq, t[0], t[1], k, t2, block) if len(t[0]) else [], tasks)
+                    pmap(lambda t: _pair_list(emb, sq, t[0], t[1], reach, t2, block) if len(t[0]) else [], tasks)
                 )
 
         a, b = search(queries)
@@ -391,11 +437,19 @@ def query_edges(
         if expand is not None:
             seen = np.zeros(n, dtype=bool)
             seen[queries] = True
-            more = np.unique(b[expand[b] & ~seen[b]])
+            # The faces to expand among each query's k nearest, whatever the wide search found.
+            _, near_b = _nearest_k(emb, a, b, k)
+            more = np.unique(near_b[expand[near_b] & ~seen[near_b]])
             if len(more):
                 ma, mb = search(more)
                 a, b = np.concatenate([a, ma]), np.concatenate([b, mb])
-        a, b = _nearest_k(emb, a, b, k)
+        edges = _edges_of(emb, *_nearest_k(emb, a, b, k))
+        wide_edges = none if wide <= 0 else edges if wide <= k else _edges_of(emb, *_nearest_k(emb, a, b, wide))
+    return edges, wide_edges
+
+
+def _edges_of(emb: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Edges:
+    n = len(emb)
     key = np.minimum(a, b) * n + np.maximum(a, b)
     return _pairs(key, emb)
 

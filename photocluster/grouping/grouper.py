@@ -229,22 +229,25 @@ def crowding(
     cons: Constraints,
     policy: Policy,
     fixed: np.ndarray | None = None,
+    around: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | None:
     """Each face's crowding factor in [floor, 1] (:mod:`~photocluster.grouping.crowding`),
     read from the first stage's clusters (Chinese whispers over the links shorter than
     ``policy.link``, every face taking part), or None when the policy does not adapt.
-    ``fixed`` super-nodes keep their own class in that first stage (see :func:`group`)."""
+    ``fixed`` super-nodes keep their own class in that first stage (see :func:`group`);
+    ``around`` (i, j, d): the edges to count the other clusters over, when not (i, j, d)."""
     if not policy.adapts:
         return None
     n = len(cons.super_of)
     strong = d < policy.link
     stage1 = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot, fixed)
     labels = stage1[cons.super_of] if n else np.zeros(0, dtype=np.int64)
+    ai, aj, ad = (i, j, d) if around is None else around
     return crowding_factor(
         n,
-        i,
-        j,
-        d,
+        ai,
+        aj,
+        ad,
         labels,
         policy.graph_radius,
         k=policy.crowd_k,
@@ -262,18 +265,24 @@ def crowding_of_new(
     policy: Policy,
     fixed: np.ndarray,
     free: np.ndarray,
+    around: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray | None:
-    """The crowding factors of an incremental run (:mod:`~photocluster.grouping.incremental`):
-    for each face it places (``free``, one bool per face), as :func:`crowding` reads it in
-    a full run, from the face's neighbours in the whole library (the edges (i, j, d) of
-    :func:`~photocluster.grouping.graph.query_edges`: each new face's nearest faces,
-    whoever they are). The first-stage clusters are the persons kept (``fixed``
-    super-nodes), each counted once, and the clusters the first stage makes of the faces
-    placed, some of which it puts in a person. Every other face counts 1: a link, merge
-    or attachment is then judged by the factor of the faces placed (the smaller of the two
-    sides' in a full run, where both sides are alike: a face and the person it is close
-    to share their neighbourhood). None when the policy does not adapt."""
-    factor = crowding(i, j, d, cons, policy, fixed)
+    """The crowding factors of an incremental run (:mod:`~photocluster.grouping.incremental`).
+
+    For each face it places (``free``, one bool per face), as :func:`crowding` reads it in
+    a full run, from the face's neighbours in the whole library: ``around``, the edges to
+    each face placed from its nearest faces, whoever they are, more of them than the
+    grouping's edges (i, j, d) hold (:func:`~photocluster.grouping.graph.query_neighbourhoods`:
+    a full run's graph also links a face to the faces that have it among their nearest).
+    The first-stage clusters are the persons kept (``fixed`` super-nodes), each counted
+    once, and the clusters the first stage makes of the faces placed (some of which it
+    puts in a person); a face in no person and not placed is a cluster of its own.
+
+    Every other face counts 1: a link, merge or attachment is then judged by the factor
+    of the faces placed (in a full run, by the smaller of the two sides', and both sides
+    are alike: a face and a person it is close to share their neighbourhood). None when
+    the policy does not adapt."""
+    factor = crowding(i, j, d, cons, policy, fixed, around)
     if factor is not None:
         factor[~np.asarray(free, dtype=bool)] = 1.0
     return factor

@@ -148,3 +148,71 @@ def test_placing_agrees_with_a_full_run_on_a_synthetic_library(tmp_path: Path, m
     assert pairwise(everything[:, 1], placed[:, 1]).f1 >= 0.99
     new = placed[:, 0] > n
     assert pairwise(everything[new, 1], placed[new, 1]).f1 >= 0.99
+
+
+def _crowd(rng: np.random.Generator, centres: np.ndarray, per: int) -> np.ndarray:
+    """``per`` photos of each child, 0.08 from the child's centre."""
+    x = rng.normal(size=(len(centres) * per, 128))
+    out: np.ndarray = np.repeat(centres, per, axis=0) + 0.08 * x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out.astype(np.float32)
+
+
+def _children_library() -> tuple[Library, int]:
+    """Adults (the synthetic library) and 200 children, two photos each, packed together as
+    dlib packs children's faces (two children ~0.44 apart, the closest ~0.35); then 100 more
+    children, two photos each, added: 6% of the library."""
+    emb, truth = synthetic(2000, seed=4)
+    rng = np.random.default_rng(4)
+    unit = rng.normal(size=(301, 128))
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    centres = 0.6 * unit[0] + 0.31 * unit[1:]
+    kids = 100_000 + np.arange(300)
+    old = Library.of(np.vstack([emb, _crowd(rng, centres[:200], 2)]), np.r_[truth, np.repeat(kids[:200], 2)], seed=4)
+    order = rng.permutation(200)
+    new_emb, new_truth = _crowd(rng, centres[200:], 2)[order], np.repeat(kids[200:], 2)[order]
+    photos = old.photo.max() + 1 + np.arange(200)
+    lib = Library(np.vstack([old.emb, new_emb]), np.r_[old.truth, new_truth], np.r_[old.photo, photos])
+    return lib, len(old.emb)
+
+
+def _children_mixed(truth: np.ndarray, persons: np.ndarray, faces: np.ndarray) -> int:
+    """How many persons hold ``faces`` (indices) of two or more different children."""
+    kids = {}
+    for t, p in zip(truth[faces].tolist(), persons[faces].tolist(), strict=True):
+        kids.setdefault(p, set()).add(t)
+    return sum(1 for ts in kids.values() if len(ts) > 1)
+
+
+def test_new_children_placed_in_a_crowd_stay_apart_as_in_a_full_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib, n = _children_library()
+    old = tmp_path / "old.db"
+    lib.write(old, 0, n)
+    with Store(old) as store:
+        recluster(store)
+    full_db = tmp_path / "full.db"
+    full_db.write_bytes(old.read_bytes())
+    lib.write(full_db, n)
+    with Store(full_db) as store:
+        assert recluster(store, full=True).mode == "full"
+    everything = stored_persons(full_db)
+    new = np.flatnonzero(everything[:, 0] > n)
+    # The full run keeps every new child apart (the crowding factor at work).
+    assert _children_mixed(lib.truth, everything[:, 1], new) == 0
+
+    def placed(tag: str) -> np.ndarray:
+        db = tmp_path / f"{tag}.db"
+        db.write_bytes(old.read_bytes())
+        lib.write(db, n)
+        with Store(db) as store:
+            assert recluster(store).mode == "incremental"
+        return stored_persons(db)[:, 1]
+
+    persons = placed("incremental")
+    assert _children_mixed(lib.truth, persons, new) == 0
+    assert pairwise(everything[new, 1], persons[new]).f1 >= 0.99
+    assert pairwise(everything[:, 1], persons).f1 >= 0.99
+    # The case is crowded enough to need the factor: placed without it, children merge.
+    monkeypatch.setattr("photocluster.app.recluster.crowding_of_new", lambda *args, **kwargs: None)
+    assert _children_mixed(lib.truth, placed("without"), new) > 0
