@@ -276,7 +276,8 @@ def merge_by_linkage(
     ``scale`` (one factor in (0, 1] per face, :mod:`~photocluster.grouping.crowding`) asks
     more where faces crowd: two clusters are judged against ``threshold`` and
     ``clear_threshold`` times the smaller of their mean factors (kept as a sum per cluster,
-    summed on each merge).
+    summed on each merge). ``fixed`` (one bool per cluster label) marks clusters that never
+    merge with each other (an incremental run's persons); others may merge into them.
     """
     labels = np.asarray(labels, dtype=np.int64)
     k = int(labels.max()) + 1 if len(labels) else 0
