@@ -15,17 +15,24 @@ dlib's own ``chinese_whispers_clustering`` (``--dlib``, which compares every pai
 small). ``--two-stage`` also times the default two-stage grouping on the same edges, with and
 without the crowding factor (grouping/crowding.py), and gives the ratio. ``--with-db`` times
 the real ``photocluster clusters`` command on a library database of N faces instead
-(``--runs`` times: the first creates persons, the next keep them).
+(``--runs`` times: the first creates persons, the next, ``--full``, keep them); ``--baseline
+T`` also times plain Chinese whispers at T (``--method whispers --threshold T``) on the same
+library; ``--add S`` then adds S * N faces in new photos, times ``clusters`` placing them
+(incremental) and compares the result with ``clusters --full`` on the same faces (pairwise F).
+
+    python benchmarks/cluster_scale.py --faces 1000000 --with-db --runs 1 --baseline 0.6 --add 0.01
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -132,88 +139,156 @@ def sampled_recall(emb: np.ndarray, i: np.ndarray, j: np.ndarray, threshold: flo
     return hits / max(total, 1)
 
 
-def library_db(emb: np.ndarray, truth: np.ndarray, db: Path, seed: int = 0) -> None:
-    """A synthetic library of the embeddings: faces shuffled into photos of 1-5 faces
-    (about 1.6 per photo), so the same-photo rule is at work as in a real library, and
-    as in a real library no photo shows one person twice."""
-    from photocluster.store import Store
+@dataclass(frozen=True)
+class Library:
+    """Synthetic faces shuffled into photos of 1-5 faces (about 1.6 per photo), so the
+    same-photo rule is at work as in a real library, and as in a real library no photo
+    shows one person twice. Face ids follow the photos: the faces of the photos added
+    last have the highest ids, as after a scan."""
 
-    rng = np.random.default_rng(seed)
-    per_photo = rng.choice([1, 2, 3, 4, 5], size=len(emb), p=[0.6, 0.2, 0.1, 0.06, 0.04])
-    photo_of = np.repeat(np.arange(len(emb)), per_photo)[: len(emb)]
-    face_order = rng.permutation(len(emb))
-    # A second face of one identity in a photo moves to a photo of its own.
-    key = photo_of * (int(truth.max()) + 1) + truth[face_order]
-    _, first = np.unique(key, return_index=True)
-    repeat = np.ones(len(emb), dtype=bool)
-    repeat[first] = False
-    photo_of[repeat] = len(emb) + np.arange(np.count_nonzero(repeat))
-    with Store(db) as store, store.transaction() as conn:
-        scan = conn.execute(
-            "INSERT INTO scans(started_at, status, roots, settings) VALUES (0, 'completed', '[]', 'synthetic')"
-        ).lastrowid
-        conn.executemany(
-            "INSERT INTO photos(id, path, size, mtime_ns, status, settings, scan_id, width, height, updated_at) "
-            "VALUES (?, ?, 1, 1, 'done', 'synthetic', ?, 100, 100, 0)",
-            ((int(p) + 1, f"/synthetic/{p:07d}.jpg".encode(), scan) for p in np.unique(photo_of)),
-        )
-        landmarks = np.zeros((5, 2), dtype="<f4").tobytes()
-        conn.executemany(
-            "INSERT INTO faces(id, photo_id, left, top, right, bottom, confidence, landmarks, embedding) "
-            "VALUES (?, ?, 10, 10, 60, 60, 1.0, ?, ?)",
-            (
-                (int(f) + 1, int(photo_of[k]) + 1, landmarks, emb[f].astype("<f4").tobytes())
-                for k, f in enumerate(face_order)
-            ),
-        )
+    emb: np.ndarray  # by face id - 1
+    truth: np.ndarray  # identity by face id - 1
+    photo: np.ndarray  # photo id by face id - 1, non-decreasing
+
+    @classmethod
+    def of(cls, emb: np.ndarray, truth: np.ndarray, seed: int = 0) -> Library:
+        rng = np.random.default_rng(seed)
+        per_photo = rng.choice([1, 2, 3, 4, 5], size=len(emb), p=[0.6, 0.2, 0.1, 0.06, 0.04])
+        photo_of = np.repeat(np.arange(len(emb)), per_photo)[: len(emb)]
+        face_order = rng.permutation(len(emb))
+        # A second face of one identity in a photo moves to a photo of its own.
+        key = photo_of * (int(truth.max()) + 1) + truth[face_order]
+        _, first = np.unique(key, return_index=True)
+        repeat = np.ones(len(emb), dtype=bool)
+        repeat[first] = False
+        photo_of[repeat] = len(emb) + np.arange(np.count_nonzero(repeat))
+        # Photos in a random order (the moved faces' photos among the rest), numbered 1...
+        _, photo_of = np.unique(photo_of, return_inverse=True)
+        photo_of = rng.permutation(int(photo_of.max()) + 1)[photo_of.reshape(-1)]
+        by_photo = np.argsort(photo_of, kind="stable")
+        faces = face_order[by_photo]
+        return cls(emb[faces], truth[faces], photo_of[by_photo] + 1)
+
+    def cut(self, share: float) -> int:
+        """The number of faces of the first photos that hold ``share`` of the faces."""
+        n = round(share * len(self.emb))
+        while 0 < n < len(self.emb) and self.photo[n] == self.photo[n - 1]:
+            n += 1
+        return n
+
+    def write(self, db: Path, lo: int = 0, hi: int | None = None) -> None:
+        """Insert the faces lo..hi (by position) and their photos, as one scan."""
+        from photocluster.store import Store
+
+        hi = len(self.emb) if hi is None else hi
+        with Store(db) as store, store.transaction() as conn:
+            scan = conn.execute(
+                "INSERT INTO scans(started_at, status, roots, settings) VALUES (0, 'completed', '[]', 'synthetic')"
+            ).lastrowid
+            conn.executemany(
+                "INSERT INTO photos(id, path, size, mtime_ns, status, settings, scan_id, width, height, updated_at) "
+                "VALUES (?, ?, 1, 1, 'done', 'synthetic', ?, 100, 100, 0)",
+                ((int(p), f"/synthetic/{p:07d}.jpg".encode(), scan) for p in np.unique(self.photo[lo:hi])),
+            )
+            landmarks = np.zeros((5, 2), dtype="<f4").tobytes()
+            conn.executemany(
+                "INSERT INTO faces(id, photo_id, left, top, right, bottom, confidence, landmarks, embedding) "
+                "VALUES (?, ?, 10, 10, 60, 60, 1.0, ?, ?)",
+                ((f + 1, int(self.photo[f]), landmarks, self.emb[f].astype("<f4").tobytes()) for f in range(lo, hi)),
+            )
 
 
-def clusters_command(
-    emb: np.ndarray, truth: np.ndarray, runs: int, threshold: float | None = None
-) -> dict[str, object]:
-    """The whole `photocluster clusters` command (SQLite in and out), each run a fresh
-    process: the first finds persons, the next keep their ids against the stored ones."""
+def library_db(emb: np.ndarray, truth: np.ndarray, db: Path, seed: int = 0) -> Library:
+    """A synthetic library database of the embeddings (see :class:`Library`)."""
+    lib = Library.of(emb, truth, seed)
+    lib.write(db)
+    return lib
+
+
+def run_clusters(db: Path, *args: str) -> dict[str, object]:
+    """One `photocluster clusters --json` in a fresh process: its report, wall time and peak memory."""
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n" + _PEAK + "from photocluster.cli import main\n"
+            "try:\n    main()\nfinally:\n"
+            "    print(peak_mb(), file=sys.stderr)",
+            "clusters",
+            "--db",
+            str(db),
+            "--json",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"clusters failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    doc = json.loads(proc.stdout)
+    peak = float(proc.stderr.strip().splitlines()[-1])
+    return {
+        "command_s": round(seconds, 1),
+        "peak_rss_mb": round(peak, 1),
+        "mode": doc.get("mode"),
+        "why": doc.get("why"),
+        "persons": doc["persons"],
+        "unknown": doc["unknown"],
+        "kept_ids": doc.get("kept_ids"),
+        "faces_moved": doc.get("faces_moved"),
+        "faces_new": doc.get("faces_new"),
+    }
+
+
+def stored_persons(db: Path) -> np.ndarray:
+    """(face id, person id or -face id) of every face, by face id."""
     import sqlite3
 
+    with sqlite3.connect(db) as conn:
+        return np.array(conn.execute("SELECT id, coalesce(person_id, -id) FROM faces ORDER BY id").fetchall())
+
+
+def clusters_command(lib: Library, n: int, runs: int, threshold: float | None = None) -> dict[str, object]:
+    """The whole `photocluster clusters` command (SQLite in and out) on the first ``n``
+    faces, each run a fresh process: the first finds persons, the next (``--full``) keep
+    their ids against the stored ones."""
+    method = [] if threshold is None else ["--method", "whispers", "--threshold", str(threshold)]
     result: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "scale.db"
-        library_db(emb, truth, db)
+        lib.write(db, 0, n)
         for run in range(1, runs + 1):
-            t = time.perf_counter()
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    "import sys\n" + _PEAK + "from photocluster.cli import main\n"
-                    "try:\n    main()\nfinally:\n"
-                    "    print(peak_mb(), file=sys.stderr)",
-                    "clusters",
-                    "--db",
-                    str(db),
-                    "--json",
-                    *([] if threshold is None else ["--method", "whispers", "--threshold", str(threshold)]),
-                ],
-                capture_output=True,
-                text=True,
-            )
-            seconds = time.perf_counter() - t
-            if proc.returncode != 0:
-                raise SystemExit(f"clusters failed ({proc.returncode}): {proc.stderr[-2000:]}")
-            doc = json.loads(proc.stdout)
-            peak = float(proc.stderr.strip().splitlines()[-1])
-            result[f"run{run}"] = {
-                "command_s": round(seconds, 1),
-                "peak_rss_mb": round(peak, 1),
-                "persons": doc["persons"],
-                "unknown": doc["unknown"],
-                "kept_ids": doc.get("kept_ids"),
-                "faces_moved": doc.get("faces_moved"),
-            }
-        with sqlite3.connect(db) as conn:
-            rows = np.array(conn.execute("SELECT id, coalesce(person_id, -id) FROM faces ORDER BY id").fetchall())
-        result["pairwise_f_vs_truth"] = round(pairwise(truth[rows[:, 0] - 1], rows[:, 1]).f1, 4)
-        result["bcubed_f_vs_truth"] = round(bcubed(truth[rows[:, 0] - 1], rows[:, 1]).f1, 4)
+            result[f"run{run}"] = run_clusters(db, *method, *([] if run == 1 else ["--full"]))
+        rows = stored_persons(db)
+        truth = lib.truth[rows[:, 0] - 1]
+        result["pairwise_f_vs_truth"] = round(pairwise(truth, rows[:, 1]).f1, 4)
+        result["bcubed_f_vs_truth"] = round(bcubed(truth, rows[:, 1]).f1, 4)
+    return result
+
+
+def incremental(lib: Library, n: int) -> dict[str, object]:
+    """Faces n.. added to the library of the first n, clustered: `clusters` (incremental)
+    timed, then compared with `clusters --full` on a copy of the same library."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "scale.db"
+        lib.write(db, 0, n)
+        run_clusters(db)
+        lib.write(db, n)
+        full_db = Path(tmp) / "full.db"
+        shutil.copy(db, full_db)
+        result = run_clusters(db)
+        result["faces_added"] = len(lib.emb) - n
+        full = run_clusters(full_db, "--full")
+        result["full_command_s"] = full["command_s"]
+        placed, everything = stored_persons(db), stored_persons(full_db)
+        result["pairwise_f_vs_full"] = round(pairwise(everything[:, 1], placed[:, 1]).f1, 4)
+        new = placed[:, 0] > n
+        result["pairwise_f_vs_full_new_faces"] = round(pairwise(everything[new, 1], placed[new, 1]).f1, 4)
+        truth = lib.truth[placed[:, 0] - 1]
+        result["pairwise_f_vs_truth"] = round(pairwise(truth, placed[:, 1]).f1, 4)
+        result["full_pairwise_f_vs_truth"] = round(pairwise(truth, everything[:, 1]).f1, 4)
     return result
 
 
@@ -231,7 +306,16 @@ def main() -> None:
         action="store_true",
         help="also time the default two-stage grouping with and without the crowding factor",
     )
-    ap.add_argument("--runs", type=int, default=2, help="with --with-db: how many times to run the command")
+    ap.add_argument(
+        "--runs", type=int, default=2, help="with --with-db: how many times to run the command (the next with --full)"
+    )
+    ap.add_argument(
+        "--add",
+        type=float,
+        default=None,
+        help="with --with-db: then add this share more faces (new photos) to the clustered library, run "
+        "`clusters` (incremental) and compare it with `clusters --full` on the same faces",
+    )
     ap.add_argument(
         "--baseline",
         type=float,
@@ -240,14 +324,23 @@ def main() -> None:
         "(the single-threshold baseline)",
     )
     args = ap.parse_args()
-    emb, truth = synthetic(args.faces)
-    result: dict[str, object] = {"faces": args.faces, "identities": int(truth.max() + 1)}
     if args.with_db:
-        result.update(clusters_command(emb, truth, args.runs))
+        # With --add, the library of N faces is the first photos of N * (1 + add) faces.
+        total = args.faces if args.add is None else round(args.faces * (1 + args.add))
+        emb, truth = synthetic(total)
+        lib = Library.of(emb, truth)
+        n = lib.cut(args.faces / total)
+        result: dict[str, object] = {"faces": n, "identities": int(np.unique(lib.truth[:n]).size)}
+        result.update(clusters_command(lib, n, args.runs))
+        print(json.dumps(result), file=sys.stderr, flush=True)  # the main figures, before the rest
         if args.baseline is not None:
-            result["baseline"] = clusters_command(emb, truth, 1, args.baseline)
+            result["baseline"] = clusters_command(lib, n, 1, args.baseline)
+        if args.add is not None:
+            result["incremental"] = incremental(lib, n)
         print(json.dumps(result, indent=2))
         return
+    emb, truth = synthetic(args.faces)
+    result = {"faces": args.faces, "identities": int(truth.max() + 1)}
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "emb.npy", emb)
         proc = subprocess.run(

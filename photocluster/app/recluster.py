@@ -16,9 +16,10 @@ from photocluster.core.errors import ConcurrentChangeError
 from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.calibration import ImpostorCheck, impostor_check
 from photocluster.grouping.constraints import Constraints, born_rejections, build_constraints
-from photocluster.grouping.graph import knn_edges
-from photocluster.grouping.grouper import Method, Policy, crowding, group
+from photocluster.grouping.graph import knn_edges, query_neighbourhoods
+from photocluster.grouping.grouper import Method, Policy, crowding, crowding_of_new, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
+from photocluster.grouping.incremental import incremental_constraints, place
 from photocluster.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ class ClusterReport:
     names_affected: tuple[str, ...] = ()
     same_photo_separations: int = 0
     operating_point: dict[str, object] = field(default_factory=dict)
+    mode: str = "full"  # "full": every face grouped again; "incremental": the new faces placed
+    why: str = ""  # why that mode
+    faces_added: int = 0  # faces added since the last clustering (what an incremental run places)
 
     def as_dict(self) -> dict[str, object]:
         d = dict(self.__dict__)
@@ -65,8 +69,9 @@ def recluster(
     apply: bool = True,
     progress: ProgressCallback | None = None,
     method: Method | str = Method.TWO_STAGE,
+    full: bool = False,
 ) -> ClusterReport:
-    """Cluster every face of the present photos and store the result as persons.
+    """Cluster the faces of the present photos and store the result as persons.
 
     ``method="two-stage"`` (the default) clusters in two stages that hold in a library of
     thousands of people (:mod:`photocluster.grouping.grouper`); ``threshold`` is its
@@ -76,6 +81,15 @@ def recluster(
     Chinese whispers). Both are stored, so recognition, ``find``, ``suggest`` and the doubt
     measure later compare at the same operating point.
 
+    Incremental by default: when the library was clustered before with the same settings,
+    only the faces added since are placed (:mod:`photocluster.grouping.incremental`),
+    joining persons or forming new ones by the same rules (each face placed with the
+    crowding factor its neighbours in the whole library give it), and no face already in
+    a person moves. A full run groups every face again: asked with ``full=True``, or when
+    there is no earlier clustering, when the settings differ from its, when corrections
+    were made since, or when the new faces are more than :data:`FULL_ABOVE` of the
+    library. The report says which ran and why.
+
     The user's corrections bind: the faces a person had when the user named or last
     corrected it (name, merge, move, ignore) stay together and in that person, whatever
     ``min_size`` or ``threshold``; faces removed from a person never rejoin it, and two
@@ -84,7 +98,7 @@ def recluster(
     finds the faces an exploratory run scattered (see
     :mod:`photocluster.grouping.identity`). With ``apply=False`` nothing is
     written: the report says what applying would change. ``progress`` is told each step
-    (a million faces take minutes).
+    (a million faces take minutes; the faces of a scan, seconds).
     """
     start = time.perf_counter()
     policy = Policy.at(threshold, method)
@@ -94,8 +108,15 @@ def recluster(
         # Read before the snapshot: any correction after it, even one the snapshot saw,
         # makes the write-back below refuse (and this loop group again): never the reverse.
         generation = store.generation()
-        plan, n, n_edges, cons, previous, check = plan_persons(store, policy, min_size, progress)
-        diff = plan_diff(plan.persons, previous, store.person_names())
+        say(Progress("Reading faces"))
+        lib = _read_library(store)
+        mode, why = _choose_mode(lib, policy, min_size, full)
+        log.info("clustering %s: %s", mode, why)
+        if mode == FULL:
+            plan, n_edges, cons, check = _plan_full(lib, policy, min_size, progress)
+        else:
+            plan, n_edges, cons, check = _plan_incremental(lib, policy, min_size, progress)
+        diff = plan_diff(plan.persons, lib.previous, lib.names)
         if not apply:
             break
         say(Progress("Saving persons"))
@@ -108,6 +129,9 @@ def recluster(
                     "cluster.method": str(policy.method),
                     "cluster.min_size": str(min_size),
                     "cluster.at": repr(time.time()),
+                    # The faces this clustering saw: the next run places those above.
+                    FACES_UPTO: str(max(lib.faces_upto, int(lib.face_ids.max()) if len(lib.face_ids) else 0)),
+                    CORRECTIONS: lib.corrections,
                 },
                 generation=generation,
                 revived=plan.revived,
@@ -123,11 +147,120 @@ def recluster(
             f"clustering gave up: the persons were corrected {WRITE_ATTEMPTS} times while it ran; "
             "run `photocluster clusters` again when the corrections are done"
         )
-    return _report(policy, min_size, n, n_edges, cons, check, plan, diff, apply, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return _report(policy, min_size, lib, n_edges, cons, check, plan, diff, apply, seconds, mode, why)
 
 
 # How many times the grouping is done again when corrections keep coming while it runs.
 WRITE_ATTEMPTS = 3
+
+# The two modes of a run (ClusterReport.mode).
+FULL = "full"
+INCREMENTAL = "incremental"
+
+# New faces above this share of the library make a run full: an incremental run keeps
+# every person as it is, and a library that grew by half deserves its persons redrawn.
+FULL_ABOVE = 0.2
+
+# How many nearest faces an incremental run reads a new face's crowding factor from: a
+# full run's graph links a face to its 32 nearest and to the faces that have it among
+# theirs. With only its own 32, a child photographed twice among children photographed
+# twice sees 16 other clusters, not the 20 the factor counts to, and is not tightened.
+CROWD_NEIGHBOURS = 64
+
+# The setting holding the highest face id the last clustering saw.
+FACES_UPTO = "cluster.faces_upto"
+# The setting holding the corrections the last clustering saw (Store.corrections_mark).
+CORRECTIONS = "cluster.corrections"
+
+
+@dataclass(frozen=True)
+class _Library:
+    """What a run reads, in one snapshot: the faces of the present photos (by face id),
+    who is whom, the corrections and the last clustering's settings."""
+
+    face_ids: np.ndarray
+    photo_ids: np.ndarray
+    person_ids: np.ndarray  # -1: in no person
+    confidence: np.ndarray
+    emb: np.ndarray
+    pins: dict[int, int]
+    rejections: list[tuple[int, int]]
+    names: dict[int, str | None]
+    settings: dict[str, str | None]
+    faces_upto: int  # 0: no clustering recorded
+    corrections: str  # Store.corrections_mark() as read
+    facts: list[tuple[int, int]]  # (face id, person id) that cannot be: photos before a birth
+    retired: dict[int, list[int]]  # face id -> the persons an earlier run emptied
+
+    @property
+    def previous(self) -> dict[int, int]:
+        """Face id -> person id of the faces in a person."""
+        has = self.person_ids >= 0
+        return dict(zip(self.face_ids[has].tolist(), self.person_ids[has].tolist(), strict=True))
+
+
+def _read_library(store: Store, unbound: Collection[int] = ()) -> _Library:
+    # One snapshot: the faces, their persons and the corrections as of one moment, even
+    # while a scan commits photos (its new faces join on the next run).
+    with store.snapshot():
+        face_ids, photo_ids, person_ids, confidence, emb = store.active_face_rows()
+        pins, rejections = store.pins(), store.rejections()
+        names = store.person_names()
+        keys = ("cluster.threshold", "cluster.method", "cluster.min_size", FACES_UPTO, CORRECTIONS)
+        settings: dict[str, str | None] = {key: store.get_setting(key) for key in keys}
+        corrections = store.corrections_mark()
+        facts, retired = _facts(store), store.retired()
+    if unbound:
+        free = set(unbound)
+        pins = {f: p for f, p in pins.items() if f not in free}
+        rejections = [(f, p) for f, p in rejections if f not in free]
+        facts = [(f, p) for f, p in facts if f not in free]
+        person_ids = np.where(np.isin(face_ids, np.fromiter(free, dtype=np.int64)), -1, person_ids)
+    upto = settings[FACES_UPTO]
+    return _Library(
+        face_ids,
+        photo_ids,
+        person_ids,
+        confidence,
+        emb,
+        pins,
+        rejections,
+        names,
+        settings,
+        int(upto) if upto and upto.isdigit() else 0,
+        corrections,
+        facts,
+        retired,
+    )
+
+
+def _choose_mode(lib: _Library, policy: Policy, min_size: int, full: bool) -> tuple[str, str]:
+    """(mode, why): incremental when the last clustering had these settings and the faces
+    added since are at most FULL_ABOVE of the library."""
+    if full:
+        return FULL, "asked for (--full)"
+    if lib.faces_upto == 0:
+        return FULL, "no earlier clustering"
+    saved = lib.settings
+    before = Policy.at(
+        float(saved["cluster.threshold"]) if saved["cluster.threshold"] else None,
+        saved["cluster.method"] or Method.TWO_STAGE,
+    )
+    if before.method != policy.method or before.operating_point != policy.operating_point:
+        return FULL, (
+            f"the settings changed: {before.method} at {before.operating_point:g} before, "
+            f"{policy.method} at {policy.operating_point:g} now"
+        )
+    if saved["cluster.min_size"] != str(min_size):
+        return FULL, f"the settings changed: min size {saved['cluster.min_size']} before, {min_size} now"
+    if saved[CORRECTIONS] != lib.corrections:
+        # Merges, moves, removals and "not the same" answers bind a full run everywhere.
+        return FULL, "corrections were made since the last clustering"
+    added = int(np.count_nonzero(lib.face_ids > lib.faces_upto))
+    if added > FULL_ABOVE * len(lib.face_ids):
+        return FULL, f"{added:,} new faces are more than {FULL_ABOVE:.0%} of the library's {len(lib.face_ids):,}"
+    return INCREMENTAL, f"{added:,} new faces placed among the persons of the last clustering"
 
 
 def plan_persons(
@@ -137,55 +270,100 @@ def plan_persons(
     progress: ProgressCallback | None = None,
     unbound: Collection[int] = (),
 ) -> tuple[Assignment, int, int, Constraints, dict[int, int], ImpostorCheck]:
-    """The persons every face would be in (nothing written): the assignment, the number of
-    faces and of links, the constraints, the stored face id -> person id and the self-check
-    of the same-photo pairs against the thresholds (in crowded regions, as tightened there). The pins and
-    rejections of the faces in ``unbound`` are left out (``eval tags``: the tagged faces
-    grouped from their pixels alone)."""
+    """The persons every face would be in after a full run (nothing written): the
+    assignment, the number of faces and of links, the constraints, the stored face id ->
+    person id and the self-check of the same-photo pairs against the thresholds (in
+    crowded regions, as tightened there). The pins and rejections of the faces in
+    ``unbound`` are left out (``eval tags``: the tagged faces grouped from their pixels
+    alone)."""
+    report_to(progress)(Progress("Reading faces"))
+    lib = _read_library(store, unbound)
+    plan, n_edges, cons, check = _plan_full(lib, policy, min_size, progress)
+    return plan, len(lib.face_ids), n_edges, cons, lib.previous, check
+
+
+def _plan_full(
+    lib: _Library, policy: Policy, min_size: int, progress: ProgressCallback | None
+) -> tuple[Assignment, int, Constraints, ImpostorCheck]:
     say = report_to(progress)
-    say(Progress("Reading faces"))
-    face_ids, emb, confidence, previous, retired, cons = _read(store, policy.collage_radius, unbound)
-    n = len(face_ids)
+    previous = lib.previous
+    cons = build_constraints(
+        lib.face_ids, lib.photo_ids, lib.emb, policy.collage_radius, previous, lib.pins, lib.rejections, lib.facts
+    )
+    n = len(lib.face_ids)
     i, j, d = knn_edges(
-        emb, policy.graph_radius, progress=lambda event: say(replace(event, phase=f"Finding neighbours of {n:,} faces"))
+        lib.emb,
+        policy.graph_radius,
+        progress=lambda event: say(replace(event, phase=f"Finding neighbours of {n:,} faces")),
     )
     log.info("%d faces, %d links under %.2f", n, len(i), policy.graph_radius)
     say(Progress(f"Grouping {n:,} faces ({len(i):,} links)"))
     factor = crowding(i, j, d, cons, policy)
-    super_labels = group(emb, i, j, d, cons, policy, confidence, factor)
+    super_labels = group(lib.emb, i, j, d, cons, policy, lib.confidence, factor)
     n_edges = len(i)
-    del emb, i, j, d  # half a gigabyte at a million faces
-    pa, pb = cons.same_photo_faces
-    check = impostor_check(
-        cons.same_photo_distances, policy.thresholds, None if factor is None else np.minimum(factor[pa], factor[pb])
+    del i, j, d  # half a gigabyte at a million faces
+    check = _check(cons, policy, factor)
+    plan = assign_persons(lib.face_ids, super_labels, cons, previous, min_size, lib.retired)
+    return plan, n_edges, cons, check
+
+
+def _plan_incremental(
+    lib: _Library, policy: Policy, min_size: int, progress: ProgressCallback | None
+) -> tuple[Assignment, int, Constraints, ImpostorCheck]:
+    """Place the faces added since the last clustering: every face already in a person
+    stays there; the new ones (but pinned ones and those recognition put in a named
+    person) and the faces in no person they reach are grouped among them, each with its
+    crowding factor read from its neighbours in the whole library
+    (:func:`~photocluster.grouping.grouper.crowding_of_new`)."""
+    say = report_to(progress)
+    n = len(lib.face_ids)
+    pinned = np.isin(lib.face_ids, np.fromiter(lib.pins, dtype=np.int64, count=len(lib.pins)))
+    named = np.fromiter((p for p, name in lib.names.items() if name), dtype=np.int64)
+    new = (lib.face_ids > lib.faces_upto) & ~pinned & ~np.isin(lib.person_ids, named)
+    loose = (lib.person_ids < 0) & ~pinned
+    queries = np.flatnonzero(new)
+    say(Progress(f"Finding neighbours of {len(queries):,} new faces"))
+    # The grouping's edges, and for the crowding factor the wider neighbourhoods a full
+    # run's graph gives a face (its nearest, and the faces it is among the nearest of).
+    (i, j, d), around = query_neighbourhoods(
+        lib.emb, queries, policy.graph_radius, wide=CROWD_NEIGHBOURS if policy.adapts else 0, expand=loose
     )
-    plan = assign_persons(face_ids, super_labels, cons, previous, min_size, retired)
-    return plan, n, n_edges, cons, previous, check
+    free = new.copy()
+    reached = np.zeros(n, dtype=bool)
+    reached[i] = True
+    reached[j] = True
+    free |= loose & reached
+    # Who stays where: the persons' faces, the pinned ones with them.
+    held = np.where(free, -1, lib.person_ids)
+    if lib.pins:
+        index = {int(f): k for k, f in enumerate(lib.face_ids.tolist())}
+        for fid, pid in lib.pins.items():
+            if fid in index:
+                held[index[fid]] = pid
+                free[index[fid]] = False
+    # A face placed never joins a person born after its photo: as the user's rejections.
+    placing = set(lib.face_ids[free].tolist())
+    rejections = [*lib.rejections, *((f, p) for f, p in lib.facts if f in placing)]
+    cons, fixed = incremental_constraints(
+        lib.face_ids, lib.photo_ids, lib.emb, held, free, policy.collage_radius, rejections
+    )
+    log.info(
+        "%d new faces, %d faces placed, %d links under %.2f", len(queries), int(free.sum()), len(i), policy.graph_radius
+    )
+    say(Progress(f"Placing {int(free.sum()):,} faces ({len(i):,} links)"))
+    factor = crowding_of_new(i, j, d, cons, policy, fixed, free, around)
+    del around
+    super_labels = group(lib.emb, i, j, d, cons, policy, lib.confidence, factor, fixed=fixed)
+    check = _check(cons, policy, factor)
+    return place(lib.face_ids, super_labels, cons, free, min_size), len(i), cons, check
 
 
-def _read(
-    store: Store, threshold: float, unbound: Collection[int] = ()
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, int], dict[int, list[int]], Constraints]:
-    """Face ids, embeddings, detector confidences, face id -> current person, face id -> the
-    persons an earlier run emptied, and the constraints."""
-    # One snapshot: the faces, their persons and the corrections as of one moment, even
-    # while a scan commits photos (its new faces join on the next run).
-    with store.snapshot():
-        face_ids, photo_ids, person_ids, emb = store.active_faces()
-        confidence = store.active_confidences()
-        # The current assignment comes with the faces (one read): the constraints and the
-        # id matching only ever look at faces of present photos.
-        has_person = person_ids >= 0
-        previous = dict(zip(face_ids[has_person].tolist(), person_ids[has_person].tolist(), strict=True))
-        pins, rejections, facts, retired = store.pins(), store.rejections(), _facts(store), store.retired()
-        if unbound:
-            free = set(unbound)
-            pins = {f: p for f, p in pins.items() if f not in free}
-            rejections = [(f, p) for f, p in rejections if f not in free]
-            facts = [(f, p) for f, p in facts if f not in free]
-            previous = {f: p for f, p in previous.items() if f not in free}
-        cons = build_constraints(face_ids, photo_ids, emb, threshold, previous, pins, rejections, facts)
-    return face_ids, emb, confidence, previous, retired, cons
+def _check(cons: Constraints, policy: Policy, factor: np.ndarray | None) -> ImpostorCheck:
+    """The self-check of the same-photo pairs against the thresholds, tightened by the
+    pair's smaller crowding factor where the policy adapts."""
+    pa, pb = cons.same_photo_faces
+    scale = None if factor is None else np.minimum(factor[pa], factor[pb])
+    return impostor_check(cons.same_photo_distances, policy.thresholds, scale)
 
 
 def _facts(store: Store) -> list[tuple[int, int]]:
@@ -201,7 +379,7 @@ def _facts(store: Store) -> list[tuple[int, int]]:
 def _report(
     policy: Policy,
     min_size: int,
-    n_faces: int,
+    lib: _Library,
     n_edges: int,
     cons: Constraints,
     check: ImpostorCheck,
@@ -209,14 +387,34 @@ def _report(
     diff: PlanDiff,
     applied: bool,
     seconds: float,
+    mode: str = FULL,
+    why: str = "",
 ) -> ClusterReport:
-    persons_after = {p for p in plan.persons.values() if p is not None}
+    # Who is whom after the run: the assignment over what stays (an incremental run's
+    # assignment holds the faces it placed only).
+    after = (
+        np.array(
+            [
+                plan.persons.get(f, p if p >= 0 else None) or 0
+                for f, p in zip(lib.face_ids.tolist(), lib.person_ids.tolist(), strict=True)
+            ],
+            dtype=np.int64,
+        )
+        if mode == INCREMENTAL
+        else None
+    )
+    if after is None:
+        persons_after = {p for p in plan.persons.values() if p is not None}
+        unknown = sum(1 for p in plan.persons.values() if p is None)
+    else:
+        persons_after = set(np.unique(after[after != 0]).tolist())
+        unknown = int(np.count_nonzero(after == 0))
     return ClusterReport(
         threshold=policy.threshold,
         min_size=min_size,
-        faces=n_faces,
+        faces=len(lib.face_ids),
         persons=len(persons_after),
-        unknown=sum(1 for p in plan.persons.values() if p is None),
+        unknown=unknown,
         edges=n_edges,
         kept_ids=len([p for p in persons_after if p > 0]),
         new_persons=len(plan.new_persons),
@@ -235,4 +433,7 @@ def _report(
             **policy.as_dict(),
             "check": check.as_dict(),
         },
+        mode=mode,
+        why=why,
+        faces_added=int(np.count_nonzero(lib.face_ids > lib.faces_upto)) if lib.faces_upto else len(lib.face_ids),
     )

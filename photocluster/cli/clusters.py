@@ -53,6 +53,14 @@ def clusters(
     method: MethodOption = Method.TWO_STAGE,
     min_size: Annotated[int, typer.Option(help="Smaller clusters are 'unknown'.", min=1)] = DEFAULT_MIN_SIZE,
     plan: Annotated[bool, typer.Option("--plan", help="Show what would change, without applying it.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Group every face again. Without it, only the faces added since the last run are placed "
+            "(unless the settings changed or they are more than 20% of the library).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Group the scanned faces by person and store the persons.
@@ -61,6 +69,11 @@ def clusters(
     corrected keeps the faces it had then, whatever --min-size or --threshold; two faces
     of one photo are never one person. Persons keep their id when most of their faces
     stay together, and get it back after a narrow run.
+
+    After a scan adds photos, only the new faces are placed: they join persons or form
+    new ones, and no face already in a person moves (seconds, even in a large library).
+    --full groups every face again; so does a change of --threshold, --method or
+    --min-size.
 
     --threshold is the operating point on dlib's pair scale (0.6, the default: dlib's
     threshold for two faces); lower splits more, higher joins more.
@@ -76,7 +89,13 @@ def clusters(
         with err.status("Clustering faces") as status:
             # One line that says what is being done (and how far, where that is known).
             report = recluster(
-                store, threshold, min_size, apply=not plan, progress=lambda p: status.update(str(p)), method=method
+                store,
+                threshold,
+                min_size,
+                apply=not plan,
+                progress=lambda p: status.update(str(p)),
+                method=method,
+                full=full,
             )
         summaries = [] if plan else [row for row in store.person_summaries() if not row[5]]
     with result_shown():
@@ -126,12 +145,20 @@ def _print_plan(report: ClusterReport, as_json: bool) -> None:
         print_json(report.as_dict())
         return
     out.print(f"Plan (nothing applied): {plural(report.persons, 'person')}, {plural(report.unknown, 'unknown face')}")
+    out.print(f"  {_mode(report)}", markup=False)
     for k, v in _changes(report).items():
         out.print(f"  {k}: {v}")
     for old, new in report.merged:
         out.print(f"  person {old} would merge into {'a new person' if new < 0 else f'person {new}'}")
     for pid in report.split:
         out.print(f"  person {pid} would be split")
+
+
+def _mode(report: ClusterReport) -> str:
+    """Which run it was and why, in one line."""
+    if report.mode == "incremental":
+        return f"Incremental run: {report.why} (--full groups every face again)"
+    return f"Full run: {report.why}"
 
 
 def _operating_point(report: ClusterReport) -> str:
@@ -167,6 +194,7 @@ def _print_persons(report: ClusterReport, rows: list[dict[str, Any]]) -> None:
     if len(shown) < len(rows):
         out.print(f"... {plural(len(rows) - len(shown), 'smaller person')} not shown (all are in --json)")
     out.print(", ".join(f"{k}: {v}" for k, v in _changes(report).items()))
+    out.print(_mode(report), markup=False)
     check = report.operating_point.get("check")
     if isinstance(check, dict) and check.get("same_photo_pairs"):
         said = ", ".join(f"{v:.2%} closer than the {k} threshold ({t:.3g})" for k, (v, t) in _shares(check).items())

@@ -7,10 +7,18 @@ Pure functions over arrays: the same embeddings and options give the same edges.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from photocluster.core.progress import Progress, ProgressCallback
 from photocluster.core.vectors import sq_distance_blocks, squared_norms
+from photocluster.grouping.arrays import unique_sorted
 
 # The phase :func:`knn_edges` reports its progress in.
 NEIGHBOURS = "Finding neighbours"
@@ -42,6 +50,34 @@ def edges(emb: np.ndarray, threshold: float, block: int = 4096) -> tuple[np.ndar
     )
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def default_workers() -> int:
+    """The threads the neighbour search uses: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def _parallel(workers: int) -> Iterator[Callable[[Callable[[_T], _R], Sequence[_T]], Iterator[_R]]]:
+    """A ``map`` over ``workers`` threads, results in order, with BLAS at one thread each.
+
+    The search is matrix products and numpy passes that release the GIL: threads over
+    the inverted file's lists use every core for all of it, where BLAS's own threads
+    would share only the products (and spin on a busy machine: 2-7x the CPU time
+    measured on 2 loaded cores)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        if workers <= 1:
+            yield lambda fn, items: map(fn, items)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="knn") as pool:
+            yield lambda fn, items: pool.map(fn, items)
+
+
 def _top_k_within(d2: np.ndarray, k: int, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` smallest entries under the row's ``bound``: (rows, columns).
 
@@ -69,6 +105,19 @@ def _neighbours(
     squared threshold ``t2``, as pair keys ``min * n + max`` (int64: 8 bytes an edge)."""
     out = []
     n = len(emb)
+    for a, b in _neighbour_pairs(emb, sq, rows, cols, k, t2, block):
+        key = np.minimum(a, b)
+        key *= n
+        key += np.maximum(a, b)
+        out.append(key)
+    return out
+
+
+def _neighbour_pairs(
+    emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(row, neighbour) face indices (int64) of each of ``rows``' ``k`` nearest of ``cols``
+    (sorted) under the squared threshold ``t2``, a block of rows at a time."""
     # |r|^2 is the same along a row: it moves the row's bound, not its ranking.
     for start, d2 in sq_distance_blocks(emb[rows], emb[cols], block, base_sq=sq[cols], ranking=True):
         r = rows[start : start + len(d2)]
@@ -77,12 +126,7 @@ def _neighbours(
         own = np.flatnonzero(cols[pos] == r)
         d2[own, pos[own]] = np.inf
         br, bc = _top_k_within(d2, k, t2 - sq[r])
-        a, b = r[br].astype(np.int64), cols[bc].astype(np.int64)
-        key = np.minimum(a, b)
-        key *= n
-        key += np.maximum(a, b)
-        out.append(key)
-    return out
+        yield r[br].astype(np.int64), cols[bc].astype(np.int64)
 
 
 def _pairs(keys: np.ndarray, emb: np.ndarray, chunk: int = 1 << 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,6 +158,7 @@ def knn_edges(
     seed: int = 0,
     block: int = 1024,
     progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges from each face to its ``k`` nearest faces closer than ``threshold``: (i, j,
     distance) with i < j, each pair once, indices int32.
@@ -132,7 +177,8 @@ def knn_edges(
     the sparsely linked faces registered in their ``lists_per_lonely_face`` nearest lists.
     ``benchmarks/cluster_scale.py`` measures the recall and the agreement with
     every-edge clustering. ``progress`` is told the percent of the work done (phase
-    :data:`NEIGHBOURS`, ``total`` 100).
+    :data:`NEIGHBOURS`, ``total`` 100). The work runs on ``workers`` threads (None: one
+    per core, :func:`default_workers`); the edges do not depend on how many.
     """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n = len(emb)
@@ -141,14 +187,17 @@ def knn_edges(
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
     sq = squared_norms(emb)
     everyone = np.arange(n)
-    if n <= exact_below:
-        keys = _concat(_neighbours(emb, sq, everyone, everyone, k, t2, block))
-        if progress is not None:
-            progress(Progress(NEIGHBOURS, 100, 100))
-    else:
-        centres = _kmeans(emb, max(16, n // list_size), seed)
-        near = _nearest_centres(emb, centres, lists_per_face)
-        keys = _concat(_search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block, progress, 0, 80))
+    with _parallel(default_workers() if workers is None else workers) as pmap:
+        if n <= exact_below:
+            chunks = np.array_split(everyone, max(1, n // block))
+            parts = pmap(lambda rows: _concat(_neighbours(emb, sq, rows, everyone, k, t2, block)), chunks)
+            keys = _concat(list(parts))
+            if progress is not None:
+                progress(Progress(NEIGHBOURS, 100, 100))
+            return _pairs(keys, emb)
+        centres = _kmeans(emb, max(16, n // list_size), seed, pmap=pmap)
+        near = _nearest_centres(emb, centres, lists_per_face, pmap=pmap)
+        keys = _concat(_search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block, pmap, progress, 0, 80))
         degree = np.zeros(n, dtype=np.int64)
         for start in range(0, len(keys), 1 << 22):
             part = keys[start : start + (1 << 22)]
@@ -156,10 +205,13 @@ def knn_edges(
         sparse = np.flatnonzero(degree < k)
         lonely = degree[sparse] == 0
         del degree
-        near = _nearest_centres(emb[sparse], centres, lists_per_lonely_face)
-        more = _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block, progress, 80, 100)
+        near = _nearest_centres(emb[sparse], centres, lists_per_lonely_face, pmap=pmap)
+        more = _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block, pmap, progress, 80, 100)
         keys = _concat([keys, *more])
     return _pairs(keys, emb)
+
+
+_Map = Callable[[Callable[[_T], _R], Sequence[_T]], Iterator[_R]]
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
@@ -178,6 +230,7 @@ def _search(
     k: int,
     t2: float,
     block: int,
+    pmap: _Map[tuple[np.ndarray, np.ndarray], np.ndarray],
     progress: ProgressCallback | None = None,
     done_from: int = 0,
     done_to: int = 100,
@@ -199,17 +252,32 @@ def _search(
     cand_bounds = np.searchsorted(flat[registered], np.arange(n_lists + 1))
     owner = candidates[registered // candidate_lists.shape[1]]
     del flat, registered
-    for c in range(n_lists):
-        rows = queries[by_list[query_bounds[c] : query_bounds[c + 1]]]
-        cols = owner[cand_bounds[c] : cand_bounds[c + 1]]
-        if len(rows) and len(cols):
-            out += _neighbours(emb, sq, rows, cols, k, t2, block)
+    tasks = [
+        (queries[by_list[query_bounds[c] : query_bounds[c + 1]]], owner[cand_bounds[c] : cand_bounds[c + 1]])
+        for c in range(n_lists)
+    ]
+    # Each list's edges on a thread of the pool, taken in list order as they come.
+    found = pmap(
+        lambda task: (
+            _concat(_neighbours(emb, sq, *task, k, t2, block)) if len(task[0]) and len(task[1]) else _concat([])
+        ),
+        tasks,
+    )
+    for c, keys in enumerate(found):
+        out.append(keys)
         if progress is not None:
             progress(Progress(NEIGHBOURS, done_from + (done_to - done_from) * (c + 1) // n_lists, 100))
     return out
 
 
-def _kmeans(emb: np.ndarray, n_lists: int, seed: int, iterations: int = 8, per_list: int = 64) -> np.ndarray:
+def _kmeans(
+    emb: np.ndarray,
+    n_lists: int,
+    seed: int,
+    iterations: int = 8,
+    per_list: int = 64,
+    pmap: _Map[slice, np.ndarray] | None = None,
+) -> np.ndarray:
     """Coarse k-means centres (trained on a sample of ``per_list`` faces per list) for the
     inverted file: its lists need only cover the faces evenly, not be optimal."""
     rng = np.random.default_rng(seed)
@@ -218,31 +286,200 @@ def _kmeans(emb: np.ndarray, n_lists: int, seed: int, iterations: int = 8, per_l
     data = emb[np.sort(pick)]
     centres = data[rng.choice(len(data), size=n_lists, replace=False)].copy()
     for _ in range(iterations):
-        assign = _nearest_centres(data, centres, 1)[:, 0]
+        assign = _nearest_centres(data, centres, 1, pmap=pmap)[:, 0]
         sums = np.zeros_like(centres)
-        np.add.at(sums, assign, data)
+        np.add.at(sums, assign.astype(np.intp), data)
         counts = np.bincount(assign, minlength=n_lists)
         nonempty = counts > 0
         centres[nonempty] = sums[nonempty] / counts[nonempty, None]
     return centres
 
 
-def _nearest_centres(x: np.ndarray, centres: np.ndarray, m: int, block: int = 16384) -> np.ndarray:
+def _nearest_centres(
+    x: np.ndarray, centres: np.ndarray, m: int, block: int = 16384, pmap: _Map[slice, np.ndarray] | None = None
+) -> np.ndarray:
     """Each row's ``m`` nearest centres, (len(x), m) int32: the nearest first, the others
     in no particular order."""
     m = min(m, len(centres))
-    out = np.empty((len(x), m), dtype=np.int32)
-    # |x|^2 is the same for every centre of a row: leave it out of the ranking.
-    for start, d in sq_distance_blocks(x, centres, block, ranking=True):
-        rows = slice(start, start + len(d))
-        nearest = np.argmin(d, axis=1)
+    centres_sq = squared_norms(centres)
+
+    def nearest(rows: slice) -> np.ndarray:
+        # |x|^2 is the same for every centre of a row: leave it out of the ranking.
+        _, d = next(sq_distance_blocks(x[rows], centres, len(x), base_sq=centres_sq, ranking=True))
+        nearest = np.argmin(d, axis=1).astype(np.int32)
         if m == 1:
-            out[rows, 0] = nearest
-            continue
-        top = np.argpartition(d, m - 1, axis=1)[:, :m]
+            out: np.ndarray = nearest[:, None]
+            return out
+        top = np.argpartition(d, m - 1, axis=1)[:, :m].astype(np.int32)
         # Put the nearest first (one argpartition with two pivots is several times slower).
         at = np.argmax(top == nearest[:, None], axis=1)
         top[np.arange(len(top)), at] = top[:, 0]
         top[:, 0] = nearest
-        out[rows] = top
-    return out
+        return top
+
+    blocks = [slice(start, start + block) for start in range(0, len(x), block)]
+    parts = list((pmap or map)(nearest, blocks))
+    return np.concatenate(parts) if parts else np.empty((0, m), dtype=np.int32)
+
+
+def query_edges(
+    emb: np.ndarray,
+    queries: np.ndarray,
+    threshold: float,
+    k: int = 32,
+    expand: np.ndarray | None = None,
+    lists_per_face: int = 3,
+    lists_per_lonely_face: int = 12,
+    exact_below: int = 20_000_000,
+    seed: int = 0,
+    block: int = 1024,
+    workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges from each face of ``queries`` (sorted indices) to its ``k`` nearest faces of
+    ``emb`` closer than ``threshold``: (i, j, distance) with i < j, each pair once, indices
+    int32, as :func:`knn_edges` finds them for those faces. ``expand`` (one bool per face):
+    the faces of it found as neighbours have their own neighbours searched too.
+
+    For the faces added to a clustered library: a few thousand faces searched among a
+    million. Up to ``exact_below`` distances every one is computed; beyond that the faces
+    are put in the list of their nearest k-means centre, with about ``sqrt(lists_per_face *
+    len(queries))`` lists (assigning every face and searching the queries then cost about
+    the same), and each query looks in its ``lists_per_face`` nearest lists, or its
+    ``lists_per_lonely_face`` nearest when those hold no neighbour.
+    """
+    edges, _ = query_neighbourhoods(
+        emb,
+        queries,
+        threshold,
+        k,
+        0,
+        expand,
+        lists_per_face=lists_per_face,
+        lists_per_lonely_face=lists_per_lonely_face,
+        exact_below=exact_below,
+        seed=seed,
+        block=block,
+        workers=workers,
+    )
+    return edges
+
+
+_Edges = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def query_neighbourhoods(
+    emb: np.ndarray,
+    queries: np.ndarray,
+    threshold: float,
+    k: int = 32,
+    wide: int = 0,
+    expand: np.ndarray | None = None,
+    lists_per_face: int = 3,
+    lists_per_lonely_face: int = 12,
+    exact_below: int = 20_000_000,
+    seed: int = 0,
+    block: int = 1024,
+    workers: int | None = None,
+) -> tuple[_Edges, _Edges]:
+    """:func:`query_edges` (the edges to each searched face's ``k`` nearest) and, in the
+    same search, the edges to each searched face's ``wide`` nearest (0: none, empty arrays;
+    at most ``k``: the first edges again).
+
+    The wide neighbourhood is what a full run's graph shows of a face beyond its own
+    ``k`` nearest: there, the faces that have it among *their* ``k`` nearest link to it too,
+    and the crowding factor (:mod:`~photocluster.grouping.crowding`) counts the clusters
+    over all of its links. Which faces are searched (``expand``, the lonely ones) depends
+    on the ``k`` nearest only, so the first edges are those of :func:`query_edges`.
+    """
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    n = len(emb)
+    queries = np.asarray(queries, dtype=np.int64)
+    t2 = threshold * threshold
+    none = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    if n < 2 or len(queries) == 0:
+        return none, none
+    reach = max(k, wide)
+    sq = squared_norms(emb)
+    everyone = np.arange(n)
+    with _parallel(default_workers() if workers is None else workers) as pmap:
+        if len(queries) * n <= exact_below:
+
+            def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                chunks = np.array_split(q, max(1, len(q) // block))
+                return _gather_pairs(pmap(lambda rows: _pair_list(emb, sq, rows, everyone, reach, t2, block), chunks))
+
+        else:
+            n_lists = int(np.clip(np.sqrt(lists_per_face * len(queries)), 16, max(16, n // 64)))
+            centres = _kmeans(emb, n_lists, seed, pmap=pmap)
+            home = _nearest_centres(emb, centres, 1, pmap=pmap)[:, 0]
+            members = np.argsort(home, kind="stable")  # each list's faces in increasing order
+            bounds = np.searchsorted(home[members], np.arange(len(centres) + 1))
+
+            def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                m = lists_per_lonely_face if lonely else lists_per_face
+                near = _nearest_centres(emb[q], centres, m, pmap=pmap)
+                flat = near.reshape(-1)
+                by_list = np.argsort(flat, kind="stable")
+                qb = np.searchsorted(flat[by_list], np.arange(len(centres) + 1))
+                owner = q[by_list // near.shape[1]]
+                tasks = [(owner[qb[c] : qb[c + 1]], members[bounds[c] : bounds[c + 1]]) for c in range(len(centres))]
+                return _gather_pairs(
+                    pmap(lambda t: _pair_list(emb, sq, t[0], t[1], reach, t2, block) if len(t[0]) else [], tasks)
+                )
+
+        a, b = search(queries)
+        found = np.zeros(n, dtype=bool)
+        found[a] = True
+        lonely = queries[~found[queries]]
+        if len(lonely) and len(queries) * n > exact_below:
+            la, lb = search(lonely, lonely=True)
+            a, b = np.concatenate([a, la]), np.concatenate([b, lb])
+        if expand is not None:
+            seen = np.zeros(n, dtype=bool)
+            seen[queries] = True
+            # The faces to expand among each query's k nearest, whatever the wide search found.
+            _, near_b = _nearest_k(emb, a, b, k)
+            more = np.unique(near_b[expand[near_b] & ~seen[near_b]])
+            if len(more):
+                ma, mb = search(more)
+                a, b = np.concatenate([a, ma]), np.concatenate([b, mb])
+        edges = _edges_of(emb, *_nearest_k(emb, a, b, k))
+        wide_edges = none if wide <= 0 else edges if wide <= k else _edges_of(emb, *_nearest_k(emb, a, b, wide))
+    return edges, wide_edges
+
+
+def _edges_of(emb: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Edges:
+    n = len(emb)
+    key = np.minimum(a, b) * n + np.maximum(a, b)
+    return _pairs(key, emb)
+
+
+def _pair_list(
+    emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    return list(_neighbour_pairs(emb, sq, rows, cols, k, t2, block))
+
+
+def _gather_pairs(parts: Iterator[list[tuple[np.ndarray, np.ndarray]]]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [p for part in parts for p in part]
+    if not pairs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
+
+
+def _nearest_k(emb: np.ndarray, a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of the (query, neighbour) pairs, each query's ``k`` nearest distinct neighbours (a
+    query searched in several lists has up to ``k`` from each)."""
+    n = len(emb)
+    key = unique_sorted(a * n + b)
+    a, b = key // n, key % n
+    d = np.empty(len(a), dtype=np.float32)
+    for start in range(0, len(a), 1 << 16):
+        d[start : start + (1 << 16)] = squared_norms(
+            emb[a[start : start + (1 << 16)]] - emb[b[start : start + (1 << 16)]]
+        )
+    order = np.lexsort((b, d, a))
+    a, b = a[order], b[order]
+    rank = np.arange(len(a)) - np.searchsorted(a, a, side="left")
+    keep = rank < k
+    return a[keep], b[keep]

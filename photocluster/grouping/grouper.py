@@ -189,6 +189,7 @@ def group(
     policy: Policy,
     confidence: np.ndarray | None = None,
     factor: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
     """One label per super-node of ``cons`` (see :func:`~photocluster.grouping.whispers.collapse`)
     for faces ``emb`` joined by neighbour edges (i, j) of length ``d``, all shorter than
@@ -199,36 +200,54 @@ def group(
     clearly nearest (:func:`~photocluster.grouping.linkage.attach`), else stay alone.
 
     ``factor``: each face's crowding factor when already computed (:func:`crowding`, which
-    is called here otherwise when the policy adapts).
+    is called here otherwise when the policy adapts; an incremental run computes it for
+    the faces it places from the whole library, :func:`crowding_of_new`).
+
+    ``fixed`` (one bool per super-node) marks the super-nodes that stay as they are: each
+    keeps a label of its own, none joins another, nor is a face taken out of one; the
+    other faces may join them by the same rules as they join each other. That is how an
+    incremental run places new faces among the persons it keeps
+    (:mod:`~photocluster.grouping.incremental`).
     """
     if factor is None:
         factor = crowding(i, j, d, cons, policy)
     weak = _weak_faces(cons, policy, confidence)
     if weak is None:
-        return _cluster(emb, i, j, d, cons, policy, factor)
+        return _cluster(emb, i, j, d, cons, policy, factor, fixed)
     keep = ~(weak[i] | weak[j])
-    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy, factor)
+    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy, factor, fixed)
     if len(super_labels):
         _attach_weak(emb, super_labels, weak, i[~keep], j[~keep], cons, policy, factor)
         super_labels = canonical_labels(super_labels)
     return super_labels
 
 
-def crowding(i: np.ndarray, j: np.ndarray, d: np.ndarray, cons: Constraints, policy: Policy) -> np.ndarray | None:
+def crowding(
+    i: np.ndarray,
+    j: np.ndarray,
+    d: np.ndarray,
+    cons: Constraints,
+    policy: Policy,
+    fixed: np.ndarray | None = None,
+    around: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray | None:
     """Each face's crowding factor in [floor, 1] (:mod:`~photocluster.grouping.crowding`),
     read from the first stage's clusters (Chinese whispers over the links shorter than
-    ``policy.link``, every face taking part), or None when the policy does not adapt."""
+    ``policy.link``, every face taking part), or None when the policy does not adapt.
+    ``fixed`` super-nodes keep their own class in that first stage (see :func:`group`);
+    ``around`` (i, j, d): the edges to count the other clusters over, when not (i, j, d)."""
     if not policy.adapts:
         return None
     n = len(cons.super_of)
     strong = d < policy.link
-    stage1 = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot)
+    stage1 = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot, fixed)
     labels = stage1[cons.super_of] if n else np.zeros(0, dtype=np.int64)
+    ai, aj, ad = (i, j, d) if around is None else around
     return crowding_factor(
         n,
-        i,
-        j,
-        d,
+        ai,
+        aj,
+        ad,
         labels,
         policy.graph_radius,
         k=policy.crowd_k,
@@ -236,6 +255,37 @@ def crowding(i: np.ndarray, j: np.ndarray, d: np.ndarray, cons: Constraints, pol
         power=policy.crowd_power,
         floor=policy.crowd_floor,
     )
+
+
+def crowding_of_new(
+    i: np.ndarray,
+    j: np.ndarray,
+    d: np.ndarray,
+    cons: Constraints,
+    policy: Policy,
+    fixed: np.ndarray,
+    free: np.ndarray,
+    around: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray | None:
+    """The crowding factors of an incremental run (:mod:`~photocluster.grouping.incremental`).
+
+    For each face it places (``free``, one bool per face), as :func:`crowding` reads it in
+    a full run, from the face's neighbours in the whole library: ``around``, the edges to
+    each face placed from its nearest faces, whoever they are, more of them than the
+    grouping's edges (i, j, d) hold (:func:`~photocluster.grouping.graph.query_neighbourhoods`:
+    a full run's graph also links a face to the faces that have it among their nearest).
+    The first-stage clusters are the persons kept (``fixed`` super-nodes), each counted
+    once, and the clusters the first stage makes of the faces placed (some of which it
+    puts in a person); a face in no person and not placed is a cluster of its own.
+
+    Every other face counts 1: a link, merge or attachment is then judged by the factor
+    of the faces placed (in a full run, by the smaller of the two sides', and both sides
+    are alike: a face and a person it is close to share their neighbourhood). None when
+    the policy does not adapt."""
+    factor = crowding(i, j, d, cons, policy, fixed, around)
+    if factor is not None:
+        factor[~np.asarray(free, dtype=bool)] = 1.0
+    return factor
 
 
 def _weak_faces(cons: Constraints, policy: Policy, confidence: np.ndarray | None) -> np.ndarray | None:
@@ -255,21 +305,28 @@ def _cluster(
     cons: Constraints,
     policy: Policy,
     factor: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
     if policy.whispers:
         keep = d < policy.link_threshold
-        return collapsed_whispers(i[keep], j[keep], cons.super_of, cons.cannot)
+        return collapsed_whispers(i[keep], j[keep], cons.super_of, cons.cannot, fixed)
     # Where faces crowd, a link must be shorter by the smaller factor of its two faces.
     strong = d < (policy.link if factor is None else policy.link * np.minimum(factor[i], factor[j]))
-    super_labels = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot)
+    super_labels = collapsed_whispers(i[strong], j[strong], cons.super_of, cons.cannot, fixed)
     if len(super_labels) == 0:
         return super_labels
     # The second stage works on faces; a super-node's constraints bind through any one of
     # its faces, since all its faces share its label.
     face_labels = super_labels[cons.super_of]
-    _, rep = np.unique(cons.super_of, return_index=True)  # each super-node's first face
+    rep = _first_faces(cons.super_of)  # each super-node's first face
+    fixed_faces = None if fixed is None else np.asarray(fixed, dtype=bool)[cons.super_of]
     if policy.eject:
-        face_labels = _eject(emb, face_labels, cons, policy.merge if factor is None else policy.merge * factor)
+        threshold = policy.merge if factor is None else policy.merge * factor
+        face_labels = _eject(emb, face_labels, cons, threshold, fixed_faces)
+    held = None
+    if fixed_faces is not None:
+        held = np.zeros(int(face_labels.max()) + 1, dtype=bool)
+        held[face_labels[fixed_faces]] = True
     cannot = (rep[cons.cannot[0]], rep[cons.cannot[1]])
     merged = merge_by_linkage(
         emb,
@@ -282,15 +339,32 @@ def _cluster(
         clear_threshold=policy.clear_merge,
         clear_margin=policy.clear_margin,
         scale=factor,
+        fixed=held,
     )
     return canonical_labels(merged[rep])
 
 
-def _eject(emb: np.ndarray, face_labels: np.ndarray, cons: Constraints, threshold: float | np.ndarray) -> np.ndarray:
+def _first_faces(super_of: np.ndarray) -> np.ndarray:
+    """Each super-node's first face (``super_of`` numbers them 0..s-1)."""
+    first = np.full(int(super_of.max()) + 1 if len(super_of) else 0, len(super_of), dtype=np.int64)
+    np.minimum.at(first, super_of.astype(np.intp), np.arange(len(super_of), dtype=np.int64))
+    return first
+
+
+def _eject(
+    emb: np.ndarray,
+    face_labels: np.ndarray,
+    cons: Constraints,
+    threshold: float | np.ndarray,
+    fixed: np.ndarray | None = None,
+) -> np.ndarray:
     """:func:`~photocluster.grouping.linkage.eject_outliers` for the faces that may leave: those
-    alone in their super-node and not pinned (the user's groups and pins stay whole)."""
+    alone in their super-node and not pinned (the user's groups and pins stay whole), nor
+    ``fixed`` (one bool per face)."""
     free = np.bincount(cons.super_of)[cons.super_of] == 1
     free &= ~np.isin(cons.super_of, np.fromiter(cons.person_of_super, dtype=np.int64))
+    if fixed is not None:
+        free &= ~fixed
     return eject_outliers(emb, face_labels, threshold, movable=free)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from photocluster.core.vectors import blocked_knn
+from photocluster.grouping.arrays import unique_sorted
 
 
 @dataclass
@@ -110,15 +111,16 @@ def eject_outliers(
         others = mom.n[labels] - 1.0
         far = np.zeros(len(labels), dtype=bool)
         # A chunk of faces at a time: a float64 copy of a million descriptors is a gigabyte.
+        candidates = others >= 2
+        if movable is not None:
+            candidates &= movable
         for lo in range(0, len(labels), chunk):
-            idx = lo + np.flatnonzero(others[lo : lo + chunk] >= 2)
+            idx = lo + np.flatnonzero(candidates[lo : lo + chunk])
             x = emb[idx].astype(np.float64)
             own = np.einsum("ij,ij->i", x, x)
             cross = np.einsum("ij,ij->i", x, mom.s[labels[idx]], dtype=np.float64) - own
             msd = own + (mom.sq[labels[idx]] - own - 2.0 * cross) / others[idx]
             far[idx] = msd >= limit[idx]
-        if movable is not None:
-            far &= movable
         if not far.any():
             break
         labels[far] = k + np.arange(int(far.sum()))
@@ -128,14 +130,14 @@ def eject_outliers(
 def _pair_keys(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
     lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
     keep = lo != hi
-    return np.unique(lo[keep] * k + hi[keep])
+    return unique_sorted(lo[keep] * k + hi[keep])
 
 
 def _near(mom: _Moments, pairs: np.ndarray, k: int, reach: float, chunk: int = 1 << 20) -> tuple[np.ndarray, ...]:
     """(a, b, distance) of the pairs closer than ``reach``, in compact types, a chunk at a time.
     Pairs at ``reach`` or farther never come closer: a merged cluster's distance to a third is
     a weighted mean of its parts' distances to it."""
-    out_a, out_b, out_d = [], [], []
+    out_a, out_b, out_d = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)], [np.zeros(0, np.float32)]
     for lo in range(0, len(pairs), chunk):
         keys = pairs[lo : lo + chunk]
         a, b = keys // k, keys % k
@@ -152,14 +154,12 @@ def _edge_pairs(labels: np.ndarray, i: np.ndarray, j: np.ndarray, k: int, chunk:
     millions of edges at a million faces, nearly all inside one cluster, would otherwise
     take three int64 arrays of their length at once."""
     parts = [_pair_keys(labels[i[s : s + chunk]], labels[j[s : s + chunk]], k) for s in range(0, len(i), chunk)]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    return unique_sorted(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _reciprocal(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
     """Mask of the pairs that are each endpoint's closest candidate (ties: lowest pair)."""
-    best = np.full(k, np.inf)
-    np.minimum.at(best, pa, dist)
-    np.minimum.at(best, pb, dist)
+    best = _lowest(k, (pa, pb), dist)
     mutual = (dist == best[pa]) & (dist == best[pb])
     # Equal distances could give a cluster two reciprocal partners: keep its first pair.
     idx = np.flatnonzero(mutual)
@@ -173,6 +173,21 @@ def _reciprocal(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, k: int) -> np.
     return out
 
 
+def _lowest(
+    k: int, ends: tuple[np.ndarray, np.ndarray], dist: np.ndarray, dist_b: np.ndarray | None = None
+) -> np.ndarray:
+    """Per cluster (0..k-1), the smallest distance of the pairs ``(ends[0], ends[1])`` it
+    is an end of (inf: none). ``dist_b`` gives the second ends' distances when they differ.
+    In the distances' own float32 and with intp indices: numpy's ``ufunc.at`` then takes
+    its fast path (20x faster than into float64)."""
+    best = np.full(k, np.inf, dtype=np.float32)
+    np.minimum.at(best, ends[0].astype(np.intp), dist.astype(np.float32, copy=False))
+    other = dist if dist_b is None else dist_b
+    np.minimum.at(best, ends[1].astype(np.intp), other.astype(np.float32, copy=False))
+    # Exact in float64 (the minimum of float32 values), as the comparisons after it expect.
+    return best.astype(np.float64)
+
+
 def _runner_up(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, n: np.ndarray) -> np.ndarray:
     """For each pair, the distance from its smaller cluster (either, at equal sizes) to that
     cluster's nearest other candidate. The smaller one is the one choosing where to go: a
@@ -180,20 +195,49 @@ def _runner_up(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, n: np.ndarray) 
     k = len(n)
     # Per cluster, its two smallest distances, without sorting: millions of pairs at a
     # million faces, where a sort of both ends would take gigabytes.
-    best1 = np.full(k, np.inf)
-    np.minimum.at(best1, pa, dist)
-    np.minimum.at(best1, pb, dist)
+    best1 = _lowest(k, (pa, pb), dist)
     at_a, at_b = dist <= best1[pa], dist <= best1[pb]
     ties = np.bincount(pa[at_a], minlength=k) + np.bincount(pb[at_b], minlength=k)
-    best2 = np.full(k, np.inf)
-    np.minimum.at(best2, pa[~at_a], dist[~at_a])
-    np.minimum.at(best2, pb[~at_b], dist[~at_b])
+    best2 = _lowest(k, (pa[~at_a], pb[~at_b]), dist[~at_a], dist[~at_b])
     best2 = np.where(ties >= 2, best1, best2)
     other_a = np.where(dist <= best1[pa], best2[pa], best1[pa])
     other_b = np.where(dist <= best1[pb], best2[pb], best1[pb])
     na, nb = n[pa], n[pb]
     out: np.ndarray = np.where(na < nb, other_a, np.where(nb < na, other_b, np.minimum(other_a, other_b)))
     return out
+
+
+def _after_merges(
+    mom: _Moments,
+    pa: np.ndarray,
+    pb: np.ndarray,
+    dist: np.ndarray,
+    into: np.ndarray,
+    gone: np.ndarray,
+    root: np.ndarray,
+    forbidden: np.ndarray,
+    reach: float,
+    held: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs (a, b, distance) after a round of merges, in pair-key order:
+    only the pairs of a cluster just merged are renamed and measured again; every other
+    pair keeps its distance (its two clusters did not change). Pairs of two ``held``
+    clusters go."""
+    k = len(root)
+    changed = np.zeros(k, dtype=bool)
+    changed[into] = True
+    changed[gone] = True
+    touched = changed[pa] | changed[pb]
+    fresh = _pair_keys(root[pa[touched]], root[pb[touched]], k)
+    if held is not None:
+        fresh = fresh[~(held[fresh // k] & held[fresh % k])]
+    fa, fb, fd = _near(mom, np.setdiff1d(fresh, forbidden, assume_unique=True), k, reach)
+    keep = ~touched
+    pa, pb, dist = np.concatenate([pa[keep], fa]), np.concatenate([pb[keep], fb]), np.concatenate([dist[keep], fd])
+    # Pair-key order, as a fresh start would have them: ties between equal distances go
+    # to the lowest pair (see _reciprocal).
+    order = np.argsort(pa.astype(np.int64) * k + pb, kind="stable")
+    return pa[order], pb[order], dist[order]
 
 
 def merge_by_linkage(
@@ -209,6 +253,7 @@ def merge_by_linkage(
     clear_threshold: float | None = None,
     clear_margin: float = 0.0,
     scale: np.ndarray | None = None,
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cluster labels after merging, by average linkage, the clusters of ``labels`` (one
     per face of ``emb``) whose faces are closer than ``threshold`` (root mean squared
@@ -231,7 +276,8 @@ def merge_by_linkage(
     ``scale`` (one factor in (0, 1] per face, :mod:`~photocluster.grouping.crowding`) asks
     more where faces crowd: two clusters are judged against ``threshold`` and
     ``clear_threshold`` times the smaller of their mean factors (kept as a sum per cluster,
-    summed on each merge).
+    summed on each merge). ``fixed`` (one bool per cluster label) marks clusters that never
+    merge with each other (an incremental run's persons); others may merge into them.
     """
     labels = np.asarray(labels, dtype=np.int64)
     k = int(labels.max()) + 1 if len(labels) else 0
@@ -243,13 +289,16 @@ def merge_by_linkage(
     pairs = _edge_pairs(labels, i, j, k)
     if eligible is not None:
         pairs = pairs[eligible[pairs // k] & eligible[pairs % k]]
+    held = None if fixed is None else np.asarray(fixed, dtype=bool).copy()
+    if held is not None:
+        pairs = pairs[~(held[pairs // k] & held[pairs % k])]
     forbidden = _pair_keys(labels[cannot[0]], labels[cannot[1]], k) if cannot is not None else np.zeros(0, np.int64)
     reach = max(threshold, clear_threshold or 0.0)
+    pa, pb, dist = _near(mom, np.setdiff1d(pairs, forbidden, assume_unique=True), k, reach)
+    del pairs
     for _ in range(max_rounds):
-        pairs = np.setdiff1d(pairs, forbidden, assume_unique=True)
-        if not len(pairs):
+        if not len(pa):
             break
-        pa, pb, dist = _near(mom, pairs, k, reach)
         size_penalty = (small_penalty / np.sqrt(mom.n[pa] + mom.n[pb] - 1.0)).astype(np.float32)
         # The crowding factor of the pair: the smaller of the two clusters' means (1: none).
         m = 1.0 if factor_sum is None else np.minimum(factor_sum[pa] / mom.n[pa], factor_sum[pb] / mom.n[pb])
@@ -261,15 +310,16 @@ def merge_by_linkage(
         if not allowed.any():
             break
         chosen = np.flatnonzero(allowed)[_reciprocal(pa[allowed], pb[allowed], dist[allowed], k)]
-        del allowed, dist
+        del allowed
         into, gone = pa[chosen], pb[chosen]  # pa < pb: the smaller label survives
         mom.merge(into, gone)
         if factor_sum is not None:
             factor_sum[into] += factor_sum[gone]
         root[gone] = into
-        pairs = _pair_keys(root[pa], root[pb], k)
-        del pa, pb
+        if held is not None:
+            held[into] |= held[gone]
         forbidden = _pair_keys(root[forbidden // k], root[forbidden % k], k)
+        pa, pb, dist = _after_merges(mom, pa, pb, dist, into, gone, root, forbidden, reach, held)
     # Each round points a gone label at a survivor that may itself be gone later.
     while True:
         nxt = root[root]

@@ -25,6 +25,7 @@ def chinese_whispers(
     seed: int = 0,
     weights: np.ndarray | None = None,
     cannot: tuple[np.ndarray, np.ndarray] | None = None,
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Labels 0..k-1 for ``n`` nodes joined by undirected edges (i, j).
 
@@ -32,7 +33,9 @@ def chinese_whispers(
     takes the class with the largest total edge weight among its neighbours (ties: the
     smallest class). Stops once a pass changes nothing. ``cannot`` is a pair of arrays
     (a, b): node a never takes b's class and vice versa (the two stay apart, at every step
-    and in the result, see :func:`_undo_clashes`).
+    and in the result, see :func:`_undo_clashes`). Nodes in ``fixed`` (one bool per node)
+    keep their own class: others may take it, they take no other (an incremental run's
+    persons, each a node, never join each other).
 
     Vectorised: a pass updates the nodes in ``_BATCHES`` slices of the random order,
     each slice at once from the labels left by the previous slices (sequential Chinese
@@ -60,7 +63,10 @@ def chinese_whispers(
         corder = np.argsort(ca, kind="stable")
         ca, cb = ca[corder], cb[corder]
         cptr = np.searchsorted(ca, np.arange(n + 1))
-    connected = np.flatnonzero(np.diff(indptr) > 0)
+    movable = np.diff(indptr) > 0
+    if fixed is not None:
+        movable &= ~np.asarray(fixed, dtype=bool)
+    connected = np.flatnonzero(movable)
     rng = np.random.default_rng(seed)
     batches = max(1, min(_BATCHES, len(connected)))
     for _ in range(iterations):
@@ -216,21 +222,31 @@ def cluster(emb: np.ndarray, threshold: float = DEFAULT_THRESHOLD, min_size: int
 
 
 def collapsed_whispers(
-    i: np.ndarray, j: np.ndarray, super_of: np.ndarray, cannot: tuple[np.ndarray, np.ndarray]
+    i: np.ndarray,
+    j: np.ndarray,
+    super_of: np.ndarray,
+    cannot: tuple[np.ndarray, np.ndarray],
+    fixed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Chinese-whispers labels of the super-nodes of :func:`collapse` (``super_of``: node ->
     super-node), for a graph of nodes joined by edges (i, j).
 
     Nodes that must stay together vote as one: the links between two super-nodes become
     one edge weighted by their number, so a group of pinned faces pulls as hard as all
-    its faces together. ``cannot`` holds super-node pairs kept apart.
+    its faces together. ``cannot`` holds super-node pairs kept apart; ``fixed`` (one bool
+    per super-node) those that keep their own class (see :func:`chinese_whispers`).
     """
     n = len(super_of)
     n_super = int(super_of.max()) + 1 if n else 0
     if n_super == n:  # nothing collapsed: every node is a super-node of its own
-        return chinese_whispers(n, i, j, cannot=cannot)
+        return chinese_whispers(n, i, j, cannot=cannot, fixed=fixed)
     si, sj = super_of[i], super_of[j]
     keep = si != sj
     si, sj = np.minimum(si[keep], sj[keep]), np.maximum(si[keep], sj[keep])
-    pair_key, weights = np.unique(si * n_super + sj, return_counts=True)
-    return chinese_whispers(n_super, pair_key // n_super, pair_key % n_super, weights=weights, cannot=cannot)
+    pair_key = np.sort(si * n_super + sj)
+    starts = np.flatnonzero(np.r_[True, pair_key[1:] != pair_key[:-1]]) if len(pair_key) else np.zeros(0, np.int64)
+    weights = np.diff(np.r_[starts, len(pair_key)])
+    pair_key = pair_key[starts]
+    return chinese_whispers(
+        n_super, pair_key // n_super, pair_key % n_super, weights=weights, cannot=cannot, fixed=fixed
+    )

@@ -356,6 +356,15 @@ class Corrections(Database):
         ).fetchall()
         return [(int(i), float(at), str(c), bool(u)) for i, at, c, u in rows]
 
+    def corrections_mark(self) -> str:
+        """A mark that changes with every correction that changes who is whom (all but a
+        rename), made or undone: a clustering stores it to tell when it is out of date."""
+        count, last, undone = self.conn.execute(
+            "SELECT count(*), coalesce(max(id), 0), coalesce(sum(undone), 0) FROM corrections "
+            "WHERE command NOT LIKE 'name %'"
+        ).fetchone()
+        return f"{count}:{last}:{undone}"
+
     def history(self, limit: int = 50) -> list[tuple[int, float, str, bool]]:
         rows = self.conn.execute(
             "SELECT id, at, command, undone FROM corrections ORDER BY id DESC LIMIT ?", (limit,)

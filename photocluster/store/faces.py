@@ -83,34 +83,56 @@ class Faces(Database):
     def _face_arrays(self, where: str, params: Sequence[Any] = ()) -> tuple[np.ndarray, ...]:
         """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of the
         faces of present photos that match ``where``, by face id, in one snapshot."""
-        sql = f"FROM faces JOIN photos ON photos.id = faces.photo_id WHERE photos.status = 'done' AND ({where})"
+        ids, photo_ids, person_ids, _, emb = self._face_rows(where, params)
+        return ids, photo_ids, person_ids, emb
+
+    def _face_rows(self, where: str, params: Sequence[Any] = ()) -> tuple[np.ndarray, ...]:
+        """:meth:`_face_arrays` with the detector confidences (float32) before the embeddings."""
         with self.snapshot():
-            (count,) = self.conn.execute(f"SELECT count(*) {sql}", params).fetchone()
+            # The faces in their table's order, the present photos on the side: a join
+            # looks each face's photo up and sorts the rows again (4x the time at 1M faces).
+            done = np.array(
+                [r for (r,) in self.conn.execute("SELECT id FROM photos WHERE status = 'done' ORDER BY id")],
+                dtype=np.int64,
+            )
+            (count,) = self.conn.execute(f"SELECT count(*) FROM faces WHERE ({where})", params).fetchone()
             # Filled in place, a chunk of rows at a time: a million faces never exist as a
             # million Python objects, and the embeddings are held once (512 MB at 1M).
             ids = np.empty(count, dtype=np.int64)
             photo_ids = np.empty(count, dtype=np.int64)
             person_ids = np.empty(count, dtype=np.int64)
+            confidence = np.empty(count, dtype=np.float32)
             emb = np.empty((count, EMBEDDING_DIM), dtype=np.float32)
             cursor = self.conn.execute(
-                f"SELECT faces.id, faces.photo_id, coalesce(faces.person_id, -1), faces.embedding {sql} "
-                "ORDER BY faces.id",
+                "SELECT id, photo_id, coalesce(person_id, -1), confidence, embedding FROM faces "
+                f"WHERE ({where}) ORDER BY id",
                 params,
             )
             k = 0
             while rows := cursor.fetchmany(_FETCH):
                 m = len(rows)
-                ids[k : k + m] = [r[0] for r in rows]
-                photo_ids[k : k + m] = [r[1] for r in rows]
-                person_ids[k : k + m] = [r[2] for r in rows]
-                emb[k : k + m] = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f4").reshape(m, EMBEDDING_DIM)
+                cols = list(zip(*rows, strict=True))
+                ids[k : k + m] = cols[0]
+                photo_ids[k : k + m] = cols[1]
+                person_ids[k : k + m] = cols[2]
+                confidence[k : k + m] = cols[3]
+                emb[k : k + m] = np.frombuffer(b"".join(cols[4]), dtype="<f4").reshape(m, EMBEDDING_DIM)
                 k += m
-        return ids, photo_ids, person_ids, emb
+        present = np.isin(photo_ids, done)
+        if not present.all():
+            ids, photo_ids, person_ids = ids[present], photo_ids[present], person_ids[present]
+            confidence, emb = confidence[present], emb[present]
+        return ids, photo_ids, person_ids, confidence, emb
 
     def active_faces(self) -> tuple[np.ndarray, ...]:
         """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of
         faces in present photos, by face id."""
         return self._face_arrays("1")
+
+    def active_face_rows(self) -> tuple[np.ndarray, ...]:
+        """(face ids, photo ids, person ids (-1: none), detector confidences (float32),
+        embeddings (n, 128) float32) of faces in present photos, by face id, in one read."""
+        return self._face_rows("1")
 
     def active_confidences(self) -> np.ndarray:
         """Detector confidence (float32) of each face of present photos, by face id: the same

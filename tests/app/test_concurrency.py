@@ -74,7 +74,7 @@ def test_a_move_made_while_clusters_runs_survives(
     b = person(store, people["B"][0])
     moved = people["A"][0]
     calls = during_clusters(lambda other: move_face(other, moved, str(b)))
-    recluster(store, 0.6, 1, method="whispers")
+    recluster(store, 0.6, 1, method="whispers", full=True)
     assert len(calls) == 2  # grouped again, from the corrected state
     assert person(store, moved) == b
     assert store.pins() == dict.fromkeys([moved, *people["B"]], b)
@@ -85,7 +85,7 @@ def test_a_name_given_while_clusters_runs_needs_no_second_grouping(
 ) -> None:
     a = person(store, people["A"][0])
     calls = during_clusters(lambda other: name_person(other, str(a), "Ann"))
-    recluster(store, 0.6, 1, method="whispers")
+    recluster(store, 0.6, 1, method="whispers", full=True)
     assert len(calls) == 1
     assert store.person_names()[a] == "Ann"
 
@@ -108,7 +108,7 @@ def test_a_remove_made_while_clusters_runs_survives(
     a = person(store, people["A"][0])
     removed = people["A"][1]
     during_clusters(lambda other: remove_face(other, removed))
-    recluster(store, 0.6, 1, method="whispers")
+    recluster(store, 0.6, 1, method="whispers", full=True)
     assert person(store, removed) != a
     assert store.rejections() == [(removed, a)]
 
@@ -118,7 +118,7 @@ def test_a_merge_made_while_clusters_runs_holds_and_the_write_does_not_fail(
 ) -> None:
     b, c = person(store, people["B"][0]), person(store, people["C"][0])
     during_clusters(lambda other: merge_persons(other, str(b), [str(c)]))
-    recluster(store, 0.6, 1, method="whispers")  # before: sqlite3.IntegrityError (person c no longer exists)
+    recluster(store, 0.6, 1, method="whispers", full=True)  # before: sqlite3.IntegrityError (person c no longer exists)
     assert {person(store, f) for f in people["B"] + people["C"]} == {b}
     assert c not in store.person_names()
 
@@ -131,7 +131,7 @@ def test_corrections_that_never_stop_end_in_one_clear_error(
     during_clusters(lambda other: move_face(other, people["A"][0], str(next(targets))), times=100)
     before = store.face_persons()
     with pytest.raises(errors.ConcurrentChangeError, match="clustering gave up"):
-        recluster(store, 0.6, 1, method="whispers")
+        recluster(store, 0.6, 1, method="whispers", full=True)
     # Three groupings, three moves (to B, C, B) meanwhile, and nothing written but the moves.
     assert store.face_persons() == {**before, people["A"][0]: b}
     result = CliRunner().invoke(app, ["clusters", "--threshold", "0.6", "--db", str(store.path)])

@@ -8,7 +8,7 @@ import pytest
 from conftest import fake_embedding, near
 from photocluster.eval.metrics import pairwise
 from photocluster.grouping.doubt import centroid_distances
-from photocluster.grouping.graph import edges, knn_edges
+from photocluster.grouping.graph import edges, knn_edges, query_edges, query_neighbourhoods
 from photocluster.grouping.identity import match_to_previous
 from photocluster.grouping.whispers import UNKNOWN, canonical_labels, chinese_whispers, cluster
 
@@ -362,3 +362,20 @@ def test_unknown_faces_and_new_faces_are_ignored() -> None:
     assert match_to_previous(ids, labels, {1: 5, 2: 5, 3: 5}) == {}
     assert match_to_previous(ids, labels, {}) == {}
     assert match_to_previous(np.array([], dtype=np.int64), np.array([], dtype=np.int64), {1: 2}) == {}
+
+
+@pytest.mark.parametrize("exact_below", [20_000_000, 0])  # every distance, and the inverted file
+def test_the_wide_neighbourhood_of_a_query_holds_its_nearest_faces_beyond_the_graphs(exact_below: int) -> None:
+    rng = np.random.default_rng(7)
+    emb = (rng.normal(size=(3000, 128)) * 0.04).astype(np.float32)  # all within a radius of each other
+    queries = np.arange(2900, 3000)
+    (i, j, d), (wi, wj, _) = query_neighbourhoods(emb, queries, 2.0, k=8, wide=24, exact_below=exact_below)
+    qi, qj, qd = query_edges(emb, queries, 2.0, k=8, exact_below=exact_below)
+    assert np.array_equal(i, qi) and np.array_equal(j, qj) and np.array_equal(d, qd)
+    assert {*zip(i.tolist(), j.tolist(), strict=True)} <= {*zip(wi.tolist(), wj.tolist(), strict=True)}
+    if exact_below:
+        # Each query's 24 nearest, exactly: the wide edges from a query are those.
+        q = 2950
+        nearest = np.argsort(np.linalg.norm(emb - emb[q], axis=1))[1:25]
+        mine = np.r_[wj[wi == q], wi[wj == q]]
+        assert set(nearest.tolist()) <= set(mine.tolist())

@@ -1,0 +1,116 @@
+"""Placing the faces added to a clustered library, without clustering it again.
+
+After a scan adds a few hundred photos to a library of a million faces, its persons stay
+as they are: each is one super-node that keeps its label (``fixed``), and only the new
+faces, with the faces in no person they reach, are grouped, by the same rules as a full
+run (:func:`~photocluster.grouping.grouper.group`): linked to their neighbours, merged
+into a person or with each other by average linkage, weak faces attached. A new face
+joins a person when a full run would have put it there; new faces of someone not seen
+before form a new person among themselves (with faces in no person until then); no face
+already in a person moves.
+
+Pure functions over arrays, like the rest of :mod:`photocluster.grouping`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from photocluster.grouping.constraints import Constraints, keep_apart, same_photo_pairs
+from photocluster.grouping.identity import Assignment
+
+
+def incremental_constraints(
+    face_ids: np.ndarray,
+    photo_ids: np.ndarray,
+    emb: np.ndarray,
+    held: np.ndarray,
+    free: np.ndarray,
+    threshold: float,
+    rejections: Iterable[tuple[int, int]],
+) -> tuple[Constraints, np.ndarray]:
+    """The constraints of an incremental run and the fixed super-nodes.
+
+    ``held`` is one person id per face (-1: none) for the faces that stay where they are
+    (their person's faces, pinned ones included); ``free`` marks the faces to place. Each
+    held person is one super-node, fixed; every other face is a node of its own. Faces
+    to place stay apart from the other faces of their photo (but in collages, as in
+    :func:`~photocluster.grouping.constraints.build_constraints`) and from the persons the
+    user took them out of (``rejections``: face id, person id). Returns the constraints
+    (``person_of_super``: each fixed super-node's person) and one bool per super-node.
+    """
+    n = len(face_ids)
+    held = np.asarray(held, dtype=np.int64)
+    in_person = held >= 0
+    # One root per person (its first face), every other face its own root; super-nodes
+    # numbered by their first face, as collapse() numbers them.
+    root = np.arange(n, dtype=np.int64)
+    if in_person.any():
+        persons, inverse = np.unique(held[in_person], return_inverse=True)
+        first = np.full(len(persons), n, dtype=np.int64)
+        faces = np.flatnonzero(in_person)
+        np.minimum.at(first, inverse.astype(np.intp), faces)
+        root[faces] = first[inverse]
+    roots, super_of = np.unique(root, return_inverse=True)
+    super_of = super_of.reshape(-1).astype(np.int64)
+    fixed = in_person[roots]
+    person_of_super = {int(s): int(held[roots[s]]) for s in np.flatnonzero(fixed).tolist()}
+    # The same-photo rule, for the photos of the faces to place.
+    photos = np.unique(photo_ids[free])
+    local = np.flatnonzero(np.isin(photo_ids, photos))
+    pa, pb = same_photo_pairs(photo_ids[local], emb[local], threshold)
+    pa, pb = local[pa], local[pb]
+    touching = free[pa] | free[pb]
+    pa, pb = pa[touching], pb[touching]
+    distances = np.linalg.norm(emb[pa] - emb[pb], axis=1) if len(pa) else np.zeros(0, dtype=np.float32)
+    na, nb = super_of[pa], super_of[pb]
+    apart = na != nb
+    # The persons a face to place was taken out of.
+    super_of_person = {p: s for s, p in person_of_super.items()}
+    index = {int(f): k for k, f in enumerate(face_ids.tolist())}
+    ra: list[int] = []
+    rb: list[int] = []
+    rejected: dict[int, set[int]] = {}
+    for fid, pid in rejections:
+        k = index.get(fid)
+        if k is None or not free[k]:
+            continue
+        rejected.setdefault(k, set()).add(pid)
+        if pid in super_of_person:
+            ra.append(int(super_of[k]))
+            rb.append(super_of_person[pid])
+    cannot = (
+        np.concatenate([na[apart], np.array(ra, dtype=np.int64)]),
+        np.concatenate([nb[apart], np.array(rb, dtype=np.int64)]),
+    )
+    cons = Constraints(super_of, person_of_super, cannot, int(np.count_nonzero(apart)), rejected, distances, (pa, pb))
+    return cons, fixed
+
+
+def place(
+    face_ids: np.ndarray,
+    super_labels: np.ndarray,
+    cons: Constraints,
+    free: np.ndarray,
+    min_size: int,
+) -> Assignment:
+    """Face id -> person (a placeholder for a new one, None: unknown) for the ``free``
+    faces, from the labels :func:`~photocluster.grouping.grouper.group` gave the super-nodes
+    of :func:`incremental_constraints`. A face in the label of a fixed super-node joins its
+    person; a label without one is a new person when it holds ``min_size`` faces or more;
+    a face never joins a person the user took it out of."""
+    super_labels = keep_apart(super_labels, cons.cannot)
+    labels = super_labels[cons.super_of]
+    person_of_label: Mapping[int, int] = {int(super_labels[s]): p for s, p in cons.person_of_super.items()}
+    faces = np.flatnonzero(free)
+    own = labels[faces]
+    sizes = np.bincount(own) if len(own) else np.zeros(0, dtype=np.int64)
+    new_labels = sorted({int(x) for x in own.tolist() if int(x) not in person_of_label and sizes[int(x)] >= min_size})
+    placeholders = {label: -(k + 1) for k, label in enumerate(new_labels)}
+    persons: dict[int, int | None] = {}
+    for k, fid, label in zip(faces.tolist(), face_ids[faces].tolist(), own.tolist(), strict=True):
+        person = person_of_label[label] if label in person_of_label else placeholders.get(label)
+        persons[fid] = None if person is None or person in cons.rejected.get(k, ()) else person
+    return Assignment(persons, tuple(placeholders.values()))

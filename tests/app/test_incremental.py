@@ -1,0 +1,218 @@
+"""Incremental clustering: the faces a scan adds to a clustered library are placed, by the
+same rules as a full run, without moving any face already in a person."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import fake_embedding, near
+from photocluster.app.corrections import move_face, name_person
+from photocluster.app.recluster import recluster
+from photocluster.cli import app
+from photocluster.eval.metrics import pairwise
+from photocluster.store import Store
+
+from .conftest import add_photo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from cluster_scale import Library, stored_persons, synthetic
+
+
+def _library(store: Store, tmp_path: Path, people: dict[str, int], tag: str = "") -> dict[str, list[int]]:
+    """Photos of one face each: ``people`` name -> how many, 0.2 from the person's centre."""
+    faces: dict[str, list[int]] = {}
+    for who, count in people.items():
+        centre = fake_embedding(who)
+        for k in range(count):
+            faces.setdefault(who, []).extend(
+                add_photo(store, tmp_path / f"{who}{tag}{k}.jpg", [near(centre, 0.2, f"{who}{tag}{k}")])
+            )
+    return faces
+
+
+def _person(store: Store, face_id: int) -> int | None:
+    return store.face_persons().get(face_id)
+
+
+def test_new_faces_join_their_persons_and_strangers_form_a_new_one(store: Store, tmp_path: Path) -> None:
+    old = _library(store, tmp_path, {"ann": 12, "bob": 10, "cid": 8})
+    first = recluster(store)
+    assert first.mode == "full" and first.why == "no earlier clustering" and first.persons == 3
+    before = store.face_persons()
+    new = _library(store, tmp_path, {"ann": 2, "bob": 1, "dee": 3}, tag="new")
+    report = recluster(store)
+    assert report.mode == "incremental" and report.faces_added == 6
+    assert "6 new faces" in report.why
+    after = store.face_persons()
+    # Nothing already placed moved.
+    assert {f: after.get(f) for f in before} == before
+    for who in ("ann", "bob"):
+        assert {after[f] for f in new[who]} == {before[old[who][0]]}
+    dee = {after.get(f) for f in new["dee"]}
+    assert len(dee) == 1 and None not in dee and dee.isdisjoint(before.values())
+    assert report.persons == 4 and report.new_persons == 1 and report.faces_new == 6
+
+
+def test_named_and_pinned_faces_never_move(store: Store, tmp_path: Path) -> None:
+    old = _library(store, tmp_path, {"ann": 10, "bob": 10})
+    recluster(store)
+    ann, bob = _person(store, old["ann"][0]), _person(store, old["bob"][0])
+    name_person(store, str(ann), "Ann")
+    # An Ann face the user put in Bob's person stays there, even with Ann's faces coming in.
+    move_face(store, old["ann"][1], str(bob))
+    recluster(store)  # corrections since: full, the move binding
+    assert _person(store, old["ann"][1]) == bob
+    before = store.face_persons()
+    new = _library(store, tmp_path, {"ann": 4}, tag="new")
+    report = recluster(store)
+    assert report.mode == "incremental"
+    after = store.face_persons()
+    assert {f: after.get(f) for f in before} == before
+    assert {after[f] for f in new["ann"]} == {ann}
+    assert store.person_names()[ann] == "Ann"
+
+
+def test_a_new_face_stays_out_of_the_person_in_its_photo(store: Store, tmp_path: Path) -> None:
+    old = _library(store, tmp_path, {"ann": 10})
+    recluster(store)
+    ann = _person(store, old["ann"][0])
+    # Two faces of Ann in one new photo: one of them joins Ann, the other cannot.
+    centre = fake_embedding("ann")
+    pair = add_photo(store, tmp_path / "twice.jpg", [near(centre, 0.2, "t1"), near(centre, 0.2, "t2")])
+    assert recluster(store).mode == "incremental"
+    persons = [_person(store, f) for f in pair]
+    assert persons.count(ann) == 1
+
+
+def test_full_is_asked_for_or_follows_a_change_of_settings(store: Store, tmp_path: Path) -> None:
+    _library(store, tmp_path, {"ann": 5, "bob": 5})
+    recluster(store)
+    assert recluster(store, full=True).why == "asked for (--full)"
+    assert recluster(store).mode == "incremental"
+    changed = recluster(store, threshold=0.5)
+    assert changed.mode == "full" and "settings changed" in changed.why
+    assert recluster(store, threshold=0.5, min_size=3).mode == "full"
+    assert recluster(store, threshold=0.5, min_size=3, method="whispers").mode == "full"
+    assert recluster(store, threshold=0.5, min_size=3, method="whispers").mode == "incremental"
+
+
+def test_many_new_faces_make_a_full_run(store: Store, tmp_path: Path) -> None:
+    _library(store, tmp_path, {"ann": 5, "bob": 5})
+    recluster(store)
+    _library(store, tmp_path, {"ann": 2, "cid": 1}, tag="new")  # 3 new faces: over 20% of 13
+    report = recluster(store)
+    assert report.mode == "full" and "more than 20%" in report.why
+
+
+def test_the_command_says_which_run_and_full_forces_one(store: Store, tmp_path: Path) -> None:
+    _library(store, tmp_path, {"ann": 5, "bob": 5})
+    runner = CliRunner()
+    db = str(store.path)
+    first = runner.invoke(app, ["clusters", "--db", db])
+    assert first.exit_code == 0, first.output
+    assert "Full run: no earlier clustering" in first.stdout
+    _library(store, tmp_path, {"ann": 1}, tag="new")
+    again = runner.invoke(app, ["clusters", "--db", db, "--json"])
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.stdout)
+    assert (doc["mode"], doc["faces_added"], doc["faces_new"]) == ("incremental", 1, 1)
+    forced = runner.invoke(app, ["clusters", "--db", db, "--full"])
+    assert forced.exit_code == 0, forced.output
+    assert "Full run: asked for (--full)" in forced.stdout
+
+
+@pytest.mark.parametrize("method", ["two-stage", "whispers"])
+def test_placing_agrees_with_a_full_run_on_a_synthetic_library(tmp_path: Path, method: str) -> None:
+    emb, truth = synthetic(6000, seed=3)
+    lib = Library.of(emb, truth, seed=3)
+    n = lib.cut(0.97)
+    db, full_db = tmp_path / "inc.db", tmp_path / "full.db"
+    lib.write(db, 0, n)
+    with Store(db) as store:
+        recluster(store, method=method)
+    lib.write(db, n)
+    full_db.write_bytes(db.read_bytes())
+    with Store(db) as store:
+        report = recluster(store, method=method)
+    assert report.mode == "incremental" and report.faces_added == len(emb) - n
+    with Store(full_db) as store:
+        assert recluster(store, method=method, full=True).mode == "full"
+    placed, everything = stored_persons(db), stored_persons(full_db)
+    assert np.array_equal(placed[:, 0], everything[:, 0])
+    assert pairwise(everything[:, 1], placed[:, 1]).f1 >= 0.99
+    new = placed[:, 0] > n
+    assert pairwise(everything[new, 1], placed[new, 1]).f1 >= 0.99
+
+
+def _crowd(rng: np.random.Generator, centres: np.ndarray, per: int) -> np.ndarray:
+    """``per`` photos of each child, 0.08 from the child's centre."""
+    x = rng.normal(size=(len(centres) * per, 128))
+    out: np.ndarray = np.repeat(centres, per, axis=0) + 0.08 * x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out.astype(np.float32)
+
+
+def _children_library() -> tuple[Library, int]:
+    """Adults (the synthetic library) and 200 children, two photos each, packed together as
+    dlib packs children's faces (two children ~0.44 apart, the closest ~0.35); then 100 more
+    children, two photos each, added: 6% of the library."""
+    emb, truth = synthetic(2000, seed=4)
+    rng = np.random.default_rng(4)
+    unit = rng.normal(size=(301, 128))
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    centres = 0.6 * unit[0] + 0.31 * unit[1:]
+    kids = 100_000 + np.arange(300)
+    old = Library.of(np.vstack([emb, _crowd(rng, centres[:200], 2)]), np.r_[truth, np.repeat(kids[:200], 2)], seed=4)
+    order = rng.permutation(200)
+    new_emb, new_truth = _crowd(rng, centres[200:], 2)[order], np.repeat(kids[200:], 2)[order]
+    photos = old.photo.max() + 1 + np.arange(200)
+    lib = Library(np.vstack([old.emb, new_emb]), np.r_[old.truth, new_truth], np.r_[old.photo, photos])
+    return lib, len(old.emb)
+
+
+def _children_mixed(truth: np.ndarray, persons: np.ndarray, faces: np.ndarray) -> int:
+    """How many persons hold ``faces`` (indices) of two or more different children."""
+    kids = {}
+    for t, p in zip(truth[faces].tolist(), persons[faces].tolist(), strict=True):
+        kids.setdefault(p, set()).add(t)
+    return sum(1 for ts in kids.values() if len(ts) > 1)
+
+
+def test_new_children_placed_in_a_crowd_stay_apart_as_in_a_full_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib, n = _children_library()
+    old = tmp_path / "old.db"
+    lib.write(old, 0, n)
+    with Store(old) as store:
+        recluster(store)
+    full_db = tmp_path / "full.db"
+    full_db.write_bytes(old.read_bytes())
+    lib.write(full_db, n)
+    with Store(full_db) as store:
+        assert recluster(store, full=True).mode == "full"
+    everything = stored_persons(full_db)
+    new = np.flatnonzero(everything[:, 0] > n)
+    # The full run keeps every new child apart (the crowding factor at work).
+    assert _children_mixed(lib.truth, everything[:, 1], new) == 0
+
+    def placed(tag: str) -> np.ndarray:
+        db = tmp_path / f"{tag}.db"
+        db.write_bytes(old.read_bytes())
+        lib.write(db, n)
+        with Store(db) as store:
+            assert recluster(store).mode == "incremental"
+        return stored_persons(db)[:, 1]
+
+    persons = placed("incremental")
+    assert _children_mixed(lib.truth, persons, new) == 0
+    assert pairwise(everything[new, 1], persons[new]).f1 >= 0.99
+    assert pairwise(everything[:, 1], persons).f1 >= 0.99
+    # The case is crowded enough to need the factor: placed without it, children merge.
+    monkeypatch.setattr("photocluster.app.recluster.crowding_of_new", lambda *args, **kwargs: None)
+    assert _children_mixed(lib.truth, placed("without"), new) > 0
