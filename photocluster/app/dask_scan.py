@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+import socket
 import threading
 import uuid
 from collections import deque
@@ -289,11 +290,30 @@ _SCHEME_NEEDS = {
 }
 
 
+def _reachable(address: str, timeout: float, waited: str) -> None:
+    """A tcp:// address must accept a connection at all: Dask's own connect retries a
+    refused one until its deadline, which would read as a server that never answered."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp"):
+        return
+    host, _, port = rest.rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError:
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address} (waited {waited}): "
+            "is `dask scheduler` running there, and the port open?"
+        ) from None
+
+
 def _probe(dd: ModuleType, address: str, timeout: float) -> None:
     """Ask whatever listens at ``address`` who it is, Dask's way, within ``timeout`` seconds:
     a Client alone waits without end on a server that accepts the connection and never
     answers (an HTTP server), and leaves a traceback for later on a scheme it cannot use."""
     waited = f"{timeout:g} s"
+    _reachable(address, timeout, waited)
     try:
         reply = _run_with_deadline(_identity(dd, address, timeout), timeout)
     except TimeoutError:
