@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 
 from photocluster.core.progress import Progress, ProgressCallback
+from photocluster.core.types import Face
 from photocluster.detect.thumbnail import LEGACY_PARAMS, THUMB_PARAMS, reencode_thumbnail
 from photocluster.exporter.thumbnails import ImageJob, cut_images, image_workers
 from photocluster.store import Store
@@ -123,3 +124,14 @@ def _jobs_of(store: Store, face_ids: Sequence[int]) -> list[ImageJob]:
     for row in rows.values():
         jobs.setdefault(row.photo.id, ImageJob(row.photo)).thumbs.append((row.id, row.box))
     return list(jobs.values())
+
+
+def twin_thumbnails(store: Store, faces: list[Face]) -> list[bytes]:
+    """The thumbnails of a copy's faces: its twin's, which the same bytes and the same boxes
+    make exactly what a cut would give. All or none: a face of the twin without one (a photo
+    whose metadata changed) leaves the copy's faces to the next export, which cuts them."""
+    ids = [f.id for f in faces]
+    convert_thumbnails(store, face_ids=[i for i in ids if i is not None])
+    stored = store.thumbnails([i for i in ids if i is not None], THUMB_PARAMS)
+    thumbs = [stored[i] for i in ids if i is not None and i in stored]
+    return thumbs if len(thumbs) == len(faces) else []
