@@ -10,11 +10,18 @@
   (photocluster.detect.images.fingerprint: a hash of the JPEG without its metadata
   segments, plus the EXIF orientation), and of decoding the full pixels (the alternative
   key), in ms per photo over every fixture JPEG.
+- ``unchanged``: a re-scan of a library of ``--photos`` small photo files (copies of one
+  small JPEG, 1,000 to a folder) none of which changed: the library is
+  recorded as a scan leaves it (rows written straight into a fresh database), scanned once
+  (the face tags of every photo read once), then scanned again, timed (wall and CPU, peak
+  memory of this process); against, in the same run, the floor of walking the folders and
+  stat-ing every file (``os.scandir`` + ``stat``), and the real ``walk`` alone.
 - ``sync``: the cost of ``PRAGMA synchronous = FULL`` against NORMAL: ms per committed
   photo (what a scan commits per photo, with 3 faces), and a real scan of a few fixture
   photos with each setting.
 
     python benchmarks/rescan.py match|keys|sync [--fixtures ../shared/fixtures]
+    python benchmarks/rescan.py unchanged [--photos 100000] [--work DIR]
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -193,11 +202,83 @@ def bench_sync(fixtures: Path) -> None:
             )
 
 
+def bench_unchanged(fixtures: Path, n: int, work: Path | None) -> None:
+    import resource
+
+    from photocluster.app.scan import scan
+    from photocluster.detect.images import walk
+    from photocluster.store import Store
+
+    class NoAnalyser:
+        workers = 1
+
+        def analyse(self, jobs: Iterator[Any], settings: object) -> Iterator[Any]:
+            for job in jobs:
+                raise AssertionError(f"{job.path}: analysed, though unchanged")
+            yield from ()
+
+    settings = DetectionSettings()
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        root = Path(tmp) / "photos"
+        one = Path(tmp) / "one.jpg"
+        Image.new("RGB", (64, 48), (120, 90, 60)).save(one, "JPEG")
+        data = one.read_bytes()
+        start = time.perf_counter()
+        paths = []
+        for k in range(n):
+            folder = root / f"{k // 1000:04d}"
+            if k % 1000 == 0:
+                folder.mkdir(parents=True)
+            path = folder / f"IMG_{k:07d}.jpg"
+            path.write_bytes(data)
+            paths.append(path)
+        with Store(Path(tmp) / "lib.db") as store, store.transaction() as conn:
+            scan_id = conn.execute(
+                "INSERT INTO scans(started_at, status, roots, settings) VALUES (0, 'completed', '[]', ?)",
+                (settings.key,),
+            ).lastrowid
+            conn.executemany(
+                "INSERT INTO photos(path, size, mtime_ns, status, settings, scan_id, width, height, updated_at) "
+                "VALUES (?, ?, ?, 'done', ?, ?, 64, 48, 0)",
+                ((os.fsencode(p), (st := p.stat()).st_size, st.st_mtime_ns, settings.key, scan_id) for p in paths),
+            )
+        print(f"{n} photos made and recorded in {time.perf_counter() - start:.1f} s")
+        with Store(Path(tmp) / "lib.db") as store:
+            start = time.perf_counter()
+            first = scan(store, [root], settings, analyser=NoAnalyser())  # type: ignore[arg-type]
+            print(f"first scan (tags read once): {time.perf_counter() - start:.1f} s, {first.unchanged} unchanged")
+            t0, c0 = time.perf_counter(), time.process_time()
+            again = scan(store, [root], settings, analyser=NoAnalyser())  # type: ignore[arg-type]
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        assert again.unchanged == n and again.analysed == 0 and not again.missing, again
+        t0 = time.perf_counter()
+        stats = 0
+        for folder in sorted(os.scandir(root), key=lambda e: e.name):
+            for entry in os.scandir(folder.path):
+                entry.stat()
+                stats += 1
+        floor = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        walked = sum(1 for _ in walk([root]))
+        walk_s = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"re-scan of {n} unchanged photos: {wall:.2f} s wall, {cpu:.2f} s CPU ({1e6 * wall / n:.0f} us a photo), "
+        f"peak {peak:.0f} MB; floor (scandir + stat of {stats} files): {floor:.2f} s, "
+        f"walk alone ({walked} files): {walk_s:.2f} s; re-scan / floor {wall / floor:.1f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["match", "keys", "sync"])
+    parser.add_argument("what", choices=["match", "keys", "sync", "unchanged"])
     parser.add_argument("--fixtures", type=Path, default=REPO.parent / "shared" / "fixtures")
+    parser.add_argument("--photos", type=int, default=100_000, help="unchanged: photo files made")
+    parser.add_argument("--work", type=Path, help="unchanged: folder for the files (default: a temp dir)")
     args = parser.parse_args()
+    if args.what == "unchanged":
+        bench_unchanged(args.fixtures, args.photos, args.work)
+        return
     {"match": bench_match, "keys": bench_keys, "sync": bench_sync}[args.what](args.fixtures)
 
 

@@ -42,7 +42,7 @@ from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.core.types import Box, Person, PersonFace, Photo
 from photocluster.detect.faces import CHIP_PADDING, CHIP_SIZE
 from photocluster.detect.images import EXPORT_MARKER
-from photocluster.detect.thumbnail import THUMB_PARAMS
+from photocluster.detect.thumbnail import THUMB_PARAMS, THUMB_SUFFIX
 from photocluster.exporter import review
 from photocluster.exporter.folders import (
     CROPS_FOLDER,
@@ -410,7 +410,7 @@ class _Run:
 
     def _thumb_file(self, face: PersonFace, photo: Photo) -> tuple[str, str]:
         key = content_key("thumb", photo, face.box, THUMB_PARAMS)
-        return f"{THUMBS_FOLDER}/{key[:2]}/{face.face_id}_{key}.jpg", key
+        return f"{THUMBS_FOLDER}/{key[:2]}/{face.face_id}_{key}{THUMB_SUFFIX}", key
 
     def _chip_file(self, folder: str, face: PersonFace, photo: Photo) -> tuple[str, str]:
         return f"{CROPS_FOLDER}/{folder}/{face.face_id}.jpg", content_key(

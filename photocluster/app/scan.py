@@ -23,6 +23,7 @@ from photocluster.app.recognise import assign_new_faces
 from photocluster.app.scan_report import LostFace, ScanEvent, ScanProgress, ScanReport
 from photocluster.app.sizing import default_workers
 from photocluster.app.tags import import_tags
+from photocluster.app.thumbs import twin_thumbnails
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ConcurrentChangeError, ImageError, PathNotFoundError, ScanInterrupted
 from photocluster.core.progress import ProgressCallback
@@ -188,6 +189,7 @@ class _ScanRun:
         """Settle every file that needs no detection; yield the ones that do."""
         store, report, emit = self.store, self.report, self.emit
         seen: list[int] = []
+        folder, settled = Path(), dict[bytes, tuple[int, int, int]]()
         for path in files:
             try:
                 st = path.stat()
@@ -195,18 +197,21 @@ class _ScanRun:
                 gone = isinstance(exc, FileNotFoundError)
                 self.error(_Job(path), "file disappeared" if gone else f"cannot read: {exc.strerror}")
                 continue
+            if path.parent != folder:  # the walk lists a folder's files together: one query each
+                folder, settled = path.parent, store.unchanged_in_folder(path.parent, self.settings.key)
+            done = settled.get(os.fsencode(path))  # analysed with these settings, as it was: unchanged
+            if done is not None and done[1:] == (st.st_size, st.st_mtime_ns):
+                seen.append(done[0])
+                report.unchanged += 1
+                emit(ScanEvent("photo", path=path, outcome="unchanged"))
+                if len(seen) >= 500:
+                    store.mark_seen(seen, report.scan_id)
+                    seen.clear()
+                continue
             known = store.photo_by_path(path)
             if known is not None:
-                photo, photo_settings = known
+                photo = known[0]
                 same_file = photo.size == st.st_size and photo.mtime_ns == st.st_mtime_ns
-                if same_file and photo.status == "done" and photo_settings == self.settings.key:
-                    seen.append(photo.id)
-                    report.unchanged += 1
-                    emit(ScanEvent("photo", path=path, outcome="unchanged"))
-                    if len(seen) >= 500:
-                        store.mark_seen(seen, report.scan_id)
-                        seen.clear()
-                    continue
                 if same_file and photo.status == "error" and not self.retry_errors:
                     seen.append(photo.id)
                     report.errors.append((os.fsdecode(path), photo.error or "error"))
@@ -266,7 +271,7 @@ class _ScanRun:
             outcome = "moved"
         else:
             faces = store.photo_faces(twins[0].id)
-            lost = self.save(job, faces, twins[0], _twin_thumbnails(store, faces))
+            lost = self.save(job, faces, twins[0], twin_thumbnails(store, faces))
             n_faces = len(faces)
             self.report.duplicates += 1
             self.report.duplicate_of.append((os.fsdecode(path), os.fsdecode(twins[0].path)))
@@ -337,13 +342,3 @@ class _ScanRun:
         )
         self.report.lost.extend(lost)
         return lost
-
-
-def _twin_thumbnails(store: Store, faces: list[Face]) -> list[bytes]:
-    """The thumbnails of a copy's faces: its twin's, which the same bytes and the same boxes
-    make exactly what a cut would give. All or none: a face of the twin without one (a photo
-    whose metadata changed) leaves the copy's faces to the next export, which cuts them."""
-    ids = [f.id for f in faces]
-    stored = store.thumbnails([i for i in ids if i is not None], THUMB_PARAMS)
-    thumbs = [stored[i] for i in ids if i is not None and i in stored]
-    return thumbs if len(thumbs) == len(faces) else []

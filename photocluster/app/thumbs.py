@@ -12,10 +12,12 @@ moved the face).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 
 from photocluster.core.progress import Progress, ProgressCallback
-from photocluster.detect.thumbnail import THUMB_PARAMS
+from photocluster.core.types import Face
+from photocluster.detect.thumbnail import LEGACY_PARAMS, THUMB_PARAMS, reencode_thumbnail
 from photocluster.exporter.thumbnails import ImageJob, cut_images, image_workers
 from photocluster.store import Store
 
@@ -23,6 +25,51 @@ from photocluster.store import Store
 _PAGE = 2048
 # The phase ensure_thumbnails reports its progress in.
 CUTTING = "Thumbnails not stored yet (photos)"
+# The phase of the one-time conversion of an earlier version's thumbnails.
+CONVERTING = "Thumbnails converted to WebP (faces)"
+# Thumbnails converted per transaction: a conversion stopped midway keeps what it did.
+_BATCH = 1000
+
+log = logging.getLogger(__name__)
+
+
+def convert_thumbnails(
+    store: Store, on_faces: ProgressCallback | None = None, face_ids: Sequence[int] | None = None
+) -> int:
+    """Re-encode the thumbnails an earlier version stored (JPEG, :data:`LEGACY_PARAMS`) in
+    today's format, once: of every face, or of ``face_ids`` only. In batches of a
+    transaction each, so that a conversion stopped midway resumes where it stopped; a
+    thumbnail that does not decode is left as it is (it counts as missing, and is cut again
+    from its photo). ``on_faces``: told of the faces converted so far (phase
+    :data:`CONVERTING`). Returns the thumbnails converted."""
+    if face_ids is not None:
+        old = store.thumbnails(face_ids, LEGACY_PARAMS)
+        return store.replace_thumbnails(_reencoded(old.items()), LEGACY_PARAMS, THUMB_PARAMS)
+    total = store.thumbnail_count(LEGACY_PARAMS)
+    done = after = 0
+    while total and (batch := store.thumbnails_with(LEGACY_PARAMS, after, _BATCH)):
+        after = batch[-1][0]
+        done += store.replace_thumbnails(_reencoded(batch), LEGACY_PARAMS, THUMB_PARAMS)
+        if on_faces is not None:
+            on_faces(Progress(CONVERTING, done, total))
+    return done
+
+
+def stored_thumbnail(store: Store, face_id: int) -> bytes | None:
+    """The face's stored thumbnail in today's format (one an earlier version stored is
+    converted, and stored so); None when it has none."""
+    data = store.thumbnail(face_id, THUMB_PARAMS)
+    if data is None and convert_thumbnails(store, face_ids=[face_id]):
+        data = store.thumbnail(face_id, THUMB_PARAMS)
+    return data
+
+
+def _reencoded(rows: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+    for face_id, data in rows:
+        try:
+            yield face_id, reencode_thumbnail(data)
+        except (OSError, ValueError) as exc:
+            log.warning("face %d: its stored thumbnail does not decode (%s); it will be cut again", face_id, exc)
 
 
 def ensure_thumbnails(
@@ -36,7 +83,9 @@ def ensure_thumbnails(
     photos, or of ``face_ids`` only. ``workers``: processes that cut them (None: one per
     core for many photos, this process for a few); ``on_photos``: told of the photos cut
     from so far (phase :data:`CUTTING`). Returns the faces left without one (their photo gone or changed since its
-    scan: a line each in ``warnings``)."""
+    scan: a line each in ``warnings``). Thumbnails an earlier version stored are converted
+    first (:func:`convert_thumbnails`)."""
+    convert_thumbnails(store, on_photos, face_ids)
     if face_ids is None:
         total = store.missing_thumbnail_photos(THUMB_PARAMS)
         jobs: Iterator[ImageJob] = _missing(store)
@@ -75,3 +124,14 @@ def _jobs_of(store: Store, face_ids: Sequence[int]) -> list[ImageJob]:
     for row in rows.values():
         jobs.setdefault(row.photo.id, ImageJob(row.photo)).thumbs.append((row.id, row.box))
     return list(jobs.values())
+
+
+def twin_thumbnails(store: Store, faces: list[Face]) -> list[bytes]:
+    """The thumbnails of a copy's faces: its twin's, which the same bytes and the same boxes
+    make exactly what a cut would give. All or none: a face of the twin without one (a photo
+    whose metadata changed) leaves the copy's faces to the next export, which cuts them."""
+    ids = [f.id for f in faces]
+    convert_thumbnails(store, face_ids=[i for i in ids if i is not None])
+    stored = store.thumbnails([i for i in ids if i is not None], THUMB_PARAMS)
+    thumbs = [stored[i] for i in ids if i is not None and i in stored]
+    return thumbs if len(thumbs) == len(faces) else []

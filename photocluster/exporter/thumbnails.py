@@ -2,12 +2,12 @@
 ones the store lacks, which :func:`photocluster.app.thumbs.ensure_thumbnails` stores) and,
 when an export asks for them, aligned face chips (``crops/<person folder>/<face id>.jpg``).
 
-A scan stores each face's thumbnail (a small JPEG of the face box with a margin, cut from
+A scan stores each face's thumbnail (a small WebP of the face box with a margin, cut from
 the photo as displayed) while the photo is decoded anyway; the ones still missing are cut
 here, each photo decoded once for all its faces, at the smallest size that serves them (JPEG
 draft mode, see :func:`photocluster.detect.images.load_image`), by one worker process per
 core when there are many. The export writes a thumbnail as
-``.thumbs/<shard>/<face id>_<key>.jpg`` (256 shards by key: a million faces make folders of
+``.thumbs/<shard>/<face id>_<key>.webp`` (256 shards by key: a million faces make folders of
 about 4,000 files), named by a key of what it shows, so a re-export rewrites only the
 images whose photo, box or settings changed.
 """

@@ -77,6 +77,19 @@ class Photos(Database):
         row = self.conn.execute(f"SELECT {PHOTO_COLS} FROM photos WHERE path = ?", (path_key(path),)).fetchone()
         return None if row is None else photo_of_row(row)
 
+    def unchanged_in_folder(self, folder: Path, settings_key: str) -> dict[bytes, tuple[int, int, int]]:
+        """Stored path -> (photo id, size, mtime_ns) of the photos analysed with
+        ``settings_key`` (status done) directly in ``folder``: one query for a folder's
+        files, so that a re-scan settles the unchanged ones by their stat alone."""
+        key = path_key(folder).rstrip(b"/") + b"/"
+        rows = self.conn.execute(
+            "SELECT path, id, size, mtime_ns FROM photos "
+            "WHERE path >= ? AND path < ? AND status = 'done' AND settings = ?",
+            (key, key[:-1] + b"0", settings_key),  # b"0" is the byte after b"/"
+        )
+        n = len(key)
+        return {bytes(p): (int(i), s, m) for p, i, s, m in rows if b"/" not in bytes(p)[n:]}
+
     def photos_by_hash(self, sha256: str, settings_key: str) -> list[Photo]:
         """Photos already analysed with these settings whose bytes hash to ``sha256``."""
         rows = self.conn.execute(

@@ -1,4 +1,4 @@
-"""Face thumbnails: a small JPEG per face, cut where the photo is decoded anyway (a scan)
+"""Face thumbnails: a small image per face (WebP; JPEG before), cut where the photo is decoded anyway (a scan)
 or, for a face that has none, by the first export that needs it. The review pages and the
 review app show them, so neither decodes a photo per face it shows.
 
@@ -103,6 +103,29 @@ class Thumbs(Database):
             (params,),
         ).fetchone()
         return int(row[0])
+
+    def thumbnails_with(self, params: str, after_face: int = 0, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """(face id, bytes) of the next ``limit`` thumbnails stored with ``params`` after face
+        id ``after_face``, by face id (a format to convert: photocluster.app.thumbs)."""
+        rows = self.conn.execute(
+            "SELECT face_id, jpeg FROM face_thumbs WHERE params = ? AND face_id > ? ORDER BY face_id LIMIT ?",
+            (params, after_face, limit),
+        )
+        return [(int(f), bytes(j)) for f, j in rows]
+
+    def replace_thumbnails(self, rows: Iterable[tuple[int, bytes]], old: str, new: str) -> int:
+        """Store each (face id, bytes) in ``new``'s format in place of the face's thumbnail
+        still stored with ``old`` (one stored meanwhile with other parameters is kept), in one
+        transaction. Returns the rows replaced."""
+        replaced = 0
+        with self.transaction() as conn:
+            for face_id, data in rows:
+                cur = conn.execute(
+                    "UPDATE face_thumbs SET params = ?, jpeg = ? WHERE face_id = ? AND params = ?",
+                    (new, data, face_id, old),
+                )
+                replaced += cur.rowcount
+        return replaced
 
     def thumbnail_count(self, params: str | None = None) -> int:
         """Thumbnails stored (cut with ``params``, when given)."""

@@ -43,11 +43,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from photocluster.app import browse, corrections
 from photocluster.app.suggest import answer, suggest
 from photocluster.app.tags import tag_conflicts
+from photocluster.app.thumbs import stored_thumbnail
 from photocluster.core.errors import DatabaseError, ImageError, PhotoclusterError, UsageError
 from photocluster.core.ids import is_id, parse_id
 from photocluster.core.readmodel import FaceItem, Page, Suggestion, Summary
 from photocluster.core.types import person_label
-from photocluster.detect.thumbnail import THUMB_PARAMS, face_thumbnail
+from photocluster.detect.thumbnail import THUMB_MEDIA_TYPE, THUMB_PARAMS, face_thumbnail
 from photocluster.exporter import pages
 from photocluster.store import Store
 from photocluster.web import curate
@@ -399,12 +400,13 @@ def _unknown(request: Request, state: _State, links: LiveLinks) -> Response:
 
 
 def _thumb(request: Request, state: _State, links: LiveLinks) -> Response:
-    """The face's thumbnail as the scan stored it; a face without one (scanned before
+    """The face's thumbnail as the scan stored it (one an earlier version stored is
+    converted to today's format once); a face without one (scanned before
     thumbnails were stored, or whose photo's metadata changed) gets one cut from its photo,
     if that is still the file scanned, and stored for the next request and the next export."""
     face_id = _path_id(request, "face_id")
     store = state.open()
-    data = None if face_id is None else store.thumbnail(face_id, THUMB_PARAMS)
+    data = None if face_id is None else stored_thumbnail(store, face_id)
     if data is None:
         row = None if face_id is None else store.face_rows([face_id]).get(face_id)
         if row is None:
@@ -420,7 +422,7 @@ def _thumb(request: Request, state: _State, links: LiveLinks) -> Response:
         # A database that cannot be written to now (another process writing) only costs a recut.
         with contextlib.suppress(DatabaseError):
             store.put_thumbnails([(row.id, THUMB_PARAMS, data)], {row.id: row.box})
-    return Response(data, media_type="image/jpeg")
+    return Response(data, media_type=THUMB_MEDIA_TYPE)
 
 
 def _photo(request: Request, state: _State, links: LiveLinks) -> Response:

@@ -52,7 +52,7 @@ def people(store: Store, tmp_path: Path) -> dict[str, list[int]]:
 
 
 def assert_scan_thumbnails(store: Store, settings: DetectionSettings) -> dict[int, bytes]:
-    """Every face of the present photos has its thumbnail stored, a THUMB_SIZE square JPEG
+    """Every face of the present photos has its thumbnail stored, a THUMB_SIZE square WebP
     that is exactly what :func:`thumbnail` cuts from the photo decoded as the scan decodes
     it (with ``settings``). Returns them by face id."""
     faces = [face for face, _ in store.faces()]
@@ -63,6 +63,6 @@ def assert_scan_thumbnails(store: Store, settings: DetectionSettings) -> dict[in
         if face.photo_path not in images:
             images[face.photo_path] = load_image(face.photo_path, settings.max_size, enlarge=settings.upsample is None)
         with Image.open(io.BytesIO(stored[face.id])) as im:
-            assert (im.format, im.size) == ("JPEG", (THUMB_SIZE, THUMB_SIZE))
+            assert (im.format, im.size) == ("WEBP", (THUMB_SIZE, THUMB_SIZE))
         assert stored[face.id] == thumbnail(images[face.photo_path], face.box), face.photo_path
     return stored

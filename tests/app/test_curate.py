@@ -18,6 +18,7 @@ from photocluster.core.errors import NameTakenError, NotFoundError, UsageError
 from photocluster.core.types import Box, Face
 from photocluster.detect import faces as faces_module
 from photocluster.detect.images import DecodedImage
+from photocluster.detect.thumbnail import THUMB_PARAMS
 from photocluster.grouping.quality import face_quality
 from photocluster.store import Store
 
@@ -67,7 +68,7 @@ def test_a_drawn_face_is_stored_flagged_pinned_and_undone(
     assert drawn == [(Box(0, 0, 30, 30), 2.0)]
     assert added.person_id == alice and store.added_faces(photo.id) == {added.face_id}
     assert store.pins()[added.face_id] == alice
-    assert store.thumbnail(added.face_id, "128/0.3/85") is not None
+    assert store.thumbnail(added.face_id, THUMB_PARAMS) is not None
     (face,) = [f for f in store.photo_faces(photo.id) if f.id == added.face_id]
     assert face.confidence == curate.ADDED_CONFIDENCE  # the user vouches: not a weak detection
     assert history(store)[0]["command"] == f"add-face {photo.id} 0,0,30,30 {alice}"

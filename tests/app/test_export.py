@@ -492,14 +492,14 @@ def test_every_face_gets_a_thumbnail_for_the_review_page(store: Store, library: 
     assert (report.thumbnails, report.crops, report.warnings) == (8, 0, [])
     assert report.review == str(dest / "index.html")
     faces = all_faces(index_of(dest))
-    assert sorted(p.relative_to(dest).as_posix() for p in (dest / ".thumbs").rglob("*.jpg")) == sorted(
+    assert sorted(p.relative_to(dest).as_posix() for p in (dest / ".thumbs").rglob("*.webp")) == sorted(
         f["thumbnail"] for f in faces
     )
     assert all(f["thumbnail"].split("/")[1] == Path(f["thumbnail"]).stem.split("_")[1][:2] for f in faces)
     for f in faces:
         assert f["crop"] is None
         with Image.open(dest / f["thumbnail"]) as im:
-            assert (im.format, im.size) == ("JPEG", (128, 128))
+            assert (im.format, im.size) == ("WEBP", (128, 128))
     page = review_pages(dest)
     assert all(f'data-face-id="{f["id"]}"' in page for f in faces)
 
@@ -537,7 +537,7 @@ def test_a_thumbnail_follows_its_face(store: Store, library: Path, tmp_path: Pat
     new = {f["id"]: f["thumbnail"] for f in all_faces(index_of(dest))}
     assert {k for k in new if new[k] != old[k]} == {1}
     assert not (dest / old[1]).exists() and (dest / new[1]).is_file()
-    assert report.thumbnails == 8 and len(list((dest / ".thumbs").rglob("*.jpg"))) == 8
+    assert report.thumbnails == 8 and len(list((dest / ".thumbs").rglob("*.webp"))) == 8
 
 
 def test_a_photo_gone_or_changed_gets_no_thumbnail(store: Store, library: Path, tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def test_pages_index_and_thumbnails_the_user_edited_are_kept(store: Store, libra
     }
     for rel, text in edited.items():
         (dest / rel).write_text(text)
-    thumbs = sorted((dest / ".thumbs").rglob("*.jpg"))
+    thumbs = sorted((dest / ".thumbs").rglob("*.webp"))
     bob_thumb = next(t for t in thumbs if t.name.startswith(f"{store.person_face_ids(2)[0]}_"))
     bob_thumb.write_bytes(b"not a thumbnail any more")
     rename_bob(store)  # every page is rendered anew

@@ -144,3 +144,26 @@ def test_a_corrected_unnamed_person_is_never_deleted_for_having_no_face(
     recluster(store, 0.6, 2, method="whispers")
     assert bob in store.person_names()
     assert (bob, None, 0, 0, None, False) in store.person_summaries()
+
+
+def test_a_rescan_settles_each_folder_by_stat_and_still_sees_a_changed_file(
+    store: Store, tmp_path: Path, fake_embedder: FakeEmbedder
+) -> None:
+    """Unchanged files are settled by one query per folder (issue 26); folders whose names
+    share a prefix ("a", "a b", "a0", "a/a") keep their files apart, and a file rewritten
+    in any of them is analysed again."""
+    lib = tmp_path / "lib"
+    folders = ["a", "a b", "a0", "a/a", "b"]
+    for k, name in enumerate(folders):
+        write_photo(lib / name / "p.jpg", (200, 20 + 30 * k, 40))
+        write_photo(lib / name / "q.jpg", (20, 200, 40 + 30 * k))
+    first = scan(store, [lib])
+    assert (first.analysed, first.unchanged) == (10, 0)
+    calls = fake_embedder.calls
+    again = scan(store, [lib])
+    assert (again.analysed, again.unchanged, again.missing, fake_embedder.calls) == (0, 10, 0, calls)
+    write_photo(lib / "a" / "a" / "p.jpg", (20, 20, 220))  # another picture in the nested folder
+    (lib / "a0" / "q.jpg").unlink()
+    third = scan(store, [lib])
+    assert (third.analysed, third.unchanged, third.missing) == (1, 8, 1)
+    assert fake_embedder.calls == calls + 1

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from conftest import write_photo
 from photocluster.app import browse
 from photocluster.app.corrections import history
-from photocluster.detect.thumbnail import THUMB_PARAMS, THUMB_SIZE
+from photocluster.detect.thumbnail import LEGACY_PARAMS, THUMB_PARAMS, THUMB_SIZE
 from photocluster.store import Store
 from photocluster.web.app import create_app
 from photocluster.web.auth import Gate, cookie_name
@@ -130,7 +130,7 @@ def test_thumbnails_are_cut_from_the_photo_the_database_names(
 ) -> None:
     face = library["alice"][0]
     response = client.get(f"/thumb/{face}")
-    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
     with Image.open(io.BytesIO(response.content)) as im:
         assert im.size == (THUMB_SIZE, THUMB_SIZE)
         r, g, b = im.convert("RGB").getpixel((THUMB_SIZE // 2, THUMB_SIZE // 2))  # type: ignore[misc]
@@ -147,10 +147,32 @@ def test_a_stored_thumbnail_is_served_as_it_is(store: Store, client: TestClient,
     assert store.put_thumbnails([(face, THUMB_PARAMS, b"the scan's own bytes")]) == 1
     response = client.get(f"/thumb/{face}")
     assert response.status_code == 200 and response.content == b"the scan's own bytes"
+    assert response.headers["content-type"] == "image/webp"
     # Cut with other parameters: not this app's thumbnail; one is cut from the photo.
     other = library["bob"][1]
     store.put_thumbnails([(other, "64/0.3/85", b"old size")])
-    assert client.get(f"/thumb/{other}").content.startswith(b"\xff\xd8")
+    response = client.get(f"/thumb/{other}")
+    assert response.content[:4] == b"RIFF" and response.content[8:12] == b"WEBP"
+    assert response.headers["content-type"] == "image/webp"
+
+
+def test_a_thumbnail_an_earlier_version_stored_is_converted_once(
+    store: Store, client: TestClient, library: dict[str, list[int]], tmp_path: Path
+) -> None:
+    face = library["bob"][0]
+    old = io.BytesIO()
+    Image.new("RGB", (THUMB_SIZE, THUMB_SIZE), (200, 40, 40)).save(old, "JPEG", quality=85)
+    store.put_thumbnails([(face, LEGACY_PARAMS, old.getvalue())])
+    for photo in tmp_path.rglob("*.jpg"):
+        photo.write_bytes(b"gone")  # converted from the stored JPEG, not cut from the photo
+    response = client.get(f"/thumb/{face}")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+    with Image.open(io.BytesIO(response.content)) as im:
+        assert (im.format, im.size) == ("WEBP", (THUMB_SIZE, THUMB_SIZE))
+        r, g, b = im.convert("RGB").getpixel((64, 64))  # type: ignore[misc]
+        assert abs(r - 200) + abs(g - 40) + abs(b - 40) < 16
+    assert store.thumbnail(face, THUMB_PARAMS) == response.content
+    assert store.thumbnail_count(LEGACY_PARAMS) == 0
 
 
 def test_a_thumbnail_cut_on_request_is_stored_for_the_next_one(
