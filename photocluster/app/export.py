@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import stat
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -67,7 +68,7 @@ from photocluster.exporter.folders import (
 )
 from photocluster.exporter.index_json import JOURNAL, Journal, Manifest
 from photocluster.exporter.render import PersonJob, Renderer, RendererProcess
-from photocluster.exporter.stamps import EDITED, same_size_and_mtime, stamp, still_ours
+from photocluster.exporter.stamps import EDITED, same_size_and_mtime, stamp, stat_matches, still_ours
 from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, write_chips
 from photocluster.exporter.xmp import (
     XMP_TARGETS,
@@ -297,6 +298,7 @@ class _Run:
         self.checked: set[str] = set()  # folders made and checked this run
         self.skipped: set[str] = set()
         self.kept_files: set[str] = set()  # files of ours the user changed since: theirs now
+        self.verified: set[str] = set()  # files of ours found as written (size, mtime) and kept
         # For the sidecars (only with xmp): photo -> regions, photo entries -> photo, photos.
         self.regions: dict[int, list[tuple[int, str, Box]]] = defaultdict(list)
         self.entry_photo: dict[str, int] = {}
@@ -451,9 +453,22 @@ class _Run:
         if known is None and rel not in claimed:
             warn(self.warnings, path, IN_THE_WAY)
             return None
-        if known is not None and self._edited(rel):
+        if known is None:
+            return True
+        # One lstat for the common case, a file of ours as it was written: no edit to look for.
+        try:
+            st: os.stat_result | None = os.lstat(path)
+        except OSError:
+            st = None
+        recorded = self.prev.stamps.get(rel)
+        if st is not None and recorded is not None and stat_matches(st, recorded):
+            if known == key:
+                self.verified.add(rel)
+                return False
+            return True
+        if self._edited(rel):
             return None
-        return not (known == key and os.path.isfile(path) and not os.path.islink(path))
+        return not (known == key and st is not None and stat.S_ISREG(st.st_mode))
 
     def _write_thumbs(self, thumbs: dict[int, tuple[str, str]], claimed: set[str]) -> dict[int, str]:
         """Write the thumbnails not in place from the store; returns face id -> file in place."""
@@ -588,6 +603,9 @@ class _Run:
         index = [] if INDEX_FILE in self.kept_files else [INDEX_FILE]
         for rel in [*self.files, *index]:
             recorded = self.prev.stamps.get(rel)
+            if rel in self.verified and recorded is not None:
+                stamps[rel] = recorded  # checked by _ours this run, and not written again
+                continue
             path = os.path.join(self.root, rel)
             if recorded is not None and same_size_and_mtime(path, recorded):
                 stamps[rel] = recorded

@@ -82,6 +82,18 @@ def same_size_and_mtime(path: str | os.PathLike[str], recorded: str) -> bool:
         return False
 
 
+def stat_matches(st: os.stat_result, recorded: str) -> bool:
+    """Whether ``st`` (an ``lstat``) is of a regular file with the size and mtime of the file
+    stamp ``recorded``: the file is as photocluster wrote it, without reading it."""
+    if not recorded.startswith("f:") or not stat.S_ISREG(st.st_mode):
+        return False
+    try:
+        _kind, size, mtime, _sha = recorded.split(":", 3)
+        return (st.st_size, st.st_mtime_ns) == (int(size), int(mtime))
+    except ValueError:
+        return False
+
+
 def copy_hashed(source: str | os.PathLike[str], entry: str | os.PathLike[str]) -> str:
     """Copy ``source`` to ``entry`` with its times (as ``shutil.copy2``), hashing what is
     written on the way (the photo is read once); returns the entry's stamp."""
