@@ -19,7 +19,6 @@ read them).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -142,10 +141,7 @@ def _open_dest(dest: Path) -> tuple[Manifest, bool]:
         if not marker.exists():
             atomic_write(marker, Manifest().dump())
             fresh = True
-        try:
-            manifest = Manifest.parse(json.loads(marker.read_text(encoding="utf-8")))
-        except json.JSONDecodeError:
-            manifest = Manifest()
+        manifest = Manifest.read(marker)
         return manifest.with_journal(dest / JOURNAL), fresh
     except OSError as exc:
         raise ExportError(f"{dest}: cannot write the export ({exc.strerror})") from None

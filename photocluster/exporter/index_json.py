@@ -152,8 +152,10 @@ class IndexWriter:
 
 
 JOURNAL = ".photocluster-export.journal"
-# Manifest keys encoded at a time.
+# Manifest keys encoded at a time (a line of the manifest).
 _SLICE = 4096
+# The manifest's first line since the layout read a line at a time (format 2).
+_HEAD = '{"format": 2,'
 
 
 class Journal:
@@ -218,33 +220,79 @@ class Manifest:
             mapping("stamps"),
         )
 
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """The manifest at ``path``, a line at a time when it has this version's layout (at a
+        million faces its text is a quarter of a GB, never held whole); one of an earlier
+        version (a single line) is parsed whole, once: the export writes it back in this layout.
+        Text that is not JSON reads as an empty manifest."""
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+            if first.rstrip("\n") == _HEAD:
+                manifest = cls._read_lines(fh)
+                if manifest is not None:
+                    return manifest
+            fh.seek(0)
+            try:
+                return cls.parse(json.loads(fh.read()))
+            except json.JSONDecodeError:
+                return cls()
+
+    @classmethod
+    def _read_lines(cls, lines: Iterable[str]) -> Manifest | None:
+        """The sections of :meth:`chunks`'s layout; None for text not in it (read it whole)."""
+        manifest = cls()
+        maps = {"files": manifest.files, "sidecars": manifest.sidecars, "stamps": manifest.stamps}
+        section: str | None = None
+        try:
+            for line in lines:
+                text = line.rstrip("\n")
+                if section is None:
+                    if text == "}":
+                        return manifest
+                    name, opening = text.rsplit(":", 1)
+                    section = json.loads(name)
+                    if opening.strip() not in ("[", "{") or not isinstance(section, str):
+                        return None
+                    continue
+                if text in ("]", "],", "}", "},"):
+                    section = None
+                    continue
+                body = text[:-1] if text.endswith(",") else text
+                if section == "entries":
+                    manifest.entries.update(e for e in json.loads("[" + body + "]") if isinstance(e, str))
+                elif section in maps:
+                    part = json.loads("{" + body + "}")
+                    maps[section].update((k, v) for k, v in part.items() if isinstance(v, str))
+        except (ValueError, TypeError, StopIteration):
+            return None
+        return None  # cut short
+
     def dump(self) -> str:
         return "".join(self.chunks())
 
     def chunks(self) -> Iterator[str]:
-        """The manifest's JSON text (``json.dumps`` of it, keys sorted), a piece at a time:
-        at a million faces it is a hundred MB, never held whole."""
+        """The manifest's JSON text (keys sorted), a piece at a time: at a million faces it
+        is a quarter of a GB, never held whole. Its layout, which :meth:`read` reads a line
+        at a time: a head line, then each section's name, its items a slice per line, and
+        its closing bracket on lines of their own."""
 
         def mapping(values: dict[str, str]) -> Iterator[str]:
             # json's C encoder a slice at a time: a million keys one by one take seconds.
             keys = sorted(values)
-            yield "{"
             for lo in range(0, len(keys), _SLICE):
                 part = json.dumps({key: values[key] for key in keys[lo : lo + _SLICE]})
-                yield (", " if lo else "") + part[1:-1]
-            yield "}"
+                yield part[1:-1] + (",\n" if lo + _SLICE < len(keys) else "\n")
 
         entries = sorted(self.entries)
-        yield '{"entries": ['
+        yield _HEAD + '\n"entries": [\n'
         for lo in range(0, len(entries), _SLICE):
-            yield (", " if lo else "") + json.dumps(entries[lo : lo + _SLICE])[1:-1]
-        yield '], "files": '
-        yield from mapping(self.files)
-        yield ', "sidecars": '
-        yield from mapping(self.sidecars)
-        yield ', "stamps": '
-        yield from mapping(self.stamps)
-        yield "}"
+            part = json.dumps(entries[lo : lo + _SLICE])[1:-1]
+            yield part + (",\n" if lo + _SLICE < len(entries) else "\n")
+        for name, values in (("files", self.files), ("sidecars", self.sidecars), ("stamps", self.stamps)):
+            yield f'],\n"{name}": {{\n' if name == "files" else f'}},\n"{name}": {{\n'
+            yield from mapping(values)
+        yield "}\n}\n"
 
     def with_journal(self, path: Path) -> Manifest:
         """This manifest plus what the journal of an export that did not finish claimed: its

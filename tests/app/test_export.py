@@ -617,6 +617,8 @@ def test_manifests_of_earlier_versions_are_read(store: Store, library: Path, tmp
     report = export(store, dest)
     assert (report.unchanged, report.thumbnails, report.warnings) == (8, 8, [])
     assert (dest / "index.html").is_file()
+    # Written back in this version's layout, read a line at a time from then on.
+    assert (dest / EXPORT_MARKER).read_text().startswith('{"format": 2,\n')
 
 
 @pytest.mark.parametrize("names", [{}, {1: "Zoë <Z>", 2: "😀" * 300}, {1: "../../x", 2: "crops"}])
