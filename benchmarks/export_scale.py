@@ -19,7 +19,8 @@ into an empty folder, the second over it with nothing changed.
 Prints one JSON object: ``export_s``, ``peak_rss_mb``, ``entry_page_bytes`` (index.html),
 ``reexport_s``, ``reexport_peak_rss_mb`` (with ``--baseline``, the baseline's export and
 re-export too: ``baseline_reexport_s``, ``baseline_reexport_peak_rss_mb``), the largest
-page, the pages and thumbnails written, ``index_json_bytes`` and ``build_s`` (making the library, not part of the export).
+page, the pages and thumbnails written, ``index_json_bytes`` and ``build_s`` (making the
+library, not part of the export).
 """
 
 from __future__ import annotations
