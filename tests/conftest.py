@@ -341,6 +341,21 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def screenshot(page: Any) -> bytes:
+    """The page as a PNG. Headless Chromium under load sometimes has no frame to give yet
+    ("Unable to capture screenshot"): ask again, a few times, before failing."""
+    from playwright.sync_api import Error
+
+    for attempt in range(3):
+        try:
+            return bytes(page.screenshot())
+        except Error as exc:
+            if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                raise
+            page.wait_for_timeout(500)
+    raise AssertionError("unreachable")
+
+
 def assert_not_blank(png: bytes) -> None:
     """A screenshot that shows something: many colours and real contrast."""
     import io

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from conftest import COLOURS, assert_not_blank, colour_library, fake_embedding, near
+from conftest import COLOURS, assert_not_blank, colour_library, fake_embedding, near, screenshot
 from photocluster.app.export import export
 from photocluster.app.listing import faces_in_doubt
 from photocluster.app.recluster import recluster
@@ -165,7 +165,7 @@ def assert_thumbnails_loaded(page: Any) -> None:
 
 
 def screenshot_pixels(page: Any) -> np.ndarray:
-    png = page.screenshot()
+    png = screenshot(page)
     assert_not_blank(png)
     with Image.open(io.BytesIO(png)) as im:
         assert im.size == (1200, 900)

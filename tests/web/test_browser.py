@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import assert_not_blank
+from conftest import assert_not_blank, screenshot
 from photocluster.app.corrections import history
 from photocluster.store import Store
 from photocluster.web.server import Server
@@ -48,7 +48,7 @@ def test_rename_merge_move_and_undo_from_the_page(
     assert blocked == []
     sizes = page.locator("img").evaluate_all("els => els.map(e => [e.complete, e.naturalWidth])")
     assert sizes and all(done and width == 128 for done, width in sizes)
-    assert_not_blank(page.screenshot())
+    assert_not_blank(screenshot(page))
 
     # Rename Bob from his page.
     page.locator(f'article.card[data-person-id="{bob}"] .name').click()
@@ -86,7 +86,7 @@ def test_rename_merge_move_and_undo_from_the_page(
     page.click("#undo")
     assert person_of(store, moved) == alice
     assert [h["undone"] for h in history(store)] == [True, True, False]  # merge, move undone; the name stays
-    assert_not_blank(page.screenshot())
+    assert_not_blank(screenshot(page))
     assert blocked == []
 
 

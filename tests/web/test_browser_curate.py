@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import assert_not_blank, fake_embedding, make_face, near, write_photo
+from conftest import assert_not_blank, fake_embedding, make_face, near, screenshot, write_photo
 from photocluster.app.corrections import history, name_person
 from photocluster.core.types import Box, Face
 from photocluster.detect import faces as faces_module
@@ -107,7 +107,7 @@ def test_a_missed_face_drawn_with_the_mouse_is_added(
     (added,) = store.added_faces(photo.id)
     assert drawn == [Box(4, 4, 22, 22)]
     assert page.locator(f'.canvas .box.added[data-face-id="{added}"]').inner_text() == "Dora"
-    assert_not_blank(page.screenshot())
+    assert_not_blank(screenshot(page))
     # Esc forgets a box drawn; u undoes the face.
     page.mouse.move(image["x"] + 60 * scale, image["y"] + 60 * scale)
     page.mouse.down()
