@@ -8,7 +8,8 @@ scan cuts it), then encoded in each candidate format and quality. Per candidate:
 
 - bytes a face: the blob's mean, and what a face adds to the database file: every
   thumbnail stored into a fresh SQLite database with the store's ``face_thumbs`` table
-  (4 kB pages, as the store's), ``--copies`` times over, file size against the same table
+  (pages of the store's size, 16 kB; and of 4 kB, the size of libraries created before
+  16 kB pages), ``--copies`` times over, file size against the same table
   empty, divided by the rows (page and overflow-page overhead included: a blob that spills
   out of its page costs a whole overflow page);
 - the loss against the uncompressed square: SSIM (luma, 7x7 box window, the mean over
@@ -37,6 +38,7 @@ from PIL import Image, features
 from photocluster.core.types import Box
 from photocluster.detect.images import is_photo_name, load_image
 from photocluster.detect.thumbnail import THUMB_BUDGET, THUMB_SIZE, encode_thumbnail, thumbnail_pixels
+from photocluster.store.connection import PAGE_SIZE
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PHOTOCLUSTER_FIXTURES", REPO.parent / "shared" / "fixtures")).parent
@@ -110,13 +112,14 @@ def faces(holdout: int, fixtures: int) -> list[Image.Image]:
     return squares
 
 
-def db_bytes_per_face(blobs: list[bytes], copies: int, where: Path, name: str) -> float:
-    """What a thumbnail adds to a database file with the store's ``face_thumbs`` table."""
+def db_bytes_per_face(blobs: list[bytes], copies: int, where: Path, name: str, page_size: int = PAGE_SIZE) -> float:
+    """What a thumbnail adds to a database file with the store's ``face_thumbs`` table
+    (pages of ``page_size`` bytes: the store's by default)."""
 
     def size(rows: list[bytes]) -> int:
-        db = where / f"{name}-{len(rows)}.db"
+        db = where / f"{name}-{page_size}-{len(rows)}.db"
         conn = sqlite3.connect(db)
-        conn.execute("PRAGMA page_size = 4096")
+        conn.execute(f"PRAGMA page_size = {page_size}")
         conn.execute("CREATE TABLE face_thumbs (face_id INTEGER PRIMARY KEY, params TEXT NOT NULL, jpeg BLOB NOT NULL)")
         with conn:
             conn.executemany(
@@ -165,6 +168,7 @@ def measure(squares: list[Image.Image], copies: int) -> list[dict[str, object]]:
                     "bytes_mean": statistics.fmean(sizes),
                     "bytes_max": max(sizes),
                     "db_bytes_per_face": db_bytes_per_face(blobs, copies, Path(tmp), f"{fmt}{quality}{opts}"),
+                    "db_bytes_per_face_4k": db_bytes_per_face(blobs, copies, Path(tmp), f"{fmt}{quality}{opts}", 4096),
                     "ssim_mean": statistics.fmean(ssims),
                     "ssim_min": min(ssims),
                     "psnr_mean": statistics.fmean(psnrs),
@@ -192,14 +196,15 @@ def main() -> None:
     table = measure(squares, args.copies)
     print(f"{len(squares)} faces, {THUMB_SIZE} px squares; baseline JPEG q85 (the format until now)")
     print(
-        "| format | quality | bytes (mean / max) | DB bytes a face | vs JPEG q85 | SSIM mean / min | PSNR dB "
-        "| encode / decode ms |"
+        f"| format | quality | bytes (mean / max) | DB bytes a face ({PAGE_SIZE // 1024} kB pages; 4 kB) "
+        "| vs JPEG q85 | SSIM mean / min | PSNR dB | encode / decode ms |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in table:
         print(
             f"| {r['format']} | {r['quality']} | {r['bytes_mean']:.0f} / {r['bytes_max']} | "
-            f"{r['db_bytes_per_face']:.0f} | {r['db_vs_jpeg85']:.2f} | {r['ssim_mean']:.4f} / {r['ssim_min']:.4f} | "
+            f"{r['db_bytes_per_face']:.0f}; {r['db_bytes_per_face_4k']:.0f} | {r['db_vs_jpeg85']:.2f} | "
+            f"{r['ssim_mean']:.4f} / {r['ssim_min']:.4f} | "
             f"{r['psnr_mean']:.1f} | {r['encode_ms']:.2f} / {r['decode_ms']:.2f} |"
         )
     if args.json:

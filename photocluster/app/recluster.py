@@ -14,6 +14,7 @@ from photocluster.app.tags import name_from_weak_labels
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.core.progress import Progress, ProgressCallback, report_to
+from photocluster.grouping.arrays import positions
 from photocluster.grouping.calibration import ImpostorCheck, impostor_check
 from photocluster.grouping.constraints import Constraints, born_rejections, build_constraints
 from photocluster.grouping.graph import knn_edges, query_neighbourhoods
@@ -336,7 +337,7 @@ def _plan_incremental(
     # Who stays where: the persons' faces, the pinned ones with them.
     held = np.where(free, -1, lib.person_ids)
     if lib.pins:
-        index = {int(f): k for k, f in enumerate(lib.face_ids.tolist())}
+        index = positions(lib.face_ids)
         for fid, pid in lib.pins.items():
             if fid in index:
                 held[index[fid]] = pid

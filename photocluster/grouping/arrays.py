@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 import numpy as np
 
 
@@ -17,3 +19,42 @@ def unique_sorted(x: np.ndarray) -> np.ndarray:
     np.not_equal(out[1:], out[:-1], out=keep[1:])
     sel: np.ndarray = out[keep]
     return sel
+
+
+class Positions(Mapping[int, int]):
+    """Id -> its position in ``ids`` (sorted, distinct), as a read-only mapping: a binary
+    search per look-up instead of a dict of a million Python ints (130 MB at a million
+    faces, built in half a second)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self._ids = np.asarray(ids, dtype=np.int64)
+
+    def _find(self, key: object) -> int:
+        if not isinstance(key, (int, np.integer)) or isinstance(key, bool):
+            return -1
+        k = int(np.searchsorted(self._ids, key))
+        return k if k < len(self._ids) and int(self._ids[k]) == key else -1
+
+    def __getitem__(self, key: int) -> int:
+        k = self._find(key)
+        if k < 0:
+            raise KeyError(key)
+        return k
+
+    def __contains__(self, key: object) -> bool:
+        return self._find(key) >= 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def positions(ids: np.ndarray) -> Mapping[int, int]:
+    """Id -> position in ``ids`` (distinct): :class:`Positions` when they are sorted, as
+    a clustering run reads them; a dict otherwise."""
+    ids = np.asarray(ids)
+    if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):
+        return Positions(ids)
+    return {int(f): k for k, f in enumerate(ids.tolist())}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from photocluster.core.vectors import pair_distances
+from photocluster.grouping.arrays import positions
 from photocluster.grouping.whispers import collapse
 
 
@@ -130,7 +132,7 @@ def build_constraints(
     faces of the person only, since they may be a good part of the library. Faces not in
     ``face_ids`` (photos gone) are ignored.
     """
-    index = {int(f): k for k, f in enumerate(face_ids.tolist())}
+    index = positions(face_ids)
     pinned = _pinned_faces(index, pins)
     super_of = collapse(len(face_ids), [np.array(v) for v in pinned.values()])
     person_of_super = {int(super_of[v[0]]): p for p, v in pinned.items()}
@@ -138,7 +140,7 @@ def build_constraints(
     # or the photo is a collage: three or more of its faces within the threshold of each
     # other are one person shown several times, not three look-alikes side by side.
     pa, pb = same_photo_pairs(photo_ids, emb, threshold)
-    distances = np.linalg.norm(emb[pa] - emb[pb], axis=1) if len(pa) else np.zeros(0, dtype=np.float32)
+    distances = pair_distances(emb, pa, pb)
     na, nb = super_of[pa], super_of[pb]
     apart = na != nb
     # Faces the user gave to different persons stay apart.

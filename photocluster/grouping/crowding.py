@@ -59,13 +59,21 @@ def kth_other_cluster(
         face = np.concatenate([ii[from_i], jj[from_j]]).astype(np.int64) - lo
         other = labels[np.concatenate([jj[from_i], ii[from_j]])].astype(np.int64)
         dist = np.concatenate([dd[from_i], dd[from_j]])
-        # Per face and other cluster, its nearest face first; keep that one.
-        order = np.lexsort((dist, other, face))
-        face, other, dist = face[order], other[order], dist[order]
-        first = np.r_[True, (face[1:] != face[:-1]) | (other[1:] != other[:-1])] if len(face) else face.astype(bool)
-        face, dist = face[first], dist[first]
-        # Per face, its clusters nearest first: the k-th is at offset k - 1.
-        order = np.lexsort((dist, face))
+        # Per face and other cluster, the distance to its nearest face there: one sort on
+        # the pair's key and a minimum over each run (two lexsorts on three keys before:
+        # 3x the time). Labels are under 2**31 and faces of a block under 2**32.
+        key = face << 31
+        key |= other
+        del other
+        order = np.argsort(key)
+        key, dist = key[order], dist[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.intp)
+        face = key[starts] >> 31
+        dist = np.minimum.reduceat(dist, starts) if len(starts) else dist
+        del key
+        # Per face, its clusters nearest first: the k-th is at offset k - 1. The distances
+        # are under 2, so face * 4 + distance (float64) sorts by face, then distance.
+        order = np.argsort(face * 4.0 + dist, kind="stable")
         face, dist = face[order], dist[order]
         start = np.searchsorted(face, np.arange(hi - lo + 1))
         has = np.diff(start) >= k

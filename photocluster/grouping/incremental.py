@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from photocluster.core.vectors import pair_distances
+from photocluster.grouping.arrays import positions
 from photocluster.grouping.constraints import Constraints, keep_apart, same_photo_pairs
 from photocluster.grouping.identity import Assignment
 
@@ -64,12 +66,12 @@ def incremental_constraints(
     pa, pb = local[pa], local[pb]
     touching = free[pa] | free[pb]
     pa, pb = pa[touching], pb[touching]
-    distances = np.linalg.norm(emb[pa] - emb[pb], axis=1) if len(pa) else np.zeros(0, dtype=np.float32)
+    distances = pair_distances(emb, pa, pb)
     na, nb = super_of[pa], super_of[pb]
     apart = na != nb
     # The persons a face to place was taken out of.
     super_of_person = {p: s for s, p in person_of_super.items()}
-    index = {int(f): k for k, f in enumerate(face_ids.tolist())}
+    index = positions(face_ids)
     ra: list[int] = []
     rb: list[int] = []
     rejected: dict[int, set[int]] = {}

@@ -121,6 +121,13 @@ class _Connection(sqlite3.Connection):
         return self.cursor(_Cursor).executemany(sql, parameters)
 
 
+# The page size of a new database. A face's stored thumbnail (about 1.8 kB of WebP) and
+# its row (about 0.9 kB) fill 16 kB pages almost fully, where 4 kB pages hold two
+# thumbnails and leave the rest empty: 1,876 bytes a thumbnail against 2,052
+# (benchmarks/thumb_format.py --page-size).
+PAGE_SIZE = 16384
+
+
 class Database:
     """An open database: the connection, its transactions, its locks and its settings.
 
@@ -146,6 +153,9 @@ class Database:
 
             raw("PRAGMA foreign_keys = ON")
             raw("PRAGMA busy_timeout = 30000")
+            # Before WAL mode, which fixes the page size of a new database (an existing one
+            # keeps its own): see PAGE_SIZE.
+            raw(f"PRAGMA page_size = {PAGE_SIZE}")
             mode = raw("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise DatabaseError(f"{self.path}: cannot switch the database to WAL mode (got {mode})")

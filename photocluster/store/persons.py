@@ -154,7 +154,7 @@ class Persons(Database):
                 conn.execute(f"DELETE FROM retired WHERE person_id IN ({marks(chunk)})", chunk)
             # Only the faces whose person changes are written: a re-run that moves a few
             # faces rewrites a few rows, not the whole table (each row holds an embedding).
-            current = dict(conn.execute("SELECT id, person_id FROM faces"))
+            current = _persons_of(conn, assignment)
             conn.executemany(
                 "UPDATE faces SET person_id = ? WHERE id = ?",
                 (
@@ -224,3 +224,21 @@ def _check_generation(conn: sqlite3.Connection, expected: int | None, what: str)
         raise ConcurrentChangeError(
             f"the persons changed while the {what} was computed (a correction, or another run); nothing was written"
         )
+
+
+# Above this many faces an assignment reads every face's person in one pass; below, only
+# its own faces' (an incremental run places thousands of faces in a library of millions).
+_READ_ALL_ABOVE = 200_000
+
+
+def _persons_of(conn: sqlite3.Connection, assignment: Mapping[int, object]) -> dict[int, int | None]:
+    """Face id -> its stored person id, for the faces of ``assignment`` (and maybe more).
+
+    A person the assignment empties had only faces of the assignment, so these are all
+    the faces that can say who they were in it."""
+    if len(assignment) > _READ_ALL_ABOVE:
+        return dict(conn.execute("SELECT id, person_id FROM faces"))
+    current: dict[int, int | None] = {}
+    for chunk in chunks(sorted(assignment)):
+        current.update(conn.execute(f"SELECT id, person_id FROM faces WHERE id IN ({marks(chunk)})", chunk))
+    return current

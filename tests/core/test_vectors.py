@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photocluster.core.vectors import blocked_knn, sq_distance_blocks, squared_norms
+from photocluster.core.vectors import blocked_knn, pair_distances, sq_distance_blocks, squared_norms
 
 
 def brute_sq(q: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -121,3 +121,14 @@ def test_identical_rows_are_at_distance_zero_not_nan() -> None:
     x = np.tile(np.array([[0.1, 0.7, -0.3]], dtype=np.float32), (5, 1))
     _, dist = blocked_knn(x, x, 5)
     assert np.isfinite(dist).all() and float(dist.max()) < 1e-3
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1 << 16])
+def test_pair_distances_in_chunks_equal_the_distances_at_once(chunk: int) -> None:
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(50, 128)).astype(np.float32)
+    a, b = rng.integers(0, 50, 40), rng.integers(0, 50, 40)
+    got = pair_distances(emb, a, b, chunk=chunk)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.linalg.norm(emb[a] - emb[b], axis=1))
+    assert pair_distances(emb, a[:0], b[:0]).shape == (0,)

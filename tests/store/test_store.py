@@ -13,6 +13,7 @@ from conftest import fake_embedding, make_face
 from photocluster.core.errors import ConcurrentChangeError, DatabaseError, SchemaVersionError
 from photocluster.core.types import Box, Face
 from photocluster.store import Store, path_from_key, path_key
+from photocluster.store.connection import PAGE_SIZE
 from photocluster.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from photocluster.store.persons import RETIRED_PER_FACE
 
@@ -62,6 +63,22 @@ def test_fresh_database_is_at_the_current_schema_version(tmp_path: Path) -> None
 def test_database_is_in_wal_mode_with_foreign_keys(store: Store) -> None:
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_a_new_database_has_the_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    with Store(tmp_path / "new.db") as store:
+        assert store.conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    # A library made before: 4 kB pages, already in WAL mode (its page size is fixed).
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    with Store(old) as store:
+        assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        pid = save(store, tmp_path / "a.jpg", faces=[random_face(1)])
+        assert len(store.photo_faces(pid)) == 1
 
 
 def test_reopening_keeps_data_and_version(tmp_path: Path) -> None:
@@ -547,9 +564,13 @@ def test_a_result_computed_before_a_correction_is_not_written(store: Store, tmp_
     assert store.generation() == generation + 3
 
 
+@pytest.mark.parametrize("read_all", [False, True], ids=["reads-its-faces", "reads-every-face"])
 def test_a_person_a_clustering_empties_is_remembered_by_its_faces_and_can_come_back(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_all: bool
 ) -> None:
+    # A large assignment reads every face's person at once, a small one only its own.
+    if read_all:
+        monkeypatch.setattr("photocluster.store.persons._READ_ALL_ABOVE", 0)
     f, p = three_persons(store, tmp_path)
     store.rename_person(p[2], "Cy", command="name")
     # A run leaves p[0] and p[1] without faces: they go, their faces remember them; the
