@@ -69,11 +69,26 @@ def chinese_whispers(
     connected = np.flatnonzero(movable)
     rng = np.random.default_rng(seed)
     batches = max(1, min(_BATCHES, len(connected)))
+    # A node whose neighbours' (and cannot-partners') labels did not change since it last
+    # chose would choose its own label again: only the others are looked at. The passes,
+    # their order and the labels are those of looking at every node (a million faces'
+    # graph settles in a few passes, then each pass touches a few thousand nodes).
+    stale = np.ones(n, dtype=bool)
     for _ in range(iterations):
         changed = 0
         perm = rng.permutation(connected)
         for nodes in np.array_split(perm, batches):
-            changed += _update(nodes, labels, indptr, dst, ww, ca, cb, cptr)
+            nodes = nodes[stale[nodes]]
+            if len(nodes) == 0:
+                continue
+            stale[nodes] = False
+            moved, undone = _update(nodes, labels, indptr, dst, ww, ca, cb, cptr)
+            changed += len(moved)
+            # A move undone for a clash may stand next time (the partner then not moving).
+            stale[undone] = True
+            stale[_gather(moved, indptr, dst)[1]] = True
+            if cptr is not None and cb is not None:
+                stale[_gather(moved, cptr, cb)[1]] = True
         if changed == 0:
             break
     return canonical_labels(labels)
@@ -103,8 +118,9 @@ def _update(
     ca: np.ndarray | None,
     cb: np.ndarray | None,
     cptr: np.ndarray | None,
-) -> int:
-    """One slice of a pass: every node in ``nodes`` takes its neighbours' heaviest label."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """One slice of a pass: every node in ``nodes`` takes its neighbours' heaviest label.
+    Returns the nodes whose label changed and those whose move was undone (a clash)."""
     owner, nb = _gather(nodes, indptr, dst)
     _, wt = _gather(nodes, indptr, ww)
     # Sum the weight per (node, label): sort one combined key, then reduce its runs.
@@ -121,8 +137,9 @@ def _update(
             banned = np.unique(c_owner * len(labels) + labels[partner])
             allowed = ~np.isin(key, banned)
             o, lb, total = o[allowed], lb[allowed], total[allowed]
+    none = np.zeros(0, dtype=np.int64)
     if len(o) == 0:
-        return 0
+        return none, none
     # Per node: the heaviest label, the smallest label among equals (labels are sorted
     # within a node's run, so the first heaviest one).
     node_start = np.flatnonzero(np.r_[True, o[1:] != o[:-1]])
@@ -133,9 +150,10 @@ def _update(
     moved = labels[winners] != new
     winners, new, before = winners[moved], new[moved], labels[winners[moved]]
     labels[winners] = new
-    if cb is not None and cptr is not None:
-        winners = _undo_clashes(winners, before, labels, cb, cptr)
-    return len(winners)
+    if cb is None or cptr is None:
+        return winners, none
+    stay = _undo_clashes(winners, before, labels, cb, cptr)
+    return stay, np.setdiff1d(winners, stay, assume_unique=True)
 
 
 def _undo_clashes(
