@@ -290,12 +290,19 @@ def describe(pixels: np.ndarray, boxes: list[Box], points: list[np.ndarray], eng
     if n == 0:
         return np.zeros((0, 128), dtype=np.float32)
     m = VIEW_SHIFT
-    views = []
-    for big in chips(pixels, boxes, points, margin=m):
-        for dy in (0, -m, m):
-            view = big[m + dy : m + dy + CHIP_SIZE, m : m + CHIP_SIZE]
-            views += [np.ascontiguousarray(view), np.ascontiguousarray(view[:, ::-1])]
-    mean: np.ndarray = embed(views, engine=engine).reshape(n, len(views) // n, 128).mean(axis=1, dtype=np.float32)
+    big_chips = chips(pixels, boxes, points, margin=m)
+    per_view: np.ndarray
+    if engine in NETWORK_ENGINES:
+        # onnx: one graph cuts the views and runs the ResNet's first layers once per chip and mirror
+        per_view = _models.network(engine).embed_views(big_chips, m)
+    else:
+        views = []
+        for big in big_chips:
+            for dy in (0, -m, m):
+                view = big[m + dy : m + dy + CHIP_SIZE, m : m + CHIP_SIZE]
+                views += [np.ascontiguousarray(view), np.ascontiguousarray(view[:, ::-1])]
+        per_view = embed(views, engine=engine).reshape(n, 6, 128)
+    mean: np.ndarray = per_view.mean(axis=1, dtype=np.float32)
     return mean
 
 
@@ -385,7 +392,7 @@ def warm_up(settings: DetectionSettings) -> None:
     engine = resolve_engine(settings.engine)
     if engine in NETWORK_ENGINES:
         _ = _models.network(engine).detector if settings.detector == "cnn" else _models.hog
-        _ = _models.network(engine).embedder
+        _models.network(engine).embedder.views_session(VIEW_SHIFT)  # what describe runs
     else:
         _ = _models.cnn if settings.detector == "cnn" else _models.hog
         _ = _models.recognizer
