@@ -3,8 +3,9 @@
 Three measurements, in one run, on onnxruntime with one thread (as each worker of a
 ``--workers 2`` scan runs it):
 
-1. ``batch``: CPU time of one ResNet pass per chip, at batches of 1, 6, 12, 24 and 96 chips
-   (random chips: the cost does not depend on what they show);
+1. ``batch``: CPU time of one ResNet pass per chip, at batches of 1, 6, 12, 24 and 96 chips,
+   and per view of the six-view graph at 1 to 16 chips a run (random chips: the cost does not
+   depend on what they show);
 2. ``views``: CPU time of the six views per face, on the faces of ``--faces-from`` holdout
    photos: as photocluster cut them before (six 150x150 crops through ``embed``) and as it does
    now (``OnnxEngine.embed_views``: one graph, the ResNet's stem run once per chip and mirror
@@ -75,7 +76,21 @@ def batch_costs(engine: OnnxEngine, trials: int) -> dict[str, float]:
             for _ in range(reps):
                 engine.embed(chips[:b])
             costs[b].append((cpu() - start) / reps / b * 1000)
-    return {f"batch_{b}_ms_per_view": round(statistics.median(v), 3) for b, v in costs.items()}
+    out = {f"batch_{b}_ms_per_view": round(statistics.median(v), 3) for b, v in costs.items()}
+    # The six-view graph, by chips per run (six views each; VIEWS_BATCH is its cap in a scan).
+    m = fc.VIEW_SHIFT
+    big = [rng.integers(0, 256, (150 + 2 * m, 150 + 2 * m, 3), dtype=np.uint8) for _ in range(16)]
+    graph: dict[int, list[float]] = {b: [] for b in (1, 2, 4, 8, 16)}
+    for b in graph:
+        engine.embedder.embed_views(big[:b], m)
+    for _ in range(trials):
+        for b in graph:
+            reps = max(1, 16 // b)
+            start = cpu()
+            for _ in range(reps):
+                engine.embedder.embed_views(big[:b], m)
+            graph[b].append((cpu() - start) / reps / (6 * b) * 1000)
+    return out | {f"views_graph_{b}_chips_ms_per_view": round(statistics.median(v), 3) for b, v in graph.items()}
 
 
 def big_chips(photos: list[Path]) -> list[np.ndarray]:

@@ -21,8 +21,9 @@ from photocluster.detect.engine.onnx_graph import build_views_model, make_sessio
 CHIP_SIZE = 150
 # Chips per run of the onnx network (the torch backend's is larger on a GPU: backend.batch).
 BATCH = ONNX_BATCH
-# Chips per run of the six-view graph (six views each): measured on one core, a run of 1, 2, 4,
-# 8 or 16 chips costs the same per view to within 10% (benchmarks/descriptor_views.py --batches).
+# Chips per run of the six-view graph (six views each). The ResNet is bound by arithmetic: on one
+# core a view costs about the same at any batch from 6 views up (benchmarks/views_cost.py), so
+# this only bounds memory.
 VIEWS_BATCH = 8
 LABEL = "dlib_face_recognition_resnet_model_v1"
 
