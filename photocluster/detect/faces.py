@@ -284,7 +284,7 @@ def describe(pixels: np.ndarray, boxes: list[Box], points: list[np.ndarray], eng
     99.13% (one chip) to 99.20% (with its mirror image) and 99.50% (these six views), and the
     default clustering's pairwise F from 0.949 to 0.961 (with its thresholds tuned again). Six
     ResNet passes cost 0.035 CPU-second per face against 0.0075 for one: under 2% of a
-    12-megapixel photo's scan (benchmarks/descriptor_views.py), about a third of a 250 px photo's.
+    12-megapixel photo's scan (benchmarks/descriptor_views.py), about a third of a 150 px photo's.
     The onnx engine runs the six views in one graph whose first layers run once per chip and
     mirror image (:meth:`OnnxEngine.embed_views`): 10% less CPU, the same descriptors to 1e-7
     (benchmarks/views_cost.py).
