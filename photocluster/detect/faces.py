@@ -299,12 +299,9 @@ def describe(pixels: np.ndarray, boxes: list[Box], points: list[np.ndarray], eng
         # onnx: one graph cuts the views and runs the ResNet's first layers once per chip and mirror
         per_view = _models.network(engine).embed_views(big_chips, m)
     else:
-        views = []
-        for big in big_chips:
-            for dy in (0, -m, m):
-                view = big[m + dy : m + dy + CHIP_SIZE, m : m + CHIP_SIZE]
-                views += [np.ascontiguousarray(view), np.ascontiguousarray(view[:, ::-1])]
-        per_view = embed(views, engine=engine).reshape(n, 6, 128)
+        from photocluster.detect.engine.resnet import view_crops
+
+        per_view = embed(view_crops(big_chips, m), engine=engine).reshape(n, 6, 128)
     mean: np.ndarray = per_view.mean(axis=1, dtype=np.float32)
     return mean
 

@@ -521,6 +521,16 @@ def _crops(big_chips: list[np.ndarray], shift: int) -> list[np.ndarray]:
     return views
 
 
+def test_view_crops_are_cut_as_the_views_are_defined() -> None:
+    from photocluster.detect.engine.resnet import view_crops
+
+    rng = np.random.default_rng(5)
+    big = [rng.integers(0, 256, (158, 158, 3), dtype=np.uint8) for _ in range(2)]
+    got, want = view_crops(big, 4), _crops(big, 4)
+    assert len(got) == 12 and all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    assert np.array_equal(got[2], big[0][0:150, 4:154]) and np.array_equal(got[5], big[0][8:158, 4:154][:, ::-1])
+
+
 @pytest.mark.models
 def test_six_views_in_one_graph_are_the_views_embedded_one_by_one(fixtures: Path, engine: OnnxEngine) -> None:
     from photocluster.detect.engine.resnet import VIEWS_BATCH

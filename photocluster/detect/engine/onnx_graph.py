@@ -212,7 +212,7 @@ def build_views_model(
         g.node("Mul", [centred, g.const("scale", np.array(1 / 256, dtype=np.float32))], "scaled"), (3, side, size)
     )
     x = _emit(g, x, prepared[:n_stem])
-    crop_rows = _emit_rows(prepared[:n_stem], size)
+    crop_rows = _rows_out(prepared[:n_stem], size)
     crops = [
         g.node("Slice", [x.name, ints(offset // stride), ints(offset // stride + crop_rows), ints(2)], "view")
         for offset in (shift, 0, 2 * shift)
@@ -232,7 +232,7 @@ def build_views_model(
     return bytes(model.SerializeToString())
 
 
-def _emit_rows(layers: list[Layer], rows: int) -> int:
+def _rows_out(layers: list[Layer], rows: int) -> int:
     """Output rows of unpadded ``layers`` on ``rows`` input rows."""
     for layer in layers:
         if isinstance(layer, Conv):

@@ -124,12 +124,7 @@ class Embedder:
         chips = [_check_chip(c, side) for c in big_chips]
         session = self.views_session(shift)
         if session is None:
-            crops = []
-            for big in chips:
-                for dy in (0, -shift, shift):
-                    view = big[shift + dy : shift + dy + CHIP_SIZE, shift : shift + CHIP_SIZE]
-                    crops += [np.ascontiguousarray(view), np.ascontiguousarray(view[:, ::-1])]
-            return self.embed(crops).reshape(n, 6, 128)
+            return self.embed(view_crops(chips, shift)).reshape(n, 6, 128)
         out = []
         # VIEWS_BATCH chips (six times as many views) per run: larger batches run no faster.
         for start in range(0, n, VIEWS_BATCH):
@@ -157,6 +152,17 @@ class Embedder:
                     else:
                         self._views[shift] = make_session(model, self._threads)
         return self._views[shift]
+
+
+def view_crops(big_chips: list[np.ndarray], shift: int) -> list[np.ndarray]:
+    """The six views of each chip of ``big_chips`` ((150 + 2 ``shift``) pixels square), as 150x150
+    crops: the centre, moved ``shift`` rows up, moved down, each followed by its mirror image."""
+    crops = []
+    for big in big_chips:
+        for dy in (0, -shift, shift):
+            view = big[shift + dy : shift + dy + CHIP_SIZE, shift : shift + CHIP_SIZE]
+            crops += [np.ascontiguousarray(view), np.ascontiguousarray(view[:, ::-1])]
+    return crops
 
 
 def _check_chip(chip: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
