@@ -495,3 +495,71 @@ def test_descriptors_match_dlib(fixtures: Path, engine: OnnxEngine, dlib_models:
     assert engine.embed([]).shape == (0, 128)
     with pytest.raises(ValueError, match="150x150x3"):
         engine.embed([np.zeros((100, 100, 3), dtype=np.uint8)])
+
+
+def _big_chips(fixtures: Path, shift: int) -> list[np.ndarray]:
+    """Aligned chips of every face of a few fixture photos, ``shift`` pixels wider on each side."""
+    from photocluster.detect import faces as fc
+
+    out = []
+    for name in ("deepface-dataset/selfie-many-people.jpg", "face_recognition-examples/two_people.jpg"):
+        image = load_image(fixtures / name, 500, enlarge=False)
+        boxes = [d.box for d in fc.detect(image.pixels, "cnn", 0, "onnx")]
+        points = [fc.landmarks(image.pixels, b) for b in boxes]
+        out += fc.chips(image.pixels, boxes, points, margin=shift)
+    return out
+
+
+def _crops(big_chips: list[np.ndarray], shift: int) -> list[np.ndarray]:
+    """The six views of each chip cut by hand: centre, up, down, each and its mirror image."""
+    size = 150
+    views = []
+    for big in big_chips:
+        for dy in (0, -shift, shift):
+            view = big[shift + dy : shift + dy + size, shift : shift + size]
+            views += [np.ascontiguousarray(view), np.ascontiguousarray(view[:, ::-1])]
+    return views
+
+
+def test_view_crops_are_cut_as_the_views_are_defined() -> None:
+    from photocluster.detect.engine.resnet import view_crops
+
+    rng = np.random.default_rng(5)
+    big = [rng.integers(0, 256, (158, 158, 3), dtype=np.uint8) for _ in range(2)]
+    got, want = view_crops(big, 4), _crops(big, 4)
+    assert len(got) == 12 and all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    assert np.array_equal(got[2], big[0][0:150, 4:154]) and np.array_equal(got[5], big[0][8:158, 4:154][:, ::-1])
+
+
+@pytest.mark.models
+def test_six_views_in_one_graph_are_the_views_embedded_one_by_one(fixtures: Path, engine: OnnxEngine) -> None:
+    from photocluster.detect.engine.resnet import VIEWS_BATCH
+
+    big = _big_chips(fixtures, 4)
+    big = (big * (VIEWS_BATCH // len(big) + 2))[: VIEWS_BATCH + 3]  # more than one run of the graph
+    assert len(big) > VIEWS_BATCH
+    by_hand = engine.embed(_crops(big, 4)).reshape(len(big), 6, 128)
+    got = engine.embed_views(big, 4)
+    assert got.shape == (len(big), 6, 128) and got.dtype == np.float32 and got.flags.c_contiguous
+    # The same views, in the same order: only rounding differs (the stem's sums run on a taller input).
+    assert np.abs(got - by_hand).max() < 1e-6
+    assert engine.embedder.views_session(4) is not None
+    assert engine.embed_views([], 4).shape == (0, 6, 128)
+    with pytest.raises(ValueError, match="158x158x3"):
+        engine.embed_views([np.zeros((150, 150, 3), dtype=np.uint8)], 4)
+
+
+@pytest.mark.models
+def test_views_whose_shift_the_stem_cannot_share_are_embedded_crop_by_crop(fixtures: Path, engine: OnnxEngine) -> None:
+    from photocluster.detect.engine.onnx_graph import build_views_model, prepare, stem
+    from photocluster.detect.engine.resnet import SPEC
+
+    net = load_network(models.model_files().recognizer, "metric", SPEC, "sized")
+    # con 7x7 /2 (+ relu), max_pool 3x3 /2: the ResNet's input side, before its first block.
+    assert stem(prepare(net.layers)) == (3, 4)
+    with pytest.raises(ModelError, match="cannot share"):
+        build_views_model(net.layers, (0.0, 0.0, 0.0), 150, 2, "resnet")
+    assert engine.embedder.views_session(2) is None
+    big = _big_chips(fixtures, 2)[:3]
+    got = engine.embed_views(big, 2)
+    assert np.array_equal(got, engine.embed(_crops(big, 2)).reshape(3, 6, 128))

@@ -106,3 +106,10 @@ class OnnxEngine:
         """Exactly what ``dlib.face_recognition_model_v1(path).compute_face_descriptor(chips)``
         returns for aligned 150x150x3 uint8 chips (no jitter): (n, 128) float32."""
         return self.embedder.embed(chips)
+
+    def embed_views(self, big_chips: list[np.ndarray], shift: int) -> np.ndarray:
+        """:meth:`embed` of six views of each chip of ``big_chips`` ((150 + 2 ``shift``) pixels
+        square): its centre crop, that crop moved ``shift`` rows up and down, and the mirror
+        image of each, in that order (crop, mirror, up, mirror, down, mirror): (n, 6, 128) float32.
+        On onnxruntime, in one graph that shares the network's first layers between the shifts."""
+        return self.embedder.embed_views(big_chips, shift)

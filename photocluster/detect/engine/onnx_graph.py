@@ -113,20 +113,8 @@ def build_model(layers: list[Layer], channels: int, rows: int | None, cols: int 
         raise ModelError(f"onnx cannot be imported ({exc}): pip install onnx") from None
 
     g = _Emitter(helper, numpy_helper)
-    x = _Value("x", (channels, rows, cols))
-    tags: dict[int, _Value] = {}
-    flat = False
-    for layer in prepare(layers):
-        if isinstance(layer, Tag):
-            tags[layer.id] = x
-        elif isinstance(layer, Skip):
-            x = tags[layer.id]
-        elif isinstance(layer, AddPrev):
-            x = _add_padded(x, tags[layer.id], g.nodes, g.const, g.fresh, helper)
-        else:
-            x = _layer(g, x, layer)
-            flat = flat or isinstance(layer, Fc)
-
+    x = _emit(g, _Value("x", (channels, rows, cols)), prepare(layers))
+    flat = any(isinstance(layer, Fc) for layer in layers)
     g.nodes.append(helper.make_node("Identity", [x.name], ["y"]))
     in_shape: list[int | str] = [
         "n",
@@ -147,6 +135,111 @@ def build_model(layers: list[Layer], channels: int, rows: int | None, cols: int 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="photocluster")
     model.ir_version = IR_VERSION
     return bytes(model.SerializeToString())
+
+
+def _emit(g: _Emitter, x: _Value, layers: list[Layer]) -> _Value:
+    """The nodes of ``layers`` (prepared) applied to ``x``; their output."""
+    tags: dict[int, _Value] = {}
+    for layer in layers:
+        if isinstance(layer, Tag):
+            tags[layer.id] = x
+        elif isinstance(layer, Skip):
+            x = tags[layer.id]
+        elif isinstance(layer, AddPrev):
+            x = _add_padded(x, tags[layer.id], g.nodes, g.const, g.fresh, g.helper)
+        else:
+            x = _layer(g, x, layer)
+    return x
+
+
+def stem(layers: list[Layer]) -> tuple[int, int] | None:
+    """How many of the (prepared) ``layers`` come before the first residual block (the first
+    tag), and their stride, when none of them pads: a shift of the input by a multiple of that
+    stride then only shifts their output, to the last bit. None where one of them pads."""
+    stride = 1
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Tag):
+            return i, stride
+        if isinstance(layer, Conv | Pool):
+            if any(layer.padding) or layer.stride[0] != layer.stride[1]:
+                return None
+            stride *= layer.stride[0]
+        elif not isinstance(layer, Affine | Relu):
+            return None
+    return None
+
+
+def build_views_model(
+    layers: list[Layer], mean_rgb: tuple[float, float, float], size: int, shift: int, name: str
+) -> bytes:
+    """An ONNX model computing the network on six views of each of ``n`` chips ``x`` (n, size +
+    2 shift, size + 2 shift, 3) uint8 (RGB, as dlib's chips come): the centre ``size`` x ``size``
+    crop, the crops moved ``shift`` rows up and down, and the mirror image of each.
+
+    The same outputs as :func:`build_model` run on the six crops (pixels normalised as dlib's
+    ``input_rgb_image_sized`` does), with less work: the layers before the first residual block
+    (:func:`stem`) run once on the whole height of a chip and of its mirror image, and their
+    output is cut into the three crops, which is exact when ``shift`` is a multiple of their stride.
+    Output ``y`` (6n, outputs): rows ``(k * 2 + mirror) * n + face``, k = 0, 1, 2 for the shifts
+    0, -shift, +shift.
+    """
+    try:
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError as exc:
+        raise ModelError(f"onnx cannot be imported ({exc}): pip install onnx") from None
+    prepared = prepare(layers)
+    found = stem(prepared)
+    if found is None or shift % found[1] != 0:
+        raise ModelError(f"{name}: views moved by {shift} pixels cannot share the layers before its first block")
+    n_stem, stride = found
+
+    g = _Emitter(helper, numpy_helper)
+
+    def ints(*values: int) -> str:
+        return g.const("i", np.array(values, dtype=np.int64))
+
+    side = size + 2 * shift
+    pixels = g.node("Cast", ["x"], "float", to=TensorProto.FLOAT)
+    nchw = g.node("Transpose", [pixels], "nchw", perm=[0, 3, 1, 2])
+    # the columns of the crops; the whole height
+    chip = g.node("Slice", [nchw, ints(shift), ints(shift + size), ints(3)], "cols")
+    mirror = g.node("Slice", [chip, ints(-1), ints(-(2**62)), ints(3), ints(-1)], "mirror")
+    both = g.node("Concat", [chip, mirror], "both", axis=0)
+    mean = g.const("mean", np.array(mean_rgb, dtype=np.float32).reshape(1, 3, 1, 1))
+    # (pixel - mean) / 256: a multiplication by 1/256 is exact, so the same floats as dlib's division.
+    centred = g.node("Sub", [both, mean], "centred")
+    x = _Value(
+        g.node("Mul", [centred, g.const("scale", np.array(1 / 256, dtype=np.float32))], "scaled"), (3, side, size)
+    )
+    x = _emit(g, x, prepared[:n_stem])
+    crop_rows = _rows_out(prepared[:n_stem], size)
+    crops = [
+        g.node("Slice", [x.name, ints(offset // stride), ints(offset // stride + crop_rows), ints(2)], "view")
+        for offset in (shift, 0, 2 * shift)
+    ]
+    x = _Value(g.node("Concat", crops, "views", axis=0), (x.shape[0], crop_rows, x.shape[2]))
+    x = _emit(g, x, prepared[n_stem:])
+    g.nodes.append(helper.make_node("Identity", [x.name], ["y"]))
+    graph = helper.make_graph(
+        g.nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, ["n", side, side, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["views", x.shape[0]])],
+        g.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="photocluster")
+    model.ir_version = IR_VERSION
+    return bytes(model.SerializeToString())
+
+
+def _rows_out(layers: list[Layer], rows: int) -> int:
+    """Output rows of unpadded ``layers`` on ``rows`` input rows."""
+    for layer in layers:
+        if isinstance(layer, Conv):
+            rows = (rows - layer.weight.shape[2]) // layer.stride[0] + 1
+        elif isinstance(layer, Pool):
+            rows = (rows - layer.size[0]) // layer.stride[0] + 1
+    return rows
 
 
 def _layer(g: _Emitter, x: _Value, layer: Layer) -> _Value:

@@ -7,17 +7,25 @@ norm, the stride-2 blocks adding an average-pooled shortcut, and a 128-d ``fc_no
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from photocluster.core.errors import ModelError
-from photocluster.detect.engine.backend import ONNX_BATCH, make_backend
+from photocluster.detect.engine.backend import ONNX_BATCH, NetBackend, make_backend
 from photocluster.detect.engine.dlib_format import SizedInput, SpecItem, load_network
+from photocluster.detect.engine.onnx_graph import build_views_model, make_session
 
 CHIP_SIZE = 150
 # Chips per run of the onnx network (the torch backend's is larger on a GPU: backend.batch).
 BATCH = ONNX_BATCH
+# Chips per run of the six-view graph (six views each). The ResNet is bound by arithmetic: on one
+# core a view costs about the same at any batch from 6 views up (benchmarks/views_cost.py), so
+# this only bounds memory.
+VIEWS_BATCH = 8
+LABEL = "dlib_face_recognition_resnet_model_v1"
 
 
 def _block(n: int, stride: int) -> list[SpecItem]:
@@ -67,9 +75,23 @@ class Embedder:
         if (net.input.nr, net.input.nc) != (CHIP_SIZE, CHIP_SIZE):
             raise ModelError(f"{path}: expected a {CHIP_SIZE}x{CHIP_SIZE} input, found {net.input.nr}x{net.input.nc}")
         self.mean = np.array(net.input.mean_rgb, dtype=np.float32).reshape(1, 3, 1, 1)
-        self.backend = make_backend(
-            backend, net.layers, 3, CHIP_SIZE, CHIP_SIZE, "dlib_face_recognition_resnet_model_v1", threads
-        )
+        self._net, self._kind, self._threads = net, backend, threads
+        self._backend: NetBackend | None = None
+        self._views: dict[int, Any] = {}  # by shift: onnxruntime sessions of build_views_model
+        self._lock = threading.Lock()
+        if backend != "onnx":  # the onnx sessions are built on first use: a scan needs only the views'
+            _ = self.backend
+
+    @property
+    def backend(self) -> NetBackend:
+        """The network on its backend, for chips one by one (:meth:`embed`)."""
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = make_backend(
+                        self._kind, self._net.layers, 3, CHIP_SIZE, CHIP_SIZE, LABEL, self._threads
+                    )
+        return self._backend
 
     def embed(self, chips: list[np.ndarray]) -> np.ndarray:
         """Descriptors of any number of chips (several photos' at once is fine: the network runs
@@ -85,11 +107,68 @@ class Embedder:
             out.append(self.backend.run(x))
         return np.concatenate(out).astype(np.float32, copy=False)
 
+    def embed_views(self, big_chips: list[np.ndarray], shift: int) -> np.ndarray:
+        """The descriptors of six views of each chip of ``big_chips`` (150 + 2 ``shift`` pixels
+        square, uint8 RGB): its centre 150x150 crop, that crop moved ``shift`` rows up and then
+        down, each followed by its mirror image. (n, 6, 128) float32, views in that order: what
+        :meth:`embed` gives for the twelve crops, to about 1e-7.
 
-def _check_chip(chip: np.ndarray) -> np.ndarray:
+        On onnxruntime the layers before the first residual block run once on a whole chip and
+        once on its mirror image, not on six crops (see
+        :func:`~.onnx_graph.build_views_model`); the torch backend embeds the crops.
+        """
+        n = len(big_chips)
+        if n == 0:
+            return np.zeros((0, 6, 128), dtype=np.float32)
+        side = CHIP_SIZE + 2 * shift
+        chips = [_check_chip(c, side) for c in big_chips]
+        session = self.views_session(shift)
+        if session is None:
+            return self.embed(view_crops(chips, shift)).reshape(n, 6, 128)
+        out = []
+        # VIEWS_BATCH chips (six times as many views) per run: larger batches run no faster.
+        for start in range(0, n, VIEWS_BATCH):
+            batch = np.stack(chips[start : start + VIEWS_BATCH])
+            y: np.ndarray = session.run(["y"], {"x": batch})[0]
+            m = len(batch)
+            # rows (k * 2 + mirror) * m + face -> (face, k, mirror): the order of the crops above
+            out.append(y.reshape(3, 2, m, 128).transpose(2, 0, 1, 3).reshape(m, 6, 128))
+        return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+    def views_session(self, shift: int) -> Any:
+        """The onnxruntime session of the six-view graph for ``shift``, built on first use; None
+        on the torch backend, or where the network cannot share its first layers between views
+        moved by ``shift`` rows (then :meth:`embed_views` embeds the crops)."""
+        if self._kind != "onnx":
+            return None
+        if shift not in self._views:
+            with self._lock:
+                if shift not in self._views:
+                    layers, mean = self._net.layers, self._net.input.mean_rgb
+                    try:
+                        model = build_views_model(layers, mean, CHIP_SIZE, shift, LABEL)
+                    except ModelError:
+                        self._views[shift] = None
+                    else:
+                        self._views[shift] = make_session(model, self._threads)
+        return self._views[shift]
+
+
+def view_crops(big_chips: list[np.ndarray], shift: int) -> list[np.ndarray]:
+    """The six views of each chip of ``big_chips`` ((150 + 2 ``shift``) pixels square), as 150x150
+    crops: the centre, moved ``shift`` rows up, moved down, each followed by its mirror image."""
+    crops = []
+    for big in big_chips:
+        for dy in (0, -shift, shift):
+            view = big[shift + dy : shift + dy + CHIP_SIZE, shift : shift + CHIP_SIZE]
+            crops += [np.ascontiguousarray(view), np.ascontiguousarray(view[:, ::-1])]
+    return crops
+
+
+def _check_chip(chip: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
     arr = np.asarray(chip)
     if arr.ndim == 2:  # dlib's binding accepts 8-bit grey chips too, as grey RGB
         arr = np.repeat(arr[:, :, None], 3, axis=2)
-    if arr.shape != (CHIP_SIZE, CHIP_SIZE, 3) or arr.dtype != np.uint8:
-        raise ValueError(f"face chips must be {CHIP_SIZE}x{CHIP_SIZE}x3 uint8, got {arr.shape} {arr.dtype}")
+    if arr.shape != (size, size, 3) or arr.dtype != np.uint8:
+        raise ValueError(f"face chips must be {size}x{size}x3 uint8, got {arr.shape} {arr.dtype}")
     return arr
