@@ -379,3 +379,32 @@ def test_the_wide_neighbourhood_of_a_query_holds_its_nearest_faces_beyond_the_gr
         nearest = np.argsort(np.linalg.norm(emb - emb[q], axis=1))[1:25]
         mine = np.r_[wj[wi == q], wi[wj == q]]
         assert set(nearest.tolist()) <= set(mine.tolist())
+
+
+@pytest.mark.parametrize("exact_below", [20_000_000, 0])  # every distance, and the inverted file
+def test_the_faces_to_expand_near_a_query_have_their_own_nearest_searched(exact_below: int) -> None:
+    # Twenty people of 100 faces each; the queries are a few faces of two of them, and the
+    # faces of person 0 may be expanded: those among a query's nearest bring their own.
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(20, 128))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    emb = (np.repeat(centres, 100, axis=0) + rng.normal(size=(2000, 128)) * 0.02).astype(np.float32)
+    queries = np.array([0, 1, 2, 100, 101])
+    expand = np.zeros(2000, dtype=bool)
+    expand[:100] = True
+    i, j, _ = query_edges(emb, queries, 0.6, k=5, expand=expand, exact_below=exact_below)
+    plain_i, plain_j, _ = query_edges(emb, queries, 0.6, k=5, exact_below=exact_below)
+    linked = {*zip(i.tolist(), j.tolist(), strict=True)}
+    # The expanded faces: person 0's faces among the queries' five nearest, not queries.
+    reached = {int(x) for a, b in zip(plain_i, plain_j, strict=True) for x in (a, b)} - set(queries.tolist())
+    expanded = sorted(f for f in reached if expand[f])
+    assert expanded and all(f < 100 for f in expanded)
+    found = total = 0
+    for f in expanded:
+        nearest = np.argsort(np.linalg.norm(emb - emb[f], axis=1))[1:6]
+        total += len(nearest)
+        found += sum((min(f, int(x)), max(f, int(x))) in linked for x in nearest)
+    # Every distance: all of them; the inverted file: nearly all (it is approximate).
+    assert found == total if exact_below else found >= 0.9 * total
+    # Faces of person 1 are never expanded: nothing of theirs beyond the queries' own.
+    assert not any(100 <= x < 200 and 100 <= y < 200 and {x, y}.isdisjoint({100, 101}) for x, y in linked)
