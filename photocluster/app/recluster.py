@@ -13,6 +13,7 @@ import numpy as np
 from photocluster.app.tags import name_from_weak_labels
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
+from photocluster.core.memory import release_freed_memory
 from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.arrays import positions
 from photocluster.grouping.calibration import ImpostorCheck, impostor_check
@@ -298,8 +299,10 @@ def _plan_full(
         progress=lambda event: say(replace(event, phase=f"Finding neighbours of {n:,} faces")),
     )
     log.info("%d faces, %d links under %.2f", n, len(i), policy.graph_radius)
+    release_freed_memory()  # the search's blocks, before the grouping's arrays
     say(Progress(f"Grouping {n:,} faces ({len(i):,} links)"))
     factor = crowding(i, j, d, cons, policy)
+    release_freed_memory()
     super_labels = group(lib.emb, i, j, d, cons, policy, lib.confidence, factor)
     n_edges = len(i)
     del i, j, d  # half a gigabyte at a million faces
