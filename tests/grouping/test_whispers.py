@@ -132,3 +132,54 @@ def test_every_pin_holds_and_no_photo_has_one_person_twice(lib: dict[str, object
     for fid, person in plan.persons.items():
         if (fid, person) in rejected:
             assert pins.get(fid) == person
+
+
+def _every_node_whispers(
+    n: int, i: np.ndarray, j: np.ndarray, cannot: tuple[np.ndarray, np.ndarray] | None, fixed: np.ndarray | None
+) -> np.ndarray:
+    """Chinese whispers as it ran before it skipped settled nodes: every node of every
+    slice of every pass chooses again (same seed, same slices)."""
+    from photocluster.grouping import whispers
+
+    labels = np.arange(n, dtype=np.int64)
+    src = np.concatenate([i, j]).astype(np.int32)
+    order = np.argsort(src, kind="stable")
+    indptr = np.searchsorted(src[order], np.arange(n + 1))
+    dst = np.concatenate([j, i]).astype(np.int32)[order]
+    ww = np.ones(2 * len(i), dtype=np.float32)
+    ca = cb = cptr = None
+    if cannot is not None:
+        ca = np.concatenate([cannot[0], cannot[1]]).astype(np.int64)
+        cb = np.concatenate([cannot[1], cannot[0]]).astype(np.int64)
+        corder = np.argsort(ca, kind="stable")
+        ca, cb = ca[corder], cb[corder]
+        cptr = np.searchsorted(ca, np.arange(n + 1))
+    movable = np.diff(indptr) > 0
+    if fixed is not None:
+        movable &= ~fixed
+    connected = np.flatnonzero(movable)
+    rng = np.random.default_rng(0)
+    batches = max(1, min(whispers._BATCHES, len(connected)))
+    for _ in range(100):
+        changed = 0
+        for nodes in np.array_split(rng.permutation(connected), batches):
+            moved, _undone = whispers._update(nodes, labels, indptr, dst, ww, ca, cb, cptr)
+            changed += len(moved)
+        if changed == 0:
+            break
+    return whispers.canonical_labels(labels)
+
+
+@given(st.integers(0, 10_000))
+@settings(max_examples=40, deadline=None)
+def test_skipping_settled_nodes_gives_the_labels_of_looking_at_every_node(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 400))
+    i, j = rng.integers(0, n, 3 * n), rng.integers(0, n, 3 * n)
+    keep = i != j
+    i, j = i[keep], j[keep]
+    a, b = rng.integers(0, n, n // 8), rng.integers(0, n, n // 8)
+    cannot = (a[a != b], b[a != b]) if seed % 2 else None
+    fixed = rng.random(n) < 0.05 if seed % 3 == 0 else None
+    expected = _every_node_whispers(n, i, j, cannot, fixed)
+    assert np.array_equal(chinese_whispers(n, i, j, cannot=cannot, fixed=fixed), expected)
