@@ -76,7 +76,9 @@ def fingerprints(
             current, digest = (pid,), None
             person = wanted.get(pid) if pid is not None else None
             if person is not None or pid is None:
-                head = (pid, folders.get(pid), person.name, person.ignored, births.get(person.id)) if person else (None,)
+                head = (
+                    (pid, folders.get(pid), person.name, person.ignored, births.get(person.id)) if person else (None,)
+                )
                 digest = hashlib.blake2b(repr(head).encode("utf-8", "surrogateescape"), digest_size=16)
         if digest is None:
             continue

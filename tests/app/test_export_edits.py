@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from photocluster.app.export import EXPORT_MARKER, export
+from photocluster.app.export import export
 from photocluster.cli import app
 from photocluster.exporter.stamps import EDITED
 from photocluster.store import Store

@@ -52,7 +52,7 @@ def test_both_renderers_write_the_same_index_and_pages(tmp_path: Path, in_proces
     renderer = kind(str(dest), Summary(1, 2, 2, 0), "0.6", "2")
     renderer.person(job(person(), dest))
     renderer.person(job(person(None), dest))
-    written, warnings, blocks = renderer.close()
+    written, warnings, _blocks = renderer.close()
     assert sorted(written) == ["pages/person-3.html", "pages/unknown.html"] and list(warnings) == []
     index = json.loads((dest / "index.json").read_text(encoding="utf-8"))
     assert [f["photo"] for f in index["persons"][0]["faces"]] == [os.fsdecode(ODD), "/photos/b.jpg"]
