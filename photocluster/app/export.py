@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -69,7 +70,7 @@ from photocluster.exporter.folders import (
     unique_names,
     warn,
 )
-from photocluster.exporter.index_json import JOURNAL, Journal, Manifest, person_line
+from photocluster.exporter.index_json import JOURNAL, Journal, Manifest, manifest_lines
 from photocluster.exporter.render import CopyJob, PersonJob, Renderer, RendererProcess
 from photocluster.exporter.stamps import EDITED, same_size_and_mtime, stamp, stat_matches, still_ours
 from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, write_chips
@@ -408,24 +409,47 @@ class _Run:
             b[0]: (b[1], b[2]) for b in (blocks if isinstance(blocks, list) else []) if len(b) == 3
         }
         wanted = {r.id for r in self.rows} | {None}
-        for where, doc in prev.person_lines():
-            if doc is None:
+
+        def candidate(key: Any, fingerprint: object, meta: Any) -> bool | None:
+            """Whether the person may be skipped (None: its links are each to be looked at)."""
+            if not (can_skip and key in wanted and isinstance(meta, dict) and fingerprint == self.prints.get(key, "")):
+                return False
+            if meta.get("clean") is not True or key not in self.old_blocks:
+                return False
+            if not lists_same and not doubt_of.get(key, set()) <= {int(f) for f in meta.get("shown", {})}:
+                return False
+            return export_skip.folder_as_written(root, self.folders[key], meta.get("folder"), prev.mtime_ns)
+
+        # A person's lines come together, its fingerprint and meta on the first.
+        person: tuple[Any, dict[str, Any], list[tuple[int, int]]] | None = None
+        ok: bool | None = False
+        end = (-1, 0)
+        for where, doc in itertools.chain(prev.person_lines(), [(end, None)]):
+            if doc is None and where != end:  # a line damaged by hand: its person is not skipped
+                if person is not None and ok is not False:
+                    ok = False
+                    for earlier in person[2]:
+                        prev.merge(prev.line_at(earlier))
                 continue
-            key, meta = doc[0], doc[2]
-            if not isinstance(meta, dict) or key not in wanted:
-                prev.merge(doc)
-                continue
-            if (
-                can_skip
-                and doc[1] == self.prints.get(key, "")
-                and meta.get("clean") is True
-                and key in self.old_blocks
-                and (lists_same or doubt_of.get(key, set()) <= {int(f) for f in meta.get("shown", {})})
-                and export_skip.as_written(root, self.folders[key], meta.get("folder"), doc[3], doc[4], prev.mtime_ns)
-            ):
-                self.skips[key] = {**meta, "line": where}
+            if doc is not None and doc[1] is None and person is not None and doc[0] == person[0]:
+                pass  # the next line of the same person
             else:
-                self.old_meta[key] = meta
+                if person is not None:
+                    if ok is not False:
+                        self.skips[person[0]] = {**person[1], "lines": person[2]}
+                    elif person[0] in wanted:
+                        self.old_meta[person[0]] = person[1]
+                if doc is None:
+                    person = None
+                    continue
+                meta = doc[2] if isinstance(doc[2], dict) else {}
+                person, ok = (doc[0], meta, []), candidate(doc[0], doc[1], meta)
+            person[2].append(where)
+            if ok is not False and not export_skip.as_written(root, doc[3], doc[4], links=ok is None):
+                ok = False
+                for earlier in person[2][:-1]:  # read again: not skipped after all
+                    prev.merge(prev.line_at(earlier))
+            if ok is False:
                 prev.merge(doc)
         log.info(
             "re-export: %d of %d persons unchanged, lists %s",
@@ -787,9 +811,9 @@ class _Run:
             old = stack.enter_context(open(self.prev.path, "rb")) if self.skips and self.prev.path else None
             for key in [*(r.id for r in self.rows), None]:
                 if key in self.skips and old is not None:
-                    at, length = self.skips[key]["line"]
-                    old.seek(at)
-                    yield old.read(length).decode("utf-8")
+                    for at, length in self.skips[key]["lines"]:
+                        old.seek(at)
+                        yield old.read(length).decode("utf-8")
                     continue
                 group = self.groups.get(key)
                 if group is None:
@@ -804,7 +828,7 @@ class _Run:
                     "card": group.card,
                     "shown": group.shown,
                 }
-                yield person_line(key, self.prints.get(key, ""), meta, entries, files)
+                yield from manifest_lines(key, self.prints.get(key, ""), meta, entries, files)
 
     def _stamps(self) -> dict[str, str]:
         """What the export holds now, entry and file by file: the stamps of the entries as

@@ -133,16 +133,20 @@ def folder_stamp(root: str, folder: str) -> list[int] | None:
     return None if st is None or not stat.S_ISDIR(st.st_mode) else [st.st_ino, st.st_mtime_ns]
 
 
-def as_written(
-    root: str, folder: str, recorded: object, entries: Mapping[str, Any], files: Mapping[str, Any], since: int
-) -> bool:
-    """Whether a person's files are all as the last export wrote them: its folder (inode and
-    mtime ``recorded``; a folder changed at or after ``since``, the manifest's own mtime, may
-    hide a change in the same clock tick: then each entry is looked at), and each regular file
-    (size and mtime against its stamp)."""
+def folder_as_written(root: str, folder: str, recorded: object, since: int) -> bool | None:
+    """Whether a person's folder is as the last export left it (inode and mtime
+    ``recorded``): True, False, or None when it is but changed at or after ``since`` (the
+    manifest's own mtime), so that a change in the same clock tick could hide: then each of
+    its links is to be looked at."""
     if not isinstance(recorded, list) or folder_stamp(root, folder) != recorded:
         return False
-    if recorded[1] >= since and not _links_as_written(root, entries.items()):
+    return None if recorded[1] >= since else True
+
+
+def as_written(root: str, entries: Mapping[str, Any], files: Mapping[str, Any], links: bool) -> bool:
+    """Whether a person's files are as the last export wrote them: each regular file (size
+    and mtime against its stamp) and, with ``links``, each photo entry (its link's target)."""
+    if links and not _links_as_written(root, entries.items()):
         return False
     for rel, value in files.items():
         st = _stat(os.path.join(root, rel))

@@ -204,17 +204,26 @@ _HEAD_2 = '{"format": 2,'
 _HEAD = '{"format": 3,'
 
 
-def person_line(
+def manifest_lines(
     key: int | None,
     fingerprint: str,
     meta: Mapping[str, object],
     entries: Mapping[str, str | None],
     files: Mapping[str, list[str | None]],
-) -> str:
-    """One person's line of the manifest (``key`` None: the unknown faces): its fingerprint,
+) -> Iterator[str]:
+    """One person's lines of the manifest (``key`` None: the unknown faces): its fingerprint,
     what the export keeps of it (``meta``), its photo entries (entry -> stamp) and its files
-    (thumbnail, chip or page -> [content key, stamp]); ASCII, one line."""
-    return json.dumps([key, fingerprint, meta, entries, files])
+    (thumbnail, chip or page -> [content key, stamp]); ASCII, a line each. A person of many
+    faces takes several lines, the next ones with neither fingerprint nor meta (null), so
+    that reading one line never costs more than a few thousand faces."""
+    rels, paths = list(entries), list(files)
+    for lo in range(0, max(len(rels), len(paths), 1), _SLICE):
+        head = [key, fingerprint, meta] if lo == 0 else [key, None, None]
+        part = (
+            {rel: entries[rel] for rel in rels[lo : lo + _SLICE]},
+            {rel: files[rel] for rel in paths[lo : lo + _SLICE]},
+        )
+        yield json.dumps([*head, *part])
 
 
 class Journal:
@@ -364,6 +373,18 @@ class Manifest:
                 except ValueError:
                     doc = None
                 yield (at, length), doc if isinstance(doc, list) and len(doc) == 5 else None
+
+    def line_at(self, where: tuple[int, int]) -> list[Any] | None:
+        """The person's line at ``where`` (one of :attr:`persons`), parsed again."""
+        if self.path is None:
+            return None
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(where[0])
+                doc = json.loads(fh.read(where[1]))
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, list) and len(doc) == 5 else None
 
     def flattened(self) -> Manifest:
         """This manifest with every person's line folded in (then none is skipped)."""

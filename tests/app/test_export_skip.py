@@ -12,6 +12,7 @@ import pytest
 from conftest import fake_embedding, make_face, near, write_photo
 from photocluster.app import browse, corrections
 from photocluster.app.export import EXPORT_MARKER, ExportReport, export
+from photocluster.exporter.index_json import Manifest
 from photocluster.exporter.stamps import EDITED
 from photocluster.store import Store
 
@@ -226,3 +227,24 @@ def test_index_json_deleted_is_written_again_whole(
     (dest / "index.json").unlink()
     again(store, dest, read)
     assert sorted(read, key=str) == [1, 2, None]
+
+
+def test_a_person_over_several_manifest_lines_is_skipped_or_read_whole(
+    store: Store, library: Path, tmp_path: Path, read: list[int | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photocluster.exporter import index_json
+
+    monkeypatch.setattr(index_json, "_SLICE", 2)  # alice's 4 entries and 5 files take 3 lines
+    dest = tmp_path / "out"
+    export(store, dest)
+    assert len(Manifest.read(dest / EXPORT_MARKER).persons) == 3 + 2 + 1
+    again(store, dest, read)
+    assert read == []
+    # Her last thumbnail (on her last line) deleted: she is read, and her lines all written anew.
+    last = sorted(rel for rel in manifest_of(dest)["files"] if rel.startswith(".thumbs/"))
+    alice = {f.id for f in store.member_faces(1)[0]}
+    thumb = dest / next(rel for rel in reversed(last) if int(rel.split("/")[2].split("_")[0]) in alice)
+    thumb.unlink()
+    report = again(store, dest, read)
+    assert read == [1] and thumb.is_file() and report.warnings == []
+    assert again(store, dest, read).unchanged == report.unchanged and read == []
