@@ -200,6 +200,14 @@ def export(
     return run.report()
 
 
+def _summary_of(doc: object) -> Summary | None:
+    """The numbers of the pages' header as a manifest recorded them (None: not readable)."""
+    try:
+        return Summary(**doc) if isinstance(doc, dict) else None
+    except TypeError:
+        return None
+
+
 def _check_options(mode: str, xmp: str | None) -> tuple[ExportMode, XmpTarget | None]:
     return choice(ExportMode, mode, "--mode"), None if xmp is None else choice(XmpTarget, xmp, "--xmp")
 
@@ -372,16 +380,17 @@ class _Run:
             bool(prev.persons) and self.mode == "symlink" and not self.xmp and old.get("options") == self.context
         )
         self.prev_lists = dict(prev.files)  # the index and doubt pages, as the last export wrote them
+        recorded = _summary_of(old.get("summary"))
         lists_same = (
             skippable
+            and recorded is not None
             and old.get("library") == self.library
             and old.get("lists_clean") is True
-            and isinstance(old.get("summary"), dict)
             and all(self._as_written(rel) for rel in self.prev_lists)
         )
-        if lists_same:
+        if lists_same and recorded is not None:
             self.moments = None
-            self.summary = Summary(**old["summary"])  # type: ignore[arg-type]
+            self.summary = recorded
             doubts: list[Doubt] = []
         else:
             # One streaming pass over the embeddings for both the faces in doubt and the suggestions.
