@@ -19,17 +19,21 @@ read them).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import itertools
 import logging
 import math
 import os
 import stat
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from photocluster.app import browse
+from photocluster.app import browse, export_skip
 from photocluster.app.listing import person_moments
 from photocluster.app.suggest import suggest
 from photocluster.app.tags import tag_conflicts
@@ -39,6 +43,7 @@ from photocluster.core.choices import ExportMode, XmpTarget, choice
 from photocluster.core.errors import ExportError
 from photocluster.core.files import atomic_write
 from photocluster.core.progress import Progress, ProgressCallback, report_to
+from photocluster.core.readmodel import Doubt, Summary
 from photocluster.core.types import Box, Person, PersonFace, Photo
 from photocluster.detect.faces import CHIP_PADDING, CHIP_SIZE
 from photocluster.detect.images import EXPORT_MARKER
@@ -65,8 +70,8 @@ from photocluster.exporter.folders import (
     unique_names,
     warn,
 )
-from photocluster.exporter.index_json import JOURNAL, Journal, Manifest
-from photocluster.exporter.render import PersonJob, Renderer, RendererProcess
+from photocluster.exporter.index_json import JOURNAL, Journal, Manifest, manifest_lines
+from photocluster.exporter.render import CopyJob, PersonJob, Renderer, RendererProcess
 from photocluster.exporter.stamps import EDITED, same_size_and_mtime, stamp, stat_matches, still_ours
 from photocluster.exporter.thumbnails import CROP_QUALITY, ImageJob, content_key, write_chips
 from photocluster.exporter.xmp import (
@@ -126,8 +131,9 @@ class ExportReport:
 
 def _open_dest(dest: Path) -> tuple[Manifest, bool]:
     """Make DEST, refusing a folder photocluster did not write; returns its manifest (with
-    what an export killed half-way had claimed), and whether DEST was new or empty. DEST is
-    marked as ours before anything else is written in it."""
+    what an export killed half-way had claimed: then every person's line is folded in, and
+    no person is skipped), and whether DEST was new or empty. DEST is marked as ours before
+    anything else is written in it."""
     fresh = False
     if dest.exists() and not dest.is_dir():
         raise ExportError(f"{dest}: exists and is not a folder")
@@ -142,6 +148,8 @@ def _open_dest(dest: Path) -> tuple[Manifest, bool]:
             atomic_write(marker, Manifest().dump())
             fresh = True
         manifest = Manifest.read(marker)
+        if (dest / JOURNAL).exists():
+            manifest = manifest.flattened()
         return manifest.with_journal(dest / JOURNAL), fresh
     except OSError as exc:
         raise ExportError(f"{dest}: cannot write the export ({exc.strerror})") from None
@@ -188,8 +196,16 @@ def export(
                 run.abort()
                 raise
     except OSError as exc:
-        raise ExportError(f"{dest_path}: cannot write the export ({exc.strerror}: {exc.filename})") from None
+        raise ExportError(f"{dest_path}: cannot write the export ({exc.strerror}: {exc.filename})") from exc
     return run.report()
+
+
+def _summary_of(doc: object) -> Summary | None:
+    """The numbers of the pages' header as a manifest recorded them (None: not readable)."""
+    try:
+        return Summary(**doc) if isinstance(doc, dict) else None
+    except TypeError:
+        return None
 
 
 def _check_options(mode: str, xmp: str | None) -> tuple[ExportMode, XmpTarget | None]:
@@ -265,6 +281,19 @@ def _run_all(jobs: list[tuple[Callable[..., object], tuple[object, ...]]]) -> No
         fn(*args)
 
 
+@dataclass
+class _Group:
+    """What an export wrote of one person (or of the unknown faces), for its manifest line."""
+
+    entries: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    thumbs: int = 0
+    chips: int = 0
+    clean: bool = True  # no warning, no entry skipped or kept, every page written
+    card: list[object] | None = None
+    shown: dict[str, list[str | None]] = field(default_factory=dict)  # face id -> (entry, thumbnail)
+
+
 class _Run:
     """One export, a person at a time: what it placed and wrote, and what it still owes."""
 
@@ -286,6 +315,7 @@ class _Run:
         self.warnings, self.no_thumb, self.crops, self.xmp = warnings, no_thumb, crops, xmp
         self.rows = store.person_rows(-1)
         self.folders = person_folders([Person(r.id, r.name) for r in self.rows])
+        self.births = store.births()
         self.placed = Placed()
         self.wanted: set[str] = set()  # photo entries this run asked for
         self.own: set[str] = set()  # ... of which ours and in place
@@ -301,27 +331,175 @@ class _Run:
         self.photos: dict[int, Photo] = {}
         self.planned_sidecars: list[Sidecar] = []
         self.sidecars: dict[str, str] = {}  # sidecars the manifest tracks after the run
-        # One streaming pass over the embeddings for both the faces in doubt and the suggestions.
-        self.moments = person_moments(store)
-        doubts = browse.doubts(store, moments=self.moments)
-        self.lists_of = review.Lists(browse.summary(store, len(doubts)), doubts)
+        self.groups: dict[int | None, _Group] = {}  # the persons written this run, for the manifest
+        self.list_rels: set[str] = set()  # the index and doubt pages
+        self.lists_clean = False
+        settings = store.get_setting("cluster.threshold"), store.get_setting("cluster.min_size")
+        self._plan(settings)
         self.io = _Writer()
         self.journal = Journal(dest)
-        self.journal.claim("rewrite", [INDEX_FILE])
-        self.unknown_faces = self.lists_of.summary.unknown
-        faces = self.lists_of.summary.faces + self.unknown_faces
+        if self.write_index:
+            self.journal.claim("rewrite", [INDEX_FILE])
+        self.unknown_faces = self.summary.unknown
+        faces = sum(r.faces for r in self.rows if r.id not in self.skips)
+        faces += 0 if None in self.skips else self.unknown_faces
         # A second process renders pages and index.json beside this one's work, once it pays.
         kind = RendererProcess if faces >= _RENDER_PROCESS_FACES else Renderer
-        settings = store.get_setting("cluster.threshold"), store.get_setting("cluster.min_size")
-        write_index = not self._edited(INDEX_FILE)
-        self.render: Renderer | RendererProcess = kind(self.root, self.lists_of.summary, *settings, write_index)
+        self.render: Renderer | RendererProcess = kind(self.root, self.summary, *settings, self.write_index)
+
+    # -- what did not change since the last export ------------------------------------------
+
+    def _plan(self, settings: tuple[str | None, str | None]) -> None:
+        """Decide which persons are skipped whole (see :mod:`photocluster.app.export_skip`);
+        fold the last export's lines of the others into ``prev``. Computes the faces in doubt
+        and the suggestions' moments only when the library changed."""
+        prev, root = self.prev, self.root
+        self.context = export_skip.context(
+            (
+                self.mode,
+                self.crops,
+                self.xmp,
+                review.FACES_PER_PAGE,
+                review.CARDS_PER_PAGE,
+                browse.DOUBTS_SHOWN,
+                SUGGESTIONS_SHOWN,
+                THUMB_PARAMS,
+                THUMB_SUFFIX,
+                CHIP_SIZE,
+                CHIP_PADDING,
+                CROP_QUALITY,
+                *settings,
+            )
+        )
+        self.prints, self.library = export_skip.fingerprints(
+            self.store, self.rows, self.folders, self.births, self.no_thumb
+        )
+        old = prev.context
+        # Only symlinks: a copy or a hardlink is checked against its original at every export.
+        skippable = (
+            bool(prev.persons) and self.mode == "symlink" and not self.xmp and old.get("options") == self.context
+        )
+        self.prev_lists = dict(prev.files)  # the index and doubt pages, as the last export wrote them
+        recorded = _summary_of(old.get("summary"))
+        lists_same = (
+            skippable
+            and recorded is not None
+            and old.get("library") == self.library
+            and old.get("lists_clean") is True
+            and all(self._as_written(rel) for rel in self.prev_lists)
+        )
+        if lists_same and recorded is not None:
+            self.moments = None
+            self.summary = recorded
+            doubts: list[Doubt] = []
+        else:
+            # One streaming pass over the embeddings for both the faces in doubt and the suggestions.
+            self.moments = person_moments(self.store)
+            doubts = browse.doubts(self.store, moments=self.moments)
+            self.summary = browse.summary(self.store, len(doubts))
+        self.lists_same = lists_same
+        self.lists_of = review.Lists(self.summary, doubts)
+        self.doubt_ids = {d.face.id for d in doubts}
+        doubt_of: dict[int, set[int]] = defaultdict(set)
+        for d in doubts:
+            if d.face.person_id is not None:
+                doubt_of[d.face.person_id].add(d.face.id)
+        # index.json: the user's (kept as it is), as the last export wrote it, or neither.
+        edited = self._edited(INDEX_FILE)
+        index_same = not edited and self._as_written(INDEX_FILE)
+        self.write_index = not edited and not (lists_same and index_same)
+        summary_same = old.get("summary") == dataclasses.asdict(self.summary)
+        can_skip = skippable and summary_same and (index_same or not self.write_index)
+        self.skips: dict[int | None, dict[str, Any]] = {}  # person -> its line's meta, where it lies
+        self.old_meta: dict[int | None, dict[str, Any]] = {}
+        # Where each person's block lies in index.json, as the last export wrote it.
+        blocks = old.get("index")
+        self.old_blocks: dict[int | None, tuple[int, int]] = {
+            b[0]: (b[1], b[2]) for b in (blocks if isinstance(blocks, list) else []) if len(b) == 3
+        }
+        wanted = {r.id for r in self.rows} | {None}
+
+        def candidate(key: Any, fingerprint: object, meta: Any) -> bool | None:
+            """Whether the person may be skipped (None: its links are each to be looked at)."""
+            if not (can_skip and key in wanted and isinstance(meta, dict) and fingerprint == self.prints.get(key, "")):
+                return False
+            if meta.get("clean") is not True or key not in self.old_blocks:
+                return False
+            if not lists_same and not doubt_of.get(key, set()) <= {int(f) for f in meta.get("shown", {})}:
+                return False
+            return export_skip.folder_as_written(root, self.folders[key], meta.get("folder"), prev.mtime_ns)
+
+        # A person's lines come together, its fingerprint and meta on the first.
+        person: tuple[Any, dict[str, Any], list[tuple[int, int]]] | None = None
+        ok: bool | None = False
+        end = (-1, 0)
+        for where, doc in itertools.chain(prev.person_lines(), [(end, None)]):
+            if doc is None and where != end:  # a line damaged by hand: its person is not skipped
+                if person is not None and ok is not False:
+                    ok = False
+                    for earlier in person[2]:
+                        prev.merge(prev.line_at(earlier))
+                continue
+            if doc is not None and doc[1] is None and person is not None and doc[0] == person[0]:
+                pass  # the next line of the same person
+            else:
+                if person is not None:
+                    if ok is not False:
+                        self.skips[person[0]] = {**person[1], "lines": person[2]}
+                    elif person[0] in wanted:
+                        self.old_meta[person[0]] = person[1]
+                if doc is None:
+                    person = None
+                    continue
+                meta = doc[2] if isinstance(doc[2], dict) else {}
+                person, ok = (doc[0], meta, []), candidate(doc[0], doc[1], meta)
+            person[2].append(where)
+            if ok is not False and not export_skip.as_written(root, doc[3], doc[4], links=ok is None):
+                ok = False
+                for earlier in person[2][:-1]:  # read again: not skipped after all
+                    prev.merge(prev.line_at(earlier))
+            if ok is False:
+                prev.merge(doc)
+        log.info(
+            "re-export: %d of %d persons unchanged, lists %s",
+            len(self.skips),
+            len(wanted),
+            "unchanged" if lists_same else "redone",
+        )
+
+    def _as_written(self, rel: str) -> bool:
+        """Whether the file ``rel`` of ours is as it was written (size and mtime)."""
+        recorded = self.prev.stamps.get(rel)
+        try:
+            return recorded is not None and stat_matches(os.lstat(os.path.join(self.root, rel)), recorded)
+        except OSError:
+            return False
+
+    def _skip(self, key: int | None) -> None:
+        """A person unchanged since the last export, its files as written: counted, its block
+        of index.json copied, its card kept for the index pages."""
+        meta = self.skips[key]
+        entries, thumbs, chips = meta["n"]
+        self.placed.unchanged += entries
+        self.thumbnails += thumbs
+        self.chips += chips
+        if self.write_index:
+            self.render.person(CopyJob(key, self.old_blocks[key], self.folders[key]))
+        if key is not None and not self.lists_same:
+            shown = {int(f): v for f, v in meta["shown"].items()}
+            card = export_skip.card_of_doc(meta["card"])
+            self.lists_of.add(card, {f: t for f, (_, t) in shown.items() if t}, {f: e for f, (e, _) in shown.items()})
 
     # -- one person ---------------------------------------------------------------------
 
     def persons(self, progress: ProgressCallback) -> None:
         total = len(self.rows) + 1
-        births = self.store.births()
+        births = self.births
         for k, row in enumerate(self.rows, start=1):
+            if row.id in self.skips:
+                self._skip(row.id)
+                progress(Progress("Persons: entries, thumbnails, pages", k, total))
+                continue
             faces, photos, emb = self.store.member_faces(row.id)
             dist = distances_to_mean(emb).tolist()
             born = births.get(row.id)
@@ -335,6 +513,10 @@ class _Run:
             self.person(listed, photos)
             progress(Progress("Persons: entries, thumbnails, pages", k, total))
         # The unknown faces (a third of a library, say) a few pages at a time, by id.
+        if None in self.skips:
+            self._skip(None)
+            progress(Progress("Persons: entries, thumbnails, pages", total, total))
+            return
         names = unique_names(self.store.unknown_photo_paths())
         chunk = review.FACES_PER_PAGE * _PAGES_PER_CHUNK
         after, first = 0, 1
@@ -360,6 +542,8 @@ class _Run:
         """Place, write and index one person; or, id None, a chunk of the unknown faces
         (``names``: the unknown folder's file names, ``first_page`` theirs, of ``unknown`` faces)."""
         folder = self.folders[person.id]
+        group = self.groups.setdefault(person.id, _Group())
+        before = (self.warnings.total, len(self.placed.kept), len(self.placed.skipped))
         names = file_names(person) if names is None else names
         entries = {f.face_id: f"{folder}/{names[f.photo_id]}" for f in person.faces}
         sources = {entries[f.face_id]: f.photo_path for f in person.faces}
@@ -399,8 +583,24 @@ class _Run:
         job = PersonJob.of(person, folder, **fields, pages=may_write, first_page=first_page, unknown=unknown)
         self.render.person(job)
         self.io.flush()
+        group.entries.extend(sources)
+        group.files.extend(in_place.values())
+        group.files.extend(chips_in_place.values())
+        group.files.extend(rel for rel, ok in may_write.items() if ok)
+        group.thumbs += len(in_place)
+        group.chips += len(chips_in_place)
+        after = (self.warnings.total, len(self.placed.kept), len(self.placed.skipped))
+        group.clean = group.clean and before == after and all(may_write.values())
         if person.id is not None:
-            self.lists_of.add(browse.card_of_person(person), in_place, entries)
+            card = browse.card_of_person(person)
+            self.lists_of.add(card, in_place, entries)
+            group.card = export_skip.card_doc(card)
+            if self.lists_same:  # the faces in doubt were not looked for: as the last export had them
+                group.shown = self.old_meta.get(person.id, {}).get("shown", {})
+            shown = self.doubt_ids.intersection(entries)
+            if card.cover is not None:
+                shown.add(card.cover.id)
+            group.shown.update((str(f), [entries[f], in_place.get(f)]) for f in sorted(shown))
             if self.xmp:
                 self._regions(person, entries, photos)
         elif self.xmp == "dest":
@@ -563,6 +763,14 @@ class _Run:
 
     def lists(self, progress: ProgressCallback) -> None:
         """The index pages (persons as cards) and the doubt pages."""
+        if self.lists_same:  # nothing they show changed, and they are as written: kept
+            for rel, key in self.prev_lists.items():
+                self.files[rel] = key
+                self.verified.add(rel)
+            self.list_rels = set(self.prev_lists)
+            self.lists_clean = True
+            return
+        before = self.warnings.total
         lists = self.lists_of
         lists.suggestions = suggest(self.store, SUGGESTIONS_SHOWN, moments=self.moments)
         lists.conflicts = tag_conflicts(self.store)
@@ -572,11 +780,13 @@ class _Run:
         for done, (rel, html) in enumerate(lists.render(self.skipped), start=1):
             self._page(rel, html, claimed)
             progress(Progress("Index and doubt pages", done, len(rels)))
+        self.list_rels = set(rels)
+        self.lists_clean = self.warnings.total == before and all(rel in self.files for rel in rels)
 
     def finish(self) -> None:
         """Put index.json in place, sync the sidecars, take away what is no longer wanted,
         and record what the export holds."""
-        written, warnings = self.render.close()  # index.json in place, the persons' pages written
+        written, warnings, self.blocks = self.render.close()  # index.json in place, the persons' pages written
         self.files.update(dict.fromkeys(written, "page"))
         self.warnings.merge(warnings)
         self.io.drain()
@@ -587,10 +797,47 @@ class _Run:
         gone = [rel for rel in self.prev.files if rel not in self.files and rel != INDEX_FILE]
         remove_files(self.dest, [rel for rel in gone if not self._edited(rel)])
         prune_empty(self.dest)
-        manifest = Manifest(self.own, self.files, self.sidecars, self._stamps())
-        atomic_write(self.dest / EXPORT_MARKER, manifest.chunks())
+        stamps = self._stamps()
+        files = {rel: self.files[rel] for rel in self.list_rels if rel in self.files}
+        context = {
+            "options": self.context,
+            "library": self.library,
+            "lists_clean": self.lists_clean,
+            "summary": dataclasses.asdict(self.summary),
+            # index.json as written this run, or as the last export wrote it (when not written).
+            "index": [[key, *where] for key, where in (self.blocks if self.write_index else self.old_blocks).items()],
+        }
+        kept = {rel: stamps[rel] for rel in [*files, INDEX_FILE] if rel in stamps}
+        manifest = Manifest(set(), files, self.sidecars, kept, context)
+        atomic_write(self.dest / EXPORT_MARKER, manifest.chunks(self._lines(stamps)))
         self.journal.close(remove=True)
         self.io.close()
+
+    def _lines(self, stamps: dict[str, str]) -> Iterator[str]:
+        """The manifest's line of each person (and of the unknown faces): as the last export
+        wrote it for a person skipped, else what this run wrote of it."""
+        with contextlib.ExitStack() as stack:
+            old = stack.enter_context(open(self.prev.path, "rb")) if self.skips and self.prev.path else None
+            for key in [*(r.id for r in self.rows), None]:
+                if key in self.skips and old is not None:
+                    for at, length in self.skips[key]["lines"]:
+                        old.seek(at)
+                        yield old.read(length).decode("utf-8")
+                    continue
+                group = self.groups.get(key)
+                if group is None:
+                    continue
+                entries = {rel: stamps.get(rel) for rel in group.entries if rel in self.own}
+                files = {rel: [self.files[rel], stamps.get(rel)] for rel in group.files if rel in self.files}
+                folder = self.folders[key]
+                meta = {
+                    "folder": export_skip.folder_stamp(self.root, folder),
+                    "clean": group.clean and len(entries) == len(set(group.entries)),
+                    "n": [len(entries), group.thumbs, group.chips],
+                    "card": group.card,
+                    "shown": group.shown,
+                }
+                yield from manifest_lines(key, self.prints.get(key, ""), meta, entries, files)
 
     def _stamps(self) -> dict[str, str]:
         """What the export holds now, entry and file by file: the stamps of the entries as

@@ -9,10 +9,11 @@ import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from sys import intern
+from typing import Any, BinaryIO
 
 from photocluster.core.ages import age_at
 from photocluster.core.types import Person
@@ -84,14 +85,19 @@ class IndexWriter:
     """Writes the ``index.json`` document (see ``schema/index.schema.json``) a person at a
     time, never held whole: a person's fields on one line, then one line per face. The
     document is written beside ``path`` and takes its place at :meth:`close`, so a reader
-    never sees half of it."""
+    never sees half of it. ``blocks``: where each person's block (and, key None, the unknown
+    faces' lines) lies in the document, so that the next export can copy the block of a
+    person that did not change (:meth:`copy`) instead of writing it anew."""
 
     def __init__(self, path: Path, threshold: str | None, min_size: str | None) -> None:
         self.path = path
         self._tmp = path.with_name(f".tmp-{path.name}")  # see remove_partial
-        self._fh = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fh = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()
+        self._old: BinaryIO | None = None  # the document being replaced, for copy()
         self._first = True  # no person written yet
         self._unknown = 0  # unknown faces written
+        self._unknown_at = 0
+        self.blocks: dict[int | None, tuple[int, int]] = {}
         head = {
             "schema_version": INDEX_SCHEMA_VERSION,
             "tool": {"name": "photocluster", "version": __version__},
@@ -99,7 +105,10 @@ class IndexWriter:
             "threshold": float(threshold) if threshold and threshold != "None" else None,
             "min_size": None if min_size is None else int(min_size),
         }
-        self._fh.write(json_text(head)[:-3] + ',\n  "persons": [')
+        self._write(json_text(head)[:-3] + ',\n  "persons": [')
+
+    def _write(self, text: str) -> None:
+        self._fh.write(text.encode("utf-8"))
 
     def person(
         self,
@@ -118,31 +127,65 @@ class IndexWriter:
             doc["photo_count"] = person.photo_count
             if person.born:
                 doc["born"] = person.born
-            self._fh.write(("\n    " if self._first else ",\n    ") + _faces_block(doc, faces, "    "))
-            self._first = False
+            self._block(person.id, _faces_block(doc, faces, "    ").encode("utf-8"))
             return
         if not faces:
             return
-        if self._unknown == 0:
-            closing = "]" if self._first else "\n  ]"
-            self._fh.write(closing + ',\n  "unknown": ' + _line({"folder": folder})[:-1] + ', "faces": [')
-        self._fh.write(
+        self._unknown_head(folder)
+        self._write(
             "".join(("\n    " if k + self._unknown == 0 else ",\n    ") + _line(f) for k, f in enumerate(faces))
         )
         self._unknown += len(faces)
+
+    def _block(self, key: int, data: bytes) -> None:
+        self._write("\n    " if self._first else ",\n    ")
+        self.blocks[key] = (self._fh.tell(), len(data))
+        self._fh.write(data)
+        self._first = False
+
+    def _unknown_head(self, folder: str) -> None:
+        if self._unknown == 0:
+            closing = "]" if self._first else "\n  ]"
+            self._write(closing + ',\n  "unknown": ' + _line({"folder": folder})[:-1] + ', "faces": [')
+            self._unknown_at = self._fh.tell()
+
+    def copy(self, key: int | None, where: Sequence[int], folder: str = UNKNOWN_FOLDER) -> None:
+        """Write again, as it is, the block of person ``key`` (None: the unknown faces' lines)
+        that lies at ``where`` (offset, length) in the document this one replaces."""
+        if self._old is None:
+            self._old = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._old.seek(where[0])
+        data = self._old.read(where[1])
+        if len(data) != where[1]:
+            raise OSError(f"{self.path}: shorter than its manifest says")
+        if key is not None:
+            self._block(key, data)
+            return
+        if data:
+            self._unknown_head(folder)
+            self._fh.write(data)
+            self._unknown += 1
 
     def close(self) -> None:
         """Finish the document and put it in place."""
         if self._unknown == 0:
             closing = "]" if self._first else "\n  ]"
-            self._fh.write(closing + ',\n  "unknown": ' + _faces_block({"folder": UNKNOWN_FOLDER}, [], "  ") + "\n}\n")
+            self._write(closing + ',\n  "unknown": ' + _faces_block({"folder": UNKNOWN_FOLDER}, [], "  ") + "\n}\n")
         else:
-            self._fh.write("\n  ]}\n}\n")
+            self.blocks[None] = (self._unknown_at, self._fh.tell() - self._unknown_at)
+            self._write("\n  ]}\n}\n")
         self._fh.close()
+        self._close_old()
         os.replace(self._tmp, self.path)
+
+    def _close_old(self) -> None:
+        if self._old is not None:
+            self._old.close()
+            self._old = None
 
     def abort(self) -> None:
         self._fh.close()
+        self._close_old()
         self.remove_partial(self.path)
 
     @staticmethod
@@ -155,8 +198,32 @@ class IndexWriter:
 JOURNAL = ".photocluster-export.journal"
 # Manifest keys encoded at a time (a line of the manifest).
 _SLICE = 4096
-# The manifest's first line since the layout read a line at a time (format 2).
-_HEAD = '{"format": 2,'
+# The manifest's first line since the layout read a line at a time (format 2), and since
+# it holds a line per person (format 3).
+_HEAD_2 = '{"format": 2,'
+_HEAD = '{"format": 3,'
+
+
+def manifest_lines(
+    key: int | None,
+    fingerprint: str,
+    meta: Mapping[str, object],
+    entries: Mapping[str, str | None],
+    files: Mapping[str, list[str | None]],
+) -> Iterator[str]:
+    """One person's lines of the manifest (``key`` None: the unknown faces): its fingerprint,
+    what the export keeps of it (``meta``), its photo entries (entry -> stamp) and its files
+    (thumbnail, chip or page -> [content key, stamp]); ASCII, a line each. A person of many
+    faces takes several lines, the next ones with neither fingerprint nor meta (null), so
+    that reading one line never costs more than a few thousand faces."""
+    rels, paths = list(entries), list(files)
+    for lo in range(0, max(len(rels), len(paths), 1), _SLICE):
+        head = [key, fingerprint, meta] if lo == 0 else [key, None, None]
+        part = (
+            {rel: entries[rel] for rel in rels[lo : lo + _SLICE]},
+            {rel: files[rel] for rel in paths[lo : lo + _SLICE]},
+        )
+        yield json.dumps([*head, *part])
 
 
 class Journal:
@@ -194,12 +261,22 @@ class Manifest:
     be deleted once nothing else is in it) or ``"merged"`` (it existed: only our regions go).
     ``stamps``: entry or file -> what was written there (:mod:`photocluster.exporter.stamps`),
     so that one the user changed since is kept; a manifest of an older version has none.
+
+    Since format 3 what belongs to one person (or to the unknown faces) is a line of its own
+    (:func:`person_line`), with the fingerprint of what the person writes, so that an export
+    over an unchanged person skips it whole: ``persons`` holds where each line lies in the
+    file (byte offset, length), read by :meth:`person_doc` only when wanted, and ``context``
+    what the lines were written under. :meth:`merge` folds a line into the maps above.
     """
 
     entries: set[str] = field(default_factory=set)
     files: dict[str, str] = field(default_factory=dict)
     sidecars: dict[str, str] = field(default_factory=dict)
     stamps: dict[str, str] = field(default_factory=dict)
+    context: dict[str, object] = field(default_factory=dict)
+    persons: list[tuple[int, int]] = field(default_factory=list)
+    path: Path | None = field(default=None, compare=False)
+    mtime_ns: int = field(default=0, compare=False)  # the manifest file's, when read
 
     @classmethod
     def parse(cls, doc: object) -> Manifest:
@@ -214,40 +291,51 @@ class Manifest:
             return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
 
         entries = doc.get("entries")
-        return cls(
+        manifest = cls(
             {e for e in entries if isinstance(e, str)} if isinstance(entries, list) else set(),
             mapping("files"),
             mapping("sidecars"),
             mapping("stamps"),
         )
+        persons = doc.get("persons")
+        for doc_line in persons if isinstance(persons, list) else []:
+            manifest.merge(doc_line)
+        return manifest
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
         """The manifest at ``path``, a line at a time when it has this version's layout (at a
-        million faces its text is a quarter of a GB, never held whole); one of an earlier
-        version (a single line) is parsed whole, once: the export writes it back in this layout.
-        Text that is not JSON reads as an empty manifest."""
-        with open(path, encoding="utf-8") as fh:
-            first = fh.readline()
-            if first.rstrip("\n") == _HEAD:
-                manifest = cls._read_lines(fh)
+        million faces its text is a quarter of a GB, never held whole: the persons' lines are
+        only located); one of an earlier version (a single line) is parsed whole, once: the
+        export writes it back in this layout. Text that is not JSON reads as an empty manifest."""
+        with open(path, "rb") as fh:
+            first = fh.readline().decode("utf-8", "replace").rstrip("\n")
+            if first in (_HEAD, _HEAD_2):
+                manifest = cls._read_lines(fh, len(first) + 1)
                 if manifest is not None:
+                    manifest.path = path
+                    manifest.mtime_ns = os.fstat(fh.fileno()).st_mtime_ns
                     return manifest
             fh.seek(0)
             try:
                 return cls.parse(json.loads(fh.read()))
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 return cls()
 
     @classmethod
-    def _read_lines(cls, lines: Iterable[str]) -> Manifest | None:
+    def _read_lines(cls, lines: Iterable[bytes], offset: int) -> Manifest | None:
         """The sections of :meth:`chunks`'s layout; None for text not in it (read it whole)."""
         manifest = cls()
         maps = {"files": manifest.files, "sidecars": manifest.sidecars, "stamps": manifest.stamps}
         section: str | None = None
         try:
-            for line in lines:
-                text = line.rstrip("\n")
+            for raw in lines:
+                at, offset = offset, offset + len(raw)
+                if section == "persons" and raw not in (b"]\n", b"],\n"):
+                    body = raw.rstrip(b"\n")
+                    manifest.persons.append((at, len(body) - 1 if body.endswith(b",") else len(body)))
+                    continue
+                text = raw.decode("utf-8").rstrip("\n")
                 if section is None:
                     if text == "}":
                         return manifest
@@ -259,26 +347,78 @@ class Manifest:
                 if text in ("]", "],", "}", "},"):
                     section = None
                     continue
-                body = text[:-1] if text.endswith(",") else text
+                item = text[:-1] if text.endswith(",") else text
                 # A path is a key of two sections (its entry or file, its stamp): interned, it is
                 # held once (a tenth of the manifest's memory at a million faces).
                 if section == "entries":
-                    manifest.entries.update(intern(e) for e in json.loads("[" + body + "]") if isinstance(e, str))
+                    manifest.entries.update(intern(e) for e in json.loads("[" + item + "]") if isinstance(e, str))
                 elif section in maps:
-                    part = json.loads("{" + body + "}")
+                    part = json.loads("{" + item + "}")
                     maps[section].update((intern(k), v) for k, v in part.items() if isinstance(v, str))
+                elif section == "context":
+                    manifest.context.update(json.loads("{" + item + "}"))
         except (ValueError, TypeError, StopIteration):
             return None
         return None  # cut short
 
+    def person_lines(self) -> Iterator[tuple[tuple[int, int], list[Any] | None]]:
+        """Each person's line, where it lies and parsed (None: unreadable), in file order."""
+        if self.path is None or not self.persons:
+            return
+        with open(self.path, "rb") as fh:
+            for at, length in self.persons:
+                fh.seek(at)
+                try:
+                    doc = json.loads(fh.read(length))
+                except ValueError:
+                    doc = None
+                yield (at, length), doc if isinstance(doc, list) and len(doc) == 5 else None
+
+    def line_at(self, where: tuple[int, int]) -> list[Any] | None:
+        """The person's line at ``where`` (one of :attr:`persons`), parsed again."""
+        if self.path is None:
+            return None
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(where[0])
+                doc = json.loads(fh.read(where[1]))
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, list) and len(doc) == 5 else None
+
+    def flattened(self) -> Manifest:
+        """This manifest with every person's line folded in (then none is skipped)."""
+        for _, doc in self.person_lines():
+            self.merge(doc)
+        self.persons = []
+        return self
+
+    def merge(self, doc: object) -> None:
+        """Fold a person's line (see :func:`person_line`) into the entries, files and stamps."""
+        if not (isinstance(doc, list) and len(doc) == 5 and isinstance(doc[3], dict) and isinstance(doc[4], dict)):
+            return
+        for rel, st in doc[3].items():
+            if isinstance(rel, str):
+                rel = intern(rel)
+                self.entries.add(rel)
+                if isinstance(st, str):
+                    self.stamps[rel] = st
+        for rel, value in doc[4].items():
+            if isinstance(rel, str) and isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                rel = intern(rel)
+                self.files[rel] = value[0]
+                if isinstance(value[1], str):
+                    self.stamps[rel] = value[1]
+
     def dump(self) -> str:
         return "".join(self.chunks())
 
-    def chunks(self) -> Iterator[str]:
+    def chunks(self, persons: Iterable[str] = ()) -> Iterator[str]:
         """The manifest's JSON text (keys sorted), a piece at a time: at a million faces it
         is a quarter of a GB, never held whole. Its layout, which :meth:`read` reads a line
         at a time: a head line, then each section's name, its items a slice per line, and
-        its closing bracket on lines of their own."""
+        its closing bracket on lines of their own; then ``context`` on one line and
+        ``persons``, a line each (``persons``: those lines, each one line of JSON)."""
 
         def mapping(values: dict[str, str]) -> Iterator[str]:
             # json's C encoder a slice at a time: a million keys one by one take seconds.
@@ -295,7 +435,12 @@ class Manifest:
         for name, values in (("files", self.files), ("sidecars", self.sidecars), ("stamps", self.stamps)):
             yield f'],\n"{name}": {{\n' if name == "files" else f'}},\n"{name}": {{\n'
             yield from mapping(values)
-        yield "}\n}\n"
+        yield '},\n"context": {\n' + json.dumps(self.context, sort_keys=True)[1:-1] + '\n},\n"persons": [\n'
+        first = True
+        for line in persons:
+            yield ("" if first else ",\n") + line
+            first = False
+        yield ("" if first else "\n") + "]\n}\n"
 
     def with_journal(self, path: Path) -> Manifest:
         """This manifest plus what the journal of an export that did not finish claimed: its

@@ -20,7 +20,7 @@ from typing import Any
 from photocluster.core.errors import ExportError
 from photocluster.core.types import Box, Person, PersonFace
 from photocluster.exporter import pages, review
-from photocluster.exporter.folders import IN_THE_WAY, INDEX_FILE, Warnings, warn
+from photocluster.exporter.folders import IN_THE_WAY, INDEX_FILE, UNKNOWN_FOLDER, Warnings, warn
 from photocluster.exporter.index_json import IndexWriter
 
 # (face id, photo id, photo path, left, top, right, bottom, confidence, distance, day taken or None)
@@ -79,6 +79,17 @@ class PersonJob:
         return Person(self.person_id, self.name, faces, ignored=self.ignored, born=self.born)
 
 
+@dataclass(frozen=True)
+class CopyJob:
+    """A person that did not change since the last export (id None: the unknown faces): its
+    block of ``index.json`` is copied from ``where`` (offset, length) in the one it replaces;
+    its pages are in place."""
+
+    person_id: int | None
+    where: tuple[int, int]
+    folder: str = UNKNOWN_FOLDER
+
+
 class Renderer:
     """Writes the index.json blocks and the pages of the persons handed to it, in order."""
 
@@ -92,15 +103,20 @@ class Renderer:
     ) -> None:
         self.dest = dest
         self.summary = summary
-        self.index = IndexWriter(Path(dest) / INDEX_FILE, threshold, min_size)
-        # False: the user changed index.json since it was written; it stays as they left it.
-        self.write_index = write_index
+        # None: index.json is not written (the user changed it since it was written, and it
+        # stays as they left it; or an export with nothing changed leaves it in place).
+        self.index = IndexWriter(Path(dest) / INDEX_FILE, threshold, min_size) if write_index else None
         self.written: list[str] = []
         self.warnings = Warnings()
 
-    def person(self, job: PersonJob) -> None:
+    def person(self, job: PersonJob | CopyJob) -> None:
+        if isinstance(job, CopyJob):
+            if self.index is not None:
+                self.index.copy(job.person_id, job.where, job.folder)
+            return
         person = job.person()
-        self.index.person(person, job.folder, job.entries, job.thumbs, job.chips)
+        if self.index is not None:
+            self.index.person(person, job.folder, job.entries, job.thumbs, job.chips)
         rendered = review.person_pages(
             person, self.summary, job.thumbs, job.entries, job.missing, job.first_page, job.unknown
         )
@@ -113,16 +129,17 @@ class Renderer:
             review.write_page(Path(self.dest) / rel, html)
             self.written.append(rel)
 
-    def close(self) -> tuple[list[str], Warnings]:
-        """Put index.json in place; returns the pages written and the warnings."""
-        if self.write_index:
-            self.index.close()
-        else:
-            self.index.abort()
-        return self.written, self.warnings
+    def close(self) -> tuple[list[str], Warnings, dict[int | None, tuple[int, int]]]:
+        """Put index.json in place; returns the pages written, the warnings, and where each
+        person's block lies in index.json (none when it was not written)."""
+        if self.index is None:
+            return self.written, self.warnings, {}
+        self.index.close()
+        return self.written, self.warnings, self.index.blocks
 
     def abort(self) -> None:
-        self.index.abort()
+        if self.index is not None:
+            self.index.abort()
 
 
 _CHILD = "from photocluster.exporter.render import main; main()"
@@ -161,10 +178,10 @@ class RendererProcess:
         self.person_start = (dest, summary, threshold, min_size, write_index)
         self._call(lambda: self._send.send(self.person_start))
 
-    def person(self, job: PersonJob) -> None:
+    def person(self, job: PersonJob | CopyJob) -> None:
         self._call(lambda: self._send.send(job))
 
-    def close(self) -> tuple[list[str], Warnings]:
+    def close(self) -> tuple[list[str], Warnings, dict[int | None, tuple[int, int]]]:
         reply = self._call(self._finish)
         self._process.wait()
         if reply[0] != "done":
@@ -172,7 +189,7 @@ class RendererProcess:
         warnings = Warnings()
         warnings.extend(reply[2])
         warnings.total = reply[3]
-        return reply[1], warnings
+        return reply[1], warnings, reply[4]
 
     def _finish(self) -> Any:
         self._send.send(None)
@@ -223,8 +240,8 @@ def _serve(
     try:
         while (job := recv.recv()) is not None:
             renderer.person(job)
-        written, warnings = renderer.close()
-        send.send(("done", written, list(warnings), warnings.total))
+        written, warnings, blocks = renderer.close()
+        send.send(("done", written, list(warnings), warnings.total, blocks))
     except EOFError:
         renderer.abort()
     except BaseException as exc:  # noqa: BLE001 - reported to the export, which raises it

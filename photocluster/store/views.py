@@ -199,6 +199,34 @@ class Views(Database):
             emb = np.frombuffer(b"".join(r[2] for r in rows), dtype="<f4").reshape(len(rows), EMBEDDING_DIM)
             yield int(pid or 0), np.array([r[1] for r in rows], dtype=np.int64), emb
 
+    def face_prints(self) -> Iterator[tuple[int | None, int, str, bytes, bytes]]:
+        """(person id, face id, the face's and its photo's fields as one text, the photo's path
+        key, the embedding) of every face of a present photo, by person (None first) then face
+        id: what an export writes of a face, streamed for a fingerprint per person (the
+        text is SQLite's, so no object per face is built here)."""
+        cursor = self.conn.execute(
+            "SELECT faces.person_id, faces.id, faces.photo_id || ' ' || faces.left || ' ' || faces.top || ' ' || "
+            "faces.right || ' ' || faces.bottom || ' ' || faces.confidence || ' ' || IFNULL(photos.sha256, '') || ' ' "
+            "|| photos.size || ' ' || photos.mtime_ns || ' ' || IFNULL(photos.taken_at, ''), photos.path, "
+            f"faces.embedding {_PRESENT} ORDER BY faces.person_id, faces.id"
+        )
+        while rows := cursor.fetchmany(_FETCH):
+            yield from rows
+
+    def library_prints(self) -> Iterator[tuple[object, ...]]:
+        """The rows besides the faces that the lists of an export show (names, birth dates,
+        persons kept apart, face tags, settings), in a fixed order, for a fingerprint."""
+        for sql in (
+            "SELECT id, name, ignored, born, curated FROM persons ORDER BY id",
+            "SELECT face_id, person_id FROM rejections ORDER BY face_id, person_id",
+            "SELECT * FROM tags ORDER BY id",
+            "SELECT key, value FROM settings ORDER BY key",
+        ):
+            yield (sql,)
+            cursor = self.conn.execute(sql)
+            while rows := cursor.fetchmany(_FETCH):
+                yield from rows
+
     def face_blocks(self) -> Iterator[tuple[int | None, list[StoredFace], np.ndarray]]:
         """(person id, faces, embeddings) per person (None: the faces in no person, last),
         by face id within a person: every face of a present photo, one person at a time.

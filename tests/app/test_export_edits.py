@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from photocluster.app.export import EXPORT_MARKER, export
+from photocluster.app.export import export
 from photocluster.cli import app
 from photocluster.exporter.stamps import EDITED
 from photocluster.store import Store
 
-from .test_export import build_library
+from .test_export import build_library, manifest_of
 
 ENTRY = "person_0002/bob1.jpg"  # one photo, one person: bob's
 
@@ -67,7 +67,7 @@ def test_a_copy_the_user_edited_is_kept_and_never_deleted(store: Store, library:
     assert (dest / "Bob" / "bob1.jpg").read_bytes() == (library / "bob1.jpg").read_bytes()
     assert not (dest / "person_0002" / "bob2.jpg").exists() and moved.removed == 2
     # It is the user's now: no longer in the manifest, never touched again.
-    manifest = json.loads((dest / EXPORT_MARKER).read_text())
+    manifest = manifest_of(dest)
     assert ENTRY not in manifest["entries"] and ENTRY not in manifest["stamps"]
     export(store, dest, "copy")
     assert (dest / ENTRY).read_bytes() == mine
@@ -143,7 +143,7 @@ def test_pages_index_and_thumbnails_the_user_edited_are_kept(store: Store, libra
         f"{dest / rel}: {EDITED}" for rel in [*edited, bob_thumb.relative_to(dest).as_posix()]
     )
     # They are the user's now; the pages of ours are still photocluster's.
-    manifest = json.loads((dest / EXPORT_MARKER).read_text())
+    manifest = manifest_of(dest)
     assert not set(edited) & (set(manifest["files"]) | set(manifest["stamps"]))
     assert {"pages/person-1.html", "pages/doubt.html"} <= set(manifest["files"]) & set(manifest["stamps"])
 

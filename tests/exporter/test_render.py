@@ -12,7 +12,7 @@ import pytest
 from photocluster.core.errors import ExportError
 from photocluster.core.readmodel import Summary
 from photocluster.core.types import Box, Person, PersonFace
-from photocluster.exporter.render import PersonJob, Renderer, RendererProcess
+from photocluster.exporter.render import CopyJob, PersonJob, Renderer, RendererProcess
 
 ODD = Path(os.fsdecode(b"/photos/caf\xe9/IMG_1.jpg"))  # not UTF-8: must round-trip exactly
 
@@ -52,7 +52,7 @@ def test_both_renderers_write_the_same_index_and_pages(tmp_path: Path, in_proces
     renderer = kind(str(dest), Summary(1, 2, 2, 0), "0.6", "2")
     renderer.person(job(person(), dest))
     renderer.person(job(person(None), dest))
-    written, warnings = renderer.close()
+    written, warnings, _blocks = renderer.close()
     assert sorted(written) == ["pages/person-3.html", "pages/unknown.html"] and list(warnings) == []
     index = json.loads((dest / "index.json").read_text(encoding="utf-8"))
     assert [f["photo"] for f in index["persons"][0]["faces"]] == [os.fsdecode(ODD), "/photos/b.jpg"]
@@ -69,3 +69,21 @@ def test_a_rendering_process_that_dies_is_one_export_error(tmp_path: Path) -> No
             renderer.person(job(person(), tmp_path))
         renderer.close()
     assert not (tmp_path / "index.json").exists()
+
+
+@pytest.mark.parametrize("in_process", [True, False])
+def test_blocks_copied_from_the_last_index_give_the_same_index(tmp_path: Path, in_process: bool) -> None:
+    dest = tmp_path / "out"
+    (dest / "pages").mkdir(parents=True)
+    first = Renderer(str(dest), Summary(1, 2, 2, 0), "0.6", "2")
+    first.person(job(person(), dest))
+    first.person(job(person(None), dest))
+    _, _, blocks = first.close()
+    before = (dest / "index.json").read_bytes()
+    kind = Renderer if in_process else RendererProcess
+    again = kind(str(dest), Summary(1, 2, 2, 0), "0.6", "2")
+    again.person(CopyJob(3, blocks[3]))
+    again.person(CopyJob(None, blocks[None], "Zoë"))
+    written, _, blocks_again = again.close()
+    assert written == [] and blocks_again == blocks
+    assert (dest / "index.json").read_bytes() == before
