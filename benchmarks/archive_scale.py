@@ -27,6 +27,7 @@ says which and why. Prints one JSON object (``--json-out`` also writes it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -44,7 +45,7 @@ from cluster_scale import _PEAK, Library
 
 SETTINGS = "cnn/max1600/upauto/v1"
 CHUNK = 100_000  # photos per transaction while building
-GB = 1 << 30
+GIB = 1 << 30
 # Measured at 1,000,000 faces (this script, 2026-12-07): what a step takes per face on disk
 # and in memory, for the checks before a step when the run's own build cannot tell.
 PER_FACE = {
@@ -55,7 +56,7 @@ PER_FACE = {
     "clusters_peak_bytes": 1_700.0,  # peak RSS of `clusters`, a face (1.66 GB at 1M)
     "export_peak_bytes": 900.0,  # peak RSS of `export`, a face (833 MB at 1M)
 }
-RESERVE_BYTES = 4 * GB  # left free on the disk for everyone else
+RESERVE_BYTES = 4 * GIB  # left free on the disk for everyone else
 RESERVE_INODES = 500_000
 MAX_LINKS = 60_000  # ext4 allows 65,000 links to one inode
 
@@ -134,8 +135,8 @@ def fits(folder: Path, need_bytes: float, need_inodes: float) -> str | None:
     short = []
     if need_bytes + RESERVE_BYTES > free["free_bytes"]:
         short.append(
-            f"needs ~{need_bytes / GB:.1f} GB of disk (+{RESERVE_BYTES / GB:.0f} GB kept free), "
-            f"{free['free_bytes'] / GB:.1f} GB free"
+            f"needs ~{need_bytes / GIB:.1f} GiB of disk (+{RESERVE_BYTES / GIB:.0f} GiB kept free), "
+            f"{free['free_bytes'] / GIB:.1f} GiB free"
         )
     if need_inodes + RESERVE_INODES > free["free_inodes"]:
         short.append(f"needs ~{need_inodes:,.0f} inodes (+{RESERVE_INODES:,} kept free), {free['free_inodes']:,} free")
@@ -293,10 +294,8 @@ class Watch:
                 tree = [self._root, *self._root.children(recursive=True)]
                 rss = 0
                 for p in tree:
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         rss += p.memory_info().rss
-                    except psutil.Error:
-                        pass
             except psutil.Error:
                 break
             self.rss = rss
@@ -309,12 +308,10 @@ class Watch:
                         fh.write(f"{now:8.1f} s {round(rss / 2**20):7d} MB  (sample)\n")
             if rss > self.cap and not self.killed:
                 self.killed = True
-                self._note(f"watchdog: {rss / GB:.2f} GB over the cap, ending the step")
+                self._note(f"watchdog: {rss / GIB:.2f} GiB over the cap, ending the step")
                 for p in reversed(tree):
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         p.kill()
-                    except psutil.Error:
-                        pass
             time.sleep(1.0)
 
     def _note(self, line: str) -> None:
@@ -361,7 +358,7 @@ def run_cli(args: list[str], cap: float, log: Path | None) -> dict[str, object]:
         "returncode": code,
     }
     if watch.killed:
-        out["stopped"] = f"over the memory cap of {cap / GB:.1f} GB"
+        out["stopped"] = f"over the memory cap of {cap / GIB:.1f} GiB"
         out["last_lines"] = watch.lines[-6:]
     elif code != 0:
         out["error"] = "\n".join(line for _, _, line in watch.lines[-8:])
@@ -389,7 +386,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True, help="folder for the library and the export (made)")
     ap.add_argument("--sources", type=int, default=0, help="real JPEGs the photos link to (default: enough)")
     ap.add_argument("--pool", type=int, default=400, help="real thumbnails the faces' stored thumbnails come from")
-    ap.add_argument("--mem-cap-gb", type=float, default=17.0, help="end a step whose process tree passes this")
+    ap.add_argument("--mem-cap-gb", type=float, default=16.0, help="end a step whose processes pass this many GiB")
     ap.add_argument("--steps", default="build,clusters,export")
     ap.add_argument("--keep", action="store_true", help="keep the library and the export (default: removed)")
     ap.add_argument("--json-out", type=Path, default=None)
@@ -397,7 +394,7 @@ def main() -> None:
     args = ap.parse_args()
     steps = args.steps.split(",")
     n = args.faces
-    cap = args.mem_cap_gb * GB
+    cap = args.mem_cap_gb * GIB
     work = args.work
     db = work / "library.db"
     dest = work / "export"
@@ -433,11 +430,14 @@ def main() -> None:
             print(json.dumps(result), file=sys.stderr, flush=True)
         faces = n
         if "clusters" in steps:
+            # Past the cap the watchdog ends it (and says where the memory went); past the
+            # machine's memory it is not started.
             need = faces * per_face["clusters_peak_bytes"]
-            if need > cap:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            if need > total:
                 result["clusters"] = {
-                    "not_run": f"estimated peak {need / GB:.1f} GB ({per_face['clusters_peak_bytes']:.0f} B a face "
-                    f"at 1M) passes the cap of {args.mem_cap_gb} GB"
+                    "not_run": f"estimated peak {need / GIB:.1f} GiB ({per_face['clusters_peak_bytes']:.0f} bytes a "
+                    f"face, measured at 1M) passes this machine's {total / GIB:.1f} GiB"
                 }
             else:
                 result["clusters"] = step = run_cli(["clusters", "--db", str(db), "--json"], cap, args.log)
@@ -446,10 +446,14 @@ def main() -> None:
             print(json.dumps(result), file=sys.stderr, flush=True)
         if "export" in steps:
             why = fits(work, faces * per_face["export_bytes"], faces * per_face["export_inodes"])
+            clustered = "clusters" not in steps or "report" in result["clusters"]  # type: ignore[operator]
+            if not clustered:
+                why = "; ".join(filter(None, ["`clusters` did not finish: no persons to export", why]))
             if why:
                 result["export"] = {
                     "not_run": f"the export of {faces:,} faces (a thumbnail file a face: a 4 kB ext4 block and "
-                    f"an inode each) does not fit: {why}"
+                    f"an inode each, about {per_face['export_bytes']:.0f} bytes and {per_face['export_inodes']:.2f} "
+                    f"inodes a face with the entries and pages) is not run: {why}"
                 }
             else:
                 before = disk_of(work)
