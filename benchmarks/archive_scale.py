@@ -49,12 +49,11 @@ GIB = 1 << 30
 # Measured at 1,000,000 faces (this script, 2026-12-07): what a step takes per face on disk
 # and in memory, for the checks before a step when the run's own build cannot tell.
 PER_FACE = {
-    "db_bytes": 3_100.0,  # the library database: 953 B of rows and indexes + ~2.05 kB of WebP thumbnail
-    "photo_tree_bytes": 70.0,  # the photos' folders (directory entries of the hard links)
-    "export_bytes": 4_300.0,  # a 4 kB block per thumbnail file, entries, pages, index.json, manifest
-    "export_inodes": 1.02,  # a thumbnail file per face, pages and folders
-    "clusters_peak_bytes": 1_700.0,  # peak RSS of `clusters`, a face (1.66 GB at 1M)
-    "export_peak_bytes": 900.0,  # peak RSS of `export`, a face (833 MB at 1M)
+    "db_bytes": 3_030.0,  # the library database: ~950 B of rows and indexes + the WebP thumbnail
+    "photo_tree_bytes": 25.0,  # the photos' folders (the hard links' directory entries)
+    "export_bytes": 5_210.0,  # a 4 kB block a thumbnail file, the folders of entries, pages, manifest
+    "export_inodes": 1.03,  # a thumbnail file a face, pages and folders
+    "clusters_peak_bytes": 1_740.0,  # peak RSS of `clusters` (1,741 MB at 1M)
 }
 RESERVE_BYTES = 4 * GIB  # left free on the disk for everyone else
 RESERVE_INODES = 500_000
