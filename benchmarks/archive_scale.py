@@ -266,9 +266,22 @@ def build(n: int, work: Path, n_sources: int, pool_size: int, seed: int = 0) -> 
     }
 
 
+FLOOR = 1 << 30  # a step is ended when the machine has less memory than this available
+
+
+def available() -> int:
+    """MemAvailable in bytes (others' processes and files in /dev/shm count against it)."""
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 1 << 62
+
+
 class Watch:
     """A child process's tree: RSS sampled each second (the tree's sum), its stderr lines
-    kept with the time and RSS at which they came, the tree ended past ``cap`` bytes."""
+    kept with the time and RSS at which they came, the tree ended past ``cap`` bytes or
+    when the machine has less than FLOOR available (it is shared: the OOM killer may pick another)."""
 
     def __init__(self, proc: subprocess.Popen[str], cap: float, log: Path | None) -> None:
         import psutil
@@ -305,9 +318,11 @@ class Watch:
                 if self.log is not None:
                     with open(self.log, "a") as fh:
                         fh.write(f"{now:8.1f} s {round(rss / 2**20):7d} MB  (sample)\n")
-            if rss > self.cap and not self.killed:
+            short = available() < FLOOR
+            if (rss > self.cap or short) and not self.killed:
                 self.killed = True
-                self._note(f"watchdog: {rss / GIB:.2f} GiB over the cap, ending the step")
+                why = "the machine's free memory" if short else "the cap"
+                self._note(f"watchdog: {rss / GIB:.2f} GiB, over {why}: ending the step")
                 for p in reversed(tree):
                     with contextlib.suppress(psutil.Error):
                         p.kill()
@@ -357,7 +372,7 @@ def run_cli(args: list[str], cap: float, log: Path | None) -> dict[str, object]:
         "returncode": code,
     }
     if watch.killed:
-        out["stopped"] = f"over the memory cap of {cap / GIB:.1f} GiB"
+        out["stopped"] = f"over the memory cap of {cap / GIB:.1f} GiB or the machine's free memory"
         out["last_lines"] = watch.lines[-6:]
     elif code != 0:
         out["error"] = "\n".join(line for _, _, line in watch.lines[-8:])
