@@ -18,10 +18,14 @@ def rss_kb():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
-# A freed mapped chunk raises glibc's mmap threshold: the chunks below then come from its
-# heap. Freed with smaller ones kept between them, they stay there until trimmed.
-big = np.ones(16 << 20, dtype=np.uint8)
-del big
+# As after a run of large arrays: glibc's mmap threshold risen (the chunks below come from
+# its heap, not mapped of their own) and no trimming on free (they stay in the heap).
+# Set here rather than reached by allocating, which depends on the process's history.
+import ctypes
+libc = ctypes.CDLL("libc.so.6")
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)
 keep, chunks = [], []
 for _ in range(400):
     chunks.append(np.ones(256 << 10, dtype=np.uint8))
