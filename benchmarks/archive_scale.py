@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cluster_scale import _PEAK, Library
+from cluster_scale import _PEAK, Library, synthetic
 
 SETTINGS = "cnn/max1600/upauto/v1"
 CHUNK = 100_000  # photos per transaction while building
@@ -65,38 +65,6 @@ def holdout() -> Path:
         if (parent / "shared/holdout/images").is_dir():
             return parent / "shared/holdout/images"
     return Path("/work/shared/holdout/images")
-
-
-def synthetic_chunked(n: int, seed: int = 0, chunk: int = 250_000) -> tuple[np.ndarray, np.ndarray]:
-    """``cluster_scale.synthetic(n, seed)`` in float32 without its float64 temporaries
-    (10M x 128 doubles are 10 GB): the same draws, the noise taken a chunk at a time."""
-    rng = np.random.default_rng(seed)
-    singles = int(0.3 * n)
-    sizes: list[int] = []
-    total = 0
-    while total < n - singles:
-        size = max(2, int(min(rng.zipf(1.6), 5000)))
-        sizes.append(size)
-        total += size
-    sizes[-1] -= total - (n - singles)
-    sizes = [s for s in sizes if s > 0] + [1] * singles
-    labels = np.repeat(np.arange(len(sizes)), sizes)
-    mean = rng.normal(size=128)
-    mean /= np.linalg.norm(mean)
-    dirs = rng.normal(size=(len(sizes), 128))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    centres = dirs  # mean * 0.2 + dirs * 0.67 in place: 3.3M identities' centres are 3.4 GB
-    centres *= 0.67
-    centres += mean * 0.2
-    spread = rng.uniform(0.21, 0.35, size=len(sizes))
-    emb = np.empty((n, 128), dtype=np.float32)
-    for lo in range(0, n, chunk):
-        hi = min(lo + chunk, n)
-        noise = rng.normal(size=(hi - lo, 128))
-        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-        part = labels[lo:hi]
-        emb[lo:hi] = centres[part] + noise * spread[part, None]
-    return emb, labels
 
 
 def thumbnail_pool(images: list[Path]) -> list[bytes]:
@@ -169,7 +137,7 @@ def build(n: int, work: Path, n_sources: int, pool_size: int, seed: int = 0) -> 
     from photocluster.store import Store
 
     t0 = time.perf_counter()
-    emb, truth = synthetic_chunked(n, seed)
+    emb, truth = synthetic(n, seed)
     # The layout of cluster_scale.Library (photos of 1-5 faces, no identity twice in a
     # photo), on face indices: lib.emb holds which synthetic face each position is.
     lib = Library.of(np.arange(n), truth, seed)
