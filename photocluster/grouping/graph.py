@@ -139,8 +139,6 @@ def _neighbour_pairs(
 # float32, 16 MB of argpartition's indices. Without a cap, 1,024 rows against a list of
 # 20,000 candidates took 350 MB a thread, the peak of a million-face run.
 _BLOCK_ENTRIES = 1 << 21
-# Lists searched between two returns of the threads' freed blocks to the system.
-_TRIM_EVERY = 64
 
 
 def _pairs(held: list[np.ndarray], emb: np.ndarray, chunk: int = 1 << 13) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -291,8 +289,6 @@ def _search(
     )
     for c, keys in enumerate(found):
         out.append(keys)
-        if c % _TRIM_EVERY == _TRIM_EVERY - 1:
-            release_freed_memory()  # the threads' freed blocks, before they pile up
         if progress is not None:
             progress(Progress(NEIGHBOURS, done_from + (done_to - done_from) * (c + 1) // n_lists, 100))
     return out
