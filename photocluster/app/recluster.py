@@ -18,7 +18,7 @@ from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.arrays import positions
 from photocluster.grouping.calibration import ImpostorCheck, impostor_check
 from photocluster.grouping.constraints import Constraints, born_rejections, build_constraints
-from photocluster.grouping.graph import knn_edges, query_neighbourhoods
+from photocluster.grouping.graph import SearchIndex, knn_graph, query_neighbourhoods
 from photocluster.grouping.grouper import Method, Policy, crowding, crowding_of_new, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
 from photocluster.grouping.incremental import incremental_constraints, place
@@ -115,9 +115,9 @@ def recluster(
         mode, why = _choose_mode(lib, policy, min_size, full)
         log.info("clustering %s: %s", mode, why)
         if mode == FULL:
-            plan, n_edges, cons, check = _plan_full(lib, policy, min_size, progress)
+            plan, n_edges, cons, check, lists = _plan_full(lib, policy, min_size, progress)
         else:
-            plan, n_edges, cons, check = _plan_incremental(lib, policy, min_size, progress)
+            plan, n_edges, cons, check, lists = _plan_incremental(lib, policy, min_size, progress)
         diff = plan_diff(plan.persons, lib.previous, lib.names)
         if not apply:
             break
@@ -140,6 +140,7 @@ def recluster(
             )
             # Takeout names (weak labels) name the persons whose faces now agree on one.
             name_from_weak_labels(store)
+            _keep_lists(store, lib, lists, replace_all=mode == FULL)
             break
         except ConcurrentChangeError:
             log.info("corrections were made while grouping: grouping again")
@@ -194,6 +195,7 @@ class _Library:
     corrections: str  # Store.corrections_mark() as read
     facts: list[tuple[int, int]]  # (face id, person id) that cannot be: photos before a birth
     retired: dict[int, list[int]]  # face id -> the persons an earlier run emptied
+    search_lists: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # Store.search_lists() as read
 
     @property
     def previous(self) -> dict[int, int]:
@@ -213,6 +215,7 @@ def _read_library(store: Store, unbound: Collection[int] = ()) -> _Library:
         settings: dict[str, str | None] = {key: store.get_setting(key) for key in keys}
         corrections = store.corrections_mark()
         facts, retired = _facts(store), store.retired()
+        search_lists = store.search_lists()
     if unbound:
         free = set(unbound)
         pins = {f: p for f, p in pins.items() if f not in free}
@@ -234,6 +237,7 @@ def _read_library(store: Store, unbound: Collection[int] = ()) -> _Library:
         corrections,
         facts,
         retired,
+        search_lists,
     )
 
 
@@ -280,20 +284,20 @@ def plan_persons(
     alone)."""
     report_to(progress)(Progress("Reading faces"))
     lib = _read_library(store, unbound)
-    plan, n_edges, cons, check = _plan_full(lib, policy, min_size, progress)
+    plan, n_edges, cons, check, _ = _plan_full(lib, policy, min_size, progress)
     return plan, len(lib.face_ids), n_edges, cons, lib.previous, check
 
 
 def _plan_full(
     lib: _Library, policy: Policy, min_size: int, progress: ProgressCallback | None
-) -> tuple[Assignment, int, Constraints, ImpostorCheck]:
+) -> tuple[Assignment, int, Constraints, ImpostorCheck, _Lists | None]:
     say = report_to(progress)
     previous = lib.previous
     cons = build_constraints(
         lib.face_ids, lib.photo_ids, lib.emb, policy.collage_radius, previous, lib.pins, lib.rejections, lib.facts
     )
     n = len(lib.face_ids)
-    i, j, d = knn_edges(
+    (i, j, d), index = knn_graph(
         lib.emb,
         policy.graph_radius,
         progress=lambda event: say(replace(event, phase=f"Finding neighbours of {n:,} faces")),
@@ -308,12 +312,12 @@ def _plan_full(
     del i, j, d  # half a gigabyte at a million faces
     check = _check(cons, policy, factor)
     plan = assign_persons(lib.face_ids, super_labels, cons, previous, min_size, lib.retired)
-    return plan, n_edges, cons, check
+    return plan, n_edges, cons, check, None if index is None else _Lists(index, np.arange(n))
 
 
 def _plan_incremental(
     lib: _Library, policy: Policy, min_size: int, progress: ProgressCallback | None
-) -> tuple[Assignment, int, Constraints, ImpostorCheck]:
+) -> tuple[Assignment, int, Constraints, ImpostorCheck, _Lists | None]:
     """Place the faces added since the last clustering: every face already in a person
     stays there; the new ones (but pinned ones and those recognition put in a named
     person) and the faces in no person they reach are grouped among them, each with its
@@ -327,10 +331,16 @@ def _plan_incremental(
     loose = (lib.person_ids < 0) & ~pinned
     queries = np.flatnonzero(new)
     say(Progress(f"Finding neighbours of {len(queries):,} new faces"))
+    lists = _kept_lists(lib)
     # The grouping's edges, and for the crowding factor the wider neighbourhoods a full
     # run's graph gives a face (its nearest, and the faces it is among the nearest of).
     (i, j, d), around = query_neighbourhoods(
-        lib.emb, queries, policy.graph_radius, wide=CROWD_NEIGHBOURS if policy.adapts else 0, expand=loose
+        lib.emb,
+        queries,
+        policy.graph_radius,
+        wide=CROWD_NEIGHBOURS if policy.adapts else 0,
+        expand=loose,
+        index=None if lists is None else lists.index,
     )
     free = new.copy()
     reached = np.zeros(n, dtype=bool)
@@ -359,7 +369,46 @@ def _plan_incremental(
     del around
     super_labels = group(lib.emb, i, j, d, cons, policy, lib.confidence, factor, fixed=fixed)
     check = _check(cons, policy, factor)
-    return place(lib.face_ids, super_labels, cons, free, min_size), len(i), cons, check
+    return place(lib.face_ids, super_labels, cons, free, min_size), len(i), cons, check, lists
+
+
+@dataclass(frozen=True)
+class _Lists:
+    """The neighbour search's inverted file over the faces of a run (one row per face of
+    the library read), and the rows to keep: every row after a full run, the rows of the
+    faces an incremental run gave lists to."""
+
+    index: SearchIndex
+    rows: np.ndarray
+
+
+def _kept_lists(lib: _Library) -> _Lists | None:
+    """The lists the last full run kept, with a row for each face of ``lib`` (those of the
+    faces added since made now), or None when none were kept."""
+    if lib.search_lists is None or len(lib.face_ids) == 0:
+        return None
+    centres, ids, rows = lib.search_lists
+    if centres.shape[1] != lib.emb.shape[1] or len(ids) == 0:
+        return None
+    at = np.minimum(np.searchsorted(ids, lib.face_ids), len(ids) - 1)
+    listed = ids[at] == lib.face_ids
+    lists = np.full((len(lib.face_ids), rows.shape[1]), -1, dtype=np.int32)
+    lists[listed] = rows[at[listed]]
+    if lists.size and (lists.max() >= len(centres)):
+        return None  # not this index's lists: rebuilt by the next full run
+    return _Lists(SearchIndex(centres, lists).completed(lib.emb), np.flatnonzero(~listed))
+
+
+def _keep_lists(store: Store, lib: _Library, lists: _Lists | None, replace_all: bool) -> None:
+    """Store the inverted file for the next incremental runs: a full run's whole (or none,
+    when it computed every distance), an incremental run's rows for the faces it added."""
+    if replace_all:
+        if lists is None:
+            store.drop_search_lists()
+        else:
+            store.save_search_lists(lists.index.centres, lib.face_ids, lists.index.lists)
+    elif lists is not None and len(lists.rows):
+        store.add_search_lists(lib.face_ids[lists.rows], lists.index.lists[lists.rows])
 
 
 def _check(cons: Constraints, policy: Policy, factor: np.ndarray | None) -> ImpostorCheck:

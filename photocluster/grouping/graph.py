@@ -167,7 +167,41 @@ def _pairs(held: list[np.ndarray], emb: np.ndarray, chunk: int = 1 << 13) -> tup
     return i, j, d
 
 
+@dataclass(frozen=True)
+class SearchIndex:
+    """The inverted file of a full run's neighbour search (:func:`knn_graph`), kept for
+    the incremental runs after it: the k-means centres (float32 rows) and each face's
+    nearest lists (one int32 row per face, the nearest first; the faces it holds a list
+    of are the lists' candidates, each face looks among the candidates of its nearest)."""
+
+    centres: np.ndarray
+    lists: np.ndarray
+
+    def completed(self, emb: np.ndarray, workers: int | None = None) -> SearchIndex:
+        """The index with their lists given to the faces of ``emb`` it holds none for
+        (rows of -1: faces added since it was made)."""
+        missing = np.flatnonzero(self.lists[:, 0] < 0)
+        if len(missing) == 0:
+            return self
+        lists = self.lists.copy()
+        with _parallel(default_workers() if workers is None else workers) as pmap:
+            lists[missing] = _nearest_centres(
+                np.ascontiguousarray(emb[missing], dtype=np.float32), self.centres, lists.shape[1], pmap=pmap
+            )
+        return SearchIndex(self.centres, lists)
+
+
 def knn_edges(
+    emb: np.ndarray,
+    threshold: float,
+    k: int = 32,
+    **options: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`knn_graph`'s edges."""
+    return knn_graph(emb, threshold, k, **options)[0]
+
+
+def knn_graph(
     emb: np.ndarray,
     threshold: float,
     k: int = 32,
@@ -179,9 +213,11 @@ def knn_edges(
     block: int = 1024,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], SearchIndex | None]:
     """Edges from each face to its ``k`` nearest faces closer than ``threshold``: (i, j,
-    distance) with i < j, each pair once, indices int32.
+    distance) with i < j, each pair once, indices int32; and the inverted file that found
+    them (None: every distance computed), for :func:`query_neighbourhoods` to search new
+    faces with later.
 
     Capping the neighbours keeps the graph at O(n k) edges even when one person has
     100,000 faces, and Chinese whispers needs no more than a few dozen votes per face.
@@ -204,7 +240,7 @@ def knn_edges(
     n = len(emb)
     t2 = threshold * threshold
     if n < 2:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
+        return (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)), None
     sq = squared_norms(emb)
     everyone = np.arange(n)
     with _parallel(default_workers() if workers is None else workers) as pmap:
@@ -214,9 +250,10 @@ def knn_edges(
             keys = _concat(list(parts))
             if progress is not None:
                 progress(Progress(NEIGHBOURS, 100, 100))
-            return _pairs([keys], emb)
+            return _pairs([keys], emb), None
         centres = _kmeans(emb, max(16, n // list_size), seed, pmap=pmap)
         near = _nearest_centres(emb, centres, lists_per_face, pmap=pmap)
+        index = SearchIndex(centres, near)
         keys = _concat(_search(emb, sq, everyone, near[:, 0], everyone, near, k, t2, block, pmap, progress, 0, 80))
         degree = np.zeros(n, dtype=np.int64)
         for start in range(0, len(keys), 1 << 22):
@@ -225,14 +262,15 @@ def knn_edges(
         sparse = np.flatnonzero(degree < k)
         lonely = degree[sparse] == 0
         del degree
-        near = _nearest_centres(emb[sparse], centres, lists_per_lonely_face, pmap=pmap)
-        more = _search(emb, sq, sparse[lonely], near[lonely, 0], sparse, near, k, t2, block, pmap, progress, 80, 100)
+        wide = _nearest_centres(emb[sparse], centres, lists_per_lonely_face, pmap=pmap)
+        more = _search(emb, sq, sparse[lonely], wide[lonely, 0], sparse, wide, k, t2, block, pmap, progress, 80, 100)
+        del wide
         held = [_concat([keys, *more])]
         del keys
     # The search threads' freed blocks stay in their heaps: given back before the pairs'
     # arrays come on top of them (at a million faces, 1.4 GB at the peak instead of ~1.0).
     release_freed_memory()
-    return _pairs(held, emb)
+    return _pairs(held, emb), index
 
 
 _Map = Callable[[Callable[[_T], _R], Sequence[_T]], Iterator[_R]]
@@ -407,6 +445,7 @@ def query_neighbourhoods(
     seed: int = 0,
     block: int = 1024,
     workers: int | None = None,
+    index: SearchIndex | None = None,
 ) -> tuple[_Edges, _Edges]:
     """:func:`query_edges` (the edges to each searched face's ``k`` nearest) and, in the
     same search, the edges to each searched face's ``wide`` nearest (0: none, empty arrays;
@@ -417,6 +456,10 @@ def query_neighbourhoods(
     and the crowding factor (:mod:`~photocluster.grouping.crowding`) counts the clusters
     over all of its links. Which faces are searched (``expand``, the lonely ones) depends
     on the ``k`` nearest only, so the first edges are those of :func:`query_edges`.
+
+    ``index``: the inverted file of the last full run (:func:`knn_graph`, a row of lists
+    for every face, :meth:`SearchIndex.completed`): the faces are searched as that run
+    searched them, in their nearest list, without the library assigned to new centres.
     """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n = len(emb)
@@ -430,7 +473,12 @@ def query_neighbourhoods(
     with _parallel(default_workers() if workers is None else workers) as pmap:
         exact = len(queries) * n <= exact_below
         ivf = _QueryIndex(emb, sq, reach, t2, block, pmap, lists_per_face, lists_per_lonely_face, seed)
-        search = _exact_search(emb, sq, reach, t2, block, pmap) if exact else ivf.sized_for(len(queries))
+        if exact:
+            search = _exact_search(emb, sq, reach, t2, block, pmap)
+        elif index is not None:
+            search = _listed_search(emb, sq, index, reach, t2, block, pmap, lists_per_lonely_face)
+        else:
+            search = ivf.sized_for(len(queries))
 
         a, b = search(queries)
         found = np.zeros(n, dtype=bool)
@@ -449,7 +497,7 @@ def query_neighbourhoods(
                 # Often several times the queries (a new face's nearest include faces in no
                 # person): lists sized for them cost a second assignment of every face and
                 # save more than it costs (1M faces, 10,000 new: 2.6e9 distances -> 1.1e9).
-                ma, mb = (search if exact else ivf.sized_for(len(more)))(more)
+                ma, mb = (search if exact or index is not None else ivf.sized_for(len(more)))(more)
                 a, b = np.concatenate([a, ma]), np.concatenate([b, mb])
         release_freed_memory()
         a, b, rank = _ranked(emb, a, b)
@@ -507,21 +555,66 @@ class _QueryIndex:
         def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
             m = self.lists_per_lonely_face if lonely else self.lists_per_face
             near = _nearest_centres(emb[q], centres, m, pmap=pmap)
-            flat = near.reshape(-1)
-            by_list = np.argsort(flat, kind="stable")
-            qb = np.searchsorted(flat[by_list], np.arange(len(centres) + 1))
-            owner = q[by_list // near.shape[1]]
-            tasks = [(owner[qb[c] : qb[c + 1]], members[bounds[c] : bounds[c + 1]]) for c in range(len(centres))]
-            return _gather_pairs(
-                pmap(
-                    lambda t: (
-                        _pair_list(emb, self.sq, t[0], t[1], self.reach, self.t2, self.block) if len(t[0]) else []
-                    ),
-                    tasks,
-                )
-            )
+            return _probe(emb, self.sq, q, near, members, bounds, self.reach, self.t2, self.block, pmap)
 
         return search
+
+
+def _listed_search(
+    emb: np.ndarray,
+    sq: np.ndarray,
+    index: SearchIndex,
+    reach: int,
+    t2: float,
+    block: int,
+    pmap: _Map[Any, Any],
+    lists_per_lonely_face: int,
+) -> _Search:
+    """Each query's ``reach`` nearest among the faces ``index`` registers in the query's
+    nearest list, as :func:`knn_graph` searched every face (no face assigned to the
+    centres again: a million faces' assignment is most of a few new faces' search); a
+    lonely query among those of its ``lists_per_lonely_face`` nearest lists."""
+    flat = index.lists.reshape(-1)
+    registered = np.argsort(flat, kind="stable")  # each list's faces in increasing order
+    bounds = np.searchsorted(flat[registered], np.arange(len(index.centres) + 1))
+    members = registered // index.lists.shape[1]
+    del flat, registered
+
+    def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        if lonely:
+            near = _nearest_centres(emb[q], index.centres, lists_per_lonely_face, pmap=pmap)
+        else:
+            near = index.lists[q, :1]
+        return _probe(emb, sq, q, near, members, bounds, reach, t2, block, pmap)
+
+    return search
+
+
+def _probe(
+    emb: np.ndarray,
+    sq: np.ndarray,
+    q: np.ndarray,
+    near: np.ndarray,
+    members: np.ndarray,
+    bounds: np.ndarray,
+    reach: int,
+    t2: float,
+    block: int,
+    pmap: _Map[Any, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query, neighbour) pairs: each of the queries ``q``'s ``reach`` nearest among the
+    faces of each list in its row of ``near`` (list c's faces: ``members[bounds[c]:bounds[c + 1]]``)."""
+    flat = near.reshape(-1)
+    by_list = np.argsort(flat, kind="stable")
+    qb = np.searchsorted(flat[by_list], np.arange(len(bounds)))
+    owner = q[by_list // near.shape[1]]
+    tasks = [(owner[qb[c] : qb[c + 1]], members[bounds[c] : bounds[c + 1]]) for c in range(len(bounds) - 1)]
+    return _gather_pairs(
+        pmap(
+            lambda t: _pair_list(emb, sq, t[0], t[1], reach, t2, block) if len(t[0]) and len(t[1]) else [],
+            tasks,
+        )
+    )
 
 
 def _edges_of(emb: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Edges:

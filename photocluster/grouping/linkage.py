@@ -37,13 +37,18 @@ class _Moments:
     sq: np.ndarray  # (k,) float64
 
     @classmethod
-    def of(cls, emb: np.ndarray, labels: np.ndarray, k: int) -> _Moments:
-        n = np.bincount(labels, minlength=k).astype(np.float64)
+    def of(cls, emb: np.ndarray, labels: np.ndarray, k: int, faces: np.ndarray | None = None) -> _Moments:
+        """The moments of the k clusters of ``labels`` (one per face of ``emb``), counting
+        only ``faces`` (ascending indices; None: all), whose labels must be in 0..k-1."""
+        own = labels if faces is None else labels[faces]
+        n = np.bincount(own, minlength=k).astype(np.float64)
         s = np.zeros((k, emb.shape[1]), dtype=np.float32)
         # Sorted reduceat instead of np.add.at (one pass, ~50x faster at a million faces), over
         # a bounded number of faces at a time; a cluster cut by a chunk boundary adds twice.
-        order = np.argsort(labels, kind="stable")
-        sorted_labels = labels[order]
+        order = np.argsort(own, kind="stable")
+        sorted_labels = own[order]
+        if faces is not None:
+            order = faces[order]
         for lo in range(0, len(order), 16384):
             lab = sorted_labels[lo : lo + 16384]
             starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
@@ -51,7 +56,7 @@ class _Moments:
             s[lab[starts]] += part.astype(np.float32)
         # In the descriptors' own float32: asking einsum for float64 would copy them all first.
         norms = np.einsum("ij,ij->i", emb, emb).astype(np.float64)
-        sq = np.bincount(labels, weights=norms, minlength=k)
+        sq = np.bincount(own, weights=norms if faces is None else norms[faces], minlength=k)
         return cls(n, s, sq)
 
     def distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
@@ -107,7 +112,14 @@ def eject_outliers(
     limit = np.square(np.broadcast_to(np.asarray(threshold, dtype=np.float64), labels.shape))
     for _ in range(rounds):
         k = int(labels.max()) + 1 if len(labels) else 0
-        mom = _Moments.of(emb, labels, k)
+        # Only the clusters of three faces or more with a face that may leave count: an
+        # incremental run's few, not the million faces alone in theirs.
+        counted = None
+        if movable is not None:
+            counted = np.zeros(k, dtype=bool)
+            counted[labels[movable]] = True
+            counted &= np.bincount(labels, minlength=k) >= 3
+        mom = _Moments.of(emb, labels, k, _faces_in(labels, counted))
         others = mom.n[labels] - 1.0
         far = np.zeros(len(labels), dtype=bool)
         # A chunk of faces at a time: a float64 copy of a million descriptors is a gigabyte.
@@ -125,6 +137,15 @@ def eject_outliers(
             break
         labels[far] = k + np.arange(int(far.sum()))
     return labels
+
+
+def _faces_in(labels: np.ndarray, clusters: np.ndarray | None) -> np.ndarray | None:
+    """The faces whose label is one of ``clusters`` (one bool per label), or None when
+    that is most of them (counting all then costs no more)."""
+    if clusters is None:
+        return None
+    faces = np.flatnonzero(clusters[labels])
+    return None if len(faces) > len(labels) // 2 else faces
 
 
 def _pair_keys(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
@@ -188,18 +209,24 @@ def _lowest(
     return best.astype(np.float64)
 
 
-def _runner_up(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """For each pair, the distance from its smaller cluster (either, at equal sizes) to that
-    cluster's nearest other candidate. The smaller one is the one choosing where to go: a
-    large cluster with several close candidates is a person with several parts left."""
-    k = len(n)
-    # Per cluster, its two smallest distances, without sorting: millions of pairs at a
-    # million faces, where a sort of both ends would take gigabytes.
+def _two_lowest(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster, its two smallest distances among the pairs (the second equal to the
+    first when two pairs tie at it), without sorting: millions of pairs at a million
+    faces, where a sort of both ends would take gigabytes."""
     best1 = _lowest(k, (pa, pb), dist)
     at_a, at_b = dist <= best1[pa], dist <= best1[pb]
     ties = np.bincount(pa[at_a], minlength=k) + np.bincount(pb[at_b], minlength=k)
     best2 = _lowest(k, (pa[~at_a], pb[~at_b]), dist[~at_a], dist[~at_b])
-    best2 = np.where(ties >= 2, best1, best2)
+    return best1, np.where(ties >= 2, best1, best2)
+
+
+def _runner_up(
+    pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, n: np.ndarray, best1: np.ndarray, best2: np.ndarray
+) -> np.ndarray:
+    """For each pair, the distance from its smaller cluster (either, at equal sizes) to that
+    cluster's nearest other candidate (``best1``, ``best2``: :func:`_two_lowest` over all
+    pairs). The smaller one is the one choosing where to go: a large cluster with several
+    close candidates is a person with several parts left."""
     other_a = np.where(dist <= best1[pa], best2[pa], best1[pa])
     other_b = np.where(dist <= best1[pb], best2[pb], best1[pb])
     na, nb = n[pa], n[pb]
@@ -207,37 +234,48 @@ def _runner_up(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, n: np.ndarray) 
     return out
 
 
+def _renamed(forbidden: np.ndarray, changed: np.ndarray, root: np.ndarray, k: int) -> np.ndarray:
+    """The cannot-link pair keys after a round's merges (sorted, unique): those of a merged
+    cluster renamed to its survivor, the others as they were."""
+    lo, hi = forbidden // k, forbidden % k
+    hit = changed[lo] | changed[hi]
+    if not hit.any():
+        return forbidden
+    kept = forbidden[~hit]
+    fresh = _pair_keys(root[lo[hit]], root[hi[hit]], k)
+    at = np.searchsorted(kept, fresh)
+    new = (at >= len(kept)) | (kept[np.minimum(at, len(kept) - 1)] != fresh) if len(kept) else np.ones(len(fresh), bool)
+    return np.insert(kept, at[new], fresh[new])
+
+
 def _after_merges(
     mom: _Moments,
     pa: np.ndarray,
     pb: np.ndarray,
     dist: np.ndarray,
-    into: np.ndarray,
-    gone: np.ndarray,
+    allowed: np.ndarray,
+    touched: np.ndarray,
     root: np.ndarray,
     forbidden: np.ndarray,
     reach: float,
     held: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The candidate pairs (a, b, distance) after a round of merges, in pair-key order:
-    only the pairs of a cluster just merged are renamed and measured again; every other
-    pair keeps its distance (its two clusters did not change). Pairs of two ``held``
-    clusters go."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs (a, b, distance, allowed) after a round of merges, in pair-key
+    order: only the ``touched`` pairs (of a cluster just merged) are renamed and measured
+    again (not allowed until judged); every other pair keeps its distance (its two
+    clusters did not change). Pairs of two ``held`` clusters go."""
     k = len(root)
-    changed = np.zeros(k, dtype=bool)
-    changed[into] = True
-    changed[gone] = True
-    touched = changed[pa] | changed[pb]
     fresh = _pair_keys(root[pa[touched]], root[pb[touched]], k)
     if held is not None:
         fresh = fresh[~(held[fresh // k] & held[fresh % k])]
     fa, fb, fd = _near(mom, np.setdiff1d(fresh, forbidden, assume_unique=True), k, reach)
     keep = ~touched
-    pa, pb, dist = np.concatenate([pa[keep], fa]), np.concatenate([pb[keep], fb]), np.concatenate([dist[keep], fd])
-    # Pair-key order, as a fresh start would have them: ties between equal distances go
-    # to the lowest pair (see _reciprocal).
-    order = np.argsort(pa.astype(np.int64) * k + pb, kind="stable")
-    return pa[order], pb[order], dist[order]
+    pa, pb, dist, allowed = pa[keep], pb[keep], dist[keep], allowed[keep]
+    # Pair-key order, as a fresh start would have them (ties between equal distances go
+    # to the lowest pair, see _reciprocal): the fresh pairs, sorted and none of them a
+    # kept one (they are a merged cluster's), slotted in without sorting again.
+    at = np.searchsorted(pa.astype(np.int64) * k + pb, fa.astype(np.int64) * k + fb)
+    return np.insert(pa, at, fa), np.insert(pb, at, fb), np.insert(dist, at, fd), np.insert(allowed, at, False)
 
 
 def merge_by_linkage(
@@ -283,34 +321,113 @@ def merge_by_linkage(
     k = int(labels.max()) + 1 if len(labels) else 0
     if k == 0 or len(i) == 0:
         return labels
-    mom = _Moments.of(np.asarray(emb), labels, k)
-    factor_sum = None if scale is None else np.bincount(labels, weights=scale, minlength=k)
+    # Only clusters joined by an edge are ever compared (merged ones by an edge of either):
+    # numbered 0..m-1 in their order, so that the smaller label still survives a merge
+    # and each round costs what they number (an incremental run's few thousand), not the
+    # library's million.
+    joined = np.zeros(k, dtype=bool)
+    joined[labels[i]] = True
+    joined[labels[j]] = True
+    ids = np.flatnonzero(joined)
+    compact = np.full(k, -1, dtype=np.int64)
+    compact[ids] = np.arange(len(ids))
+    own = compact[labels]
+    faces = None if len(ids) == k else np.flatnonzero(own >= 0)
+    ca: np.ndarray | None = None
+    cb: np.ndarray | None = None
+    if cannot is not None:
+        ca, cb = own[cannot[0]], own[cannot[1]]
+        both = (ca >= 0) & (cb >= 0)  # a pair with a cluster never compared binds nothing
+        ca, cb = ca[both], cb[both]
+    root = _merge_joined(
+        emb,
+        own,
+        faces,
+        len(ids),
+        i,
+        j,
+        threshold,
+        None if ca is None or cb is None else (ca, cb),
+        None if eligible is None else np.asarray(eligible, dtype=bool)[ids],
+        max_rounds,
+        small_penalty,
+        clear_threshold,
+        clear_margin,
+        scale,
+        None if fixed is None else np.asarray(fixed, dtype=bool)[ids],
+    )
+    merged = labels.copy()
+    at = np.flatnonzero(own >= 0) if faces is None else faces
+    merged[at] = ids[root[own[at]]]
+    return merged
+
+
+def _merge_joined(
+    emb: np.ndarray,
+    labels: np.ndarray,
+    faces: np.ndarray | None,
+    k: int,
+    i: np.ndarray,
+    j: np.ndarray,
+    threshold: float,
+    cannot: tuple[np.ndarray, np.ndarray] | None,
+    eligible: np.ndarray | None,
+    max_rounds: int,
+    small_penalty: float,
+    clear_threshold: float | None,
+    clear_margin: float,
+    scale: np.ndarray | None,
+    fixed: np.ndarray | None,
+) -> np.ndarray:
+    """:func:`merge_by_linkage` over clusters 0..k-1 of ``faces`` (``labels`` one per face,
+    theirs in 0..k-1; None: every face), ``cannot`` as cluster pairs: each cluster's
+    surviving cluster."""
+    mom = _Moments.of(np.asarray(emb), labels, k, faces)
+    factor_sum = None
+    if scale is not None:
+        weights = np.asarray(scale) if faces is None else np.asarray(scale)[faces]
+        factor_sum = np.bincount(labels if faces is None else labels[faces], weights=weights, minlength=k)
     root = np.arange(k, dtype=np.int64)
     pairs = _edge_pairs(labels, i, j, k)
     if eligible is not None:
         pairs = pairs[eligible[pairs // k] & eligible[pairs % k]]
-    held = None if fixed is None else np.asarray(fixed, dtype=bool).copy()
+    held = None if fixed is None else fixed.copy()
     if held is not None:
         pairs = pairs[~(held[pairs // k] & held[pairs % k])]
-    forbidden = _pair_keys(labels[cannot[0]], labels[cannot[1]], k) if cannot is not None else np.zeros(0, np.int64)
+    forbidden = _pair_keys(cannot[0], cannot[1], k) if cannot is not None else np.zeros(0, np.int64)
     reach = max(threshold, clear_threshold or 0.0)
     pa, pb, dist = _near(mom, np.setdiff1d(pairs, forbidden, assume_unique=True), k, reach)
     del pairs
+    # Which pairs may merge, kept between rounds: a round's merges change the pairs of the
+    # clusters merged and the two nearest candidates of their partners, nothing else. Only
+    # the pairs of those clusters are judged again (a few thousand of a million pairs
+    # after the first round; the same judgement as judging every pair each round).
+    allowed = np.zeros(len(pa), dtype=bool)
+    best1 = best2 = np.zeros(0)
+    dirty: np.ndarray | None = None  # None: every cluster
     for _ in range(max_rounds):
         if not len(pa):
             break
-        size_penalty = (small_penalty / np.sqrt(mom.n[pa] + mom.n[pb] - 1.0)).astype(np.float32)
+        idx = np.arange(len(pa)) if dirty is None else np.flatnonzero(dirty[pa] | dirty[pb])
+        a, b, d = pa[idx], pb[idx], dist[idx]
+        size_penalty = (small_penalty / np.sqrt(mom.n[a] + mom.n[b] - 1.0)).astype(np.float32)
         # The crowding factor of the pair: the smaller of the two clusters' means (1: none).
-        m = 1.0 if factor_sum is None else np.minimum(factor_sum[pa] / mom.n[pa], factor_sum[pb] / mom.n[pb])
-        allowed = dist < threshold * m - size_penalty
+        m = 1.0 if factor_sum is None else np.minimum(factor_sum[a] / mom.n[a], factor_sum[b] / mom.n[b])
+        ok = d < threshold * m - size_penalty
         if clear_threshold is not None:
-            clear = _runner_up(pa, pb, dist, mom.n) - dist >= clear_margin
-            allowed |= clear & (dist < clear_threshold * m - size_penalty)
-        del size_penalty, m
-        if not allowed.any():
+            if dirty is None:
+                best1, best2 = _two_lowest(a, b, d, k)
+            else:
+                sub1, sub2 = _two_lowest(a, b, d, k)  # every pair of a dirty cluster is here
+                best1[dirty], best2[dirty] = sub1[dirty], sub2[dirty]
+            clear = _runner_up(a, b, d, mom.n, best1, best2) - d >= clear_margin
+            ok |= clear & (d < clear_threshold * m - size_penalty)
+        allowed[idx] = ok
+        del size_penalty, m, ok, a, b, d
+        candidates = np.flatnonzero(allowed)
+        if not len(candidates):
             break
-        chosen = np.flatnonzero(allowed)[_reciprocal(pa[allowed], pb[allowed], dist[allowed], k)]
-        del allowed
+        chosen = candidates[_reciprocal(pa[candidates], pb[candidates], dist[candidates], k)]
         into, gone = pa[chosen], pb[chosen]  # pa < pb: the smaller label survives
         mom.merge(into, gone)
         if factor_sum is not None:
@@ -318,16 +435,23 @@ def merge_by_linkage(
         root[gone] = into
         if held is not None:
             held[into] |= held[gone]
-        forbidden = _pair_keys(root[forbidden // k], root[forbidden % k], k)
-        pa, pb, dist = _after_merges(mom, pa, pb, dist, into, gone, root, forbidden, reach, held)
+        changed = np.zeros(k, dtype=bool)
+        changed[into] = True
+        changed[gone] = True
+        # The merged clusters' partners: their candidates change (renamed, measured again).
+        touched = changed[pa] | changed[pb]
+        dirty = changed.copy()
+        dirty[pa[touched]] = True
+        dirty[pb[touched]] = True
+        forbidden = _renamed(forbidden, changed, root, k)
+        pa, pb, dist, allowed = _after_merges(mom, pa, pb, dist, allowed, touched, root, forbidden, reach, held)
     # Each round points a gone label at a survivor that may itself be gone later.
     while True:
         nxt = root[root]
         if np.array_equal(nxt, root):
             break
         root = nxt
-    merged: np.ndarray = root[labels]
-    return merged
+    return root
 
 
 def closest_pairs(

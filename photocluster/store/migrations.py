@@ -216,6 +216,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE faces ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE persons ADD COLUMN cover_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL;
     """,
+    # 9 (search lists): the inverted file of the last full clustering's neighbour search,
+    # kept so that an incremental run searches a few new faces without assigning every
+    # face of the library to the k-means centres again. Derived data: dropped, lost or
+    # stale, it is rebuilt (a face it does not list is given its lists when searched).
+    """
+    CREATE TABLE search_lists (
+        part INTEGER PRIMARY KEY,  -- 0: the k-means centres, 1, 2, ...: runs of faces
+        face_ids BLOB,             -- int64, ascending (NULL in part 0)
+        data BLOB NOT NULL,        -- part 0: centres (float32), others: each face's lists (int32)
+        width INTEGER NOT NULL     -- the length of data's rows
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -150,6 +150,49 @@ def test_placing_agrees_with_a_full_run_on_a_synthetic_library(tmp_path: Path, m
     assert pairwise(everything[new, 1], placed[new, 1]).f1 >= 0.99
 
 
+def test_a_full_run_keeps_its_search_lists_and_the_next_runs_search_with_them(tmp_path: Path) -> None:
+    # 12,000 faces: past every-distance search, so the full run uses an inverted file and
+    # keeps it; 1,800 new faces (15%) are searched in its lists, and agree with a full run.
+    emb, truth = synthetic(13_800, seed=8)
+    lib = Library.of(emb, truth, seed=8)
+    n = lib.cut(12_000 / 13_800)
+    db, full_db = tmp_path / "inc.db", tmp_path / "full.db"
+    lib.write(db, 0, n)
+    with Store(db) as store:
+        recluster(store)
+        kept = store.search_lists()
+        assert kept is not None
+        centres, ids, lists = kept
+        assert ids.tolist() == list(range(1, n + 1)) and lists.shape == (n, 3) and len(centres) == 16  # lists of ~1,000 faces, 16 at least
+    lib.write(db, n)
+    full_db.write_bytes(db.read_bytes())
+    with Store(db) as store:
+        assert recluster(store).mode == "incremental"
+        kept = store.search_lists()
+        # The new faces' lists are kept too, from the same centres.
+        assert kept is not None and kept[1].tolist() == list(range(1, len(emb) + 1))
+        assert np.array_equal(kept[0], centres) and np.array_equal(kept[2][:n], lists)
+    with Store(full_db) as store:
+        recluster(store, full=True)
+    placed, everything = stored_persons(db), stored_persons(full_db)
+    assert pairwise(everything[:, 1], placed[:, 1]).f1 >= 0.99
+    new = placed[:, 0] > n
+    assert pairwise(everything[new, 1], placed[new, 1]).f1 >= 0.99
+
+
+def test_search_lists_that_do_not_fit_are_rebuilt_by_the_next_full_run(store: Store, tmp_path: Path) -> None:
+    _library(store, tmp_path, {"ann": 6, "bob": 6})
+    recluster(store)
+    assert store.search_lists() is None  # a dozen faces: every distance, nothing kept
+    # Lists of a different index (centres it does not have): an incremental run ignores them.
+    store.save_search_lists(np.zeros((2, 128), np.float32), np.array([1, 2]), np.array([[5, 0, 1], [0, 1, 1]]))
+    new = _library(store, tmp_path, {"ann": 2}, tag="new")
+    assert recluster(store).mode == "incremental"
+    assert {_person(store, f) for f in new["ann"]} == {_person(store, 1)}
+    recluster(store, full=True)
+    assert store.search_lists() is None
+
+
 def _crowd(rng: np.random.Generator, centres: np.ndarray, per: int) -> np.ndarray:
     """``per`` photos of each child, 0.08 from the child's centre."""
     x = rng.normal(size=(len(centres) * per, 128))

@@ -8,7 +8,7 @@ import pytest
 from conftest import fake_embedding, near
 from photocluster.eval.metrics import pairwise
 from photocluster.grouping.doubt import centroid_distances
-from photocluster.grouping.graph import edges, knn_edges, query_edges, query_neighbourhoods
+from photocluster.grouping.graph import SearchIndex, edges, knn_edges, knn_graph, query_edges, query_neighbourhoods
 from photocluster.grouping.identity import match_to_previous
 from photocluster.grouping.whispers import UNKNOWN, canonical_labels, chinese_whispers, cluster
 
@@ -408,3 +408,44 @@ def test_the_faces_to_expand_near_a_query_have_their_own_nearest_searched(exact_
     assert found == total if exact_below else found >= 0.9 * total
     # Faces of person 1 are never expanded: nothing of theirs beyond the queries' own.
     assert not any(100 <= x < 200 and 100 <= y < 200 and {x, y}.isdisjoint({100, 101}) for x, y in linked)
+
+
+def _people(n_people: int, per: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_people, 128))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    return (np.repeat(centres, per, axis=0) + rng.normal(size=(n_people * per, 128)) * 0.025).astype(np.float32)
+
+
+def test_a_full_search_keeps_its_lists_and_only_every_distance_keeps_none() -> None:
+    emb = _people(300, 40, seed=5)
+    (i, j, d), index = knn_graph(emb, 0.6, list_size=200)
+    assert np.array_equal(np.c_[i, j], np.c_[knn_edges(emb, 0.6, list_size=200)[:2]])
+    assert index is not None and index.centres.shape == (60, 128) and index.lists.shape == (12_000, 3)
+    # Each face's first list is its nearest centre.
+    d2 = ((emb[:, None, :] - index.centres[None, :, :]) ** 2).sum(-1)
+    assert np.array_equal(index.lists[:, 0], d2.argmin(axis=1))
+    assert knn_graph(emb[:500], 0.6)[1] is None  # under exact_below: every distance, no lists
+
+
+def test_the_kept_lists_search_new_faces_as_the_full_run_found_them() -> None:
+    # 12,000 faces indexed by a full run; 600 more come, their lists made from its centres.
+    emb = _people(330, 40, seed=6)
+    rng = np.random.default_rng(6)
+    new = rng.choice(len(emb), size=600, replace=False)
+    old = np.setdiff1d(np.arange(len(emb)), new)
+    _, index = knn_graph(emb[old], 0.6, list_size=200)
+    assert index is not None
+    lists = np.full((len(emb), 3), -1, dtype=np.int32)
+    lists[old] = index.lists
+    kept = SearchIndex(index.centres, lists).completed(emb)
+    assert (kept.lists >= 0).all() and np.array_equal(kept.lists[old], index.lists)
+    assert np.array_equal(kept.lists[new, 0], ((emb[new, None, :] - index.centres) ** 2).sum(-1).argmin(axis=1))
+    assert SearchIndex(index.centres, index.lists).completed(emb[old]).lists is index.lists  # nothing to add
+    (i, j, _), _ = query_neighbourhoods(emb, new, 0.6, k=8, exact_below=0, index=kept)
+    (ei, ej, _), _ = query_neighbourhoods(emb, new, 0.6, k=8)  # every distance
+    found = {*zip(i.tolist(), j.tolist(), strict=True)}
+    exact = {*zip(ei.tolist(), ej.tolist(), strict=True)}
+    # Nearly every edge of every distance, and none that is not a query's.
+    assert len(found & exact) >= 0.97 * len(exact)
+    assert all(a in set(new.tolist()) or b in set(new.tolist()) for a, b in found)

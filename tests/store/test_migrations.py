@@ -85,7 +85,7 @@ def test_a_version_2_database_migrates_with_its_rows_indexes_and_keys(tmp_path: 
     db = tmp_path / "v2.db"
     v2_database(db)
     with Store(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 8
+        assert store.schema_version == SCHEMA_VERSION == 9
         assert store.all_tags() == []  # migration 4: the face tags table
         assert store.face_persons() == {2: 3, 5: 8, 6: 3}
         assert (store.person_names(), store.ignored_persons()) == ({3: "Ann", 8: None}, {8})
@@ -118,6 +118,8 @@ def test_a_version_2_database_migrates_with_its_rows_indexes_and_keys(tmp_path: 
         assert dict(store.conn.execute("SELECT id, curated FROM persons")) == {3: 1, 8: 0}
         # Migration 7 (curation): no face drawn by the user, no cover chosen yet.
         assert store.added_faces() == set() and store.chosen_covers([3, 8]) == {}
+        # Migration 9: no neighbour-search lists kept until a full run keeps them.
+        assert store.search_lists() is None
         # The foreign keys act: a photo's faces go with it, and their pins and rejections.
         store.conn.execute("DELETE FROM photos WHERE id = 2")
         assert (store.pins(), store.rejections()) == ({2: 3, 5: 8}, [])
