@@ -20,7 +20,6 @@ from threadpoolctl import threadpool_limits
 from photocluster.core.memory import release_freed_memory
 from photocluster.core.progress import Progress, ProgressCallback
 from photocluster.core.vectors import sq_distance_blocks, squared_norms
-from photocluster.grouping.arrays import unique_sorted
 
 # The phase :func:`knn_edges` reports its progress in.
 NEIGHBOURS = "Finding neighbours"
@@ -107,7 +106,7 @@ def _neighbours(
     squared threshold ``t2``, as pair keys ``min * n + max`` (int64: 8 bytes an edge)."""
     out = []
     n = len(emb)
-    for a, b in _neighbour_pairs(emb, sq, rows, cols, k, t2, block):
+    for a, b, _ in _neighbour_pairs(emb, sq, rows, cols, k, t2, block):
         key = np.minimum(a, b)
         key *= n
         key += np.maximum(a, b)
@@ -117,9 +116,11 @@ def _neighbours(
 
 def _neighbour_pairs(
     emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(row, neighbour) face indices (int64) of each of ``rows``' ``k`` nearest of ``cols``
-    (sorted) under the squared threshold ``t2``, a block of rows at a time."""
+    (sorted) under the squared threshold ``t2``, with their squared distances as the
+    search computed them (float32, from one matrix product: what ranked them), a block of
+    rows at a time."""
     # Fewer rows a block against many candidates (a list holding someone photographed
     # thousands of times): the block's distances and the partial sort's int64 indices
     # stay a few tens of megabytes a thread, whatever the list.
@@ -132,7 +133,7 @@ def _neighbour_pairs(
         own = np.flatnonzero(cols[pos] == r)
         d2[own, pos[own]] = np.inf
         br, bc = _top_k_within(d2, k, t2 - sq[r])
-        yield r[br].astype(np.int64), cols[bc].astype(np.int64)
+        yield r[br].astype(np.int64), cols[bc].astype(np.int64), d2[br, bc] + sq[r[br]]
 
 
 # Distances a block of the neighbour search holds at most (rows x candidates): 8 MB of
@@ -480,47 +481,65 @@ def query_neighbourhoods(
         else:
             search = ivf.sized_for(len(queries))
 
-        a, b = search(queries)
+        a, b, d2 = search(queries)
         found = np.zeros(n, dtype=bool)
         found[a] = True
         lonely = queries[~found[queries]]
         if len(lonely) and not exact:
-            la, lb = search(lonely, lonely=True)
-            a, b = np.concatenate([a, la]), np.concatenate([b, lb])
+            # Several lists each: a face registered in two of them is found twice.
+            la, lb, ld = _distinct(*search(lonely, lonely=True), n)
+            a, b, d2 = np.concatenate([a, la]), np.concatenate([b, lb]), np.concatenate([d2, ld])
         if expand is not None:
             seen = np.zeros(n, dtype=bool)
             seen[queries] = True
             # The faces to expand among each query's k nearest, whatever the wide search found.
-            _, near_b = _nearest_k(emb, a, b, k)
+            _, near_b = _nearest_k(a, b, d2, k)
             more = np.unique(near_b[expand[near_b] & ~seen[near_b]])
             if len(more):
                 # Often several times the queries (a new face's nearest include faces in no
                 # person): lists sized for them cost a second assignment of every face and
                 # save more than it costs (1M faces, 10,000 new: 2.6e9 distances -> 1.1e9).
-                ma, mb = (search if exact or index is not None else ivf.sized_for(len(more)))(more)
-                a, b = np.concatenate([a, ma]), np.concatenate([b, mb])
+                ma, mb, md = (search if exact or index is not None else ivf.sized_for(len(more)))(more)
+                a, b, d2 = np.concatenate([a, ma]), np.concatenate([b, mb]), np.concatenate([d2, md])
         release_freed_memory()
-        a, b, rank = _ranked(emb, a, b)
-        near = rank < k
-        edges = _edges_of(emb, a[near], b[near])
-        if wide <= 0:
-            wide_edges = none
-        elif wide <= k:
-            wide_edges = edges
-        else:
-            near = rank < wide
-            wide_edges = _edges_of(emb, a[near], b[near])
-    return edges, wide_edges
+        a, b, rank = _ranked(a, b, d2)
+        del d2
+        if wide <= k:
+            near = rank < k
+            edges = _edges_of(emb, a[near], b[near])
+            return edges, none if wide <= 0 else edges
+        within = rank < wide
+        return _nested_edges(emb, a[within], b[within], rank[within] < k)
 
 
-_Search = Callable[..., tuple[np.ndarray, np.ndarray]]
+def _nested_edges(emb: np.ndarray, a: np.ndarray, b: np.ndarray, inner: np.ndarray) -> tuple[_Edges, _Edges]:
+    """The edges of the (query, neighbour) pairs (a, b), each measured once (:func:`_pairs`),
+    and those of the ``inner`` pairs among them: an edge is inner when either of its
+    two directions is."""
+    n = len(emb)
+    # The pair key with a last bit that sorts an inner direction first: one plain sort
+    # (several times faster than an argsort) gives each edge once and whether it is inner.
+    keys = np.minimum(a, b) * n + np.maximum(a, b)
+    keys *= 2
+    keys += ~np.asarray(inner, dtype=bool)
+    keys.sort()
+    first = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:] >> 1, keys[:-1] >> 1, out=first[1:])
+    keys = keys[first]
+    near = (keys & 1) == 0
+    keys >>= 1
+    i, j, d = _pairs([keys], emb)
+    return (i[near], j[near], d[near]), (i, j, d)
+
+
+_Search = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def _exact_search(emb: np.ndarray, sq: np.ndarray, reach: int, t2: float, block: int, pmap: _Map[Any, Any]) -> _Search:
     """Each query's ``reach`` nearest among every face: (query, neighbour) pairs."""
     everyone = np.arange(len(emb))
 
-    def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         chunks = np.array_split(q, max(1, len(q) // block))
         return _gather_pairs(pmap(lambda rows: _pair_list(emb, sq, rows, everyone, reach, t2, block), chunks))
 
@@ -552,7 +571,7 @@ class _QueryIndex:
         members = np.argsort(home, kind="stable")  # each list's faces in increasing order
         bounds = np.searchsorted(home[members], np.arange(len(centres) + 1))
 
-        def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             m = self.lists_per_lonely_face if lonely else self.lists_per_face
             near = _nearest_centres(emb[q], centres, m, pmap=pmap)
             return _probe(emb, self.sq, q, near, members, bounds, self.reach, self.t2, self.block, pmap)
@@ -575,12 +594,14 @@ def _listed_search(
     centres again: a million faces' assignment is most of a few new faces' search); a
     lonely query among those of its ``lists_per_lonely_face`` nearest lists."""
     flat = index.lists.reshape(-1)
+    if len(index.centres) <= np.iinfo(np.int16).max:
+        flat = flat.astype(np.int16)  # a radix sort: 6x faster on a million faces' lists
     registered = np.argsort(flat, kind="stable")  # each list's faces in increasing order
     bounds = np.searchsorted(flat[registered], np.arange(len(index.centres) + 1))
     members = registered // index.lists.shape[1]
     del flat, registered
 
-    def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if lonely:
             near = _nearest_centres(emb[q], index.centres, lists_per_lonely_face, pmap=pmap)
         else:
@@ -601,8 +622,8 @@ def _probe(
     t2: float,
     block: int,
     pmap: _Map[Any, Any],
-) -> tuple[np.ndarray, np.ndarray]:
-    """(query, neighbour) pairs: each of the queries ``q``'s ``reach`` nearest among the
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query, neighbour, squared distance) triples: each of the queries ``q``'s ``reach`` nearest among the
     faces of each list in its row of ``near`` (list c's faces: ``members[bounds[c]:bounds[c + 1]]``)."""
     flat = near.reshape(-1)
     by_list = np.argsort(flat, kind="stable")
@@ -624,44 +645,48 @@ def _edges_of(emb: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Edges:
 
 def _pair_list(
     emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     return list(_neighbour_pairs(emb, sq, rows, cols, k, t2, block))
 
 
-def _gather_pairs(parts: Iterator[list[tuple[np.ndarray, np.ndarray]]]) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [p for part in parts for p in part]
-    if not pairs:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
+def _gather_pairs(
+    parts: Iterator[list[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    found = [p for part in parts for p in part]
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return tuple(np.concatenate([p[c] for p in found]) for c in range(3))  # type: ignore[return-value]
 
 
-def _nearest_k(emb: np.ndarray, a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Of the (query, neighbour) pairs, each query's ``k`` nearest distinct neighbours (a
+def _distinct(a: np.ndarray, b: np.ndarray, d2: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (query, neighbour, squared distance) triples with each pair once."""
+    order = np.argsort(a * n + b, kind="stable")
+    a, b, d2 = a[order], b[order], d2[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return a[first], b[first], d2[first]
+
+
+def _nearest_k(a: np.ndarray, b: np.ndarray, d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of the distinct (query, neighbour) pairs, each query's ``k`` nearest neighbours (a
     query searched in several lists has up to ``k`` from each)."""
-    a, b, rank = _ranked(emb, a, b)
+    a, b, rank = _ranked(a, b, d2)
     keep = rank < k
     return a[keep], b[keep]
 
 
-def _ranked(emb: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct (query, neighbour) pairs, each query's nearest first, and each pair's
-    rank among its query's (0: the nearest)."""
-    n = len(emb)
-    key = unique_sorted(a * n + b)
-    a, b = key // n, key % n
+def _ranked(a: np.ndarray, b: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (query, neighbour) pairs, each query's nearest first by the squared
+    distances the search ranked them by, and each pair's rank among its query's (0: the
+    nearest). The edges' lengths are measured again (:func:`_pairs`); ranking by the
+    search's own figures keeps a million pairs' descriptors from being gathered twice."""
+    # One sort on (query, distance) in one float64 key: squared distances are under 4
+    # (+ rounding), so a query's keys never reach the next query's, and at ten million
+    # faces the key still tells distances 2e-8 apart. Three times faster than a lexsort.
+    key = a * 8.0
+    key += np.maximum(d2, 0.0)
+    order = np.argsort(key, kind="stable")
     del key
-    d2 = np.empty(len(a), dtype=np.float64)
-    for start in range(0, len(a), 1 << 16):
-        d2[start : start + (1 << 16)] = squared_norms(
-            emb[a[start : start + (1 << 16)]] - emb[b[start : start + (1 << 16)]]
-        )
-    # One sort on (query, distance) in one float64 key, ties in neighbour order (the pairs
-    # come sorted by it and the sort is stable): squared distances are under 4 (+ rounding),
-    # so a query's keys never reach the next query's, and at ten million faces the key
-    # still tells distances 2e-8 apart. Three times faster than a lexsort on three keys.
-    d2 += a * 8.0
-    order = np.argsort(d2, kind="stable")
-    del d2
     a, b = a[order], b[order]
     rank = np.arange(len(a)) - np.searchsorted(a, a, side="left")
     return a, b, rank
