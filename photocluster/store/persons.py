@@ -23,18 +23,23 @@ class Persons(Database):
     def person_summaries(self) -> list[tuple[int | None, str | None, int, int, Path | None, bool]]:
         """(person id, name, faces, photos, an example photo, ignored) per person of the
         present photos, largest first, the unknown group (id None) last; one query, so a
-        million faces cost no more than their counts. A person the user named or corrected
-        stays listed when none of its faces is present (0 faces, no example): a correction
-        never disappears without a trace."""
+        million faces cost no more than their counts (read from the index on person and
+        photo; the example is the person's first photo scanned). A person the user named
+        or corrected stays listed when none of its faces is present (0 faces, no
+        example): a correction never disappears without a trace."""
         rows = self.conn.execute(
             """
             SELECT * FROM (
-                SELECT faces.person_id AS pid, persons.name, COUNT(*) AS n, COUNT(DISTINCT faces.photo_id),
-                       MIN(photos.path), COALESCE(persons.ignored, 0)
-                FROM faces JOIN photos ON photos.id = faces.photo_id
-                LEFT JOIN persons ON persons.id = faces.person_id
-                WHERE photos.status = 'done'
-                GROUP BY faces.person_id
+                SELECT counts.pid, persons.name, counts.n, counts.photos, photos.path, COALESCE(persons.ignored, 0)
+                FROM (
+                    SELECT person_id AS pid, COUNT(*) AS n, COUNT(DISTINCT photo_id) AS photos,
+                           MIN(photo_id) AS first
+                    FROM faces
+                    WHERE photo_id NOT IN (SELECT id FROM photos WHERE status != 'done')
+                    GROUP BY person_id
+                ) AS counts
+                JOIN photos ON photos.id = counts.first
+                LEFT JOIN persons ON persons.id = counts.pid
                 UNION ALL
                 SELECT id, name, 0, 0, NULL, ignored FROM persons
                 WHERE (name IS NOT NULL OR curated = 1) AND id NOT IN (
