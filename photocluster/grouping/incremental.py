@@ -50,13 +50,16 @@ def incremental_constraints(
     # numbered by their first face, as collapse() numbers them.
     root = np.arange(n, dtype=np.int64)
     if in_person.any():
-        persons, inverse = np.unique(held[in_person], return_inverse=True)
-        first = np.full(len(persons), n, dtype=np.int64)
         faces = np.flatnonzero(in_person)
-        np.minimum.at(first, inverse.astype(np.intp), faces)
-        root[faces] = first[inverse]
-    roots, super_of = np.unique(root, return_inverse=True)
-    super_of = super_of.reshape(-1).astype(np.int64)
+        order = np.argsort(held[faces], kind="stable")  # by person, each person's faces in order
+        by_person, faces = held[faces][order], faces[order]
+        first = np.r_[True, by_person[1:] != by_person[:-1]]
+        root[faces] = faces[first][np.cumsum(first) - 1]
+    # A root is its own first face, and every face's root comes at or before it: the
+    # super-nodes numbered in their roots' order without sorting a million faces again.
+    is_root = root == np.arange(n)
+    roots = np.flatnonzero(is_root)
+    super_of = (np.cumsum(is_root) - 1)[root]
     fixed = in_person[roots]
     person_of_super = {int(s): int(held[roots[s]]) for s in np.flatnonzero(fixed).tolist()}
     # The same-photo rule, for the photos of the faces to place.

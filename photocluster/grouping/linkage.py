@@ -52,7 +52,7 @@ class _Moments:
         for lo in range(0, len(order), 16384):
             lab = sorted_labels[lo : lo + 16384]
             starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-            part = np.add.reduceat(emb[order[lo : lo + 16384]].astype(np.float64), starts, axis=0)
+            part = np.add.reduceat(emb[order[lo : lo + 16384]], starts, axis=0, dtype=np.float64)
             s[lab[starts]] += part.astype(np.float32)
         # In the descriptors' own float32: asking einsum for float64 would copy them all first.
         norms = np.einsum("ij,ij->i", emb, emb).astype(np.float64)
