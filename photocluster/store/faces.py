@@ -90,10 +90,11 @@ class Faces(Database):
     def _face_rows(self, where: str, params: Sequence[Any] = ()) -> tuple[np.ndarray, ...]:
         """:meth:`_face_arrays` with the detector confidences (float32) before the embeddings."""
         with self.snapshot():
-            # The faces in their table's order, the present photos on the side: a join
-            # looks each face's photo up and sorts the rows again (4x the time at 1M faces).
-            done = np.array(
-                [r for (r,) in self.conn.execute("SELECT id FROM photos WHERE status = 'done' ORDER BY id")],
+            # The faces in their table's order, the absent photos on the side (most
+            # libraries have few): a join looks each face's photo up and sorts the rows
+            # again (4x the time at 1M faces).
+            absent = np.array(
+                [r for (r,) in self.conn.execute("SELECT id FROM photos WHERE status != 'done' ORDER BY id")],
                 dtype=np.int64,
             )
             (count,) = self.conn.execute(f"SELECT count(*) FROM faces WHERE ({where})", params).fetchone()
@@ -123,7 +124,7 @@ class Faces(Database):
                 blob = b"".join(map(column[4], rows))
                 emb[k : k + m] = np.frombuffer(blob, dtype="<f4").reshape(m, EMBEDDING_DIM)
                 k += m
-        present = np.isin(photo_ids, done)
+        present = ~np.isin(photo_ids, absent)
         if not present.all():
             ids, photo_ids, person_ids = ids[present], photo_ids[present], person_ids[present]
             confidence, emb = confidence[present], emb[present]
