@@ -15,8 +15,10 @@ fresh process.
 
 Prints one JSON object: each run's mode, seconds and persons; ``pairwise_f_vs_full`` and
 ``bcubed_f_vs_full`` (the incremental library's persons against the full run's, every face,
-a face in no person counted alone); the same against the truth for the faces of photos with
-one face (the folder is the person), for both libraries.
+a face in no person counted alone), and pairwise F on the first run's faces and on the faces
+added apart (no incremental run moves the first ones: their disagreement is the full run's
+own drift from a run on fewer photos); the same against the truth for the faces of photos
+with one face (the folder is the person), for both libraries.
 """
 
 from __future__ import annotations
@@ -104,18 +106,19 @@ def clusters(db: Path, *args: str) -> dict[str, object]:
     }
 
 
-def persons(db: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(face ids, person id or -face id, the photo's folder when the photo has one face else '')."""
+def persons(db: Path) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """(face ids, person id or -face id, the photo's folder when the photo has one face else '',
+    photo ids: the order they came in)."""
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT f.id, coalesce(f.person_id, -f.id), p.path, "
+            "SELECT f.id, coalesce(f.person_id, -f.id), p.path, p.id, "
             "(SELECT count(*) FROM faces g WHERE g.photo_id = f.photo_id) FROM faces f "
             "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'done' ORDER BY f.id"
         ).fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     labels = np.array([r[1] for r in rows], dtype=np.int64)
-    folders = [Path(bytes(r[2]).decode()).parent.name if r[3] == 1 else "" for r in rows]
-    return ids, labels, folders
+    folders = [Path(bytes(r[2]).decode()).parent.name if r[4] == 1 else "" for r in rows]
+    return ids, labels, folders, np.array([r[3] for r in rows], dtype=np.int64)
 
 
 def main() -> None:
@@ -137,8 +140,9 @@ def main() -> None:
         full_db = Path(tmp) / "full.db"
         shutil.copy(db, full_db)
         full = clusters(full_db, "--full")
-        ids, grown, folders = persons(db)
-        full_ids, everything, _ = persons(full_db)
+        ids, grown, folders, photo = persons(db)
+        first_faces = photo <= first
+        full_ids, everything, _, _ = persons(full_db)
         assert np.array_equal(ids, full_ids)
         one = np.array([bool(f) for f in folders])
         _, truth = np.unique(np.array(folders, dtype=object)[one].astype(str), return_inverse=True)
@@ -156,6 +160,11 @@ def main() -> None:
                 round(pairwise(everything, grown).recall, 4),
             ],
             "bcubed_f_vs_full": round(bcubed(everything, grown).f1, 4),
+            # The faces of the first run (which no incremental run moves) against the full
+            # run: how far a full run on more photos drifts from one on fewer, the part of
+            # the disagreement no placing of new faces can remove; and the faces added.
+            "pairwise_f_vs_full_first_faces": round(pairwise(everything[first_faces], grown[first_faces]).f1, 4),
+            "pairwise_f_vs_full_added_faces": round(pairwise(everything[~first_faces], grown[~first_faces]).f1, 4),
             "one_face_photos": int(one.sum()),
             "pairwise_f_vs_truth": round(pairwise(truth, grown[one]).f1, 4),
             "full_pairwise_f_vs_truth": round(pairwise(truth, everything[one]).f1, 4),
