@@ -93,8 +93,13 @@ def test_rename_merge_move_and_undo_from_the_page(
 def test_the_doubt_and_unknown_pages(store: Store, library: dict[str, list[int]], server: Server, page: Any) -> None:
     page.goto(server.url)
     page.click("#nav-unknown")
+    # The click starts the navigation; on a loaded machine the old page can still be read.
+    page.wait_for_url("**/unknown")
+    page.wait_for_load_state()
     assert faces_on(page) == library["stranger"]
     page.click("#nav-doubt")
+    page.wait_for_url("**/doubt*")
+    page.wait_for_load_state()
     assert page.locator("section#doubt").count() == 1
     # One script, the app's file: no inline script.
     assert page.locator("script").evaluate_all("els => els.map(e => e.getAttribute('src').split('?')[0])") == [
