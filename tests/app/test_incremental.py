@@ -163,7 +163,9 @@ def test_a_full_run_keeps_its_search_lists_and_the_next_runs_search_with_them(tm
         kept = store.search_lists()
         assert kept is not None
         centres, ids, lists = kept
-        assert ids.tolist() == list(range(1, n + 1)) and lists.shape == (n, 3) and len(centres) == 16  # lists of ~1,000 faces, 16 at least
+        assert (
+            ids.tolist() == list(range(1, n + 1)) and lists.shape == (n, 3) and len(centres) == 16
+        )  # lists of ~1,000 faces, 16 at least
     lib.write(db, n)
     full_db.write_bytes(db.read_bytes())
     with Store(db) as store:
