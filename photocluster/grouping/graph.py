@@ -358,26 +358,11 @@ def _kmeans(
     return centres
 
 
-# Above this many centres, rows are assigned through a coarse level (:func:`_coarse_nearest`):
-# every row against every centre grows as the square of the library (n/1000 lists), 45 of
-# the neighbour search's minutes at ten million faces.
-EXACT_CENTRES = 2048
-
-
 def _nearest_centres(
-    x: np.ndarray, centres: np.ndarray, m: int, block: int = 16384, pmap: _Map[Any, Any] | None = None
+    x: np.ndarray, centres: np.ndarray, m: int, block: int = 16384, pmap: _Map[slice, np.ndarray] | None = None
 ) -> np.ndarray:
     """Each row's ``m`` nearest centres, (len(x), m) int32: the nearest first, the others
-    in no particular order (approximately beyond :data:`EXACT_CENTRES` centres)."""
-    if len(centres) > EXACT_CENTRES and len(x) > len(centres):
-        return _coarse_nearest(x, centres, m, pmap)
-    return _exact_nearest(x, centres, m, block, pmap)
-
-
-def _exact_nearest(
-    x: np.ndarray, centres: np.ndarray, m: int, block: int = 16384, pmap: _Map[Any, Any] | None = None
-) -> np.ndarray:
-    """:func:`_nearest_centres`, every row against every centre."""
+    in no particular order."""
     m = min(m, len(centres))
     centres_sq = squared_norms(centres)
 
@@ -401,40 +386,6 @@ def _exact_nearest(
     blocks = [slice(start, start + block) for start in range(0, len(x), block)]
     parts = list((pmap or map)(nearest, blocks))
     return np.concatenate(parts) if parts else np.empty((0, m), dtype=np.int32)
-
-
-def _coarse_nearest(x: np.ndarray, centres: np.ndarray, m: int, pmap: _Map[Any, Any] | None) -> np.ndarray:
-    """:func:`_nearest_centres` through a coarse level: the centres grouped by k-means into
-    about sqrt(L) groups, each centre registered in its 3 nearest groups (as faces are in
-    the inverted file's lists), each row compared with its nearest group's centres only:
-    about 4 sqrt(L) distances a row instead of L (10,000 lists: 25x fewer). A row whose
-    nearest centre sits in no group near it gets a near one instead, as the inverted file's
-    search itself is approximate."""
-    n_groups = int(np.ceil(np.sqrt(len(centres))))
-    coarse = _kmeans(centres, n_groups, 0)
-    registered = _exact_nearest(centres, coarse, 3)
-    flat = registered.reshape(-1)
-    order = np.argsort(flat, kind="stable")
-    bounds = np.searchsorted(flat[order], np.arange(len(coarse) + 1))
-    members = order // registered.shape[1]
-    home = _exact_nearest(x, coarse, 1, pmap=pmap)[:, 0]
-    by_group = np.argsort(home, kind="stable")
-    rows_at = np.searchsorted(home[by_group], np.arange(len(coarse) + 1))
-    m = min(m, len(centres))
-    out = np.empty((len(x), m), dtype=np.int32)
-
-    def assign(group: int) -> None:
-        rows = by_group[rows_at[group] : rows_at[group + 1]]
-        cand = members[bounds[group] : bounds[group + 1]]
-        if len(rows) == 0:
-            return
-        if len(cand) < m:  # too few near: every centre
-            out[rows] = _exact_nearest(x[rows], centres, m)
-        else:
-            out[rows] = cand[_exact_nearest(x[rows], centres[cand], m)]
-
-    list((pmap or map)(assign, range(len(coarse))))
-    return out
 
 
 def query_edges(

@@ -449,28 +449,3 @@ def test_the_kept_lists_search_new_faces_as_the_full_run_found_them() -> None:
     # Nearly every edge of every distance, and none that is not a query's.
     assert len(found & exact) >= 0.97 * len(exact)
     assert all(a in set(new.tolist()) or b in set(new.tolist()) for a, b in found)
-
-
-def test_many_centres_are_searched_through_a_coarse_level(monkeypatch: pytest.MonkeyPatch) -> None:
-    # 400 lists over 20,000 faces of 400 people: past the (lowered) cut, each face is
-    # compared with its nearest group's centres only, and still finds its own list.
-    from photocluster.grouping import graph
-
-    emb = _people(400, 50, seed=9)
-    centres = graph._kmeans(emb, 400, 0)  # the lists' centres, as the search trains them
-    exact = graph._nearest_centres(emb, centres, 3)
-    monkeypatch.setattr(graph, "EXACT_CENTRES", 64)
-    coarse = graph._nearest_centres(emb, centres, 3)
-    assert coarse.shape == (20_000, 3) and coarse.dtype == np.int32
-    assert all(len(set(row)) == 3 for row in coarse.tolist())
-    assert np.mean(coarse[:, 0] == exact[:, 0]) >= 0.97
-    # The nearest first: no other of a row's three is nearer than it.
-    d = ((emb[:, None, :] - centres[coarse]) ** 2).sum(-1)
-    assert (d[:, :1] <= d[:, 1:] + 1e-6).all()
-    # The search over them finds nearly every neighbour the exact lists find.
-    (i, j, _), index = graph.knn_graph(emb, 0.6, list_size=50)
-    assert index is not None and len(index.centres) == 400
-    monkeypatch.setattr(graph, "EXACT_CENTRES", 1 << 20)
-    (ei, ej, _), _ = graph.knn_graph(emb, 0.6, list_size=50)
-    found = {*zip(i.tolist(), j.tolist(), strict=True)}
-    assert len(found & {*zip(ei.tolist(), ej.tolist(), strict=True)}) >= 0.97 * len(ei)
