@@ -160,3 +160,89 @@ def test_ejection_leaves_pairs_and_spread_people_alone() -> None:
     emb, _ = _blobs([[0.0, 0.0]], per=20, spread=0.1, seed=3)
     labels = np.zeros(20, dtype=np.int64)
     assert np.array_equal(eject_outliers(emb, labels, 0.5), labels)
+
+
+def _merge_judging_every_pair(
+    emb: np.ndarray,
+    labels: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    threshold: float,
+    cannot: tuple[np.ndarray, np.ndarray],
+    small_penalty: float,
+    clear_threshold: float,
+    clear_margin: float,
+    scale: np.ndarray,
+    fixed: np.ndarray,
+) -> np.ndarray:
+    """merge_by_linkage as it was before a round judged only the pairs it changed: every
+    pair judged every round, the pairs sorted again, the cannot-links renamed whole."""
+    from photocluster.grouping import linkage as lk
+
+    k = int(labels.max()) + 1
+    mom = lk._Moments.of(emb, labels, k)
+    factor_sum = np.bincount(labels, weights=scale, minlength=k)
+    root = np.arange(k)
+    held = fixed.copy()
+    pairs = lk._edge_pairs(labels, i, j, k)
+    pairs = pairs[~(held[pairs // k] & held[pairs % k])]
+    forbidden = lk._pair_keys(labels[cannot[0]], labels[cannot[1]], k)
+    reach = max(threshold, clear_threshold)
+    pa, pb, dist = lk._near(mom, np.setdiff1d(pairs, forbidden, assume_unique=True), k, reach)
+    while len(pa):
+        penalty = (small_penalty / np.sqrt(mom.n[pa] + mom.n[pb] - 1.0)).astype(np.float32)
+        m = np.minimum(factor_sum[pa] / mom.n[pa], factor_sum[pb] / mom.n[pb])
+        allowed = dist < threshold * m - penalty
+        best1, best2 = lk._two_lowest(pa, pb, dist, k)
+        clear = lk._runner_up(pa, pb, dist, mom.n, best1, best2) - dist >= clear_margin
+        allowed |= clear & (dist < clear_threshold * m - penalty)
+        if not allowed.any():
+            break
+        chosen = np.flatnonzero(allowed)[lk._reciprocal(pa[allowed], pb[allowed], dist[allowed], k)]
+        into, gone = pa[chosen], pb[chosen]
+        mom.merge(into, gone)
+        factor_sum[into] += factor_sum[gone]
+        root[gone] = into
+        held[into] |= held[gone]
+        forbidden = lk._pair_keys(root[forbidden // k], root[forbidden % k], k)
+        changed = np.zeros(k, dtype=bool)
+        changed[into] = changed[gone] = True
+        touched = changed[pa] | changed[pb]
+        fresh = lk._pair_keys(root[pa[touched]], root[pb[touched]], k)
+        fresh = fresh[~(held[fresh // k] & held[fresh % k])]
+        fa, fb, fd = lk._near(mom, np.setdiff1d(fresh, forbidden, assume_unique=True), k, reach)
+        pa, pb, dist = (np.concatenate([x[~touched], y]) for x, y in ((pa, fa), (pb, fb), (dist, fd)))
+        order = np.argsort(pa.astype(np.int64) * k + pb, kind="stable")
+        pa, pb, dist = pa[order], pb[order], dist[order]
+    while not np.array_equal(root[root], root):
+        root = root[root]
+    out: np.ndarray = root[labels]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_round_judges_again_only_what_it_changed_and_merges_as_judging_every_pair(seed: int) -> None:
+    # Random people, random starting clusters, crowding factors, cannot-links and fixed
+    # clusters: the same merges as judging every pair every round.
+    rng = np.random.default_rng(seed)
+    people, per = int(rng.integers(10, 40)), int(rng.integers(3, 10))
+    centres = rng.normal(size=(people, 32))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    emb = (np.repeat(centres, per, axis=0) + rng.normal(size=(people * per, 32)) * 0.06).astype(np.float32)
+    n = len(emb)
+    i, j, _ = edges(emb, 0.9)
+    # Each person in up to three parts, a few faces in a stranger's.
+    labels = np.repeat(np.arange(people), per) * 3 + rng.integers(0, 3, size=n)
+    stray = rng.random(n) < 0.1
+    labels[stray] = rng.integers(0, 3 * people, size=int(stray.sum()))
+    labels = np.unique(labels, return_inverse=True)[1]
+    k = int(labels.max()) + 1
+    pick = rng.integers(0, n, size=(n // 6, 2))
+    cannot = (pick[:, 0], pick[:, 1])
+    scale = rng.uniform(0.8, 1.0, size=n)
+    fixed = rng.random(k) < 0.15
+    options = {"small_penalty": 0.05, "clear_threshold": 0.7, "clear_margin": 0.02}
+    got = merge_by_linkage(emb, labels, i, j, 0.55, cannot=cannot, scale=scale, fixed=fixed, **options)
+    want = _merge_judging_every_pair(emb, labels, i, j, 0.55, cannot, 0.05, 0.7, 0.02, scale, fixed)
+    assert len(np.unique(want)) < 0.8 * k  # many merges, over several rounds
+    assert np.array_equal(got, want)
