@@ -419,7 +419,7 @@ def _people(n_people: int, per: int, seed: int) -> np.ndarray:
 
 def test_a_full_search_keeps_its_lists_and_only_every_distance_keeps_none() -> None:
     emb = _people(300, 40, seed=5)
-    (i, j, d), index = knn_graph(emb, 0.6, list_size=200)
+    (i, j, _), index = knn_graph(emb, 0.6, list_size=200)
     assert np.array_equal(np.c_[i, j], np.c_[knn_edges(emb, 0.6, list_size=200)[:2]])
     assert index is not None and index.centres.shape == (60, 128) and index.lists.shape == (12_000, 3)
     # Each face's first list is its nearest centre.

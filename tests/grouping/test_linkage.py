@@ -241,8 +241,19 @@ def test_a_round_judges_again_only_what_it_changed_and_merges_as_judging_every_p
     cannot = (pick[:, 0], pick[:, 1])
     scale = rng.uniform(0.8, 1.0, size=n)
     fixed = rng.random(k) < 0.15
-    options = {"small_penalty": 0.05, "clear_threshold": 0.7, "clear_margin": 0.02}
-    got = merge_by_linkage(emb, labels, i, j, 0.55, cannot=cannot, scale=scale, fixed=fixed, **options)
+    got = merge_by_linkage(
+        emb,
+        labels,
+        i,
+        j,
+        0.55,
+        cannot=cannot,
+        small_penalty=0.05,
+        clear_threshold=0.7,
+        clear_margin=0.02,
+        scale=scale,
+        fixed=fixed,
+    )
     want = _merge_judging_every_pair(emb, labels, i, j, 0.55, cannot, 0.05, 0.7, 0.02, scale, fixed)
     assert len(np.unique(want)) < 0.8 * k  # many merges, over several rounds
     assert np.array_equal(got, want)

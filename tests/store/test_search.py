@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photocluster.store import Store
-from photocluster.store import search
+from photocluster.store import Store, search
 
 
 def test_no_lists_until_a_full_run_keeps_them(store: Store) -> None:
