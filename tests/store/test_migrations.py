@@ -118,8 +118,12 @@ def test_a_version_2_database_migrates_with_its_rows_indexes_and_keys(tmp_path: 
         assert dict(store.conn.execute("SELECT id, curated FROM persons")) == {3: 1, 8: 0}
         # Migration 7 (curation): no face drawn by the user, no cover chosen yet.
         assert store.added_faces() == set() and store.chosen_covers([3, 8]) == {}
-        # Migration 9: no neighbour-search lists kept until a full run keeps them.
+        # Migration 9: no neighbour-search lists kept until a full run keeps them; the
+        # persons' index holds each face's photo (the persons' summary reads it alone).
         assert store.search_lists() is None
+        columns = [row[2] for row in store.conn.execute("PRAGMA index_info(faces_person)")]
+        assert columns == ["person_id", "photo_id"]
+        assert [row[:3] for row in store.person_summaries()] == [(3, "Ann", 2), (8, None, 1), (None, None, 1)]
         # The foreign keys act: a photo's faces go with it, and their pins and rejections.
         store.conn.execute("DELETE FROM photos WHERE id = 2")
         assert (store.pins(), store.rejections()) == ({2: 3, 5: 8}, [])
