@@ -118,13 +118,16 @@ def recluster(
             plan, n_edges, cons, check, lists = _plan_full(lib, policy, min_size, progress)
         else:
             plan, n_edges, cons, check, lists = _plan_incremental(lib, policy, min_size, progress)
-        diff = plan_diff(plan.persons, lib.previous, lib.names)
+        previous = lib.previous if mode == FULL else lib.previous_of(plan.persons)
+        diff = plan_diff(plan.persons, previous, lib.names)
         if not apply:
             break
         say(Progress("Saving persons"))
         try:
             store.apply_clustering(
-                plan.persons,
+                # An incremental run's faces that stay as they were (most of those it
+                # placed stay in no person) are not looked up again in the store.
+                plan.persons if mode == FULL else _changes(plan.persons, previous),
                 list(plan.new_persons),
                 {
                     "cluster.threshold": "" if threshold is None else repr(threshold),
@@ -202,6 +205,21 @@ class _Library:
         """Face id -> person id of the faces in a person."""
         has = self.person_ids >= 0
         return dict(zip(self.face_ids[has].tolist(), self.person_ids[has].tolist(), strict=True))
+
+    def previous_of(self, faces: Collection[int]) -> dict[int, int]:
+        """:attr:`previous` for ``faces`` only (an incremental run's, of a million)."""
+        ids = np.fromiter(faces, dtype=np.int64, count=len(faces))
+        at = self._at(ids)
+        ids, at = ids[at >= 0], at[at >= 0]
+        has = self.person_ids[at] >= 0
+        return dict(zip(ids[has].tolist(), self.person_ids[at[has]].tolist(), strict=True))
+
+    def _at(self, ids: np.ndarray) -> np.ndarray:
+        """The row of each face id (-1: not read), by a search: the faces are read by id."""
+        at = np.searchsorted(self.face_ids, ids)
+        found = at < len(self.face_ids)
+        found[found] = self.face_ids[at[found]] == ids[found]
+        return np.where(found, at, -1)
 
 
 def _read_library(store: Store, unbound: Collection[int] = ()) -> _Library:
@@ -443,19 +461,9 @@ def _report(
     mode: str = FULL,
     why: str = "",
 ) -> ClusterReport:
-    # Who is whom after the run: the assignment over what stays (an incremental run's
-    # assignment holds the faces it placed only).
-    after = (
-        np.array(
-            [
-                plan.persons.get(f, p if p >= 0 else None) or 0
-                for f, p in zip(lib.face_ids.tolist(), lib.person_ids.tolist(), strict=True)
-            ],
-            dtype=np.int64,
-        )
-        if mode == INCREMENTAL
-        else None
-    )
+    # Who is whom after the run (0: no one): the assignment over what stays (an
+    # incremental run's assignment holds the faces it placed only).
+    after = _persons_after(lib, plan.persons) if mode == INCREMENTAL else None
     if after is None:
         persons_after = {p for p in plan.persons.values() if p is not None}
         unknown = sum(1 for p in plan.persons.values() if p is None)
@@ -490,3 +498,20 @@ def _report(
         why=why,
         faces_added=int(np.count_nonzero(lib.face_ids > lib.faces_upto)) if lib.faces_upto else len(lib.face_ids),
     )
+
+
+def _persons_after(lib: _Library, persons: dict[int, int | None]) -> np.ndarray:
+    """Each face's person after ``persons`` (face id -> person, None: no one) is applied
+    over the library's (0: no one), one per face of ``lib``: arrays, not a million
+    dictionary lookups (0.3 s at a million faces)."""
+    after = np.where(lib.person_ids >= 0, lib.person_ids, 0)
+    ids = np.fromiter(persons, dtype=np.int64, count=len(persons))
+    values = np.fromiter((p or 0 for p in persons.values()), dtype=np.int64, count=len(persons))
+    at = lib._at(ids)
+    after[at[at >= 0]] = values[at >= 0]
+    return after
+
+
+def _changes(persons: dict[int, int | None], previous: dict[int, int]) -> dict[int, int | None]:
+    """The faces of ``persons`` whose person is not the one ``previous`` gives them."""
+    return {f: p for f, p in persons.items() if previous.get(f) != p}

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import fake_embedding, near
 from photocluster.app.corrections import move_face, name_person
-from photocluster.app.recluster import recluster
+from photocluster.app.recluster import _changes, _read_library, recluster
 from photocluster.cli import app
 from photocluster.eval.metrics import pairwise
 from photocluster.store import Store
@@ -261,3 +261,31 @@ def test_new_children_placed_in_a_crowd_stay_apart_as_in_a_full_run(
     # The case is crowded enough to need the factor: placed without it, children merge.
     monkeypatch.setattr("photocluster.app.recluster.crowding_of_new", lambda *args, **kwargs: None)
     assert _children_mixed(lib.truth, placed("without"), new) > 0
+
+
+def test_the_report_counts_what_the_store_holds_after_an_incremental_run(store: Store, tmp_path: Path) -> None:
+    _library(store, tmp_path, {"ann": 20, "bob": 12, "cid": 1})
+    recluster(store)
+    _library(store, tmp_path, {"ann": 2, "dee": 3, "eve": 1}, tag="new")
+    report = recluster(store)
+    assert report.mode == "incremental"
+    stored = store.face_persons()
+    faces = store.active_embeddings()[0].tolist()
+    assert report.persons == len({stored[f] for f in faces if stored.get(f) is not None})
+    assert report.unknown == sum(1 for f in faces if stored.get(f) is None) == 2  # cid and eve alone
+    assert report.faces == len(faces)
+
+
+def test_the_persons_read_for_some_faces_are_those_the_library_holds(store: Store, tmp_path: Path) -> None:
+    _library(store, tmp_path, {"ann": 6, "bob": 1})
+    recluster(store)
+    lib = _read_library(store)
+    previous = lib.previous
+    asked = [*lib.face_ids[::2].tolist(), 10_000]  # one face the library does not hold
+    assert lib.previous_of(asked) == {f: previous[f] for f in asked if f in previous}
+    assert len(lib.previous_of(asked)) == sum(1 for f in asked if f in previous) > 0
+    assert lib.previous_of([]) == {}
+
+
+def test_a_run_writes_the_faces_whose_person_changes() -> None:
+    assert _changes({1: 5, 2: None, 3: -1, 4: 7}, {1: 5, 4: 6}) == {3: -1, 4: 7}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -50,3 +51,27 @@ def test_freed_chunks_go_back_to_the_system() -> None:
 def test_releasing_with_nothing_freed_is_harmless() -> None:
     memory.release_freed_memory()
     memory.release_freed_memory()
+
+
+# numpy's switch returns the setting it replaces: asking again tells what it was.
+_PAGES = """
+import numpy as np
+from photocluster.core.memory import prefer_small_pages
+prefer_small_pages()
+print(np._core.multiarray._set_madvise_hugepage(True))
+"""
+
+
+def _huge_pages_after(env: dict[str, str]) -> str:
+    run = subprocess.run([sys.executable, "-c", _PAGES], capture_output=True, text=True, check=True, env=env)
+    return run.stdout.strip()
+
+
+def test_numpy_stops_asking_for_huge_pages() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    assert _huge_pages_after(env) == "False"
+
+
+def test_the_users_own_setting_of_huge_pages_stays() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    assert _huge_pages_after({**env, "NUMPY_MADVISE_HUGEPAGE": "1"}) == "True"
