@@ -36,11 +36,15 @@ def kth_other_cluster(
     k: int,
     radius: float,
     block: int = 1 << 17,
+    only: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each face's distance to the ``k``-th nearest cluster of ``labels`` other than its own,
     over the edges (i, j, d) of the neighbour graph (each pair once), a cluster counted once
     at its face nearest to this one; ``radius`` (the graph's) where fewer than ``k`` other
     clusters lie within the graph.
+
+    ``only`` (one bool per face) asks for those faces' distances alone (the others get
+    ``radius``): an incremental run's few thousand faces in a library of a million.
 
     Faces are taken ``block`` at a time, so the sort never holds more than a block's edges
     (tens of millions of edges at a million faces)."""
@@ -52,10 +56,24 @@ def kth_other_cluster(
     between = labels[i] != labels[j]
     ii, jj, dd = i[between], j[between], np.asarray(d, dtype=np.float32)[between]
     del between
-    for lo in range(0, n, block):
+    # Each edge read from either end: from i to j's cluster, from j to i's.
+    wanted_i = wanted_j = None
+    if only is not None:
+        only = np.asarray(only, dtype=bool)
+        wanted_i, wanted_j = only[ii], only[jj]
+        keep = wanted_i | wanted_j
+        ii, jj, dd, wanted_i, wanted_j = ii[keep], jj[keep], dd[keep], wanted_i[keep], wanted_j[keep]
+        # The blocks holding a face asked for.
+        blocks: range | list[int] = (np.unique(np.flatnonzero(only) // block) * block).tolist()
+    else:
+        blocks = range(0, n, block)
+    for lo in blocks:
         hi = min(lo + block, n)
         from_i = (ii >= lo) & (ii < hi)
         from_j = (jj >= lo) & (jj < hi)
+        if wanted_i is not None and wanted_j is not None:
+            from_i &= wanted_i
+            from_j &= wanted_j
         face = np.concatenate([ii[from_i], jj[from_j]]).astype(np.int64) - lo
         other = labels[np.concatenate([jj[from_i], ii[from_j]])].astype(np.int64)
         dist = np.concatenate([dd[from_i], dd[from_j]])
@@ -99,10 +117,13 @@ def crowding_factor(
     scale: float = CROWD_SCALE,
     power: float = CROWD_POWER,
     floor: float = CROWD_FLOOR,
+    only: np.ndarray | None = None,
 ) -> np.ndarray:
     """One factor per face in [``floor``, 1]: ``clip((sigma / scale) ** power, floor, 1)``,
     sigma the distance to the ``k``-th nearest other cluster of ``stage1_labels`` (one label
     per face: the first stage's clusters) within the graph (edges (i, j, d) shorter than
-    ``radius``). See the module's docstring for why clusters, not faces, are counted."""
-    sigma = kth_other_cluster(n, i, j, d, stage1_labels, k, radius)
+    ``radius``). See the module's docstring for why clusters, not faces, are counted.
+    ``only``: the faces whose factor is asked for (:func:`kth_other_cluster`; the
+    others' is that of a sparse neighbourhood)."""
+    sigma = kth_other_cluster(n, i, j, d, stage1_labels, k, radius, only=only)
     return factor_from_scale(sigma, scale, power, floor)

@@ -484,23 +484,37 @@ def query_neighbourhoods(
         a, b, d2 = search(queries)
         found = np.zeros(n, dtype=bool)
         found[a] = True
-        lonely = queries[~found[queries]]
-        if len(lonely) and not exact:
+        lonely = queries[~found[queries]] if not exact else queries[:0]
+        parts = [(a, b, d2)]
+        # The faces to expand among each query's k nearest, whatever the wide search found:
+        # those the first search found, then those the lonely queries' search found.
+        seen = np.zeros(n, dtype=bool)
+        seen[queries] = True
+        more = _to_expand(a, b, d2, k, expand, seen)
+        # With the lists every search shares, the lonely queries and the faces to expand
+        # so far are searched in one pass over them: each list's faces gathered once, not
+        # twice (the most of a search at a million faces).
+        together = index is not None and len(lonely) > 0
+        if len(lonely):
+            la, lb, ld = search(lonely, lonely=True, also=more if together else None)
+            if together:
+                asked = np.zeros(n, dtype=bool)
+                asked[lonely] = True
+                mine = asked[la]
+                parts.append((la[~mine], lb[~mine], ld[~mine]))
+                la, lb, ld = la[mine], lb[mine], ld[mine]
             # Several lists each: a face registered in two of them is found twice.
-            la, lb, ld = _distinct(*search(lonely, lonely=True), n)
-            a, b, d2 = np.concatenate([a, la]), np.concatenate([b, lb]), np.concatenate([d2, ld])
-        if expand is not None:
-            seen = np.zeros(n, dtype=bool)
-            seen[queries] = True
-            # The faces to expand among each query's k nearest, whatever the wide search found.
-            _, near_b = _nearest_k(a, b, d2, k)
-            more = np.unique(near_b[expand[near_b] & ~seen[near_b]])
-            if len(more):
-                # Often several times the queries (a new face's nearest include faces in no
-                # person): lists sized for them cost a second assignment of every face and
-                # save more than it costs (1M faces, 10,000 new: 2.6e9 distances -> 1.1e9).
-                ma, mb, md = (search if exact or index is not None else ivf.sized_for(len(more)))(more)
-                a, b, d2 = np.concatenate([a, ma]), np.concatenate([b, mb]), np.concatenate([d2, md])
+            la, lb, ld = _distinct(la, lb, ld, n)
+            parts.insert(1, (la, lb, ld))
+            later = _to_expand(la, lb, ld, k, expand, seen)
+            more = later if together else np.union1d(more, later)
+        if len(more):
+            # Often several times the queries (a new face's nearest include faces in no
+            # person): lists sized for them cost a second assignment of every face and
+            # save more than it costs (1M faces, 10,000 new: 2.6e9 distances -> 1.1e9).
+            parts.append((search if exact or index is not None else ivf.sized_for(len(more)))(more))
+        a, b, d2 = (np.concatenate([part[c] for part in parts]) for c in range(3))
+        del parts
         release_freed_memory()
         a, b, rank = _ranked(a, b, d2)
         del d2
@@ -510,6 +524,19 @@ def query_neighbourhoods(
             return edges, none if wide <= 0 else edges
         within = rank < wide
         return _nested_edges(emb, a[within], b[within], rank[within] < k)
+
+
+def _to_expand(
+    a: np.ndarray, b: np.ndarray, d2: np.ndarray, k: int, expand: np.ndarray | None, seen: np.ndarray
+) -> np.ndarray:
+    """The faces to search next (sorted; marked ``seen``): those of ``expand`` among each
+    query's ``k`` nearest in the (query, neighbour, squared distance) triples, not ``seen``."""
+    if expand is None or len(a) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, near_b = _nearest_k(a, b, d2, k)
+    more = np.unique(near_b[expand[near_b] & ~seen[near_b]]).astype(np.int64)
+    seen[more] = True
+    return more
 
 
 def _nested_edges(emb: np.ndarray, a: np.ndarray, b: np.ndarray, inner: np.ndarray) -> tuple[_Edges, _Edges]:
@@ -573,8 +600,8 @@ class _QueryIndex:
 
         def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             m = self.lists_per_lonely_face if lonely else self.lists_per_face
-            near = _nearest_centres(emb[q], centres, m, pmap=pmap)
-            return _probe(emb, self.sq, q, near, members, bounds, self.reach, self.t2, self.block, pmap)
+            owner, lists = _probes(q, _nearest_centres(emb[q], centres, m, pmap=pmap))
+            return _probe(emb, self.sq, owner, lists, members, bounds, self.reach, self.t2, self.block, pmap)
 
         return search
 
@@ -601,21 +628,31 @@ def _listed_search(
     members = registered // index.lists.shape[1]
     del flat, registered
 
-    def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(
+        q: np.ndarray, lonely: bool = False, also: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if lonely:
             near = _nearest_centres(emb[q], index.centres, lists_per_lonely_face, pmap=pmap)
         else:
             near = index.lists[q, :1]
-        return _probe(emb, sq, q, near, members, bounds, reach, t2, block, pmap)
+        owner, lists = _probes(q, near)
+        if also is not None:  # faces to expand, each in its nearest list, in the same pass
+            owner, lists = np.concatenate([owner, also]), np.concatenate([lists, index.lists[also, 0]])
+        return _probe(emb, sq, owner, lists, members, bounds, reach, t2, block, pmap)
 
     return search
+
+
+def _probes(q: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query, list) of each probe: each of the queries ``q`` in each list of its row of ``near``."""
+    return np.repeat(np.asarray(q, dtype=np.int64), near.shape[1]), near.reshape(-1)
 
 
 def _probe(
     emb: np.ndarray,
     sq: np.ndarray,
-    q: np.ndarray,
-    near: np.ndarray,
+    owner: np.ndarray,
+    lists: np.ndarray,
     members: np.ndarray,
     bounds: np.ndarray,
     reach: int,
@@ -623,12 +660,12 @@ def _probe(
     block: int,
     pmap: _Map[Any, Any],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query, neighbour, squared distance) triples: each of the queries ``q``'s ``reach`` nearest among the
-    faces of each list in its row of ``near`` (list c's faces: ``members[bounds[c]:bounds[c + 1]]``)."""
-    flat = near.reshape(-1)
-    by_list = np.argsort(flat, kind="stable")
-    qb = np.searchsorted(flat[by_list], np.arange(len(bounds)))
-    owner = q[by_list // near.shape[1]]
+    """(query, neighbour, squared distance) triples: for each probe, query ``owner[p]``'s ``reach``
+    nearest among the faces of list ``lists[p]`` (list c's faces: ``members[bounds[c]:bounds[c + 1]]``);
+    each list's faces are gathered once for all the queries probing it."""
+    by_list = np.argsort(lists, kind="stable")
+    qb = np.searchsorted(lists[by_list], np.arange(len(bounds)))
+    owner = owner[by_list]
     tasks = [(owner[qb[c] : qb[c + 1]], members[bounds[c] : bounds[c + 1]]) for c in range(len(bounds) - 1)]
     return _gather_pairs(
         pmap(

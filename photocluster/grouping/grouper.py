@@ -230,12 +230,14 @@ def crowding(
     policy: Policy,
     fixed: np.ndarray | None = None,
     around: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    only: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Each face's crowding factor in [floor, 1] (:mod:`~photocluster.grouping.crowding`),
     read from the first stage's clusters (Chinese whispers over the links shorter than
     ``policy.link``, every face taking part), or None when the policy does not adapt.
     ``fixed`` super-nodes keep their own class in that first stage (see :func:`group`);
-    ``around`` (i, j, d): the edges to count the other clusters over, when not (i, j, d)."""
+    ``around`` (i, j, d): the edges to count the other clusters over, when not (i, j, d);
+    ``only`` (one bool per face): the faces whose factor is read (the others': 1)."""
     if not policy.adapts:
         return None
     n = len(cons.super_of)
@@ -254,6 +256,7 @@ def crowding(
         scale=policy.crowd_scale,
         power=policy.crowd_power,
         floor=policy.crowd_floor,
+        only=only,
     )
 
 
@@ -282,9 +285,10 @@ def crowding_of_new(
     of the faces placed (in a full run, by the smaller of the two sides', and both sides
     are alike: a face and a person it is close to share their neighbourhood). None when
     the policy does not adapt."""
-    factor = crowding(i, j, d, cons, policy, fixed, around)
+    free = np.asarray(free, dtype=bool)
+    factor = crowding(i, j, d, cons, policy, fixed, around, only=free)
     if factor is not None:
-        factor[~np.asarray(free, dtype=bool)] = 1.0
+        factor[~free] = 1.0
     return factor
 
 

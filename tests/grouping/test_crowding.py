@@ -108,6 +108,24 @@ def test_the_kth_other_cluster_counts_each_cluster_once_at_its_nearest_face() ->
     )
 
 
+@pytest.mark.parametrize("block", [7, 64, 1 << 17])
+def test_the_distances_asked_for_some_faces_are_those_of_all_faces(block: int) -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    i = rng.integers(0, n, 4000).astype(np.int32)
+    j = rng.integers(0, n, 4000).astype(np.int32)
+    i, j = i[i != j], j[i != j]
+    d = rng.uniform(0.1, 0.6, len(i)).astype(np.float32)
+    labels = rng.integers(0, 40, n)
+    every = kth_other_cluster(n, i, j, d, labels, 5, 0.6, block=block)
+    only = rng.random(n) < 0.1
+    some = kth_other_cluster(n, i, j, d, labels, 5, 0.6, block=block, only=only)
+    assert np.array_equal(some[only], every[only]) and (every[only] < 0.6).any()
+    assert (some[~only] == 0.6).all()
+    none = kth_other_cluster(n, i, j, d, labels, 5, 0.6, block=block, only=np.zeros(n, dtype=bool))
+    assert (none == 0.6).all()
+
+
 def test_per_face_and_per_cluster_scales_in_linkage() -> None:
     """A scale of 1 changes nothing; a smaller one asks more of the merge, the ejection and
     the attachment of that face or cluster."""

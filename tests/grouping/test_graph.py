@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -449,3 +451,46 @@ def test_the_kept_lists_search_new_faces_as_the_full_run_found_them() -> None:
     # Nearly every edge of every distance, and none that is not a query's.
     assert len(found & exact) >= 0.97 * len(exact)
     assert all(a in set(new.tolist()) or b in set(new.tolist()) for a, b in found)
+
+
+def test_lonely_new_faces_look_again_in_their_wider_lists_with_the_faces_to_expand() -> None:
+    # People photographed often, and 150 strangers seen twice, the two photos 0.45 apart:
+    # far from every crowd, a stranger's photos may fall in different lists, so that one
+    # finds nothing in its own and must look again. The second photos come later, and the
+    # faces in no person they reach (``expand``) are searched in the same pass.
+    rng = np.random.default_rng(10)  # not the people's seed: strangers, not people again
+    people = _people(200, 40, seed=9)
+    unit = rng.normal(size=(150, 128))
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    step = rng.normal(size=(150, 128))
+    step -= (step * unit).sum(1, keepdims=True) * unit
+    step *= 0.45 / np.linalg.norm(step, axis=1, keepdims=True)
+    # Each stranger's first photo, a third one on its other side (0.9 from the second:
+    # found only by searching the first), then the second.
+    emb = np.vstack([people, unit, unit - step, unit + step]).astype(np.float32)
+    old = np.arange(len(people) + 300)
+    new = np.arange(len(people) + 300, len(emb))
+    _, index = knn_graph(emb[old], 0.6, list_size=200, exact_below=0)
+    assert index is not None
+    lists = np.full((len(emb), 3), -1, dtype=np.int32)
+    lists[old] = index.lists
+    kept = SearchIndex(index.centres, lists).completed(emb)
+    strangers = {(len(people) + s, len(people) + 300 + s) for s in range(150)}
+    thirds = {(len(people) + s, len(people) + 150 + s) for s in range(150)}
+    expand = np.zeros(len(emb), dtype=bool)
+    expand[people.shape[0] :] = True  # the strangers are in no person
+
+    def edges(**options: Any) -> set[tuple[int, int]]:
+        (i, j, _), _ = query_neighbourhoods(emb, new, 0.6, k=8, exact_below=0, index=kept, **options)
+        return {(min(a, b), max(a, b)) for a, b in zip(i.tolist(), j.tolist(), strict=True)}
+
+    looked_again = edges()
+    assert len(looked_again & strangers) == 150 > len(edges(lists_per_lonely_face=1) & strangers)
+    # The first photos reached are searched too, each in its own nearest list (in the
+    # lonely faces' pass over the lists): most find their third photo, and nothing
+    # that is not an edge of every distance.
+    expanded = edges(expand=expand)
+    assert looked_again < expanded and not looked_again & thirds and len(expanded & thirds) >= 135
+    (ei, ej, _), _ = query_neighbourhoods(emb, new, 0.6, k=8, expand=expand)  # every distance
+    exact = {(min(a, b), max(a, b)) for a, b in zip(ei.tolist(), ej.tolist(), strict=True)}
+    assert expanded <= exact and len(exact & thirds) == 150
