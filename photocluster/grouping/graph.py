@@ -106,7 +106,7 @@ def _neighbours(
     squared threshold ``t2``, as pair keys ``min * n + max`` (int64: 8 bytes an edge)."""
     out = []
     n = len(emb)
-    for a, b, _ in _neighbour_pairs(emb, sq, rows, cols, k, t2, block):
+    for a, b, _ in _ranked_pairs(emb, sq, rows, cols, k, t2, block):
         key = np.minimum(a, b)
         key *= n
         key += np.maximum(a, b)
@@ -114,26 +114,48 @@ def _neighbours(
     return out
 
 
-def _neighbour_pairs(
+def _ranked_pairs(
     emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`_neighbour_pairs` without measuring the pairs: the full run's search, whose
+    tens of millions of edges are measured once they are each held once (:func:`_pairs`)."""
+    for a, b, d2, _ in _neighbour_pairs(emb, sq, rows, cols, k, t2, block, measure=False):
+        yield a, b, d2
+
+
+def _neighbour_pairs(
+    emb: np.ndarray,
+    sq: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    k: int,
+    t2: float,
+    block: int,
+    measure: bool = True,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """(row, neighbour) face indices (int64) of each of ``rows``' ``k`` nearest of ``cols``
     (sorted) under the squared threshold ``t2``, with their squared distances as the
-    search computed them (float32, from one matrix product: what ranked them), a block of
-    rows at a time."""
+    search computed them (float32, from one matrix product: what ranked them) and their
+    distances measured as :func:`_pairs` measures an edge (float32, the same values to
+    the bit), a block of rows at a time."""
     # Fewer rows a block against many candidates (a list holding someone photographed
     # thousands of times): the block's distances and the partial sort's int64 indices
     # stay a few tens of megabytes a thread, whatever the list.
     block = max(16, min(block, _BLOCK_ENTRIES // max(1, len(cols))))
+    queries, base = emb[rows], emb[cols]
     # |r|^2 is the same along a row: it moves the row's bound, not its ranking.
-    for start, d2 in sq_distance_blocks(emb[rows], emb[cols], block, base_sq=sq[cols], ranking=True):
+    for start, d2 in sq_distance_blocks(queries, base, block, base_sq=sq[cols], ranking=True):
         r = rows[start : start + len(d2)]
         # A face is not its own neighbour.
         pos = np.minimum(np.searchsorted(cols, r), len(cols) - 1)
         own = np.flatnonzero(cols[pos] == r)
         d2[own, pos[own]] = np.inf
         br, bc = _top_k_within(d2, k, t2 - sq[r])
-        yield r[br].astype(np.int64), cols[bc].astype(np.int64), d2[br, bc] + sq[r[br]]
+        # Measured while both faces' descriptors are at hand: gathered again afterwards,
+        # a million pairs' cost most of the ranking and measuring of a few thousand
+        # faces' neighbourhoods among a million.
+        measured = np.sqrt(squared_norms(queries[start + br] - base[bc])) if measure else d2[:0, 0]
+        yield r[br].astype(np.int64), cols[bc].astype(np.int64), d2[br, bc] + sq[r[br]], measured
 
 
 # Distances a block of the neighbour search holds at most (rows x candidates): 8 MB of
@@ -481,92 +503,100 @@ def query_neighbourhoods(
         else:
             search = ivf.sized_for(len(queries))
 
-        a, b, d2 = search(queries)
+        first = search(queries)
         found = np.zeros(n, dtype=bool)
-        found[a] = True
+        found[first[0]] = True
         lonely = queries[~found[queries]] if not exact else queries[:0]
-        parts = [(a, b, d2)]
+        parts = [first]
         # The faces to expand among each query's k nearest, whatever the wide search found:
         # those the first search found, then those the lonely queries' search found.
         seen = np.zeros(n, dtype=bool)
         seen[queries] = True
-        more = _to_expand(a, b, d2, k, expand, seen)
+        more = _to_expand(first, k, expand, seen)
+        del first
         # With the lists every search shares, the lonely queries and the faces to expand
         # so far are searched in one pass over them: each list's faces gathered once, not
         # twice (the most of a search at a million faces).
         together = index is not None and len(lonely) > 0
         if len(lonely):
-            la, lb, ld = search(lonely, lonely=True, also=more if together else None)
+            again = search(lonely, lonely=True, also=more if together else None)
             if together:
                 asked = np.zeros(n, dtype=bool)
                 asked[lonely] = True
-                mine = asked[la]
-                parts.append((la[~mine], lb[~mine], ld[~mine]))
-                la, lb, ld = la[mine], lb[mine], ld[mine]
+                mine = asked[again[0]]
+                parts.append(_where(again, ~mine))
+                again = _where(again, mine)
             # Several lists each: a face registered in two of them is found twice.
-            la, lb, ld = _distinct(la, lb, ld, n)
-            parts.insert(1, (la, lb, ld))
-            later = _to_expand(la, lb, ld, k, expand, seen)
+            again = _distinct(again, n)
+            parts.insert(1, again)
+            later = _to_expand(again, k, expand, seen)
             more = later if together else np.union1d(more, later)
         if len(more):
             # Often several times the queries (a new face's nearest include faces in no
             # person): lists sized for them cost a second assignment of every face and
             # save more than it costs (1M faces, 10,000 new: 2.6e9 distances -> 1.1e9).
             parts.append((search if exact or index is not None else ivf.sized_for(len(more)))(more))
-        a, b, d2 = (np.concatenate([part[c] for part in parts]) for c in range(3))
+        a, b, d2, d = (np.concatenate([part[c] for part in parts]) for c in range(4))
         del parts
         release_freed_memory()
-        a, b, rank = _ranked(a, b, d2)
-        del d2
+        order, a, rank = _ranked(a, b, d2)
+        b, d = b[order], d[order]
+        del d2, order
         if wide <= k:
             near = rank < k
-            edges = _edges_of(emb, a[near], b[near])
+            edges, _ = _nested_edges(n, a[near], b[near], d[near], np.ones(int(near.sum()), dtype=bool))
             return edges, none if wide <= 0 else edges
         within = rank < wide
-        return _nested_edges(emb, a[within], b[within], rank[within] < k)
+        return _nested_edges(n, a[within], b[within], d[within], rank[within] < k)
 
 
-def _to_expand(
-    a: np.ndarray, b: np.ndarray, d2: np.ndarray, k: int, expand: np.ndarray | None, seen: np.ndarray
-) -> np.ndarray:
+def _where(found: _Found, mask: np.ndarray) -> _Found:
+    return found[0][mask], found[1][mask], found[2][mask], found[3][mask]
+
+
+def _to_expand(found: _Found, k: int, expand: np.ndarray | None, seen: np.ndarray) -> np.ndarray:
     """The faces to search next (sorted; marked ``seen``): those of ``expand`` among each
-    query's ``k`` nearest in the (query, neighbour, squared distance) triples, not ``seen``."""
-    if expand is None or len(a) == 0:
+    query's ``k`` nearest of what a search ``found``, not ``seen``."""
+    if expand is None or len(found[0]) == 0:
         return np.zeros(0, dtype=np.int64)
-    _, near_b = _nearest_k(a, b, d2, k)
+    _, near_b = _nearest_k(found[0], found[1], found[2], k)
     more = np.unique(near_b[expand[near_b] & ~seen[near_b]]).astype(np.int64)
     seen[more] = True
     return more
 
 
-def _nested_edges(emb: np.ndarray, a: np.ndarray, b: np.ndarray, inner: np.ndarray) -> tuple[_Edges, _Edges]:
-    """The edges of the (query, neighbour) pairs (a, b), each measured once (:func:`_pairs`),
-    and those of the ``inner`` pairs among them: an edge is inner when either of its
-    two directions is."""
-    n = len(emb)
-    # The pair key with a last bit that sorts an inner direction first: one plain sort
-    # (several times faster than an argsort) gives each edge once and whether it is inner.
+def _nested_edges(n: int, a: np.ndarray, b: np.ndarray, d: np.ndarray, inner: np.ndarray) -> tuple[_Edges, _Edges]:
+    """The edges (i < j, int32; their measured lengths ``d``) of the (query, neighbour)
+    pairs (a, b) of ``n`` faces, each once, and those of the ``inner`` pairs among them:
+    an edge is inner when either of its two directions is. Its two directions measured
+    it the same (:func:`_neighbour_pairs`)."""
+    # The pair key with a last bit that sorts an inner direction first: one sort gives
+    # each edge once and whether it is inner.
     keys = np.minimum(a, b) * n + np.maximum(a, b)
     keys *= 2
     keys += ~np.asarray(inner, dtype=bool)
-    keys.sort()
+    order = np.argsort(keys)
+    keys = keys[order]
     first = np.ones(len(keys), dtype=bool)
     np.not_equal(keys[1:] >> 1, keys[:-1] >> 1, out=first[1:])
-    keys = keys[first]
+    keys, d = keys[first], np.asarray(d, dtype=np.float32)[order[first]]
     near = (keys & 1) == 0
     keys >>= 1
-    i, j, d = _pairs([keys], emb)
+    i, j = (keys // n).astype(np.int32), (keys % n).astype(np.int32)
     return (i[near], j[near], d[near]), (i, j, d)
 
 
-_Search = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+# What a search finds: (query, neighbour) face indices, the squared distance that ranked
+# them, the distance measured.
+_Found = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_Search = Callable[..., _Found]
 
 
 def _exact_search(emb: np.ndarray, sq: np.ndarray, reach: int, t2: float, block: int, pmap: _Map[Any, Any]) -> _Search:
     """Each query's ``reach`` nearest among every face: (query, neighbour) pairs."""
     everyone = np.arange(len(emb))
 
-    def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(q: np.ndarray, lonely: bool = False) -> _Found:
         chunks = np.array_split(q, max(1, len(q) // block))
         return _gather_pairs(pmap(lambda rows: _pair_list(emb, sq, rows, everyone, reach, t2, block), chunks))
 
@@ -598,7 +628,7 @@ class _QueryIndex:
         members = np.argsort(home, kind="stable")  # each list's faces in increasing order
         bounds = np.searchsorted(home[members], np.arange(len(centres) + 1))
 
-        def search(q: np.ndarray, lonely: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def search(q: np.ndarray, lonely: bool = False) -> _Found:
             m = self.lists_per_lonely_face if lonely else self.lists_per_face
             owner, lists = _probes(q, _nearest_centres(emb[q], centres, m, pmap=pmap))
             return _probe(emb, self.sq, owner, lists, members, bounds, self.reach, self.t2, self.block, pmap)
@@ -628,9 +658,7 @@ def _listed_search(
     members = registered // index.lists.shape[1]
     del flat, registered
 
-    def search(
-        q: np.ndarray, lonely: bool = False, also: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(q: np.ndarray, lonely: bool = False, also: np.ndarray | None = None) -> _Found:
         if lonely:
             near = _nearest_centres(emb[q], index.centres, lists_per_lonely_face, pmap=pmap)
         else:
@@ -659,8 +687,8 @@ def _probe(
     t2: float,
     block: int,
     pmap: _Map[Any, Any],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query, neighbour, squared distance) triples: for each probe, query ``owner[p]``'s ``reach``
+) -> _Found:
+    """(query, neighbour, squared distance, distance) of each probe, query ``owner[p]``'s ``reach``
     nearest among the faces of list ``lists[p]`` (list c's faces: ``members[bounds[c]:bounds[c + 1]]``);
     each list's faces are gathered once for all the queries probing it."""
     by_list = np.argsort(lists, kind="stable")
@@ -675,48 +703,41 @@ def _probe(
     )
 
 
-def _edges_of(emb: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Edges:
-    n = len(emb)
-    return _pairs([np.minimum(a, b) * n + np.maximum(a, b)], emb)
-
-
 def _pair_list(
     emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> list[_Found]:
     return list(_neighbour_pairs(emb, sq, rows, cols, k, t2, block))
 
 
-def _gather_pairs(
-    parts: Iterator[list[tuple[np.ndarray, np.ndarray, np.ndarray]]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _gather_pairs(parts: Iterator[list[_Found]]) -> _Found:
     found = [p for part in parts for p in part]
     if not found:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    return tuple(np.concatenate([p[c] for p in found]) for c in range(3))  # type: ignore[return-value]
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32)
+    return tuple(np.concatenate([p[c] for p in found]) for c in range(4))  # type: ignore[return-value]
 
 
-def _distinct(a: np.ndarray, b: np.ndarray, d2: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (query, neighbour, squared distance) triples with each pair once."""
+def _distinct(found: _Found, n: int) -> _Found:
+    """The (query, neighbour, ...) of a search with each pair once."""
+    a, b = found[0], found[1]
     order = np.argsort(a * n + b, kind="stable")
-    a, b, d2 = a[order], b[order], d2[order]
+    a, b = a[order], b[order]
     first = np.ones(len(a), dtype=bool)
     first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-    return a[first], b[first], d2[first]
+    return a[first], b[first], found[2][order][first], found[3][order][first]
 
 
 def _nearest_k(a: np.ndarray, b: np.ndarray, d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Of the distinct (query, neighbour) pairs, each query's ``k`` nearest neighbours (a
     query searched in several lists has up to ``k`` from each)."""
-    a, b, rank = _ranked(a, b, d2)
+    order, a, rank = _ranked(a, b, d2)
     keep = rank < k
-    return a[keep], b[keep]
+    return a[keep], b[order][keep]
 
 
 def _ranked(a: np.ndarray, b: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct (query, neighbour) pairs, each query's nearest first by the squared
-    distances the search ranked them by, and each pair's rank among its query's (0: the
-    nearest). The edges' lengths are measured again (:func:`_pairs`); ranking by the
-    search's own figures keeps a million pairs' descriptors from being gathered twice."""
+    """The distinct (query, neighbour) pairs' order, each query's nearest first by the
+    squared distances the search ranked them by, and each pair's rank among its query's in
+    that order (0: the nearest): ``order``, ``a[order]``, ``rank``."""
     # One sort on (query, distance) in one float64 key: squared distances are under 4
     # (+ rounding), so a query's keys never reach the next query's, and at ten million
     # faces the key still tells distances 2e-8 apart. Three times faster than a lexsort.
@@ -724,6 +745,6 @@ def _ranked(a: np.ndarray, b: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, n
     key += np.maximum(d2, 0.0)
     order = np.argsort(key, kind="stable")
     del key
-    a, b = a[order], b[order]
+    a = a[order]
     rank = np.arange(len(a)) - np.searchsorted(a, a, side="left")
-    return a, b, rank
+    return order, a, rank

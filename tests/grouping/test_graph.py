@@ -10,7 +10,15 @@ import pytest
 from conftest import fake_embedding, near
 from photocluster.eval.metrics import pairwise
 from photocluster.grouping.doubt import centroid_distances
-from photocluster.grouping.graph import SearchIndex, edges, knn_edges, knn_graph, query_edges, query_neighbourhoods
+from photocluster.grouping.graph import (
+    SearchIndex,
+    _pairs,
+    edges,
+    knn_edges,
+    knn_graph,
+    query_edges,
+    query_neighbourhoods,
+)
 from photocluster.grouping.identity import match_to_previous
 from photocluster.grouping.whispers import UNKNOWN, canonical_labels, chinese_whispers, cluster
 
@@ -494,3 +502,18 @@ def test_lonely_new_faces_look_again_in_their_wider_lists_with_the_faces_to_expa
     (ei, ej, _), _ = query_neighbourhoods(emb, new, 0.6, k=8, expand=expand)  # every distance
     exact = {(min(a, b), max(a, b)) for a, b in zip(ei.tolist(), ej.tolist(), strict=True)}
     assert expanded <= exact and len(exact & thirds) == 150
+
+
+@pytest.mark.parametrize("exact_below", [0, 20_000_000])
+def test_the_searched_edges_are_measured_as_every_edge_is(exact_below: int) -> None:
+    # Measured inside the search, while the two faces' descriptors are at hand: to the
+    # bit what measuring each edge from the descriptors gives (``_pairs``, the full run's).
+    emb = _people(120, 30, seed=12)
+    queries = np.arange(0, len(emb), 7)
+    (i, j, d), (wi, wj, wd) = query_neighbourhoods(emb, queries, 0.6, k=8, wide=20, exact_below=exact_below)
+    assert len(i) > 1000 and len(wi) > len(i) and (i < j).all() and (wi < wj).all()
+    for a, b, dist in ((i, j, d), (wi, wj, wd)):
+        keys = [a.astype(np.int64) * len(emb) + b]
+        again = _pairs(keys, emb)
+        assert np.array_equal(again[0], a) and np.array_equal(again[1], b)
+        assert np.array_equal(again[2], dist) and dist.dtype == np.float32
