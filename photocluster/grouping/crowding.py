@@ -56,46 +56,56 @@ def kth_other_cluster(
     between = labels[i] != labels[j]
     ii, jj, dd = i[between], j[between], np.asarray(d, dtype=np.float32)[between]
     del between
-    # Each edge read from either end: from i to j's cluster, from j to i's.
-    wanted_i = wanted_j = None
     if only is not None:
-        only = np.asarray(only, dtype=bool)
-        wanted_i, wanted_j = only[ii], only[jj]
-        keep = wanted_i | wanted_j
-        ii, jj, dd, wanted_i, wanted_j = ii[keep], jj[keep], dd[keep], wanted_i[keep], wanted_j[keep]
-        # The blocks holding a face asked for.
-        blocks: range | list[int] = (np.unique(np.flatnonzero(only) // block) * block).tolist()
-    else:
-        blocks = range(0, n, block)
-    for lo in blocks:
+        # The faces asked for, numbered 0..m-1, and the edges read from their ends: one
+        # block of a few thousand faces, not a pass over every edge for each block of a
+        # million faces.
+        asked = np.flatnonzero(np.asarray(only, dtype=bool))
+        number = np.full(n, -1, dtype=np.int64)
+        number[asked] = np.arange(len(asked))
+        from_i, from_j = number[ii] >= 0, number[jj] >= 0
+        face = np.concatenate([number[ii[from_i]], number[jj[from_j]]])
+        other = labels[np.concatenate([jj[from_i], ii[from_j]])].astype(np.int64)
+        dist = np.concatenate([dd[from_i], dd[from_j]])
+        out[asked] = _kth_of_block(face, other, dist, len(asked), k, radius)
+        return out
+    for lo in range(0, n, block):
         hi = min(lo + block, n)
+        # Each edge read from either end: from i to j's cluster, from j to i's.
         from_i = (ii >= lo) & (ii < hi)
         from_j = (jj >= lo) & (jj < hi)
-        if wanted_i is not None and wanted_j is not None:
-            from_i &= wanted_i
-            from_j &= wanted_j
         face = np.concatenate([ii[from_i], jj[from_j]]).astype(np.int64) - lo
         other = labels[np.concatenate([jj[from_i], ii[from_j]])].astype(np.int64)
         dist = np.concatenate([dd[from_i], dd[from_j]])
-        # Per face and other cluster, the distance to its nearest face there: one sort on
-        # the pair's key and a minimum over each run (two lexsorts on three keys before:
-        # 3x the time). Labels are under 2**31 and faces of a block under 2**32.
-        key = face << 31
-        key |= other
-        del other
-        order = np.argsort(key)
-        key, dist = key[order], dist[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.intp)
-        face = key[starts] >> 31
-        dist = np.minimum.reduceat(dist, starts) if len(starts) else dist
-        del key
-        # Per face, its clusters nearest first: the k-th is at offset k - 1. The distances
-        # are under 2, so face * 4 + distance (float64) sorts by face, then distance.
-        order = np.argsort(face * 4.0 + dist, kind="stable")
-        face, dist = face[order], dist[order]
-        start = np.searchsorted(face, np.arange(hi - lo + 1))
-        has = np.diff(start) >= k
-        out[lo:hi][has] = dist[start[:-1][has] + k - 1]
+        out[lo:hi] = _kth_of_block(face, other, dist, hi - lo, k, radius)
+    return out
+
+
+def _kth_of_block(
+    face: np.ndarray, other: np.ndarray, dist: np.ndarray, size: int, k: int, radius: float
+) -> np.ndarray:
+    """:func:`kth_other_cluster` of faces 0..size-1 from their edges read from their end
+    (face, the other end's cluster, distance)."""
+    out = np.full(size, radius, dtype=np.float64)
+    # Per face and other cluster, the distance to its nearest face there: one sort on
+    # the pair's key and a minimum over each run (two lexsorts on three keys before:
+    # 3x the time). Labels are under 2**31 and faces of a block under 2**32.
+    key = face << 31
+    key |= other
+    del other
+    order = np.argsort(key)
+    key, dist = key[order], dist[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.intp)
+    face = key[starts] >> 31
+    dist = np.minimum.reduceat(dist, starts) if len(starts) else dist
+    del key
+    # Per face, its clusters nearest first: the k-th is at offset k - 1. The distances
+    # are under 2, so face * 4 + distance (float64) sorts by face, then distance.
+    order = np.argsort(face * 4.0 + dist, kind="stable")
+    face, dist = face[order], dist[order]
+    start = np.searchsorted(face, np.arange(size + 1))
+    has = np.diff(start) >= k
+    out[has] = dist[start[:-1][has] + k - 1]
     return out
 
 

@@ -20,12 +20,14 @@ Candidate pairs are the clusters joined by at least one edge of the neighbour gr
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from photocluster.core.vectors import blocked_knn
 from photocluster.grouping.arrays import unique_sorted
+from photocluster.grouping.graph import default_workers
 
 
 @dataclass
@@ -62,12 +64,25 @@ class _Moments:
     def distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
         """Root mean squared distance between the faces of clusters ``a`` and those of ``b``."""
         out = np.empty(len(a), dtype=np.float64)
-        # In chunks: the pairs of a million faces' clusters number in the tens of millions.
-        for lo in range(0, len(a), chunk):
+
+        def measure(lo: int) -> None:
             x, y = a[lo : lo + chunk], b[lo : lo + chunk]
             cross = np.einsum("ij,ij->i", self.s[x], self.s[y], dtype=np.float64) / (self.n[x] * self.n[y])
             msd = self.sq[x] / self.n[x] + self.sq[y] / self.n[y] - 2.0 * cross
             out[lo : lo + chunk] = np.sqrt(np.maximum(msd, 0.0))
+
+        # In chunks: the pairs of a million faces' clusters number in the tens of millions;
+        # on every core, as numpy's gathers and sums release the GIL (gathering two clusters'
+        # sums is most of it: 0.8 s on one core for 1.1 million pairs, 0.45 s on two).
+        starts = range(0, len(a), chunk)
+        workers = min(default_workers(), len(starts))
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="linkage") as pool:
+                for _ in pool.map(measure, starts):
+                    pass
+        else:
+            for lo in starts:
+                measure(lo)
         return out
 
     def face_distance(self, x: np.ndarray, clusters: np.ndarray) -> np.ndarray:
