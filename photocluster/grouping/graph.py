@@ -661,9 +661,12 @@ def _listed_search(
     def search(q: np.ndarray, lonely: bool = False, also: np.ndarray | None = None) -> _Found:
         if lonely:
             near = _nearest_centres(emb[q], index.centres, lists_per_lonely_face, pmap=pmap)
+            owner, lists = _probes(q, near)
+            # Not its nearest list again: it found nothing there.
+            again = lists != np.repeat(index.lists[q, 0], near.shape[1])
+            owner, lists = owner[again], lists[again]
         else:
-            near = index.lists[q, :1]
-        owner, lists = _probes(q, near)
+            owner, lists = _probes(q, index.lists[q, :1])
         if also is not None:  # faces to expand, each in its nearest list, in the same pass
             owner, lists = np.concatenate([owner, also]), np.concatenate([lists, index.lists[also, 0]])
         return _probe(emb, sq, owner, lists, members, bounds, reach, t2, block, pmap)
