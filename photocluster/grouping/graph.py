@@ -64,8 +64,9 @@ def default_workers() -> int:
 
 
 @contextmanager
-def _parallel(workers: int) -> Iterator[Callable[[Callable[[_T], _R], Sequence[_T]], Iterator[_R]]]:
-    """A ``map`` over ``workers`` threads, results in order, with BLAS at one thread each.
+def parallel(workers: int) -> Iterator[Callable[[Callable[[_T], _R], Sequence[_T]], Iterator[_R]]]:
+    """A ``map`` over ``workers`` threads (one: no pool), results in order, with BLAS at one
+    thread each; the neighbour search's and the linkage's distances run on it.
 
     The search is matrix products and numpy passes that release the GIL: threads over
     the inverted file's lists use every core for all of it, where BLAS's own threads
@@ -106,21 +107,14 @@ def _neighbours(
     squared threshold ``t2``, as pair keys ``min * n + max`` (int64: 8 bytes an edge)."""
     out = []
     n = len(emb)
-    for a, b, _ in _ranked_pairs(emb, sq, rows, cols, k, t2, block):
+    # Not measured here: the full run's tens of millions of edges are measured once each
+    # is held once (:func:`_pairs`).
+    for a, b, _, _ in _neighbour_pairs(emb, sq, rows, cols, k, t2, block, measure=False):
         key = np.minimum(a, b)
         key *= n
         key += np.maximum(a, b)
         out.append(key)
     return out
-
-
-def _ranked_pairs(
-    emb: np.ndarray, sq: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, t2: float, block: int
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """:func:`_neighbour_pairs` without measuring the pairs: the full run's search, whose
-    tens of millions of edges are measured once they are each held once (:func:`_pairs`)."""
-    for a, b, d2, _ in _neighbour_pairs(emb, sq, rows, cols, k, t2, block, measure=False):
-        yield a, b, d2
 
 
 def _neighbour_pairs(
@@ -137,7 +131,7 @@ def _neighbour_pairs(
     (sorted) under the squared threshold ``t2``, with their squared distances as the
     search computed them (float32, from one matrix product: what ranked them) and their
     distances measured as :func:`_pairs` measures an edge (float32, the same values to
-    the bit), a block of rows at a time."""
+    the bit; empty unless ``measure``), a block of rows at a time."""
     # Fewer rows a block against many candidates (a list holding someone photographed
     # thousands of times): the block's distances and the partial sort's int64 indices
     # stay a few tens of megabytes a thread, whatever the list.
@@ -154,7 +148,7 @@ def _neighbour_pairs(
         # Measured while both faces' descriptors are at hand: gathered again afterwards,
         # a million pairs' cost most of the ranking and measuring of a few thousand
         # faces' neighbourhoods among a million.
-        measured = np.sqrt(squared_norms(queries[start + br] - base[bc])) if measure else d2[:0, 0]
+        measured = np.sqrt(squared_norms(queries[start + br] - base[bc])) if measure else np.zeros(0, np.float32)
         yield r[br].astype(np.int64), cols[bc].astype(np.int64), d2[br, bc] + sq[r[br]], measured
 
 
@@ -207,7 +201,7 @@ class SearchIndex:
         if len(missing) == 0:
             return self
         lists = self.lists.copy()
-        with _parallel(default_workers() if workers is None else workers) as pmap:
+        with parallel(default_workers() if workers is None else workers) as pmap:
             lists[missing] = _nearest_centres(
                 np.ascontiguousarray(emb[missing], dtype=np.float32), self.centres, lists.shape[1], pmap=pmap
             )
@@ -266,7 +260,7 @@ def knn_graph(
         return (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)), None
     sq = squared_norms(emb)
     everyone = np.arange(n)
-    with _parallel(default_workers() if workers is None else workers) as pmap:
+    with parallel(default_workers() if workers is None else workers) as pmap:
         if n <= exact_below:
             chunks = np.array_split(everyone, max(1, n // block))
             parts = pmap(lambda rows: _concat(_neighbours(emb, sq, rows, everyone, k, t2, block)), chunks)
@@ -493,7 +487,7 @@ def query_neighbourhoods(
         return none, none
     reach = max(k, wide)
     sq = squared_norms(emb)
-    with _parallel(default_workers() if workers is None else workers) as pmap:
+    with parallel(default_workers() if workers is None else workers) as pmap:
         exact = len(queries) * n <= exact_below
         ivf = _QueryIndex(emb, sq, reach, t2, block, pmap, lists_per_face, lists_per_lonely_face, seed)
         if exact:

@@ -20,14 +20,13 @@ Candidate pairs are the clusters joined by at least one edge of the neighbour gr
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from photocluster.core.vectors import blocked_knn
 from photocluster.grouping.arrays import unique_sorted
-from photocluster.grouping.graph import default_workers
+from photocluster.grouping.graph import default_workers, parallel
 
 
 @dataclass
@@ -75,14 +74,9 @@ class _Moments:
         # on every core, as numpy's gathers and sums release the GIL (gathering two clusters'
         # sums is most of it: 0.8 s on one core for 1.1 million pairs, 0.45 s on two).
         starts = range(0, len(a), chunk)
-        workers = min(default_workers(), len(starts))
-        if workers > 1:
-            with ThreadPoolExecutor(workers, thread_name_prefix="linkage") as pool:
-                for _ in pool.map(measure, starts):
-                    pass
-        else:
-            for lo in starts:
-                measure(lo)
+        with parallel(min(default_workers(), len(starts))) as pmap:
+            for _ in pmap(measure, starts):
+                pass
         return out
 
     def face_distance(self, x: np.ndarray, clusters: np.ndarray) -> np.ndarray:
