@@ -57,36 +57,40 @@ def kth_other_cluster(
     ii, jj, dd = i[between], j[between], np.asarray(d, dtype=np.float32)[between]
     del between
     if only is not None:
-        # The faces asked for, numbered 0..m-1, and the edges read from their ends: one
-        # block of a few thousand faces, not a pass over every edge for each block of a
-        # million faces.
+        # The faces asked for, numbered 0..m-1: one block of a few thousand faces, not a
+        # pass over every edge for each block of a million faces.
         asked = np.flatnonzero(np.asarray(only, dtype=bool))
         number = np.full(n, -1, dtype=np.int64)
         number[asked] = np.arange(len(asked))
-        from_i, from_j = number[ii] >= 0, number[jj] >= 0
-        face = np.concatenate([number[ii[from_i]], number[jj[from_j]]])
-        other = labels[np.concatenate([jj[from_i], ii[from_j]])].astype(np.int64)
-        dist = np.concatenate([dd[from_i], dd[from_j]])
-        out[asked] = _kth_of_block(face, other, dist, len(asked), k, radius)
+        out[asked] = _kth_of_block(number[ii], number[jj], jj, ii, labels, dd, len(asked), k, radius)
         return out
     for lo in range(0, n, block):
         hi = min(lo + block, n)
-        # Each edge read from either end: from i to j's cluster, from j to i's.
-        from_i = (ii >= lo) & (ii < hi)
-        from_j = (jj >= lo) & (jj < hi)
-        face = np.concatenate([ii[from_i], jj[from_j]]).astype(np.int64) - lo
-        other = labels[np.concatenate([jj[from_i], ii[from_j]])].astype(np.int64)
-        dist = np.concatenate([dd[from_i], dd[from_j]])
-        out[lo:hi] = _kth_of_block(face, other, dist, hi - lo, k, radius)
+        out[lo:hi] = _kth_of_block(ii - lo, jj - lo, jj, ii, labels, dd, hi - lo, k, radius)
     return out
 
 
 def _kth_of_block(
-    face: np.ndarray, other: np.ndarray, dist: np.ndarray, size: int, k: int, radius: float
+    at_i: np.ndarray,
+    at_j: np.ndarray,
+    jj: np.ndarray,
+    ii: np.ndarray,
+    labels: np.ndarray,
+    dd: np.ndarray,
+    size: int,
+    k: int,
+    radius: float,
 ) -> np.ndarray:
-    """:func:`kth_other_cluster` of faces 0..size-1 from their edges read from their end
-    (face, the other end's cluster, distance)."""
+    """:func:`kth_other_cluster` of the faces numbered 0..size-1 in ``at_i`` and ``at_j``
+    (each edge's ends in that numbering, anything else outside the block), from the edges
+    (ii, jj, dd)."""
     out = np.full(size, radius, dtype=np.float64)
+    # Each edge read from either end in the block: from i to j's cluster, from j to i's.
+    from_i = (at_i >= 0) & (at_i < size)
+    from_j = (at_j >= 0) & (at_j < size)
+    face = np.concatenate([at_i[from_i], at_j[from_j]]).astype(np.int64)
+    other = labels[np.concatenate([jj[from_i], ii[from_j]])].astype(np.int64)
+    dist = np.concatenate([dd[from_i], dd[from_j]])
     # Per face and other cluster, the distance to its nearest face there: one sort on
     # the pair's key and a minimum over each run (two lexsorts on three keys before:
     # 3x the time). Labels are under 2**31 and faces of a block under 2**32.
