@@ -328,6 +328,7 @@ def _plan_full(
     super_labels = group(lib.emb, i, j, d, cons, policy, lib.confidence, factor)
     n_edges = len(i)
     del i, j, d  # half a gigabyte at a million faces
+    release_freed_memory()  # the grouping's, before the persons are drawn and written
     check = _check(cons, policy, factor)
     plan = assign_persons(lib.face_ids, super_labels, cons, previous, min_size, lib.retired)
     return plan, n_edges, cons, check, None if index is None else _Lists(index, np.arange(n))

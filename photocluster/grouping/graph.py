@@ -88,7 +88,8 @@ def _top_k_within(d2: np.ndarray, k: int, bound: np.ndarray) -> tuple[np.ndarray
     photographed people need.
     """
     under = d2 < bound[:, None]
-    count = np.count_nonzero(under, axis=1)
+    # Summed as bytes: count_nonzero along an axis sums a copy in int64, twice the time.
+    count = under.view(np.uint8).sum(axis=1, dtype=np.int32)
     # Rows with nothing under the bound (most of them) are not looked at again.
     some = np.flatnonzero((count > 0) & (count <= k))
     rows, cols = np.nonzero(under[some])

@@ -41,6 +41,7 @@ from photocluster.core.config import (
     MERGE_THRESHOLD,
     MIN_CONFIDENCE,
 )
+from photocluster.core.memory import release_freed_memory
 from photocluster.grouping.constraints import Constraints
 from photocluster.grouping.crowding import crowding_factor
 from photocluster.grouping.linkage import attach, eject_outliers, merge_by_linkage
@@ -327,6 +328,7 @@ def _cluster(
     if policy.eject:
         threshold = policy.merge if factor is None else policy.merge * factor
         face_labels = _eject(emb, face_labels, cons, threshold, fixed_faces)
+        release_freed_memory()  # the ejection's sums, before the merges' at the run's peak
     held = None
     if fixed_faces is not None:
         held = np.zeros(int(face_labels.max()) + 1, dtype=bool)

@@ -51,10 +51,12 @@ def incremental_constraints(
     root = np.arange(n, dtype=np.int64)
     if in_person.any():
         faces = np.flatnonzero(in_person)
-        order = np.argsort(held[faces], kind="stable")  # by person, each person's faces in order
-        by_person, faces = held[faces][order], faces[order]
-        first = np.r_[True, by_person[1:] != by_person[:-1]]
-        root[faces] = faces[first][np.cumsum(first) - 1]
+        # Each person's first face, by person id (they number at most the faces ever
+        # seen): no sort of a million faces by person.
+        person = held[faces].astype(np.intp)
+        first = np.full(int(person.max()) + 1, n, dtype=np.int64)
+        np.minimum.at(first, person, faces)
+        root[faces] = first[person]
     # A root is its own first face, and every face's root comes at or before it: the
     # super-nodes numbered in their roots' order without sorting a million faces again.
     is_root = root == np.arange(n)

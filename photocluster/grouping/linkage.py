@@ -50,14 +50,19 @@ class _Moments:
         sorted_labels = own[order]
         if faces is not None:
             order = faces[order]
+        # The squared norms of the faces counted, in the same order: those of an incremental
+        # run's few hundred thousand faces, not of the million.
+        norms = np.empty(len(order), dtype=np.float32)
         for lo in range(0, len(order), 16384):
             lab = sorted_labels[lo : lo + 16384]
             starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-            part = np.add.reduceat(emb[order[lo : lo + 16384]], starts, axis=0, dtype=np.float64)
+            rows = emb[order[lo : lo + 16384]]
+            part = np.add.reduceat(rows, starts, axis=0, dtype=np.float64)
             s[lab[starts]] += part.astype(np.float32)
-        # In the descriptors' own float32: asking einsum for float64 would copy them all first.
-        norms = np.einsum("ij,ij->i", emb, emb).astype(np.float64)
-        sq = np.bincount(own, weights=norms if faces is None else norms[faces], minlength=k)
+            # In the descriptors' own float32: asking einsum for float64 would copy them first.
+            np.einsum("ij,ij->i", rows, rows, out=norms[lo : lo + 16384])
+        # Each cluster's norms summed in the order of its faces, as over the faces unsorted.
+        sq = np.bincount(sorted_labels, weights=norms.astype(np.float64), minlength=k)
         return cls(n, s, sq)
 
     def distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
