@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from photocluster.app.tags import name_from_weak_labels
+from photocluster.app.weak_names import name_from_weak_labels
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.core.memory import release_freed_memory

@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from photocluster.app.weak_names import name_from_weak_labels
 from photocluster.core.config import DetectionSettings
 from photocluster.core.errors import ImageError
 from photocluster.core.progress import Progress, ProgressCallback, report_to
@@ -290,32 +290,6 @@ def import_tags(
     report.seconds = time.perf_counter() - start
     log.info("face tags: %d photos read, %d unchanged", report.photos, report.unchanged)
     return report
-
-
-def name_from_weak_labels(store: Store, min_faces: int = 2) -> int:
-    """Name each unnamed person whose weak labels (Takeout names on one-face photos) all
-    give one name, on ``min_faces`` faces or more, when no other person has that name.
-    Returns the number of persons named."""
-    by_person: dict[int, list[str]] = defaultdict(list)
-    named: dict[int, str | None] = {}
-    for person, name, person_name in store.weak_labels():
-        by_person[person].append(name)
-        named[person] = person_name
-    taken = {n.casefold() for n in store.person_names().values() if n}
-    names: dict[int, str] = {}
-    for person, labels in by_person.items():
-        agreed = {n.casefold() for n in labels}
-        if (
-            named[person] is None
-            and len(labels) >= min_faces
-            and len(agreed) == 1
-            and labels[0].casefold() not in taken
-        ):
-            names[person] = labels[0]
-            taken.add(labels[0].casefold())
-    if names:
-        store.name_persons(names)
-    return len(names)
 
 
 # -- what the tags say against what photocluster thinks ----------------------------------------

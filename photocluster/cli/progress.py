@@ -22,8 +22,7 @@ from rich.progress import Progress as Bars
 from rich.table import Column
 from rich.text import Text
 
-from photocluster.app.scan import ScanEvent
-from photocluster.app.scan_report import SCANNING
+from photocluster.app.scan_report import SCANNING, ScanEvent
 from photocluster.cli.common import err
 from photocluster.cli.render import safe_text
 from photocluster.core.progress import Progress, ProgressCallback
