@@ -13,7 +13,7 @@ import numpy as np
 from photocluster.app.weak_names import name_from_weak_labels
 from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
-from photocluster.core.memory import release_freed_memory
+from photocluster.core.memory import freed_blocks_kept, release_freed_memory
 from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.arrays import positions
 from photocluster.grouping.calibration import ImpostorCheck, impostor_check
@@ -117,7 +117,8 @@ def recluster(
         if mode == FULL:
             plan, n_edges, cons, check, lists = _plan_full(lib, policy, min_size, progress)
         else:
-            plan, n_edges, cons, check, lists = _plan_incremental(lib, policy, min_size, progress)
+            with freed_blocks_kept():  # the few new faces' search and grouping, over and over
+                plan, n_edges, cons, check, lists = _plan_incremental(lib, policy, min_size, progress)
         previous = lib.previous if mode == FULL else lib.previous_of(plan.persons)
         diff = plan_diff(plan.persons, previous, lib.names)
         if not apply:

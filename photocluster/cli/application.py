@@ -17,7 +17,7 @@ from photocluster.cli import eval as eval_commands
 from photocluster.cli import tags as tag_commands
 from photocluster.cli.common import configure_logging, out
 from photocluster.core.errors import PhotoclusterError
-from photocluster.core.memory import prefer_small_pages, reuse_freed_blocks
+from photocluster.core.memory import prefer_small_pages
 from photocluster.version import __version__
 
 app = typer.Typer(
@@ -95,5 +95,4 @@ app.command("calibrate")(eval_commands.calibrate_command)
 
 def main() -> None:
     prefer_small_pages()
-    reuse_freed_blocks()
     app()

@@ -6,6 +6,8 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -37,12 +39,14 @@ def release_freed_memory() -> None:
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-# Blocks under this come from malloc's heaps, and freed ones stay there for the next: the
-# neighbour search's distances, gathers and sorts are up to tens of megabytes a block.
+# While blocks are kept: blocks under this come from malloc's heaps, and freed ones stay
+# there for the next (the neighbour search's distances, gathers and sorts are up to tens of
+# megabytes a block), with up to _KEEP_UP_TO of free memory at a heap's top kept.
 _MAP_ABOVE = 256 << 20
-# The free memory at a heap's top that malloc keeps rather than giving back on each free:
-# it goes back between stages instead (release_freed_memory), where a run can spare it.
 _KEEP_UP_TO = 1 << 30
+# After: the thresholds glibc's adaptive scheme reaches on its own after large frees.
+_MAP_ABOVE_AFTER = 32 << 20
+_KEEP_UP_TO_AFTER = 64 << 20
 # The user's own settings of malloc, which stay.
 _MALLOC_ENV = (
     "MALLOC_MMAP_THRESHOLD_",
@@ -53,26 +57,39 @@ _MALLOC_ENV = (
 )
 
 
-def reuse_freed_blocks() -> bool:
-    """Let malloc reuse the large blocks this process frees, instead of mapping fresh
-    pages for each (this process on); True when glibc took the settings.
-
-    With glibc's defaults a block over 32 MB is mapped on its own and unmapped when freed,
-    and the free top of a heap over twice the last such block is given back at once; the
-    next block of that size then faults every page in again. An incremental `clusters`
-    run of a million faces allocates and frees gigabytes that way, a few megabytes at a
-    time: 570,000-620,000 page faults, 1.3-1.4 s of system time, against 335,000 and
-    0.95 s with blocks under 256 MB kept in the heaps and up to 1 GB of free heap kept
-    between stages (where release_freed_memory gives it back). Malloc settings in the
-    environment are the user's choice and stay; elsewhere than glibc, nothing is done."""
-    if any(name in os.environ for name in _MALLOC_ENV):
-        return False
+def _thresholds(map_above: int, keep_up_to: int) -> bool:
     libc = _libc()
     if libc is None or not hasattr(libc, "mallopt"):
         return False
     # Both or neither: either alone turns glibc's adaptive threshold off and costs 4-8x
     # the page faults (measured).
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MAP_ABOVE)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_UP_TO))
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, map_above)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, keep_up_to))
+
+
+@contextmanager
+def freed_blocks_kept() -> Iterator[bool]:
+    """Within: malloc reuses the large blocks this process frees, instead of mapping fresh
+    pages for each (True when glibc took the settings). After: the memory freed goes back
+    to the system, and malloc keeps no more than its own defaults would have.
+
+    With glibc's defaults a block over 32 MB is mapped on its own and unmapped when freed,
+    and the free top of a heap over twice the last such block is given back at once; the
+    next block of that size then faults every page in again. An incremental `clusters`
+    run of a million faces allocates and frees gigabytes that way: 590,000-660,000 page
+    faults, 1.3-1.5 s of system time, against 340,000-410,000 and 0.85-1.05 s with the
+    blocks kept. A full run gains no time from it and would hold more at its peak: it
+    is not asked for there. Malloc settings in the environment are the user's choice and
+    stay; elsewhere than glibc, nothing is done."""
+    if any(name in os.environ for name in _MALLOC_ENV):
+        yield False
+        return
+    kept = _thresholds(_MAP_ABOVE, _KEEP_UP_TO)
+    try:
+        yield kept
+    finally:
+        if kept:
+            _thresholds(_MAP_ABOVE_AFTER, _KEEP_UP_TO_AFTER)
+            release_freed_memory()
 
 
 def prefer_small_pages() -> None:

@@ -80,39 +80,50 @@ def test_the_users_own_setting_of_huge_pages_stays() -> None:
 # Blocks of 64 MB (over glibc's largest adaptive threshold) allocated and freed in turn:
 # each mapped afresh by default, faulting its 16,384 pages in again.
 _REUSE = """
-import os, resource, sys
+import resource, sys
+from contextlib import nullcontext
 import numpy as np
-from photocluster.core.memory import prefer_small_pages, reuse_freed_blocks
+from photocluster.core.memory import freed_blocks_kept, prefer_small_pages
+
+def rss_kb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
 prefer_small_pages()  # as the command line does: 4 kB pages, counted one fault each
-took = reuse_freed_blocks() if sys.argv[1] == "reuse" else None
 first = np.ones(64 << 20, dtype=np.uint8)
 del first
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(10):
-    block = np.ones(64 << 20, dtype=np.uint8)
-    del block
-print(took, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+with freed_blocks_kept() if sys.argv[1] == "kept" else nullcontext(None) as took:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        block = np.ones(64 << 20, dtype=np.uint8)
+        del block
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    held = rss_kb()
+print(took, faults, held, rss_kb())
 """
 
 
-def _faults(mode: str, env: dict[str, str]) -> tuple[str, int]:
-    run = subprocess.run(
-        [sys.executable, "-c", _REUSE, mode], capture_output=True, text=True, check=True, env=env
-    ).stdout.split()
-    return run[0], int(run[1])
+def _faults(mode: str, env: dict[str, str]) -> tuple[str, int, int, int]:
+    run = subprocess.run([sys.executable, "-c", _REUSE, mode], capture_output=True, text=True, check=True, env=env)
+    took, faults, held, after = run.stdout.split()
+    return took, int(faults), int(held), int(after)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
 
 
 def test_freed_blocks_are_reused_without_faulting_their_pages_in_again() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-    took, reused = _faults("reuse", env)
-    _, mapped = _faults("default", env)
+    took, kept, held, after = _faults("kept", _env())
+    _, mapped, _, _ = _faults("default", _env())
     assert took == "True"
     assert mapped > 10 * 16_000  # each block's 16,384 pages, every time
-    assert reused < 16_000  # not even one block's
+    assert kept < 20_000  # the first block's pages only, once
+    assert held > after + 50_000  # the block kept while asked, given back after
 
 
 def test_the_users_own_malloc_settings_stay() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-    took, faults = _faults("reuse", {**env, "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"})
+    env = {**_env(), "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+    took, faults, _, _ = _faults("kept", env)
     assert took == "False"
     assert faults > 10 * 16_000  # the user's small threshold maps each block
