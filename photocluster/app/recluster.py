@@ -117,7 +117,7 @@ def recluster(
         if mode == FULL:
             plan, n_edges, cons, check, lists = _plan_full(lib, policy, min_size, progress)
         else:
-            with freed_blocks_kept():  # the few new faces' search and grouping, over and over
+            with freed_blocks_kept():  # blocks of a few sizes, allocated and freed thousands of times
                 plan, n_edges, cons, check, lists = _plan_incremental(lib, policy, min_size, progress)
         previous = lib.previous if mode == FULL else lib.previous_of(plan.persons)
         diff = plan_diff(plan.persons, previous, lib.names)

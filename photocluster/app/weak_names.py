@@ -1,8 +1,8 @@
 """Persons named by the weak labels of their faces: Takeout names on one-face photos.
 
 A scan keeps such a name beside the face (:mod:`photocluster.app.tags`) without pinning it
-anywhere; each clustering then names the unnamed persons whose weak labels agree. Apart from
-the tags' import so that a clustering run does not load the tag readers and the detector.
+anywhere; each clustering then names the unnamed persons whose weak labels agree. Kept apart
+from the tags' import, so that a clustering run loads neither the tag readers nor the detector.
 """
 
 from __future__ import annotations

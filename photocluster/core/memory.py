@@ -76,7 +76,7 @@ def freed_blocks_kept() -> Iterator[bool]:
     and the free top of a heap over twice the last such block is given back at once; the
     next block of that size then faults every page in again. An incremental `clusters`
     run of a million faces allocates and frees gigabytes that way: 590,000-660,000 page
-    faults, 1.3-1.5 s of system time, against 340,000-410,000 and 0.85-1.05 s with the
+    faults, 1.3-1.5 s of system time, against 340,000-430,000 and 0.85-1.05 s with the
     blocks kept. A full run gains no time from it and would hold more at its peak: it
     is not asked for there. Malloc settings in the environment are the user's choice and
     stay; elsewhere than glibc, nothing is done."""
