@@ -15,7 +15,7 @@ from photocluster.core.config import DEFAULT_MIN_SIZE
 from photocluster.core.errors import ConcurrentChangeError
 from photocluster.core.memory import freed_blocks_kept, release_freed_memory
 from photocluster.core.progress import Progress, ProgressCallback, report_to
-from photocluster.grouping.arrays import positions
+from photocluster.grouping.arrays import positions, rows_of
 from photocluster.grouping.calibration import ImpostorCheck, impostor_check
 from photocluster.grouping.constraints import Constraints, born_rejections, build_constraints
 from photocluster.grouping.graph import SearchIndex, knn_graph, query_neighbourhoods
@@ -216,11 +216,8 @@ class _Library:
         return dict(zip(ids[has].tolist(), self.person_ids[at[has]].tolist(), strict=True))
 
     def _at(self, ids: np.ndarray) -> np.ndarray:
-        """The row of each face id (-1: not read), by a search: the faces are read by id."""
-        at = np.searchsorted(self.face_ids, ids)
-        found = at < len(self.face_ids)
-        found[found] = self.face_ids[at[found]] == ids[found]
-        return np.where(found, at, -1)
+        """The row of each face id (-1: not read): the faces are read by id."""
+        return rows_of(self.face_ids, ids)
 
 
 def _read_library(store: Store, unbound: Collection[int] = ()) -> _Library:
@@ -410,8 +407,8 @@ def _kept_lists(lib: _Library) -> _Lists | None:
     centres, ids, rows = lib.search_lists
     if centres.shape[1] != lib.emb.shape[1] or len(ids) == 0:
         return None
-    at = np.minimum(np.searchsorted(ids, lib.face_ids), len(ids) - 1)
-    listed = ids[at] == lib.face_ids
+    at = rows_of(ids, lib.face_ids)
+    listed = at >= 0
     lists = np.full((len(lib.face_ids), rows.shape[1]), -1, dtype=np.int32)
     lists[listed] = rows[at[listed]]
     if lists.size and (lists.max() >= len(centres)):

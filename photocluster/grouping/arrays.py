@@ -51,6 +51,16 @@ class Positions(Mapping[int, int]):
         return len(self._ids)
 
 
+def rows_of(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The position of each of ``ids`` in ``sorted_ids`` (ascending, distinct), -1 where it
+    is absent: :class:`Positions` for many ids at once, by one binary search each."""
+    at = np.searchsorted(sorted_ids, ids)
+    found = at < len(sorted_ids)
+    found[found] = sorted_ids[at[found]] == ids[found]
+    out: np.ndarray = np.where(found, at, -1)
+    return out
+
+
 def positions(ids: np.ndarray) -> Mapping[int, int]:
     """Id -> position in ``ids`` (distinct): :class:`Positions` when they are sorted, as
     a clustering run reads them; a dict otherwise."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photocluster.grouping.arrays import Positions, positions, unique_sorted
+from photocluster.grouping.arrays import Positions, positions, rows_of, unique_sorted
 
 
 def test_unique_sorted_is_numpys_unique() -> None:
@@ -33,3 +33,11 @@ def test_positions_of_unsorted_ids_fall_back_to_a_dict() -> None:
     assert not isinstance(index, Positions)
     assert dict(index) == {5: 0, 2: 1, 9: 2}
     assert dict(positions(np.array([], dtype=np.int64))) == {}
+
+
+def test_rows_of_many_ids_are_the_positions_of_each() -> None:
+    ids = np.array([3, 8, 10, 42], dtype=np.int64)
+    asked = np.array([42, 3, 4, 100, 10, 0, 8], dtype=np.int64)
+    one = positions(ids)
+    assert rows_of(ids, asked).tolist() == [one.get(int(x), -1) for x in asked] == [3, 0, -1, -1, 2, -1, 1]
+    assert rows_of(ids[:0], asked).tolist() == [-1] * len(asked)
