@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from photocluster.core.memory import release_freed_memory
 from photocluster.core.progress import Progress, ProgressCallback
-from photocluster.core.vectors import sq_distance_blocks, squared_norms
+from photocluster.core.vectors import sq_distance_blocks, squared_norms, take_rows
 
 # The phase :func:`knn_edges` reports its progress in.
 NEIGHBOURS = "Finding neighbours"
@@ -137,7 +137,7 @@ def _neighbour_pairs(
     # thousands of times): the block's distances and the partial sort's int64 indices
     # stay a few tens of megabytes a thread, whatever the list.
     block = max(16, min(block, _BLOCK_ENTRIES // max(1, len(cols))))
-    queries, base = emb[rows], emb[cols]
+    queries, base = take_rows(emb, rows), take_rows(emb, cols)
     # |r|^2 is the same along a row: it moves the row's bound, not its ranking.
     for start, d2 in sq_distance_blocks(queries, base, block, base_sq=sq[cols], ranking=True):
         r = rows[start : start + len(d2)]
@@ -149,7 +149,11 @@ def _neighbour_pairs(
         # Measured while both faces' descriptors are at hand: gathered again afterwards,
         # a million pairs' cost most of the ranking and measuring of a few thousand
         # faces' neighbourhoods among a million.
-        measured = np.sqrt(squared_norms(queries[start + br] - base[bc])) if measure else np.zeros(0, np.float32)
+        measured = (
+            np.sqrt(squared_norms(take_rows(queries, start + br) - take_rows(base, bc)))
+            if measure
+            else np.zeros(0, np.float32)
+        )
         yield r[br].astype(np.int64), cols[bc].astype(np.int64), d2[br, bc] + sq[r[br]], measured
 
 
@@ -180,7 +184,7 @@ def _pairs(held: list[np.ndarray], emb: np.ndarray, chunk: int = 1 << 13) -> tup
     del unique, keys
     d = np.empty(len(i), dtype=np.float32)
     for start in range(0, len(i), chunk):
-        diff = emb[i[start : start + chunk]] - emb[j[start : start + chunk]]
+        diff = take_rows(emb, i[start : start + chunk]) - take_rows(emb, j[start : start + chunk])
         d[start : start + chunk] = np.sqrt(squared_norms(diff))
     return i, j, d
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photocluster.core.vectors import blocked_knn
+from photocluster.core.vectors import blocked_knn, take_rows
 from photocluster.grouping.arrays import unique_sorted
 from photocluster.grouping.graph import default_workers, parallel
 
@@ -56,7 +56,7 @@ class _Moments:
         for lo in range(0, len(order), 16384):
             lab = sorted_labels[lo : lo + 16384]
             starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-            rows = emb[order[lo : lo + 16384]]
+            rows = take_rows(emb, order[lo : lo + 16384])
             part = np.add.reduceat(rows, starts, axis=0, dtype=np.float64)
             s[lab[starts]] += part.astype(np.float32)
             # In the descriptors' own float32: asking einsum for float64 would copy them first.
@@ -71,7 +71,9 @@ class _Moments:
 
         def measure(lo: int) -> None:
             x, y = a[lo : lo + chunk], b[lo : lo + chunk]
-            cross = np.einsum("ij,ij->i", self.s[x], self.s[y], dtype=np.float64) / (self.n[x] * self.n[y])
+            cross = np.einsum("ij,ij->i", take_rows(self.s, x), take_rows(self.s, y), dtype=np.float64) / (
+                self.n[x] * self.n[y]
+            )
             msd = self.sq[x] / self.n[x] + self.sq[y] / self.n[y] - 2.0 * cross
             out[lo : lo + chunk] = np.sqrt(np.maximum(msd, 0.0))
 
@@ -142,7 +144,7 @@ def eject_outliers(
             candidates &= movable
         for lo in range(0, len(labels), chunk):
             idx = lo + np.flatnonzero(candidates[lo : lo + chunk])
-            x = emb[idx].astype(np.float64)
+            x = take_rows(emb, idx).astype(np.float64)
             own = np.einsum("ij,ij->i", x, x)
             cross = np.einsum("ij,ij->i", x, mom.s[labels[idx]], dtype=np.float64) - own
             msd = own + (mom.sq[labels[idx]] - own - 2.0 * cross) / others[idx]

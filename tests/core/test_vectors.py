@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from photocluster.core.vectors import blocked_knn, pair_distances, sq_distance_blocks, squared_norms
+from photocluster.core.vectors import blocked_knn, pair_distances, sq_distance_blocks, squared_norms, take_rows
 
 
 def brute_sq(q: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -132,3 +132,16 @@ def test_pair_distances_in_chunks_equal_the_distances_at_once(chunk: int) -> Non
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, np.linalg.norm(emb[a] - emb[b], axis=1))
     assert pair_distances(emb, a[:0], b[:0]).shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_take_rows_is_indexing(dtype: type) -> None:
+    x = (np.arange(60).reshape(12, 5) * 3 - 7).astype(dtype)
+    idx = np.array([11, 0, 3, 3, 7], dtype=np.int32)
+    out = take_rows(x, idx)
+    assert out.dtype == x.dtype and out.flags.c_contiguous
+    assert np.array_equal(out, x[idx])
+    assert take_rows(x, np.zeros(0, np.int64)).shape == (0, 5)
+    # a copy, never a view of the rows
+    out[0] = 0
+    assert x[11, 0] != 0
