@@ -264,34 +264,82 @@ def _renamed(forbidden: np.ndarray, changed: np.ndarray, root: np.ndarray, k: in
     return np.insert(kept, at[new], fresh[new])
 
 
-def _after_merges(
-    mom: _Moments,
-    pa: np.ndarray,
-    pb: np.ndarray,
-    dist: np.ndarray,
-    allowed: np.ndarray,
-    touched: np.ndarray,
-    root: np.ndarray,
-    forbidden: np.ndarray,
-    reach: float,
-    held: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The candidate pairs (a, b, distance, allowed) after a round of merges, in pair-key
-    order: only the ``touched`` pairs (of a cluster just merged) are renamed and measured
-    again (not allowed until judged); every other pair keeps its distance (its two
-    clusters did not change). Pairs of two ``held`` clusters go."""
-    k = len(root)
-    fresh = _pair_keys(root[pa[touched]], root[pb[touched]], k)
-    if held is not None:
-        fresh = fresh[~(held[fresh // k] & held[fresh % k])]
-    fa, fb, fd = _near(mom, np.setdiff1d(fresh, forbidden, assume_unique=True), k, reach)
-    keep = ~touched
-    pa, pb, dist, allowed = pa[keep], pb[keep], dist[keep], allowed[keep]
-    # Pair-key order, as a fresh start would have them (ties between equal distances go
-    # to the lowest pair, see _reciprocal): the fresh pairs, sorted and none of them a
-    # kept one (they are a merged cluster's), slotted in without sorting again.
-    at = np.searchsorted(pa.astype(np.int64) * k + pb, fa.astype(np.int64) * k + fb)
-    return np.insert(pa, at, fa), np.insert(pb, at, fb), np.insert(dist, at, fd), np.insert(allowed, at, False)
+class _Pairs:
+    """The candidate pairs of a merge (a < b in int32, their distance in float32, whether
+    they may merge), judged again only where a round changed them.
+
+    A round's merges end the pairs of the clusters merged and add their renamed pairs after
+    the others. The pairs a cluster is an end of are looked up (the first pairs by either
+    end, the renamed ones by a pass over them: a few thousand), not found by passes over
+    every pair: an incremental run holds a million pairs, and each of its dozens of rounds
+    touches a few hundred (removing and inserting them in pair-key order took half the
+    merge's time)."""
+
+    def __init__(self, pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, k: int) -> None:
+        n = len(pa)
+        self.k, self.first, self.size, self.alive_count = k, n, n, n
+        self.pa, self.pb, self.dist = pa, pb, dist
+        self.allowed = np.zeros(n, dtype=bool)
+        self.alive = np.ones(n, dtype=bool)
+        # In pair-key order the a ends ascend: a cluster's pairs as its a end are a range.
+        self.a_start = np.searchsorted(pa, np.arange(k + 1))
+        # int32 (a full run's pairs number in the millions, and this is its peak stage)
+        self.by_b = np.argsort(pb, kind="stable").astype(np.int32)
+        self.b_start = np.searchsorted(pb[self.by_b], np.arange(k + 1))
+
+    def of(self, clusters: np.ndarray) -> np.ndarray:
+        """The pairs (ascending indices) still there with an end in ``clusters`` (one bool
+        per cluster)."""
+        ids = np.flatnonzero(clusters)
+        tail = slice(self.first, self.size)
+        idx = unique_sorted(
+            np.concatenate(
+                [
+                    _ranges(self.a_start[ids], self.a_start[ids + 1]),
+                    self.by_b[_ranges(self.b_start[ids], self.b_start[ids + 1])],
+                    self.first + np.flatnonzero(clusters[self.pa[tail]] | clusters[self.pb[tail]]),
+                ]
+            )
+        )
+        out: np.ndarray = idx[self.alive[idx]]
+        return out
+
+    def every(self) -> np.ndarray:
+        return np.flatnonzero(self.alive[: self.size])
+
+    def in_key_order(self, idx: np.ndarray) -> np.ndarray:
+        """``idx`` in pair-key order (ties between equal distances go to the lowest pair,
+        see :func:`_reciprocal`; the renamed pairs come after the others)."""
+        keys = self.pa[idx].astype(np.int64) * self.k + self.pb[idx]
+        out: np.ndarray = idx[np.argsort(keys, kind="stable")]
+        return out
+
+    def replace(self, gone: np.ndarray, fa: np.ndarray, fb: np.ndarray, fd: np.ndarray) -> None:
+        """End the pairs ``gone`` and add (fa, fb, fd), not allowed until judged."""
+        self.alive[gone] = False
+        self.allowed[gone] = False
+        end = self.size + len(fa)
+        if end > len(self.pa):
+            grown = max(end, len(self.pa) + len(self.pa) // 8 + 1024)
+            self.pa, self.pb, self.dist, self.allowed, self.alive = (
+                np.resize(x, grown) for x in (self.pa, self.pb, self.dist, self.allowed, self.alive)
+            )
+        self.pa[self.size : end], self.pb[self.size : end], self.dist[self.size : end] = fa, fb, fd
+        self.allowed[self.size : end] = False
+        self.alive[self.size : end] = True
+        self.size = end
+        self.alive_count += len(fa) - len(gone)
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The integers of every range [lo[c], hi[c]), one after the other."""
+    counts = hi - lo
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    shift = lo - (np.cumsum(counts) - counts)
+    out: np.ndarray = np.repeat(shift, counts) + np.arange(total)
+    return out
 
 
 def merge_by_linkage(
@@ -404,28 +452,29 @@ def _merge_joined(
         weights = np.asarray(scale) if faces is None else np.asarray(scale)[faces]
         factor_sum = np.bincount(labels if faces is None else labels[faces], weights=weights, minlength=k)
     root = np.arange(k, dtype=np.int64)
-    pairs = _edge_pairs(labels, i, j, k)
+    keys = _edge_pairs(labels, i, j, k)
     if eligible is not None:
-        pairs = pairs[eligible[pairs // k] & eligible[pairs % k]]
+        keys = keys[eligible[keys // k] & eligible[keys % k]]
     held = None if fixed is None else fixed.copy()
     if held is not None:
-        pairs = pairs[~(held[pairs // k] & held[pairs % k])]
+        keys = keys[~(held[keys // k] & held[keys % k])]
     forbidden = _pair_keys(cannot[0], cannot[1], k) if cannot is not None else np.zeros(0, np.int64)
     reach = max(threshold, clear_threshold or 0.0)
-    pa, pb, dist = _near(mom, np.setdiff1d(pairs, forbidden, assume_unique=True), k, reach)
-    del pairs
+    pa, pb, dist = _near(mom, np.setdiff1d(keys, forbidden, assume_unique=True), k, reach)
+    del keys
     # Which pairs may merge, kept between rounds: a round's merges change the pairs of the
     # clusters merged and the two nearest candidates of their partners, nothing else. Only
     # the pairs of those clusters are judged again (a few thousand of a million pairs
     # after the first round; the same judgement as judging every pair each round).
-    allowed = np.zeros(len(pa), dtype=bool)
+    pairs = _Pairs(pa, pb, dist, k)
+    del pa, pb, dist
     best1 = best2 = np.zeros(0)
     dirty: np.ndarray | None = None  # None: every cluster
     for _ in range(max_rounds):
-        if not len(pa):
+        if not pairs.alive_count:
             break
-        idx = np.arange(len(pa)) if dirty is None else np.flatnonzero(dirty[pa] | dirty[pb])
-        a, b, d = pa[idx], pb[idx], dist[idx]
+        idx = pairs.every() if dirty is None else pairs.of(dirty)
+        a, b, d = pairs.pa[idx], pairs.pb[idx], pairs.dist[idx]
         size_penalty = (small_penalty / np.sqrt(mom.n[a] + mom.n[b] - 1.0)).astype(np.float32)
         # The crowding factor of the pair: the smaller of the two clusters' means (1: none).
         m = 1.0 if factor_sum is None else np.minimum(factor_sum[a] / mom.n[a], factor_sum[b] / mom.n[b])
@@ -438,13 +487,14 @@ def _merge_joined(
                 best1[dirty], best2[dirty] = sub1[dirty], sub2[dirty]
             clear = _runner_up(a, b, d, mom.n, best1, best2) - d >= clear_margin
             ok |= clear & (d < clear_threshold * m - size_penalty)
-        allowed[idx] = ok
-        del size_penalty, m, ok, a, b, d
-        candidates = np.flatnonzero(allowed)
+        pairs.allowed[idx] = ok
+        del size_penalty, m, ok, a, b, d, idx
+        candidates = pairs.in_key_order(np.flatnonzero(pairs.allowed[: pairs.size]))
         if not len(candidates):
             break
-        chosen = candidates[_reciprocal(pa[candidates], pb[candidates], dist[candidates], k)]
-        into, gone = pa[chosen], pb[chosen]  # pa < pb: the smaller label survives
+        ca, cb = pairs.pa[candidates], pairs.pb[candidates]
+        chosen = _reciprocal(ca, cb, pairs.dist[candidates], k)
+        into, gone = ca[chosen].astype(np.int64), cb[chosen].astype(np.int64)  # a < b: the smaller label survives
         mom.merge(into, gone)
         if factor_sum is not None:
             factor_sum[into] += factor_sum[gone]
@@ -454,13 +504,18 @@ def _merge_joined(
         changed = np.zeros(k, dtype=bool)
         changed[into] = True
         changed[gone] = True
-        # The merged clusters' partners: their candidates change (renamed, measured again).
-        touched = changed[pa] | changed[pb]
+        # The merged clusters' pairs are renamed and measured again; their partners'
+        # candidates change, so their pairs are judged again.
+        touched = pairs.of(changed)
         dirty = changed.copy()
-        dirty[pa[touched]] = True
-        dirty[pb[touched]] = True
+        dirty[pairs.pa[touched]] = True
+        dirty[pairs.pb[touched]] = True
         forbidden = _renamed(forbidden, changed, root, k)
-        pa, pb, dist, allowed = _after_merges(mom, pa, pb, dist, allowed, touched, root, forbidden, reach, held)
+        fresh = _pair_keys(root[pairs.pa[touched]], root[pairs.pb[touched]], k)
+        if held is not None:
+            fresh = fresh[~(held[fresh // k] & held[fresh % k])]
+        # None of them a pair still there: each has a merged cluster at an end.
+        pairs.replace(touched, *_near(mom, np.setdiff1d(fresh, forbidden, assume_unique=True), k, reach))
     # Each round points a gone label at a survivor that may itself be gone later.
     while True:
         nxt = root[root]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from photocluster.grouping.graph import edges
-from photocluster.grouping.linkage import _Moments, eject_outliers, merge_by_linkage
+from photocluster.grouping.linkage import _Moments, _Pairs, _ranges, eject_outliers, merge_by_linkage
 
 
 def _rms(a: np.ndarray, b: np.ndarray) -> float:
@@ -257,3 +257,36 @@ def test_a_round_judges_again_only_what_it_changed_and_merges_as_judging_every_p
     want = _merge_judging_every_pair(emb, labels, i, j, 0.55, cannot, 0.05, 0.7, 0.02, scale, fixed)
     assert len(np.unique(want)) < 0.8 * k  # many merges, over several rounds
     assert np.array_equal(got, want)
+
+
+def test_ranges_are_the_ranges_one_after_the_other() -> None:
+    lo, hi = np.array([5, 0, 9, 3]), np.array([8, 0, 10, 5])
+    assert _ranges(lo, hi).tolist() == [5, 6, 7, 9, 3, 4]
+    assert _ranges(np.zeros(0, np.int64), np.zeros(0, np.int64)).tolist() == []
+
+
+def test_pairs_look_up_the_pairs_of_clusters_before_and_after_a_round() -> None:
+    k = 6
+    keys = np.array([0 * k + 1, 0 * k + 4, 1 * k + 2, 2 * k + 5, 3 * k + 4])
+    pairs = _Pairs((keys // k).astype(np.int32), (keys % k).astype(np.int32), np.arange(5, dtype=np.float32), k)
+
+    def ends(clusters: list[int]) -> list[tuple[int, int]]:
+        mask = np.zeros(k, dtype=bool)
+        mask[clusters] = True
+        idx = pairs.of(mask)
+        return [(int(a), int(b)) for a, b in zip(pairs.pa[idx], pairs.pb[idx], strict=True)]
+
+    assert ends([4]) == [(0, 4), (3, 4)]
+    assert ends([2, 1]) == [(0, 1), (1, 2), (2, 5)]
+    # 1 merged into 0: its pairs end, the renamed ones come after the others (past the
+    # arrays' first length) and are found by either end.
+    gone = pairs.of(np.isin(np.arange(k), [0, 1]))
+    fa, fb = np.array([0, 0], np.int32), np.array([2, 4], np.int32)
+    pairs.replace(gone, fa, fb, np.array([0.5, 0.25], np.float32))
+    assert pairs.alive_count == 4 and pairs.size == 7
+    assert ends([4]) == [(3, 4), (0, 4)]
+    assert ends([1]) == []
+    assert ends([0, 5]) == [(2, 5), (0, 2), (0, 4)]
+    assert sorted(pairs.in_key_order(pairs.every()).tolist()) == sorted(pairs.every().tolist())
+    assert [int(pairs.pa[x] * k + pairs.pb[x]) for x in pairs.in_key_order(pairs.every())] == [2, 4, 17, 22]
+    assert not pairs.allowed[: pairs.size].any()
