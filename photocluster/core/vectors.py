@@ -14,7 +14,7 @@ import numpy as np
 
 
 def take_rows(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """``x[idx]`` for a 1-D array of row indices. ``np.take`` moves each row as one block;
+    """``x[idx]`` for an array of row indices (of any shape). ``np.take`` moves each row as one block;
     indexing goes element by element through numpy's general iterator: 2-2.5x slower for
     rows of 128 float32, and the neighbour search gathers several million of them a run."""
     out: np.ndarray = np.take(x, idx, axis=0)

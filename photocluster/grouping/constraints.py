@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from photocluster.core.vectors import pair_distances
+from photocluster.core.vectors import pair_distances, take_rows
 from photocluster.grouping.arrays import positions
 from photocluster.grouping.whispers import collapse
 
@@ -99,7 +99,11 @@ def same_photo_pairs(photo_ids: np.ndarray, emb: np.ndarray, threshold: float) -
             # A collage needs at least two linked pairs: only such photos are looked at.
             linked = np.concatenate(
                 [
-                    np.count_nonzero(np.linalg.norm(emb[a[s : s + 4096]] - emb[b[s : s + 4096]], axis=2) < threshold, 1)
+                    np.count_nonzero(
+                        np.linalg.norm(take_rows(emb, a[s : s + 4096]) - take_rows(emb, b[s : s + 4096]), axis=2)
+                        < threshold,
+                        1,
+                    )
                     for s in range(0, len(a), 4096)
                 ]
             )

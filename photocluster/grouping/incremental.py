@@ -65,8 +65,11 @@ def incremental_constraints(
     fixed = in_person[roots]
     person_of_super = {int(s): int(held[roots[s]]) for s in np.flatnonzero(fixed).tolist()}
     # The same-photo rule, for the photos of the faces to place.
-    photos = np.unique(photo_ids[free])
-    local = np.flatnonzero(np.isin(photo_ids, photos))
+    # By a mask over photo ids (they number at most the photos ever scanned): isin of a
+    # million ids in a hundred thousand goes through a hash table, 10x the time.
+    of_placed = np.zeros(int(photo_ids.max()) + 1 if n else 0, dtype=bool)
+    of_placed[photo_ids[free]] = True
+    local = np.flatnonzero(of_placed[photo_ids])
     pa, pb = same_photo_pairs(photo_ids[local], emb[local], threshold)
     pa, pb = local[pa], local[pb]
     touching = free[pa] | free[pb]

@@ -142,6 +142,8 @@ def test_take_rows_is_indexing(dtype: type) -> None:
     assert out.dtype == x.dtype and out.flags.c_contiguous
     assert np.array_equal(out, x[idx])
     assert take_rows(x, np.zeros(0, np.int64)).shape == (0, 5)
+    pairs = np.array([[1, 2], [4, 4], [0, 11]])
+    assert np.array_equal(take_rows(x, pairs), x[pairs])
     # a copy, never a view of the rows
     out[0] = 0
     assert x[11, 0] != 0
