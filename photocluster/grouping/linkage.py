@@ -272,8 +272,9 @@ class _Pairs:
     the others. The pairs a cluster is an end of are looked up (the first pairs by either
     end, the renamed ones by a pass over them: a few thousand), not found by passes over
     every pair: an incremental run holds a million pairs, and each of its dozens of rounds
-    touches a few hundred (removing and inserting them in pair-key order took half the
-    merge's time)."""
+    touches a few hundred (finding, removing and inserting them in pair-key order took
+    0.5 s of a 1.25 s merge at a million faces). The arrays may be longer than ``size``:
+    what lies past it is unused room for the renamed pairs."""
 
     def __init__(self, pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, k: int) -> None:
         n = len(pa)
@@ -305,11 +306,12 @@ class _Pairs:
         return out
 
     def every(self) -> np.ndarray:
+        """Every pair still there (ascending indices)."""
         return np.flatnonzero(self.alive[: self.size])
 
     def in_key_order(self, idx: np.ndarray) -> np.ndarray:
-        """``idx`` in pair-key order (ties between equal distances go to the lowest pair,
-        see :func:`_reciprocal`; the renamed pairs come after the others)."""
+        """``idx`` in pair-key order, wherever each pair is kept: ties between equal
+        distances go to the lowest pair (:func:`_reciprocal`)."""
         keys = self.pa[idx].astype(np.int64) * self.k + self.pb[idx]
         out: np.ndarray = idx[np.argsort(keys, kind="stable")]
         return out
