@@ -198,13 +198,17 @@ def _reciprocal(pa: np.ndarray, pb: np.ndarray, dist: np.ndarray, k: int) -> np.
     """Mask of the pairs that are each endpoint's closest candidate (ties: lowest pair)."""
     best = _lowest(k, (pa, pb), dist)
     mutual = (dist == best[pa]) & (dist == best[pb])
-    # Equal distances could give a cluster two reciprocal partners: keep its first pair.
+    # Equal distances could give a cluster two reciprocal partners: each keeps its first
+    # pair, and a pair is taken when it is the first of both its clusters. (The first
+    # occurrence among the pairs' first ends, then their second ends, took none of a tie
+    # where a cluster is the second end of one pair and the first end of an earlier one:
+    # the round merged nothing there, and the clusters never merged.) The lowest mutual
+    # pair is always taken, so a round with a candidate always merges.
     idx = np.flatnonzero(mutual)
-    ends = np.concatenate([pa[idx], pb[idx]])
-    _, first = np.unique(ends, return_index=True)
-    taken = np.zeros(len(ends), dtype=bool)
-    taken[first] = True
-    ok = taken[: len(idx)] & taken[len(idx) :]
+    first = np.full(k, len(pa), dtype=np.intp)
+    np.minimum.at(first, pa[idx].astype(np.intp), idx)
+    np.minimum.at(first, pb[idx].astype(np.intp), idx)
+    ok = (first[pa[idx]] == idx) & (first[pb[idx]] == idx)
     out = np.zeros(len(pa), dtype=bool)
     out[idx[ok]] = True
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from photocluster.grouping.graph import edges
-from photocluster.grouping.linkage import _Moments, _Pairs, _ranges, eject_outliers, merge_by_linkage
+from photocluster.grouping.linkage import _Moments, _Pairs, _ranges, _reciprocal, eject_outliers, merge_by_linkage
 
 
 def _rms(a: np.ndarray, b: np.ndarray) -> float:
@@ -189,7 +189,9 @@ def _merge_judging_every_pair(
     forbidden = lk._pair_keys(labels[cannot[0]], labels[cannot[1]], k)
     reach = max(threshold, clear_threshold)
     pa, pb, dist = lk._near(mom, np.setdiff1d(pairs, forbidden, assume_unique=True), k, reach)
-    while len(pa):
+    for _ in range(200):  # merge_by_linkage's max_rounds
+        if not len(pa):
+            break
         penalty = (small_penalty / np.sqrt(mom.n[pa] + mom.n[pb] - 1.0)).astype(np.float32)
         m = np.minimum(factor_sum[pa] / mom.n[pa], factor_sum[pb] / mom.n[pb])
         allowed = dist < threshold * m - penalty
@@ -290,3 +292,53 @@ def test_pairs_look_up_the_pairs_of_clusters_before_and_after_a_round() -> None:
     assert sorted(pairs.in_key_order(pairs.every()).tolist()) == sorted(pairs.every().tolist())
     assert [int(pairs.pa[x] * k + pairs.pb[x]) for x in pairs.in_key_order(pairs.every())] == [2, 4, 17, 22]
     assert not pairs.allowed[: pairs.size].any()
+
+
+def test_tied_reciprocal_pairs_take_each_clusters_first_pair() -> None:
+    # Four clusters in a ring, every pair at one distance, in pair-key order: 0-1 is the
+    # first pair of both 0 and 1, so it is taken; 2-3 is neither's first (1-2, 0-3), so it
+    # waits for the next round. Once, this took none: 1 is a second end in 0-1 and a first
+    # end in 1-2, and the ring never merged.
+    pa, pb = np.array([0, 0, 1, 2]), np.array([1, 3, 2, 3])
+    chosen = _reciprocal(pa, pb, np.full(4, 0.3, dtype=np.float32), 4)
+    assert chosen.tolist() == [True, False, False, False]
+    # 1-2 closer than the rest: they take each other, and 0 and 3 are each other's nearest.
+    chosen = _reciprocal(pa, pb, np.array([0.3, 0.3, 0.2, 0.3], dtype=np.float32), 4)
+    assert chosen.tolist() == [False, True, True, False]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_equal_distances_merge_as_judging_every_pair(seed: int) -> None:
+    # Some faces twice (a photo and its copy), each kept apart from its copy: a cluster
+    # then lies at exactly the same distance from both copies, and which pair wins such a
+    # tie (the lowest pair key) decides where each copy ends up.
+    rng = np.random.default_rng(100 + seed)
+    people, per = 12, 4
+    centres = rng.normal(size=(people, 16))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    base = (np.repeat(centres, per, axis=0) + rng.normal(size=(people * per, 16)) * 0.05).astype(np.float32)
+    m = len(base)
+    copied = np.flatnonzero(rng.random(m) < 0.6)
+    emb = np.concatenate([base, base[copied]])
+    n = len(emb)
+    i, j, _ = edges(emb, 0.9)
+    labels = np.arange(n)
+    cannot = (copied, m + np.arange(len(copied)))
+    scale = np.ones(n)
+    fixed = np.zeros(n, dtype=bool)
+    got = merge_by_linkage(
+        emb,
+        labels,
+        i,
+        j,
+        0.55,
+        cannot=cannot,
+        small_penalty=0.0,
+        clear_threshold=0.7,
+        clear_margin=0.0,
+        scale=scale,
+        fixed=fixed,
+    )
+    want = _merge_judging_every_pair(emb, labels, i, j, 0.55, cannot, 0.0, 0.7, 0.0, scale, fixed)
+    assert len(np.unique(want)) <= 2 * people
+    assert np.array_equal(got, want)
