@@ -222,6 +222,35 @@ def _merge_judging_every_pair(
     return out
 
 
+def _merged_both_ways(
+    emb: np.ndarray,
+    labels: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    cannot: tuple[np.ndarray, np.ndarray],
+    small_penalty: float,
+    clear_margin: float,
+    scale: np.ndarray,
+    fixed: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """merge_by_linkage's labels and the reference's, merges under 0.55 (clear ones under 0.7)."""
+    got = merge_by_linkage(
+        emb,
+        labels,
+        i,
+        j,
+        0.55,
+        cannot=cannot,
+        small_penalty=small_penalty,
+        clear_threshold=0.7,
+        clear_margin=clear_margin,
+        scale=scale,
+        fixed=fixed,
+    )
+    want = _merge_judging_every_pair(emb, labels, i, j, 0.55, cannot, small_penalty, 0.7, clear_margin, scale, fixed)
+    return got, want
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_a_round_judges_again_only_what_it_changed_and_merges_as_judging_every_pair(seed: int) -> None:
     # Random people, random starting clusters, crowding factors, cannot-links and fixed
@@ -243,20 +272,7 @@ def test_a_round_judges_again_only_what_it_changed_and_merges_as_judging_every_p
     cannot = (pick[:, 0], pick[:, 1])
     scale = rng.uniform(0.8, 1.0, size=n)
     fixed = rng.random(k) < 0.15
-    got = merge_by_linkage(
-        emb,
-        labels,
-        i,
-        j,
-        0.55,
-        cannot=cannot,
-        small_penalty=0.05,
-        clear_threshold=0.7,
-        clear_margin=0.02,
-        scale=scale,
-        fixed=fixed,
-    )
-    want = _merge_judging_every_pair(emb, labels, i, j, 0.55, cannot, 0.05, 0.7, 0.02, scale, fixed)
+    got, want = _merged_both_ways(emb, labels, i, j, cannot, 0.05, 0.02, scale, fixed)
     assert len(np.unique(want)) < 0.8 * k  # many merges, over several rounds
     assert np.array_equal(got, want)
 
@@ -326,19 +342,6 @@ def test_equal_distances_merge_as_judging_every_pair(seed: int) -> None:
     cannot = (copied, m + np.arange(len(copied)))
     scale = np.ones(n)
     fixed = np.zeros(n, dtype=bool)
-    got = merge_by_linkage(
-        emb,
-        labels,
-        i,
-        j,
-        0.55,
-        cannot=cannot,
-        small_penalty=0.0,
-        clear_threshold=0.7,
-        clear_margin=0.0,
-        scale=scale,
-        fixed=fixed,
-    )
-    want = _merge_judging_every_pair(emb, labels, i, j, 0.55, cannot, 0.0, 0.7, 0.0, scale, fixed)
+    got, want = _merged_both_ways(emb, labels, i, j, cannot, 0.0, 0.0, scale, fixed)
     assert len(np.unique(want)) <= 2 * people
     assert np.array_equal(got, want)
