@@ -111,7 +111,7 @@ def recluster(
         # makes the write-back below refuse (and this loop group again): never the reverse.
         generation = store.generation()
         say(Progress("Reading faces"))
-        lib = _read_library(store)
+        lib = _read_library(store, policy)
         mode, why = _choose_mode(lib, policy, min_size, full)
         log.info("clustering %s: %s", mode, why)
         if mode == FULL:
@@ -189,7 +189,7 @@ class _Library:
     face_ids: np.ndarray
     photo_ids: np.ndarray
     person_ids: np.ndarray  # -1: in no person
-    confidence: np.ndarray
+    low: np.ndarray  # detector confidence under the policy's least
     emb: np.ndarray
     pins: dict[int, int]
     rejections: list[tuple[int, int]]
@@ -231,11 +231,11 @@ class _Library:
         return rows_of(self.face_ids, ids)
 
 
-def _read_library(store: Store, unbound: Collection[int] = ()) -> _Library:
+def _read_library(store: Store, policy: Policy, unbound: Collection[int] = ()) -> _Library:
     # One snapshot: the faces, their persons and the corrections as of one moment, even
     # while a scan commits photos (its new faces join on the next run).
     with store.snapshot():
-        face_ids, photo_ids, person_ids, confidence, emb = store.active_face_rows()
+        face_ids, photo_ids, person_ids, low, emb = store.active_face_rows(policy.min_confidence)
         pins, rejections = store.pins(), store.rejections()
         names = store.person_names()
         keys = ("cluster.threshold", "cluster.method", "cluster.min_size", FACES_UPTO, CORRECTIONS)
@@ -254,7 +254,7 @@ def _read_library(store: Store, unbound: Collection[int] = ()) -> _Library:
         face_ids,
         photo_ids,
         person_ids,
-        confidence,
+        low,
         emb,
         pins,
         rejections,
@@ -310,7 +310,7 @@ def plan_persons(
     ``unbound`` are left out (``eval tags``: the tagged faces grouped from their pixels
     alone)."""
     report_to(progress)(Progress("Reading faces"))
-    lib = _read_library(store, unbound)
+    lib = _read_library(store, policy, unbound)
     plan, n_edges, cons, check, _ = _plan_full(lib, policy, min_size, progress)
     return plan, len(lib.face_ids), n_edges, cons, lib.previous, check
 
@@ -334,7 +334,7 @@ def _plan_full(
     say(Progress(f"Grouping {n:,} faces ({len(i):,} links)"))
     factor = crowding(i, j, d, cons, policy)
     release_freed_memory()
-    super_labels = group(lib.emb, i, j, d, cons, policy, lib.confidence, factor)
+    super_labels = group(lib.emb, i, j, d, cons, policy, lib.low, factor)
     n_edges = len(i)
     del i, j, d  # half a gigabyte at a million faces
     release_freed_memory()  # the grouping's, before the persons are drawn and written
@@ -395,7 +395,7 @@ def _plan_incremental(
     say(Progress(f"Placing {int(free.sum()):,} faces ({len(i):,} links)"))
     factor = crowding_of_new(i, j, d, cons, policy, fixed, free, around)
     del around
-    super_labels = group(lib.emb, i, j, d, cons, policy, lib.confidence, factor, fixed=fixed)
+    super_labels = group(lib.emb, i, j, d, cons, policy, lib.low, factor, fixed=fixed)
     check = _check(cons, policy, factor)
     return place(lib.face_ids, super_labels, cons, free, min_size), len(i), cons, check, lists
 

@@ -188,7 +188,7 @@ def group(
     d: np.ndarray,
     cons: Constraints,
     policy: Policy,
-    confidence: np.ndarray | None = None,
+    low: np.ndarray | None = None,
     factor: np.ndarray | None = None,
     fixed: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -196,9 +196,10 @@ def group(
     for faces ``emb`` joined by neighbour edges (i, j) of length ``d``, all shorter than
     ``policy.graph_radius``. Cannot-links hold in every stage.
 
-    Faces whose detector ``confidence`` is under ``policy.min_confidence`` (and that the
-    user did not pin) take part in no link and no merge: they only join a person that is
-    clearly nearest (:func:`~photocluster.grouping.linkage.attach`), else stay alone.
+    ``low`` marks the faces whose detector confidence is under ``policy.min_confidence``
+    (one bool per face, as the store reads it). Those the user did not pin take part in
+    no link and no merge: they only join a person that is clearly nearest
+    (:func:`~photocluster.grouping.linkage.attach`), else stay alone.
 
     ``factor``: each face's crowding factor when already computed (:func:`crowding`, which
     is called here otherwise when the policy adapts; an incremental run computes it for
@@ -212,7 +213,7 @@ def group(
     """
     if factor is None:
         factor = crowding(i, j, d, cons, policy)
-    weak = _weak_faces(cons, policy, confidence)
+    weak = _weak_faces(cons, policy, low)
     if weak is None:
         return _cluster(emb, i, j, d, cons, policy, factor, fixed)
     keep = ~(weak[i] | weak[j])
@@ -293,10 +294,10 @@ def crowding_of_new(
     return factor
 
 
-def _weak_faces(cons: Constraints, policy: Policy, confidence: np.ndarray | None) -> np.ndarray | None:
-    if confidence is None or policy.min_confidence <= 0:
+def _weak_faces(cons: Constraints, policy: Policy, low: np.ndarray | None) -> np.ndarray | None:
+    if low is None or policy.min_confidence <= 0:
         return None
-    weak = np.asarray(confidence) < policy.min_confidence
+    weak = np.array(low, dtype=bool)
     # A face the user put in a person is trusted whatever the detector thought of it.
     weak &= ~np.isin(cons.super_of, np.fromiter(cons.person_of_super, dtype=np.int64))
     return weak if weak.any() else None

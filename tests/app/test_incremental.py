@@ -16,6 +16,7 @@ from photocluster.app.corrections import move_face, name_person
 from photocluster.app.recluster import _changes, _read_library, recluster
 from photocluster.cli import app
 from photocluster.eval.metrics import pairwise
+from photocluster.grouping import Policy
 from photocluster.store import Store
 
 from .conftest import add_photo
@@ -279,7 +280,7 @@ def test_the_report_counts_what_the_store_holds_after_an_incremental_run(store: 
 def test_the_persons_read_for_some_faces_are_those_the_library_holds(store: Store, tmp_path: Path) -> None:
     _library(store, tmp_path, {"ann": 6, "bob": 1})
     recluster(store)
-    lib = _read_library(store)
+    lib = _read_library(store, Policy())
     previous = lib.previous
     asked = [*lib.face_ids[::2].tolist(), 10_000]  # one face the library does not hold
     assert lib.previous_of(asked) == {f: previous[f] for f in asked if f in previous}

@@ -377,6 +377,70 @@ def test_active_embeddings_of_an_empty_store(store: Store) -> None:
     assert emb.dtype == np.float32
 
 
+def _packed_library(store: Store, tmp_path: Path) -> None:
+    """Photos of faces with full-precision descriptors (a zero one among them: bytes of
+    zero inside the blobs), ids with gaps, a missing photo, some faces in persons."""
+    zero = Face(
+        box=Box(1, 2, 3, 4),
+        confidence=0.35,
+        landmarks=np.zeros((5, 2), np.float32),
+        embedding=np.zeros(128, np.float32),
+    )
+    ids = []
+    for p in range(12):
+        faces = [random_face(10 * p + f) for f in range(1 + p % 3)] + ([zero] if p == 5 else [])
+        ids.append(save(store, tmp_path / f"{p}.jpg", faces=faces))
+    save(store, tmp_path / "9.jpg", faces=[random_face(999)])  # faces replaced: ids skipped
+    faces = store.conn.execute("SELECT id FROM faces ORDER BY id").fetchall()
+    store.apply_clustering({f: -1 for (f,) in faces[::3]}, [-1], {})
+    store.mark_seen([i for i in ids if i != ids[4]], scan_id=2)
+    assert store.mark_missing(2, [tmp_path]) == 1
+
+
+def test_the_whole_table_read_gives_the_rows_read_one_at_a_time(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import photocluster.store.faces as faces_module
+
+    _packed_library(store, tmp_path)
+    monkeypatch.setattr(faces_module, "_PACK", 4)  # many queries, one face per photo and more
+    ids, photo_ids, person_ids, low, emb = store.active_face_rows(0.5)
+    ref_ids, ref_photos, ref_persons, _, ref_emb = store._face_rows("1")
+    assert ids.tolist() == ref_ids.tolist() and len(ids) > 12
+    assert photo_ids.tolist() == ref_photos.tolist()
+    assert person_ids.tolist() == ref_persons.tolist() and (person_ids >= 0).any() and (person_ids < 0).any()
+    assert emb.tobytes() == ref_emb.tobytes()
+    assert not np.any(emb, axis=1).all()  # the zero descriptor came through
+    stored = dict(store.conn.execute("SELECT id, confidence FROM faces").fetchall())
+    assert low.tolist() == [stored[f] < 0.5 for f in ids.tolist()] and low.any() and not low.all()
+    assert store.active_face_rows(0.0)[3].sum() == 0
+    assert [a.tolist() for a in store.active_faces()] == [a.tolist() for a in (ids, photo_ids, person_ids, emb)]
+
+
+def test_a_database_in_utf16_is_read_row_by_row_alike(tmp_path: Path) -> None:
+    db = tmp_path / "utf16.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA encoding = 'UTF-16le'")
+    conn.execute("CREATE TABLE first_page(a)")  # the encoding is fixed when the file is first written
+    conn.execute("DROP TABLE first_page")
+    conn.close()
+    with Store(db) as store:
+        assert store.conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-16le"
+        _packed_library(store, tmp_path)
+        ids, photo_ids, person_ids, low, emb = store.active_face_rows(0.5)
+        ref = store._face_rows("1")
+        assert [a.tolist() for a in (ids, photo_ids, person_ids, emb)] == [ref[c].tolist() for c in (0, 1, 2, 4)]
+        assert low.tolist() == (ref[3] < 0.5).tolist() and low.any()
+
+
+def test_a_damaged_descriptor_is_named_not_misread(store: Store, tmp_path: Path) -> None:
+    _packed_library(store, tmp_path)
+    (face,) = store.conn.execute("SELECT id FROM faces ORDER BY id LIMIT 1 OFFSET 3").fetchone()
+    store.conn.execute("UPDATE faces SET embedding = zeroblob(100) WHERE id = ?", (face,))
+    with pytest.raises(DatabaseError, match="damaged descriptor"):
+        store.active_face_rows(0.5)
+
+
 # -- persons ---------------------------------------------------------------------
 
 
