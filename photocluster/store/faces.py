@@ -39,6 +39,13 @@ def _integers(text: str, count: int) -> np.ndarray:
     return out
 
 
+def _in_present_photos(absent: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``columns`` (one row per face; the faces' photo ids second) without the rows of the
+    faces in ``absent`` photos."""
+    present = ~np.isin(columns[1], absent)
+    return columns if present.all() else tuple(column[present] for column in columns)
+
+
 @dataclass(frozen=True)
 class StoredFace:
     """A face row with what clustering and export need of its photo."""
@@ -142,11 +149,7 @@ class Faces(Database):
                 blob = b"".join(map(column[4], rows))
                 emb[k : k + m] = np.frombuffer(blob, dtype="<f4").reshape(m, EMBEDDING_DIM)
                 k += m
-        present = ~np.isin(photo_ids, absent)
-        if not present.all():
-            ids, photo_ids, person_ids = ids[present], photo_ids[present], person_ids[present]
-            confidence, emb = confidence[present], emb[present]
-        return ids, photo_ids, person_ids, confidence, emb
+        return _in_present_photos(absent, ids, photo_ids, person_ids, confidence, emb)
 
     def active_faces(self) -> tuple[np.ndarray, ...]:
         """(face ids, photo ids, person ids (-1: none), embeddings (n, 128) float32) of
@@ -192,11 +195,7 @@ class Faces(Database):
                     for column in (ids, photo_ids, person_ids, low, emb):
                         column[at] = column[order]
                 k, start = k + m, int(last) + 1
-        present = ~np.isin(photo_ids, absent)
-        if not present.all():
-            ids, photo_ids, person_ids = ids[present], photo_ids[present], person_ids[present]
-            low, emb = low[present], emb[present]
-        return ids, photo_ids, person_ids, low, emb
+        return _in_present_photos(absent, ids, photo_ids, person_ids, low, emb)
 
     def _absent_photos(self) -> np.ndarray:
         rows = self.conn.execute("SELECT id FROM photos WHERE status != 'done' ORDER BY id")
