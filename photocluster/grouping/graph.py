@@ -414,7 +414,6 @@ def query_edges(
     queries: np.ndarray,
     threshold: float,
     k: int = 32,
-    expand: np.ndarray | None = None,
     lists_per_face: int = 3,
     lists_per_lonely_face: int = 12,
     exact_below: int = 20_000_000,
@@ -424,8 +423,7 @@ def query_edges(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges from each face of ``queries`` (sorted indices) to its ``k`` nearest faces of
     ``emb`` closer than ``threshold``: (i, j, distance) with i < j, each pair once, indices
-    int32, as :func:`knn_edges` finds them for those faces. ``expand`` (one bool per face):
-    the faces of it found as neighbours have their own neighbours searched too.
+    int32, as :func:`knn_edges` finds them for those faces.
 
     For the faces added to a clustered library: a few thousand faces searched among a
     million. Up to ``exact_below`` distances every one is computed; beyond that the faces
@@ -440,7 +438,6 @@ def query_edges(
         threshold,
         k,
         0,
-        expand,
         lists_per_face=lists_per_face,
         lists_per_lonely_face=lists_per_lonely_face,
         exact_below=exact_below,
@@ -460,7 +457,6 @@ def query_neighbourhoods(
     threshold: float,
     k: int = 32,
     wide: int = 0,
-    expand: np.ndarray | None = None,
     lists_per_face: int = 3,
     lists_per_lonely_face: int = 12,
     exact_below: int = 20_000_000,
@@ -476,8 +472,8 @@ def query_neighbourhoods(
     The wide neighbourhood is what a full run's graph shows of a face beyond its own
     ``k`` nearest: there, the faces that have it among *their* ``k`` nearest link to it too,
     and the crowding factor (:mod:`~photocluster.grouping.crowding`) counts the clusters
-    over all of its links. Which faces are searched (``expand``, the lonely ones) depends
-    on the ``k`` nearest only, so the first edges are those of :func:`query_edges`.
+    over all of its links. Which faces are searched again (the lonely ones) depends on the
+    ``k`` nearest only, so the first edges are those of :func:`query_edges`.
 
     ``index``: the inverted file of the last full run (:func:`knn_graph`, a row of lists
     for every face, :meth:`SearchIndex.completed`): the faces are searched as that run
@@ -507,34 +503,10 @@ def query_neighbourhoods(
         found[first[0]] = True
         lonely = queries[~found[queries]] if not exact else queries[:0]
         parts = [first]
-        # The faces to expand among each query's k nearest, whatever the wide search found:
-        # those the first search found, then those the lonely queries' search found.
-        seen = np.zeros(n, dtype=bool)
-        seen[queries] = True
-        more = _to_expand(first, k, expand, seen)
         del first
-        # With the lists every search shares, the lonely queries and the faces to expand
-        # so far are searched in one pass over them: each list's faces gathered once, not
-        # twice (the most of a search at a million faces).
-        together = index is not None and len(lonely) > 0
         if len(lonely):
-            again = search(lonely, lonely=True, also=more if together else None)
-            if together:
-                asked = np.zeros(n, dtype=bool)
-                asked[lonely] = True
-                mine = asked[again[0]]
-                parts.append(_where(again, ~mine))
-                again = _where(again, mine)
             # Several lists each: a face registered in two of them is found twice.
-            again = _distinct(again, n)
-            parts.insert(1, again)
-            later = _to_expand(again, k, expand, seen)
-            more = later if together else np.union1d(more, later)
-        if len(more):
-            # Often several times the queries (a new face's nearest include faces in no
-            # person): lists sized for them cost a second assignment of every face and
-            # save more than it costs (1M faces, 10,000 new: 2.6e9 distances -> 1.1e9).
-            parts.append((search if exact or index is not None else ivf.sized_for(len(more)))(more))
+            parts.append(_distinct(search(lonely, lonely=True), n))
         a, b, d2, d = (np.concatenate([part[c] for part in parts]) for c in range(4))
         del parts
         release_freed_memory()
@@ -549,19 +521,20 @@ def query_neighbourhoods(
         return _nested_edges(n, a[within], b[within], d[within], rank[within] < k)
 
 
-def _where(found: _Found, mask: np.ndarray) -> _Found:
-    return found[0][mask], found[1][mask], found[2][mask], found[3][mask]
-
-
-def _to_expand(found: _Found, k: int, expand: np.ndarray | None, seen: np.ndarray) -> np.ndarray:
-    """The faces to search next (sorted; marked ``seen``): those of ``expand`` among each
-    query's ``k`` nearest of what a search ``found``, not ``seen``."""
-    if expand is None or len(found[0]) == 0:
-        return np.zeros(0, dtype=np.int64)
-    _, near_b = _nearest_k(found[0], found[1], found[2], k)
-    more = np.unique(near_b[expand[near_b] & ~seen[near_b]]).astype(np.int64)
-    seen[more] = True
-    return more
+def union_edges(first: _Edges, second: _Edges, n: int) -> _Edges:
+    """The edges (i < j, int32, with their lengths) of two searches among ``n`` faces, each
+    once, by pair: a pair both found was measured the same by both
+    (:func:`_neighbour_pairs`)."""
+    i = np.concatenate([first[0], second[0]]).astype(np.int64)
+    j = np.concatenate([first[1], second[1]]).astype(np.int64)
+    d = np.concatenate([first[2], second[2]])
+    keys = i * n + j
+    order = np.argsort(keys)
+    keys = keys[order]
+    once = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=once[1:])
+    keys = keys[once]
+    return (keys // n).astype(np.int32), (keys % n).astype(np.int32), d[order[once]]
 
 
 def _nested_edges(n: int, a: np.ndarray, b: np.ndarray, d: np.ndarray, inner: np.ndarray) -> tuple[_Edges, _Edges]:
@@ -657,7 +630,7 @@ def _listed_search(
     members = registered // index.lists.shape[1]
     del flat, registered
 
-    def search(q: np.ndarray, lonely: bool = False, also: np.ndarray | None = None) -> _Found:
+    def search(q: np.ndarray, lonely: bool = False) -> _Found:
         if lonely:
             near = _nearest_centres(emb[q], index.centres, lists_per_lonely_face, pmap=pmap)
             owner, lists = _probes(q, near)
@@ -666,8 +639,6 @@ def _listed_search(
             owner, lists = owner[again], lists[again]
         else:
             owner, lists = _probes(q, index.lists[q, :1])
-        if also is not None:  # faces to expand, each in its nearest list, in the same pass
-            owner, lists = np.concatenate([owner, also]), np.concatenate([lists, index.lists[also, 0]])
         return _probe(emb, sq, owner, lists, members, bounds, reach, t2, block, pmap)
 
     return search
@@ -726,14 +697,6 @@ def _distinct(found: _Found, n: int) -> _Found:
     first = np.ones(len(a), dtype=bool)
     first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
     return a[first], b[first], found[2][order][first], found[3][order][first]
-
-
-def _nearest_k(a: np.ndarray, b: np.ndarray, d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Of the distinct (query, neighbour) pairs, each query's ``k`` nearest neighbours (a
-    query searched in several lists has up to ``k`` from each)."""
-    order, a, rank = _ranked(a, b, d2)
-    keep = rank < k
-    return a[keep], b[order][keep]
 
 
 def _ranked(a: np.ndarray, b: np.ndarray, d2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -44,7 +44,7 @@ from photocluster.core.config import (
 from photocluster.core.memory import release_freed_memory
 from photocluster.grouping.constraints import Constraints
 from photocluster.grouping.crowding import crowding_factor
-from photocluster.grouping.linkage import attach, eject_outliers, merge_by_linkage
+from photocluster.grouping.linkage import KnownSums, attach, eject_outliers, merge_by_linkage
 from photocluster.grouping.whispers import canonical_labels, collapsed_whispers
 
 
@@ -191,6 +191,7 @@ def group(
     low: np.ndarray | None = None,
     factor: np.ndarray | None = None,
     fixed: np.ndarray | None = None,
+    known: KnownSums | None = None,
 ) -> np.ndarray:
     """One label per super-node of ``cons`` (see :func:`~photocluster.grouping.whispers.collapse`)
     for faces ``emb`` joined by neighbour edges (i, j) of length ``d``, all shorter than
@@ -209,15 +210,17 @@ def group(
     keeps a label of its own, none joins another, nor is a face taken out of one; the
     other faces may join them by the same rules as they join each other. That is how an
     incremental run places new faces among the persons it keeps
-    (:mod:`~photocluster.grouping.incremental`).
+    (:mod:`~photocluster.grouping.incremental`). ``known``: the sums of the fixed
+    super-nodes' faces (:class:`~photocluster.grouping.linkage.KnownSums`), when a run
+    groups among the same persons more than once.
     """
     if factor is None:
         factor = crowding(i, j, d, cons, policy)
     weak = _weak_faces(cons, policy, low)
     if weak is None:
-        return _cluster(emb, i, j, d, cons, policy, factor, fixed)
+        return _cluster(emb, i, j, d, cons, policy, factor, fixed, known)
     keep = ~(weak[i] | weak[j])
-    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy, factor, fixed)
+    super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy, factor, fixed, known)
     if len(super_labels):
         _attach_weak(emb, super_labels, weak, i[~keep], j[~keep], cons, policy, factor)
         super_labels = canonical_labels(super_labels)
@@ -312,6 +315,7 @@ def _cluster(
     policy: Policy,
     factor: np.ndarray | None = None,
     fixed: np.ndarray | None = None,
+    known: KnownSums | None = None,
 ) -> np.ndarray:
     if policy.whispers:
         keep = d < policy.link_threshold
@@ -328,7 +332,7 @@ def _cluster(
     fixed_faces = None if fixed is None else np.asarray(fixed, dtype=bool)[cons.super_of]
     if policy.eject:
         threshold = policy.merge if factor is None else policy.merge * factor
-        face_labels = _eject(emb, face_labels, cons, threshold, fixed_faces)
+        face_labels = _eject(emb, face_labels, cons, threshold, fixed_faces, known)
         release_freed_memory()  # the ejection's sums, before the merges' at the run's peak
     held = None
     if fixed_faces is not None:
@@ -347,6 +351,7 @@ def _cluster(
         clear_margin=policy.clear_margin,
         scale=factor,
         fixed=held,
+        known=known,
     )
     return canonical_labels(merged[rep])
 
@@ -364,6 +369,7 @@ def _eject(
     cons: Constraints,
     threshold: float | np.ndarray,
     fixed: np.ndarray | None = None,
+    known: KnownSums | None = None,
 ) -> np.ndarray:
     """:func:`~photocluster.grouping.linkage.eject_outliers` for the faces that may leave: those
     alone in their super-node and not pinned (the user's groups and pins stay whole), nor
@@ -372,7 +378,7 @@ def _eject(
     free &= ~np.isin(cons.super_of, np.fromiter(cons.person_of_super, dtype=np.int64))
     if fixed is not None:
         free &= ~fixed
-    return eject_outliers(emb, face_labels, threshold, movable=free)
+    return eject_outliers(emb, face_labels, threshold, movable=free, known=known)
 
 
 def _attach_weak(

@@ -38,31 +38,33 @@ class _Moments:
     sq: np.ndarray  # (k,) float64
 
     @classmethod
-    def of(cls, emb: np.ndarray, labels: np.ndarray, k: int, faces: np.ndarray | None = None) -> _Moments:
+    def of(
+        cls,
+        emb: np.ndarray,
+        labels: np.ndarray,
+        k: int,
+        faces: np.ndarray | None = None,
+        known: KnownSums | None = None,
+    ) -> _Moments:
         """The moments of the k clusters of ``labels`` (one per face of ``emb``), counting
-        only ``faces`` (ascending indices; None: all), whose labels must be in 0..k-1."""
+        only ``faces`` (ascending indices; None: all), whose labels must be in 0..k-1.
+        ``known``: the sums of groups of faces that share a label wherever they are (an
+        incremental run's persons), taken from there instead of summed again."""
         own = labels if faces is None else labels[faces]
         n = np.bincount(own, minlength=k).astype(np.float64)
-        s = np.zeros((k, emb.shape[1]), dtype=np.float32)
-        # Sorted reduceat instead of np.add.at (one pass, ~50x faster at a million faces), over
-        # a bounded number of faces at a time; a cluster cut by a chunk boundary adds twice.
-        order = np.argsort(own, kind="stable")
-        sorted_labels = own[order]
-        if faces is not None:
-            order = faces[order]
-        # The squared norms of the faces counted, in the same order: those of an incremental
-        # run's few hundred thousand faces, not of the million.
-        norms = np.empty(len(order), dtype=np.float32)
-        for lo in range(0, len(order), 16384):
-            lab = sorted_labels[lo : lo + 16384]
-            starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-            rows = take_rows(emb, order[lo : lo + 16384])
-            part = np.add.reduceat(rows, starts, axis=0, dtype=np.float64)
-            s[lab[starts]] += part.astype(np.float32)
-            # In the descriptors' own float32: asking einsum for float64 would copy them first.
-            np.einsum("ij,ij->i", rows, rows, out=norms[lo : lo + 16384])
-        # Each cluster's norms summed in the order of its faces, as over the faces unsorted.
-        sq = np.bincount(sorted_labels, weights=norms.astype(np.float64), minlength=k)
+        if known is None:
+            s, sq = _sums(emb, own, k, faces)
+            return cls(n, s, sq)
+        group = known.group if faces is None else known.group[faces]
+        inside = group >= 0
+        rest = np.flatnonzero(~inside)
+        s, sq = _sums(emb, own[rest], k, rest if faces is None else faces[rest])
+        # Each group's label, from any one of its faces (they all share it).
+        groups, first = np.unique(group[inside], return_index=True)
+        at = own[np.flatnonzero(inside)[first]]
+        gs, gsq = known.sums(groups)
+        np.add.at(s, at, gs)
+        np.add.at(sq, at, gsq)
         return cls(n, s, sq)
 
     def distance(self, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
@@ -103,6 +105,70 @@ class _Moments:
         self.n[gone] = 0.0
 
 
+def _sums(emb: np.ndarray, own: np.ndarray, k: int, faces: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptor sums (k, d) float32 and squared-norm sums (k,) of the faces ``faces``
+    (None: all) in the clusters ``own`` (one label each)."""
+    s = np.zeros((k, emb.shape[1]), dtype=np.float32)
+    # Sorted reduceat instead of np.add.at (one pass, ~50x faster at a million faces), over
+    # a bounded number of faces at a time; a cluster cut by a chunk boundary adds twice.
+    order = np.argsort(own, kind="stable")
+    sorted_labels = own[order]
+    if faces is not None:
+        order = faces[order]
+    # The squared norms of the faces counted, in the same order: those of an incremental
+    # run's few hundred thousand faces, not of the million.
+    norms = np.empty(len(order), dtype=np.float32)
+    for lo in range(0, len(order), 16384):
+        lab = sorted_labels[lo : lo + 16384]
+        starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+        rows = take_rows(emb, order[lo : lo + 16384])
+        part = np.add.reduceat(rows, starts, axis=0, dtype=np.float64)
+        s[lab[starts]] += part.astype(np.float32)
+        # In the descriptors' own float32: asking einsum for float64 would copy them first.
+        np.einsum("ij,ij->i", rows, rows, out=norms[lo : lo + 16384])
+    # Each cluster's norms summed in the order of its faces, as over the faces unsorted.
+    sq = np.bincount(sorted_labels, weights=norms.astype(np.float64), minlength=k)
+    return s, sq
+
+
+class KnownSums:
+    """The descriptor and squared-norm sums of groups of faces that never part (an
+    incremental run's persons: ``group``, one per face, -1 for a face in none), each
+    summed once, when first asked for, however many ejection rounds, merges and
+    groupings ask: a person of thousands of faces joined by one new face is otherwise
+    summed again by each."""
+
+    def __init__(self, emb: np.ndarray, group: np.ndarray) -> None:
+        self.emb = emb
+        self.group = np.asarray(group, dtype=np.int64)
+        m = int(self.group.max()) + 1 if len(self.group) else 0
+        self._s = np.zeros((m, emb.shape[1]), dtype=np.float32)
+        self._sq = np.zeros(m, dtype=np.float64)
+        self._done = np.zeros(m, dtype=bool)
+        self._faces: np.ndarray | None = None
+        self._bounds = np.zeros(0, dtype=np.int64)
+
+    def sums(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(descriptor sums, squared-norm sums) of ``groups`` (distinct group numbers)."""
+        todo = groups[~self._done[groups]]
+        if len(todo):
+            if self._faces is None:
+                # Each group's faces, in face order, found once.
+                self._faces = np.argsort(self.group, kind="stable")
+                self._bounds = np.searchsorted(self.group[self._faces], np.arange(len(self._done) + 1))
+            faces = np.sort(_ranges_of(self._bounds, todo, self._faces))
+            s, sq = _sums(self.emb, self.group[faces], len(self._done), faces)
+            self._s[todo], self._sq[todo] = s[todo], sq[todo]
+            self._done[todo] = True
+        return self._s[groups], self._sq[groups]
+
+
+def _ranges_of(bounds: np.ndarray, groups: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The entries of ``order`` in the ranges ``bounds[g]:bounds[g + 1]`` of ``groups``."""
+    out: np.ndarray = order[_ranges(bounds[groups], bounds[groups + 1])]
+    return out
+
+
 def eject_outliers(
     emb: np.ndarray,
     labels: np.ndarray,
@@ -110,6 +176,7 @@ def eject_outliers(
     movable: np.ndarray | None = None,
     rounds: int = 3,
     chunk: int = 1 << 16,
+    known: KnownSums | None = None,
 ) -> np.ndarray:
     """Labels where each face whose root mean squared distance to the other faces of its
     cluster is ``threshold`` or more has a cluster of its own (a new label above the others).
@@ -122,6 +189,8 @@ def eject_outliers(
     left alone: their one distance is the link itself. ``movable`` (one bool per face) limits
     who may leave; the others stay and keep counting in their cluster's averages.
     ``threshold`` may be one per face (the default clustering's, scaled where faces crowd).
+    ``known``: sums of groups of faces that stay (see :class:`KnownSums`), none of them
+    ``movable``.
     """
     labels = np.array(labels, dtype=np.int64)
     emb = np.asarray(emb)
@@ -135,7 +204,7 @@ def eject_outliers(
             counted = np.zeros(k, dtype=bool)
             counted[labels[movable]] = True
             counted &= np.bincount(labels, minlength=k) >= 3
-        mom = _Moments.of(emb, labels, k, _faces_in(labels, counted))
+        mom = _Moments.of(emb, labels, k, _faces_in(labels, counted), known)
         others = mom.n[labels] - 1.0
         far = np.zeros(len(labels), dtype=bool)
         # A chunk of faces at a time: a float64 copy of a million descriptors is a gigabyte.
@@ -362,6 +431,7 @@ def merge_by_linkage(
     clear_margin: float = 0.0,
     scale: np.ndarray | None = None,
     fixed: np.ndarray | None = None,
+    known: KnownSums | None = None,
 ) -> np.ndarray:
     """Cluster labels after merging, by average linkage, the clusters of ``labels`` (one
     per face of ``emb``) whose faces are closer than ``threshold`` (root mean squared
@@ -386,6 +456,7 @@ def merge_by_linkage(
     ``clear_threshold`` times the smaller of their mean factors (kept as a sum per cluster,
     summed on each merge). ``fixed`` (one bool per cluster label) marks clusters that never
     merge with each other (an incremental run's persons); others may merge into them.
+    ``known``: the sums of those persons' faces (:class:`KnownSums`).
     """
     labels = np.asarray(labels, dtype=np.int64)
     k = int(labels.max()) + 1 if len(labels) else 0
@@ -425,6 +496,7 @@ def merge_by_linkage(
         clear_margin,
         scale,
         None if fixed is None else np.asarray(fixed, dtype=bool)[ids],
+        known,
     )
     merged = labels.copy()
     at = np.flatnonzero(own >= 0) if faces is None else faces
@@ -448,11 +520,12 @@ def _merge_joined(
     clear_margin: float,
     scale: np.ndarray | None,
     fixed: np.ndarray | None,
+    known: KnownSums | None = None,
 ) -> np.ndarray:
     """:func:`merge_by_linkage` over clusters 0..k-1 of ``faces`` (``labels`` one per face,
     theirs in 0..k-1; None: every face), ``cannot`` as cluster pairs: each cluster's
     surviving cluster."""
-    mom = _Moments.of(np.asarray(emb), labels, k, faces)
+    mom = _Moments.of(np.asarray(emb), labels, k, faces, known)
     factor_sum = None
     if scale is not None:
         weights = np.asarray(scale) if faces is None else np.asarray(scale)[faces]

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import photocluster.app.recluster as recluster_module
 from conftest import fake_embedding, near
 from photocluster.app.corrections import move_face, name_person
 from photocluster.app.recluster import _changes, _read_library, recluster
@@ -89,6 +91,56 @@ def test_a_new_face_stays_out_of_the_person_in_its_photo(store: Store, tmp_path:
     assert recluster(store).mode == "incremental"
     persons = [_person(store, f) for f in pair]
     assert persons.count(ann) == 1
+
+
+def _chain(store: Store, tmp_path: Path) -> tuple[list[int], int]:
+    """A library of two persons and a stranger photographed twice (two faces 0.31 apart: a
+    cluster too small for ``min_size=3``), clustered; then a new photo of the stranger,
+    0.31 from one of the two and 0.62 from the other, beyond the neighbour graph's reach
+    (0.6): returns (the two old faces, the new face)."""
+    _library(store, tmp_path, {"ann": 12, "bob": 10})
+    base = fake_embedding("stranger")
+    step = near(base, 0.31, "chain") - base  # one direction, both ways
+    old = [*add_photo(store, tmp_path / "s1.jpg", [base - step]), *add_photo(store, tmp_path / "s2.jpg", [base])]
+    assert recluster(store, min_size=3).mode == "full"
+    assert _person(store, old[0]) is None and _person(store, old[1]) is None
+    (new,) = add_photo(store, tmp_path / "s3.jpg", [base + step])
+    return old, new
+
+
+def test_a_face_in_no_person_a_new_face_joins_brings_its_own_neighbours(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The new face reaches the nearer old face only; a full run links the chain (new - near
+    # - far) and makes the three one person. An incremental run's first grouping puts the
+    # nearer face with the new one, so its own neighbours are searched: the far face too.
+    old, new = _chain(store, tmp_path)
+    searched: list[int] = []
+    real = recluster_module.query_neighbourhoods
+
+    def spy(emb: np.ndarray, queries: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        searched.append(len(queries))
+        return real(emb, queries, *args, **kwargs)
+
+    monkeypatch.setattr(recluster_module, "query_neighbourhoods", spy)
+    report = recluster(store, min_size=3)
+    assert report.mode == "incremental" and report.new_persons == 1
+    assert _person(store, new) is not None and _person(store, new) == _person(store, old[0]) == _person(store, old[1])
+    # The new face, then the face in no person grouped with it, then the far face its
+    # neighbourhood brought in: one at a time, never the persons' faces.
+    assert searched == [1, 1, 1]
+
+
+def test_without_the_neighbours_of_the_faces_it_joins_a_new_face_stays_unknown(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The case above needs those neighbourhoods: without them the chain is cut.
+    old, new = _chain(store, tmp_path)
+    monkeypatch.setattr(recluster_module, "EXPAND_ROUNDS", 0)
+    assert recluster(store, min_size=3).mode == "incremental"
+    assert _person(store, new) is None and _person(store, old[1]) is None
+    full = recluster(store, min_size=3, full=True)
+    assert full.mode == "full" and _person(store, new) == _person(store, old[1]) is not None
 
 
 def test_full_is_asked_for_or_follows_a_change_of_settings(store: Store, tmp_path: Path) -> None:

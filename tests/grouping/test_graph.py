@@ -18,6 +18,7 @@ from photocluster.grouping.graph import (
     knn_graph,
     query_edges,
     query_neighbourhoods,
+    union_edges,
 )
 from photocluster.grouping.identity import match_to_previous
 from photocluster.grouping.whispers import UNKNOWN, canonical_labels, chinese_whispers, cluster
@@ -391,33 +392,35 @@ def test_the_wide_neighbourhood_of_a_query_holds_its_nearest_faces_beyond_the_gr
         assert set(nearest.tolist()) <= set(mine.tolist())
 
 
-@pytest.mark.parametrize("exact_below", [20_000_000, 0])  # every distance, and the inverted file
-def test_the_faces_to_expand_near_a_query_have_their_own_nearest_searched(exact_below: int) -> None:
-    # Twenty people of 100 faces each; the queries are a few faces of two of them, and the
-    # faces of person 0 may be expanded: those among a query's nearest bring their own.
-    rng = np.random.default_rng(11)
-    centres = rng.normal(size=(20, 128))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    emb = (np.repeat(centres, 100, axis=0) + rng.normal(size=(2000, 128)) * 0.02).astype(np.float32)
-    queries = np.array([0, 1, 2, 100, 101])
-    expand = np.zeros(2000, dtype=bool)
-    expand[:100] = True
-    i, j, _ = query_edges(emb, queries, 0.6, k=5, expand=expand, exact_below=exact_below)
-    plain_i, plain_j, _ = query_edges(emb, queries, 0.6, k=5, exact_below=exact_below)
-    linked = {*zip(i.tolist(), j.tolist(), strict=True)}
-    # The expanded faces: person 0's faces among the queries' five nearest, not queries.
-    reached = {int(x) for a, b in zip(plain_i, plain_j, strict=True) for x in (a, b)} - set(queries.tolist())
-    expanded = sorted(f for f in reached if expand[f])
-    assert expanded and all(f < 100 for f in expanded)
-    found = total = 0
-    for f in expanded:
-        nearest = np.argsort(np.linalg.norm(emb - emb[f], axis=1))[1:6]
-        total += len(nearest)
-        found += sum((min(f, int(x)), max(f, int(x))) in linked for x in nearest)
-    # Every distance: all of them; the inverted file: nearly all (it is approximate).
-    assert found == total if exact_below else found >= 0.9 * total
-    # Faces of person 1 are never expanded: nothing of theirs beyond the queries' own.
-    assert not any(100 <= x < 200 and 100 <= y < 200 and {x, y}.isdisjoint({100, 101}) for x, y in linked)
+@pytest.mark.parametrize("listed", [False, True])  # every distance, and a full run's inverted file
+def test_two_searches_united_are_the_search_of_both_query_sets(listed: bool) -> None:
+    # An incremental run searches the new faces, then some faces they reached: the union of
+    # the two searches' edges is what one search of both finds, each edge once, measured
+    # the same, and an edge inner when either search found it among a query's nearest.
+    emb = _people(300, 40, seed=13)
+    index = knn_graph(emb, 0.6, list_size=200, exact_below=0)[1] if listed else None
+    rng = np.random.default_rng(13)
+    first, second = np.split(rng.choice(len(emb), size=300, replace=False), [200])
+
+    def search(queries: np.ndarray) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        return query_neighbourhoods(
+            emb, np.sort(queries), 0.6, k=8, wide=16, exact_below=0 if listed else 20_000_000, index=index
+        )
+
+    (ei, ej, ed), (wi, wj, wd) = search(np.r_[first, second])
+    (ai, aj, ad), (awi, awj, awd) = search(first)
+    (bi, bj, bd), (bwi, bwj, bwd) = search(second)
+    pairs = {*zip(ai.tolist(), aj.tolist(), strict=True)} & {*zip(bi.tolist(), bj.tolist(), strict=True)}
+    assert pairs  # some found by both
+    for united, whole in (
+        (union_edges((ai, aj, ad), (bi, bj, bd), len(emb)), (ei, ej, ed)),
+        (union_edges((awi, awj, awd), (bwi, bwj, bwd), len(emb)), (wi, wj, wd)),
+    ):
+        assert all(np.array_equal(u, w) for u, w in zip(united, whole, strict=True))
+        assert united[0].dtype == np.int32 and united[2].dtype == np.float32
+    none = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    alone = union_edges((ei, ej, ed), none, len(emb))
+    assert all(np.array_equal(u, w) for u, w in zip(alone, (ei, ej, ed), strict=True))
 
 
 def _people(n_people: int, per: int, seed: int) -> np.ndarray:
@@ -461,11 +464,10 @@ def test_the_kept_lists_search_new_faces_as_the_full_run_found_them() -> None:
     assert all(a in set(new.tolist()) or b in set(new.tolist()) for a, b in found)
 
 
-def test_lonely_new_faces_look_again_in_their_wider_lists_with_the_faces_to_expand() -> None:
+def test_lonely_new_faces_look_again_in_their_wider_lists() -> None:
     # People photographed often, and 150 strangers seen twice, the two photos 0.45 apart:
     # far from every crowd, a stranger's photos may fall in different lists, so that one
-    # finds nothing in its own and must look again. The second photos come later, and the
-    # faces in no person they reach (``expand``) are searched in the same pass.
+    # finds nothing in its own and must look again. The second photos come later.
     rng = np.random.default_rng(10)  # not the people's seed: strangers, not people again
     people = _people(200, 40, seed=9)
     unit = rng.normal(size=(150, 128))
@@ -473,20 +475,15 @@ def test_lonely_new_faces_look_again_in_their_wider_lists_with_the_faces_to_expa
     step = rng.normal(size=(150, 128))
     step -= (step * unit).sum(1, keepdims=True) * unit
     step *= 0.45 / np.linalg.norm(step, axis=1, keepdims=True)
-    # Each stranger's first photo, a third one on its other side (0.9 from the second:
-    # found only by searching the first), then the second.
-    emb = np.vstack([people, unit, unit - step, unit + step]).astype(np.float32)
-    old = np.arange(len(people) + 300)
-    new = np.arange(len(people) + 300, len(emb))
+    emb = np.vstack([people, unit, unit + step]).astype(np.float32)
+    old = np.arange(len(people) + 150)
+    new = np.arange(len(people) + 150, len(emb))
     _, index = knn_graph(emb[old], 0.6, list_size=200, exact_below=0)
     assert index is not None
     lists = np.full((len(emb), 3), -1, dtype=np.int32)
     lists[old] = index.lists
     kept = SearchIndex(index.centres, lists).completed(emb)
-    strangers = {(len(people) + s, len(people) + 300 + s) for s in range(150)}
-    thirds = {(len(people) + s, len(people) + 150 + s) for s in range(150)}
-    expand = np.zeros(len(emb), dtype=bool)
-    expand[people.shape[0] :] = True  # the strangers are in no person
+    strangers = {(len(people) + s, len(people) + 150 + s) for s in range(150)}
 
     def edges(**options: Any) -> set[tuple[int, int]]:
         (i, j, _), _ = query_neighbourhoods(emb, new, 0.6, k=8, exact_below=0, index=kept, **options)
@@ -494,14 +491,8 @@ def test_lonely_new_faces_look_again_in_their_wider_lists_with_the_faces_to_expa
 
     looked_again = edges()
     assert len(looked_again & strangers) == 150 > len(edges(lists_per_lonely_face=1) & strangers)
-    # The first photos reached are searched too, each in its own nearest list (in the
-    # lonely faces' pass over the lists): most find their third photo, and nothing
-    # that is not an edge of every distance.
-    expanded = edges(expand=expand)
-    assert looked_again < expanded and not looked_again & thirds and len(expanded & thirds) >= 135
-    (ei, ej, _), _ = query_neighbourhoods(emb, new, 0.6, k=8, expand=expand)  # every distance
-    exact = {(min(a, b), max(a, b)) for a, b in zip(ei.tolist(), ej.tolist(), strict=True)}
-    assert expanded <= exact and len(exact & thirds) == 150
+    (ei, ej, _), _ = query_neighbourhoods(emb, new, 0.6, k=8)  # every distance
+    assert looked_again <= {(min(a, b), max(a, b)) for a, b in zip(ei.tolist(), ej.tolist(), strict=True)}
 
 
 @pytest.mark.parametrize("exact_below", [0, 20_000_000])

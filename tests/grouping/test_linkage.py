@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from photocluster.grouping.graph import edges
-from photocluster.grouping.linkage import _Moments, _Pairs, _ranges, _reciprocal, eject_outliers, merge_by_linkage
+from photocluster.grouping.linkage import (
+    KnownSums,
+    _Moments,
+    _Pairs,
+    _ranges,
+    _reciprocal,
+    eject_outliers,
+    merge_by_linkage,
+)
 
 
 def _rms(a: np.ndarray, b: np.ndarray) -> float:
@@ -345,3 +353,51 @@ def test_equal_distances_merge_as_judging_every_pair(seed: int) -> None:
     got, want = _merged_both_ways(emb, labels, i, j, cannot, 0.0, 0.0, scale, fixed)
     assert len(np.unique(want)) <= 2 * people
     assert np.array_equal(got, want)
+
+
+def _persons_and_loose(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """An incremental run's grouping in small: 12 persons of 20-60 faces (kept whole, a
+    group each), 150 faces in none near them, and after the first stage each loose face
+    either alone or in a person's cluster: (emb, labels, group (-1: none), movable)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(12, 16))
+    sizes = rng.integers(20, 60, size=12)
+    person = np.repeat(np.arange(12), sizes)
+    loose = rng.integers(0, 12, size=150)
+    emb = np.concatenate([centres[person], centres[loose]]) + rng.normal(scale=0.35, size=(len(person) + 150, 16))
+    group = np.r_[person, np.full(150, -1)]
+    joins = rng.random(150) < 0.5
+    labels = np.r_[person, np.where(joins, loose, 12 + np.arange(150))]
+    return emb.astype(np.float32), labels, group, group < 0
+
+
+def test_known_sums_give_the_moments_summed_face_by_face() -> None:
+    emb, labels, group, _ = _persons_and_loose(21)
+    known = KnownSums(emb, group)
+    k = int(labels.max()) + 1
+    some = np.flatnonzero(np.isin(labels, [0, 3, 4, 20, 40]))
+    for faces in (None, some):
+        plain, from_known = _Moments.of(emb, labels, k, faces), _Moments.of(emb, labels, k, faces, known)
+        assert np.array_equal(plain.n, from_known.n)
+        assert np.allclose(plain.s, from_known.s, atol=1e-4) and np.allclose(plain.sq, from_known.sq, rtol=1e-9)
+    # Each group summed once: a group's faces changed afterwards (they never do within a
+    # run) leave its sums as they were.
+    before = known.sums(np.array([0, 5]))
+    emb[group == 0] = 0.0
+    after = known.sums(np.array([0, 5]))
+    assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
+
+
+@pytest.mark.parametrize("seed", [22, 23])
+def test_ejection_and_merging_with_known_sums_decide_as_without(seed: int) -> None:
+    emb, labels, group, movable = _persons_and_loose(seed)
+    known = KnownSums(emb, group)
+    kept = eject_outliers(emb, labels, 1.6, movable=movable)
+    assert np.count_nonzero(kept != labels) > 0  # some loose faces left a person's cluster
+    assert np.array_equal(eject_outliers(emb, labels, 1.6, movable=movable, known=known), kept)
+    i, j, _ = edges(emb, 2.0)
+    fixed = np.zeros(int(kept.max()) + 1, dtype=bool)
+    fixed[:12] = True
+    merged = merge_by_linkage(emb, kept, i, j, 1.7, fixed=fixed)
+    assert len(np.unique(merged)) < len(np.unique(kept))
+    assert np.array_equal(merge_by_linkage(emb, kept, i, j, 1.7, fixed=fixed, known=known), merged)
