@@ -222,7 +222,7 @@ def group(
     keep = ~(weak[i] | weak[j])
     super_labels = _cluster(emb, i[keep], j[keep], d[keep], cons, policy, factor, fixed, known)
     if len(super_labels):
-        _attach_weak(emb, super_labels, weak, i[~keep], j[~keep], cons, policy, factor)
+        _attach_weak(emb, super_labels, weak, i[~keep], j[~keep], cons, policy, factor, known)
         super_labels = canonical_labels(super_labels)
     return super_labels
 
@@ -390,6 +390,7 @@ def _attach_weak(
     cons: Constraints,
     policy: Policy,
     factor: np.ndarray | None = None,
+    known: KnownSums | None = None,
 ) -> None:
     """Give each weak face the label of the person it clearly belongs to (in place); (i, j)
     are the edges that touch a weak face."""
@@ -408,6 +409,6 @@ def _attach_weak(
     if factor is not None:
         threshold = threshold * factor[faces]  # the face's own factor
     penalty = 0.0 if policy.whispers else policy.small_penalty
-    chosen = attach(emb, labels, faces, i, j, threshold, penalty, policy.attach_margin, forbidden)
+    chosen = attach(emb, labels, faces, i, j, threshold, penalty, policy.attach_margin, forbidden, known)
     joined = chosen >= 0
     super_labels[cons.super_of[faces[joined]]] = chosen[joined]

@@ -664,6 +664,7 @@ def attach(
     small_penalty: float = 0.0,
     margin: float = 0.0,
     forbidden: np.ndarray | None = None,
+    known: KnownSums | None = None,
 ) -> np.ndarray:
     """The cluster each face of ``faces`` (indices) joins, or -1: the cluster of at least two
     other faces, among those its edges (i, j) reach, whose faces are closest to it on
@@ -674,7 +675,8 @@ def attach(
     doubtful to be linked (junk detections, strangers in the background) join a person
     only when the person is unambiguous. ``forbidden`` holds keys ``face * k + label``
     (k = number of labels) that must not be chosen (cannot-links). ``threshold`` may be one
-    per face of ``faces`` (scaled where faces crowd).
+    per face of ``faces`` (scaled where faces crowd). ``known``: the sums of groups of faces
+    that share a label, none of them in ``faces`` (:class:`KnownSums`).
     """
     labels = np.asarray(labels, dtype=np.int64)
     out = np.full(len(faces), -1, dtype=np.int64)
@@ -684,7 +686,6 @@ def attach(
     attaching = np.zeros(len(labels), dtype=bool)
     attaching[faces] = True
     kept = ~attaching
-    mom = _Moments.of(np.asarray(emb)[kept], labels[kept], k)
     src = np.concatenate([i, j]).astype(np.int64)
     dst = np.concatenate([j, i]).astype(np.int64)
     use = attaching[src] & kept[dst]
@@ -692,6 +693,11 @@ def attach(
     if forbidden is not None and len(forbidden):
         keys = np.setdiff1d(keys, forbidden, assume_unique=True)
     face, cluster = keys // k, keys % k
+    # The moments of the clusters a face may join only: an incremental run's few, not a
+    # million faces' (copied, then summed, at each grouping).
+    wanted = np.zeros(k, dtype=bool)
+    wanted[cluster] = True
+    mom = _Moments.of(np.asarray(emb), labels, k, np.flatnonzero(kept & wanted[labels]), known)
     size = mom.n[cluster]
     dist = mom.face_distance(np.asarray(emb)[face], cluster)
     position = np.full(len(labels), -1, dtype=np.int64)

@@ -14,6 +14,7 @@ from photocluster.grouping.linkage import (
     _Pairs,
     _ranges,
     _reciprocal,
+    attach,
     eject_outliers,
     merge_by_linkage,
 )
@@ -401,3 +402,16 @@ def test_ejection_and_merging_with_known_sums_decide_as_without(seed: int) -> No
     merged = merge_by_linkage(emb, kept, i, j, 1.7, fixed=fixed)
     assert len(np.unique(merged)) < len(np.unique(kept))
     assert np.array_equal(merge_by_linkage(emb, kept, i, j, 1.7, fixed=fixed, known=known), merged)
+
+
+def test_attaching_with_known_sums_chooses_as_without() -> None:
+    emb, labels, group, movable = _persons_and_loose(24)
+    weak = np.flatnonzero(movable)[::3]  # some faces in no person, too doubtful to link
+    labels = labels.copy()
+    labels[weak] = 12 + 150 + np.arange(len(weak))  # each alone, as attach finds them
+    i, j, _ = edges(emb, 2.2)
+    touching = np.isin(i, weak) | np.isin(j, weak)
+    i, j = i[touching], j[touching]
+    chosen = attach(emb, labels, weak, i, j, 1.9)
+    assert (chosen >= 0).any() and (chosen < 0).any()
+    assert np.array_equal(attach(emb, labels, weak, i, j, 1.9, known=KnownSums(emb, group)), chosen)
