@@ -170,6 +170,9 @@ INCREMENTAL = "incremental"
 # every person as it is, and a library that grew by half deserves its persons redrawn.
 FULL_ABOVE = 0.2
 
+# How many nearest faces each face links to in the neighbour graph.
+GRAPH_K = 32
+
 # How many nearest faces an incremental run reads a new face's crowding factor from: a
 # full run's graph links a face to its 32 nearest and to the faces that have it among
 # theirs. With only its own 32, a child photographed twice among children photographed
@@ -335,6 +338,7 @@ def _plan_full(
     (i, j, d), index = knn_graph(
         lib.emb,
         policy.graph_radius,
+        GRAPH_K,
         progress=lambda event: say(replace(event, phase=f"Finding neighbours of {n:,} faces")),
     )
     log.info("%d faces, %d links under %.2f", n, len(i), policy.graph_radius)
@@ -374,6 +378,19 @@ def _plan_incremental(
     say(Progress(f"Finding neighbours of {len(queries):,} new faces"))
     lists = _kept_lists(lib)
 
+    # Who stays where: the persons' faces, the pinned ones with them.
+    held = np.where(new, -1, lib.person_ids)
+    if lib.pins:
+        index = positions(lib.face_ids)
+        for fid, pid in lib.pins.items():
+            if fid in index:
+                held[index[fid]] = pid
+    # Where a new face with no neighbour in its own list looks again: a full run's lonely
+    # faces look among the faces with fewer links than their nearest count (GRAPH_K), and
+    # a face in a larger person has that many in its person alone.
+    sizes = np.bincount(held[held >= 0], minlength=1)
+    few_links = (held < 0) | (sizes[np.maximum(held, 0)] <= GRAPH_K)
+
     def neighbourhoods(faces: np.ndarray) -> tuple[_Edges, _Edges]:
         # The grouping's edges, and for the crowding factor the wider neighbourhoods a
         # full run's graph gives a face (its nearest, and the faces it is among the
@@ -382,17 +399,12 @@ def _plan_incremental(
             lib.emb,
             faces,
             policy.graph_radius,
+            k=GRAPH_K,
             wide=CROWD_NEIGHBOURS if policy.adapts else 0,
             index=None if lists is None else lists.index,
+            sparse=few_links,
         )
 
-    # Who stays where: the persons' faces, the pinned ones with them.
-    held = np.where(new, -1, lib.person_ids)
-    if lib.pins:
-        index = positions(lib.face_ids)
-        for fid, pid in lib.pins.items():
-            if fid in index:
-                held[index[fid]] = pid
     persons, group_of = np.unique(held, return_inverse=True)
     known = KnownSums(lib.emb, np.where(held >= 0, group_of - int(persons[0] < 0), -1))
     edges, around = neighbourhoods(queries)

@@ -464,6 +464,7 @@ def query_neighbourhoods(
     block: int = 1024,
     workers: int | None = None,
     index: SearchIndex | None = None,
+    sparse: np.ndarray | None = None,
 ) -> tuple[_Edges, _Edges]:
     """:func:`query_edges` (the edges to each searched face's ``k`` nearest) and, in the
     same search, the edges to each searched face's ``wide`` nearest (0: none, empty arrays;
@@ -478,6 +479,9 @@ def query_neighbourhoods(
     ``index``: the inverted file of the last full run (:func:`knn_graph`, a row of lists
     for every face, :meth:`SearchIndex.completed`): the faces are searched as that run
     searched them, in their nearest list, without the library assigned to new centres.
+
+    ``sparse`` (one bool per face): the faces a lonely query looks among in its wider lists,
+    as a full run's lonely faces look among the faces with few links only (None: all).
     """
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     n = len(emb)
@@ -494,9 +498,9 @@ def query_neighbourhoods(
         if exact:
             search = _exact_search(emb, sq, reach, t2, block, pmap)
         elif index is not None:
-            search = _listed_search(emb, sq, index, reach, t2, block, pmap, lists_per_lonely_face)
+            search = _listed_search(emb, sq, index, reach, t2, block, pmap, lists_per_lonely_face, sparse)
         else:
-            search = ivf.sized_for(len(queries))
+            search = ivf.sized_for(len(queries), sparse)
 
         first = search(queries)
         found = np.zeros(n, dtype=bool)
@@ -591,7 +595,7 @@ class _QueryIndex:
     lists_per_lonely_face: int
     seed: int
 
-    def sized_for(self, queries: int) -> _Search:
+    def sized_for(self, queries: int, sparse: np.ndarray | None = None) -> _Search:
         emb, pmap = self.emb, self.pmap
         n = len(emb)
         n_lists = int(np.clip(np.sqrt(self.lists_per_face * queries), 16, max(16, n // 64)))
@@ -599,11 +603,13 @@ class _QueryIndex:
         home = _nearest_centres(emb, centres, 1, pmap=pmap)[:, 0]
         members = np.argsort(home, kind="stable")  # each list's faces in increasing order
         bounds = np.searchsorted(home[members], np.arange(len(centres) + 1))
+        few = _only(members, bounds, sparse)
 
         def search(q: np.ndarray, lonely: bool = False) -> _Found:
             m = self.lists_per_lonely_face if lonely else self.lists_per_face
             owner, lists = _probes(q, _nearest_centres(emb[q], centres, m, pmap=pmap))
-            return _probe(emb, self.sq, owner, lists, members, bounds, self.reach, self.t2, self.block, pmap)
+            among, at = few if lonely else (members, bounds)
+            return _probe(emb, self.sq, owner, lists, among, at, self.reach, self.t2, self.block, pmap)
 
         return search
 
@@ -617,11 +623,13 @@ def _listed_search(
     block: int,
     pmap: _Map[Any, Any],
     lists_per_lonely_face: int,
+    sparse: np.ndarray | None = None,
 ) -> _Search:
     """Each query's ``reach`` nearest among the faces ``index`` registers in the query's
     nearest list, as :func:`knn_graph` searched every face (no face assigned to the
     centres again: a million faces' assignment is most of a few new faces' search); a
-    lonely query among those of its ``lists_per_lonely_face`` nearest lists."""
+    lonely query among the ``sparse`` faces (None: all) of its ``lists_per_lonely_face``
+    nearest lists."""
     flat = index.lists.reshape(-1)
     if len(index.centres) <= np.iinfo(np.int16).max:
         flat = flat.astype(np.int16)  # a radix sort: 6x faster on a million faces' lists
@@ -629,6 +637,7 @@ def _listed_search(
     bounds = np.searchsorted(flat[registered], np.arange(len(index.centres) + 1))
     members = registered // index.lists.shape[1]
     del flat, registered
+    few = _only(members, bounds, sparse)
 
     def search(q: np.ndarray, lonely: bool = False) -> _Found:
         if lonely:
@@ -637,11 +646,21 @@ def _listed_search(
             # Not its nearest list again: it found nothing there.
             again = lists != np.repeat(index.lists[q, 0], near.shape[1])
             owner, lists = owner[again], lists[again]
-        else:
-            owner, lists = _probes(q, index.lists[q, :1])
+            return _probe(emb, sq, owner, lists, *few, reach, t2, block, pmap)
+        owner, lists = _probes(q, index.lists[q, :1])
         return _probe(emb, sq, owner, lists, members, bounds, reach, t2, block, pmap)
 
     return search
+
+
+def _only(members: np.ndarray, bounds: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The lists' ``members`` (list c's: ``members[bounds[c]:bounds[c + 1]]``) that ``keep``
+    marks (None: all), with their bounds."""
+    if keep is None:
+        return members, bounds
+    kept = keep[members]
+    before = np.r_[0, np.cumsum(kept)]
+    return members[kept], before[bounds]
 
 
 def _probes(q: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -493,6 +493,16 @@ def test_lonely_new_faces_look_again_in_their_wider_lists() -> None:
     assert len(looked_again & strangers) == 150 > len(edges(lists_per_lonely_face=1) & strangers)
     (ei, ej, _), _ = query_neighbourhoods(emb, new, 0.6, k=8)  # every distance
     assert looked_again <= {(min(a, b), max(a, b)) for a, b in zip(ei.tolist(), ej.tolist(), strict=True)}
+    # Looking again, only among the faces with few links (``sparse``), as a full run does:
+    # the strangers' first photos are; half of them marked otherwise are not found again.
+    sparse = np.zeros(len(emb), dtype=bool)
+    sparse[len(people) :] = True
+    assert edges(sparse=sparse) == looked_again
+    sparse[len(people) : len(people) + 75] = False
+    among_few = edges(sparse=sparse)
+    found_again = looked_again - edges(lists_per_lonely_face=1)
+    assert among_few == looked_again - {(a, b) for a, b in found_again if a < len(people) + 75}
+    assert len(among_few & strangers) < 150
 
 
 @pytest.mark.parametrize("exact_below", [0, 20_000_000])
