@@ -59,9 +59,8 @@ class _Moments:
         inside = group >= 0
         rest = np.flatnonzero(~inside)
         s, sq = _sums(emb, own[rest], k, rest if faces is None else faces[rest])
-        # Each group's label, from any one of its faces (they all share it).
-        groups, first = np.unique(group[inside], return_index=True)
-        at = own[np.flatnonzero(inside)[first]]
+        groups = known.among(group[inside])
+        at = labels[known.first[groups]]  # a group's label: any one of its faces' (they share it)
         gs, gsq = known.sums(groups)
         np.add.at(s, at, gs)
         np.add.at(sq, at, gsq)
@@ -142,11 +141,21 @@ class KnownSums:
         self.emb = emb
         self.group = np.asarray(group, dtype=np.int64)
         m = int(self.group.max()) + 1 if len(self.group) else 0
+        inside = np.flatnonzero(self.group >= 0)
+        # Each group's first face (faces ascending: the last write of a group is its first).
+        self.first = np.zeros(m, dtype=np.int64)
+        self.first[self.group[inside[::-1]]] = inside[::-1]
         self._s = np.zeros((m, emb.shape[1]), dtype=np.float32)
         self._sq = np.zeros(m, dtype=np.float64)
         self._done = np.zeros(m, dtype=bool)
         self._faces: np.ndarray | None = None
         self._bounds = np.zeros(0, dtype=np.int64)
+
+    def among(self, groups: np.ndarray) -> np.ndarray:
+        """The distinct groups of ``groups`` (ascending), without sorting them."""
+        seen = np.zeros(len(self._done), dtype=bool)
+        seen[groups] = True
+        return np.flatnonzero(seen)
 
     def sums(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(descriptor sums, squared-norm sums) of ``groups`` (distinct group numbers)."""
