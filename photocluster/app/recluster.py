@@ -405,8 +405,9 @@ def _plan_incremental(
             sparse=few_links,
         )
 
-    persons, group_of = np.unique(held, return_inverse=True)
-    known = KnownSums(lib.emb, np.where(held >= 0, group_of - int(persons[0] < 0), -1))
+    # Each kept person's sums are taken once for every grouping below: numbered 0..m-1.
+    number = np.cumsum(sizes > 0) - 1
+    known = KnownSums(lib.emb, np.where(held >= 0, number[np.maximum(held, 0)], -1))
     edges, around = neighbourhoods(queries)
     placed = _place_among(lib, policy, new, loose, held, known, edges, around, say)
     searched = np.zeros(n, dtype=bool)

@@ -60,7 +60,7 @@ class _Moments:
         rest = np.flatnonzero(~inside)
         s, sq = _sums(emb, own[rest], k, rest if faces is None else faces[rest])
         groups = known.among(group[inside])
-        at = labels[known.first[groups]]  # a group's label: any one of its faces' (they share it)
+        at = labels[known.one_face[groups]]  # a group's label: any one of its faces' (they share it)
         gs, gsq = known.sums(groups)
         np.add.at(s, at, gs)
         np.add.at(sq, at, gsq)
@@ -142,9 +142,9 @@ class KnownSums:
         self.group = np.asarray(group, dtype=np.int64)
         m = int(self.group.max()) + 1 if len(self.group) else 0
         inside = np.flatnonzero(self.group >= 0)
-        # Each group's first face (faces ascending: the last write of a group is its first).
-        self.first = np.zeros(m, dtype=np.int64)
-        self.first[self.group[inside[::-1]]] = inside[::-1]
+        # One face of each group (whichever write lands: its faces share every label).
+        self.one_face = np.zeros(m, dtype=np.int64)
+        self.one_face[self.group[inside]] = inside
         self._s = np.zeros((m, emb.shape[1]), dtype=np.float32)
         self._sq = np.zeros(m, dtype=np.float64)
         self._done = np.zeros(m, dtype=bool)
