@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 
 from conftest import fake_embedding, near
+from photocluster.core.vectors import squared_norms
 from photocluster.eval.metrics import pairwise
 from photocluster.grouping.doubt import centroid_distances
 from photocluster.grouping.graph import (
     SearchIndex,
     _pairs,
+    _QueryIndex,
     edges,
     knn_edges,
     knn_graph,
+    parallel,
     query_edges,
     query_neighbourhoods,
     union_edges,
@@ -518,3 +521,20 @@ def test_the_searched_edges_are_measured_as_every_edge_is(exact_below: int) -> N
         again = _pairs(keys, emb)
         assert np.array_equal(again[0], a) and np.array_equal(again[1], b)
         assert np.array_equal(again[2], dist) and dist.dtype == np.float32
+
+
+def test_lists_sized_for_the_queries_look_again_among_the_sparse_faces_only() -> None:
+    # Without a full run's lists (an older library): a lonely query's second look, in the
+    # lists made for the queries, is among the ``sparse`` faces only.
+    emb = _people(150, 40, seed=14)
+    queries = np.arange(0, len(emb), 60)
+    sparse = np.zeros(len(emb), dtype=bool)
+    sparse[::2] = True
+    with parallel(1) as pmap:
+        index = _QueryIndex(emb, squared_norms(emb), 8, 0.36, 1024, pmap, 3, 12, 0)
+        anyone = index.sized_for(len(queries))(queries, lonely=True)
+        among_few = index.sized_for(len(queries), sparse)(queries, lonely=True)
+        first_look = index.sized_for(len(queries), sparse)(queries)
+    assert len(anyone[1]) and not sparse[anyone[1]].all()
+    assert len(among_few[1]) and sparse[among_few[1]].all()
+    assert not sparse[first_look[1]].all()  # the first look is among every face of its lists
