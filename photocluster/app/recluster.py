@@ -474,7 +474,8 @@ def _place_among(
     reached[j] = True
     free |= loose & reached
     # A face placed never joins a person born after its photo: as the user's rejections.
-    placing = set(lib.face_ids[free].tolist())
+    # (Each grouping round asks; most libraries record no birth, and then nothing is built.)
+    placing = set(lib.face_ids[free].tolist()) if lib.facts else set()
     rejections = [*lib.rejections, *((f, p) for f, p in lib.facts if f in placing)]
     cons, fixed = incremental_constraints(
         lib.face_ids, lib.photo_ids, lib.emb, held, free, policy.collage_radius, rejections
