@@ -108,7 +108,7 @@ def _sums(emb: np.ndarray, own: np.ndarray, k: int, faces: np.ndarray | None) ->
     """Descriptor sums (k, d) float32 and squared-norm sums (k,) of the faces ``faces``
     (None: all) in the clusters ``own`` (one label each)."""
     s = np.zeros((k, emb.shape[1]), dtype=np.float32)
-    # Sorted reduceat instead of np.add.at (one pass, ~50x faster at a million faces), over
+    # Sorted sums instead of np.add.at (one pass, ~50x faster at a million faces), over
     # a bounded number of faces at a time; a cluster cut by a chunk boundary adds twice.
     order = np.argsort(own, kind="stable")
     sorted_labels = own[order]
@@ -117,17 +117,43 @@ def _sums(emb: np.ndarray, own: np.ndarray, k: int, faces: np.ndarray | None) ->
     # The squared norms of the faces counted, in the same order: those of an incremental
     # run's few hundred thousand faces, not of the million.
     norms = np.empty(len(order), dtype=np.float32)
-    for lo in range(0, len(order), 16384):
-        lab = sorted_labels[lo : lo + 16384]
+    for lo in range(0, len(order), _CHUNK):
+        lab = sorted_labels[lo : lo + _CHUNK]
         starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-        rows = take_rows(emb, order[lo : lo + 16384])
-        part = np.add.reduceat(rows, starts, axis=0, dtype=np.float64)
-        s[lab[starts]] += part.astype(np.float32)
+        rows = take_rows(emb, order[lo : lo + _CHUNK])
+        s[lab[starts]] += _run_sums(rows, starts).astype(np.float32)
         # In the descriptors' own float32: asking einsum for float64 would copy them first.
-        np.einsum("ij,ij->i", rows, rows, out=norms[lo : lo + 16384])
+        np.einsum("ij,ij->i", rows, rows, out=norms[lo : lo + _CHUNK])
     # Each cluster's norms summed in the order of its faces, as over the faces unsorted.
     sq = np.bincount(sorted_labels, weights=norms.astype(np.float64), minlength=k)
     return s, sq
+
+
+_CHUNK = 16384
+# Runs up to this long are summed a row position at a time, all of them together.
+_SHORT_RUN = 8
+
+
+def _run_sums(rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The float64 sum of each run of ``rows`` (run r: ``rows[starts[r]:starts[r + 1]]``),
+    each added row after row, as ``np.add.reduceat`` adds them. reduceat pays about a
+    microsecond a run, and most clusters hold one or two faces (a million faces' runs cost
+    it a second), and it casts the long runs' rows to float64 through a buffer, five times
+    slower than a reduction of each: the short runs are summed together, one row position
+    at a time, and each long one by itself."""
+    lengths = np.diff(np.r_[starts, len(rows)])
+    out = np.empty((len(starts), rows.shape[1]), dtype=np.float64)
+    short = lengths <= _SHORT_RUN
+    first = starts[short]
+    acc = take_rows(rows, first).astype(np.float64)
+    more = lengths[short]
+    for p in range(1, int(more.max()) if len(more) else 0):
+        still = np.flatnonzero(more > p)
+        acc[still] += take_rows(rows, first[still] + p)
+    out[short] = acc
+    for r in np.flatnonzero(~short).tolist():
+        np.add.reduce(rows[starts[r] : starts[r] + lengths[r]], axis=0, dtype=np.float64, out=out[r])
+    return out
 
 
 class KnownSums:

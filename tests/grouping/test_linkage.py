@@ -14,6 +14,8 @@ from photocluster.grouping.linkage import (
     _Pairs,
     _ranges,
     _reciprocal,
+    _run_sums,
+    _sums,
     attach,
     eject_outliers,
     merge_by_linkage,
@@ -32,6 +34,35 @@ def test_moments_give_the_root_mean_squared_distance_between_clusters() -> None:
     for a, b in itertools.combinations(range(4), 2):
         got = mom.distance(np.array([a]), np.array([b]))[0]
         assert got == pytest.approx(_rms(emb[labels == a], emb[labels == b]), rel=1e-5)
+
+
+@pytest.mark.parametrize("longest", [1, 3, 8, 9, 400])
+def test_run_sums_add_each_run_row_after_row_as_reduceat(longest: int) -> None:
+    # Bit for bit: the sums decide merges at their threshold, and a full run's clusters
+    # must not move with how the runs are summed.
+    rng = np.random.default_rng(longest)
+    lengths = rng.integers(1, longest + 1, size=300)
+    rows = rng.normal(size=(int(lengths.sum()), 16)).astype(np.float32)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    assert np.array_equal(_run_sums(rows, starts), np.add.reduceat(rows, starts, axis=0, dtype=np.float64))
+
+
+def test_sums_of_clusters_cut_by_chunks_match_the_faces_summed() -> None:
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(40_000, 8)).astype(np.float32)
+    # One cluster larger than a chunk, many of one face, some of a few.
+    labels = np.r_[np.zeros(20_000, dtype=np.int64), 1 + rng.integers(0, 15_000, size=20_000)]
+    rng.shuffle(labels)
+    faces = np.sort(rng.choice(40_000, 30_000, replace=False))
+    k = int(labels.max()) + 1
+    for chosen in (None, faces):
+        own = labels if chosen is None else labels[chosen]
+        rows = emb if chosen is None else emb[chosen]
+        s, sq = _sums(emb, own, k, chosen)
+        want = np.zeros((k, 8))
+        np.add.at(want, own, rows.astype(np.float64))
+        assert np.allclose(s, want, atol=1e-3)
+        assert np.allclose(sq, np.bincount(own, weights=np.einsum("ij,ij->i", rows, rows), minlength=k))
 
 
 def _blobs(centres: list[list[float]], per: int, spread: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
