@@ -244,8 +244,9 @@ class _Library:
 
 def _read_library(store: Store, policy: Policy, unbound: Collection[int] = ()) -> _Library:
     # One snapshot: the faces, their persons and the corrections as of one moment, even
-    # while a scan commits photos (its new faces join on the next run).
-    with store.snapshot():
+    # while a scan commits photos (its new faces join on the next run); the faces read by
+    # two connections of that one state.
+    with store.snapshot(readers=1):
         face_ids, photo_ids, person_ids, low, emb = store.active_face_rows(policy.min_confidence)
         pins, rejections = store.pins(), store.rejections()
         names = store.person_names()

@@ -137,6 +137,8 @@ class Database:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        # Connections that see this one's snapshot, while it lasts (snapshot(readers=...)).
+        self.readers: list[_Connection] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -228,16 +230,67 @@ class Database:
                 raise DatabaseError(f"{self.path}: cannot write to the database ({exc})") from None
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """Several reads that see one state of the database, whatever a scan commits meanwhile."""
+    def snapshot(self, readers: int = 0) -> Iterator[None]:
+        """Several reads that see one state of the database, whatever a scan commits meanwhile.
+
+        ``readers``: as many more connections, for reads on other threads, that see the
+        same state (:attr:`readers` while the snapshot lasts). They are had only when no
+        other process is writing at that moment, and not in a snapshot already begun,
+        whose state could be older than theirs: then there are none, and every read is
+        this connection's."""
         if self.conn.in_transaction:
             yield
             return
-        self.conn.execute("BEGIN")
+        self.readers = self._readers_of_one_state(readers) if readers > 0 else []
+        if not self.readers:
+            self.conn.execute("BEGIN")
         try:
             yield
         finally:
+            for reader in self.readers:
+                reader.close()
+            self.readers = []
             self.conn.execute("COMMIT")
+
+    def _readers_of_one_state(self, count: int) -> list[_Connection]:
+        """Begin this connection's snapshot and ``count`` more connections' in the same
+        state, or nothing (an empty list, no snapshot begun) when none can be had.
+
+        In WAL mode each connection reads the state of the last commit before its first
+        read. Holding the write lock meanwhile, on a connection of its own that writes
+        nothing, no commit can land between the first reads: they all see one state."""
+        try:
+            lock = sqlite3.connect(self.path, isolation_level=None, timeout=0.0)
+        except sqlite3.Error:
+            return []
+        readers: list[_Connection] = []
+        try:
+            try:
+                lock.execute("BEGIN IMMEDIATE")  # no waiting: another process writing, read alone
+            except sqlite3.Error:
+                return []
+            try:
+                for _ in range(count):
+                    reader = sqlite3.connect(
+                        self.path, isolation_level=None, check_same_thread=False, factory=_Connection
+                    )
+                    assert isinstance(reader, _Connection)
+                    reader.db_path = os.fspath(self.path)
+                    readers.append(reader)
+                for conn in (self.conn, *readers):
+                    conn.execute("BEGIN")
+                    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # its state, from here on
+            except (sqlite3.Error, DatabaseError):
+                for reader in readers:
+                    reader.close()
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                return []
+            return readers
+        finally:
+            if lock.in_transaction:
+                lock.execute("ROLLBACK")
+            lock.close()
 
     @contextmanager
     def exclusive(self, what: str = "scan") -> Iterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -27,7 +28,8 @@ _PACK = 8192
 _PACKED = (
     "SELECT count(*), max(id), group_concat(id), group_concat(photo_id), group_concat(coalesce(person_id, -1)), "
     "group_concat(confidence < ?, ''), CAST(group_concat(embedding, '') AS BLOB) "
-    "FROM (SELECT id, photo_id, person_id, confidence, embedding FROM faces WHERE id >= ? ORDER BY id LIMIT ?)"
+    "FROM (SELECT id, photo_id, person_id, confidence, embedding FROM faces "
+    "WHERE id >= ? AND id < ? ORDER BY id LIMIT ?)"
 )
 
 
@@ -44,6 +46,49 @@ def _in_present_photos(absent: np.ndarray, *columns: np.ndarray) -> tuple[np.nda
     faces in ``absent`` photos."""
     present = ~np.isin(columns[1], absent)
     return columns if present.all() else tuple(column[present] for column in columns)
+
+
+# Face ids below and above any there is (SQLite's integers are signed 64-bit).
+_NO_ID = -(1 << 63)
+_PAST_IDS = (1 << 63) - 1
+# Faces from which a snapshot's second reader takes half of the read (a hundred thousand
+# faces take a tenth of a second).
+_SPLIT_FROM = 200_000
+
+
+def _read_packed(
+    conn: sqlite3.Connection,
+    low_below: float,
+    columns: tuple[np.ndarray, ...],
+    k: int,
+    end: int,
+    start: int,
+    stop: int,
+) -> None:
+    """Fill rows ``k:end`` of ``columns`` (ids, photo ids, person ids, low, embeddings)
+    with the faces of ids ``start`` up to ``stop`` (excluded), :data:`_PACK` at a time."""
+    ids, photo_ids, person_ids, low, emb = columns
+    while k < end:
+        m, last, *texts, flags, blob = conn.execute(_PACKED, (low_below, start, stop, _PACK)).fetchone()
+        if m == 0 or k + m > end:
+            raise DatabaseError(f"the faces table changed while it was read ({k + m} rows of {end})")
+        at = slice(k, k + m)
+        for out, text in zip((ids, photo_ids, person_ids), texts, strict=True):
+            out[at] = _integers(text, m)
+        low[at] = np.frombuffer(flags.encode("ascii"), dtype=np.uint8) == ord("1")
+        if len(blob) != m * EMBEDDING_DIM * 4:
+            raise DatabaseError(
+                f"a face between ids {start} and {last} has a damaged descriptor "
+                f"({len(blob)} bytes for {m} faces of {EMBEDDING_DIM * 4})"
+            )
+        emb[at] = np.frombuffer(blob, dtype="<f4").reshape(m, EMBEDDING_DIM)
+        if np.any(ids[at][1:] <= ids[at][:-1]):
+            # SQLite concatenates in the order the subquery gives its rows (by id);
+            # should it ever not, the columns still agree row for row.
+            order = k + np.argsort(ids[at], kind="stable")
+            for column in columns:
+                column[at] = column[order]
+        k, start = k + m, int(last) + 1
 
 
 @dataclass(frozen=True)
@@ -160,7 +205,9 @@ class Faces(Database):
     def active_face_rows(self, low_below: float) -> tuple[np.ndarray, ...]:
         """(face ids, photo ids, person ids (-1: none), low, embeddings (n, 128) float32)
         of faces in present photos, by face id, in one read; ``low`` (bool) marks the faces
-        whose detector confidence is under ``low_below``."""
+        whose detector confidence is under ``low_below``. In a snapshot with a reader of
+        the same state (``snapshot(readers=1)``), a large library's upper half of face ids
+        is read on a second thread by that reader."""
         with self.snapshot():
             (encoding,) = self.conn.execute("PRAGMA encoding").fetchone()
             if encoding != "UTF-8":  # the packed read below takes the blobs' bytes as text
@@ -168,34 +215,29 @@ class Faces(Database):
                 return ids, photo_ids, person_ids, confidence.astype(np.float64) < low_below, emb
             absent = self._absent_photos()
             (count,) = self.conn.execute("SELECT count(*) FROM faces").fetchone()
-            ids = np.empty(count, dtype=np.int64)
-            photo_ids = np.empty(count, dtype=np.int64)
-            person_ids = np.empty(count, dtype=np.int64)
-            low = np.empty(count, dtype=bool)
-            emb = np.empty((count, EMBEDDING_DIM), dtype=np.float32)
-            k, start = 0, -(1 << 63)
-            while k < count:
-                m, last, *columns, flags, blob = self.conn.execute(_PACKED, (low_below, start, _PACK)).fetchone()
-                if m == 0 or k + m > count:
-                    raise DatabaseError(f"the faces table changed while it was read ({k + m} rows of {count})")
-                at = slice(k, k + m)
-                for out, text in zip((ids, photo_ids, person_ids), columns, strict=True):
-                    out[at] = _integers(text, m)
-                low[at] = np.frombuffer(flags.encode("ascii"), dtype=np.uint8) == ord("1")
-                if len(blob) != m * EMBEDDING_DIM * 4:
-                    raise DatabaseError(
-                        f"a face between ids {start} and {last} has a damaged descriptor "
-                        f"({len(blob)} bytes for {m} faces of {EMBEDDING_DIM * 4})"
+            columns = (
+                np.empty(count, dtype=np.int64),  # ids
+                np.empty(count, dtype=np.int64),  # photo ids
+                np.empty(count, dtype=np.int64),  # person ids
+                np.empty(count, dtype=bool),  # low
+                np.empty((count, EMBEDDING_DIM), dtype=np.float32),
+            )
+            if count < _SPLIT_FROM or not self.readers:
+                _read_packed(self.conn, low_below, columns, 0, count, _NO_ID, _PAST_IDS)
+            else:
+                # SQLite reads the rows with Python's lock released: the two halves read
+                # on two threads take 0.65 s at a million faces, against 0.95 s one after
+                # the other.
+                lo, hi = self.conn.execute("SELECT min(id), max(id) FROM faces").fetchone()
+                middle = int(lo) + (int(hi) - int(lo)) // 2 + 1
+                (below,) = self.conn.execute("SELECT count(*) FROM faces WHERE id < ?", (middle,)).fetchone()
+                with ThreadPoolExecutor(1) as pool:
+                    upper = pool.submit(
+                        _read_packed, self.readers[0], low_below, columns, below, count, middle, _PAST_IDS
                     )
-                emb[at] = np.frombuffer(blob, dtype="<f4").reshape(m, EMBEDDING_DIM)
-                if np.any(ids[at][1:] <= ids[at][:-1]):
-                    # SQLite concatenates in the order the subquery gives its rows (by id);
-                    # should it ever not, the columns still agree row for row.
-                    order = k + np.argsort(ids[at], kind="stable")
-                    for column in (ids, photo_ids, person_ids, low, emb):
-                        column[at] = column[order]
-                k, start = k + m, int(last) + 1
-        return _in_present_photos(absent, ids, photo_ids, person_ids, low, emb)
+                    _read_packed(self.conn, low_below, columns, 0, below, _NO_ID, middle)
+                    upper.result()
+        return _in_present_photos(absent, *columns)
 
     def _absent_photos(self) -> np.ndarray:
         rows = self.conn.execute("SELECT id FROM photos WHERE status != 'done' ORDER BY id")

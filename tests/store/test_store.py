@@ -417,6 +417,60 @@ def test_the_whole_table_read_gives_the_rows_read_one_at_a_time(
     assert [a.tolist() for a in store.active_faces()] == [a.tolist() for a in (ids, photo_ids, person_ids, emb)]
 
 
+@pytest.mark.parametrize("pack", [4, 1000])
+def test_two_readers_of_one_snapshot_read_the_table_as_one(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pack: int
+) -> None:
+    import photocluster.store.faces as faces_module
+
+    _packed_library(store, tmp_path)
+    alone = store.active_face_rows(0.5)
+    monkeypatch.setattr(faces_module, "_PACK", pack)
+    monkeypatch.setattr(faces_module, "_SPLIT_FROM", 1)
+    halves = []
+    original = faces_module._read_packed
+
+    def spy(conn: sqlite3.Connection, *args: object) -> None:
+        halves.append(conn)
+        original(conn, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(faces_module, "_read_packed", spy)
+    with store.snapshot(readers=1):
+        assert len(store.readers) == 1
+        together = store.active_face_rows(0.5)
+    assert store.readers == [] and len(set(map(id, halves))) == 2
+    assert [a.tobytes() for a in together] == [a.tobytes() for a in alone]
+
+
+def test_a_snapshots_readers_see_its_state_whatever_commits_after(store: Store, tmp_path: Path) -> None:
+    _packed_library(store, tmp_path)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    count = "SELECT count(*) FROM faces"
+    with store.snapshot(readers=1):
+        (reader,) = store.readers
+        before = store.conn.execute(count).fetchone()
+        other.execute("DELETE FROM faces WHERE id IN (SELECT id FROM faces LIMIT 3)")  # committed
+        assert store.conn.execute(count).fetchone() == reader.execute(count).fetchone() == before
+    assert store.conn.execute(count).fetchone()[0] == before[0] - 3
+    other.close()
+
+
+def test_no_reader_is_had_while_another_process_writes(store: Store, tmp_path: Path) -> None:
+    _packed_library(store, tmp_path)
+    writer = sqlite3.connect(store.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        with store.snapshot(readers=1):
+            # Read alone, at once: no waiting for the writer, no state it could not vouch for.
+            assert store.readers == []
+            assert len(store.active_face_rows(0.5)[0]) > 12
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    with store.snapshot(), store.snapshot(readers=1):
+        assert store.readers == []  # a snapshot begun earlier may be older than any new reader's
+
+
 def test_a_database_in_utf16_is_read_row_by_row_alike(tmp_path: Path) -> None:
     db = tmp_path / "utf16.db"
     conn = sqlite3.connect(db)
