@@ -21,7 +21,7 @@ from photocluster.grouping.constraints import Constraints, born_rejections, buil
 from photocluster.grouping.graph import SearchIndex, knn_graph, query_neighbourhoods, union_edges
 from photocluster.grouping.grouper import Method, Policy, crowding, crowding_of_new, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
-from photocluster.grouping.incremental import incremental_constraints, place
+from photocluster.grouping.incremental import HeldNodes, held_nodes, incremental_constraints, place
 from photocluster.grouping.linkage import KnownSums
 from photocluster.store import Store
 
@@ -409,8 +409,9 @@ def _plan_incremental(
     # Each kept person's sums are taken once for every grouping below: numbered 0..m-1.
     number = np.cumsum(sizes > 0) - 1
     known = KnownSums(lib.emb, np.where(held >= 0, number[np.maximum(held, 0)], -1))
+    nodes = held_nodes(held)  # the same super-nodes for every grouping below
     edges, around = neighbourhoods(queries)
-    placed = _place_among(lib, policy, new, loose, held, known, edges, around, say)
+    placed = _place_among(lib, policy, new, loose, nodes, known, edges, around, say)
     searched = np.zeros(n, dtype=bool)
     for _ in range(EXPAND_ROUNDS):
         # The loose faces the last grouping put with a new face or in a person, with
@@ -423,7 +424,7 @@ def _plan_incremental(
         more_edges, more_around = neighbourhoods(np.flatnonzero(expand))
         edges, around = union_edges(edges, more_edges, n), union_edges(around, more_around, n)
         del more_edges, more_around
-        placed = _place_among(lib, policy, new, loose, held, known, edges, around, say)
+        placed = _place_among(lib, policy, new, loose, nodes, known, edges, around, say)
     del around
     i = edges[0]
     log.info(
@@ -458,7 +459,7 @@ def _place_among(
     policy: Policy,
     new: np.ndarray,
     loose: np.ndarray,
-    held: np.ndarray,
+    nodes: HeldNodes,
     known: KnownSums,
     edges: _Edges,
     around: _Edges,
@@ -479,7 +480,7 @@ def _place_among(
     placing = set(lib.face_ids[free].tolist()) if lib.facts else set()
     rejections = [*lib.rejections, *((f, p) for f, p in lib.facts if f in placing)]
     cons, fixed = incremental_constraints(
-        lib.face_ids, lib.photo_ids, lib.emb, held, free, policy.collage_radius, rejections
+        lib.face_ids, lib.photo_ids, lib.emb, nodes, free, policy.collage_radius, rejections
     )
     say(Progress(f"Placing {int(free.sum()):,} faces ({len(i):,} links)"))
     factor = crowding_of_new(i, j, d, cons, policy, fixed, free, around)

@@ -15,6 +15,7 @@ Pure functions over arrays, like the rest of :mod:`photocluster.grouping`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,27 +25,24 @@ from photocluster.grouping.constraints import Constraints, keep_apart, same_phot
 from photocluster.grouping.identity import Assignment
 
 
-def incremental_constraints(
-    face_ids: np.ndarray,
-    photo_ids: np.ndarray,
-    emb: np.ndarray,
-    held: np.ndarray,
-    free: np.ndarray,
-    threshold: float,
-    rejections: Iterable[tuple[int, int]],
-) -> tuple[Constraints, np.ndarray]:
-    """The constraints of an incremental run and the fixed super-nodes.
+@dataclass(frozen=True)
+class HeldNodes:
+    """The super-nodes of an incremental run's faces: one per person held, whose faces
+    stay where they are, and one per other face. The same for each grouping of a run
+    (:func:`held_nodes`); only the faces to place change."""
 
-    ``held`` is one person id per face (-1: none) for the faces that stay where they are
-    (their person's faces, pinned ones included); ``free`` marks the faces to place. Each
-    held person is one super-node, fixed; every other face is a node of its own. Faces
-    to place stay apart from the other faces of their photo (but in collages, as in
-    :func:`~photocluster.grouping.constraints.build_constraints`) and from the persons the
-    user took them out of (``rejections``: face id, person id). Returns the constraints
-    (``person_of_super``: each fixed super-node's person) and one bool per super-node.
-    """
-    n = len(face_ids)
+    held: np.ndarray  # one person id per face, -1: none
+    super_of: np.ndarray  # each face's super-node
+    fixed: np.ndarray  # one bool per super-node: a person held
+    person_of_super: dict[int, int]  # a fixed super-node's person
+
+
+def held_nodes(held: np.ndarray) -> HeldNodes:
+    """The super-nodes of ``held``: one person id per face (-1: none) for the faces that
+    stay where they are (their person's faces, pinned ones included). Each held person
+    is one super-node, fixed; every other face is a node of its own."""
     held = np.asarray(held, dtype=np.int64)
+    n = len(held)
     in_person = held >= 0
     # One root per person (its first face), every other face its own root; super-nodes
     # numbered by their first face, as collapse() numbers them.
@@ -64,6 +62,29 @@ def incremental_constraints(
     super_of = (np.cumsum(is_root) - 1)[root]
     fixed = in_person[roots]
     person_of_super = {int(s): int(held[roots[s]]) for s in np.flatnonzero(fixed).tolist()}
+    return HeldNodes(held, super_of, fixed, person_of_super)
+
+
+def incremental_constraints(
+    face_ids: np.ndarray,
+    photo_ids: np.ndarray,
+    emb: np.ndarray,
+    nodes: HeldNodes,
+    free: np.ndarray,
+    threshold: float,
+    rejections: Iterable[tuple[int, int]],
+) -> tuple[Constraints, np.ndarray]:
+    """The constraints of an incremental run and the fixed super-nodes.
+
+    ``nodes``: the faces held in their persons (:func:`held_nodes`); ``free`` marks the
+    faces to place. Faces to place stay apart from the other faces of their photo (but in
+    collages, as in :func:`~photocluster.grouping.constraints.build_constraints`) and from
+    the persons the user took them out of (``rejections``: face id, person id). Returns
+    the constraints (``person_of_super``: each fixed super-node's person) and one bool per
+    super-node.
+    """
+    n = len(face_ids)
+    super_of, fixed, person_of_super = nodes.super_of, nodes.fixed, nodes.person_of_super
     # The same-photo rule, for the photos of the faces to place.
     # By a mask over photo ids (they number at most the photos ever scanned): isin of a
     # million ids in a hundred thousand goes through a hash table, 10x the time.
