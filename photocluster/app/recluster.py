@@ -112,7 +112,10 @@ def recluster(
         # makes the write-back below refuse (and this loop group again): never the reverse.
         generation = store.generation()
         say(Progress("Reading faces"))
-        lib = _read_library(store, policy)
+        # The read's buffers (a few megabytes for each few thousand faces, on two threads)
+        # kept for the next, not mapped afresh: 160,000 page faults against 195,000-225,000.
+        with freed_blocks_kept():
+            lib = _read_library(store, policy)
         mode, why = _choose_mode(lib, policy, min_size, full)
         log.info("clustering %s: %s", mode, why)
         if mode == FULL:
