@@ -27,29 +27,37 @@ class Persons(Database):
         photo; the example is the person's first photo scanned). A person the user named
         or corrected stays listed when none of its faces is present (0 faces, no
         example): a correction never disappears without a trace."""
-        rows = self.conn.execute(
-            """
-            SELECT * FROM (
-                SELECT counts.pid, persons.name, counts.n, counts.photos, photos.path, COALESCE(persons.ignored, 0)
-                FROM (
-                    SELECT person_id AS pid, COUNT(*) AS n, COUNT(DISTINCT photo_id) AS photos,
-                           MIN(photo_id) AS first
-                    FROM faces
-                    WHERE photo_id NOT IN (SELECT id FROM photos WHERE status != 'done')
-                    GROUP BY person_id
-                ) AS counts
-                JOIN photos ON photos.id = counts.first
-                LEFT JOIN persons ON persons.id = counts.pid
-                UNION ALL
-                SELECT id, name, 0, 0, NULL, ignored FROM persons
-                WHERE (name IS NOT NULL OR curated = 1) AND id NOT IN (
-                    SELECT faces.person_id FROM faces JOIN photos ON photos.id = faces.photo_id
-                    WHERE photos.status = 'done' AND faces.person_id IS NOT NULL
+        with self.snapshot():
+            # Most libraries have every photo present: the faces are then counted without
+            # looking each one's photo up. A named person without a face present is found
+            # through its own faces (the index on person), not by listing every face's
+            # person: a million faces with a third of 11,765 persons named, 0.17-0.25 s
+            # against 0.61-0.69 s.
+            (some_absent,) = self.conn.execute("SELECT EXISTS (SELECT 1 FROM photos WHERE status != 'done')").fetchone()
+            present = "WHERE photo_id NOT IN (SELECT id FROM photos WHERE status != 'done')" if some_absent else ""
+            rows = self.conn.execute(
+                f"""
+                SELECT * FROM (
+                    SELECT counts.pid, persons.name, counts.n, counts.photos, photos.path,
+                           COALESCE(persons.ignored, 0)
+                    FROM (
+                        SELECT person_id AS pid, COUNT(*) AS n, COUNT(DISTINCT photo_id) AS photos,
+                               MIN(photo_id) AS first
+                        FROM faces {present}
+                        GROUP BY person_id
+                    ) AS counts
+                    JOIN photos ON photos.id = counts.first
+                    LEFT JOIN persons ON persons.id = counts.pid
+                    UNION ALL
+                    SELECT id, name, 0, 0, NULL, ignored FROM persons
+                    WHERE (name IS NOT NULL OR curated = 1) AND NOT EXISTS (
+                        SELECT 1 FROM faces JOIN photos ON photos.id = faces.photo_id
+                        WHERE faces.person_id = persons.id AND photos.status = 'done'
+                    )
                 )
-            )
-            ORDER BY pid IS NULL, n DESC, pid
-            """
-        ).fetchall()
+                ORDER BY pid IS NULL, n DESC, pid
+                """
+            ).fetchall()
         return [
             (
                 None if pid is None else int(pid),

@@ -498,6 +498,30 @@ def test_a_damaged_descriptor_is_named_not_misread(store: Store, tmp_path: Path)
 # -- persons ---------------------------------------------------------------------
 
 
+def test_person_summaries_count_the_present_photos_faces_only(store: Store, tmp_path: Path) -> None:
+    photos = [save(store, tmp_path / f"{p}.jpg", faces=[random_face(10 * p + f) for f in range(2)]) for p in range(4)]
+    faces = [f.id for p in photos for f in store.photo_faces(p)]
+    store.apply_clustering({faces[0]: -1, faces[1]: -2, faces[2]: -1, faces[6]: -2}, [-1, -2], {})
+    of = store.face_persons()
+    ann, bob = of[faces[0]], of[faces[1]]
+    store.rename_person(bob, "Bob", command="test")
+    every = store.person_summaries()
+    assert [row[:4] for row in every] == [
+        (ann, None, 2, 2),
+        (bob, "Bob", 2, 2),
+        (None, None, 4, 3),
+    ]
+    assert every[0][4] == tmp_path / "0.jpg" and every[-1][4] == tmp_path / "1.jpg"
+    # Photos 0 and 3 gone: their faces leave the counts; Bob, named, stays listed with none.
+    store.mark_seen(photos[1:3], scan_id=2)
+    assert store.mark_missing(2, [tmp_path]) == 2
+    assert [row[:4] for row in store.person_summaries()] == [
+        (ann, None, 1, 1),
+        (bob, "Bob", 0, 0),
+        (None, None, 3, 2),
+    ]
+
+
 def test_apply_clustering_creates_and_deletes_persons(store: Store, tmp_path: Path) -> None:
     pid = save(store, tmp_path / "a.jpg", faces=[random_face(k) for k in range(4)])
     f = [face.id for face in store.photo_faces(pid)]
