@@ -469,7 +469,7 @@ def _place_among(
     say: ProgressCallback,
 ) -> _Placed:
     """Group the ``new`` faces with the ``loose`` ones (in no person, not pinned) the
-    ``edges`` reach, the faces ``held`` in a person (one person id per face, -1: none)
+    ``edges`` reach, the faces held in their persons (``nodes``, one super-node each)
     staying there (``known``: their sums)."""
     i, j, d = edges
     n = len(lib.face_ids)

@@ -138,11 +138,11 @@ def _run_sums(rows: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """The float64 sum of each run of ``rows`` (run r: ``rows[starts[r]:starts[r + 1]]``),
     each added row after row, as ``np.add.reduceat`` adds them (but for the last float64
     bit of some runs of thousands, which its buffered cast rounds now and then: the
-    float32 sums kept were the same in every test and benchmark). reduceat pays about a microsecond a run, and most
-    clusters hold one or two faces (a million faces' runs cost it a second), and it casts
-    the long runs' rows to float64 through a buffer, five times slower than a reduction of
-    each: the short runs are summed together, one row position at a time, and each long
-    one by itself."""
+    float32 sums kept were the same in every test and benchmark). reduceat pays about a
+    microsecond a run, and most clusters hold one or two faces (a million faces' runs
+    cost it a second), and it casts the long runs' rows to float64 through a buffer, five
+    times slower than a reduction of each: the short runs are summed together, one row
+    position at a time, and each long one by itself."""
     lengths = np.diff(np.r_[starts, len(rows)])
     out = np.empty((len(starts), rows.shape[1]), dtype=np.float64)
     short = lengths <= _SHORT_RUN
