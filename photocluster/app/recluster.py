@@ -18,7 +18,7 @@ from photocluster.core.progress import Progress, ProgressCallback, report_to
 from photocluster.grouping.arrays import positions, rows_of
 from photocluster.grouping.calibration import ImpostorCheck, impostor_check
 from photocluster.grouping.constraints import Constraints, born_rejections, build_constraints
-from photocluster.grouping.graph import SearchIndex, knn_graph, query_neighbourhoods, union_edges
+from photocluster.grouping.graph import Edges, SearchIndex, knn_graph, query_neighbourhoods, union_edges
 from photocluster.grouping.grouper import Method, Policy, crowding, crowding_of_new, group
 from photocluster.grouping.identity import Assignment, PlanDiff, assign_persons, plan_diff
 from photocluster.grouping.incremental import HeldNodes, held_nodes, incremental_constraints, place
@@ -395,7 +395,7 @@ def _plan_incremental(
     sizes = np.bincount(held[held >= 0], minlength=1)
     few_links = (held < 0) | (sizes[np.maximum(held, 0)] <= GRAPH_K)
 
-    def neighbourhoods(faces: np.ndarray) -> tuple[_Edges, _Edges]:
+    def neighbourhoods(faces: np.ndarray) -> tuple[Edges, Edges]:
         # The grouping's edges, and for the crowding factor the wider neighbourhoods a
         # full run's graph gives a face (its nearest, and the faces it is among the
         # nearest of).
@@ -442,9 +442,6 @@ def _plan_incremental(
     return assignment, len(i), placed.cons, check, lists
 
 
-_Edges = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
 @dataclass(frozen=True)
 class _Placed:
     """One grouping of an incremental run: the faces it placed, how, and which of them
@@ -464,8 +461,8 @@ def _place_among(
     loose: np.ndarray,
     nodes: HeldNodes,
     known: KnownSums,
-    edges: _Edges,
-    around: _Edges,
+    edges: Edges,
+    around: Edges,
     say: ProgressCallback,
 ) -> _Placed:
     """Group the ``new`` faces with the ``loose`` ones (in no person, not pinned) the

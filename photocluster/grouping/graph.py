@@ -460,7 +460,8 @@ def query_edges(
     return edges
 
 
-_Edges = tuple[np.ndarray, np.ndarray, np.ndarray]
+# Edges (i < j, int32) and their lengths (float32).
+Edges = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def query_neighbourhoods(
@@ -477,7 +478,7 @@ def query_neighbourhoods(
     workers: int | None = None,
     index: SearchIndex | None = None,
     sparse: np.ndarray | None = None,
-) -> tuple[_Edges, _Edges]:
+) -> tuple[Edges, Edges]:
     """:func:`query_edges` (the edges to each searched face's ``k`` nearest) and, in the
     same search, the edges to each searched face's ``wide`` nearest (0: none, empty arrays;
     at most ``k``: the first edges again).
@@ -537,7 +538,7 @@ def query_neighbourhoods(
         return _nested_edges(n, a[within], b[within], d[within], rank[within] < k)
 
 
-def union_edges(first: _Edges, second: _Edges, n: int) -> _Edges:
+def union_edges(first: Edges, second: Edges, n: int) -> Edges:
     """The edges (i < j, int32, with their lengths) of two searches among ``n`` faces, each
     once, by pair: a pair both found was measured the same by both
     (:func:`_neighbour_pairs`)."""
@@ -553,7 +554,7 @@ def union_edges(first: _Edges, second: _Edges, n: int) -> _Edges:
     return (keys // n).astype(np.int32), (keys % n).astype(np.int32), d[order[once]]
 
 
-def _nested_edges(n: int, a: np.ndarray, b: np.ndarray, d: np.ndarray, inner: np.ndarray) -> tuple[_Edges, _Edges]:
+def _nested_edges(n: int, a: np.ndarray, b: np.ndarray, d: np.ndarray, inner: np.ndarray) -> tuple[Edges, Edges]:
     """The edges (i < j, int32; their measured lengths ``d``) of the (query, neighbour)
     pairs (a, b) of ``n`` faces, each once, and those of the ``inner`` pairs among them:
     an edge is inner when either of its two directions is. Its two directions measured
