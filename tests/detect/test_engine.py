@@ -551,12 +551,14 @@ def test_six_views_in_one_graph_are_the_views_embedded_one_by_one(fixtures: Path
 
 @pytest.mark.models
 def test_views_whose_shift_the_stem_cannot_share_are_embedded_crop_by_crop(fixtures: Path, engine: OnnxEngine) -> None:
-    from photocluster.detect.engine.onnx_graph import build_views_model, prepare, stem
+    from photocluster.detect.engine.onnx_graph import _same_rows, build_views_model, prepare, stem
     from photocluster.detect.engine.resnet import SPEC
 
     net = load_network(models.model_files().recognizer, "metric", SPEC, "sized")
     # con 7x7 /2 (+ relu), max_pool 3x3 /2: the ResNet's input side, before its first block.
     assert stem(prepare(net.layers)) == (3, 4)
+    # then three 32-channel blocks (tag, conv, relu, conv, add, relu) share their middle rows
+    assert _same_rows(prepare(net.layers)[3:]) == 18
     with pytest.raises(ModelError, match="cannot share"):
         build_views_model(net.layers, (0.0, 0.0, 0.0), 150, 2, "resnet")
     assert engine.embedder.views_session(2) is None

@@ -96,6 +96,9 @@ class _Emitter:
         self.inits.append(self._numpy_helper.from_array(np.ascontiguousarray(value), tname))
         return tname
 
+    def ints(self, *values: int) -> str:
+        return self.const("i", np.array(values, dtype=np.int64))
+
     def node(self, op: str, inputs: list[str], prefix: str, **attrs: Any) -> str:
         out = self.fresh(prefix)
         self.nodes.append(self.helper.make_node(op, inputs, [out], **attrs))
@@ -180,6 +183,9 @@ def build_views_model(
     ``input_rgb_image_sized`` does), with less work: the layers before the first residual block
     (:func:`stem`) run once on the whole height of a chip and of its mirror image, and their
     output is cut into the three crops, which is exact when ``shift`` is a multiple of their stride.
+    The blocks after them that keep each row in place (:func:`_same_rows`: the ResNet's three
+    32-channel blocks) also run once on the whole height, and each view only on the rows by its
+    edges that its own padding reaches (:func:`_emit_views`).
     Output ``y`` (6n, outputs): rows ``(k * 2 + mirror) * n + face``, k = 0, 1, 2 for the shifts
     0, -shift, +shift.
     """
@@ -194,10 +200,7 @@ def build_views_model(
     n_stem, stride = found
 
     g = _Emitter(helper, numpy_helper)
-
-    def ints(*values: int) -> str:
-        return g.const("i", np.array(values, dtype=np.int64))
-
+    ints = g.ints
     side = size + 2 * shift
     pixels = g.node("Cast", ["x"], "float", to=TensorProto.FLOAT)
     nchw = g.node("Transpose", [pixels], "nchw", perm=[0, 3, 1, 2])
@@ -213,12 +216,13 @@ def build_views_model(
     )
     x = _emit(g, x, prepared[:n_stem])
     crop_rows = _rows_out(prepared[:n_stem], size)
-    crops = [
-        g.node("Slice", [x.name, ints(offset // stride), ints(offset // stride + crop_rows), ints(2)], "view")
-        for offset in (shift, 0, 2 * shift)
-    ]
-    x = _Value(g.node("Concat", crops, "views", axis=0), (x.shape[0], crop_rows, x.shape[2]))
-    x = _emit(g, x, prepared[n_stem:])
+    offsets = [offset // stride for offset in (shift, 0, 2 * shift)]
+    same = prepared[n_stem : n_stem + _same_rows(prepared[n_stem:])]
+    if 2 * sum(layer.padding[0] for layer in same if isinstance(layer, Conv)) >= crop_rows:
+        same = []  # the rows each view computes by its edges would meet: nothing to share
+    views = _emit_views(g, x, same, offsets, crop_rows)
+    x = _Value(g.node("Concat", views, "views", axis=0), (x.shape[0], crop_rows, x.shape[2]))
+    x = _emit(g, x, prepared[n_stem + len(same) :])
     g.nodes.append(helper.make_node("Identity", [x.name], ["y"]))
     graph = helper.make_graph(
         g.nodes,
@@ -230,6 +234,125 @@ def build_views_model(
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="photocluster")
     model.ir_version = IR_VERSION
     return bytes(model.SerializeToString())
+
+
+def _same_rows(layers: list[Layer]) -> int:
+    """How many of the first ``layers`` keep each row where it is: stride-1 convs padded by half
+    their size, element-wise layers, and residual adds of tags set among them. 0 where a layer
+    after them reads a tag set among them."""
+    n = 0
+    for layer in layers:
+        if isinstance(layer, Conv):
+            kh, kw = layer.weight.shape[2:]
+            if layer.stride != (1, 1) or kh % 2 == 0 or layer.padding != (kh // 2, kw // 2):
+                break
+        elif isinstance(layer, Affine):
+            if not layer.conv_mode:  # an affine per position would need the rows it was cut from
+                break
+        elif not isinstance(layer, Relu | Tag | AddPrev):
+            break
+        n += 1
+    while n and isinstance(layers[n - 1], Tag):
+        n -= 1  # the tag is set on the views, by the layers after these
+    pending = {layer.id for layer in layers[:n] if isinstance(layer, Tag)}
+    for layer in layers[n:]:
+        if isinstance(layer, Tag):
+            pending.discard(layer.id)
+        elif isinstance(layer, Skip | AddPrev) and layer.id in pending:
+            return 0
+    return n
+
+
+@dataclass
+class _Banded:
+    """One value of :func:`_emit_views`: ``whole``, on the whole height of each chip and mirror
+    image, and the ``depth`` rows by each view's top and bottom edge that differ from it, where
+    the view's own zero padding has reached: ``top`` for the views that do not start at the
+    chip's first row, ``bottom`` for those that do not end at its last, each stacked on the
+    batch axis (None while ``depth`` is 0)."""
+
+    whole: _Value
+    top: str | None = None
+    bottom: str | None = None
+    depth: int = 0
+
+
+def _emit_views(g: _Emitter, x: _Value, layers: list[Layer], offsets: list[int], rows: int) -> list[str]:
+    """The views of ``x`` (its rows ``offset`` to ``offset + rows``, one tensor each) after
+    ``layers`` (:func:`_same_rows`), computed once on the whole height and, for each view, only
+    on the rows by its edges where its own padding makes it differ. A conv padded by ``p`` rows
+    moves that difference ``p`` rows in; every other row of a view is the whole height's, which
+    onnxruntime computes with the same products (the views agree with their crops to ~1e-7)."""
+    height = x.shape[1]
+    assert height is not None
+    tops = [o for o in offsets if o > 0]
+    bottoms = [o for o in offsets if o + rows < height]
+
+    def cut(value: str, start: int, stop: int) -> str:
+        return g.node("Slice", [value, g.ints(start), g.ints(stop), g.ints(2)], "rows")
+
+    def joined(parts: list[str], axis: int) -> str:
+        return parts[0] if len(parts) == 1 else g.node("Concat", parts, "join", axis=axis)
+
+    def deepen(v: _Banded, depth: int) -> _Banded:
+        """``v`` with ``depth`` rows by the edges: the next rows come from the whole height."""
+        if depth <= v.depth:
+            return v
+        top = bottom = None
+        if tops:
+            more = joined([cut(v.whole.name, o + v.depth, o + depth) for o in tops], 0)
+            top = joined([v.top, more], 2) if v.top else more
+        if bottoms:
+            more = joined([cut(v.whole.name, o + rows - depth, o + rows - v.depth) for o in bottoms], 0)
+            bottom = joined([more, v.bottom], 2) if v.bottom else more
+        return _Banded(v.whole, top, bottom, depth)
+
+    def edge(name: str | None, v: _Banded, layer: Layer, pads: list[int] | None = None) -> str | None:
+        """``layer`` on the edge rows ``name`` of ``v`` (a conv padded by ``pads``)."""
+        if name is None:
+            return None
+        rows = _Value(name, (v.whole.shape[0], v.depth, v.whole.shape[2]))
+        return (_conv(g, rows, layer, pads) if isinstance(layer, Conv) else _layer(g, rows, layer)).name
+
+    tags: dict[int, _Banded] = {}
+    v = _Banded(x)
+    for layer in layers:
+        if isinstance(layer, Tag):
+            tags[layer.id] = v
+        elif isinstance(layer, AddPrev):
+            depth = max(v.depth, tags[layer.id].depth)
+            a, b = deepen(v, depth), deepen(tags[layer.id], depth)
+            whole = _Value(g.node("Add", [a.whole.name, b.whole.name], "add"), a.whole.shape)
+            top = g.node("Add", [a.top, b.top], "add") if a.top and b.top else None
+            bottom = g.node("Add", [a.bottom, b.bottom], "add") if a.bottom and b.bottom else None
+            v = _Banded(whole, top, bottom, depth)
+        elif isinstance(layer, Conv):
+            py, px = layer.padding
+            src = deepen(v, v.depth + 2 * py)  # rows 0..depth + p - 1 need p more below them
+            top = edge(src.top, src, layer, [py, px, 0, px])
+            bottom = edge(src.bottom, src, layer, [0, px, py, px])
+            v = _Banded(_conv(g, v.whole, layer), top, bottom, v.depth + py)
+        else:
+            v = _Banded(_layer(g, v.whole, layer), edge(v.top, v, layer), edge(v.bottom, v, layer), v.depth)
+
+    def split(name: str | None, count: int) -> list[str]:
+        if name is None or count < 2:
+            return [] if name is None else [name]
+        parts = [g.fresh("part") for _ in range(count)]
+        g.nodes.append(g.helper.make_node("Split", [name], parts, axis=0))
+        return parts
+
+    top_of = dict(zip(tops, split(v.top, len(tops)), strict=False))
+    bottom_of = dict(zip(bottoms, split(v.bottom, len(bottoms)), strict=False))
+    views = []
+    for o in offsets:
+        first = o + v.depth if o in top_of else o
+        last = o + rows - v.depth if o in bottom_of else o + rows
+        parts = [top_of[o]] if o in top_of else []
+        parts.append(cut(v.whole.name, first, last))
+        parts += [bottom_of[o]] if o in bottom_of else []
+        views.append(joined(parts, 2))
+    return views
 
 
 def _rows_out(layers: list[Layer], rows: int) -> int:
@@ -266,14 +389,17 @@ def _layer(g: _Emitter, x: _Value, layer: Layer) -> _Value:
     raise ModelError(f"unsupported layer {layer!r}")  # pragma: no cover - the layer union is closed
 
 
-def _conv(g: _Emitter, x: _Value, layer: Conv) -> _Value:
+def _conv(g: _Emitter, x: _Value, layer: Conv, pads: list[int] | None = None) -> _Value:
+    """``layer`` on ``x``; ``pads`` (top, left, bottom, right) in place of the layer's own."""
     inputs = [x.name, g.const("w", layer.weight)]
     if layer.bias is not None:
         inputs.append(g.const("b", layer.bias))
     kh, kw = layer.weight.shape[2:]
     (sy, sx), (py, px) = layer.stride, layer.padding
-    out = g.node("Conv", inputs, "conv", kernel_shape=[kh, kw], strides=[sy, sx], pads=[py, px, py, px])
-    y = _Value(out, (layer.weight.shape[0], _out_size(x.shape[1], kh, sy, py), _out_size(x.shape[2], kw, sx, px)))
+    pads = pads or [py, px, py, px]
+    out = g.node("Conv", inputs, "conv", kernel_shape=[kh, kw], strides=[sy, sx], pads=pads)
+    rows = None if x.shape[1] is None else (x.shape[1] + pads[0] + pads[2] - kh) // sy + 1
+    y = _Value(out, (layer.weight.shape[0], rows, _out_size(x.shape[2], kw, sx, px)))
     if layer.relu:
         y = _Value(g.node("Relu", [y.name], "relu"), y.shape)
     return y
