@@ -7,15 +7,18 @@ Three measurements, in one run, on onnxruntime with one thread (as each worker o
    and per view of the six-view graph at 1 to 16 chips a run (random chips: the cost does not
    depend on what they show);
 2. ``views``: CPU time of the six views per face, on the faces of ``--faces-from`` holdout
-   photos: as photocluster cut them before (six 150x150 crops through ``embed``) and as it does
-   now (``OnnxEngine.embed_views``: one graph, the ResNet's stem run once per chip and mirror
-   image), interleaved ``--trials`` times, medians; the largest difference between the two
-   descriptors of a face;
+   photos: as photocluster cut them before (``before``: six 150x150 crops through ``embed``),
+   with the first graph (``stem``: the ResNet's stem run once per chip and mirror image) and as
+   it does now (``after``, ``OnnxEngine.embed_views``: the 32-channel blocks too run once on the
+   whole height, each view only on its edge rows), interleaved ``--trials`` times, medians; the
+   largest difference between the descriptors of a face;
 3. ``scan``: ``photocluster scan --workers 2`` of ``--photos`` holdout photos copied to a temp
    folder, by each checkout (``--before``, default ../main, and this one), alternated
    ``--trials`` times: photos/s, CPU-s per photo (the scan and its workers), the faces found,
    the largest difference between the descriptors the two stored, and the views' share of the
-   scan's CPU time (faces x views CPU-s per face / scan CPU-s).
+   scan's CPU time (faces x views CPU-s per face / scan CPU-s). Then ``shares``: the views'
+   share with each way of computing them, the rest of the scan taken from this checkout's scan
+   (its CPU less its views'), so that only the views differ.
 
     python benchmarks/views_cost.py [--photos 1000] [--before ../main] [--trials 2]
 
@@ -35,14 +38,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from photocluster.core.config import DetectionSettings
 from photocluster.detect import faces as fc
-from photocluster.detect.engine import OnnxEngine
+from photocluster.detect.engine import OnnxEngine, resnet
+from photocluster.detect.engine.dlib_format import load_network
+from photocluster.detect.engine.onnx_graph import build_views_model, make_session
 from photocluster.detect.images import load_image
+from photocluster.detect.models import model_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,12 +127,26 @@ def views_after(engine: OnnxEngine, chips: list[np.ndarray]) -> np.ndarray:
     return engine.embed_views(chips, fc.VIEW_SHIFT).mean(axis=1, dtype=np.float32)
 
 
+def stem_graph() -> Callable[[OnnxEngine, list[np.ndarray]], np.ndarray]:
+    """The six views as the first graph ran them: only the stem shared between views."""
+    net = load_network(model_files().recognizer, "metric", resnet.SPEC, "sized")
+    model = build_views_model(net.layers, net.input.mean_rgb, fc.CHIP_SIZE, fc.VIEW_SHIFT, resnet.LABEL, blocks=False)
+    session = make_session(model, 1)
+
+    def views_stem(engine: OnnxEngine, chips: list[np.ndarray]) -> np.ndarray:
+        y: np.ndarray = session.run(["y"], {"x": np.stack(chips)})[0]
+        return y.reshape(6, len(chips), 128).mean(axis=0, dtype=np.float32)
+
+    return views_stem
+
+
 def view_costs(engine: OnnxEngine, chips: list[np.ndarray], trials: int) -> dict[str, float]:
     """CPU-s per face of the six views, each face on its own (a photo of LFW has about one)."""
-    diff = max(float(np.abs(views_before(engine, [c]) - views_after(engine, [c])).max()) for c in chips)
-    costs: dict[str, list[float]] = {"before": [], "after": []}
+    ways = {"before": views_before, "stem": stem_graph(), "after": views_after}
+    diff = max(float(np.abs(views_before(engine, [c]) - fn(engine, [c])).max()) for c in chips for fn in ways.values())
+    costs: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(trials):
-        for name, fn in (("before", views_before), ("after", views_after)):
+        for name, fn in ways.items():
             start = cpu()
             for c in chips:
                 fn(engine, [c])
@@ -178,7 +199,9 @@ def main() -> None:
     photos = sorted(args.images.glob("*.jpg"))
     views = view_costs(engine, big_chips(photos[: args.faces_from]), args.trials + 1)
     print(json.dumps({"measure": "views"} | views), flush=True)
-    ratio = {"views_cpu_per_face": views["views_cpu_s_per_face_after"] / views["views_cpu_s_per_face_before"]}
+    per_face = {name: views[f"views_cpu_s_per_face_{name}"] for name in ("before", "stem", "after")}
+    ratio = {"views_cpu_per_face": per_face["after"] / per_face["before"]}
+    ratio["views_cpu_per_face_after_over_stem"] = per_face["after"] / per_face["stem"]
     if not args.skip_scan:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "photos"
@@ -207,6 +230,13 @@ def main() -> None:
             print(json.dumps({"measure": "agreement", "faces_matched": len(shared), "max_abs_diff": diff}), flush=True)
             walls = {n: statistics.median(r[0] for r in rs) for n, rs in runs.items()}
             ratio |= {"views_share": share["after"] / share["before"], "photos_per_s": walls["before"] / walls["after"]}
+            # the same rest of a scan (this checkout's), the views computed each way
+            cpu_after = statistics.median(r[1] for r in runs["after"])
+            rest = cpu_after - len(faces["after"]) * per_face["after"]
+            same_rest = {k: len(faces["after"]) * v / (rest + len(faces["after"]) * v) for k, v in per_face.items()}
+            row = {"measure": "shares", "rest_cpu_s_per_photo": round(rest / args.photos, 4)}
+            print(json.dumps(row | {f"views_share_{k}": round(v, 3) for k, v in same_rest.items()}), flush=True)
+            ratio["views_share_same_rest"] = same_rest["after"] / same_rest["before"]
     print(json.dumps({"ratio_after_over_before": {k: round(v, 3) for k, v in ratio.items()}}), flush=True)
 
 

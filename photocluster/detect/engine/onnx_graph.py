@@ -173,7 +173,7 @@ def stem(layers: list[Layer]) -> tuple[int, int] | None:
 
 
 def build_views_model(
-    layers: list[Layer], mean_rgb: tuple[float, float, float], size: int, shift: int, name: str
+    layers: list[Layer], mean_rgb: tuple[float, float, float], size: int, shift: int, name: str, blocks: bool = True
 ) -> bytes:
     """An ONNX model computing the network on six views of each of ``n`` chips ``x`` (n, size +
     2 shift, size + 2 shift, 3) uint8 (RGB, as dlib's chips come): the centre ``size`` x ``size``
@@ -185,7 +185,8 @@ def build_views_model(
     output is cut into the three crops, which is exact when ``shift`` is a multiple of their stride.
     The blocks after them that keep each row in place (:func:`_same_rows`: the ResNet's three
     32-channel blocks) also run once on the whole height, and each view only on the rows by its
-    edges that its own padding reaches (:func:`_emit_views`).
+    edges that its own padding reaches (:func:`_emit_views`); ``blocks=False`` shares only the
+    stem (benchmarks/views_cost.py measures both).
     Output ``y`` (6n, outputs): rows ``(k * 2 + mirror) * n + face``, k = 0, 1, 2 for the shifts
     0, -shift, +shift.
     """
@@ -217,7 +218,7 @@ def build_views_model(
     x = _emit(g, x, prepared[:n_stem])
     crop_rows = _rows_out(prepared[:n_stem], size)
     offsets = [offset // stride for offset in (shift, 0, 2 * shift)]
-    same = prepared[n_stem : n_stem + _same_rows(prepared[n_stem:])]
+    same = prepared[n_stem : n_stem + _same_rows(prepared[n_stem:])] if blocks else []
     if 2 * sum(layer.padding[0] for layer in same if isinstance(layer, Conv)) >= crop_rows:
         same = []  # the rows each view computes by its edges would meet: nothing to share
     views = _emit_views(g, x, same, offsets, crop_rows)
