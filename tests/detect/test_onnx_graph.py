@@ -51,9 +51,11 @@ def views_by_hand(layers: list[Layer], chips: np.ndarray, size: int, shift: int)
     return np.asarray(session.run(["y"], {"x": x.astype(np.float32)})[0])
 
 
-def run_views(layers: list[Layer], chips: np.ndarray, size: int, shift: int) -> tuple[np.ndarray, int]:
+def run_views(
+    layers: list[Layer], chips: np.ndarray, size: int, shift: int, blocks: bool = True
+) -> tuple[np.ndarray, int]:
     """The six-view graph's outputs, and how many Conv nodes it holds."""
-    model = build_views_model(layers, MEAN, size, shift, "views")
+    model = build_views_model(layers, MEAN, size, shift, "views", blocks)
     convs = sum(node.op_type == "Conv" for node in onnx.load_from_string(model).graph.node)
     return np.asarray(make_session(model, 1).run(["y"], {"x": chips})[0]), convs
 
@@ -77,6 +79,9 @@ def test_rows_shared_between_views_give_the_views_run_one_by_one(n: int) -> None
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
     # the stem, each shared conv on the whole height and on the top and bottom edge rows, the head
     assert convs == 1 + 3 * 3 + 2
+    # sharing only the stem: the same outputs, each conv once on the six views
+    stem_only, convs = run_views(layers, x, 40, 4, blocks=False)
+    assert np.abs(stem_only - want).max() <= 1e-5 * np.abs(want).max() and convs == 1 + 3 + 2
 
 
 def test_views_whose_edge_rows_would_meet_share_nothing_after_the_stem() -> None:
