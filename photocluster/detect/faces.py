@@ -286,7 +286,8 @@ def describe(pixels: np.ndarray, boxes: list[Box], points: list[np.ndarray], eng
     ResNet passes cost 0.035 CPU-second per face against 0.0075 for one: under 2% of a
     12-megapixel photo's scan (benchmarks/descriptor_views.py), about a third of a 150 px photo's.
     The onnx engine runs the six views in one graph whose first layers run once per chip and
-    mirror image (:meth:`OnnxEngine.embed_views`): 10% less CPU, the same descriptors to 1e-7
+    mirror image, and whose 32-channel blocks run once too except by each view's edges
+    (:meth:`OnnxEngine.embed_views`): 23% less CPU, the same descriptors to 1e-7
     (benchmarks/views_cost.py).
     """
     n = len(boxes)
@@ -297,6 +298,7 @@ def describe(pixels: np.ndarray, boxes: list[Box], points: list[np.ndarray], eng
     per_view: np.ndarray
     if engine in NETWORK_ENGINES:
         # onnx: one graph cuts the views and runs the ResNet's first layers once per chip and mirror
+        # (its first blocks too, but for each view's edge rows)
         per_view = _models.network(engine).embed_views(big_chips, m)
     else:
         from photocluster.detect.engine.resnet import view_crops

@@ -114,8 +114,9 @@ class Embedder:
         :meth:`embed` gives for the twelve crops, to about 1e-7.
 
         On onnxruntime the layers before the first residual block run once on a whole chip and
-        once on its mirror image, not on six crops (see
-        :func:`~.onnx_graph.build_views_model`); the torch backend embeds the crops.
+        once on its mirror image, not on six crops, and so do the 32-channel blocks after them
+        but for the rows by each view's edges (see :func:`~.onnx_graph.build_views_model`); the
+        torch backend embeds the crops.
         """
         n = len(big_chips)
         if n == 0:
