@@ -1,0 +1,281 @@
+"""The six descriptor views in int8: speed, verification accuracy and how far descriptors move (development figures).
+
+Not what photocluster runs: its descriptors are dlib's, to about 1e-7, on every engine (a
+CUDA-built dlib is a drop-in). This measures the one CPU route that halves the views' cost,
+for whoever decides whether descriptors may differ from dlib's: the six-view graph
+(``onnx_graph.build_views_model``) quantised by onnxruntime (static, QDQ, int8 weights per
+channel, uint8 activations whose ranges come from ``--calibration`` chips of photos outside the
+pairs), against the same graph in float32.
+
+For each way, one thread, one chip a run (as a scan runs a photo's face): CPU time per face,
+interleaved ``--trials`` times, medians; the development pairs' 10-fold accuracy and ROC AUC
+(the faces a library stored, each photo's face nearest its centre); how far each face's int8
+descriptor lies from its float32 one; how many pairs change side of the clustering's
+thresholds. With ``--clusters``: every face of the library described both ways, then
+``clusters`` at the defaults (:func:`photocluster.app.recluster.plan_persons`, a full run, in
+a copy of the library) scored against the labels (pairwise and BCubed F of each labelled
+photo's face nearest its centre, as benchmarks/lfw_dev.py scores).
+
+    python benchmarks/views_int8.py --db LIBRARY.db [--clusters]
+
+LIBRARY.db: a library that scanned LFW's photos (../shared/holdout/images, or lfw-dev's layout).
+
+Prints one JSON object per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from photocluster.core.config import DetectionSettings
+from photocluster.core.types import Box
+from photocluster.detect import faces as fc
+from photocluster.detect.engine import resnet
+from photocluster.detect.engine.dlib_format import load_network
+from photocluster.detect.engine.onnx_graph import build_views_model
+from photocluster.detect.images import load_image
+from photocluster.detect.models import model_files
+from photocluster.eval.metrics import kfold_accuracy, roc_auc, stratified_folds
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared").is_dir()), ROOT.parent / "shared")
+THRESHOLDS = (0.38, 0.52, 0.6)  # the clustering's links and merges, and dlib's own
+
+
+def central_faces(db: Path) -> dict[str, tuple[Path, Box, np.ndarray]]:
+    """Each photo's face nearest its centre, by the photo's file name: (path, box, landmarks)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT p.path, f.left, f.top, f.right, f.bottom, f.landmarks, "
+        "(f.left + f.right - p.width) * (f.left + f.right - p.width) + "
+        "(f.top + f.bottom - p.height) * (f.top + f.bottom - p.height) FROM faces f "
+        "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'done'"
+    ).fetchall()
+    conn.close()
+    best: dict[str, tuple[float, Path, Box, np.ndarray]] = {}
+    for path, left, top, right, bottom, landmarks, off_centre in rows:
+        name = os.path.basename(os.fsdecode(path))
+        if name not in best or off_centre < best[name][0]:
+            points = np.frombuffer(landmarks, dtype="<f4").reshape(5, 2)
+            best[name] = (off_centre, Path(os.fsdecode(path)), Box(left, top, right, bottom), points)
+    return {name: (path, box, points) for name, (_, path, box, points) in best.items()}
+
+
+def read_pairs(pairs: Path, labels: Path, known: set[str]) -> list[tuple[str, str, bool]]:
+    """(photo, photo, same) by file name: the holdout's names (through ``labels``) where the
+    library scanned ../shared/holdout/images, lfw-dev's layout names (``Name_0001.jpg``) otherwise."""
+    with open(labels, newline="") as fh:
+        holdout = {row["relative_path"]: row["image"] for row in csv.DictReader(fh)}
+
+    def name(person: str, num: str) -> str:
+        own = f"{person}_{int(num):04d}.jpg"
+        image = holdout.get(f"{person}/{own}")
+        return image if image in known else own
+
+    out = []
+    for line in pairs.read_text().splitlines()[1:]:
+        p = line.split("\t")
+        if len(p) == 3:
+            out.append((name(p[0], p[1]), name(p[0], p[2]), True))
+        elif len(p) == 4:
+            out.append((name(p[0], p[1]), name(p[2], p[3]), False))
+    return out
+
+
+def big_chip(face: tuple[Path, Box, np.ndarray], settings: DetectionSettings) -> np.ndarray:
+    """The face's chip with the views' margin, cut as a scan cuts it."""
+    path, box, points = face
+    image = load_image(path, settings.max_size, enlarge=settings.upsample is None)
+    return fc.chips(image.pixels, [box.scaled(image.scale)], [points * image.scale], margin=fc.VIEW_SHIFT)[0]
+
+
+def quantised(model: bytes, calibration: list[np.ndarray]) -> bytes:
+    """``model`` with its convolutions and matrix products in int8 (onnxruntime's static
+    quantisation: QDQ, weights per channel, activations' ranges from ``calibration``)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Chips(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._runs: Iterator[dict[str, np.ndarray]] = iter(
+                {"x": np.stack(calibration[i : i + 10])} for i in range(0, len(calibration), 10)
+            )
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._runs, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        source.write_bytes(model)
+        quantize_static(
+            str(source),
+            str(target),
+            Chips(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+        )
+        return target.read_bytes()
+
+
+def session(model: bytes) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def describe(s: Any, chip: np.ndarray) -> np.ndarray:
+    return np.asarray(s.run(["y"], {"x": chip[None]})[0].mean(axis=0), dtype=np.float32)
+
+
+def labelled(db: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(face id, identity) of each labelled photo's face nearest its centre; a photo is known
+    by its holdout name or by its name in lfw-dev's layout."""
+    identity = {}
+    with open(labels, newline="") as fh:
+        for row in csv.DictReader(fh):
+            identity[row["image"]] = identity[os.path.basename(row["relative_path"])] = row["identity"]
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT f.id, p.path, (f.left + f.right - p.width) * (f.left + f.right - p.width) + "
+        "(f.top + f.bottom - p.height) * (f.top + f.bottom - p.height) FROM faces f "
+        "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'done'"
+    ).fetchall()
+    conn.close()
+    best: dict[str, tuple[float, int]] = {}
+    for fid, path, off_centre in rows:
+        name = os.path.basename(os.fsdecode(path))
+        if name in identity and (name not in best or off_centre < best[name][0]):
+            best[name] = (off_centre, fid)
+    names = sorted(best)
+    return np.array([best[n][1] for n in names]), np.array([identity[n] for n in names])
+
+
+def every_face(db: Path, ways: dict[str, Any], settings: DetectionSettings) -> dict[str, dict[int, bytes]]:
+    """Every face of the library described each way: face id -> descriptor as the store keeps it."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT p.path, f.id, f.left, f.top, f.right, f.bottom, f.landmarks FROM faces f "
+        "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'done' ORDER BY p.id"
+    ).fetchall()
+    conn.close()
+    by_photo: dict[bytes | str, list[tuple[int, Box, np.ndarray]]] = {}
+    for path, fid, left, top, right, bottom, landmarks in rows:
+        points = np.frombuffer(landmarks, dtype="<f4").reshape(5, 2)
+        by_photo.setdefault(path, []).append((fid, Box(left, top, right, bottom), points))
+    out: dict[str, dict[int, bytes]] = {k: {} for k in ways}
+    for path, found in by_photo.items():
+        image = load_image(Path(os.fsdecode(path)), settings.max_size, enlarge=settings.upsample is None)
+        boxes = [box.scaled(image.scale) for _, box, _ in found]
+        points = [p * image.scale for _, _, p in found]
+        chips = fc.chips(image.pixels, boxes, points, margin=fc.VIEW_SHIFT)
+        for k, s in ways.items():
+            for (fid, _, _), chip in zip(found, chips, strict=True):
+                out[k][fid] = describe(s, chip).astype("<f4").tobytes()
+    return out
+
+
+def clusters(db: Path, labels: Path, ways: dict[str, Any], settings: DetectionSettings) -> None:
+    """``clusters`` at the defaults on the library with each way's descriptors, scored."""
+    from lfw_dev import score
+
+    from photocluster.grouping.grouper import Policy
+    from photocluster.store import Store
+
+    face_ids, truth = labelled(db, labels)
+    described = every_face(db, ways, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, vectors in described.items():
+            copy = Path(tmp) / f"{k}.db"
+            shutil.copy(db, copy)
+            with Store(copy):
+                pass  # brings an older library's schema up to date before the descriptors are written
+            conn = sqlite3.connect(copy)
+            with conn:
+                conn.executemany("UPDATE faces SET embedding = ? WHERE id = ?", [(v, f) for f, v in vectors.items()])
+            conn.close()
+            with Store(copy) as store:
+                row = {"measure": "clusters", "way": k, "faces": len(vectors), "labelled": len(face_ids)}
+                print(json.dumps(row | score(store, Policy(), face_ids, truth)), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", type=Path, required=True, help="a library that scanned LFW's photos")
+    ap.add_argument("--labels", type=Path, default=SHARED / "lfw-dev" / "labels.csv")
+    ap.add_argument("--pairs", type=Path, default=SHARED / "lfw-dev" / "pairs.txt")
+    ap.add_argument("--calibration", type=int, default=200, help="chips of photos outside the pairs")
+    ap.add_argument("--timed", type=int, default=100, help="faces timed one at a time")
+    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--clusters", action="store_true", help="also cluster the whole library each way")
+    args = ap.parse_args()
+    settings = DetectionSettings()
+    faces = central_faces(args.db)
+    pairs = read_pairs(args.pairs, args.labels, set(faces))
+    names = sorted({n for a, b, _ in pairs for n in (a, b)} & set(faces))
+    if not names:
+        sys.exit(f"{args.db}: none of the pairs' photos is in this library")
+    chips = {n: big_chip(faces[n], settings) for n in names}
+    outside = sorted(set(faces) - set(names))
+    step = max(1, len(outside) // args.calibration)
+    calibration = [big_chip(faces[n], settings) for n in outside[::step][: args.calibration]]
+
+    net = load_network(model_files().recognizer, "metric", resnet.SPEC, "sized")
+    fp32 = build_views_model(net.layers, net.input.mean_rgb, fc.CHIP_SIZE, fc.VIEW_SHIFT, resnet.LABEL)
+    ways = {"float32": session(fp32), "int8": session(quantised(fp32, calibration))}
+
+    timed = [chips[n] for n in names[: args.timed]]
+    cost: dict[str, list[float]] = {k: [] for k in ways}
+    for _ in range(args.trials):
+        for k, s in ways.items():
+            start = time.process_time()
+            for chip in timed:
+                describe(s, chip)
+            cost[k].append((time.process_time() - start) / len(timed))
+    per_face = {k: statistics.median(v) for k, v in cost.items()}
+    row = {"measure": "cost", "faces": len(timed)} | {f"cpu_s_per_face_{k}": round(v, 5) for k, v in per_face.items()}
+    print(json.dumps(row | {"int8_over_float32": round(per_face["int8"] / per_face["float32"], 3)}), flush=True)
+
+    same = np.array([s for _, _, s in pairs])
+    folds = stratified_folds(same, 10)
+    vectors = {k: {n: describe(s, chips[n]) for n in names} for k, s in ways.items()}
+    dist = {}
+    for k, v in vectors.items():
+        missing = 9.0  # a pair with a missing face: farther than any threshold (strict)
+        dist[k] = np.array([np.linalg.norm(v[a] - v[b]) if a in v and b in v else missing for a, b, _ in pairs])
+        kf = kfold_accuracy(dist[k], same, folds)
+        row = {"measure": "accuracy", "way": k, "accuracy_10fold": round(kf.mean, 4)}
+        print(json.dumps(row | {"roc_auc": round(roc_auc(dist[k], same), 5), "pairs": len(pairs)}), flush=True)
+    moved = np.array([np.linalg.norm(vectors["int8"][n] - vectors["float32"][n]) for n in names])
+    change = np.abs(dist["int8"] - dist["float32"])
+    row = {"measure": "drift", "faces": len(names)}
+    row |= {"face_moved_median": round(float(np.median(moved)), 4), "face_moved_max": round(float(moved.max()), 4)}
+    row |= {"pair_distance_change_median": round(float(np.median(change)), 4)}
+    row |= {"pair_distance_change_p99": round(float(np.percentile(change, 99)), 4)}
+    for t in THRESHOLDS:
+        row[f"pairs_across_{t}"] = int(np.sum((dist["int8"] < t) != (dist["float32"] < t)))
+    print(json.dumps(row), flush=True)
+    if args.clusters:
+        clusters(args.db, args.labels, ways, settings)
+
+
+if __name__ == "__main__":
+    main()

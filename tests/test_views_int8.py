@@ -1,0 +1,55 @@
+"""benchmarks/views_int8.py: the int8 graph it times is the six-view graph quantised, and the
+pairs and labels it scores are found under either way LFW's photos are named."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from photocluster.detect.engine.dlib_format import AddPrev, Conv, Fc, Layer, Pool, Relu, Tag
+from photocluster.detect.engine.onnx_graph import build_views_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from views_int8 import describe, quantised, read_pairs, session
+
+
+def small_network(rng: np.random.Generator) -> list[Layer]:
+    def conv(i: int, o: int, stride: int, pad: int) -> Conv:
+        weight = rng.normal(0, 0.3, size=(o, i, 3, 3)).astype(np.float32)
+        return Conv(weight, rng.normal(0, 0.1, size=o).astype(np.float32), (stride, stride), (pad, pad))
+
+    stem: list[Layer] = [conv(3, 8, 2, 0), Relu(), Pool(True, (2, 2), (2, 2), (0, 0))]
+    block: list[Layer] = [Tag(1), conv(8, 8, 1, 1), Relu(), conv(8, 8, 1, 1), AddPrev(1), Relu()]
+    fc = Fc(rng.normal(size=(8, 4)).astype(np.float32), None)
+    return [*stem, *block, Pool(False, (0, 0), (1, 1), (0, 0)), fc]
+
+
+def test_the_int8_graph_is_the_views_graph_quantised() -> None:
+    rng = np.random.default_rng(4)
+    model = build_views_model(small_network(rng), (120.0, 115.0, 100.0), 40, 4, "small")
+    chips = [rng.integers(0, 256, (48, 48, 3), dtype=np.uint8) for _ in range(12)]
+    int8 = quantised(model, chips[:10])
+    ops = {node.op_type for node in onnx.load_from_string(int8).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    for chip in chips[10:]:
+        want, got = describe(session(model), chip), describe(session(int8), chip)
+        assert want.shape == got.shape == (4,)
+        # 8 bits a value: close to the float32 graph, not equal to it
+        assert 0 < np.abs(got - want).max() <= 0.05 * np.abs(want).max() + 1e-3
+
+
+def test_pairs_are_named_as_the_library_names_its_photos(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "relative_path,image,identity\nAl_Pacino/Al_Pacino_0002.jpg,00017.jpg,Al_Pacino\n"
+        "Al_Pacino/Al_Pacino_0003.jpg,00018.jpg,Al_Pacino\nAnn/Ann_0001.jpg,00401.jpg,Ann\n"
+    )
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("1\t1\nAl_Pacino\t2\t3\nAl_Pacino\t2\tAnn\t1\n")
+    holdout = read_pairs(pairs, labels, {"00017.jpg", "00018.jpg", "00401.jpg"})
+    assert holdout == [("00017.jpg", "00018.jpg", True), ("00017.jpg", "00401.jpg", False)]
+    layout = read_pairs(pairs, labels, {"Al_Pacino_0002.jpg", "Al_Pacino_0003.jpg", "Ann_0001.jpg"})
+    assert layout == [("Al_Pacino_0002.jpg", "Al_Pacino_0003.jpg", True), ("Al_Pacino_0002.jpg", "Ann_0001.jpg", False)]
