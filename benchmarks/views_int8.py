@@ -4,8 +4,9 @@ Not what photocluster runs: its descriptors are dlib's, to about 1e-7, on every 
 CUDA-built dlib is a drop-in). This measures the one CPU route that halves the views' cost,
 for whoever decides whether descriptors may differ from dlib's: the six-view graph
 (``onnx_graph.build_views_model``) quantised by onnxruntime (static, QDQ, int8 weights per
-channel, uint8 activations whose ranges come from ``--calibration`` chips of photos outside the
-pairs), against the same graph in float32.
+channel, uint8 activations whose ranges come from ``--calibration`` chips of
+``--calibrate-from``, by default the photos of ``--db`` outside the pairs), against the same
+graph in float32.
 
 For each way, one thread, one chip a run (as a scan runs a photo's face): CPU time per face,
 interleaved ``--trials`` times, medians; the development pairs' 10-fold accuracy and ROC AUC
@@ -14,11 +15,15 @@ descriptor lies from its float32 one; how many pairs change side of the clusteri
 thresholds. With ``--clusters``: every face of the library described both ways, then
 ``clusters`` at the defaults (:func:`photocluster.app.recluster.plan_persons`, a full run, in
 a copy of the library) scored against the labels (pairwise and BCubed F of each labelled
-photo's face nearest its centre, as benchmarks/lfw_dev.py scores).
+photo's face nearest its centre, as benchmarks/lfw_dev.py scores, and the persons that mix
+labelled people).
 
     python benchmarks/views_int8.py --db LIBRARY.db [--clusters]
+    python benchmarks/views_int8.py --db AGEGAP.db --labels AGEGAP/labels.csv --calibrate-from LIBRARY.db --clusters
 
-LIBRARY.db: a library that scanned LFW's photos (../shared/holdout/images, or lfw-dev's layout).
+LIBRARY.db: a library that scanned LFW's photos (../shared/holdout/images, or lfw-dev's layout);
+AGEGAP.db: one that scanned the age-gap set laid out from ../shared/lag-dev (no pairs: its
+persons are scored, with young-young precision from ``age_group``).
 
 Prints one JSON object per measurement.
 """
@@ -79,7 +84,7 @@ def read_pairs(pairs: Path, labels: Path, known: set[str]) -> list[tuple[str, st
     """(photo, photo, same) by file name: the holdout's names (through ``labels``) where the
     library scanned ../shared/holdout/images, lfw-dev's layout names (``Name_0001.jpg``) otherwise."""
     with open(labels, newline="") as fh:
-        holdout = {row["relative_path"]: row["image"] for row in csv.DictReader(fh)}
+        holdout = {row["relative_path"]: row.get("image") for row in csv.DictReader(fh)}
 
     def name(person: str, num: str) -> str:
         own = f"{person}_{int(num):04d}.jpg"
@@ -146,13 +151,15 @@ def describe(s: Any, chip: np.ndarray) -> np.ndarray:
     return np.asarray(s.run(["y"], {"x": chip[None]})[0].mean(axis=0), dtype=np.float32)
 
 
-def labelled(db: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(face id, identity) of each labelled photo's face nearest its centre; a photo is known
-    by its holdout name or by its name in lfw-dev's layout."""
-    identity = {}
+def labelled(db: Path, labels: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(face id, identity, young) of each labelled photo's face nearest its centre; a photo is
+    known by its holdout name or by its own file name (lfw-dev's layout, the age-gap set's);
+    young where ``labels`` has an ``age_group`` and it says so."""
+    identity, young = {}, {}
     with open(labels, newline="") as fh:
         for row in csv.DictReader(fh):
-            identity[row["image"]] = identity[os.path.basename(row["relative_path"])] = row["identity"]
+            for name in {row.get("image"), os.path.basename(row["relative_path"])} - {None}:
+                identity[name], young[name] = row["identity"], row.get("age_group") == "young"
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     rows = conn.execute(
         "SELECT f.id, p.path, (f.left + f.right - p.width) * (f.left + f.right - p.width) + "
@@ -166,7 +173,36 @@ def labelled(db: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
         if name in identity and (name not in best or off_centre < best[name][0]):
             best[name] = (off_centre, fid)
     names = sorted(best)
-    return np.array([best[n][1] for n in names]), np.array([identity[n] for n in names])
+    ids = np.array([best[n][1] for n in names])
+    return ids, np.array([identity[n] for n in names]), np.array([young[n] for n in names], dtype=bool)
+
+
+def scored(store: Any, face_ids: np.ndarray, truth: np.ndarray, young: np.ndarray) -> dict[str, object]:
+    """``clusters`` at the defaults (a full run), scored as benchmarks/lfw_dev.py scores, with the
+    persons that mix labelled people and, where there are young faces, young-young precision."""
+    from photocluster.app.recluster import plan_persons
+    from photocluster.eval.metrics import bcubed, pairwise
+    from photocluster.grouping.grouper import Policy
+
+    plan = plan_persons(store, Policy())[0].persons
+    persons = [plan.get(int(f)) for f in face_ids]
+    # unknown faces, each a cluster of its own, numbered above every person id
+    pred = np.array([p if p is not None else (1 << 40) + k for k, p in enumerate(persons)], dtype=np.int64)
+    _, truth_ids = np.unique(truth, return_inverse=True)
+    p, b = pairwise(truth_ids, pred), bcubed(truth_ids, pred)
+    people: dict[int, set[int]] = {}
+    for who, person in zip(truth_ids.tolist(), pred.tolist(), strict=True):
+        people.setdefault(person, set()).add(who)
+    out: dict[str, object] = {
+        "pairwise": [round(p.precision, 4), round(p.recall, 4), round(p.f1, 4)],
+        "bcubed": [round(b.precision, 4), round(b.recall, 4), round(b.f1, 4)],
+        "persons": len({x for x in plan.values() if x is not None}),
+        "persons_mixing_people": sum(len(w) > 1 for w in people.values()),
+    }
+    if young.any():
+        yy = pairwise(truth_ids[young], pred[young])
+        out["young_young_pairwise"] = [round(yy.precision, 4), round(yy.recall, 4)]
+    return out
 
 
 def every_face(db: Path, ways: dict[str, Any], settings: DetectionSettings) -> dict[str, dict[int, bytes]]:
@@ -195,12 +231,9 @@ def every_face(db: Path, ways: dict[str, Any], settings: DetectionSettings) -> d
 
 def clusters(db: Path, labels: Path, ways: dict[str, Any], settings: DetectionSettings) -> None:
     """``clusters`` at the defaults on the library with each way's descriptors, scored."""
-    from lfw_dev import score
-
-    from photocluster.grouping.grouper import Policy
     from photocluster.store import Store
 
-    face_ids, truth = labelled(db, labels)
+    face_ids, truth, young = labelled(db, labels)
     described = every_face(db, ways, settings)
     with tempfile.TemporaryDirectory() as tmp:
         for k, vectors in described.items():
@@ -214,14 +247,15 @@ def clusters(db: Path, labels: Path, ways: dict[str, Any], settings: DetectionSe
             conn.close()
             with Store(copy) as store:
                 row = {"measure": "clusters", "way": k, "faces": len(vectors), "labelled": len(face_ids)}
-                print(json.dumps(row | score(store, Policy(), face_ids, truth)), flush=True)
+                print(json.dumps(row | scored(store, face_ids, truth, young)), flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--db", type=Path, required=True, help="a library that scanned LFW's photos")
+    ap.add_argument("--db", type=Path, required=True, help="a library that scanned LFW's (or the age-gap set's) photos")
     ap.add_argument("--labels", type=Path, default=SHARED / "lfw-dev" / "labels.csv")
     ap.add_argument("--pairs", type=Path, default=SHARED / "lfw-dev" / "pairs.txt")
+    ap.add_argument("--calibrate-from", type=Path, help="the library whose faces calibrate (default --db)")
     ap.add_argument("--calibration", type=int, default=200, help="chips of photos outside the pairs")
     ap.add_argument("--timed", type=int, default=100, help="faces timed one at a time")
     ap.add_argument("--trials", type=int, default=3)
@@ -229,14 +263,17 @@ def main() -> None:
     args = ap.parse_args()
     settings = DetectionSettings()
     faces = central_faces(args.db)
-    pairs = read_pairs(args.pairs, args.labels, set(faces))
+    pairs = read_pairs(args.pairs, args.labels, set(faces)) if args.pairs.is_file() else []
     names = sorted({n for a, b, _ in pairs for n in (a, b)} & set(faces))
+    pairs = pairs if names else []  # a library without the pairs' photos: no verification
+    names = names or sorted(faces)
     if not names:
-        sys.exit(f"{args.db}: none of the pairs' photos is in this library")
+        sys.exit(f"{args.db}: no face to describe")
     chips = {n: big_chip(faces[n], settings) for n in names}
-    outside = sorted(set(faces) - set(names))
+    source = central_faces(args.calibrate_from) if args.calibrate_from else faces
+    outside = sorted(set(source) - set(names)) if source is faces else sorted(source)
     step = max(1, len(outside) // args.calibration)
-    calibration = [big_chip(faces[n], settings) for n in outside[::step][: args.calibration]]
+    calibration = [big_chip(source[n], settings) for n in outside[::step][: args.calibration]]
 
     net = load_network(model_files().recognizer, "metric", resnet.SPEC, "sized")
     fp32 = build_views_model(net.layers, net.input.mean_rgb, fc.CHIP_SIZE, fc.VIEW_SHIFT, resnet.LABEL)
@@ -254,25 +291,26 @@ def main() -> None:
     row = {"measure": "cost", "faces": len(timed)} | {f"cpu_s_per_face_{k}": round(v, 5) for k, v in per_face.items()}
     print(json.dumps(row | {"int8_over_float32": round(per_face["int8"] / per_face["float32"], 3)}), flush=True)
 
-    same = np.array([s for _, _, s in pairs])
-    folds = stratified_folds(same, 10)
     vectors = {k: {n: describe(s, chips[n]) for n in names} for k, s in ways.items()}
-    dist = {}
-    for k, v in vectors.items():
-        missing = 9.0  # a pair with a missing face: farther than any threshold (strict)
-        dist[k] = np.array([np.linalg.norm(v[a] - v[b]) if a in v and b in v else missing for a, b, _ in pairs])
-        kf = kfold_accuracy(dist[k], same, folds)
-        row = {"measure": "accuracy", "way": k, "accuracy_10fold": round(kf.mean, 4)}
-        print(json.dumps(row | {"roc_auc": round(roc_auc(dist[k], same), 5), "pairs": len(pairs)}), flush=True)
     moved = np.array([np.linalg.norm(vectors["int8"][n] - vectors["float32"][n]) for n in names])
-    change = np.abs(dist["int8"] - dist["float32"])
-    row = {"measure": "drift", "faces": len(names)}
-    row |= {"face_moved_median": round(float(np.median(moved)), 4), "face_moved_max": round(float(moved.max()), 4)}
-    row |= {"pair_distance_change_median": round(float(np.median(change)), 4)}
-    row |= {"pair_distance_change_p99": round(float(np.percentile(change, 99)), 4)}
-    for t in THRESHOLDS:
-        row[f"pairs_across_{t}"] = int(np.sum((dist["int8"] < t) != (dist["float32"] < t)))
-    print(json.dumps(row), flush=True)
+    drift: dict[str, object] = {"measure": "drift", "faces": len(names)}
+    drift |= {"face_moved_median": round(float(np.median(moved)), 4), "face_moved_max": round(float(moved.max()), 4)}
+    if pairs:
+        same = np.array([s for _, _, s in pairs])
+        folds = stratified_folds(same, 10)
+        dist = {}
+        for k, v in vectors.items():
+            missing = 9.0  # a pair with a missing face: farther than any threshold (strict)
+            dist[k] = np.array([np.linalg.norm(v[a] - v[b]) if a in v and b in v else missing for a, b, _ in pairs])
+            kf = kfold_accuracy(dist[k], same, folds)
+            row = {"measure": "accuracy", "way": k, "accuracy_10fold": round(kf.mean, 4)}
+            print(json.dumps(row | {"roc_auc": round(roc_auc(dist[k], same), 5), "pairs": len(pairs)}), flush=True)
+        change = np.abs(dist["int8"] - dist["float32"])
+        drift |= {"pair_distance_change_median": round(float(np.median(change)), 4)}
+        drift |= {"pair_distance_change_p99": round(float(np.percentile(change, 99)), 4)}
+        for t in THRESHOLDS:
+            drift[f"pairs_across_{t}"] = int(np.sum((dist["int8"] < t) != (dist["float32"] < t)))
+    print(json.dumps(drift), flush=True)
     if args.clusters:
         clusters(args.db, args.labels, ways, settings)
 

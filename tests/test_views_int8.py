@@ -3,6 +3,7 @@ pairs and labels it scores are found under either way LFW's photos are named."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from photocluster.detect.engine.dlib_format import AddPrev, Conv, Fc, Layer, Poo
 from photocluster.detect.engine.onnx_graph import build_views_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from views_int8 import describe, quantised, read_pairs, session
+from views_int8 import describe, labelled, quantised, read_pairs, session
 
 
 def small_network(rng: np.random.Generator) -> list[Layer]:
@@ -53,3 +54,26 @@ def test_pairs_are_named_as_the_library_names_its_photos(tmp_path: Path) -> None
     assert holdout == [("00017.jpg", "00018.jpg", True), ("00017.jpg", "00401.jpg", False)]
     layout = read_pairs(pairs, labels, {"Al_Pacino_0002.jpg", "Al_Pacino_0003.jpg", "Ann_0001.jpg"})
     assert layout == [("Al_Pacino_0002.jpg", "Al_Pacino_0003.jpg", True), ("Al_Pacino_0002.jpg", "Ann_0001.jpg", False)]
+
+
+def test_labelled_faces_are_each_photos_face_nearest_its_centre_with_its_age_group(tmp_path: Path) -> None:
+    db = tmp_path / "library.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, path BLOB, width INT, height INT, status TEXT)")
+    conn.execute(
+        "CREATE TABLE faces (id INTEGER PRIMARY KEY, photo_id INT, left REAL, top REAL, right REAL, bottom REAL)"
+    )
+    photos = [(1, b"/set/ann/a_1.png", 100, 100, "done"), (2, b"/set/bob/b_1.png", 100, 100, "done")]
+    photos.append((3, b"/set/bob/b_2.png", 100, 100, "pending"))
+    conn.executemany("INSERT INTO photos VALUES (?, ?, ?, ?, ?)", photos)
+    faces = [(10, 1, 0, 0, 20, 20), (11, 1, 40, 40, 60, 60), (12, 2, 30, 30, 70, 70), (13, 3, 40, 40, 60, 60)]
+    conn.executemany("INSERT INTO faces VALUES (?, ?, ?, ?, ?, ?)", faces)
+    conn.commit()
+    conn.close()
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "relative_path,identity,age_group\nann/a_1.png,ann,young\nbob/b_1.png,bob,adult\nbob/b_2.png,bob,young\n"
+    )
+    ids, who, young = labelled(db, labels)
+    # a_1's centred face (11, not the corner one); b_2 is not scanned yet
+    assert ids.tolist() == [11, 12] and who.tolist() == ["ann", "bob"] and young.tolist() == [True, False]
