@@ -66,11 +66,12 @@ def chips(n: int, side: int) -> np.ndarray:
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_rows_shared_between_views_give_the_views_run_one_by_one(n: int) -> None:
-    # 3x3 and 5x5 convs, a fused relu, an affine and two residual adds: 1 + 2 + 1 rows by each
-    # edge differ between views, the 9 - 8 rows between them are computed once.
-    same: list[Layer] = [Tag(1), conv(8, 8, 3), Relu(), conv(8, 8, 5, relu=True), AddPrev(1), Relu(), affine(8)]
-    same += [Tag(1), conv(8, 8, 3), AddPrev(1), Relu()]
-    layers = [*stem(), *same, *head(8)]
+    # 3x3 and 5x5 convs, a fused relu, an affine and two residual adds, the first from 8 to 16
+    # channels (dlib pads the narrower with zeros): 1 + 2 + 1 rows by each edge differ between
+    # views, the 9 - 8 rows between them are computed once.
+    same: list[Layer] = [Tag(1), conv(8, 16, 3), Relu(), conv(16, 16, 5, relu=True), AddPrev(1), Relu(), affine(16)]
+    same += [Tag(1), conv(16, 16, 3), AddPrev(1), Relu()]
+    layers = [*stem(), *same, *head(16)]
     assert _same_rows(layers[3:]) == len(same)
     x = chips(n, 48)  # 40 + 2 * 4: 11 rows after the stem, each view 9
     got, convs = run_views(layers, x, 40, 4)

@@ -222,7 +222,7 @@ def build_views_model(
     if 2 * sum(layer.padding[0] for layer in same if isinstance(layer, Conv)) >= crop_rows:
         same = []  # the rows each view computes by its edges would meet: nothing to share
     views = _emit_views(g, x, same, offsets, crop_rows)
-    x = _Value(g.node("Concat", views, "views", axis=0), (x.shape[0], crop_rows, x.shape[2]))
+    x = _Value(g.node("Concat", [view.name for view in views], "views", axis=0), views[0].shape)
     x = _emit(g, x, prepared[n_stem + len(same) :])
     g.nodes.append(helper.make_node("Identity", [x.name], ["y"]))
     graph = helper.make_graph(
@@ -278,8 +278,8 @@ class _Banded:
     depth: int = 0
 
 
-def _emit_views(g: _Emitter, x: _Value, layers: list[Layer], offsets: list[int], rows: int) -> list[str]:
-    """The views of ``x`` (its rows ``offset`` to ``offset + rows``, one tensor each) after
+def _emit_views(g: _Emitter, x: _Value, layers: list[Layer], offsets: list[int], rows: int) -> list[_Value]:
+    """The views of ``x`` (its rows ``offset`` to ``offset + rows``, one value each) after
     ``layers`` (:func:`_same_rows`), computed once on the whole height and, for each view, only
     on the rows by its edges where its own padding makes it differ. A conv padded by ``p`` rows
     moves that difference ``p`` rows in; every other row of a view is the whole height's, which
@@ -312,8 +312,16 @@ def _emit_views(g: _Emitter, x: _Value, layers: list[Layer], offsets: list[int],
         """``layer`` on the edge rows ``name`` of ``v`` (a conv padded by ``pads``)."""
         if name is None:
             return None
-        rows = _Value(name, (v.whole.shape[0], v.depth, v.whole.shape[2]))
-        return (_conv(g, rows, layer, pads) if isinstance(layer, Conv) else _layer(g, rows, layer)).name
+        band = _Value(name, (v.whole.shape[0], v.depth, v.whole.shape[2]))
+        return (_conv(g, band, layer, pads) if isinstance(layer, Conv) else _layer(g, band, layer)).name
+
+    def add(a: _Banded, b: _Banded, name_a: str | None, name_b: str | None) -> str | None:
+        """dlib's add_prev of the edge rows of ``a`` and ``b`` (channel counts may differ)."""
+        if name_a is None or name_b is None:
+            return None
+        band_a = _Value(name_a, (a.whole.shape[0], a.depth, a.whole.shape[2]))
+        band_b = _Value(name_b, (b.whole.shape[0], b.depth, b.whole.shape[2]))
+        return _add_padded(band_a, band_b, g.nodes, g.const, g.fresh, g.helper).name
 
     tags: dict[int, _Banded] = {}
     v = _Banded(x)
@@ -323,10 +331,8 @@ def _emit_views(g: _Emitter, x: _Value, layers: list[Layer], offsets: list[int],
         elif isinstance(layer, AddPrev):
             depth = max(v.depth, tags[layer.id].depth)
             a, b = deepen(v, depth), deepen(tags[layer.id], depth)
-            whole = _Value(g.node("Add", [a.whole.name, b.whole.name], "add"), a.whole.shape)
-            top = g.node("Add", [a.top, b.top], "add") if a.top and b.top else None
-            bottom = g.node("Add", [a.bottom, b.bottom], "add") if a.bottom and b.bottom else None
-            v = _Banded(whole, top, bottom, depth)
+            whole = _add_padded(a.whole, b.whole, g.nodes, g.const, g.fresh, g.helper)
+            v = _Banded(whole, add(a, b, a.top, b.top), add(a, b, a.bottom, b.bottom), depth)
         elif isinstance(layer, Conv):
             py, px = layer.padding
             src = deepen(v, v.depth + 2 * py)  # rows 0..depth + p - 1 need p more below them
@@ -352,7 +358,7 @@ def _emit_views(g: _Emitter, x: _Value, layers: list[Layer], offsets: list[int],
         parts = [top_of[o]] if o in top_of else []
         parts.append(cut(v.whole.name, first, last))
         parts += [bottom_of[o]] if o in bottom_of else []
-        views.append(joined(parts, 2))
+        views.append(_Value(joined(parts, 2), (v.whole.shape[0], rows, v.whole.shape[2])))
     return views
 
 
