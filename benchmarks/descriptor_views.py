@@ -24,6 +24,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -37,13 +38,19 @@ from photocluster.eval.metrics import kfold_accuracy, roc_auc, stratified_folds
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-def read_pairs(pairs: Path, labels: Path) -> list[tuple[str, str, bool]]:
-    """(image, image, same) for each pair, by the images' file names in ``../holdout/images``."""
+def read_pairs(pairs: Path, labels: Path, known: set[str] | None = None) -> list[tuple[str, str, bool]]:
+    """(image, image, same) for each pair, by the images' file names in ``../holdout/images``;
+    with ``known`` (a library's file names), a photo whose holdout name is not among them by its
+    name in lfw-dev's layout (``Name_0001.jpg``)."""
     with open(labels, newline="") as fh:
-        image_of = {row["relative_path"]: row["image"] for row in csv.DictReader(fh)}
+        image_of = {row["relative_path"]: row.get("image") for row in csv.DictReader(fh)}
 
     def rel(name: str, num: str) -> str:
-        return image_of[f"{name}/{name}_{int(num):04d}.jpg"]
+        own = f"{name}_{int(num):04d}.jpg"
+        if known is None:
+            return str(image_of[f"{name}/{own}"])
+        image = image_of.get(f"{name}/{own}")
+        return image if image in known else own
 
     out = []
     for line in pairs.read_text().splitlines()[1:]:
@@ -55,22 +62,30 @@ def read_pairs(pairs: Path, labels: Path) -> list[tuple[str, str, bool]]:
     return out
 
 
-def central_faces(db: Path) -> dict[str, tuple[Box, np.ndarray]]:
-    """Each photo's face nearest its centre: (box, landmarks) in displayed-photo pixels."""
+class CentralFace(NamedTuple):
+    face_id: int
+    path: Path
+    box: Box  # in displayed-photo pixels
+    points: np.ndarray
+
+
+def central_faces(db: Path) -> dict[str, CentralFace]:
+    """Each photo's face nearest its centre, by the photo's file name."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     rows = conn.execute(
-        "SELECT p.path, f.left, f.top, f.right, f.bottom, f.landmarks, "
+        "SELECT f.id, p.path, f.left, f.top, f.right, f.bottom, f.landmarks, "
         "(f.left + f.right - p.width) * (f.left + f.right - p.width) + "
         "(f.top + f.bottom - p.height) * (f.top + f.bottom - p.height) FROM faces f "
         "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'done'"
     ).fetchall()
-    best: dict[str, tuple[float, Box, np.ndarray]] = {}
-    for path, left, top, right, bottom, landmarks, off_centre in rows:
+    conn.close()
+    best: dict[str, tuple[float, CentralFace]] = {}
+    for fid, path, left, top, right, bottom, landmarks, off_centre in rows:
         name = os.path.basename(os.fsdecode(path))
         if name not in best or off_centre < best[name][0]:
             points = np.frombuffer(landmarks, dtype="<f4").reshape(5, 2)
-            best[name] = (off_centre, Box(left, top, right, bottom), points)
-    return {name: (box, points) for name, (_, box, points) in best.items()}
+            best[name] = (off_centre, CentralFace(fid, Path(os.fsdecode(path)), Box(left, top, right, bottom), points))
+    return {name: face for name, (_, face) in best.items()}
 
 
 def one_chip(image: DecodedImage, box: Box, points: np.ndarray) -> np.ndarray:
@@ -149,9 +164,8 @@ def main() -> None:
         vectors: dict[str, np.ndarray] = {}
         start = time.process_time()
         for n in names:
-            box, points = faces[n]
             scale = images[n].scale
-            vectors[n] = describe(images[n], box.scaled(scale), points * scale)
+            vectors[n] = describe(images[n], faces[n].box.scaled(scale), faces[n].points * scale)
         per_face = (time.process_time() - start) / len(names)
         missing = 9.0  # a pair with a missing face: farther than any threshold (strict)
         dist = np.array(

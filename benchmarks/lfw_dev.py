@@ -18,15 +18,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+from descriptor_views import central_faces
 
 from photocluster.app.recluster import plan_persons, recluster
 from photocluster.app.scan import scan
@@ -55,28 +54,25 @@ def labelled_faces(db: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
     """(face id, identity) of each labelled photo's face nearest its centre."""
     with open(labels, newline="") as fh:
         identity = {row["image"]: row["identity"] for row in csv.DictReader(fh)}
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = conn.execute(
-        "SELECT f.id, p.path, (f.left + f.right - p.width) * (f.left + f.right - p.width) + "
-        "(f.top + f.bottom - p.height) * (f.top + f.bottom - p.height) FROM faces f "
-        "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'done'"
-    ).fetchall()
-    best: dict[str, tuple[float, int]] = {}
-    for fid, path, off_centre in rows:
-        name = os.path.basename(os.fsdecode(path))
-        if name in identity and (name not in best or off_centre < best[name][0]):
-            best[name] = (off_centre, fid)
-    names = sorted(best)
-    return np.array([best[n][1] for n in names]), np.array([identity[n] for n in names])
+    central = central_faces(db)
+    names = sorted(set(central) & set(identity))
+    return np.array([central[n].face_id for n in names]), np.array([identity[n] for n in names])
 
 
-def score(store: Store, policy: Policy, face_ids: np.ndarray, truth: np.ndarray) -> dict[str, object]:
-    t = time.perf_counter()
+def predicted(store: Store, policy: Policy, face_ids: np.ndarray) -> tuple[dict[int, int | None], np.ndarray]:
+    """``clusters`` planned with ``policy`` (a full run): each face's person, and the person of
+    each of ``face_ids`` as a cluster label, an unknown face a cluster of its own."""
     plan = plan_persons(store, policy)[0].persons
     persons = [plan.get(int(f)) for f in face_ids]
     # New persons carry negative placeholder ids until saved: unknown faces, each a cluster
     # of its own, are numbered above every person id.
     pred = np.array([p if p is not None else (1 << 40) + k for k, p in enumerate(persons)], dtype=np.int64)
+    return plan, pred
+
+
+def score(store: Store, policy: Policy, face_ids: np.ndarray, truth: np.ndarray) -> dict[str, object]:
+    t = time.perf_counter()
+    plan, pred = predicted(store, policy, face_ids)
     _, truth_ids = np.unique(truth, return_inverse=True)
     p, b = pairwise(truth_ids, pred), bcubed(truth_ids, pred)
     return {

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from descriptor_views import CentralFace, central_faces, read_pairs
 
 from photocluster.core.config import DetectionSettings
 from photocluster.core.types import Box
@@ -61,51 +62,10 @@ SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared").is_dir()), R
 THRESHOLDS = (0.38, 0.52, 0.6)  # the clustering's links and merges, and dlib's own
 
 
-def central_faces(db: Path) -> dict[str, tuple[Path, Box, np.ndarray]]:
-    """Each photo's face nearest its centre, by the photo's file name: (path, box, landmarks)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = conn.execute(
-        "SELECT p.path, f.left, f.top, f.right, f.bottom, f.landmarks, "
-        "(f.left + f.right - p.width) * (f.left + f.right - p.width) + "
-        "(f.top + f.bottom - p.height) * (f.top + f.bottom - p.height) FROM faces f "
-        "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'done'"
-    ).fetchall()
-    conn.close()
-    best: dict[str, tuple[float, Path, Box, np.ndarray]] = {}
-    for path, left, top, right, bottom, landmarks, off_centre in rows:
-        name = os.path.basename(os.fsdecode(path))
-        if name not in best or off_centre < best[name][0]:
-            points = np.frombuffer(landmarks, dtype="<f4").reshape(5, 2)
-            best[name] = (off_centre, Path(os.fsdecode(path)), Box(left, top, right, bottom), points)
-    return {name: (path, box, points) for name, (_, path, box, points) in best.items()}
-
-
-def read_pairs(pairs: Path, labels: Path, known: set[str]) -> list[tuple[str, str, bool]]:
-    """(photo, photo, same) by file name: the holdout's names (through ``labels``) where the
-    library scanned ../shared/holdout/images, lfw-dev's layout names (``Name_0001.jpg``) otherwise."""
-    with open(labels, newline="") as fh:
-        holdout = {row["relative_path"]: row.get("image") for row in csv.DictReader(fh)}
-
-    def name(person: str, num: str) -> str:
-        own = f"{person}_{int(num):04d}.jpg"
-        image = holdout.get(f"{person}/{own}")
-        return image if image in known else own
-
-    out = []
-    for line in pairs.read_text().splitlines()[1:]:
-        p = line.split("\t")
-        if len(p) == 3:
-            out.append((name(p[0], p[1]), name(p[0], p[2]), True))
-        elif len(p) == 4:
-            out.append((name(p[0], p[1]), name(p[2], p[3]), False))
-    return out
-
-
-def big_chip(face: tuple[Path, Box, np.ndarray], settings: DetectionSettings) -> np.ndarray:
+def big_chip(face: CentralFace, settings: DetectionSettings) -> np.ndarray:
     """The face's chip with the views' margin, cut as a scan cuts it."""
-    path, box, points = face
-    image = load_image(path, settings.max_size, enlarge=settings.upsample is None)
-    return fc.chips(image.pixels, [box.scaled(image.scale)], [points * image.scale], margin=fc.VIEW_SHIFT)[0]
+    image = load_image(face.path, settings.max_size, enlarge=settings.upsample is None)
+    return fc.chips(image.pixels, [face.box.scaled(image.scale)], [face.points * image.scale], margin=fc.VIEW_SHIFT)[0]
 
 
 def quantised(model: bytes, calibration: list[np.ndarray]) -> bytes:
@@ -160,34 +120,21 @@ def labelled(db: Path, labels: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
         for row in csv.DictReader(fh):
             for name in {row.get("image"), os.path.basename(row["relative_path"])} - {None}:
                 identity[name], young[name] = row["identity"], row.get("age_group") == "young"
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = conn.execute(
-        "SELECT f.id, p.path, (f.left + f.right - p.width) * (f.left + f.right - p.width) + "
-        "(f.top + f.bottom - p.height) * (f.top + f.bottom - p.height) FROM faces f "
-        "JOIN photos p ON p.id = f.photo_id WHERE p.status = 'done'"
-    ).fetchall()
-    conn.close()
-    best: dict[str, tuple[float, int]] = {}
-    for fid, path, off_centre in rows:
-        name = os.path.basename(os.fsdecode(path))
-        if name in identity and (name not in best or off_centre < best[name][0]):
-            best[name] = (off_centre, fid)
-    names = sorted(best)
-    ids = np.array([best[n][1] for n in names])
+    central = central_faces(db)
+    names = sorted(set(central) & set(identity))
+    ids = np.array([central[n].face_id for n in names])
     return ids, np.array([identity[n] for n in names]), np.array([young[n] for n in names], dtype=bool)
 
 
 def scored(store: Any, face_ids: np.ndarray, truth: np.ndarray, young: np.ndarray) -> dict[str, object]:
     """``clusters`` at the defaults (a full run), scored as benchmarks/lfw_dev.py scores, with the
     persons that mix labelled people and, where there are young faces, young-young precision."""
-    from photocluster.app.recluster import plan_persons
+    from lfw_dev import predicted
+
     from photocluster.eval.metrics import bcubed, pairwise
     from photocluster.grouping.grouper import Policy
 
-    plan = plan_persons(store, Policy())[0].persons
-    persons = [plan.get(int(f)) for f in face_ids]
-    # unknown faces, each a cluster of its own, numbered above every person id
-    pred = np.array([p if p is not None else (1 << 40) + k for k, p in enumerate(persons)], dtype=np.int64)
+    plan, pred = predicted(store, Policy(), face_ids)
     _, truth_ids = np.unique(truth, return_inverse=True)
     p, b = pairwise(truth_ids, pred), bcubed(truth_ids, pred)
     people: dict[int, set[int]] = {}

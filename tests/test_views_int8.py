@@ -1,5 +1,5 @@
 """benchmarks/views_int8.py: the int8 graph it times is the six-view graph quantised, and the
-pairs and labels it scores are found under either way LFW's photos are named."""
+labelled faces it scores are each photo's centred face, with its age group."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from photocluster.detect.engine.dlib_format import AddPrev, Conv, Fc, Layer, Poo
 from photocluster.detect.engine.onnx_graph import build_views_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from views_int8 import describe, labelled, quantised, read_pairs, session
+from views_int8 import describe, labelled, quantised, session
 
 
 def small_network(rng: np.random.Generator) -> list[Layer]:
@@ -42,32 +42,20 @@ def test_the_int8_graph_is_the_views_graph_quantised() -> None:
         assert 0 < np.abs(got - want).max() <= 0.05 * np.abs(want).max() + 1e-3
 
 
-def test_pairs_are_named_as_the_library_names_its_photos(tmp_path: Path) -> None:
-    labels = tmp_path / "labels.csv"
-    labels.write_text(
-        "relative_path,image,identity\nAl_Pacino/Al_Pacino_0002.jpg,00017.jpg,Al_Pacino\n"
-        "Al_Pacino/Al_Pacino_0003.jpg,00018.jpg,Al_Pacino\nAnn/Ann_0001.jpg,00401.jpg,Ann\n"
-    )
-    pairs = tmp_path / "pairs.txt"
-    pairs.write_text("1\t1\nAl_Pacino\t2\t3\nAl_Pacino\t2\tAnn\t1\n")
-    holdout = read_pairs(pairs, labels, {"00017.jpg", "00018.jpg", "00401.jpg"})
-    assert holdout == [("00017.jpg", "00018.jpg", True), ("00017.jpg", "00401.jpg", False)]
-    layout = read_pairs(pairs, labels, {"Al_Pacino_0002.jpg", "Al_Pacino_0003.jpg", "Ann_0001.jpg"})
-    assert layout == [("Al_Pacino_0002.jpg", "Al_Pacino_0003.jpg", True), ("Al_Pacino_0002.jpg", "Ann_0001.jpg", False)]
-
-
 def test_labelled_faces_are_each_photos_face_nearest_its_centre_with_its_age_group(tmp_path: Path) -> None:
     db = tmp_path / "library.db"
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, path BLOB, width INT, height INT, status TEXT)")
     conn.execute(
-        "CREATE TABLE faces (id INTEGER PRIMARY KEY, photo_id INT, left REAL, top REAL, right REAL, bottom REAL)"
+        "CREATE TABLE faces (id INTEGER PRIMARY KEY, photo_id INT, left REAL, top REAL, right REAL, bottom REAL, "
+        "landmarks BLOB)"
     )
     photos = [(1, b"/set/ann/a_1.png", 100, 100, "done"), (2, b"/set/bob/b_1.png", 100, 100, "done")]
     photos.append((3, b"/set/bob/b_2.png", 100, 100, "pending"))
     conn.executemany("INSERT INTO photos VALUES (?, ?, ?, ?, ?)", photos)
+    points = np.zeros((5, 2), dtype="<f4").tobytes()
     faces = [(10, 1, 0, 0, 20, 20), (11, 1, 40, 40, 60, 60), (12, 2, 30, 30, 70, 70), (13, 3, 40, 40, 60, 60)]
-    conn.executemany("INSERT INTO faces VALUES (?, ?, ?, ?, ?, ?)", faces)
+    conn.executemany("INSERT INTO faces VALUES (?, ?, ?, ?, ?, ?, ?)", [(*f, points) for f in faces])
     conn.commit()
     conn.close()
     labels = tmp_path / "labels.csv"
