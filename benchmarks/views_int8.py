@@ -52,7 +52,7 @@ from photocluster.core.types import Box
 from photocluster.detect import faces as fc
 from photocluster.detect.engine import resnet
 from photocluster.detect.engine.dlib_format import load_network
-from photocluster.detect.engine.onnx_graph import build_views_model
+from photocluster.detect.engine.onnx_graph import build_views_model, make_session
 from photocluster.detect.images import load_image
 from photocluster.detect.models import model_files
 from photocluster.eval.metrics import kfold_accuracy, roc_auc, stratified_folds
@@ -96,15 +96,6 @@ def quantised(model: bytes, calibration: list[np.ndarray]) -> bytes:
             op_types_to_quantize=["Conv", "MatMul", "Gemm"],
         )
         return target.read_bytes()
-
-
-def session(model: bytes) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def describe(s: Any, chip: np.ndarray) -> np.ndarray:
@@ -224,7 +215,7 @@ def main() -> None:
 
     net = load_network(model_files().recognizer, "metric", resnet.SPEC, "sized")
     fp32 = build_views_model(net.layers, net.input.mean_rgb, fc.CHIP_SIZE, fc.VIEW_SHIFT, resnet.LABEL)
-    ways = {"float32": session(fp32), "int8": session(quantised(fp32, calibration))}
+    ways = {"float32": make_session(fp32, 1), "int8": make_session(quantised(fp32, calibration), 1)}
 
     timed = [chips[n] for n in names[: args.timed]]
     cost: dict[str, list[float]] = {k: [] for k in ways}
